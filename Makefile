@@ -1,0 +1,81 @@
+# qbosync: the two commands are `make demo` and `make test`; everything else is a step of theirs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .sam-venv
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+export PYTHONPATH := layers/common:.
+# Offline, credential-free defaults so nothing here ever reaches a real AWS account.
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv test lint format typecheck validate statelint sam-build unit integration e2e conformance demo up sandbox bench clean
+
+help:
+	@echo "make demo   set up, start the whole service locally and show it working"
+	@echo "make test   set up, then run every check and test"
+	@echo "make up     start the local runtime and leave it running"
+	@echo "make sandbox  start only the QuickBooks Online sandbox"
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+venv: $(VENV)/.installed $(SAM_VENV)/.installed
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+statelint: $(VENV)/.installed
+	@for f in statemachines/*.asl.json; do [ -e "$$f" ] || continue; echo "statelint $$f"; $(VENV)/bin/statelint "$$f" || exit 1; done
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint --template template.yaml
+
+sam-build: $(SAM_VENV)/.installed
+	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/build >/dev/null
+	@echo "sam build: ok"
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest -m unit -q
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest -m "integration or conformance" -q
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest -m e2e -q
+
+test: venv lint typecheck statelint validate sam-build
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+demo: $(VENV)/.installed
+	$(PY) -m local.demo
+
+up: $(VENV)/.installed
+	$(PY) -m local.runtime
+
+sandbox: $(VENV)/.installed
+	$(PY) -m local.qbo_sandbox --host 127.0.0.1 --port 8765
+
+bench: $(VENV)/.installed
+	$(PY) bench/bulk_sync.py
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
