@@ -1,0 +1,151 @@
+"""Application-wide and per-tenant secrets that are not QBO tokens (those live in ``tokens``).
+
+Values are read through a short in-process cache, as a Lambda container would keep them; they are
+returned as ``SecretStr`` so that printing or logging a model never reveals them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, SecretStr
+
+from qbosync.errors import NotFound
+from qbosync.settings import get_settings
+from qbosync.store.aws import secrets_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+
+class SecretMissing(NotFound):
+    """A secret qbosync needs has not been provisioned."""
+
+    code = "secret_missing"
+
+
+class IntuitApp(BaseModel):
+    """The Intuit developer app qbosync runs as."""
+
+    client_id: str
+    client_secret: SecretStr
+    verifier_token: SecretStr
+
+
+class SourceCredentials(BaseModel):
+    """How qbosync talks to one tenant's source system, and how it checks that system's webhooks."""
+
+    api_key: SecretStr
+    webhook_secret: SecretStr
+
+
+class SecretBox:
+    """Reads and writes JSON secrets by name, with a time-limited read cache."""
+
+    def __init__(
+        self,
+        client: SecretsManagerClient | None = None,
+        *,
+        max_age_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._client = client
+        self._max_age = max_age_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> SecretsManagerClient:
+        return self._client or secrets_client()
+
+    @property
+    def max_age(self) -> float:
+        return self._max_age if self._max_age is not None else get_settings().secret_cache_seconds
+
+    def read(self, name: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The secret's JSON value; ``SecretMissing`` when it does not exist."""
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(name)
+        if cached and not fresh and now - cached[0] < self.max_age:
+            return cached[1]
+        try:
+            raw = self.client.get_secret_value(SecretId=name)["SecretString"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise SecretMissing(f"Secret '{name}' has not been provisioned.") from None
+            raise
+        value: dict[str, Any] = json.loads(raw)
+        with self._lock:
+            self._cache[name] = (now, value)
+        return value
+
+    def write(self, name: str, value: dict[str, Any]) -> None:
+        """Create the secret, or store a new version of it."""
+        payload = json.dumps(value)
+        try:
+            self.client.put_secret_value(SecretId=name, SecretString=payload)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self.client.create_secret(Name=name, SecretString=payload)
+        with self._lock:
+            self._cache[name] = (self._clock(), value)
+
+    def delete(self, name: str) -> None:
+        """Delete the secret at once (no recovery window); deleting a missing one is not an error."""
+        try:
+            self.client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+        with self._lock:
+            self._cache.pop(name, None)
+
+
+class AppSecrets:
+    """The Intuit app's credentials and the key that signs OAuth ``state`` values."""
+
+    def __init__(self, box: SecretBox | None = None):
+        self._box = box or SecretBox()
+
+    def put_intuit_app(self, client_id: str, client_secret: str, verifier_token: str) -> None:
+        self._box.write(
+            get_settings().intuit_app_secret_name,
+            {"client_id": client_id, "client_secret": client_secret, "verifier_token": verifier_token},
+        )
+
+    def intuit_app(self) -> IntuitApp:
+        return IntuitApp.model_validate(self._box.read(get_settings().intuit_app_secret_name))
+
+    def put_state_signing_key(self, key: str | None = None) -> None:
+        """Store the state-signing key (a fresh random one when none is given)."""
+        self._box.write(get_settings().state_signing_secret_name, {"key": key or secrets.token_urlsafe(48)})
+
+    def state_signing_key(self) -> SecretStr:
+        return SecretStr(str(self._box.read(get_settings().state_signing_secret_name)["key"]))
+
+
+class TenantSecrets:
+    """Per-tenant source credentials."""
+
+    def __init__(self, box: SecretBox | None = None):
+        self._box = box or SecretBox()
+
+    def put_source_credentials(self, tenant_id: str, api_key: str, webhook_secret: str) -> None:
+        self._box.write(
+            get_settings().tenant_source_secret_name(tenant_id),
+            {"api_key": api_key, "webhook_secret": webhook_secret},
+        )
+
+    def source_credentials(self, tenant_id: str) -> SourceCredentials:
+        return SourceCredentials.model_validate(
+            self._box.read(get_settings().tenant_source_secret_name(tenant_id))
+        )

@@ -1,0 +1,94 @@
+"""Tenant registry and application secrets under moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from qbosync.store.app_secrets import AppSecrets, SecretBox, SecretMissing, TenantSecrets
+from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
+
+
+@pytest.fixture
+def tenants() -> Iterator[TenantRepository]:
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        client.create_table(
+            TableName="qbosync-local",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield TenantRepository()
+
+
+def test_given_a_registered_tenant_when_it_is_read_then_it_comes_back(tenants: TenantRepository) -> None:
+    tenants.register(Tenant(tenant_id="acme-psa", name="Acme PSA"))
+    assert tenants.get("acme-psa").name == "Acme PSA"
+    assert tenants.exists("acme-psa")
+
+
+def test_given_a_tenant_registered_twice_then_its_creation_time_is_kept(tenants: TenantRepository) -> None:
+    first = Tenant(tenant_id="acme-psa", name="Acme PSA")
+    tenants.register(first)
+    tenants.register(Tenant(tenant_id="acme-psa", name="Acme PSA (renamed)"))
+    stored = tenants.get("acme-psa")
+    assert stored.name == "Acme PSA (renamed)"
+    assert stored.created_at == first.created_at
+
+
+def test_given_an_unknown_tenant_when_it_is_read_then_a_404_error_is_raised(
+    tenants: TenantRepository,
+) -> None:
+    with pytest.raises(UnknownTenant) as raised:
+        tenants.get("nobody")
+    assert raised.value.status == 404
+    assert not tenants.exists("nobody")
+
+
+def test_given_a_malformed_tenant_id_then_the_model_refuses_it() -> None:
+    with pytest.raises(ValueError, match="tenant_id"):
+        Tenant(tenant_id="../etc", name="x")
+
+
+@mock_aws
+def test_given_provisioned_secrets_when_read_then_values_are_secret_strings() -> None:
+    app = AppSecrets()
+    app.put_intuit_app("client-1", "s3cr3t-value", "verifier-value")
+    app.put_state_signing_key()
+    TenantSecrets().put_source_credentials("acme-psa", "api-key-value", "hook-secret-value")
+
+    intuit = AppSecrets(SecretBox()).intuit_app()
+    assert intuit.client_id == "client-1"
+    assert intuit.client_secret.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(intuit)
+    assert len(AppSecrets().state_signing_key().get_secret_value()) >= 32
+    creds = TenantSecrets().source_credentials("acme-psa")
+    assert creds.webhook_secret.get_secret_value() == "hook-secret-value"
+
+
+@mock_aws
+def test_given_a_missing_secret_when_read_then_a_typed_error_is_raised() -> None:
+    with pytest.raises(SecretMissing):
+        TenantSecrets().source_credentials("nobody")
+
+
+@mock_aws
+def test_given_a_cached_secret_when_it_changes_then_a_fresh_read_sees_the_new_value() -> None:
+    box = SecretBox(max_age_seconds=3600)
+    box.write("qbosync/local/x", {"v": 1})
+    boto3.client("secretsmanager").put_secret_value(SecretId="qbosync/local/x", SecretString='{"v": 2}')
+    assert box.read("qbosync/local/x") == {"v": 1}
+    assert box.read("qbosync/local/x", fresh=True) == {"v": 2}
+    box.delete("qbosync/local/x")
+    with pytest.raises(SecretMissing):
+        box.read("qbosync/local/x", fresh=True)
