@@ -1,0 +1,68 @@
+"""Signed, single-use, expiring OAuth ``state`` values bound to a tenant and an admin.
+
+The value sent to Intuit is ``v1.<nonce>.<expires_at>.<signature>``. The nonce and what it is bound to
+(tenant, admin) are also stored server-side; the callback consumes that record (single use) and checks
+the signature against it, so a state cannot be forged, replayed, moved to another tenant, or used late.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from qbosync.errors import BadRequest
+
+STATE_LIFETIME_SECONDS = 600
+_VERSION = "v1"
+
+
+class InvalidState(BadRequest):
+    """The state is malformed, forged, expired or already used."""
+
+    code = "invalid_state"
+
+
+@dataclass(frozen=True)
+class ParsedState:
+    nonce: str
+    expires_at: int
+    signature: str
+
+
+class OAuthStateSigner:
+    """Issues and checks ``state`` values with an HMAC-SHA256 key held in Secrets Manager."""
+
+    def __init__(self, key: bytes):
+        if len(key) < 32:
+            raise ValueError("the state-signing key must be at least 32 bytes")
+        self._key = key
+
+    @staticmethod
+    def new_nonce() -> str:
+        return secrets.token_urlsafe(24)
+
+    def sign(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str) -> str:
+        """The state value for a nonce bound to this tenant and admin until ``expires_at``."""
+        return f"{_VERSION}.{nonce}.{expires_at}.{self._signature(nonce, expires_at, tenant_id, admin_sub)}"
+
+    @staticmethod
+    def parse(state: str) -> ParsedState:
+        """Split a state value; anything not of our shape is ``InvalidState``."""
+        parts = state.split(".")
+        if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isdigit() or not parts[1] or not parts[3]:
+            raise InvalidState("The OAuth state is malformed.")
+        return ParsedState(nonce=parts[1], expires_at=int(parts[2]), signature=parts[3])
+
+    def verify(self, parsed: ParsedState, tenant_id: str, admin_sub: str, now: float) -> None:
+        """Check the signature against what the nonce was bound to, and the expiry."""
+        expected = self._signature(parsed.nonce, parsed.expires_at, tenant_id, admin_sub)
+        if not hmac.compare_digest(expected, parsed.signature):
+            raise InvalidState("The OAuth state was not issued by qbosync for this tenant.")
+        if now >= parsed.expires_at:
+            raise InvalidState("The OAuth state has expired; start the connection again.")
+
+    def _signature(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str) -> str:
+        message = "\n".join((_VERSION, nonce, str(expires_at), tenant_id, admin_sub)).encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()

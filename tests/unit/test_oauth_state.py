@@ -1,0 +1,50 @@
+"""OAuth state values: signed, bound to tenant and admin, expiring."""
+
+from __future__ import annotations
+
+import pytest
+
+from qbosync.sync.oauth_state import InvalidState, OAuthStateSigner
+
+KEY = b"k" * 32
+
+
+def test_given_a_signed_state_when_verified_for_the_same_tenant_and_admin_then_it_passes() -> None:
+    signer = OAuthStateSigner(KEY)
+    state = signer.sign("nonce-1", 1_000, "acme", "admin-1")
+    parsed = signer.parse(state)
+    signer.verify(parsed, "acme", "admin-1", now=999)
+    assert parsed.nonce == "nonce-1"
+
+
+@pytest.mark.parametrize(("tenant", "admin"), [("globex", "admin-1"), ("acme", "admin-2")])
+def test_given_a_state_when_verified_for_another_tenant_or_admin_then_it_is_refused(tenant: str, admin: str) -> None:
+    signer = OAuthStateSigner(KEY)
+    parsed = signer.parse(signer.sign("nonce-1", 1_000, "acme", "admin-1"))
+    with pytest.raises(InvalidState, match="not issued"):
+        signer.verify(parsed, tenant, admin, now=0)
+
+
+def test_given_an_expired_state_when_verified_then_it_is_refused() -> None:
+    signer = OAuthStateSigner(KEY)
+    parsed = signer.parse(signer.sign("nonce-1", 1_000, "acme", "admin-1"))
+    with pytest.raises(InvalidState, match="expired"):
+        signer.verify(parsed, "acme", "admin-1", now=1_000)
+
+
+def test_given_a_state_signed_with_another_key_then_it_is_refused() -> None:
+    forged = OAuthStateSigner(b"x" * 32).sign("nonce-1", 1_000, "acme", "admin-1")
+    signer = OAuthStateSigner(KEY)
+    with pytest.raises(InvalidState):
+        signer.verify(signer.parse(forged), "acme", "admin-1", now=0)
+
+
+@pytest.mark.parametrize("value", ["", "v1", "v2.n.1.s", "v1.n.notanumber.s", "v1..1.s", "v1.n.1."])
+def test_given_a_malformed_state_when_parsed_then_it_is_refused(value: str) -> None:
+    with pytest.raises(InvalidState, match="malformed"):
+        OAuthStateSigner.parse(value)
+
+
+def test_given_a_short_key_then_the_signer_refuses_it() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        OAuthStateSigner(b"short")
