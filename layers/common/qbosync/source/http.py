@@ -1,0 +1,364 @@
+"""``HttpSourceAdapter``: the ``SourcePort`` over the JSON source contract.
+
+httpx retries nothing but connection setup, so retrying is done here: 429, 5xx and transport
+errors are retried with exponential backoff (``Retry-After`` honoured, capped); 404 becomes
+``SourceNotFound``; any other 4xx is ``SourceRejected`` at once. ``sleep`` is injectable so tests
+never wait. Creates carry an ``Idempotency-Key``, which is what makes retrying a POST safe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from qbosync.observability import logger
+from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected, SourceUnavailable
+from qbosync.source.models import (
+    MAX_PAGE_LIMIT,
+    NewSourceCustomer,
+    NewSourceProduct,
+    Page,
+    ReferenceEntry,
+    ReferenceKind,
+    SourceAccount,
+    SourceCreditNote,
+    SourceCustomer,
+    SourceInvoice,
+    SourcePayment,
+    SourceProduct,
+    SourceTaxCode,
+)
+from qbosync.source.port import DEFAULT_PAGE_LIMIT
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_REFERENCE_PAGES = 100
+
+
+class HttpSourceAdapter:
+    """One tenant of a source system, reached over HTTPS with that tenant's API key."""
+
+    def __init__(
+        self,
+        base_url: str,
+        tenant_id: str,
+        api_key: str,
+        http: httpx.Client | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        max_attempts: int = 4,
+        backoff_seconds: float = 0.25,
+        max_backoff_seconds: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._tenant_root = f"{base_url.rstrip('/')}/tenants/{quote(tenant_id, safe='')}"
+        self._tenant_id = tenant_id
+        self._api_key = api_key
+        self._http = http
+        self._owns_http = http is None
+        self._timeout_seconds = timeout_seconds
+        self._max_attempts = max_attempts
+        self._backoff_seconds = backoff_seconds
+        self._max_backoff_seconds = max_backoff_seconds
+        self._sleep = sleep
+
+    def __repr__(self) -> str:  # the API key stays out of reprs, and so out of tracebacks and logs
+        return f"HttpSourceAdapter(tenant_id={self._tenant_id!r})"
+
+    # -- paged lists -------------------------------------------------------------------------
+
+    def list_customers(
+        self,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        updated_since: datetime | None = None,
+    ) -> Page[SourceCustomer]:
+        """One page of (not deleted) customers in the source's stable order."""
+        return self._page("/customers", Page[SourceCustomer], cursor, limit, updated_since)
+
+    def list_products(
+        self,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        updated_since: datetime | None = None,
+    ) -> Page[SourceProduct]:
+        """One page of (not deleted) products in the source's stable order."""
+        return self._page("/products", Page[SourceProduct], cursor, limit, updated_since)
+
+    def list_invoices(
+        self,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        updated_since: datetime | None = None,
+    ) -> Page[SourceInvoice]:
+        """One page of invoices, optionally only those changed since a time (for reconciliation)."""
+        return self._page("/invoices", Page[SourceInvoice], cursor, limit, updated_since)
+
+    def list_payments(
+        self,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        updated_since: datetime | None = None,
+    ) -> Page[SourcePayment]:
+        """One page of payments, optionally only those changed since a time."""
+        return self._page("/payments", Page[SourcePayment], cursor, limit, updated_since)
+
+    def list_credit_notes(
+        self,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        updated_since: datetime | None = None,
+    ) -> Page[SourceCreditNote]:
+        """One page of credit notes, optionally only those changed since a time."""
+        return self._page("/credit-notes", Page[SourceCreditNote], cursor, limit, updated_since)
+
+    # -- single reads ------------------------------------------------------------------------
+
+    def get_customer(self, customer_id: str) -> SourceCustomer:
+        """The customer as the source has it now (deleted ones included, flagged)."""
+        return self._get_one("customers", customer_id, SourceCustomer)
+
+    def get_product(self, product_id: str) -> SourceProduct:
+        """The product as the source has it now."""
+        return self._get_one("products", product_id, SourceProduct)
+
+    def get_invoice(self, invoice_id: str) -> SourceInvoice:
+        """The invoice as the source has it now; void and deleted ones are returned with that status."""
+        return self._get_one("invoices", invoice_id, SourceInvoice)
+
+    def get_payment(self, payment_id: str) -> SourcePayment:
+        """The payment as the source has it now."""
+        return self._get_one("payments", payment_id, SourcePayment)
+
+    def get_credit_note(self, credit_note_id: str) -> SourceCreditNote:
+        """The credit note as the source has it now."""
+        return self._get_one("credit-notes", credit_note_id, SourceCreditNote)
+
+    # -- creation (QBO -> source) ------------------------------------------------------------
+
+    def create_customer(self, customer: NewSourceCustomer, idempotency_key: str) -> SourceCustomer:
+        """Create a customer; the same key returns the same customer instead of a duplicate."""
+        return self._create("/customers", customer, idempotency_key, SourceCustomer)
+
+    def create_product(self, product: NewSourceProduct, idempotency_key: str) -> SourceProduct:
+        """Create a product; the same key returns the same product instead of a duplicate."""
+        return self._create("/products", product, idempotency_key, SourceProduct)
+
+    # -- reference lists the admin maps from -------------------------------------------------
+
+    def list_payment_methods(self) -> list[ReferenceEntry]:
+        return self._reference("payment-methods", ReferenceEntry)
+
+    def list_gl_codes(self) -> list[ReferenceEntry]:
+        return self._reference("gl-codes", ReferenceEntry)
+
+    def list_product_types(self) -> list[ReferenceEntry]:
+        return self._reference("product-types", ReferenceEntry)
+
+    def list_accounts(self) -> list[SourceAccount]:
+        return self._reference("accounts", SourceAccount)
+
+    def list_tax_codes(self) -> list[SourceTaxCode]:
+        return self._reference("tax-codes", SourceTaxCode)
+
+    def list_bill_profiles(self) -> list[ReferenceEntry]:
+        return self._reference("bill-profiles", ReferenceEntry)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the HTTP client if this adapter created it."""
+        if self._owns_http and self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> HttpSourceAdapter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            timeout = self._timeout_seconds
+            if timeout is None:
+                from qbosync.settings import get_settings
+
+                timeout = get_settings().http_timeout_seconds
+            self._http = httpx.Client(timeout=timeout)
+        return self._http
+
+    def _page(
+        self,
+        path: str,
+        page_type: type[ModelT],
+        cursor: str | None,
+        limit: int,
+        updated_since: datetime | None = None,
+    ) -> ModelT:
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE_LIMIT}")
+        params: dict[str, str] = {"limit": str(limit)}
+        if cursor:
+            params["cursor"] = cursor
+        if updated_since is not None:
+            params["updated_since"] = updated_since.isoformat()
+        response = self._request("GET", path, params=params)
+        return _parse(response, page_type)
+
+    def _get_one(self, collection: str, object_id: str, model: type[ModelT]) -> ModelT:
+        response = self._request("GET", f"/{collection}/{quote(object_id, safe='')}")
+        return _parse(response, model)
+
+    def _create(self, path: str, body: BaseModel, idempotency_key: str, model: type[ModelT]) -> ModelT:
+        if not idempotency_key:
+            raise ValueError("an idempotency key is required to create objects in the source")
+        response = self._request(
+            "POST",
+            path,
+            json=body.model_dump(mode="json", exclude_none=True),
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return _parse(response, model)
+
+    def _reference(self, kind: ReferenceKind, model: type[ModelT]) -> list[ModelT]:
+        page_adapter = TypeAdapter(Page[model])  # type: ignore[valid-type]
+        entries: list[ModelT] = []
+        cursor: str | None = None
+        for _ in range(_MAX_REFERENCE_PAGES):
+            params = {"cursor": cursor} if cursor else None
+            response = self._request("GET", f"/{kind}", params=params)
+            try:
+                page = page_adapter.validate_json(response.content)
+            except ValidationError as exc:
+                raise _invalid_response(response, exc) from exc
+            entries.extend(page.items)
+            if not page.next_cursor or page.next_cursor == cursor:
+                return entries
+            cursor = page.next_cursor
+        raise SourceInvalidResponse(
+            f"the source's {kind} list did not end within {_MAX_REFERENCE_PAGES} pages"
+        )
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        url = self._tenant_root + path
+        request_headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        request_headers.update(headers or {})
+        for attempt in range(1, self._max_attempts + 1):
+            last_attempt = attempt == self._max_attempts
+            try:
+                response = self._client().request(
+                    method, url, params=params, json=json, headers=request_headers
+                )
+            except httpx.TransportError as exc:
+                if last_attempt:
+                    raise SourceUnavailable(
+                        "the source could not be reached",
+                        details=[{"method": method, "path": path, "reason": type(exc).__name__}],
+                    ) from exc
+                self._back_off(method, path, attempt, reason=type(exc).__name__, retry_after=None)
+                continue
+            if response.is_success:
+                return response
+            if response.status_code in _RETRYABLE_STATUSES:
+                if last_attempt:
+                    raise SourceUnavailable(
+                        f"the source answered {response.status_code} after {attempt} attempts",
+                        details=[{"method": method, "path": path, "status": response.status_code}],
+                    )
+                self._back_off(
+                    method,
+                    path,
+                    attempt,
+                    reason=str(response.status_code),
+                    retry_after=response.headers.get("Retry-After"),
+                )
+                continue
+            raise _rejection(method, path, response)
+        raise AssertionError("unreachable: the loop returns or raises on its last attempt")
+
+    def _back_off(
+        self, method: str, path: str, attempt: int, *, reason: str, retry_after: str | None
+    ) -> None:
+        delay = min(self._max_backoff_seconds, self._backoff_seconds * 2 ** (attempt - 1))
+        if retry_after is not None and retry_after.strip().isdigit():
+            delay = min(self._max_backoff_seconds, max(delay, float(retry_after.strip())))
+        logger.warning(
+            "retrying source request",
+            extra={
+                "tenant_id": self._tenant_id,
+                "method": method,
+                "path": path,
+                "attempt": attempt,
+                "reason": reason,
+                "delay_seconds": delay,
+            },
+        )
+        self._sleep(delay)
+
+
+def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise _invalid_response(response, exc) from exc
+
+
+def _invalid_response(response: httpx.Response, exc: ValidationError) -> SourceInvalidResponse:
+    problems = [
+        {"loc": ".".join(str(p) for p in error["loc"]), "type": error["type"]} for error in exc.errors()[:10]
+    ]
+    return SourceInvalidResponse(
+        f"the source's answer to {response.request.url.path} does not follow the contract", details=problems
+    )
+
+
+def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """The ``code``, ``message`` and ``details`` of a contract error body, if it is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None, []
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None, []
+    code = error.get("code") if isinstance(error.get("code"), str) else None
+    message = error.get("message") if isinstance(error.get("message"), str) else None
+    details = error.get("details")
+    safe_details = [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+    return code, message, safe_details
+
+
+def _rejection(method: str, path: str, response: httpx.Response) -> SourceNotFound | SourceRejected:
+    code, message, details = _error_fields(response)
+    if response.status_code == 404:
+        return SourceNotFound(
+            message or f"the source has nothing at {path}",
+            details=[{"path": path, "source_code": code}],
+        )
+    return SourceRejected(
+        f"the source refused {method} {path} with {response.status_code}"
+        + (f" ({code}): {message}" if code and message else ""),
+        source_status=response.status_code,
+        source_code=code,
+        details=details,
+    )

@@ -1,0 +1,244 @@
+"""Pydantic models of the source contract (see ``docs/source-contract.md``).
+
+Objects read from a source tolerate unknown fields (a source may add fields without breaking us);
+request bodies we send are strict, so a typo fails here instead of at the source. Money is a
+``Decimal`` and travels as a decimal string.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+SourceId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2)]
+Quantity = Annotated[Decimal, Field(max_digits=15, decimal_places=4)]
+
+ObjectKind = Literal["customer", "product", "invoice", "payment", "credit_note"]
+ChangeAction = Literal["created", "updated", "deleted", "voided"]
+BillingKind = Literal["one_time", "recurring"]
+InvoiceStatus = Literal["open", "paid", "void", "deleted"]
+PaymentStatus = Literal["posted", "void", "deleted"]
+CreditNoteStatus = Literal["open", "applied", "void", "deleted"]
+CreditNoteKind = Literal["credit", "write_off"]
+AccountType = Literal["income", "expense", "asset", "liability", "equity"]
+ReferenceKind = Literal[
+    "payment-methods", "gl-codes", "product-types", "accounts", "tax-codes", "bill-profiles"
+]
+
+MAX_PAGE_LIMIT = 500
+
+
+class SourceObject(BaseModel):
+    """What every object of the contract carries: identity, a version that bumps on every change."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: SourceId
+    version: int = Field(ge=1)
+    updated_at: datetime
+
+
+class Address(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class CustomerFields(BaseModel):
+    """The editable part of a customer, shared by the read model and the create request."""
+
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    company_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    billing_address: Address | None = None
+    bill_profile_id: Code | None = None
+    active: bool = True
+
+
+class SourceCustomer(CustomerFields, SourceObject):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    deleted: bool = False
+
+
+class NewSourceCustomer(CustomerFields):
+    """Body of ``POST /customers``: a customer created in the source from QBO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProductFields(BaseModel):
+    """The editable part of a product, shared by the read model and the create request."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+    sku: str | None = None
+    description: str | None = None
+    product_type: Code
+    gl_code: Code | None = None
+    income_account: Code | None = None
+    billing: BillingKind = "one_time"
+    tax_code: Code | None = None
+    unit_price: Money = Decimal("0.00")
+    active: bool = True
+
+
+class SourceProduct(ProductFields, SourceObject):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    deleted: bool = False
+
+
+class NewSourceProduct(ProductFields):
+    """Body of ``POST /products``: a product created in the source from a QBO item."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceLine(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: SourceId
+    product_id: SourceId | None = None
+    description: str | None = None
+    quantity: Quantity
+    unit_price: Money
+    amount: Money
+    gl_code: Code | None = None
+    tax_code: Code | None = None
+
+
+class AppliedAmount(BaseModel):
+    """How much of a payment or credit note settles one invoice."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    invoice_id: SourceId
+    amount: Money
+
+
+class SourceInvoice(SourceObject):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    number: str
+    customer_id: SourceId
+    issue_date: date
+    due_date: date | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    lines: list[SourceLine]
+    total: Money
+    status: InvoiceStatus
+
+
+class SourcePayment(SourceObject):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    number: str
+    customer_id: SourceId
+    date: date
+    amount: Money
+    method: Code
+    reference: str | None = None
+    applied_to: list[AppliedAmount] = Field(default_factory=list)
+    status: PaymentStatus
+
+
+class SourceCreditNote(SourceObject):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    number: str
+    kind: CreditNoteKind
+    customer_id: SourceId
+    date: date
+    lines: list[SourceLine]
+    total: Money
+    applied_to: list[AppliedAmount] = Field(default_factory=list)
+    status: CreditNoteStatus
+
+
+class ReferenceEntry(BaseModel):
+    """One choice an admin maps from: a payment method, GL code, product type, bill profile."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    code: Code
+    name: str
+    active: bool = True
+
+
+class SourceAccount(ReferenceEntry):
+    """An account of the source's chart (income/expense accounts map to QBO items, the rest to accounts)."""
+
+    account_type: AccountType
+
+
+class SourceTaxCode(ReferenceEntry):
+    rate: Annotated[Decimal, Field(ge=0, max_digits=7, decimal_places=4)]
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a cursor-paged list; ``next_cursor`` is None on the last page."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class WebhookObject(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: ObjectKind
+    id: SourceId
+    version: int = Field(ge=1)
+
+
+class SourceWebhook(BaseModel):
+    """A change notification from the source. It names the object; the receiver re-reads it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    tenant_id: SourceId
+    type: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(customer|product|invoice|payment|credit_note)\.(created|updated|deleted|voided)$"
+        ),
+    ]
+    object: WebhookObject
+    occurred_at: datetime
+
+    @model_validator(mode="after")
+    def _type_names_the_object_kind(self) -> SourceWebhook:
+        if self.type.split(".", 1)[0] != self.object.kind:
+            raise ValueError(f"type {self.type!r} does not match object kind {self.object.kind!r}")
+        return self
+
+    @property
+    def action(self) -> ChangeAction:
+        """The verb of ``type`` (``invoice.voided`` → ``voided``)."""
+        return _ACTIONS[self.type.rsplit(".", 1)[1]]
+
+
+_ACTIONS: dict[str, ChangeAction] = {
+    "created": "created",
+    "updated": "updated",
+    "deleted": "deleted",
+    "voided": "voided",
+}

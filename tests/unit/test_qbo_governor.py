@@ -1,0 +1,164 @@
+"""The realm governor over the in-memory store, with a fake clock: no real waiting."""
+
+from __future__ import annotations
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from qbosync.qbo.governor import GovernorTimeout, InMemoryGovernorStore, RealmGovernor
+from qbosync.settings import QboLimits
+
+REALM = "9130000000001"
+
+
+class FakeClock:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self, now: float = 1_000_020.0) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += seconds
+
+
+def _governor(
+    store: InMemoryGovernorStore, clock: FakeClock, *, max_wait: float = 120.0, **limits: float
+) -> RealmGovernor:
+    defaults: dict[str, float] = {"requests_per_window": 500, "window_seconds": 60.0, "max_concurrent": 10}
+    return RealmGovernor(
+        store,
+        QboLimits(**{**defaults, **limits}),  # type: ignore[arg-type]
+        clock=clock,
+        sleep=clock.sleep,
+        max_wait_seconds=max_wait,
+        rng=random.Random(7),
+    )
+
+
+def test_given_a_full_window_when_threads_ask_without_waiting_then_only_the_limit_is_admitted() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_wait=0.0, requests_per_window=5)
+
+    def one_request() -> bool:
+        try:
+            with governor.request(REALM):
+                return True
+        except GovernorTimeout:
+            return False
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        admitted = list(pool.map(lambda _: one_request(), range(20)))
+
+    assert admitted.count(True) == 5
+    assert store.requests_counted(REALM, int(clock.now // 60)) == 5
+
+
+def test_given_a_full_window_when_one_more_is_asked_then_it_sleeps_until_the_next_window() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock(now=1_000_050.0)  # 30 s into a 60 s window
+    governor = _governor(store, clock, requests_per_window=2)
+    for _ in range(3):
+        with governor.request(REALM):
+            pass
+    assert len(clock.sleeps) == 1
+    assert 30.0 <= clock.sleeps[0] <= 30.25  # to the window's end, plus a little jitter
+    assert store.requests_counted(REALM, int(clock.now // 60)) == 1
+
+
+def test_given_batch_calls_when_the_batch_limit_is_reached_then_plain_requests_still_pass() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_wait=0.0, batch_requests_per_window=1)
+    with governor.request(REALM, batch=True):
+        pass
+    with pytest.raises(GovernorTimeout), governor.request(REALM, batch=True):
+        pass
+    with governor.request(REALM):
+        pass
+
+
+def test_given_a_request_finished_when_the_block_exits_then_its_slot_is_released() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_concurrent=1)
+    with governor.request(REALM):
+        assert store.slots_held(REALM, clock.now) == 1
+    assert store.slots_held(REALM, clock.now) == 0
+
+
+def test_given_the_block_raises_when_it_exits_then_the_slot_is_still_released() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_concurrent=1)
+    with pytest.raises(RuntimeError), governor.request(REALM):
+        raise RuntimeError("call failed")
+    assert store.slots_held(REALM, clock.now) == 0
+
+
+def test_given_all_slots_held_when_asked_without_time_to_wait_then_it_times_out() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_wait=0.01, max_concurrent=1)
+    with governor.request(REALM), pytest.raises(GovernorTimeout), governor.request(REALM):
+        pass
+
+
+def test_given_a_crashed_holder_when_its_lease_expires_then_the_slot_is_reclaimed() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    store.try_acquire_slot(REALM, 0, "crashed-lambda", clock.now, 30.0)
+    governor = _governor(store, clock, max_concurrent=1, lease_seconds=30.0)
+    with governor.request(REALM):
+        pass
+    assert clock.now >= 1_000_020.0 + 30.0
+    assert sum(clock.sleeps) >= 30.0
+
+
+def test_given_another_holders_lease_when_released_by_a_stranger_then_it_stays() -> None:
+    store = InMemoryGovernorStore()
+    store.try_acquire_slot(REALM, 0, "a", 0.0, 30.0)
+    store.release_slot(REALM, 0, "b")
+    assert not store.try_acquire_slot(REALM, 0, "c", 1.0, 30.0)
+
+
+def test_given_a_429_when_the_realm_is_penalised_then_every_caller_waits_it_out() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    first = _governor(store, clock)
+    second = _governor(store, clock)
+    first.throttled(REALM, retry_after=12.0)
+    started = clock.now
+    with second.request(REALM):
+        pass
+    assert clock.now - started >= 12.0
+
+
+def test_given_a_penalty_longer_than_the_max_wait_when_asked_then_it_times_out_without_sleeping() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_wait=5.0)
+    governor.throttled(REALM, retry_after=None)  # the default penalty is 10 s
+    with pytest.raises(GovernorTimeout), governor.request(REALM):
+        pass
+    assert clock.sleeps == []
+
+
+def test_given_a_later_penalty_when_a_shorter_one_is_set_then_the_later_one_is_kept() -> None:
+    store = InMemoryGovernorStore()
+    store.set_penalty(REALM, 100.0)
+    store.set_penalty(REALM, 50.0)
+    assert store.penalty_until(REALM) == 100.0
+
+
+def test_given_two_realms_when_one_is_full_then_the_other_is_unaffected() -> None:
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, max_wait=0.0, requests_per_window=1)
+    with governor.request(REALM):
+        pass
+    with governor.request("another-realm"):
+        pass
+    with pytest.raises(GovernorTimeout), governor.request(REALM):
+        pass
