@@ -1,0 +1,109 @@
+"""Links between a source record and its QBO twin: the memory that makes every sync exactly-once.
+
+``source_version`` is a number that grows with every change in the source (a revision, or the change
+time in epoch milliseconds); a link is only ever replaced by one of an equal or newer version, so a late,
+out-of-order event can never roll a link back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from qbosync.errors import Conflict
+from qbosync.store.table import (
+    Condition,
+    ConditionFailed,
+    MainTable,
+    Page,
+    link_gsi1pk,
+    link_prefix,
+    link_sk,
+    tenant_pk,
+)
+
+LinkOrigin = Literal["qbosync", "qbo", "matched"]
+_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
+
+
+class Link(BaseModel):
+    """One source record ↔ one QBO record, with what is needed to update it next time."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    entity: str
+    source_id: str
+    qbo_id: str
+    sync_token: str | None = None
+    content_hash: str | None = None
+    source_version: int
+    updated_at: datetime
+    origin: LinkOrigin = "qbosync"
+
+
+class StaleSourceVersion(Conflict):
+    """A newer version of this source record is already linked."""
+
+    code = "stale_source_version"
+
+
+class LinkRepository:
+    def __init__(
+        self, table: MainTable | None = None, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._table = table or MainTable()
+        self._sleep = sleep
+
+    @staticmethod
+    def _to_item(link: Link) -> dict[str, Any]:
+        return {
+            "pk": tenant_pk(link.tenant_id),
+            "sk": link_sk(link.entity, link.source_id),
+            "gsi1pk": link_gsi1pk(link.tenant_id, link.entity),
+            "gsi1sk": link.qbo_id,
+            "item_type": "link",
+            **link.model_dump(mode="json"),
+        }
+
+    @staticmethod
+    def _to_link(item: dict[str, Any]) -> Link:
+        return Link.model_validate({k: v for k, v in item.items() if k not in _ITEM_KEYS})
+
+    def get(self, tenant_id: str, entity: str, source_id: str) -> Link | None:
+        item = self._table.get(tenant_pk(tenant_id), link_sk(entity, source_id))
+        return self._to_link(item) if item else None
+
+    def get_by_qbo_id(self, tenant_id: str, entity: str, qbo_id: str) -> Link | None:
+        """The link of a QBO record (gsi1: eventually consistent, fine for pull-side lookups)."""
+        page = self._table.query_gsi1(link_gsi1pk(tenant_id, entity), sk_equals=qbo_id)
+        return self._to_link(page.items[0]) if page.items else None
+
+    def put(self, link: Link) -> Link:
+        """Record the link unless a newer source version is already recorded (equal versions overwrite)."""
+        try:
+            self._table.put(
+                self._to_item(link),
+                condition=Condition(
+                    "attribute_not_exists(pk) OR source_version <= :v", values={":v": link.source_version}
+                ),
+            )
+        except ConditionFailed as exc:
+            raise StaleSourceVersion(
+                "a newer version of this record is already synced",
+                details=[{"entity": link.entity, "source_id": link.source_id}],
+            ) from exc
+        return link
+
+    def put_many(self, links: Sequence[Link]) -> None:
+        """Bulk-sync writes in batches of 25; unconditional, so only for links that run found or created."""
+        self._table.batch_put([self._to_item(link) for link in links], sleep=self._sleep)
+
+    def list(self, tenant_id: str, entity: str, *, limit: int = 100, cursor: str | None = None) -> Page[Link]:
+        """One page of a tenant's links of one entity, by source id."""
+        page = self._table.query(tenant_pk(tenant_id), link_prefix(entity), limit=limit, cursor=cursor)
+        return Page(items=[self._to_link(item) for item in page.items], cursor=page.cursor)

@@ -1,0 +1,90 @@
+"""DynamoGovernorStore against moto: window counting, slot leases and penalties."""
+
+from __future__ import annotations
+
+from qbosync.store.governor import DynamoGovernorStore
+
+REALM = "9130001"
+
+
+def test_given_a_window_at_its_limit_when_counting_then_the_extra_request_is_refused(main_table: str) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+
+    granted = [store.try_count_request(REALM, 100, 3, batch=False, batch_limit=1) for _ in range(4)]
+
+    assert granted == [True, True, True, False]
+
+
+def test_given_a_full_window_when_the_next_window_starts_then_requests_are_counted_again(
+    main_table: str,
+) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.try_count_request(REALM, 100, 1, batch=False, batch_limit=1)
+
+    assert store.try_count_request(REALM, 100, 1, batch=False, batch_limit=1) is False
+    assert store.try_count_request(REALM, 101, 1, batch=False, batch_limit=1) is True
+
+
+def test_given_the_batch_limit_reached_when_counting_then_batches_are_refused_but_plain_requests_pass(
+    main_table: str,
+) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.try_count_request(REALM, 7, 10, batch=True, batch_limit=1)
+
+    assert store.try_count_request(REALM, 7, 10, batch=True, batch_limit=1) is False
+    assert store.try_count_request(REALM, 7, 10, batch=False, batch_limit=1) is True
+
+
+def test_given_two_realms_when_counting_then_their_windows_are_separate(main_table: str) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.try_count_request("A", 1, 1, batch=False, batch_limit=1)
+
+    assert store.try_count_request("B", 1, 1, batch=False, batch_limit=1) is True
+
+
+def test_given_a_leased_slot_when_another_holder_asks_then_refused_until_the_lease_expires(
+    main_table: str,
+) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    assert store.try_acquire_slot(REALM, 0, "a", now=1000.0, lease_seconds=30) is True
+
+    assert store.try_acquire_slot(REALM, 0, "b", now=1010.0, lease_seconds=30) is False
+    assert store.try_acquire_slot(REALM, 0, "a", now=1010.0, lease_seconds=30) is True
+    assert store.try_acquire_slot(REALM, 0, "b", now=1041.0, lease_seconds=30) is True
+
+
+def test_given_a_released_slot_when_another_holder_asks_then_granted(main_table: str) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.try_acquire_slot(REALM, 3, "a", now=1000.0, lease_seconds=30)
+
+    store.release_slot(REALM, 3, "a")
+
+    assert store.try_acquire_slot(REALM, 3, "b", now=1001.0, lease_seconds=30) is True
+
+
+def test_given_a_slot_taken_over_when_the_old_holder_releases_then_the_new_lease_stays(
+    main_table: str,
+) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.try_acquire_slot(REALM, 0, "a", now=1000.0, lease_seconds=30)
+    store.try_acquire_slot(REALM, 0, "b", now=1100.0, lease_seconds=30)
+
+    store.release_slot(REALM, 0, "a")
+
+    assert store.try_acquire_slot(REALM, 0, "c", now=1101.0, lease_seconds=30) is False
+
+
+def test_given_no_penalty_when_asked_then_zero(main_table: str) -> None:
+    assert DynamoGovernorStore(window_seconds=60).penalty_until(REALM) == 0.0
+
+
+def test_given_a_penalty_when_an_earlier_one_is_set_then_the_later_one_stays(main_table: str) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+    store.set_penalty(REALM, 2000.5)
+
+    store.set_penalty(REALM, 1500.0)
+    kept = store.penalty_until(REALM)
+    store.set_penalty(REALM, 2500.0)
+
+    assert kept == 2000.5
+    assert store.penalty_until(REALM) == 2500.0

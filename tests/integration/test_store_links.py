@@ -1,0 +1,94 @@
+"""LinkRepository against moto: version ordering, lookup by QBO id, bulk writes and paging."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+
+AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def a_link(source_id: str = "c-1", *, version: int = 1, qbo_id: str = "58", tenant_id: str = "t1") -> Link:
+    return Link(
+        tenant_id=tenant_id,
+        entity="customer",
+        source_id=source_id,
+        qbo_id=qbo_id,
+        sync_token="0",
+        content_hash="h1",
+        source_version=version,
+        updated_at=AT,
+        origin="qbosync",
+    )
+
+
+def test_given_a_link_when_put_then_it_is_found_by_source_id_and_by_qbo_id(main_table: str) -> None:
+    repository = LinkRepository()
+
+    repository.put(a_link())
+
+    assert repository.get("t1", "customer", "c-1") == a_link()
+    assert repository.get_by_qbo_id("t1", "customer", "58") == a_link()
+
+
+def test_given_a_qbo_id_that_prefixes_another_when_looked_up_then_only_the_exact_one_returns(
+    main_table: str,
+) -> None:
+    repository = LinkRepository()
+    repository.put(a_link("c-1", qbo_id="581"))
+
+    assert repository.get_by_qbo_id("t1", "customer", "58") is None
+
+
+def test_given_a_newer_link_when_an_older_version_is_put_then_stale_source_version(main_table: str) -> None:
+    repository = LinkRepository()
+    repository.put(a_link(version=5))
+
+    with pytest.raises(StaleSourceVersion):
+        repository.put(a_link(version=4).model_copy(update={"sync_token": "9"}))
+
+    stored = repository.get("t1", "customer", "c-1")
+    assert stored is not None and stored.source_version == 5 and stored.sync_token == "0"
+
+
+def test_given_a_link_when_the_same_or_newer_version_is_put_then_it_wins(main_table: str) -> None:
+    repository = LinkRepository()
+    repository.put(a_link(version=5))
+
+    repository.put(a_link(version=5).model_copy(update={"sync_token": "1"}))
+    repository.put(a_link(version=6).model_copy(update={"sync_token": "2"}))
+
+    stored = repository.get("t1", "customer", "c-1")
+    assert stored is not None and (stored.source_version, stored.sync_token) == (6, "2")
+
+
+def test_given_60_links_when_put_many_and_listed_in_pages_then_every_link_is_returned_once(
+    main_table: str,
+) -> None:
+    repository = LinkRepository(sleep=lambda _: None)
+    links = [a_link(f"c-{n:03d}", qbo_id=str(1000 + n)) for n in range(60)]
+
+    repository.put_many(links)
+    seen: list[Link] = []
+    cursor: str | None = None
+    while True:
+        page = repository.list("t1", "customer", limit=25, cursor=cursor)
+        seen.extend(page.items)
+        cursor = page.cursor
+        if cursor is None:
+            break
+
+    assert sorted(link.source_id for link in seen) == sorted(link.source_id for link in links)
+
+
+def test_given_links_of_two_tenants_when_listing_one_then_the_other_is_not_visible(main_table: str) -> None:
+    repository = LinkRepository()
+    repository.put(a_link("c-1", tenant_id="t1"))
+    repository.put(a_link("c-2", tenant_id="t2"))
+
+    assert [link.source_id for link in repository.list("t1", "customer").items] == ["c-1"]
+    assert repository.get_by_qbo_id("t2", "customer", "58") == a_link("c-2", tenant_id="t2")
+    assert repository.get("t2", "customer", "c-1") is None
