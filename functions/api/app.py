@@ -1,0 +1,30 @@
+"""Admin API Lambda: settings, mappings, QBO reference data, preflight, audit, and the OpenAPI docs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.resolver import build_resolver
+from qbosync.observability import logger, tracer
+
+
+@lru_cache(maxsize=1)
+def resolver() -> APIGatewayHttpResolver:
+    """Built on the first request, so importing the handler does no work."""
+    return build_resolver()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
+) -> dict[str, Any]:
+    """Resolve one admin API request; ``deps`` lets tests pass their collaborators."""
+    app = resolver() if deps is None else build_resolver(deps)
+    return app.resolve(event, context)

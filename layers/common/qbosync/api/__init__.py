@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the handlers (error mapping, admin claims) and the admin API routers."""

@@ -1,0 +1,117 @@
+"""The admin API resolver: routers, error mapping and the OpenAPI description in one place."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, PathItem, Server
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.configuration import configuration_router
+from qbosync.api.routes.readiness import readiness_router
+from qbosync.errors import UnsupportedMediaType
+
+API_TITLE = "qbosync admin API"
+API_VERSION = "1.0.0"
+API_DESCRIPTION = (
+    "Configure a tenant's QuickBooks Online sync: settings, mappings, QBO reference data and preflight "
+    "checks. Every route under /tenants/{tenant_id} needs a bearer JWT whose qbosync_tenants claim names "
+    'the tenant. Errors are {"error": {"code", "message", "details"}}. Changes need If-Match with the '
+    "ETag of the last read."
+)
+BEARER = "bearerAuth"
+
+# Every admin API router, each built around the same dependencies. Add a concern's router here.
+ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
+    configuration_router,
+    readiness_router,
+)
+
+
+def _openapi_settings() -> dict[str, Any]:
+    return {
+        "title": API_TITLE,
+        "version": API_VERSION,
+        "description": API_DESCRIPTION,
+        "servers": [Server(url="/")],
+        "security_schemes": {BEARER: HTTPBearer(bearerFormat="JWT", description="admin JWT")},
+        "security": [{BEARER: []}],
+    }
+
+
+class RouteMethods:
+    """Which methods each documented path accepts, read once from the OpenAPI description."""
+
+    def __init__(self, app: APIGatewayHttpResolver) -> None:
+        self._app = app
+        self._routes: list[tuple[re.Pattern[str], frozenset[str]]] | None = None
+
+    def __call__(self, path: str) -> frozenset[str]:
+        if self._routes is None:
+            self._routes = [
+                (_path_pattern(template), frozenset(_methods(item)))
+                for template, item in (self._app.get_openapi_schema().paths or {}).items()
+            ]
+        return next((methods for pattern, methods in self._routes if pattern.fullmatch(path)), frozenset())
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)))
+
+
+def _methods(item: PathItem) -> list[str]:
+    names = ("get", "put", "post", "delete", "patch", "head", "options")
+    return [name.upper() for name in names if getattr(item, name, None) is not None]
+
+
+class JsonApiResolver(APIGatewayHttpResolver):
+    """An HTTP API resolver that refuses request bodies that are not JSON with 415, before Powertools
+    tries to parse them (a multipart body without a boundary would otherwise fail as a ValueError)."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        headers = {str(key).lower(): str(value) for key, value in (event.get("headers") or {}).items()}
+        media_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if event.get("body") and not _is_json(media_type):
+            return {
+                "statusCode": int(HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+                "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(
+                    UnsupportedMediaType("send the body as application/json").to_body(), separators=(",", ":")
+                ),
+                "isBase64Encoded": False,
+            }
+        reply: dict[str, Any] = super().resolve(event, context)
+        return reply
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def build_resolver(deps: ApiDependencies | None = None) -> APIGatewayHttpResolver:
+    """A resolver for the admin API; ``deps`` defaults to the deployed collaborators (created lazily)."""
+    dependencies = deps or ApiDependencies()
+    app = JsonApiResolver(enable_validation=True)
+    register_error_handlers(app, RouteMethods(app))
+    for router_for in ROUTERS:
+        app.include_router(router_for(dependencies))
+    openapi = _openapi_settings()
+    app.configure_openapi(**openapi)
+    app.enable_swagger(path="/docs", **openapi)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_json() -> Response[str]:
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=app.get_openapi_json_schema(**openapi),
+        )
+
+    return app

@@ -1,0 +1,184 @@
+"""Settings, mappings and the audit trail: ``/tenants/{tenant_id}/settings|mappings|audit``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from qbosync.api.auth import require_tenant
+from qbosync.api.concurrency import ETAG_PATTERN, etag, expected_version
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import error_responses, versioned_ok
+from qbosync.observability import logger
+from qbosync.sync.configuration import (
+    AuditEntryView,
+    MappingKind,
+    MappingRow,
+    MappingRowInput,
+    TenantSettings,
+    mapping_kind,
+)
+
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", pattern=ETAG_PATTERN, description='the ETag of your last read, e.g. "3"'),
+]
+KIND_DESCRIPTION = "one of " + ", ".join(kind.value for kind in MappingKind)
+
+
+class SettingsEnvelope(BaseModel):
+    settings: TenantSettings
+    version: int
+
+
+class MappingsEnvelope(BaseModel):
+    kind: str
+    rows: list[MappingRow]
+    version: int
+
+
+class MappingsReplacement(BaseModel):
+    """The whole set of rows for one kind; rows not listed are removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[MappingRowInput] = Field(max_length=2000)
+
+
+class AuditPage(BaseModel):
+    entries: list[AuditEntryView]
+    next_cursor: str | None = None
+
+
+def _versioned(body: BaseModel, version: int) -> Response[Any]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump(mode="json"),
+        headers={"ETag": etag(version)},
+    )
+
+
+def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
+    """Routes that read and change a tenant's configuration."""
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+
+    @router.get(
+        "/tenants/<tenant_id>/settings",
+        summary="Read the tenant's settings",
+        description="Defaults at version 0 until the first save. The ETag carries the version.",
+        responses={**versioned_ok("The settings and their version"), **error_responses()},
+        tags=["settings"],
+    )
+    def get_settings(tenant_id: TenantId) -> Response[SettingsEnvelope]:
+        require_tenant(router, tenant_id, deps.tenants)
+        settings, version = deps.configuration().read_settings(tenant_id)
+        return _versioned(SettingsEnvelope(settings=settings, version=version), version)
+
+    @router.put(
+        "/tenants/<tenant_id>/settings",
+        summary="Replace the tenant's settings",
+        description="Needs If-Match. QBO targets named by the settings are checked against live QBO data.",
+        responses={
+            **versioned_ok("The stored settings and their new version"),
+            **error_responses(409, 415, 428, 502),
+        },
+        tags=["settings"],
+    )
+    def put_settings(
+        tenant_id: TenantId, settings: Annotated[TenantSettings, Body()], if_match: IfMatch = None
+    ) -> Response[SettingsEnvelope]:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        stored, version = deps.configuration().replace_settings(
+            tenant_id, principal.sub, settings, expected_version(if_match), deps.catalog_for(tenant_id)
+        )
+        logger.info("settings replaced", extra={"version": version})
+        return _versioned(SettingsEnvelope(settings=stored, version=version), version)
+
+    @router.get(
+        "/tenants/<tenant_id>/mappings/<kind>",
+        summary="Read one kind of mapping",
+        description=f"kind is {KIND_DESCRIPTION}. The ETag carries the version.",
+        responses={**versioned_ok("The rows and their version"), **error_responses()},
+        tags=["mappings"],
+    )
+    def get_mappings(tenant_id: TenantId, kind: str) -> Response[MappingsEnvelope]:
+        require_tenant(router, tenant_id, deps.tenants)
+        mapping = mapping_kind(kind)
+        rows, version = deps.configuration().read_mapping(tenant_id, mapping)
+        return _versioned(MappingsEnvelope(kind=mapping.value, rows=rows, version=version), version)
+
+    @router.put(
+        "/tenants/<tenant_id>/mappings/<kind>",
+        summary="Replace every row of one kind of mapping",
+        description=(
+            f"kind is {KIND_DESCRIPTION}. Needs If-Match. Every row is checked against live QBO data; "
+            "a refused request names every bad row and changes nothing."
+        ),
+        responses={
+            **versioned_ok("The stored rows and their new version"),
+            **error_responses(409, 415, 428, 502),
+        },
+        tags=["mappings"],
+    )
+    def put_mappings(
+        tenant_id: TenantId,
+        kind: str,
+        replacement: Annotated[MappingsReplacement, Body()],
+        if_match: IfMatch = None,
+    ) -> Response[MappingsEnvelope]:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        mapping = mapping_kind(kind)
+        rows, version = deps.configuration().replace_mapping(
+            tenant_id,
+            principal.sub,
+            mapping,
+            rows=replacement.rows,
+            expected_version=expected_version(if_match),
+            catalog=deps.catalog_for(tenant_id),
+        )
+        logger.info("mappings replaced", extra={"kind": mapping.value, "rows": len(rows), "version": version})
+        return _versioned(MappingsEnvelope(kind=mapping.value, rows=rows, version=version), version)
+
+    @router.delete(
+        "/tenants/<tenant_id>/mappings/<kind>/<source_key>",
+        summary="Remove one mapping row",
+        description=f"kind is {KIND_DESCRIPTION}. Needs If-Match.",
+        responses={
+            **versioned_ok("The remaining rows and their new version"),
+            **error_responses(409, 428),
+        },
+        tags=["mappings"],
+    )
+    def delete_mapping(
+        tenant_id: TenantId, kind: str, source_key: str, if_match: IfMatch = None
+    ) -> Response[MappingsEnvelope]:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        mapping = mapping_kind(kind)
+        rows, version = deps.configuration().delete_mapping_row(
+            tenant_id, principal.sub, mapping, source_key, expected_version(if_match)
+        )
+        logger.info("mapping row deleted", extra={"kind": mapping.value, "version": version})
+        return _versioned(MappingsEnvelope(kind=mapping.value, rows=rows, version=version), version)
+
+    @router.get(
+        "/tenants/<tenant_id>/audit",
+        summary="Read the configuration audit trail, newest first",
+        responses={200: {"description": "One page of audit entries"}, **error_responses()},
+        tags=["audit"],
+    )
+    def get_audit(
+        tenant_id: TenantId,
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> AuditPage:
+        require_tenant(router, tenant_id, deps.tenants)
+        entries, next_cursor = deps.configuration().audit_trail(tenant_id, limit, cursor)
+        return AuditPage(entries=entries, next_cursor=next_cursor)
+
+    return router

@@ -1,0 +1,439 @@
+"""Preflight: is this tenant ready to sync? Each check says pass, fail or warn, why, and how to fix it.
+
+The checks follow the seeds' prerequisites: a healthy connection made by a QBO admin, accrual basis,
+a zero-rate tax code, mappings whose targets still exist, the defaults each enabled flow needs, and
+source codes that nothing maps yet. A check that cannot run reports why instead of failing the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, Protocol, cast
+
+from pydantic import BaseModel
+
+from qbosync.errors import QbosyncError
+from qbosync.observability import logger
+from qbosync.source.models import Page, SourceProduct
+from qbosync.sync.configuration import (
+    MappingKind,
+    MappingRejected,
+    MappingRow,
+    MappingRowInput,
+    SettingsRejected,
+    TenantSettings,
+    reference_kind_for,
+    validate_mapping_rows,
+    validate_settings_targets,
+)
+from qbosync.sync.reference import CONNECTED, ConnectionView, ReferenceCatalog, ReferenceKind, ReferenceReader
+
+CheckStatus = Literal["pass", "fail", "warn"]
+
+
+class SourceCode(Protocol):
+    @property
+    def code(self) -> str: ...
+
+
+class SourceAccountCode(SourceCode, Protocol):
+    @property
+    def account_type(self) -> str: ...
+
+
+class SourceReferenceReader(Protocol):
+    """The source's reference lists (``qbosync.source`` port); a source without a list returns []."""
+
+    def list_payment_methods(self) -> Sequence[SourceCode]: ...
+
+    def list_gl_codes(self) -> Sequence[SourceCode]: ...
+
+    def list_product_types(self) -> Sequence[SourceCode]: ...
+
+    def list_accounts(self) -> Sequence[SourceAccountCode]: ...
+
+    def list_tax_codes(self) -> Sequence[SourceCode]: ...
+
+    def list_bill_profiles(self) -> Sequence[SourceCode]: ...
+
+    def list_products(self, cursor: str | None = None, limit: int = ...) -> Page[SourceProduct]: ...
+
+
+# Preflight answers within API Gateway's 29 s; products beyond these pages are left to the sync's own
+# reporting of unmapped codes.
+PRODUCT_PAGES_CHECKED = 5
+PRODUCT_PAGE_SIZE = 200
+
+
+class PreflightCheck(BaseModel):
+    id: str
+    status: CheckStatus
+    reason: str
+    fix: str
+
+
+class PreflightReport(BaseModel):
+    """``ok`` is true when no check failed (warnings do not block a sync)."""
+
+    ok: bool
+    checks: list[PreflightCheck]
+
+
+def _check(check_id: str, status: CheckStatus, reason: str, fix: str = "") -> PreflightCheck:
+    return PreflightCheck(id=check_id, status=status, reason=reason, fix=fix)
+
+
+def _unwrap(document: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    inner = document.get(key)
+    return inner if isinstance(inner, Mapping) else document
+
+
+def run_preflight(
+    settings: TenantSettings,
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    connection: ConnectionView | None,
+    qbo: Callable[[], tuple[ReferenceReader, ReferenceCatalog]],
+    source: Callable[[], SourceReferenceReader],
+) -> PreflightReport:
+    """Every check, in the order an admin fixes them. ``qbo`` and ``source`` are called lazily."""
+    checks = [_connection_check(connection)]
+    if connection is not None and connection.status == CONNECTED:
+        checks += _qbo_checks(settings, mappings, qbo)
+    else:
+        checks += _not_checked(
+            "there is no usable QuickBooks Online connection",
+            "connect QuickBooks Online, then run preflight again",
+        )
+    checks += _required_defaults_checks(settings)
+    checks.append(_unmapped_source_codes_check(mappings, source))
+    return PreflightReport(ok=all(check.status != "fail" for check in checks), checks=checks)
+
+
+QBO_CHECK_IDS = (
+    "qbo_admin_access",
+    "accrual_basis",
+    "zero_rate_tax_code",
+    "mapping_targets",
+    "settings_targets",
+)
+
+
+def _not_checked(why: str, fix: str) -> list[PreflightCheck]:
+    return [_check(check_id, "warn", f"not checked: {why}", fix) for check_id in QBO_CHECK_IDS]
+
+
+def _qbo_checks(
+    settings: TenantSettings,
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    qbo: Callable[[], tuple[ReferenceReader, ReferenceCatalog]],
+) -> list[PreflightCheck]:
+    try:
+        reader, catalog = qbo()
+    except QbosyncError as error:
+        return _not_checked(error.message, "reconnect QuickBooks Online, or try again shortly")
+    checks = [_admin_access_check(reader), _accrual_basis_check(reader), _zero_rate_tax_code_check(reader)]
+    target_checks: list[tuple[str, Callable[[], PreflightCheck]]] = [
+        ("mapping_targets", lambda: _mapping_drift_check(mappings, catalog)),
+        ("settings_targets", lambda: _settings_targets_check(settings, catalog)),
+    ]
+    for check_id, run in target_checks:
+        try:
+            checks.append(run())
+        except QbosyncError as error:  # QBO's lists could not be read: say so instead of failing the call
+            checks.append(
+                _check(check_id, "warn", f"not checked: {error.message}", "run preflight again shortly")
+            )
+    return checks
+
+
+def connection_prerequisites(
+    tenant_id: str, realm_id: str, reader: ReferenceReader | None = None
+) -> list[dict[str, Any]]:
+    """The QBO-side prerequisites checked right after a company is connected (admin access, accrual
+    basis, a zero-rate tax code), as plain dicts for the connection record. ``reader`` defaults to the
+    tenant's production QBO client."""
+    if reader is None:
+        import importlib
+
+        wiring = importlib.import_module("qbosync.sync.wiring")
+        reader = cast(ReferenceReader, wiring.qbo_client_for_tenant(tenant_id))
+    checks = [_admin_access_check(reader), _accrual_basis_check(reader), _zero_rate_tax_code_check(reader)]
+    logger.info(
+        "connection prerequisites checked",
+        extra={
+            "tenant_id": tenant_id,
+            "realm_id": realm_id,
+            "failed": [c.id for c in checks if c.status == "fail"],
+        },
+    )
+    return [check.model_dump() for check in checks]
+
+
+def _connection_check(connection: ConnectionView | None) -> PreflightCheck:
+    if connection is None:
+        return _check(
+            "connection",
+            "fail",
+            "QuickBooks Online is not connected",
+            "connect QuickBooks Online with an administrator (ideally a dedicated service account)",
+        )
+    if connection.status != CONNECTED:
+        return _check(
+            "connection",
+            "fail",
+            f"the QuickBooks Online connection is {connection.status}",
+            "reconnect QuickBooks Online with an administrator account",
+        )
+    name = connection.company_name or connection.realm_id
+    return _check("connection", "pass", f"connected to {name}")
+
+
+def _admin_access_check(reader: ReferenceReader) -> PreflightCheck:
+    """QBO has no API naming the connecting user's role. Only company administrators may connect apps,
+    and company settings (CompanyInfo, Preferences) are readable only with that grant, so both being
+    readable with the stored tokens is the evidence; no write is attempted to probe."""
+    try:
+        reader.company_info()
+        reader.preferences()
+    except Exception as error:  # any failure is the finding this check reports
+        logger.warning(
+            "preflight could not read company settings", extra={"error_type": type(error).__name__}
+        )
+        return _check(
+            "qbo_admin_access",
+            "fail",
+            f"company settings are not readable with this connection ({type(error).__name__})",
+            "reconnect QuickBooks Online signed in as a company administrator",
+        )
+    return _check(
+        "qbo_admin_access",
+        "pass",
+        "company info and preferences are readable; only QBO company administrators can connect apps",
+    )
+
+
+def _accrual_basis_check(reader: ReferenceReader) -> PreflightCheck:
+    try:
+        preferences = _unwrap(reader.preferences(), "Preferences")
+    except Exception as error:  # reported as the finding, not raised
+        return _check(
+            "accrual_basis",
+            "fail",
+            f"preferences are not readable ({type(error).__name__})",
+            "reconnect QuickBooks Online signed in as a company administrator",
+        )
+    report_prefs = preferences.get("ReportPrefs") or {}
+    basis = report_prefs.get("ReportBasis") if isinstance(report_prefs, Mapping) else None
+    if basis == "Accrual":
+        return _check("accrual_basis", "pass", "reports use the accrual basis")
+    return _check(
+        "accrual_basis",
+        "fail",
+        f"the company's accounting method is {basis or 'not set'}, not Accrual; invoices are posted "
+        "when created, not when paid",
+        "in QuickBooks Online: Settings > Account and settings > Advanced > Accounting method: Accrual",
+    )
+
+
+def _zero_rate_tax_code_check(reader: ReferenceReader) -> PreflightCheck:
+    fix = "create a 0% sales tax rate and a tax code using it in QuickBooks Online (Taxes > Sales tax)"
+    try:
+        tax_codes = reader.query_all("TaxCode")
+        rates = {str(rate["Id"]): rate for rate in reader.query_all("TaxRate")}
+    except Exception as error:  # reported as the finding, not raised
+        return _check(
+            "zero_rate_tax_code", "fail", f"tax codes are not readable ({type(error).__name__})", fix
+        )
+    for code in tax_codes:
+        if not code.get("Active", True):
+            continue
+        if str(code.get("Id")) == "NON":
+            return _check("zero_rate_tax_code", "pass", "the non-taxable code NON is available")
+        if _is_zero_rate(code, rates):
+            return _check("zero_rate_tax_code", "pass", f"tax code {code.get('Name')!r} charges 0%")
+    return _check("zero_rate_tax_code", "fail", "no active tax code charges 0% sales tax", fix)
+
+
+def _is_zero_rate(code: Mapping[str, Any], rates: Mapping[str, Mapping[str, Any]]) -> bool:
+    rate_list = code.get("SalesTaxRateList") or {}
+    details = rate_list.get("TaxRateDetail") or [] if isinstance(rate_list, Mapping) else []
+    if not details:
+        return False
+    for detail in details:
+        rate = rates.get(str((detail.get("TaxRateRef") or {}).get("value")))
+        if rate is None:
+            return False
+        try:
+            if Decimal(str(rate.get("RateValue", "0"))) != 0:
+                return False
+        except InvalidOperation:
+            return False
+    return True
+
+
+def _mapping_drift_check(
+    mappings: Mapping[MappingKind, list[MappingRow]], catalog: ReferenceCatalog
+) -> PreflightCheck:
+    drifted: list[dict[str, Any]] = []
+    for kind, rows in mappings.items():
+        reference_kind = reference_kind_for(kind)
+        if not rows:
+            continue
+        live = catalog.live(reference_kind) if reference_kind is not None else []
+        try:
+            validate_mapping_rows(
+                kind, [MappingRowInput(source_key=r.source_key, qbo_id=r.qbo_id) for r in rows], live
+            )
+        except MappingRejected as rejected:
+            drifted += [{"kind": kind.value, **detail} for detail in rejected.details]
+    if not drifted:
+        return _check(
+            "mapping_targets", "pass", "every mapping points at an active QBO entry of the right type"
+        )
+    described = "; ".join(f"{d['kind']} {d['source_key']!r}: {d['message']}" for d in drifted)
+    return _check(
+        "mapping_targets",
+        "fail",
+        f"{len(drifted)} mapping row(s) no longer valid: {described}",
+        "remap those rows to active QBO entries, or reactivate the entries in QuickBooks Online",
+    )
+
+
+def _settings_targets_check(settings: TenantSettings, catalog: ReferenceCatalog) -> PreflightCheck:
+    def live(kind: ReferenceKind) -> list[Any]:
+        return catalog.live(kind)
+
+    try:
+        validate_settings_targets(settings, live)
+    except SettingsRejected as rejected:
+        described = "; ".join(f"{d['field']}: {d['message']}" for d in rejected.details)
+        return _check(
+            "settings_targets",
+            "fail",
+            described,
+            "choose active QBO entries for those settings, or reactivate them in QuickBooks Online",
+        )
+    return _check("settings_targets", "pass", "every QBO entry named in the settings is usable")
+
+
+def _required_defaults_checks(settings: TenantSettings) -> list[PreflightCheck]:
+    qbo, source = settings.qbo_defaults, settings.source_defaults
+    needs: list[tuple[str, bool, bool, CheckStatus, str, str]] = [
+        (
+            "invoice_tax_code",
+            settings.sync.invoices,
+            qbo.invoice_tax_code_id is not None,
+            "fail",
+            "invoices are synced but no QBO tax code is set for invoice lines",
+            "set qbo_defaults.invoice_tax_code_id",
+        ),
+        (
+            "unmatched_one_time_item",
+            settings.sync.invoices,
+            qbo.unmatched_one_time_item_id is not None,
+            "fail",
+            "invoices are synced but no QBO item is set for unmatched one-time products",
+            "set qbo_defaults.unmatched_one_time_item_id",
+        ),
+        (
+            "unmatched_recurring_item",
+            settings.sync.invoices,
+            qbo.unmatched_recurring_item_id is not None,
+            "fail",
+            "invoices are synced but no QBO item is set for unmatched recurring products",
+            "set qbo_defaults.unmatched_recurring_item_id",
+        ),
+        (
+            "new_customer_bill_profile",
+            settings.sync.qbo_to_source_customers,
+            source.new_customer_bill_profile_id is not None,
+            "fail",
+            "customers from QBO are created in the source but no bill profile is set",
+            "set source_defaults.new_customer_bill_profile_id",
+        ),
+        (
+            "unmatched_qbo_item_product",
+            settings.sync.products,
+            source.unmatched_qbo_item_product_id is not None,
+            "warn",
+            "products are synced but QBO items without a match have no source product to fall back to",
+            "set source_defaults.unmatched_qbo_item_product_id",
+        ),
+    ]
+    checks = []
+    for check_id, needed, present, status_if_missing, reason, fix in needs:
+        if not needed:
+            checks.append(_check(check_id, "pass", "not needed: the flow that uses it is off"))
+        elif present:
+            checks.append(_check(check_id, "pass", "set"))
+        else:
+            checks.append(_check(check_id, status_if_missing, reason, fix))
+    return checks
+
+
+def _unmapped_source_codes_check(
+    mappings: Mapping[MappingKind, list[MappingRow]], source: Callable[[], SourceReferenceReader]
+) -> PreflightCheck:
+    try:
+        reader = source()
+        accounts = list(reader.list_accounts())
+        seen: dict[MappingKind, Iterable[SourceCode]] = {
+            MappingKind.PAYMENT_METHODS: reader.list_payment_methods(),
+            MappingKind.GL_CODES: reader.list_gl_codes(),
+            MappingKind.PRODUCT_TYPES: reader.list_product_types(),
+            MappingKind.INCOME_ACCOUNTS: [a for a in accounts if a.account_type in ("income", "expense")],
+            MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in ("income", "expense")],
+            MappingKind.TAX_CODES: reader.list_tax_codes(),
+        }
+        products_in_use, all_products_read = _codes_used_by_products(reader)
+    except Exception as error:  # reported as the finding, not raised
+        logger.warning(
+            "preflight could not read source reference data", extra={"error_type": type(error).__name__}
+        )
+        return _check(
+            "unmapped_source_codes",
+            "warn",
+            f"the source's reference lists could not be read ({type(error).__name__})",
+            "check the source connection settings, then run preflight again",
+        )
+    unmapped: list[str] = []
+    for kind, codes in seen.items():
+        mapped = {row.source_key for row in mappings.get(kind, [])}
+        missing = sorted(({code.code for code in codes} | products_in_use.get(kind, set())) - mapped)
+        if missing:
+            unmapped.append(f"{kind.value}: {', '.join(missing)}")
+    scope = (
+        "" if all_products_read else f" (products: first {PRODUCT_PAGES_CHECKED * PRODUCT_PAGE_SIZE} checked)"
+    )
+    if not unmapped:
+        return _check("unmapped_source_codes", "pass", "every source code in use has a mapping" + scope)
+    return _check(
+        "unmapped_source_codes",
+        "warn",
+        "source codes without a mapping: " + "; ".join(unmapped) + scope,
+        "add mappings for them, or leave them to the defaults for unmatched items",
+    )
+
+
+def _codes_used_by_products(reader: SourceReferenceReader) -> tuple[dict[MappingKind, set[str]], bool]:
+    """The codes active source products refer to, by mapping kind, and whether every page was read."""
+    used: dict[MappingKind, set[str]] = {kind: set() for kind in MappingKind}
+    cursor: str | None = None
+    for _page in range(PRODUCT_PAGES_CHECKED):
+        page = reader.list_products(cursor=cursor, limit=PRODUCT_PAGE_SIZE)
+        for product in page.items:
+            if product.deleted or not product.active:
+                continue
+            used[MappingKind.PRODUCT_TYPES].add(product.product_type)
+            for kind, code in (
+                (MappingKind.GL_CODES, product.gl_code),
+                (MappingKind.TAX_CODES, product.tax_code),
+                (MappingKind.INCOME_ACCOUNTS, product.income_account),
+            ):
+                if code:
+                    used[kind].add(code)
+        cursor = page.next_cursor
+        if cursor is None:
+            return used, True
+    return used, False

@@ -1,0 +1,209 @@
+"""Mappings through the admin API: every kind of bad row refused by name, deletes, kinds, reference data."""
+
+# ruff: noqa: F811  (the admin_api fixture is imported from the support module)
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.test_admin_api_support import TENANT_A, AdminApi, admin_api  # noqa: F401
+
+BASE = f"/tenants/{TENANT_A}"
+
+
+def _put(api: AdminApi, kind: str, rows: list[dict[str, str]], if_match: str = '"0"') -> tuple[int, Any]:
+    status, _headers, body = api.call(
+        "PUT", f"{BASE}/mappings/{kind}", body={"rows": rows}, headers={"If-Match": if_match}
+    )
+    return status, body
+
+
+@pytest.mark.parametrize(
+    ("kind", "row", "reason"),
+    [
+        ("payment-methods", {"source_key": "AMEX", "qbo_id": "999"}, "not_found"),
+        ("payment-methods", {"source_key": "DINERS", "qbo_id": "5"}, "inactive"),
+        ("gl-codes", {"source_key": "4000", "qbo_id": "35"}, "wrong_type"),
+        ("gl-codes", {"source_key": "4200", "qbo_id": "3"}, "inactive"),
+        ("product-types", {"source_key": "bundle", "qbo_id": "Group"}, "wrong_type"),
+        ("income-accounts", {"source_key": "4-1000", "qbo_id": "13"}, "wrong_type"),
+        ("income-accounts", {"source_key": "4-1100", "qbo_id": "17"}, "wrong_type"),
+        ("income-accounts", {"source_key": "4-1200", "qbo_id": "14"}, "inactive"),
+        ("gl-accounts", {"source_key": "1-1100", "qbo_id": "4040"}, "not_found"),
+        ("tax-codes", {"source_key": "OLD", "qbo_id": "3"}, "inactive"),
+        ("tax-codes", {"source_key": "GST", "qbo_id": "GST"}, "not_found"),
+    ],
+)
+def test_given_a_bad_row_when_put_then_it_is_refused_with_its_source_key_and_reason(
+    admin_api: AdminApi, kind: str, row: dict[str, str], reason: str
+) -> None:
+    status, body = _put(admin_api, kind, [row])
+
+    assert status == 422
+    assert body["error"]["code"] == "invalid_mapping"
+    assert [(d["source_key"], d["qbo_id"], d["reason"]) for d in body["error"]["details"]] == [
+        (row["source_key"], row["qbo_id"], reason)
+    ]
+
+
+def test_given_several_bad_rows_and_a_good_one_when_put_then_every_bad_row_is_named_and_nothing_changes(
+    admin_api: AdminApi,
+) -> None:
+    rows = [
+        {"source_key": "4000", "qbo_id": "1"},
+        {"source_key": "4100", "qbo_id": "35"},
+        {"source_key": "4200", "qbo_id": "77"},
+        {"source_key": "4300", "qbo_id": "2"},
+        {"source_key": "4300", "qbo_id": "1"},
+    ]
+
+    status, body = _put(admin_api, "gl-codes", rows)
+    stored, tag = admin_api.read(f"{BASE}/mappings/gl-codes")
+
+    assert status == 422
+    assert [(d["source_key"], d["reason"]) for d in body["error"]["details"]] == [
+        ("4100", "wrong_type"),
+        ("4200", "not_found"),
+        ("4300", "duplicate_source_key"),
+        ("4300", "duplicate_source_key"),
+    ]
+    assert all(d["message"] for d in body["error"]["details"])
+    assert (stored["rows"], tag) == ([], '"0"')
+
+
+def test_given_a_row_with_an_unknown_field_when_put_then_422_names_the_field(admin_api: AdminApi) -> None:
+    status, body = _put(admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1", "qbo_name": "x"}])
+
+    assert status == 422
+    assert body["error"]["code"] == "validation_failed"
+    assert any("qbo_name" in detail["loc"] for detail in body["error"]["details"])
+
+
+def test_given_an_unknown_kind_when_read_written_or_deleted_then_404_unknown_mapping_kind(
+    admin_api: AdminApi,
+) -> None:
+    replies = [
+        admin_api.call("GET", f"{BASE}/mappings/currencies"),
+        admin_api.call("PUT", f"{BASE}/mappings/currencies", body={"rows": []}, headers={"If-Match": '"0"'}),
+        admin_api.call("DELETE", f"{BASE}/mappings/currencies/USD", headers={"If-Match": '"0"'}),
+    ]
+
+    assert [(status, body["error"]["code"]) for status, _h, body in replies] == [
+        (404, "unknown_mapping_kind")
+    ] * 3
+
+
+def test_given_a_stored_mapping_when_one_row_is_deleted_then_the_rest_remain(admin_api: AdminApi) -> None:
+    _put(
+        admin_api,
+        "payment-methods",
+        [{"source_key": "CC", "qbo_id": "3"}, {"source_key": "CHECK", "qbo_id": "2"}],
+    )
+
+    status, headers, body = admin_api.call(
+        "DELETE", f"{BASE}/mappings/payment-methods/CC", headers={"If-Match": '"1"'}
+    )
+
+    assert status == 200
+    assert headers["etag"] == '"2"'
+    assert body["rows"] == [{"source_key": "CHECK", "qbo_id": "2", "qbo_name": "Check"}]
+
+
+def test_given_no_such_row_when_deleted_then_404_and_nothing_changes(admin_api: AdminApi) -> None:
+    _put(admin_api, "payment-methods", [{"source_key": "CC", "qbo_id": "3"}])
+
+    status, _headers, body = admin_api.call(
+        "DELETE", f"{BASE}/mappings/payment-methods/ACH", headers={"If-Match": '"1"'}
+    )
+    _stored, tag = admin_api.read(f"{BASE}/mappings/payment-methods")
+
+    assert (status, body["error"]["code"], tag) == (404, "mapping_not_found", '"1"')
+
+
+def test_given_a_delete_without_if_match_when_sent_then_428(admin_api: AdminApi) -> None:
+    _put(admin_api, "payment-methods", [{"source_key": "CC", "qbo_id": "3"}])
+
+    status, _headers, body = admin_api.call("DELETE", f"{BASE}/mappings/payment-methods/CC")
+
+    assert (status, body["error"]["code"]) == (428, "precondition_required")
+
+
+def test_given_two_admins_editing_the_same_mapping_when_both_save_then_the_second_gets_409(
+    admin_api: AdminApi,
+) -> None:
+    _body, tag = admin_api.read(f"{BASE}/mappings/tax-codes")
+    first, _ = _put(admin_api, "tax-codes", [{"source_key": "EXEMPT", "qbo_id": "NON"}], tag)
+
+    second, body = _put(admin_api, "tax-codes", [{"source_key": "CA", "qbo_id": "2"}], tag)
+
+    assert (first, second, body["error"]["code"]) == (200, 409, "version_conflict")
+
+
+def test_given_a_mapping_when_a_target_list_is_read_then_entries_are_marked_with_their_sources(
+    admin_api: AdminApi,
+) -> None:
+    _put(
+        admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}, {"source_key": "4001", "qbo_id": "1"}]
+    )
+    _put(admin_api, "gl-accounts", [{"source_key": "1-1100", "qbo_id": "35"}])
+
+    listing, _ = admin_api.read(f"{BASE}/qbo/reference/accounts")
+
+    marked = {entry["id"]: entry["mapped_from"] for entry in listing["entries"] if entry["mapped"]}
+    assert marked == {"1": ["4000", "4001"], "35": ["1-1100"]}
+
+
+def test_given_a_recent_read_when_reference_data_is_read_again_then_qbo_is_not_queried(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.read(f"{BASE}/qbo/reference/classes")
+    admin_api.read(f"{BASE}/qbo/reference/classes")
+
+    assert admin_api.qbo.queries.count("Class") == 1
+
+
+def test_given_a_recent_read_when_refresh_is_asked_then_qbo_is_queried_again(admin_api: AdminApi) -> None:
+    admin_api.read(f"{BASE}/qbo/reference/terms")
+    admin_api.qbo.entities["Term"].append({"Id": "7", "Name": "Net 60", "Type": "STANDARD", "Active": True})
+
+    listing, _ = admin_api.read(f"{BASE}/qbo/reference/terms", query={"refresh": "true"})
+
+    assert [entry["name"] for entry in listing["entries"]] == ["Due on receipt", "Net 30", "Net 60"]
+
+
+def test_given_reference_entries_when_listed_then_inactive_ones_are_shown_as_inactive(
+    admin_api: AdminApi,
+) -> None:
+    listing, _ = admin_api.read(f"{BASE}/qbo/reference/payment-methods")
+
+    assert {entry["name"]: entry["active"] for entry in listing["entries"]}["Diners Club"] is False
+
+
+def test_given_a_disconnected_tenant_when_reference_data_is_read_then_409_not_connected(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.connections.by_tenant.clear()
+
+    status, _headers, body = admin_api.call("GET", f"{BASE}/qbo/reference/items")
+
+    assert (status, body["error"]["code"]) == (409, "not_connected")
+
+
+def test_given_a_tenant_needing_reauth_when_a_qbo_mapping_is_put_then_409_not_connected(
+    admin_api: AdminApi,
+) -> None:
+    from tests.integration.test_admin_api_support import Connection
+
+    admin_api.connections.by_tenant[TENANT_A] = Connection("needs_reauth", "9130350000000001")
+
+    status, body = _put(admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}])
+
+    assert (status, body["error"]["code"]) == (409, "not_connected")
+
+
+def test_given_an_unknown_reference_kind_when_read_then_404(admin_api: AdminApi) -> None:
+    status, _headers, body = admin_api.call("GET", f"{BASE}/qbo/reference/vendors")
+
+    assert (status, body["error"]["code"]) == (404, "unknown_reference_kind")
