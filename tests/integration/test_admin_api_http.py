@@ -38,6 +38,9 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/audit",
         "/tenants/{tenant_id}/qbo/reference/{kind}",
         "/tenants/{tenant_id}/preflight",
+        "/tenants/{tenant_id}/qbo/connect",
+        "/tenants/{tenant_id}/qbo/connection",
+        "/oauth/callback",
     }
 
 

@@ -18,10 +18,13 @@ import yaml
 from moto import mock_aws
 
 from functions.api.app import lambda_handler
+from local.qbo_sandbox.app import build_app
+from local.source_sandbox.inprocess import in_process_client
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.source.models import Page, ReferenceEntry, SourceAccount, SourceProduct, SourceTaxCode
 from qbosync.store.aws import dynamodb_client
 from qbosync.store.tenants import Tenant, TenantRepository
+from tests.integration.test_connection_support import SANDBOX_BASE, SettableClock, build_world, sandbox_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT_A = "acme-law"
@@ -426,10 +429,16 @@ def admin_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[AdminApi]:
         connections = InMemoryConnections(
             **{TENANT_A: Connection("connected", "9130350000000001", "Acme Law")}
         )
-        deps = ApiDependencies(
-            tenants=tenants,
-            connections=connections,
-            qbo_reader_for=lambda tenant_id: qbo,
-            source_reader_for=lambda tenant_id: source,
-        )
-        yield AdminApi(deps=deps, qbo=qbo, source=source, connections=connections)
+        # The connection routes run the real flows against an in-process QBO sandbox.
+        sandbox_settings = sandbox_config()
+        sandbox_app = build_app(sandbox_settings)
+        with in_process_client(sandbox_app, base_url=SANDBOX_BASE) as http:
+            world = build_world(sandbox_settings, sandbox_app.state.sandbox, http, SettableClock())
+            deps = ApiDependencies(
+                tenants=tenants,
+                connections=connections,
+                qbo_reader_for=lambda tenant_id: qbo,
+                source_reader_for=lambda tenant_id: source,
+                connection_flows=lambda: world.service,
+            )
+            yield AdminApi(deps=deps, qbo=qbo, source=source, connections=connections)

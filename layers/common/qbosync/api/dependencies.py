@@ -72,6 +72,9 @@ class ApiDependencies:
     reference_cache: ReferenceCacheRepository = field(default_factory=ReferenceCacheRepository)
     clock: Callable[[], datetime] = _utc_now
     epoch_clock: Callable[[], float] = time.time
+    # The connect / callback / disconnect flows (``qbosync.sync.connection.ConnectionService``); built
+    # from ``qbosync.sync.wiring`` on first use when not given.
+    connection_flows: Callable[[], Any] | None = None
 
     def configuration(self) -> ConfigurationService:
         return ConfigurationService(self.settings, self.mappings, self.audit, self.clock)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, PathItem, Server
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from qbosync.api.connection import connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.routes.configuration import configuration_router
@@ -30,6 +31,7 @@ BEARER = "bearerAuth"
 
 # Every admin API router, each built around the same dependencies. Add a concern's router here.
 ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
+    connection_router,
     configuration_router,
     readiness_router,
 )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, SecretStr
 
-from qbosync.errors import NotFound
+from qbosync.errors import QbosyncError
 from qbosync.settings import get_settings
 from qbosync.store.aws import secrets_client
 
@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
 
-class SecretMissing(NotFound):
-    """A secret qbosync needs has not been provisioned."""
+class SecretMissing(QbosyncError):
+    """A secret qbosync needs has not been provisioned: a deployment fault, never the caller's."""
 
+    status = 500
     code = "secret_missing"
 
 

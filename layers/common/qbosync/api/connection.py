@@ -1,0 +1,223 @@
+"""Connecting a tenant to QuickBooks Online: ``/tenants/{tenant_id}/qbo/connect|connection`` and the
+public ``/oauth/callback``.
+
+The connect route and the callback answer with redirects because a browser follows them: connect sends
+the admin to Intuit, and the callback sends them back to the admin app with ``qbo_connection=<outcome>``
+(connected, denied, invalid_state, ...). The callback never answers with an error body, whatever it was
+sent, since the admin would only see raw JSON; what went wrong is in the outcome.
+
+A tenant that never connected gets 409 ``not_connected`` on status and disconnect, as every other route
+that needs a connection does (404 stays reserved for an unknown tenant or route). Disconnecting twice
+is not an error: the second call returns the record as it is.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, Protocol
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from qbosync.api.auth import require_tenant
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import error_responses
+from qbosync.observability import logger
+from qbosync.store.connections import Connection
+from qbosync.sync.connection import CallbackParams, CallbackResult
+
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+# Longer than any code, state or realm id Intuit sends; anything bigger is not a real callback.
+_MAX_CALLBACK_PARAMETER = 2048
+# The callback's query string carries the code and state: no cache and no referrer may keep it.
+_REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+class ConnectionFlows(Protocol):
+    """The flows the routes call (``qbosync.sync.connection.ConnectionService`` implements them)."""
+
+    def start(self, tenant_id: str, admin_sub: str) -> str: ...
+    def complete(self, params: CallbackParams) -> CallbackResult: ...
+    def status(self, tenant_id: str) -> Connection: ...
+    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection: ...
+
+
+class PrerequisiteView(BaseModel):
+    """One check run when the company was connected (admin access, accrual basis, zero-rate tax code)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    status: Literal["pass", "fail", "warn"]
+    reason: str
+    fix: str = ""
+
+
+class QboConnectionView(BaseModel):
+    """A tenant's QBO connection as the admin sees it; tokens are never part of it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    realm_id: str
+    company_name: str | None
+    status: Literal["connected", "needs_reauth", "disconnected"]
+    connected_by: str
+    connected_at: datetime
+    disconnected_by: str | None
+    disconnected_at: datetime | None
+    needs_reauth_since: datetime | None
+    needs_reauth_reason: str | None
+    last_refreshed_at: datetime | None
+    refresh_token_expires_at: datetime | None
+    hard_expires_at: datetime | None
+    prerequisites: list[PrerequisiteView]
+
+    @classmethod
+    def of(cls, connection: Connection) -> QboConnectionView:
+        return cls.model_validate(connection.model_dump())
+
+
+class AuthorizeRedirect(BaseModel):
+    authorize_url: str
+
+
+def _production_flows() -> ConnectionFlows:
+    from qbosync.sync.wiring import connection_service
+
+    return connection_service()
+
+
+def _once(factory: Callable[[], ConnectionFlows]) -> Callable[[], ConnectionFlows]:
+    """Build the flows on first use, then reuse them for the container's life (never at import)."""
+    built: list[ConnectionFlows] = []
+    lock = threading.Lock()
+
+    def flows() -> ConnectionFlows:
+        with lock:
+            if not built:
+                built.append(factory())
+            return built[0]
+
+    return flows
+
+
+def _redirect(location: str, body: BaseModel | None = None) -> Response[Any]:
+    return Response(
+        status_code=302,
+        content_type=content_types.APPLICATION_JSON if body is not None else content_types.TEXT_PLAIN,
+        body=body.model_dump_json() if body is not None else "",
+        headers={"Location": location, **_REDIRECT_HEADERS},
+    )
+
+
+def callback_params(query: dict[str, str] | None) -> CallbackParams | None:
+    """The callback's query parameters, or None when they cannot be Intuit's (too long, wrong shape)."""
+    values = query or {}
+    if any(len(value) > _MAX_CALLBACK_PARAMETER for value in values.values()):
+        return None
+    try:
+        return CallbackParams.model_validate(values)
+    except ValidationError:
+        return None
+
+
+def connection_router(
+    deps: ApiDependencies, flows: Callable[[], ConnectionFlows] | None = None
+) -> APIGatewayHttpRouter:
+    """Routes that connect, show and disconnect a tenant's QBO company; ``flows`` defaults to production."""
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+    service = _once(flows or deps.connection_flows or _production_flows)
+
+    @router.get(
+        "/tenants/<tenant_id>/qbo/connect",
+        summary="Start connecting QuickBooks Online",
+        description=(
+            "Redirects (302) to Intuit's consent page for the accounting scope. The state in the URL is "
+            "signed, bound to this tenant and admin, single-use and valid for 10 minutes."
+        ),
+        responses={
+            302: {
+                "description": "Location is Intuit's authorize URL (also in the body as authorize_url)",
+                "headers": {
+                    "Location": {"description": "Intuit's authorize URL", "schema": {"type": "string"}}
+                },
+            },
+            **error_responses(502),
+        },
+        tags=["connection"],
+    )
+    def connect(tenant_id: TenantId) -> Response[Any]:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        authorize_url = service().start(tenant_id, principal.sub)
+        return _redirect(authorize_url, AuthorizeRedirect(authorize_url=authorize_url))
+
+    @router.get(
+        "/oauth/callback",
+        summary="Intuit's OAuth redirect (public)",
+        description=(
+            "Exchanges the code, stores the tokens and the connection, then redirects (302) to the admin "
+            "app with qbo_connection = connected, denied, invalid_state, code_rejected, realm_in_use, "
+            "other_realm_connected, invalid_request or upstream_error. Only connected stores anything."
+        ),
+        responses={
+            302: {
+                "description": "Location is the admin app's return URL with the outcome",
+                "content": {content_types.TEXT_PLAIN: {"schema": {"type": "string", "maxLength": 0}}},
+            }
+        },
+        tags=["connection"],
+        security=[{}],  # public: Intuit redirects the browser here without a bearer token
+    )
+    def oauth_callback() -> Response[Any]:
+        params = callback_params(router.current_event.query_string_parameters)
+        if params is None:
+            params = CallbackParams()  # refused as invalid_state below: nothing usable was sent
+        result = service().complete(params)
+        logger.info(
+            "oauth callback answered",
+            extra={
+                "outcome": result.outcome.value,
+                "tenant_id": result.tenant_id,
+                "realm_id": result.realm_id,
+            },
+        )
+        return _redirect(result.redirect_url)
+
+    @router.get(
+        "/tenants/<tenant_id>/qbo/connection",
+        summary="Read the tenant's QuickBooks Online connection",
+        description=(
+            "Realm, company name, status (connected, needs_reauth, disconnected), who connected it and "
+            "when, and the prerequisites checked at connection time. 409 not_connected if it never connected."
+        ),
+        responses={200: {"description": "The connection"}, **error_responses(409)},
+        tags=["connection"],
+    )
+    def get_connection(tenant_id: TenantId) -> QboConnectionView:
+        require_tenant(router, tenant_id, deps.tenants)
+        return QboConnectionView.of(service().status(tenant_id))
+
+    @router.delete(
+        "/tenants/<tenant_id>/qbo/connection",
+        summary="Disconnect QuickBooks Online",
+        description=(
+            "Revokes the grant at Intuit and deletes the tokens; the connection record stays, with status "
+            "disconnected. Disconnecting again returns the record unchanged."
+        ),
+        responses={
+            200: {"description": "The connection, now disconnected"},
+            **error_responses(409, 502),
+        },
+        tags=["connection"],
+    )
+    def delete_connection(tenant_id: TenantId) -> QboConnectionView:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        return QboConnectionView.of(service().disconnect(tenant_id, principal.sub))
+
+    return router

@@ -1,0 +1,274 @@
+"""Connecting a tenant to its QuickBooks company: start, OAuth callback, status and disconnect.
+
+The callback is a browser redirect, so every outcome (connected, denied, forged state, reused code, a
+company already connected elsewhere) is a redirect to the admin return URL with ``qbo_connection=<outcome>``;
+only a successful one stores anything. Order matters: the realm's owner is checked before tokens are
+stored, and the realm is claimed in the same transaction that records the connection, so two tenants
+racing for one company cannot both win; the loser's fresh tokens are revoked at Intuit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+from urllib.parse import urlencode
+
+from pydantic import BaseModel
+
+from qbosync.errors import NotConnected, UpstreamUnavailable
+from qbosync.observability import logger
+from qbosync.qbo.oauth import InvalidGrant, OAuthError, TokenGrant
+from qbosync.store.connections import Connection, ConnectionRepository, RealmClaimedByAnotherTenant
+from qbosync.store.oauth_states import OAuthStateRepository, StateInvalid
+from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, InvalidState, OAuthStateSigner
+
+
+class CallbackOutcome(StrEnum):
+    """What the admin is told after Intuit sends them back."""
+
+    CONNECTED = "connected"
+    DENIED = "denied"
+    INVALID_STATE = "invalid_state"
+    INVALID_REQUEST = "invalid_request"
+    CODE_REJECTED = "code_rejected"
+    REALM_IN_USE = "realm_in_use"
+    OTHER_REALM_CONNECTED = "other_realm_connected"
+    UPSTREAM_ERROR = "upstream_error"
+
+
+class OAuthApp(Protocol):
+    """The parts of ``qbosync.qbo.oauth.IntuitOAuthClient`` the connection flow uses."""
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str: ...
+    def exchange_code(self, code: str, redirect_uri: str) -> TokenGrant: ...
+    def revoke(self, token: str) -> None: ...
+
+
+class CompanyReader(Protocol):
+    """What the flow reads from the newly connected company (a ``QboClient`` satisfies it)."""
+
+    def company_info(self) -> dict[str, Any]: ...
+
+
+class TokenStore(Protocol):
+    """A tenant's token vault (``qbosync.store.tokens.TokenVault``)."""
+
+    def store_initial(self, realm_id: str, grant: TokenGrant) -> None: ...
+    def current_refresh_token(self) -> str | None: ...
+    def delete(self) -> None: ...
+
+
+PrerequisiteCheck = Callable[[str, str], list[dict[str, Any]]]
+"""(tenant_id, realm_id) → checks, each ``{"id", "status", "reason", "fix"}``, run once tokens are stored."""
+
+
+class CallbackParams(BaseModel):
+    """The query string Intuit sends back; every field is optional because anyone can call the URL."""
+
+    code: str | None = None
+    state: str | None = None
+    realmId: str | None = None  # noqa: N815 - Intuit's parameter name
+    error: str | None = None
+    error_description: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    outcome: CallbackOutcome
+    redirect_url: str
+    tenant_id: str | None = None
+    realm_id: str | None = None
+
+
+@dataclass
+class ConnectionService:
+    """Runs the connect, callback, status and disconnect flows for every tenant."""
+
+    states: OAuthStateRepository
+    connections: ConnectionRepository
+    signer: OAuthStateSigner
+    oauth: OAuthApp
+    vault_for: Callable[[str], TokenStore]
+    company_reader_for: Callable[[str, str], CompanyReader]
+    prerequisites: PrerequisiteCheck
+    redirect_uri: str
+    admin_return_url: str
+    clock: Callable[[], float] = time.time
+
+    def start(self, tenant_id: str, admin_sub: str) -> str:
+        """Intuit's authorize URL for this tenant and admin, with a fresh single-use state."""
+        nonce = self.signer.new_nonce()
+        expires_at = int(self.clock()) + STATE_LIFETIME_SECONDS
+        self.states.save(nonce, tenant_id, admin_sub, datetime.fromtimestamp(expires_at, tz=UTC))
+        state = self.signer.sign(nonce, expires_at, tenant_id, admin_sub)
+        logger.info("qbo connect started", extra={"tenant_id": tenant_id, "admin": admin_sub})
+        return self.oauth.authorize_url(self.redirect_uri, state)
+
+    def complete(self, params: CallbackParams) -> CallbackResult:  # noqa: PLR0911 - one return per outcome
+        """Handle Intuit's redirect; stores tokens and the connection only when everything checks out."""
+        try:
+            parsed = OAuthStateSigner.parse(params.state or "")
+            stored = self.states.consume(parsed.nonce, datetime.fromtimestamp(self.clock(), tz=UTC))
+            self.signer.verify(parsed, stored.tenant_id, stored.admin_sub, self.clock())
+        except (InvalidState, StateInvalid) as exc:
+            logger.warning(
+                "oauth callback refused", extra={"outcome": "invalid_state", "reason": exc.message}
+            )
+            return self._result(CallbackOutcome.INVALID_STATE, None, reason=exc.message)
+        tenant_id, admin = stored.tenant_id, stored.admin_sub
+        if params.error:
+            outcome = (
+                CallbackOutcome.DENIED if params.error == "access_denied" else CallbackOutcome.INVALID_REQUEST
+            )
+            return self._result(outcome, tenant_id, reason=params.error)
+        if not params.code or not params.realmId:
+            return self._result(
+                CallbackOutcome.INVALID_REQUEST, tenant_id, reason="code and realmId are required"
+            )
+        realm_id = params.realmId
+
+        blocked = self._ownership_problem(tenant_id, realm_id)
+        if blocked is not None:
+            return self._result(blocked, tenant_id, realm_id=realm_id)
+        try:
+            grant = self.oauth.exchange_code(params.code, self.redirect_uri)
+        except InvalidGrant:
+            return self._result(
+                CallbackOutcome.CODE_REJECTED, tenant_id, reason="the authorization code was refused"
+            )
+        except OAuthError as exc:
+            logger.error(
+                "oauth code exchange failed", extra={"tenant_id": tenant_id, "oauth_error": exc.error}
+            )
+            return self._result(
+                CallbackOutcome.UPSTREAM_ERROR, tenant_id, reason="Intuit could not be reached"
+            )
+        return self._record(tenant_id, admin, realm_id, grant)
+
+    def status(self, tenant_id: str) -> Connection:
+        """The tenant's connection, or ``NotConnected`` when it never connected."""
+        connection = self.connections.get(tenant_id)
+        if connection is None:
+            raise NotConnected(f"Tenant '{tenant_id}' has never connected a QuickBooks company.")
+        return connection
+
+    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection:
+        """Revoke at Intuit, delete the tokens, keep the connection record as history."""
+        connection = self.status(tenant_id)
+        if connection.status == "disconnected":
+            return connection
+        vault = self.vault_for(tenant_id)
+        refresh_token = vault.current_refresh_token()
+        if refresh_token is not None:
+            try:
+                self.oauth.revoke(refresh_token)
+            except InvalidGrant:
+                logger.info("tokens were already revoked at Intuit", extra={"tenant_id": tenant_id})
+            except OAuthError as exc:
+                raise UpstreamUnavailable(
+                    "Intuit did not confirm the revocation; nothing was changed, try again."
+                ) from exc
+        vault.delete()
+        disconnected = self.connections.mark_disconnected(
+            tenant_id, admin_sub, datetime.fromtimestamp(self.clock(), tz=UTC)
+        )
+        logger.info("qbo disconnected", extra={"tenant_id": tenant_id, "realm_id": connection.realm_id})
+        return disconnected
+
+    def _ownership_problem(self, tenant_id: str, realm_id: str) -> CallbackOutcome | None:
+        owner = self.connections.get_by_realm(realm_id)
+        if owner is not None and owner.tenant_id != tenant_id and owner.status != "disconnected":
+            return CallbackOutcome.REALM_IN_USE
+        mine = self.connections.get(tenant_id)
+        if mine is not None and mine.status != "disconnected" and mine.realm_id != realm_id:
+            return CallbackOutcome.OTHER_REALM_CONNECTED
+        return None
+
+    def _record(self, tenant_id: str, admin: str, realm_id: str, grant: TokenGrant) -> CallbackResult:
+        access_token = grant.access_token.get_secret_value()
+        try:
+            info = self.company_reader_for(realm_id, access_token).company_info()
+        except Exception:
+            self._revoke_quietly(grant)
+            logger.exception(
+                "reading CompanyInfo failed", extra={"tenant_id": tenant_id, "realm_id": realm_id}
+            )
+            return self._result(
+                CallbackOutcome.UPSTREAM_ERROR, tenant_id, reason="QuickBooks could not be read"
+            )
+        vault = self.vault_for(tenant_id)
+        vault.store_initial(realm_id, grant)
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        connection = Connection(
+            tenant_id=tenant_id,
+            realm_id=realm_id,
+            company_name=str(info.get("CompanyName") or "") or None,
+            connected_by=admin,
+            connected_at=now,
+            last_refreshed_at=now,
+            refresh_token_expires_at=datetime.fromtimestamp(grant.refresh_expires_at, tz=UTC),
+            hard_expires_at=(
+                datetime.fromtimestamp(grant.obtained_at + grant.x_refresh_token_hard_expires_in, tz=UTC)
+                if grant.x_refresh_token_hard_expires_in
+                else None
+            ),
+        )
+        try:
+            self.connections.record_connected(connection)
+        except RealmClaimedByAnotherTenant:
+            vault.delete()
+            self._revoke_quietly(grant)
+            return self._result(CallbackOutcome.REALM_IN_USE, tenant_id, realm_id=realm_id)
+        self.connections.set_prerequisites(tenant_id, self._checked_prerequisites(tenant_id, realm_id))
+        logger.info("qbo connected", extra={"tenant_id": tenant_id, "realm_id": realm_id})
+        return self._result(CallbackOutcome.CONNECTED, tenant_id, realm_id=realm_id)
+
+    def _checked_prerequisites(self, tenant_id: str, realm_id: str) -> list[dict[str, Any]]:
+        """The checks, or one warning saying they could not run: the connection itself is already made."""
+        try:
+            return self.prerequisites(tenant_id, realm_id)
+        except Exception as exc:
+            logger.exception(
+                "prerequisite checks failed", extra={"tenant_id": tenant_id, "error_type": type(exc).__name__}
+            )
+            return [
+                {
+                    "id": "prerequisites",
+                    "status": "warn",
+                    "reason": f"the prerequisites could not be checked ({type(exc).__name__})",
+                    "fix": "run the preflight check once QuickBooks Online answers again",
+                }
+            ]
+
+    def _revoke_quietly(self, grant: TokenGrant) -> None:
+        try:
+            self.oauth.revoke(grant.refresh_token.get_secret_value())
+        except OAuthError:
+            logger.warning("could not revoke tokens of an abandoned connection")
+
+    def _result(
+        self,
+        outcome: CallbackOutcome,
+        tenant_id: str | None,
+        *,
+        realm_id: str | None = None,
+        reason: str | None = None,
+    ) -> CallbackResult:
+        query = {"qbo_connection": outcome.value}
+        if tenant_id:
+            query["tenant_id"] = tenant_id
+        if realm_id and outcome is CallbackOutcome.CONNECTED:
+            query["realm_id"] = realm_id
+        if reason:
+            query["reason"] = reason
+        separator = "&" if "?" in self.admin_return_url else "?"
+        return CallbackResult(
+            outcome=outcome,
+            redirect_url=f"{self.admin_return_url}{separator}{urlencode(query)}",
+            tenant_id=tenant_id,
+            realm_id=realm_id,
+        )

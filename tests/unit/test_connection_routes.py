@@ -1,0 +1,232 @@
+"""The connection routes on their own: redirects, the public callback, status and disconnect, with the
+connection flows and the tenant registry as small in-memory fakes (the real ones run in integration)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from qbosync.api.connection import callback_params, connection_router
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import register_error_handlers
+from qbosync.errors import NotConnected
+from qbosync.store.connections import Connection
+from qbosync.store.tenants import Tenant, UnknownTenant
+from qbosync.sync.connection import CallbackOutcome, CallbackParams, CallbackResult
+
+ROOT = Path(__file__).resolve().parents[2]
+TENANT = "acme-law"
+ADMIN = "admin-7f3c"
+AUTHORIZE_URL = "https://appcenter.intuit.com/connect/oauth2?client_id=c&state=v1.n.1.s"
+RETURN_URL = "https://admin.example.test/qbo/connected?qbo_connection=connected&tenant_id=acme-law"
+
+
+class Tenants:
+    def get(self, tenant_id: str) -> Tenant:
+        if tenant_id != TENANT:
+            raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.")
+        return Tenant(tenant_id=TENANT, name="Acme Law")
+
+
+@dataclass
+class RecordingFlows:
+    """Answers like ``ConnectionService`` for one tenant, remembering what it was asked."""
+
+    connection: Connection | None = None
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def start(self, tenant_id: str, admin_sub: str) -> str:
+        self.calls.append(("start", (tenant_id, admin_sub)))
+        return AUTHORIZE_URL
+
+    def complete(self, params: CallbackParams) -> CallbackResult:
+        self.calls.append(("complete", params))
+        return CallbackResult(CallbackOutcome.CONNECTED, RETURN_URL, TENANT, "9130")
+
+    def status(self, tenant_id: str) -> Connection:
+        self.calls.append(("status", tenant_id))
+        if self.connection is None:
+            raise NotConnected(f"Tenant '{tenant_id}' has never connected a QuickBooks company.")
+        return self.connection
+
+    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection:
+        self.calls.append(("disconnect", (tenant_id, admin_sub)))
+        current = self.status(tenant_id)
+        return current.model_copy(update={"status": "disconnected", "disconnected_by": admin_sub})
+
+
+def a_connection() -> Connection:
+    at = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+    return Connection(
+        tenant_id=TENANT,
+        realm_id="9130",
+        company_name="Acme Law LLP",
+        connected_by=ADMIN,
+        connected_at=at,
+        last_refreshed_at=at,
+        prerequisites=[{"id": "accrual_basis", "status": "pass", "reason": "accrual", "fix": ""}],
+    )
+
+
+def resolver(flows: RecordingFlows) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    register_error_handlers(app)
+    app.include_router(connection_router(ApiDependencies(tenants=Tenants()), flows=lambda: flows))
+    return app
+
+
+@dataclass
+class Context:
+    function_name: str = "qbosync-api"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-api"
+    aws_request_id: str = "req-1"
+
+
+def call(
+    flows: RecordingFlows, sample: str, *, path: str | None = None, tenants: str | None = TENANT
+) -> tuple[int, dict[str, str], Any]:
+    event = json.loads((ROOT / "events" / sample).read_text())
+    if path is not None:
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if tenants is None:
+        event["requestContext"].pop("authorizer", None)
+    elif "authorizer" in event["requestContext"]:
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["qbosync_tenants"] = tenants
+    reply = resolver(flows).resolve(event, Context())
+    headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
+    text = reply.get("body") or ""
+    body = json.loads(text) if "json" in headers.get("content-type", "") and text else text
+    return reply["statusCode"], headers, body
+
+
+def test_given_a_granted_admin_when_connecting_then_302_to_the_authorize_url_not_cached() -> None:
+    flows = RecordingFlows()
+
+    status, headers, body = call(flows, "api_connect.json")
+
+    assert (status, headers["location"], headers["cache-control"]) == (302, AUTHORIZE_URL, "no-store")
+    assert body == {"authorize_url": AUTHORIZE_URL}
+    assert flows.calls == [("start", (TENANT, ADMIN))]
+
+
+def test_given_the_callback_sample_when_called_without_a_token_then_the_flow_gets_intuits_parameters() -> (
+    None
+):
+    flows = RecordingFlows()
+
+    status, headers, _body = call(flows, "api_oauth_callback.json", tenants=None)
+
+    assert (status, headers["location"]) == (302, RETURN_URL)
+    assert headers["referrer-policy"] == "no-referrer"
+    ((name, params),) = flows.calls
+    assert name == "complete" and isinstance(params, CallbackParams)
+    assert (params.realmId, params.error) == ("9341453908178241", None)
+    assert params.code and params.state
+
+
+def test_given_the_denied_sample_when_called_then_the_flow_gets_the_error() -> None:
+    flows = RecordingFlows()
+
+    call(flows, "api_oauth_callback_denied.json", tenants=None)
+
+    ((_name, params),) = flows.calls
+    assert (params.error, params.code) == ("access_denied", None)
+
+
+def test_given_an_oversized_parameter_when_parsed_then_the_callback_is_treated_as_carrying_nothing() -> None:
+    assert callback_params({"code": "A" * 2049, "state": "v1.n.1.s"}) is None
+    assert callback_params({"code": "A" * 2048}) == CallbackParams(code="A" * 2048)
+    assert callback_params(None) == CallbackParams()
+
+
+def test_given_a_connection_when_its_status_is_read_then_the_view_has_no_field_beyond_the_contract() -> None:
+    flows = RecordingFlows(connection=a_connection())
+
+    status, _headers, body = call(flows, "api_connection_get.json")
+
+    assert status == 200
+    assert set(body) == {
+        "tenant_id",
+        "realm_id",
+        "company_name",
+        "status",
+        "connected_by",
+        "connected_at",
+        "disconnected_by",
+        "disconnected_at",
+        "needs_reauth_since",
+        "needs_reauth_reason",
+        "last_refreshed_at",
+        "refresh_token_expires_at",
+        "hard_expires_at",
+        "prerequisites",
+    }
+    assert body["prerequisites"] == [
+        {"id": "accrual_basis", "status": "pass", "reason": "accrual", "fix": ""}
+    ]
+
+
+def test_given_no_connection_when_its_status_is_read_then_409_not_connected() -> None:
+    status, _headers, body = call(RecordingFlows(), "api_connection_get.json")
+
+    assert (status, body["error"]["code"]) == (409, "not_connected")
+
+
+def test_given_a_connection_when_deleted_then_the_admin_is_recorded_and_the_record_returned() -> None:
+    flows = RecordingFlows(connection=a_connection())
+
+    status, _headers, body = call(flows, "api_connection_delete.json")
+
+    assert (status, body["status"], body["disconnected_by"]) == (200, "disconnected", ADMIN)
+    assert flows.calls[0] == ("disconnect", (TENANT, ADMIN))
+
+
+@pytest.mark.parametrize(
+    "sample", ["api_connect.json", "api_connection_get.json", "api_connection_delete.json"]
+)
+def test_given_a_token_without_the_tenant_when_any_tenant_route_is_called_then_403_and_no_flow_runs(
+    sample: str,
+) -> None:
+    flows = RecordingFlows(connection=a_connection())
+
+    status, _headers, body = call(flows, sample, tenants="globex-msp")
+
+    assert (status, body["error"]["code"]) == (403, "tenant_forbidden")
+    assert flows.calls == []
+
+
+def test_given_an_unknown_tenant_when_connecting_then_404_and_no_flow_runs() -> None:
+    flows = RecordingFlows()
+
+    status, _headers, body = call(
+        flows, "api_connect.json", path="/tenants/ghost/qbo/connect", tenants="ghost"
+    )
+
+    assert (status, body["error"]["code"]) == (404, "unknown_tenant")
+    assert flows.calls == []
+
+
+def test_given_a_router_when_built_then_the_flows_are_not_created_until_a_request_needs_them() -> None:
+    built: list[RecordingFlows] = []
+
+    def factory() -> RecordingFlows:
+        built.append(RecordingFlows())
+        return built[-1]
+
+    app = APIGatewayHttpResolver(enable_validation=True)
+    register_error_handlers(app)
+    app.include_router(connection_router(ApiDependencies(tenants=Tenants()), flows=factory))
+    assert built == []
+
+    event = json.loads((ROOT / "events" / "api_connect.json").read_text())
+    app.resolve(event, Context())
+    app.resolve(event, Context())
+
+    assert len(built) == 1
