@@ -41,6 +41,9 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/qbo/connect",
         "/tenants/{tenant_id}/qbo/connection",
         "/oauth/callback",
+        "/tenants/{tenant_id}/sync/initial",
+        "/tenants/{tenant_id}/sync/runs/{run_id}",
+        "/tenants/{tenant_id}/sync/runs/{run_id}/resume",
     }
 
 

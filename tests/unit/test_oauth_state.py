@@ -18,7 +18,9 @@ def test_given_a_signed_state_when_verified_for_the_same_tenant_and_admin_then_i
 
 
 @pytest.mark.parametrize(("tenant", "admin"), [("globex", "admin-1"), ("acme", "admin-2")])
-def test_given_a_state_when_verified_for_another_tenant_or_admin_then_it_is_refused(tenant: str, admin: str) -> None:
+def test_given_a_state_when_verified_for_another_tenant_or_admin_then_it_is_refused(
+    tenant: str, admin: str
+) -> None:
     signer = OAuthStateSigner(KEY)
     parsed = signer.parse(signer.sign("nonce-1", 1_000, "acme", "admin-1"))
     with pytest.raises(InvalidState, match="not issued"):

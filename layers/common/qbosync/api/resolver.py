@@ -17,6 +17,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.routes.configuration import configuration_router
 from qbosync.api.routes.readiness import readiness_router
+from qbosync.api.sync_runs import sync_runs_router
 from qbosync.errors import UnsupportedMediaType
 
 API_TITLE = "qbosync admin API"
@@ -34,6 +35,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     connection_router,
     configuration_router,
     readiness_router,
+    sync_runs_router,
 )
 
 

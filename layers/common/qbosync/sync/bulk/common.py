@@ -1,0 +1,197 @@
+"""What customer and product pages share: tallies, link bookkeeping, QBO name queries, batch creates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
+from qbosync.qbo.faults import QboDuplicateName
+from qbosync.store.links import Link, LinkOrigin
+from qbosync.store.runs import EntityCounts
+from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord
+
+# A GET query's URL stays under common 8 KB limits once URL-encoded; a page's names usually fit one.
+MAX_QUERY_CHARS = 4000
+MAX_QUERY_RESULTS = 1000
+
+
+@dataclass
+class Tally:
+    """Counts of one page, with the reasons of what was skipped or failed (the first few)."""
+
+    matched: int = 0
+    created: int = 0
+    skipped: int = 0
+    failed: int = 0
+    skipped_reasons: list[SkippedRecord] = field(default_factory=list)
+    failed_reasons: list[SkippedRecord] = field(default_factory=list)
+    qbo_requests: int = 0
+
+    def skip(self, source_id: str, reason: str) -> None:
+        self.skipped += 1
+        if len(self.skipped_reasons) < MAX_SKIP_REASONS:
+            self.skipped_reasons.append(SkippedRecord(source_id=source_id, reason=reason))
+
+    def fail(self, source_id: str, reason: str) -> None:
+        self.failed += 1
+        if len(self.failed_reasons) < MAX_SKIP_REASONS:
+            self.failed_reasons.append(SkippedRecord(source_id=source_id, reason=reason))
+
+    def count_link(self, origin: LinkOrigin) -> None:
+        if origin == "matched":
+            self.matched += 1
+        else:
+            self.created += 1
+
+    def counts(self) -> EntityCounts:
+        return EntityCounts(
+            matched=self.matched, created=self.created, skipped=self.skipped, failed=self.failed
+        )
+
+
+def count_existing_link(tally: Tally, link: Link, run_started_at: datetime) -> None:
+    """A record already linked: made by this run (an earlier attempt) counts as it did then."""
+    if link.updated_at >= run_started_at:
+        tally.count_link(link.origin)
+    else:
+        tally.skip(link.source_id, "already linked before this run")
+
+
+def created_during_run(qbo_record: Mapping[str, Any], run_started_at: datetime) -> bool:
+    """True when QBO created the record after the run started: an earlier attempt of this run made it
+    and lost its link before writing it, so the retry must count it as created, not matched."""
+    meta = qbo_record.get("MetaData")
+    created = meta.get("CreateTime") if isinstance(meta, Mapping) else None
+    if not isinstance(created, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    # QBO stamps whole seconds: a record stamped in the second the run started counts as matched.
+    return moment.tzinfo is not None and moment > run_started_at
+
+
+def name_key(name: str) -> str:
+    """QBO compares names without case and surrounding blanks."""
+    return name.strip().casefold()
+
+
+def query_in(
+    qbo: QboClient, tally: Tally, entity: str, field_name: str, values: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Rows of ``entity`` whose ``field_name`` is one of ``values``: as few GET queries as fit the URL."""
+    unique = sorted({value for value in values if value})
+    rows: list[dict[str, Any]] = []
+    chunk: list[str] = []
+    length = 0
+    for value in unique:
+        literal = qbo_literal(value)
+        if chunk and length + len(literal) + 2 > MAX_QUERY_CHARS:
+            rows += _run_in_query(qbo, tally, entity, field_name, chunk)
+            chunk, length = [], 0
+        chunk.append(literal)
+        length += len(literal) + 2
+    if chunk:
+        rows += _run_in_query(qbo, tally, entity, field_name, chunk)
+    return rows
+
+
+def _run_in_query(
+    qbo: QboClient, tally: Tally, entity: str, field_name: str, literals: Sequence[str]
+) -> list[dict[str, Any]]:
+    tally.qbo_requests += 1
+    # QBO's query language, values quoted by qbo_literal.
+    sql = (
+        f"SELECT * FROM {entity} WHERE {field_name} IN ({', '.join(literals)}) MAXRESULTS {MAX_QUERY_RESULTS}"  # noqa: S608
+    )
+    return qbo.query(sql)
+
+
+@dataclass(frozen=True)
+class Creation:
+    """One record to create in QBO: who it is in the source, and the body to send."""
+
+    source_id: str
+    source_version: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreationOutcome:
+    created: list[tuple[Creation, dict[str, Any]]]
+    duplicate_names: list[Creation]
+    failed: list[tuple[Creation, str]]
+
+
+def create_in_batches(
+    qbo: QboClient,
+    tally: Tally,
+    *,
+    tenant_id: str,
+    entity: str,
+    creations: Sequence[Creation],
+    operation: str,
+    batch_size: int,
+    on_created: Callable[[list[tuple[Creation, dict[str, Any]]]], None],
+) -> CreationOutcome:
+    """Create through the batch API, ``batch_size`` a request.
+
+    The batch requestid is derived from exactly which records (and versions) it carries, so a retried
+    page resends the same batch under the same requestid and QBO replays its answer instead of creating
+    twice. ``on_created`` records links after each batch, before the next one is sent.
+    """
+    created: list[tuple[Creation, dict[str, Any]]] = []
+    duplicates: list[Creation] = []
+    failed: list[tuple[Creation, str]] = []
+    for start in range(0, len(creations), batch_size):
+        chunk = creations[start : start + batch_size]
+        request_id = request_id_for(
+            tenant_id,
+            entity,
+            ",".join(creation.source_id for creation in chunk),
+            ",".join(str(creation.source_version) for creation in chunk),
+            operation,
+        )
+        items = [
+            BatchItem(bid=f"b{index}", entity=entity, body=creation.body, operation="create")
+            for index, creation in enumerate(chunk)
+        ]
+        tally.qbo_requests += 1
+        results = qbo.batch(items, request_id)
+        chunk_created: list[tuple[Creation, dict[str, Any]]] = []
+        for creation, result in zip(chunk, results, strict=True):
+            if result.ok and result.entity is not None:
+                chunk_created.append((creation, result.entity))
+            elif isinstance(result.fault, QboDuplicateName):
+                duplicates.append(creation)
+            else:
+                failed.append((creation, str(result.fault or "QBO returned no entity")[:300]))
+        if chunk_created:
+            on_created(chunk_created)
+        created += chunk_created
+    return CreationOutcome(created=created, duplicate_names=duplicates, failed=failed)
+
+
+def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists them
+    tenant_id: str,
+    entity: str,
+    source_id: str,
+    source_version: int,
+    qbo_record: Mapping[str, Any],
+    origin: Literal["qbosync", "qbo", "matched"],
+    at: datetime,
+) -> Link:
+    return Link(
+        tenant_id=tenant_id,
+        entity=entity,
+        source_id=source_id,
+        qbo_id=str(qbo_record["Id"]),
+        sync_token=str(qbo_record.get("SyncToken")) if qbo_record.get("SyncToken") is not None else None,
+        source_version=source_version,
+        updated_at=at,
+        origin=origin,
+    )

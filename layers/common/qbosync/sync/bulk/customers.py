@@ -1,0 +1,237 @@
+"""One page of source customers → QBO: skip the linked, match the rest, create what is missing.
+
+Matching follows the tenant's rule (display name, email, or both) with one ``IN`` query per page (more
+only when the names do not fit one URL). Creation goes through the batch API; a DisplayName already
+used by a vendor or employee (6240) is resolved per the name-collision policy: a deterministic suffix,
+or reported as skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from qbosync.source.models import SourceCustomer
+from qbosync.store.links import LinkOrigin
+from qbosync.sync.bulk.common import (
+    Creation,
+    Tally,
+    count_existing_link,
+    create_in_batches,
+    created_during_run,
+    name_key,
+    new_link,
+    query_in,
+)
+from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, PageDescriptor
+from qbosync.sync.bulk.page_context import PageContext
+
+COLLISION_SUFFIX = " (C)"
+QBO_DISPLAY_NAME_MAX = 500
+
+
+def suffixed_name(display_name: str) -> str:
+    """The deterministic alternative name used when a vendor or employee already has the name."""
+    return display_name[: QBO_DISPLAY_NAME_MAX - len(COLLISION_SUFFIX)] + COLLISION_SUFFIX
+
+
+def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]:
+    """The QBO Customer for a source customer (only the fields the source has)."""
+    body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
+    if customer.company_name:
+        body["CompanyName"] = customer.company_name[:100]
+    if customer.given_name:
+        body["GivenName"] = customer.given_name[:100]
+    if customer.family_name:
+        body["FamilyName"] = customer.family_name[:100]
+    if customer.email:
+        body["PrimaryEmailAddr"] = {"Address": customer.email}
+    if customer.phone:
+        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
+    address = customer.billing_address
+    if address is not None:
+        bill = {
+            "Line1": address.line1,
+            "Line2": address.line2,
+            "City": address.city,
+            "CountrySubDivisionCode": address.region,
+            "PostalCode": address.postal_code,
+            "Country": address.country,
+        }
+        body["BillAddr"] = {key: value for key, value in bill.items() if value}
+    return body
+
+
+def _email_of(row: Mapping[str, Any]) -> str:
+    address = row.get("PrimaryEmailAddr")
+    value = address.get("Address") if isinstance(address, Mapping) else None
+    return name_key(value) if isinstance(value, str) else ""
+
+
+class _QboCustomers:
+    """The QBO customers a page could match, indexed by display name and by email."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.by_name: dict[str, dict[str, Any]] = {}
+        self.by_email: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            self.by_name.setdefault(name_key(str(row.get("DisplayName", ""))), row)
+            email = _email_of(row)
+            if email and row not in self.by_email.setdefault(email, []):
+                self.by_email[email].append(row)
+
+
+def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
+    """Sync one page of source customers into QBO; links are recorded before this returns."""
+    tally = Tally()
+    settings = context.config.settings
+    listing = context.source.list_customers(page.cursor, page.limit)
+    pending: list[SourceCustomer] = []
+    for customer in listing.items:
+        if customer.deleted or not customer.active:
+            tally.skip(customer.id, "inactive or deleted in the source")
+            continue
+        link = context.links.get(context.tenant_id, CUSTOMER_LINK_ENTITY, customer.id)
+        if link is not None:
+            count_existing_link(tally, link, context.config.run_started_at)
+            continue
+        pending.append(customer)
+    if not pending:
+        return tally
+
+    candidates = _find_candidates(context, tally, pending)
+    links = []
+    to_create: list[tuple[SourceCustomer, Creation]] = []
+    for customer in pending:
+        match, problem = _match(
+            customer, candidates, settings.customer_matching, settings.name_collision_policy
+        )
+        if problem is not None:
+            tally.skip(customer.id, problem)
+        elif match is not None:
+            origin: LinkOrigin = (
+                "qbosync" if created_during_run(match, context.config.run_started_at) else "matched"
+            )
+            links.append(
+                new_link(
+                    context.tenant_id,
+                    CUSTOMER_LINK_ENTITY,
+                    customer.id,
+                    customer.version,
+                    match,
+                    origin,
+                    context.clock(),
+                )
+            )
+            tally.count_link(origin)
+        else:
+            creation = Creation(customer.id, customer.version, customer_body(customer, customer.display_name))
+            to_create.append((customer, creation))
+    if links:
+        context.links.put_many(links)
+
+    _create(context, tally, to_create)
+    return tally
+
+
+def _find_candidates(context: PageContext, tally: Tally, pending: list[SourceCustomer]) -> _QboCustomers:
+    rule = context.config.settings.customer_matching
+    if rule == "email":
+        emails = [customer.email for customer in pending if customer.email]
+        return _QboCustomers(query_in(context.qbo, tally, "Customer", "PrimaryEmailAddr", emails))
+    names = [customer.display_name for customer in pending]
+    if context.config.settings.name_collision_policy == "suffix":
+        # A customer created under its suffixed name by an earlier attempt is found, not created again.
+        names += [suffixed_name(name) for name in names]
+    return _QboCustomers(query_in(context.qbo, tally, "Customer", "DisplayName", names))
+
+
+def _match(
+    customer: SourceCustomer, candidates: _QboCustomers, rule: str, collision_policy: str
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The QBO customer this source customer is, or a reason it cannot be decided."""
+    email = name_key(customer.email) if customer.email else ""
+    if rule == "email":
+        if not email:
+            return None, None
+        found = candidates.by_email.get(email, [])
+        if len(found) > 1:
+            return None, f"ambiguous: {len(found)} QBO customers have this email"
+        return (found[0] if found else None), None
+    by_name = candidates.by_name.get(name_key(customer.display_name))
+    if by_name is None and collision_policy == "suffix":
+        by_name = candidates.by_name.get(name_key(suffixed_name(customer.display_name)))
+    if by_name is None:
+        return None, None
+    if rule == "both" and _email_of(by_name) != email:
+        return None, "a QBO customer has this display name but a different email"
+    return by_name, None
+
+
+def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCustomer, Creation]]) -> None:
+    if not to_create:
+        return
+    by_id = {customer.id: customer for customer, _ in to_create}
+
+    def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
+        now = context.clock()
+        context.links.put_many(
+            [
+                new_link(
+                    context.tenant_id,
+                    CUSTOMER_LINK_ENTITY,
+                    c.source_id,
+                    c.source_version,
+                    row,
+                    "qbosync",
+                    now,
+                )
+                for c, row in created
+            ]
+        )
+
+    outcome = create_in_batches(
+        context.qbo,
+        tally,
+        tenant_id=context.tenant_id,
+        entity="Customer",
+        creations=[creation for _, creation in to_create],
+        operation="bulk-create",
+        batch_size=context.batch_size,
+        on_created=record,
+    )
+    tally.created += len(outcome.created)
+    for creation, reason in outcome.failed:
+        tally.fail(creation.source_id, reason)
+    if not outcome.duplicate_names:
+        return
+    if context.config.settings.name_collision_policy == "report":
+        for creation in outcome.duplicate_names:
+            tally.skip(
+                creation.source_id,
+                "name conflict: another QBO customer, vendor or employee already uses this display name",
+            )
+        return
+    retried = [
+        Creation(
+            c.source_id,
+            c.source_version,
+            customer_body(by_id[c.source_id], suffixed_name(by_id[c.source_id].display_name)),
+        )
+        for c in outcome.duplicate_names
+    ]
+    second = create_in_batches(
+        context.qbo,
+        tally,
+        tenant_id=context.tenant_id,
+        entity="Customer",
+        creations=retried,
+        operation="bulk-create-suffixed",
+        batch_size=context.batch_size,
+        on_created=record,
+    )
+    tally.created += len(second.created)
+    for creation, reason in second.failed:
+        tally.fail(creation.source_id, reason)
+    for creation in second.duplicate_names:
+        tally.skip(creation.source_id, "name conflict: the display name and its suffixed form are both taken")

@@ -1,0 +1,60 @@
+"""What the bulk-sync tasks need, passed in; ``from_wiring`` builds the deployed defaults lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from qbosync.qbo.client import QboClient
+from qbosync.source.port import SourcePort
+from qbosync.store.config import (
+    AuditRepository,
+    MappingRepository,
+    ReferenceCacheRepository,
+    SettingsRepository,
+)
+from qbosync.store.links import LinkRepository
+from qbosync.store.runs import RunRepository
+from qbosync.sync.configuration import ConfigurationService
+from qbosync.sync.reference import ConnectionReader
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _qbo_for_tenant(tenant_id: str) -> QboClient:
+    from qbosync.sync.wiring import qbo_client_for_tenant
+
+    return qbo_client_for_tenant(tenant_id)
+
+
+def _source_for_tenant(tenant_id: str) -> SourcePort:
+    from qbosync.sync.wiring import source_for_tenant
+
+    return source_for_tenant(tenant_id)
+
+
+def _connections() -> ConnectionReader:
+    from qbosync.store.connections import ConnectionRepository
+
+    return ConnectionRepository()
+
+
+@dataclass
+class BulkSyncDependencies:
+    qbo_for: Callable[[str], QboClient] = _qbo_for_tenant
+    source_for: Callable[[str], SourcePort] = _source_for_tenant
+    links: LinkRepository = field(default_factory=LinkRepository)
+    runs: RunRepository = field(default_factory=RunRepository)
+    connections: ConnectionReader = field(default_factory=_connections)
+    settings: SettingsRepository = field(default_factory=SettingsRepository)
+    mappings: MappingRepository = field(default_factory=MappingRepository)
+    reference_cache: ReferenceCacheRepository = field(default_factory=ReferenceCacheRepository)
+    clock: Callable[[], datetime] = utc_now
+    epoch_clock: Callable[[], float] = field(default_factory=lambda: lambda: utc_now().timestamp())
+    batch_size: int = 30
+
+    def configuration(self) -> ConfigurationService:
+        return ConfigurationService(self.settings, self.mappings, AuditRepository(), self.clock)

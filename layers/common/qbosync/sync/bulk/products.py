@@ -1,0 +1,203 @@
+"""One page of source products → QBO items: skip the linked, match by name, create what is mapped.
+
+The item type comes from the product-types mapping and the income account (``IncomeAccountRef``) from
+the gl-codes mapping, as frozen for the run. A product either mapping does not cover is skipped with
+the reason, so an admin sees what to map before re-running.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from qbosync.source.models import SourceProduct
+from qbosync.sync.bulk.common import (
+    Creation,
+    Tally,
+    count_existing_link,
+    create_in_batches,
+    created_during_run,
+    name_key,
+    new_link,
+    query_in,
+)
+from qbosync.sync.bulk.models import ITEM_LINK_ENTITY, PageDescriptor, RunConfig
+from qbosync.sync.bulk.page_context import PageContext
+
+COLLISION_SUFFIX = " (P)"
+QBO_ITEM_NAME_MAX = 100
+CREATABLE_ITEM_TYPES = frozenset({"Service", "NonInventory"})
+
+
+def qbo_item_name(name: str) -> str:
+    """QBO item names are at most 100 characters and use ``:`` for sub-items."""
+    return name.replace(":", "-")[:QBO_ITEM_NAME_MAX]
+
+
+def suffixed_item_name(name: str) -> str:
+    return qbo_item_name(name)[: QBO_ITEM_NAME_MAX - len(COLLISION_SUFFIX)] + COLLISION_SUFFIX
+
+
+def item_body(product: SourceProduct, item_type: str, income_account_id: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "Name": name,
+        "Type": item_type,
+        "IncomeAccountRef": {"value": income_account_id},
+        "UnitPrice": product.unit_price,
+    }
+    if product.description:
+        body["Description"] = product.description[:4000]
+    if product.sku:
+        body["Sku"] = product.sku[:100]
+    return body
+
+
+def mapping_problem(product: SourceProduct, config: RunConfig) -> str | None:
+    """Why this product cannot be created in QBO with the run's mappings, or None if it can."""
+    item_type = config.product_types.get(product.product_type)
+    if item_type is None:
+        return f"no product-types mapping for {product.product_type!r}"
+    if item_type not in CREATABLE_ITEM_TYPES:
+        return f"product type {product.product_type!r} maps to {item_type}, which needs inventory accounts"
+    if not product.gl_code:
+        return "the product has no GL code, so it has no QBO income account"
+    if product.gl_code not in config.gl_codes:
+        return f"no gl-codes mapping for {product.gl_code!r}"
+    return None
+
+
+def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
+    """Sync one page of source products into QBO items; links are recorded before this returns."""
+    tally = Tally()
+    config = context.config
+    listing = context.source.list_products(page.cursor, page.limit)
+    pending: list[SourceProduct] = []
+    for product in listing.items:
+        if product.deleted or not product.active:
+            tally.skip(product.id, "inactive or deleted in the source")
+            continue
+        link = context.links.get(context.tenant_id, ITEM_LINK_ENTITY, product.id)
+        if link is not None:
+            count_existing_link(tally, link, config.run_started_at)
+            continue
+        pending.append(product)
+    if not pending:
+        return tally
+
+    names = [qbo_item_name(product.name) for product in pending]
+    if config.settings.name_collision_policy == "suffix":
+        names += [suffixed_item_name(product.name) for product in pending]
+    by_name: dict[str, dict[str, Any]] = {}
+    for row in query_in(context.qbo, tally, "Item", "Name", names):
+        by_name.setdefault(name_key(str(row.get("Name", ""))), row)
+
+    links = []
+    to_create: dict[str, SourceProduct] = {}
+    creations: list[Creation] = []
+    for product in pending:
+        match = by_name.get(name_key(qbo_item_name(product.name)))
+        if match is None and config.settings.name_collision_policy == "suffix":
+            match = by_name.get(name_key(suffixed_item_name(product.name)))
+        if match is not None:
+            origin: Literal["qbosync", "matched"] = (
+                "qbosync" if created_during_run(match, config.run_started_at) else "matched"
+            )
+            links.append(
+                new_link(
+                    context.tenant_id,
+                    ITEM_LINK_ENTITY,
+                    product.id,
+                    product.version,
+                    match,
+                    origin,
+                    context.clock(),
+                )
+            )
+            tally.count_link(origin)
+            continue
+        problem = mapping_problem(product, config)
+        if problem is not None:
+            tally.skip(product.id, problem)
+            continue
+        to_create[product.id] = product
+        creations.append(
+            Creation(
+                product.id,
+                product.version,
+                item_body(
+                    product,
+                    config.product_types[product.product_type],
+                    config.gl_codes[str(product.gl_code)],
+                    qbo_item_name(product.name),
+                ),
+            )
+        )
+    if links:
+        context.links.put_many(links)
+    _create(context, tally, to_create, creations)
+    return tally
+
+
+def _create(
+    context: PageContext, tally: Tally, products: dict[str, SourceProduct], creations: list[Creation]
+) -> None:
+    if not creations:
+        return
+    config = context.config
+
+    def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
+        now = context.clock()
+        context.links.put_many(
+            [
+                new_link(
+                    context.tenant_id, ITEM_LINK_ENTITY, c.source_id, c.source_version, row, "qbosync", now
+                )
+                for c, row in created
+            ]
+        )
+
+    outcome = create_in_batches(
+        context.qbo,
+        tally,
+        tenant_id=context.tenant_id,
+        entity="Item",
+        creations=creations,
+        operation="bulk-create",
+        batch_size=context.batch_size,
+        on_created=record,
+    )
+    tally.created += len(outcome.created)
+    for creation, reason in outcome.failed:
+        tally.fail(creation.source_id, reason)
+    if not outcome.duplicate_names:
+        return
+    if config.settings.name_collision_policy == "report":
+        for creation in outcome.duplicate_names:
+            tally.skip(
+                creation.source_id, "name conflict: another QBO item (perhaps inactive) uses this name"
+            )
+        return
+    retried = []
+    for creation in outcome.duplicate_names:
+        product = products[creation.source_id]
+        retried.append(
+            Creation(
+                creation.source_id,
+                creation.source_version,
+                {**creation.body, "Name": suffixed_item_name(product.name)},
+            )
+        )
+    second = create_in_batches(
+        context.qbo,
+        tally,
+        tenant_id=context.tenant_id,
+        entity="Item",
+        creations=retried,
+        operation="bulk-create-suffixed",
+        batch_size=context.batch_size,
+        on_created=record,
+    )
+    tally.created += len(second.created)
+    for creation, reason in second.failed:
+        tally.fail(creation.source_id, reason)
+    for creation in second.duplicate_names:
+        tally.skip(creation.source_id, "name conflict: the item name and its suffixed form are both taken")

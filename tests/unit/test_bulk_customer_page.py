@@ -1,0 +1,195 @@
+"""Customer pages: match, create through the batch API, record links, resolve name collisions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from moto import mock_aws
+
+from qbosync.settings import get_settings
+from qbosync.store.links import Link, LinkRepository
+from qbosync.sync.bulk.customers import sync_customer_page
+from qbosync.sync.bulk.models import PageDescriptor
+from qbosync.sync.bulk.page_context import PageContext
+from tests.integration.conftest import create_table_from_template
+from tests.unit.test_bulk_harness import QboWorld, SourceWorld, qbo_world, run_config, source_world
+
+TENANT = "acme"
+PAGE = PageDescriptor(entity="customers", page_no=1, cursor=None, limit=40)
+
+
+@pytest.fixture
+def links(monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkRepository]:
+    with mock_aws():
+        monkeypatch.setenv("TABLE_NAME", "bulk-unit")
+        get_settings.cache_clear()
+        create_table_from_template("MainTable", "bulk-unit")
+        yield LinkRepository(sleep=lambda _s: None)
+
+
+@pytest.fixture
+def qbo() -> Iterator[QboWorld]:
+    with qbo_world() as world:
+        yield world
+
+
+@pytest.fixture
+def source() -> Iterator[SourceWorld]:
+    with source_world([TENANT], customers=40, products=0) as world:
+        yield world
+
+
+def context(qbo: QboWorld, source: SourceWorld, links: LinkRepository, **settings: object) -> PageContext:
+    qbo.age_existing_records()
+    client = qbo.client(qbo.realms[0])
+    return PageContext(
+        tenant_id=TENANT,
+        run_id="run-1",
+        config=run_config(client, **settings),  # type: ignore[arg-type]
+        qbo=client,
+        source=source.adapter(TENANT),
+        links=links,
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def active_customers(source: SourceWorld) -> list[object]:
+    return [c for c in source.customers(TENANT) if c.active and not c.deleted]
+
+
+def qbo_names(qbo: QboWorld) -> list[str]:
+    return [str(row["DisplayName"]) for row in qbo.all_rows(qbo.realms[0], "Customer")]
+
+
+def test_given_new_customers_when_the_page_syncs_then_each_is_created_once_and_linked(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    before = len(qbo_names(qbo))
+    expected = active_customers(source)
+
+    tally = sync_customer_page(context(qbo, source, links), PAGE)
+
+    assert tally.created == len(expected)
+    assert len(qbo_names(qbo)) == before + len(expected)
+    linked = links.list(TENANT, "Customer", limit=100).items
+    assert sorted(link.source_id for link in linked) == sorted(c.id for c in expected)  # type: ignore[attr-defined]
+
+
+def test_given_a_page_of_forty_when_it_syncs_then_one_query_and_two_batches_are_sent(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    tally = sync_customer_page(context(qbo, source, links), PAGE)
+
+    assert tally.qbo_requests == 1 + 2
+
+
+def test_given_a_customer_already_in_qbo_when_the_page_syncs_then_it_is_matched_not_created(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    existing = qbo.sandbox.companies[qbo.realms[0]].create(
+        "Customer", {"DisplayName": first.display_name.upper()}
+    )  # type: ignore[attr-defined]
+
+    tally = sync_customer_page(context(qbo, source, links), PAGE)
+
+    assert tally.matched == 1
+    link = links.get(TENANT, "Customer", first.id)  # type: ignore[attr-defined]
+    assert link is not None and link.qbo_id == existing["Id"] and link.origin == "matched"
+    assert qbo_names(qbo).count(existing["DisplayName"]) == 1
+
+
+def test_given_a_vendor_with_the_name_and_suffix_policy_when_synced_then_created_with_the_suffix(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    qbo.sandbox.companies[qbo.realms[0]].create("Vendor", {"DisplayName": first.display_name})  # type: ignore[attr-defined]
+
+    tally = sync_customer_page(context(qbo, source, links, name_collision_policy="suffix"), PAGE)
+
+    assert tally.failed == 0 and tally.created == len(active_customers(source))
+    assert f"{first.display_name} (C)" in qbo_names(qbo)  # type: ignore[attr-defined]
+
+
+def test_given_a_vendor_with_the_name_and_report_policy_when_synced_then_skipped_with_the_reason(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    qbo.sandbox.companies[qbo.realms[0]].create("Vendor", {"DisplayName": first.display_name})  # type: ignore[attr-defined]
+
+    tally = sync_customer_page(context(qbo, source, links, name_collision_policy="report"), PAGE)
+
+    assert tally.skipped == 1 + (40 - len(active_customers(source)))
+    reasons = {skip.source_id: skip.reason for skip in tally.skipped_reasons}
+    assert "name conflict" in reasons[first.id]  # type: ignore[attr-defined]
+    assert links.get(TENANT, "Customer", first.id) is None  # type: ignore[attr-defined]
+
+
+def test_given_a_synced_page_when_it_runs_again_in_the_same_run_then_nothing_is_created_and_counts_repeat(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    page_context = context(qbo, source, links)
+    first = sync_customer_page(page_context, PAGE)
+    count = len(qbo_names(qbo))
+
+    second = sync_customer_page(page_context, PAGE)
+
+    assert len(qbo_names(qbo)) == count
+    assert second.counts() == first.counts()
+    assert second.qbo_requests == 0
+
+
+class LinksLostOnWrite(LinkRepository):
+    """A link store whose writes never land: a task that died between QBO's answer and its links."""
+
+    def put_many(self, links: Sequence[Link]) -> None:
+        return None
+
+
+def test_given_links_lost_after_the_creates_when_the_page_is_retried_then_nothing_is_created_twice(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    page_context = context(qbo, source, links)
+    first = sync_customer_page(replace(page_context, links=LinksLostOnWrite(sleep=lambda _s: None)), PAGE)
+    count = len(qbo_names(qbo))
+
+    retried = sync_customer_page(page_context, PAGE)
+
+    assert len(qbo_names(qbo)) == count
+    assert retried.counts() == first.counts()
+
+
+def test_given_a_later_run_when_the_page_syncs_then_linked_customers_are_skipped_as_already_linked(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    sync_customer_page(context(qbo, source, links), PAGE)
+
+    later = sync_customer_page(context(qbo, source, links), PAGE)
+
+    assert later.created == 0 and later.matched == 0
+    assert later.skipped == 40
+
+
+def test_given_rule_both_and_a_same_named_customer_with_another_email_when_synced_then_it_is_skipped(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first, second = active_customers(source)[:2]
+    company = qbo.sandbox.companies[qbo.realms[0]]
+    company.create(
+        "Customer",
+        {"DisplayName": first.display_name, "PrimaryEmailAddr": {"Address": "someone.else@example.com"}},  # type: ignore[attr-defined]
+    )
+    same = company.create(
+        "Customer",
+        {"DisplayName": second.display_name, "PrimaryEmailAddr": {"Address": second.email.upper()}},  # type: ignore[attr-defined]
+    )
+
+    tally = sync_customer_page(context(qbo, source, links, customer_matching="both"), PAGE)
+
+    reasons = {skip.source_id: skip.reason for skip in tally.skipped_reasons}
+    assert reasons[first.id] == "a QBO customer has this display name but a different email"  # type: ignore[attr-defined]
+    link = links.get(TENANT, "Customer", second.id)  # type: ignore[attr-defined]
+    assert link is not None and link.qbo_id == same["Id"]
