@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from local.runtime.runtime import DEFAULT_TENANTS, REPO_ROOT, LocalRuntime, RuntimeOptions
+from local.runtime.runtime import DEFAULT_TENANTS, REPO_ROOT, LocalRuntime, RuntimeInfo, RuntimeOptions
 
 
 def _arguments(argv: list[str] | None) -> RuntimeOptions:
@@ -45,6 +45,27 @@ def _arguments(argv: list[str] | None) -> RuntimeOptions:
     )
 
 
+def _welcome(info: RuntimeInfo) -> str:
+    """A summary for the person at the terminal (stderr: stdout stays the READY line alone)."""
+    lines = [
+        "",
+        "qbosync is running locally. Ctrl-C stops everything.",
+        f"  admin API and webhooks  {info.front_door_url}",
+        f"  API docs (Swagger UI)   {info.front_door_url}/docs",
+        f"  OpenAPI document        {info.front_door_url}/openapi.json",
+        f"  QuickBooks sandbox      {info.qbo_sandbox_url}   (consent page, /_sandbox/stats)",
+        f"  source sandbox          {info.source_sandbox_url}",
+        f"  AWS (moto)              {info.aws_endpoint_url}",
+        "",
+    ]
+    for tenant in info.tenants:
+        lines.append(f"  tenant {tenant.id}: connect with")
+        lines.append(f"    curl -i -H 'Authorization: Bearer {tenant.admin_token}' \\")
+        lines.append(f"      {info.front_door_url}/tenants/{tenant.id}/qbo/connect")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("httpx", "botocore", "werkzeug"):
@@ -68,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         info = runtime.start()
         ready_stream.write("READY " + json.dumps(info.to_json_dict(), separators=(",", ":")) + "\n")
         ready_stream.flush()
+        sys.stderr.write(_welcome(info))
+        sys.stderr.flush()
         while not stopping.wait(1.0):
             pass
     finally:

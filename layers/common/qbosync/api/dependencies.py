@@ -52,6 +52,13 @@ def _default_source_reader_for() -> Callable[[str], SourceReferenceReader]:
     )
 
 
+def _default_mappings_added() -> Callable[[str, str, list[str]], int]:
+    return cast(
+        Callable[[str, str, list[str]], int],
+        _attribute("qbosync.sync.push.replay", "release_events_waiting_for_mappings"),
+    )
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -75,6 +82,9 @@ class ApiDependencies:
     # The connect / callback / disconnect flows (``qbosync.sync.connection.ConnectionService``); built
     # from ``qbosync.sync.wiring`` on first use when not given.
     connection_flows: Callable[[], Any] | None = None
+    # Called with (tenant, kind, source keys) after a mappings change: events that failed for want of
+    # one of those mappings are queued again. Returns how many.
+    mappings_added: Callable[[str, str, list[str]], int] = field(default_factory=_default_mappings_added)
 
     def configuration(self) -> ConfigurationService:
         return ConfigurationService(self.settings, self.mappings, self.audit, self.clock)

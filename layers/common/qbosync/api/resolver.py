@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from qbosync.api.connection import connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.events import events_router
 from qbosync.api.routes.configuration import configuration_router
 from qbosync.api.routes.readiness import readiness_router
 from qbosync.api.sync_runs import sync_runs_router
@@ -36,6 +37,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     configuration_router,
     readiness_router,
     sync_runs_router,
+    events_router,
 )
 
 

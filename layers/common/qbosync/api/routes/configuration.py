@@ -142,7 +142,11 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
             expected_version=expected_version(if_match),
             catalog=deps.catalog_for(tenant_id),
         )
-        logger.info("mappings replaced", extra={"kind": mapping.value, "rows": len(rows), "version": version})
+        released = deps.mappings_added(tenant_id, mapping.value, [row.source_key for row in rows])
+        logger.info(
+            "mappings replaced",
+            extra={"kind": mapping.value, "rows": len(rows), "version": version, "events_released": released},
+        )
         return _versioned(MappingsEnvelope(kind=mapping.value, rows=rows, version=version), version)
 
     @router.delete(

@@ -1,0 +1,409 @@
+"""Benchmark the push flow: 1,000 source changes of every kind through the webhook receiver and the
+push worker, with QBO failing on purpose, then check QBO against the source exactly.
+
+    .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02]
+    .venv/bin/python bench/push.py --runtime [...]
+
+Mode ``--runtime``: ``python -m local.runtime`` is started as a process; the tenant is connected through
+its front door (OAuth against its QBO sandbox), mappings are put through the admin API, webhooks are
+POSTed to the front door, and the runtime's SQS poller feeds the push worker (a failed record waits for
+the queue's visibility timeout, as in AWS).
+
+Default mode: the real handlers (``functions/source_webhook`` and ``functions/push_worker``) run in this
+process against moto (main table, idempotency table and the FIFO push queue, as template.yaml declares
+them) and the two sandboxes behind socket-free clients; the local runtime is not used. Changes are made
+in rounds through the source sandbox's control API; each round's webhooks are POSTed 1-3 times each in
+shuffled order, then the worker drains the queue (a failed record is made visible again at once,
+where Lambda would wait for the visibility timeout).
+
+Figures: throughput (changes per second, end to end), latency from a webhook's first POST to its
+event being done (p50, p99: includes waiting behind the rest of its round), QBO requests per change
+(every request QBO saw, retries included). Last line: ``RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--changes", type=int, default=1000)
+    parser.add_argument("--per-round", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--customers", type=int, default=40)
+    parser.add_argument("--products", type=int, default=12)
+    parser.add_argument("--error-rate", type=float, default=0.05)
+    parser.add_argument("--drop-rate", type=float, default=0.02)
+    parser.add_argument("--runtime", action="store_true", help="go through python -m local.runtime")
+    parser.add_argument(
+        "--qbo-requests-per-minute", type=int, default=500, help="QBO's per-realm limit (Intuit: 500)"
+    )
+    return parser.parse_args(argv)
+
+
+def _environment(table_name: str, endpoint: str | None = None) -> None:
+    """Offline AWS and quiet logs; set before anything reads them."""
+    for path in (str(REPO), str(REPO / "layers" / "common")):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "TABLE_NAME": table_name,
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_NAMESPACE": "qbosync",
+        }
+    )
+    if endpoint is None:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+    else:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+
+
+def _in_process(options: argparse.Namespace) -> Outcome:
+    _environment("qbosync-bench")
+    from moto import mock_aws
+
+    with mock_aws():
+        from tests.integration.conftest import create_table_from_template
+        from tests.integration.test_push_support import Storm, push_world
+
+        create_table_from_template("MainTable", "qbosync-bench")
+        with push_world(
+            customers=options.customers,
+            products=options.products,
+            qbo_requests_per_minute=options.qbo_requests_per_minute,
+        ) as world:
+            world.configure()
+            world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
+            storm = Storm(world, seed=options.seed)
+            report = storm.run(changes=options.changes, per_round=options.per_round)
+            return Outcome(
+                mode="in-process handlers (source_webhook, push_worker), moto, in-process sandboxes; "
+                f"QBO limit {options.qbo_requests_per_minute}/min/realm behind the RealmGovernor",
+                storm=storm,
+                report=report,
+                faults=world.qbo_stats()["faults_injected"],
+                unfinished=_unfinished(world.events, world.tenant_id),
+            )
+
+
+def _through_runtime(options: argparse.Namespace) -> Outcome:
+    import subprocess
+
+    tenant = "acme"
+    command = [sys.executable, "-m", "local.runtime", "--port", "0", "--tenants", tenant]
+    command += ["--source-customers", str(options.customers), "--source-products", str(options.products)]
+    process = subprocess.Popen(  # noqa: S603 - our own runtime, from this repository
+        command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        ready = _wait_for_ready(process)
+        _environment(str(ready["tables"]["MainTable"]), str(ready["aws_endpoint_url"]))
+        from tests.integration.test_push_support import Storm
+
+        world = RuntimeWorld(ready, tenant)
+        world.connect_and_configure()
+        world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
+        storm = Storm(world, seed=options.seed)  # type: ignore[arg-type]
+        report = storm.run(changes=options.changes, per_round=options.per_round)
+        return Outcome(
+            mode="python -m local.runtime (front door, SQS poller, moto server, sandbox processes)",
+            storm=storm,
+            report=report,
+            faults=world.qbo_stats()["faults_injected"],
+            unfinished=_unfinished(world.events, tenant),
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_for_ready(process: Any, seconds: float = 90.0) -> dict[str, Any]:
+    import queue
+    import threading
+    import time
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line.startswith("READY "):
+            ready: dict[str, Any] = json.loads(line[len("READY ") :])
+            return ready
+    raise RuntimeError("the local runtime printed no READY line in time")
+
+
+class RuntimeWorld:
+    """What the storm needs, over the running runtime: HTTP to its front door and sandboxes, and its
+    moto server for the event table and the push queue."""
+
+    def __init__(self, ready: dict[str, Any], tenant_id: str) -> None:
+        import httpx
+
+        from qbosync.settings import get_settings
+        from qbosync.store.events import EventRepository
+
+        get_settings.cache_clear()
+        self.ready = ready
+        self.tenant_id = tenant_id
+        self.front_door = str(ready["front_door_url"])
+        self.source_url = str(ready["source_sandbox_url"])
+        self.qbo_url = str(ready["qbo_sandbox_url"])
+        self.http = httpx.Client(timeout=60)
+        token = next(t["admin_token"] for t in ready["tenants"] if t["id"] == tenant_id)
+        self.admin = {"Authorization": f"Bearer {token}"}
+        self.events = EventRepository()
+        self.received_at: dict[str, float] = {}
+        self.taken: set[str] = set()
+        self.queue_url = str(ready["queues"]["PushQueue"])
+        self.qbo: Any = None
+        self.source: Any = None
+        self.realm_id = ""
+        self.webhook_secret = ""
+
+    # Set-up through the product's own doors
+
+    def connect_and_configure(self) -> None:
+        from qbosync.qbo.client import QboClient
+        from qbosync.settings import get_settings
+        from qbosync.source.http import HttpSourceAdapter
+        from qbosync.store.app_secrets import SecretBox
+
+        location = self.http.get(
+            f"{self.front_door}/tenants/{self.tenant_id}/qbo/connect", headers=self.admin
+        )
+        next_url = location.headers.get("location")
+        while next_url and not next_url.startswith(f"{self.front_door}/connected"):
+            next_url = self.http.get(next_url).headers.get("location")
+        connection = self.http.get(
+            f"{self.front_door}/tenants/{self.tenant_id}/qbo/connection", headers=self.admin
+        )
+        connection.raise_for_status()
+        self.realm_id = str(connection.json()["realm_id"])
+        box = SecretBox()
+        settings = get_settings()
+        credentials = box.read(settings.tenant_source_secret_name(self.tenant_id))
+        self.webhook_secret = str(credentials["webhook_secret"])
+        self.source = HttpSourceAdapter(self.source_url, self.tenant_id, str(credentials["api_key"]))
+        tokens = box.read(settings.tenant_token_secret_name(self.tenant_id), fresh=True)
+        self.qbo = QboClient(self.realm_id, _StaticTokens(str(tokens["access_token"])), None, self.qbo_url)
+        self.http.put(f"{self.source_url}/_sandbox/webhooks/config", json={"mode": "hold"}).raise_for_status()
+        accounts = self._reference("accounts")
+        income = next(
+            entry["id"] for entry in accounts if entry.get("type") == "Income" and entry.get("active")
+        )
+        method = self._reference("payment-methods")[0]["id"]
+        self._map("product-types", {entry.code: "Service" for entry in self.source.list_product_types()})
+        self._map("gl-codes", {entry.code: income for entry in self.source.list_gl_codes()})
+        self._map("payment-methods", {entry.code: method for entry in self.source.list_payment_methods()})
+
+    def _reference(self, kind: str) -> list[dict[str, Any]]:
+        url = f"{self.front_door}/tenants/{self.tenant_id}/qbo/reference/{kind}"
+        response = self.http.get(url, headers=self.admin)
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()["entries"]
+        return entries
+
+    def _map(self, kind: str, rows: dict[str, str]) -> None:
+        url = f"{self.front_door}/tenants/{self.tenant_id}/mappings/{kind}"
+        version = self.http.get(url, headers=self.admin).json()["version"]
+        body = {"rows": [{"source_key": key, "qbo_id": value} for key, value in rows.items()]}
+        answer = self.http.put(url, json=body, headers={**self.admin, "If-Match": f'"{version}"'})
+        answer.raise_for_status()
+
+    # What the storm calls
+
+    def change(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.request(
+            method, f"{self.source_url}/_sandbox/tenants/{self.tenant_id}/{path}", json=body
+        )
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def product_ids(self) -> list[str]:
+        return [product.id for product in self.source.list_products(limit=50).items]
+
+    def held_webhooks(self) -> list[dict[str, Any]]:
+        params = {"status": "held", "tenant_id": self.tenant_id}
+        items = self.http.get(f"{self.source_url}/_sandbox/webhooks", params=params).json()["items"]
+        fresh = [item for item in items if item["delivery_id"] not in self.taken]
+        self.taken.update(item["delivery_id"] for item in fresh)
+        return [item["event"] for item in fresh]
+
+    def post_webhook(self, event: dict[str, Any]) -> Any:
+        import time
+
+        from qbosync.source.signing import sign
+
+        body = json.dumps(event, separators=(",", ":")).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Source-Timestamp": str(timestamp),
+            "X-Source-Signature": sign(self.webhook_secret, timestamp, body),
+        }
+        self.received_at.setdefault(str(event["event_id"]), time.time())
+        answer = self.http.post(
+            f"{self.front_door}/webhooks/source/{self.tenant_id}", content=body, headers=headers
+        )
+        return _Delivery(answer.status_code)
+
+    def drain(self) -> int:
+        """Wait until the runtime's poller has emptied the push queue (seen empty three times running)."""
+        import time
+
+        from qbosync.store.aws import sqs_client
+
+        quiet = 0
+        deadline = time.monotonic() + 900
+        while quiet < 3:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the push queue did not drain in 15 minutes")
+            attributes = sqs_client().get_queue_attributes(
+                QueueUrl=self.queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            pending = int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+            quiet = quiet + 1 if pending == 0 else 0
+            time.sleep(0.3)
+        return 0
+
+    def qbo_rows(self, entity: str, where: str = "") -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self.qbo.query_all(entity, where)
+        return rows
+
+    def qbo_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = self.http.get(f"{self.qbo_url}/_sandbox/stats").json()
+        return stats
+
+    def qbo_requests(self) -> int:
+        return int(self.qbo_stats()["requests_by_realm"].get(self.realm_id, 0))
+
+    def qbo_faults(self, **faults: Any) -> None:
+        self.http.post(f"{self.qbo_url}/_sandbox/faults", json=faults).raise_for_status()
+
+
+@dataclass
+class _Delivery:
+    status: int
+
+
+class _StaticTokens:
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_unauthorized(self, rejected: str) -> str:
+        return self._token
+
+
+def _unfinished(events: Any, tenant_id: str) -> dict[str, int]:
+    """Events left failed or parked, by flow and reason (the runtime also runs the pull flow)."""
+    from qbosync.sync.push.replay import PUSH_KINDS
+
+    found: dict[str, int] = {}
+    for status in ("failed", "parked"):
+        cursor = None
+        while True:
+            page = events.list(tenant_id, status, limit=100, cursor=cursor)
+            for event in page.items:
+                flow = "push" if event.kind in PUSH_KINDS else "other"
+                key = f"{flow}:{status}:{(event.reason or '').split(':')[0]}"
+                found[key] = found.get(key, 0) + 1
+            cursor = page.cursor
+            if cursor is None:
+                break
+    return found
+
+
+@dataclass
+class Outcome:
+    mode: str
+    storm: Any
+    report: Any
+    faults: dict[str, Any]
+    unfinished: dict[str, int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _arguments(argv)
+    print(
+        f"changes: {options.changes} in rounds of {options.per_round}; webhooks 1-3 copies each, shuffled; "
+        f"QBO faults: {options.error_rate:.0%} 5xx, {options.drop_rate:.0%} commit-then-drop",
+        flush=True,
+    )
+    outcome = _through_runtime(options) if options.runtime else _in_process(options)
+    report = outcome.report
+    print(f"mode: {outcome.mode}")
+    kinds: dict[str, int] = {}
+    for doc in outcome.storm.docs.values():
+        key = f"{doc.kind}{'(removed)' if doc.removed_round is not None else ''}"
+        kinds[key] = kinds.get(key, 0) + 1
+    p50, p99 = report.percentile(0.50), report.percentile(0.99)
+    per_change = report.qbo_requests / report.changes
+    print(f"documents: {json.dumps(kinds, sort_keys=True)}")
+    print(f"webhook deliveries: {report.deliveries} for {report.changes} changes")
+    print(f"QBO faults injected: {outcome.faults}")
+    print(f"throughput: {report.changes / report.seconds:.1f} changes/s ({report.seconds:.1f} s)")
+    print(f"latency webhook -> QBO commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(f"QBO requests per change: {per_change:.2f} ({report.qbo_requests} requests)")
+    push_unfinished = sum(count for key, count in outcome.unfinished.items() if key.startswith("push:"))
+    print(f"push events left failed or parked: {push_unfinished}; all flows: {outcome.unfinished}")
+    equal = not (report.duplicates or report.missing or report.mismatched)
+    print(
+        f"final check: QBO {'EQUAL' if equal else 'DIFFERENT'} to expected (duplicates {report.duplicates}, "
+        f"missing {report.missing}, mismatched {report.mismatched})"
+    )
+    for problem in report.problems[:20]:
+        print(f"  - {problem}")
+    result = {
+        "mode": "runtime" if options.runtime else "in-process",
+        "changes": report.changes,
+        "deliveries": report.deliveries,
+        "duplicates": report.duplicates,
+        "missing": report.missing,
+        "mismatched": report.mismatched,
+        "unfinished_push_events": push_unfinished,
+        "throughput_per_s": round(report.changes / report.seconds, 2),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "requests_per_change": round(per_change, 3),
+    }
+    print("RESULT " + json.dumps(result, sort_keys=True))
+    return 0 if equal and push_unfinished == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

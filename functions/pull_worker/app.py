@@ -1,0 +1,20 @@
+"""Pull worker Lambda: applies queued QBO changes to the source (SQS, partial batch failures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qbosync.observability import logger, tracer
+from qbosync.sync.pull.service import PullService
+from qbosync.sync.pull.worker import process_pull_batch
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, service: PullService | None = None
+) -> dict[str, Any]:
+    """Process one SQS batch; ``service`` lets tests pass their collaborators."""
+    return process_pull_batch(event, context, service or PullService())

@@ -1,0 +1,24 @@
+"""Push worker Lambda: a batch of queued source changes, applied to QBO in order, each exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qbosync.observability import logger, tracer
+from qbosync.sync.push.service import PushService
+from qbosync.sync.push.worker import push_batch
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(
+    event: dict[str, Any],
+    context: LambdaContext,
+    service: PushService | None = None,
+    idempotency_store: BasePersistenceLayer | None = None,
+) -> dict[str, Any]:
+    """SQS FIFO batch in, ``batchItemFailures`` out; tests pass their own service and store."""
+    return push_batch(event, context, service, idempotency_store)

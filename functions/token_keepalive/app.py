@@ -1,0 +1,20 @@
+"""Token keep-alive Lambda (EventBridge schedule): refresh idle QBO grants, report expiring ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from qbosync.observability import logger, tracer
+from qbosync.sync.keepalive import TokenKeepAlive
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, keepalive: TokenKeepAlive | None = None
+) -> dict[str, Any]:
+    """One keep-alive pass; ``keepalive`` lets tests pass their collaborators."""
+    results = (keepalive or TokenKeepAlive()).run()
+    return {"tenants": [result.model_dump(mode="json") for result in results]}

@@ -1,0 +1,107 @@
+"""Sync events: what the push (and pull) flows did with each change, and replaying the ones that failed.
+
+``GET  /tenants/{tenant_id}/sync/events?status=done|parked|failed&limit=&cursor=`` (newest first;
+parked ones grouped by what they wait for) and ``POST /tenants/{tenant_id}/sync/events/{event_id}/retry``
+(202 and re-queued; 404 unknown; 409 when already done). The lead includes ``events_router`` in the
+admin API resolver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
+
+from qbosync.api.auth import require_tenant
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import error_responses
+from qbosync.store.events import QboFaultInfo, SyncEvent
+from qbosync.sync.push.replay import EventReplay
+
+TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+EventId = Annotated[str, Path(min_length=1, max_length=128)]
+ListedStatus = Literal["done", "parked", "failed"]
+
+
+class EventView(BaseModel):
+    """One event as an admin sees it: what changed, what became of it, and why."""
+
+    event_id: str
+    kind: str
+    source_object_id: str
+    source_version: int
+    status: str
+    reason: str | None = None
+    qbo_fault: QboFaultInfo | None = None
+    parked_on: str | None = None
+    attempts: int
+    received_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, event: SyncEvent) -> EventView:
+        return cls.model_validate(event.model_dump(exclude={"payload", "tenant_id"}))
+
+
+class EventPage(BaseModel):
+    items: list[EventView]
+    next_cursor: str | None = None
+
+
+class RetryAccepted(BaseModel):
+    event_id: str
+    status: Literal["queued"] = "queued"
+
+
+def events_router(
+    deps: ApiDependencies, replay: Callable[[], EventReplay] | None = None
+) -> APIGatewayHttpRouter:
+    """The events routes; ``replay`` builds the event store and queue (lazily, on the first request)."""
+    router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
+    replay_factory = replay or EventReplay
+    built: list[EventReplay] = []
+
+    def replayer() -> EventReplay:
+        if not built:
+            built.append(replay_factory())
+        return built[0]
+
+    @router.get(
+        "/tenants/<tenant_id>/sync/events",
+        summary="List sync events by status",
+        description="status is done, parked or failed (default failed), each with its reason and QBO fault.",
+        responses={200: {"description": "One page of events"}, **error_responses(401, 403, 404, 422)},
+        tags=["events"],
+    )
+    def list_events(
+        tenant_id: TenantId,
+        status: Annotated[ListedStatus, Query()] = "failed",
+        limit: Annotated[int, Query(ge=1, le=100)] = 50,
+        cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    ) -> EventPage:
+        require_tenant(router, tenant_id, deps.tenants)
+        page = replayer().events.list(tenant_id, status, limit=limit, cursor=cursor)
+        return EventPage(items=[EventView.of(event) for event in page.items], next_cursor=page.cursor)
+
+    @router.post(
+        "/tenants/<tenant_id>/sync/events/<event_id>/retry",
+        summary="Retry a parked or failed event",
+        description="Re-queues the event for the push worker, which reads the source again.",
+        responses={202: {"description": "Queued"}, **error_responses(401, 403, 404, 409)},
+        tags=["events"],
+    )
+    def retry_event(tenant_id: TenantId, event_id: EventId) -> Response[Any]:
+        require_tenant(router, tenant_id, deps.tenants)
+        event = replayer().retry(tenant_id, event_id)
+        return Response(
+            status_code=202,
+            content_type=content_types.APPLICATION_JSON,
+            body=RetryAccepted(event_id=event.event_id).model_dump(mode="json"),
+        )
+
+    return router

@@ -1,0 +1,69 @@
+"""The pull queue (SQS standard): QBO change notifications waiting for the pull worker.
+
+Only this module talks to SQS for the pull flow. Order does not matter here (the worker re-reads each
+entity from QBO and acts on what it holds now), so a standard queue and batched sends keep the QBO
+webhook well inside Intuit's 3-second budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from qbosync.settings import get_settings
+from qbosync.store.aws import sqs_client
+from qbosync.store.table import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+SQS_BATCH_LIMIT = 10
+
+
+class PullQueueNotConfigured(StoreUnavailable):
+    """The deployment gives no ``PULL_QUEUE_URL``."""
+
+    code = "pull_queue_not_configured"
+
+
+class PullQueue:
+    """Sends pull messages to the queue named by ``PULL_QUEUE_URL``."""
+
+    def __init__(self, client: SQSClient | None = None, queue_url: str | None = None) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    @property
+    def client(self) -> SQSClient:
+        return self._client or sqs_client()
+
+    @property
+    def queue_url(self) -> str:
+        url = self._queue_url or get_settings().pull_queue_url
+        if not url:
+            raise PullQueueNotConfigured("PULL_QUEUE_URL is not set")
+        return url
+
+    def send_all(self, bodies: Sequence[str]) -> None:
+        """Enqueue every body, ten a request; raises ``StoreUnavailable`` unless all were accepted."""
+        for start in range(0, len(bodies), SQS_BATCH_LIMIT):
+            chunk = bodies[start : start + SQS_BATCH_LIMIT]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(index), "MessageBody": body} for index, body in enumerate(chunk)
+            ]
+            try:
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                raise StoreUnavailable(
+                    "the pull queue refused the messages", details=[{"aws_error_code": code}]
+                ) from exc
+            failed = response.get("Failed", [])
+            if failed:
+                raise StoreUnavailable(
+                    "the pull queue refused some messages",
+                    details=[{"aws_error_code": entry.get("Code", "")} for entry in failed],
+                )

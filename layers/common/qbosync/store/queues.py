@@ -1,0 +1,60 @@
+"""The push queue (SQS FIFO): where verified source webhooks wait, in order, for the push worker.
+
+Only this module talks to SQS for the push flow. A message's group keeps one tenant's changes in
+order; its deduplication id makes a re-sent webhook (the source delivers at least once) a no-op
+within SQS's five-minute window, and the worker's idempotency covers the rest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import ClientError
+
+from qbosync.settings import get_settings
+from qbosync.store.aws import sqs_client
+from qbosync.store.table import StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+class PushQueueNotConfigured(StoreUnavailable):
+    """The deployment gives no ``PUSH_QUEUE_URL``."""
+
+    code = "push_queue_not_configured"
+
+
+class PushQueue:
+    """Sends push messages to the FIFO queue named by ``PUSH_QUEUE_URL``."""
+
+    def __init__(self, client: SQSClient | None = None, queue_url: str | None = None) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    @property
+    def client(self) -> SQSClient:
+        return self._client or sqs_client()
+
+    @property
+    def queue_url(self) -> str:
+        url = self._queue_url or get_settings().push_queue_url
+        if not url:
+            raise PushQueueNotConfigured("PUSH_QUEUE_URL is not set")
+        return url
+
+    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str:
+        """Enqueue one message; returns its SQS message id (a duplicate within 5 min gets the first's)."""
+        try:
+            response = self.client.send_message(
+                QueueUrl=self.queue_url,
+                MessageBody=body,
+                MessageGroupId=group_id,
+                MessageDeduplicationId=deduplication_id,
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise StoreUnavailable(
+                "the push queue refused the message", details=[{"aws_error_code": code}]
+            ) from exc
+        return response["MessageId"]

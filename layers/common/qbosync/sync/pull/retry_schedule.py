@@ -1,0 +1,139 @@
+"""The retry schedule: failed and parked sync events re-queued with exponential backoff.
+
+An event is due when ``base_delay * 2**(attempts - 1)`` (at most ``max_delay``) has passed since it
+last changed, and it has had fewer than ``max_attempts`` attempts. Pull events (``qbo.*``) go back on
+the pull queue; push events go back on the push queue through the push's ``EventReplay`` (same event
+id, next redelivery number, so the worker processes each retry once). Not retried: reports that no
+replay can change (``unsupported:`` and ``drift:`` reasons), and push events the push queue is still
+retrying itself (``retrying:``) until they have been quiet for ``dead_letter_after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from qbosync.observability import logger
+from qbosync.store.connections import ConnectionRepository
+from qbosync.store.events import EventRepository, EventStatus, SyncEvent
+from qbosync.sync.pull.messages import PullMessage
+from qbosync.sync.pull.service import NOT_RETRYABLE_PREFIXES
+
+RETRY_STATUSES: tuple[EventStatus, ...] = ("failed", "parked")
+PUSH_RETRYING_PREFIX = "retrying:"
+EVENT_PAGE = 100
+
+
+class PushRequeue(Protocol):
+    def requeue(self, event: SyncEvent) -> object: ...
+
+
+class BatchQueue(Protocol):
+    def send_all(self, bodies: Sequence[str]) -> None: ...
+
+
+class RetryReport(BaseModel):
+    requeued_pull: int = 0
+    requeued_push: int = 0
+    waiting: int = 0
+    given_up: int = 0
+    not_retryable: int = 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _default_push_replay() -> PushRequeue:
+    from qbosync.sync.push.replay import EventReplay
+
+    return EventReplay()
+
+
+def _default_pull_queue() -> BatchQueue:
+    from qbosync.store.pull_queue import PullQueue
+
+    return PullQueue()
+
+
+@dataclass
+class EventRetrySchedule:
+    """One pass over every connected tenant's failed and parked events."""
+
+    events: EventRepository = field(default_factory=EventRepository)
+    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
+    push_replay: PushRequeue = field(default_factory=_default_push_replay)
+    pull_queue: BatchQueue = field(default_factory=_default_pull_queue)
+    clock: Callable[[], datetime] = _utc_now
+    base_delay: timedelta = timedelta(minutes=5)
+    max_delay: timedelta = timedelta(hours=6)
+    max_attempts: int = 8
+    dead_letter_after: timedelta = timedelta(hours=1)
+
+    def run(self) -> RetryReport:
+        report = RetryReport()
+        for connection in self.connections.list_connected():
+            for status in RETRY_STATUSES:
+                for event in self._all(connection.tenant_id, status):
+                    self._consider(event, report)
+        logger.info("retry schedule ran", extra=report.model_dump())
+        return report
+
+    def _all(self, tenant_id: str, status: EventStatus) -> list[SyncEvent]:
+        found: list[SyncEvent] = []
+        cursor: str | None = None
+        while True:
+            page = self.events.list(tenant_id, status, limit=EVENT_PAGE, cursor=cursor)
+            found += page.items
+            cursor = page.cursor
+            if cursor is None:
+                return found
+
+    def due_in(self, event: SyncEvent) -> timedelta:
+        """How long until ``event`` may be retried (zero or less: now)."""
+        reason = event.reason or ""
+        quiet = self.clock() - event.updated_at
+        if reason.startswith(PUSH_RETRYING_PREFIX):
+            return self.dead_letter_after - quiet
+        delay: timedelta = min(self.base_delay * (2 ** max(event.attempts - 1, 0)), self.max_delay)
+        return delay - quiet
+
+    def requeue(self, event: SyncEvent) -> Literal["pull", "push"]:
+        """Put one event back on its queue now: ``qbo.*`` events on the pull queue, others on the push
+        queue. Raises ``ValidationError`` when its payload is not a message of that queue."""
+        if event.kind.startswith("qbo."):
+            message = PullMessage.model_validate(event.payload)
+            self.pull_queue.send_all(
+                [message.model_copy(update={"redelivery": event.attempts}).model_dump_json()]
+            )
+            return "pull"
+        self.push_replay.requeue(event)
+        return "push"
+
+    def _consider(self, event: SyncEvent, report: RetryReport) -> None:
+        if (event.reason or "").startswith(NOT_RETRYABLE_PREFIXES) or not event.payload:
+            report.not_retryable += 1
+            return
+        if event.attempts >= self.max_attempts:
+            report.given_up += 1
+            return
+        if self.due_in(event) > timedelta(0):
+            report.waiting += 1
+            return
+        try:
+            queue = self.requeue(event)
+        except ValidationError:
+            report.not_retryable += 1
+            return
+        if queue == "pull":
+            report.requeued_pull += 1
+        else:
+            report.requeued_push += 1
+        logger.info(
+            "sync event retried",
+            extra={"tenant_id": event.tenant_id, "event_id": event.event_id, "attempts": event.attempts},
+        )

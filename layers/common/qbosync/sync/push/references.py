@@ -1,0 +1,211 @@
+"""Making sure what a document points at exists in QBO: its customer and the items of its lines.
+
+One record at a time, the push way: the link first; then a match by name (QBO names are unique, so a
+customer or item made by hand or by the bulk sync is adopted, never duplicated); then a create with a
+deterministic requestid. Bodies and matching rules come from the bulk sync (``qbosync.sync.bulk``),
+so the two flows create identical records.
+
+Line items, in order: the product's linked item; the income-accounts mapping of its income account;
+the item created from the product (when product sync is on and its type and GL code are mapped);
+the unmatched one-time / recurring default of the settings; otherwise the event waits for a mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
+from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
+from qbosync.source.models import SourceLine, SourceProduct
+from qbosync.source.port import SourcePort
+from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.sync.bulk.common import name_key, new_link
+from qbosync.sync.bulk.customers import customer_body, suffixed_name
+from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, ITEM_LINK_ENTITY, RunConfig
+from qbosync.sync.bulk.products import item_body, mapping_problem, qbo_item_name
+from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
+from qbosync.sync.push.transform import MissingMapping, ResolvedLine
+
+
+@dataclass(frozen=True)
+class PushConfiguration:
+    """A tenant's settings and mappings, read once per change."""
+
+    settings: TenantSettings
+    mappings: Mapping[MappingKind, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: TenantSettings, rows: Mapping[MappingKind, list[MappingRow]]) -> PushConfiguration:
+        return cls(
+            settings, {kind: {row.source_key: row.qbo_id for row in found} for kind, found in rows.items()}
+        )
+
+    def mapped(self, kind: MappingKind, source_key: str | None) -> str | None:
+        if not source_key:
+            return None
+        return self.mappings.get(kind, {}).get(source_key)
+
+
+class QboReferences:
+    """Finds (or creates) the QBO customer and items one source document needs."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        qbo: QboClient,
+        source: SourcePort,
+        *,
+        links: LinkRepository,
+        config: PushConfiguration,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._tenant_id = tenant_id
+        self._qbo = qbo
+        self._source = source
+        self._links = links
+        self._config = config
+        self._clock = clock
+        self._products: dict[str, SourceProduct] = {}
+
+    # Customers
+
+    def customer_id(self, source_customer_id: str) -> str:
+        """The QBO customer of a source customer, matched by display name or created."""
+        link = self._links.get(self._tenant_id, CUSTOMER_LINK_ENTITY, source_customer_id)
+        if link is not None:
+            return link.qbo_id
+        customer = self._source.get_customer(source_customer_id)
+        found = self._find("Customer", "DisplayName", customer.display_name)
+        if found is not None:
+            return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, found, "matched")
+        request_id = request_id_for(self._tenant_id, "Customer", customer.id, str(customer.version), "create")
+        try:
+            created = self._create(
+                "Customer", customer_body(customer, customer.display_name), request_id, "DisplayName"
+            )
+        except QboDuplicateName:
+            if self._config.settings.name_collision_policy != "suffix":
+                raise
+            name = suffixed_name(customer.display_name)
+            found = self._find("Customer", "DisplayName", name)
+            if found is None:
+                suffixed_id = request_id_for(
+                    self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
+                )
+                found = self._create("Customer", customer_body(customer, name), suffixed_id, "DisplayName")
+            return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, found, "matched")
+        return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, created, "qbosync")
+
+    # Lines
+
+    def line(self, line: SourceLine) -> ResolvedLine:
+        """A source line with its QBO item, income account, tax code and class."""
+        settings = self._config.settings
+        tax_code = (
+            self._config.mapped(MappingKind.TAX_CODES, line.tax_code)
+            or settings.qbo_defaults.invoice_tax_code_id
+        )
+        return ResolvedLine(
+            line=line,
+            item_id=self._item_for(line),
+            income_account_id=self._config.mapped(MappingKind.GL_CODES, line.gl_code),
+            tax_code_id=tax_code,
+            class_id=settings.qbo_defaults.invoice_class_id,
+        )
+
+    def _item_for(self, line: SourceLine) -> str:
+        defaults = self._config.settings.qbo_defaults
+        if line.product_id is None:
+            if defaults.unmatched_one_time_item_id:
+                return defaults.unmatched_one_time_item_id
+            raise MissingMapping(
+                "qbo_defaults",
+                "unmatched_one_time_item_id",
+                "a line without a product needs the QBO item for unmatched one-time products",
+            )
+        link = self._links.get(self._tenant_id, ITEM_LINK_ENTITY, line.product_id)
+        if link is not None:
+            return link.qbo_id
+        product = self._product(line.product_id)
+        mapped = self._config.mapped(MappingKind.INCOME_ACCOUNTS, product.income_account)
+        if mapped is not None:
+            return mapped
+        problem = self._item_creation_problem(product)
+        if problem is None:
+            return self._ensure_item(product)
+        default = (
+            defaults.unmatched_recurring_item_id
+            if product.billing == "recurring"
+            else defaults.unmatched_one_time_item_id
+        )
+        if default:
+            return default
+        raise problem
+
+    def _item_creation_problem(self, product: SourceProduct) -> MissingMapping | None:
+        settings = self._config.settings
+        if not settings.sync.products:
+            return MissingMapping(
+                MappingKind.INCOME_ACCOUNTS.value,
+                product.income_account or product.id,
+                f"product {product.id} has no QBO item: map its income account or set an unmatched default",
+            )
+        run_config = RunConfig(
+            settings=settings,
+            product_types=dict(self._config.mappings.get(MappingKind.PRODUCT_TYPES, {})),
+            gl_codes=dict(self._config.mappings.get(MappingKind.GL_CODES, {})),
+            run_started_at=self._clock(),
+        )
+        problem = mapping_problem(product, run_config)
+        if problem is None:
+            return None
+        if product.product_type not in run_config.product_types:
+            return MissingMapping(MappingKind.PRODUCT_TYPES.value, product.product_type, problem)
+        return MissingMapping(MappingKind.GL_CODES.value, product.gl_code or product.id, problem)
+
+    def _ensure_item(self, product: SourceProduct) -> str:
+        name = qbo_item_name(product.name)
+        found = self._find("Item", "Name", name)
+        if found is not None:
+            return self._link(ITEM_LINK_ENTITY, product.id, product.version, found, "matched")
+        item_type = self._config.mappings[MappingKind.PRODUCT_TYPES][product.product_type]
+        account = self._config.mappings[MappingKind.GL_CODES][product.gl_code or ""]
+        request_id = request_id_for(self._tenant_id, "Item", product.id, str(product.version), "create")
+        created = self._create("Item", item_body(product, item_type, account, name), request_id, "Name")
+        return self._link(ITEM_LINK_ENTITY, product.id, product.version, created, "qbosync")
+
+    def _product(self, product_id: str) -> SourceProduct:
+        if product_id not in self._products:
+            self._products[product_id] = self._source.get_product(product_id)
+        return self._products[product_id]
+
+    # Plumbing
+
+    def _find(self, entity: str, field_name: str, value: str) -> dict[str, Any] | None:
+        # QBO's query language, the value quoted by qbo_literal.
+        rows = self._qbo.query(f"SELECT * FROM {entity} WHERE {field_name} = {qbo_literal(value)}")  # noqa: S608
+        wanted = name_key(value)
+        return next((row for row in rows if name_key(str(row.get(field_name, ""))) == wanted), None)
+
+    def _create(self, entity: str, body: dict[str, Any], request_id: str, name_field: str) -> dict[str, Any]:
+        """Create; when the outcome is unknown, look for the record by name before giving up."""
+        try:
+            return self._qbo.create(entity, body, request_id)
+        except QboUncertainOutcome:
+            found = self._find(entity, name_field, str(body[name_field]))
+            if found is None:
+                raise
+            return found
+
+    def _link(self, entity: str, source_id: str, version: int, record: Mapping[str, Any], origin: Any) -> str:
+        link = new_link(self._tenant_id, entity, source_id, version, record, origin, self._clock())
+        try:
+            self._links.put(link)
+        except StaleSourceVersion:
+            current: Link | None = self._links.get(self._tenant_id, entity, source_id)
+            if current is not None:
+                return current.qbo_id
+        return link.qbo_id

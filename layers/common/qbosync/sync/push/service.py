@@ -1,0 +1,575 @@
+"""Applying one source change to QBO, exactly once.
+
+The webhook only names the object: the source is read again and its *current* version is applied
+(a late or repeated notification finds the link already at that version and does nothing). Every
+write carries ``request_id_for(tenant, entity, source id, version, operation)``, so a retried write is
+replayed by QBO, never doubled; the link (QBO id, SyncToken, content hash, source version) is recorded
+before the event is acknowledged.
+
+- Edits are sparse updates with the link's SyncToken; a stale token (5010) is read again and the
+  change re-applied once. Unchanged content (same hash) is not written again.
+- A payment or applied credit note whose invoice is not in QBO yet is parked on ``invoice:<id>`` and
+  re-queued when that invoice lands.
+- Credit notes become CreditMemos (credit or write-off prefix by kind). When the source applies one to
+  invoices, it is applied in QBO as QBO does it: a zero payment linking the memo and the invoices; an
+  unapplied credit note stays unapplied.
+- Void in the source voids in QBO. Delete follows the deletion policy: ``delete`` deletes an invoice
+  unless payments are linked to it (then it is voided), ``void`` voids. QBO cannot void a CreditMemo
+  through the API, so a removed credit note is deleted (its application payment first).
+- QBO refusals (6210 closed period, 6540 deposited, other validation faults) fail the event with the
+  reason and fault; a missing mapping fails it with ``missing_mapping:<kind>:<key>`` until mapped; an
+  outcome QBO never confirmed is resolved by looking (DocNumber / PaymentRefNum) before writing again.
+- Anything transient (5xx, throttling, an unresolved outcome, the store) is raised, so the queue
+  delivers the message again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from qbosync.errors import NotConnected
+from qbosync.observability import logger
+from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
+from qbosync.qbo.faults import (
+    QboAuthenticationFault,
+    QboAuthorizationFault,
+    QboClosedPeriod,
+    QboDepositedTransaction,
+    QboDuplicateDocNumber,
+    QboFault,
+    QboNotFound,
+    QboStaleObject,
+    QboUncertainOutcome,
+    QboValidationFault,
+)
+from qbosync.source.errors import SourceNotFound, SourceRejected
+from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
+from qbosync.source.port import SourcePort
+from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
+from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.sync.configuration import ConfigurationService, MappingKind
+from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.push.receiver import MessageQueue
+from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.transform import (
+    MissingMapping,
+    content_hash,
+    credit_application_body,
+    credit_memo_body,
+    invoice_body,
+    payment_body,
+)
+
+INVOICE = "Invoice"
+PAYMENT = "Payment"
+CREDIT_MEMO = "CreditMemo"
+CREDIT_APPLICATION = "CreditApplication"
+"""Link entity of the zero payment that applies a credit memo to invoices (a QBO Payment)."""
+
+VOIDED = "state:voided"
+DELETED = "state:deleted"
+_REMOVED = frozenset({VOIDED, DELETED})
+
+OutcomeStatus = Literal["done", "parked", "failed"]
+
+
+class PushOutcome(BaseModel):
+    """What became of one change; also the cached answer of the worker's idempotency record."""
+
+    event_id: str
+    status: OutcomeStatus
+    reason: str | None = None
+    qbo_id: str | None = None
+
+
+class Parked(Exception):
+    """The change waits for another record to reach QBO first."""
+
+    def __init__(self, on: str, reason: str) -> None:
+        super().__init__(reason)
+        self.on = on
+        self.reason = reason
+
+
+class Refused(Exception):
+    """The change cannot be applied as the source has it; retrying will not help."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The QBO record one source document (at one version) is written to."""
+
+    qbo_entity: str
+    link_entity: str
+    source_id: str
+    version: int
+
+    def request_id(self, tenant_id: str, operation: str) -> str:
+        return request_id_for(tenant_id, self.link_entity, self.source_id, str(self.version), operation)
+
+
+@dataclass(frozen=True)
+class Applied:
+    reason: str | None = None
+    qbo_id: str | None = None
+
+
+def parked_key(kind: str, source_id: str) -> str:
+    """What a parked event waits for, e.g. ``invoice:inv_000001``."""
+    return f"{kind}:{source_id}"
+
+
+def fault_reason(fault: QboFault) -> str:
+    if isinstance(fault, QboClosedPeriod):
+        return "qbo_closed_period"
+    if isinstance(fault, QboDepositedTransaction):
+        return "qbo_deposited_transaction"
+    if isinstance(fault, QboDuplicateDocNumber):
+        return "qbo_duplicate_doc_number"
+    if isinstance(fault, QboNotFound):
+        return "qbo_reference_not_found"
+    if isinstance(fault, QboAuthorizationFault):
+        return "qbo_not_authorized"
+    return "qbo_rejected"
+
+
+def fault_info(fault: QboFault) -> QboFaultInfo:
+    return QboFaultInfo(code=fault.code or str(fault.status or ""), message=str(fault))
+
+
+def permanent_failure(exc: Exception) -> tuple[str, QboFaultInfo | None] | None:  # noqa: PLR0911 (one per family)
+    """The reason (and QBO fault) when retrying ``exc`` unchanged cannot succeed; None when it may."""
+    if isinstance(exc, MissingMapping | Refused):
+        return exc.reason, None
+    if isinstance(exc, QboStaleObject):
+        return None  # someone else keeps changing the record: the next delivery reads it again
+    if isinstance(exc, QboValidationFault | QboNotFound | QboAuthorizationFault):
+        return fault_reason(exc), fault_info(exc)
+    if isinstance(exc, QboAuthenticationFault | NotConnected):
+        return "qbo_not_connected", None
+    if isinstance(exc, SourceNotFound):
+        return "source_object_not_found", None
+    if isinstance(exc, SourceRejected):
+        return f"source_rejected:{exc.source_status}", None
+    return None
+
+
+@dataclass
+class PushDependencies:
+    """Everything the push service calls; the worker builds the deployed ones lazily."""
+
+    events: EventRepository
+    links: LinkRepository
+    configuration: ConfigurationService
+    qbo_for: Callable[[str], QboClient]
+    source_for: Callable[[str], SourcePort]
+    queue: MessageQueue
+    clock: Callable[[], datetime]
+
+
+class PushService:
+    """Applies queued source changes to QBO and keeps the event log."""
+
+    def __init__(self, deps: PushDependencies) -> None:
+        self._deps = deps
+        self._configurations: dict[str, PushConfiguration] = {}
+        self._clients: dict[str, tuple[QboClient, SourcePort]] = {}
+
+    def start_batch(self) -> None:
+        """Forget per-batch state: settings, mappings and clients are read afresh for the next batch,
+        so an admin's change (or a reconnection) applies from the next batch on."""
+        self._configurations.clear()
+        self._clients.clear()
+
+    def _clients_for(self, tenant_id: str) -> tuple[QboClient, SourcePort]:
+        if tenant_id not in self._clients:
+            self._clients[tenant_id] = (self._deps.qbo_for(tenant_id), self._deps.source_for(tenant_id))
+        return self._clients[tenant_id]
+
+    def _configuration(self, tenant_id: str) -> PushConfiguration:
+        if tenant_id not in self._configurations:
+            configuration = self._deps.configuration
+            settings, _version = configuration.read_settings(tenant_id)
+            self._configurations[tenant_id] = PushConfiguration.of(
+                settings, configuration.all_mappings(tenant_id)
+            )
+        return self._configurations[tenant_id]
+
+    def apply(self, message: PushMessage) -> PushOutcome:
+        """Apply one change; raises only for transient failures (the queue will deliver it again)."""
+        deps = self._deps
+        logger.append_keys(tenant_id=message.tenant_id, event_id=message.event_id)
+        deps.events.record_received(
+            SyncEvent(
+                event_id=message.event_id,
+                tenant_id=message.tenant_id,
+                kind=message.kind,
+                source_object_id=message.source_id,
+                source_version=message.source_version,
+                received_at=message.received_at,
+                updated_at=deps.clock(),
+                payload=message.model_dump(mode="json"),
+            )
+        )
+        try:
+            applied = self._apply(message)
+        except Parked as parked:
+            deps.events.mark_parked(
+                message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason
+            )
+            logger.info("push parked", extra={"parked_on": parked.on})
+            return PushOutcome(event_id=message.event_id, status="parked", reason=parked.reason)
+        except Exception as exc:
+            failure = permanent_failure(exc)
+            if failure is None:
+                self._note_retry(message, type(exc).__name__)
+                raise
+            return self._failed(message, *failure)
+        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock())
+        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
+        return PushOutcome(
+            event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
+        )
+
+    def _failed(self, message: PushMessage, reason: str, fault: QboFaultInfo | None) -> PushOutcome:
+        self._deps.events.mark_failed(message.tenant_id, message.event_id, reason, fault, self._deps.clock())
+        logger.warning(
+            "push failed", extra={"push_reason": reason, "fault_code": fault.code if fault else None}
+        )
+        return PushOutcome(event_id=message.event_id, status="failed", reason=reason)
+
+    def _note_retry(self, message: PushMessage, what: str) -> None:
+        """Make a transient failure visible while the queue retries (and if it ends in the DLQ)."""
+        try:
+            self._deps.events.mark_failed(
+                message.tenant_id, message.event_id, f"retrying:{what}", None, self._deps.clock()
+            )
+        except Exception:  # the original failure matters more than its bookkeeping
+            logger.exception("could not record a retry")
+        logger.warning("push will be retried", extra={"error_type": what})
+
+    def _apply(self, message: PushMessage) -> Applied:
+        deps = self._deps
+        if message.kind not in ("invoice", "payment", "credit_note"):
+            return Applied(reason="customers and products sync through the bulk sync and reconciliation")
+        config = self._configuration(message.tenant_id)
+        settings = config.settings
+        enabled = {
+            "invoice": settings.sync.invoices,
+            "payment": settings.sync.payments,
+            "credit_note": settings.sync.credit_notes,
+        }[message.kind]
+        if not enabled:
+            return Applied(reason=f"{message.kind} sync is turned off")
+        qbo, source = self._clients_for(message.tenant_id)
+        document = _DocumentPush(message.tenant_id, deps, config, qbo, source)
+        if message.kind == "invoice":
+            return document.invoice(message.source_id)
+        if message.kind == "payment":
+            return document.payment(message.source_id)
+        return document.credit_note(message.source_id)
+
+
+class _DocumentPush:
+    """One tenant's document writes, with the collaborators built for it."""
+
+    def __init__(
+        self,
+        tenant_id: str,
+        deps: PushDependencies,
+        config: PushConfiguration,
+        qbo: QboClient,
+        source: SourcePort,
+    ) -> None:
+        self._tenant = tenant_id
+        self._deps = deps
+        self._links = deps.links
+        self._config = config
+        self._qbo = qbo
+        self._source = source
+        self._references = QboReferences(
+            tenant_id, self._qbo, self._source, links=deps.links, config=config, clock=deps.clock
+        )
+
+    # Invoices
+
+    def invoice(self, source_id: str) -> Applied:
+        invoice = self._source.get_invoice(source_id)
+        link = self._links.get(self._tenant, INVOICE, source_id)
+        if link is not None and link.source_version >= invoice.version:
+            self._release_if_landed(link)
+            return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
+        if invoice.status in ("void", "deleted"):
+            return self._remove_invoice(invoice, link)
+        customer_id = self._references.customer_id(invoice.customer_id)
+        lines = [self._references.line(line) for line in invoice.lines]
+        body = invoice_body(invoice, customer_id, lines, self._config.settings)
+        written = self._upsert(
+            _Target(INVOICE, INVOICE, source_id, invoice.version),
+            link,
+            body,
+            lambda: self._find_by(INVOICE, "DocNumber", body["DocNumber"], customer_id),
+        )
+        self._release_if_landed(written)
+        return Applied(qbo_id=written.qbo_id)
+
+    def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
+        if link is None or link.content_hash in _REMOVED:
+            return self._record_absent(invoice.version, link)
+        try:
+            current = self._qbo.read(INVOICE, link.qbo_id)
+        except QboNotFound:
+            self._record(
+                link.model_copy(update={"content_hash": DELETED, "sync_token": None}), invoice.version
+            )
+            return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
+        has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
+        policy = self._config.settings.deletion_policy
+        if invoice.status == "void" or policy == "void" or has_payments:
+            rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "void")
+            voided = self._qbo.void(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
+            self._record(_relinked(link, voided, VOIDED), invoice.version)
+            return Applied(
+                reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
+            )
+        rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "delete")
+        self._qbo.delete(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
+        self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), invoice.version)
+        return Applied(reason="deleted", qbo_id=link.qbo_id)
+
+    def _release_if_landed(self, link: Link) -> None:
+        """Re-queue what was parked waiting for this invoice."""
+        if link.content_hash in _REMOVED:
+            return
+        for event in self._deps.events.parked_on(self._tenant, parked_key("invoice", link.source_id)):
+            message = PushMessage.model_validate(event.payload).redelivered(event.attempts)
+            self._deps.queue.send(
+                message.model_dump_json(),
+                group_id=message.group_id,
+                deduplication_id=message.deduplication_id,
+            )
+            logger.info("parked event released", extra={"released_event_id": event.event_id})
+
+    # Payments
+
+    def payment(self, source_id: str) -> Applied:
+        payment = self._source.get_payment(source_id)
+        link = self._links.get(self._tenant, PAYMENT, source_id)
+        if link is not None and link.source_version >= payment.version:
+            return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
+        if payment.status in ("void", "deleted"):
+            return self._remove_payment(payment, link)
+        invoice_ids = self._linked_invoices(payment.applied_to)
+        method_id = self._config.mapped(MappingKind.PAYMENT_METHODS, payment.method)
+        if method_id is None:
+            raise MissingMapping(
+                MappingKind.PAYMENT_METHODS.value,
+                payment.method,
+                f"source payment method {payment.method!r} is not mapped to a QBO payment method",
+            )
+        customer_id = self._references.customer_id(payment.customer_id)
+        body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        written = self._upsert(
+            _Target(PAYMENT, PAYMENT, source_id, payment.version),
+            link,
+            body,
+            lambda: self._find_by(PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id),
+        )
+        return Applied(qbo_id=written.qbo_id)
+
+    def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
+        if link is None or link.content_hash in _REMOVED:
+            return self._record_absent(payment.version, link)
+        delete = payment.status == "deleted" and self._config.settings.deletion_policy == "delete"
+        target = _Target(PAYMENT, PAYMENT, payment.id, payment.version)
+        return self._remove_transaction(target, link, delete=delete)
+
+    def _linked_invoices(self, applied_to: Any) -> dict[str, str]:
+        """QBO ids of the invoices a document applies to, each brought up to the source's version.
+
+        An invoice not in QBO yet parks the document; one in QBO at an older version is pushed first
+        (its edit may be further back in the queue), so the amounts applied fit its balance.
+        """
+        invoice_ids: dict[str, str] = {}
+        for applied in applied_to:
+            invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id)
+            if invoice_link is None:
+                raise Parked(
+                    parked_key("invoice", applied.invoice_id),
+                    f"waiting for invoice {applied.invoice_id} to reach QBO",
+                )
+            if invoice_link.content_hash not in _REMOVED:
+                self.invoice(applied.invoice_id)
+                invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id) or invoice_link
+            if invoice_link.content_hash in _REMOVED:
+                raise Refused(f"applied_invoice_removed:{applied.invoice_id}")
+            invoice_ids[applied.invoice_id] = invoice_link.qbo_id
+        return invoice_ids
+
+    # Credit notes
+
+    def credit_note(self, source_id: str) -> Applied:
+        note = self._source.get_credit_note(source_id)
+        link = self._links.get(self._tenant, CREDIT_MEMO, source_id)
+        application = self._links.get(self._tenant, CREDIT_APPLICATION, source_id)
+        memo_current = link is not None and link.source_version >= note.version
+        application_current = (
+            application.source_version >= note.version if application is not None else not note.applied_to
+        )
+        if memo_current and application_current:
+            return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id if link else None)
+        if note.status in ("void", "deleted"):
+            return self._remove_credit_note(note, link, application)
+        invoice_ids = self._linked_invoices(note.applied_to)
+        customer_id = self._references.customer_id(note.customer_id)
+        lines = [self._references.line(line) for line in note.lines]
+        body = credit_memo_body(note, customer_id, lines, self._config.settings)
+        memo = self._upsert(
+            _Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version),
+            link,
+            body,
+            lambda: self._find_by(CREDIT_MEMO, "DocNumber", body["DocNumber"], customer_id),
+        )
+        if note.applied_to:
+            applying = credit_application_body(note, customer_id, memo.qbo_id, invoice_ids)
+            applying["PaymentRefNum"] = body["DocNumber"]
+            self._upsert(
+                _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version),
+                application,
+                applying,
+                lambda: self._find_by(PAYMENT, "PaymentRefNum", applying["PaymentRefNum"], customer_id),
+            )
+        elif application is not None and application.content_hash not in _REMOVED:
+            target = _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
+            self._remove_transaction(target, application, delete=True)
+        return Applied(qbo_id=memo.qbo_id)
+
+    def _remove_credit_note(
+        self, note: SourceCreditNote, link: Link | None, application: Link | None
+    ) -> Applied:
+        if application is not None and application.content_hash not in _REMOVED:
+            target = _Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
+            self._remove_transaction(target, application, delete=True)
+        if link is None or link.content_hash in _REMOVED:
+            return self._record_absent(note.version, link)
+        return self._remove_transaction(
+            _Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version), link, delete=True
+        )
+
+    # Writing
+
+    def _upsert(
+        self,
+        target: _Target,
+        link: Link | None,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+    ) -> Link:
+        """Create or update one QBO record and record its link at ``version``."""
+        digest = content_hash(body)
+        if link is not None and link.content_hash not in _REMOVED:
+            if link.content_hash == digest:
+                return self._record(link, target.version)
+            record = self._update(target, link.qbo_id, link.sync_token, body)
+            return self._record(_relinked(link, record, digest), target.version)
+        try:
+            record = self._qbo.create(target.qbo_entity, body, target.request_id(self._tenant, "create"))
+        except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
+            found = find_existing()
+            if found is None:
+                raise
+            logger.info(
+                "adopted a record found after an unconfirmed write", extra={"qbo_id": found.get("Id")}
+            )
+            record = found
+            if isinstance(unsure, QboDuplicateDocNumber):
+                # Ours from an earlier version whose link was lost: bring it to this version.
+                record = self._update(target, str(found["Id"]), str(found["SyncToken"]), body)
+        created = Link(
+            tenant_id=self._tenant,
+            entity=target.link_entity,
+            source_id=target.source_id,
+            qbo_id=str(record["Id"]),
+            sync_token=str(record.get("SyncToken")),
+            content_hash=digest,
+            source_version=target.version,
+            updated_at=self._deps.clock(),
+        )
+        return self._record(created, target.version)
+
+    def _update(
+        self, target: _Target, qbo_id: str, sync_token: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once."""
+        entity = target.qbo_entity
+        try:
+            if sync_token is None:
+                raise QboStaleObject("no SyncToken is known for this record")
+            rid = target.request_id(self._tenant, "update")
+            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
+        except QboStaleObject:
+            current = self._qbo.read(entity, qbo_id)
+            logger.info("stale SyncToken, re-applying", extra={"qbo_id": qbo_id})
+            token = str(current["SyncToken"])
+            rid = target.request_id(self._tenant, f"update-at-{token}")
+            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
+
+    def _remove_transaction(self, target: _Target, link: Link, *, delete: bool) -> Applied:
+        version = target.version
+        try:
+            current = self._qbo.read(target.qbo_entity, link.qbo_id)
+        except QboNotFound:
+            self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), version)
+            return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
+        token = str(current["SyncToken"])
+        if delete:
+            self._qbo.delete(target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "delete"))
+            self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), version)
+            return Applied(reason="deleted", qbo_id=link.qbo_id)
+        voided = self._qbo.void(
+            target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "void")
+        )
+        self._record(_relinked(link, voided, VOIDED), version)
+        return Applied(reason="voided", qbo_id=link.qbo_id)
+
+    def _record_absent(self, version: int, link: Link | None) -> Applied:
+        """A removed document that is not (or no longer) in QBO: nothing to write."""
+        if link is not None:
+            self._record(link, version)
+        return Applied(reason="not in QBO, nothing to remove")
+
+    def _record(self, link: Link, version: int) -> Link:
+        updated = link.model_copy(update={"source_version": version, "updated_at": self._deps.clock()})
+        try:
+            return self._links.put(updated)
+        except StaleSourceVersion:
+            newer = self._links.get(self._tenant, link.entity, link.source_id)
+            return newer or updated
+
+    def _find_by(self, entity: str, field_name: str, value: str, customer_id: str) -> dict[str, Any] | None:
+        """The record a write may have created: same number, same customer."""
+        rows = self._qbo.query(
+            f"SELECT * FROM {entity} WHERE {field_name} = {qbo_literal(value)}"  # noqa: S608 - QBO query language
+        )
+        return next(
+            (row for row in rows if str((row.get("CustomerRef") or {}).get("value")) == customer_id), None
+        )
+
+
+def _relinked(link: Link, record: Mapping[str, Any], digest: str) -> Link:
+    return link.model_copy(
+        update={
+            "qbo_id": str(record.get("Id", link.qbo_id)),
+            "sync_token": str(record.get("SyncToken")),
+            "content_hash": digest,
+        }
+    )

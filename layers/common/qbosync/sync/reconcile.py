@@ -1,0 +1,310 @@
+"""Scheduled reconciliation: catch what webhooks missed, in both directions, from a checkpoint.
+
+- **QBO → source.** Changes since the ``qbo`` checkpoint come from CDC while the checkpoint is within
+  ``cdc_max_lookback`` (QBO keeps 30 days; 29 leaves a margin), else from paged queries on
+  ``MetaData.LastUpdatedTime``. Each changed row goes through the pull service exactly as a webhook's
+  change would (same sync event id, so a change a webhook already brought is not applied twice).
+- **Source → QBO.** Source objects updated since the ``source`` checkpoint whose version is newer than
+  their link's (or that have no link): documents (invoices, payments, credit notes) are queued for the
+  push worker as if their webhook had arrived; customers, which the push worker leaves to
+  reconciliation, are matched or created here through the push's ``QboReferences`` (unlinked), or
+  sparse-updated in QBO (linked, source-owned), recording the new SyncToken so the QBO webhook that
+  follows is recognised as qbosync's own write. Products are left to the initial sync and to the push
+  worker, which creates an item when a document first uses the product.
+- Each checkpoint moves to the run's start (minus ``overlap``, for clock skew) only after its
+  direction succeeded, so a failed run is simply done again next time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from qbosync.errors import NotConnected
+from qbosync.observability import logger
+from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
+from qbosync.qbo.faults import QboValidationFault
+from qbosync.source.models import ChangeAction, ObjectKind, SourceCustomer, SourceObject
+from qbosync.source.port import SourcePort
+from qbosync.store.checkpoints import CheckpointRepository
+from qbosync.store.connections import Connection, ConnectionRepository
+from qbosync.store.links import Link, LinkRepository
+from qbosync.sync.bulk.customers import customer_body
+from qbosync.sync.configuration import TenantSettings
+from qbosync.sync.pull.messages import PullMessage
+from qbosync.sync.pull.notifications import EntityChange
+from qbosync.sync.pull.service import PullService, read_tenant_settings
+from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.push.references import PushConfiguration, QboReferences
+
+QBO_CHECKPOINT = "qbo"
+SOURCE_CHECKPOINT = "source"
+# Pulled in the order the source depends on them: customers before the documents that name them.
+PULLED_ENTITIES = ("Customer", "Item", "Invoice", "CreditMemo", "Payment")
+SOURCE_PAGE_LIMIT = 200
+
+# Source kind → the link entity its QBO twin is recorded under (bulk and push use QBO's names).
+LINK_ENTITY_BY_KIND: dict[ObjectKind, str] = {
+    "customer": "Customer",
+    "product": "Item",
+    "invoice": "Invoice",
+    "payment": "Payment",
+    "credit_note": "CreditMemo",
+}
+
+
+class MessageQueue(Protocol):
+    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str: ...
+
+
+class ReconcileReport(BaseModel):
+    """What one tenant's reconciliation did (counts only)."""
+
+    tenant_id: str
+    qbo_mode: str = "cdc"
+    qbo_since: datetime | None = None
+    source_since: datetime | None = None
+    qbo_changes: int = 0
+    outcomes: dict[str, int] = {}
+    pushes_queued: int = 0
+    customers_synced: int = 0
+    customers_failed: int = 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _default_qbo(tenant_id: str) -> QboClient:
+    from qbosync.sync.wiring import qbo_client_for_tenant
+
+    return qbo_client_for_tenant(tenant_id)
+
+
+def _default_source(tenant_id: str) -> SourcePort:
+    from qbosync.sync.wiring import source_for_tenant
+
+    return source_for_tenant(tenant_id)
+
+
+def _default_push_queue() -> MessageQueue:
+    from qbosync.store.queues import PushQueue
+
+    return PushQueue()
+
+
+def _last_updated(row: Mapping[str, Any]) -> datetime | None:
+    meta = row.get("MetaData")
+    stamp = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def change_of_row(realm_id: str, entity: str, row: Mapping[str, Any]) -> EntityChange:
+    """The change a CDC or query row stands for (deleted rows carry ``status: "Deleted"``)."""
+    deleted = str(row.get("status", "")).lower() == "deleted"
+    last_updated = _last_updated(row)
+    stamp = last_updated.isoformat() if last_updated else ""
+    return EntityChange(
+        realm_id=realm_id,
+        entity=entity,
+        entity_id=str(row["Id"]),
+        operation="Delete" if deleted else "Update",
+        last_updated=last_updated,
+        dedupe_key=f"reconcile|{realm_id}|{entity}|{row['Id']}|{stamp}",
+    )
+
+
+def _action_of(item: SourceObject, linked: bool) -> ChangeAction:
+    status = getattr(item, "status", None)
+    if getattr(item, "deleted", False) or status == "deleted":
+        return "deleted"
+    if status == "void":
+        return "voided"
+    return "updated" if linked else "created"
+
+
+@dataclass
+class Reconciler:
+    """Reconciles one tenant at a time; collaborators are passed in (lazy defaults)."""
+
+    pull: PullService = field(default_factory=PullService)
+    qbo_for: Callable[[str], QboClient] = _default_qbo
+    source_for: Callable[[str], SourcePort] = _default_source
+    settings_for: Callable[[str], TenantSettings] = read_tenant_settings
+    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
+    checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
+    links: LinkRepository = field(default_factory=LinkRepository)
+    push_queue: MessageQueue = field(default_factory=_default_push_queue)
+    clock: Callable[[], datetime] = _utc_now
+    overlap: timedelta = timedelta(minutes=5)
+    cdc_max_lookback: timedelta = timedelta(days=29)
+
+    def reconcile_all(self) -> list[ReconcileReport]:
+        """Every connected tenant; one tenant's failure is logged and does not stop the others."""
+        reports = []
+        for connection in self.connections.list_connected():
+            try:
+                reports.append(self.reconcile_tenant(connection.tenant_id))
+            except Exception:
+                logger.exception("reconciliation failed", extra={"tenant_id": connection.tenant_id})
+        return reports
+
+    def reconcile_tenant(self, tenant_id: str) -> ReconcileReport:
+        connection = self.connections.get(tenant_id)
+        if connection is None or connection.status != "connected":
+            raise NotConnected(f"Tenant '{tenant_id}' has no working QuickBooks connection.")
+        report = ReconcileReport(tenant_id=tenant_id)
+        started = self.clock()
+        self._qbo_to_source(connection, started, report)
+        self._source_to_qbo(connection, started, report)
+        logger.info("reconciled", extra=report.model_dump(mode="json"))
+        return report
+
+    def _since(self, connection: Connection, name: str) -> datetime:
+        checkpoint = self.checkpoints.get(connection.tenant_id, name)
+        return (checkpoint or connection.connected_at) - self.overlap
+
+    # --- QBO → source -----------------------------------------------------------------------------
+
+    def _qbo_to_source(self, connection: Connection, started: datetime, report: ReconcileReport) -> None:
+        tenant_id = connection.tenant_id
+        since = self._since(connection, QBO_CHECKPOINT)
+        report.qbo_since = since
+        outcomes: Counter[str] = Counter()
+        for entity, row in self._qbo_changes(tenant_id, since, started, report):
+            change = change_of_row(connection.realm_id, entity, row)
+            message = PullMessage(tenant_id=tenant_id, change=change, received_at=started)
+            outcomes[self.pull.apply(message, row=row).status] += 1
+            report.qbo_changes += 1
+        report.outcomes = dict(outcomes)
+        self.checkpoints.put(tenant_id, QBO_CHECKPOINT, started)
+
+    def _qbo_changes(
+        self, tenant_id: str, since: datetime, started: datetime, report: ReconcileReport
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        qbo = self.qbo_for(tenant_id)
+        if started - since <= self.cdc_max_lookback:
+            changes = qbo.cdc(list(PULLED_ENTITIES), since)
+            for entity in PULLED_ENTITIES:
+                for row in changes.get(entity, []):
+                    yield entity, row
+            return
+        report.qbo_mode = "query"
+        where = f"MetaData.LastUpdatedTime >= {qbo_literal(since.isoformat())}"
+        for entity in PULLED_ENTITIES:
+            for row in qbo.iter_query(entity, where):
+                yield entity, row
+
+    # --- source → QBO -----------------------------------------------------------------------------
+
+    def _source_to_qbo(self, connection: Connection, started: datetime, report: ReconcileReport) -> None:
+        tenant_id = connection.tenant_id
+        since = self._since(connection, SOURCE_CHECKPOINT)
+        report.source_since = since
+        settings = self.settings_for(tenant_id)
+        source = self.source_for(tenant_id)
+        toggles = settings.sync
+        listers: list[tuple[ObjectKind, bool, Callable[..., Any]]] = [
+            ("customer", toggles.customers, source.list_customers),
+            ("product", toggles.products, source.list_products),
+            ("invoice", toggles.invoices, source.list_invoices),
+            ("payment", toggles.payments, source.list_payments),
+            ("credit_note", toggles.credit_notes, source.list_credit_notes),
+        ]
+        for kind, enabled, lister in listers:
+            if not enabled:
+                continue
+            cursor: str | None = None
+            while True:
+                page = lister(cursor, SOURCE_PAGE_LIMIT, updated_since=since)
+                for item in page.items:
+                    link = self.links.get(tenant_id, LINK_ENTITY_BY_KIND[kind], item.id)
+                    if link is not None and link.source_version >= item.version:
+                        continue
+                    if kind == "customer":
+                        try:
+                            self._customer_to_qbo(tenant_id, settings, item, link)
+                        except QboValidationFault as fault:
+                            # One customer QBO refuses (a name clash) must not hold the checkpoint back.
+                            logger.warning(
+                                "customer not reconciled",
+                                extra={
+                                    "tenant_id": tenant_id,
+                                    "source_id": item.id,
+                                    "fault_code": fault.code,
+                                },
+                            )
+                            report.customers_failed += 1
+                            continue
+                        report.customers_synced += 1
+                    elif kind != "product":
+                        self._queue_push(tenant_id, kind, item, link, started)
+                        report.pushes_queued += 1
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+        self.checkpoints.put(tenant_id, SOURCE_CHECKPOINT, started)
+
+    def _customer_to_qbo(
+        self, tenant_id: str, settings: TenantSettings, customer: SourceCustomer, link: Link | None
+    ) -> None:
+        if customer.deleted or not customer.active:
+            return
+        qbo = self.qbo_for(tenant_id)
+        if link is None:
+            references = QboReferences(
+                tenant_id,
+                qbo,
+                self.source_for(tenant_id),
+                links=self.links,
+                config=PushConfiguration(settings),
+                clock=self.clock,
+            )
+            references.customer_id(customer.id)
+            return
+        if link.origin == "qbo":
+            return  # created from QBO: QBO owns its fields (see sync.pull.service)
+        current = qbo.read("Customer", link.qbo_id)
+        body = {
+            **customer_body(customer, customer.display_name),
+            "Id": link.qbo_id,
+            "SyncToken": current.get("SyncToken"),
+        }
+        request_id = request_id_for(tenant_id, "Customer", customer.id, str(customer.version), "update")
+        updated = qbo.sparse_update("Customer", body, request_id)
+        self.links.put(
+            link.model_copy(
+                update={
+                    "sync_token": str(updated.get("SyncToken")),
+                    "source_version": customer.version,
+                    "updated_at": self.clock(),
+                }
+            )
+        )
+
+    def _queue_push(
+        self, tenant_id: str, kind: ObjectKind, item: SourceObject, link: Link | None, started: datetime
+    ) -> None:
+        message = PushMessage(
+            event_id=f"reconcile-{kind}-{item.id}-v{item.version}",
+            tenant_id=tenant_id,
+            kind=kind,
+            action=_action_of(item, linked=link is not None),
+            source_id=item.id,
+            source_version=item.version,
+            occurred_at=item.updated_at,
+            received_at=started,
+        )
+        self.push_queue.send(
+            message.model_dump_json(), group_id=message.group_id, deduplication_id=message.deduplication_id
+        )

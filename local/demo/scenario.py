@@ -1,0 +1,686 @@
+"""The demo's story, one public method per step, each checking what really happened before saying so.
+
+It follows the first product seed (Rev.io's configuration walk-through): connect to QuickBooks, map
+payment methods, GL codes and product types, choose the defaults for unmatched items, the invoice tax
+code and class, the bill profile for customers created from QBO and the number prefixes, then finish
+(the initial sync); then it watches documents flow to QBO and a customer flow back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from local.demo import choices
+from local.demo.clients import AdminApi, Browser, OperatorSecrets, QboCompany, SourceSystem, query_parameters
+from local.demo.narration import Narrator, require, wait_until
+
+INITIAL_SYNC_TIMEOUT_SECONDS = 150.0
+PUSH_TIMEOUT_SECONDS = 60.0
+PULL_TIMEOUT_SECONDS = 150.0
+WEBHOOK_FLUSH_EVERY_SECONDS = 3.0
+FINISHED_RUN_STATUSES = frozenset({"SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"})
+COUNT_FIELDS = ("matched", "created", "skipped", "failed")
+MAPPED_KINDS = (("payment-methods", "payment-methods"), ("gl-codes", "accounts"), ("product-types", None))
+PULLED_CUSTOMER_NAME = "Harbor Lights Bistro"
+ONE_TIME, RECURRING = "unmatched_one_time_item_id", "unmatched_recurring_item_id"
+BILL_PROFILE = "new_customer_bill_profile_id"
+
+Event = tuple[str, str, int]  # (kind, source object id, source version)
+
+
+@dataclass
+class Endpoints:
+    """Where everything listens, from the runtime's READY document."""
+
+    front_door_url: str
+    qbo_sandbox_url: str
+    qbo_discovery_url: str
+    source_sandbox_url: str
+    aws_endpoint_url: str
+
+
+@dataclass
+class SummaryRow:
+    what: str
+    where: str
+    detail: str
+    link: str = ""
+
+
+@dataclass
+class SourceChanges:
+    """What the push step changed in the source, and the events the push worker must finish."""
+
+    invoice: dict[str, Any]
+    payment: dict[str, Any]
+    credit: dict[str, Any]
+    edited: dict[str, Any]
+    deleted: dict[str, Any]
+    events: list[Event]
+
+
+def _live(console: Any, *columns: Any) -> Progress:
+    """A progress display that leaves stdout alone (the handlers' logs are bound to their own stream)."""
+    return Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _status_text(status: str, passed: str = "pass", failed: str = "fail") -> str:
+    colour = {"pass": "green", "warn": "yellow", "fail": "red"}.get(status, "white")
+    label = {"pass": passed, "fail": failed}.get(status, status)
+    return f"[{colour}]{label}[/]"
+
+
+def _event_key(event: dict[str, Any]) -> Event:
+    return (str(event["kind"]), str(event["source_object_id"]), int(event["source_version"]))
+
+
+@dataclass
+class NotificationWatch:
+    """Flushes the QBO sandbox's batched notifications every few seconds and follows the delivery that
+    carries one customer's creation, as its control plane reports it."""
+
+    customer_id: str
+    flushes: int = 0
+    last_flush: float = 0.0
+    delivered: bool = False
+    attempts: list[Any] = field(default_factory=list)
+    backlog_events: int = 0
+
+    def flush_now_and_then(self, qbo: QboCompany, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self.last_flush < WEBHOOK_FLUSH_EVERY_SECONDS:
+            return
+        described = qbo.flush_webhooks()
+        self.flushes, self.last_flush = self.flushes + 1, time.monotonic()
+        deliveries = described.get("deliveries", [])
+        self.backlog_events = sum(int(d.get("event_count", 0)) for d in deliveries)
+        carrying = [d for d in deliveries if self._carries_customer(d.get("body"))]
+        if carrying:
+            self.delivered = any(d.get("delivered") for d in carrying)
+            self.attempts = [
+                a.get("status_code") or a.get("error") for d in carrying for a in d.get("attempts", [])
+            ]
+
+    def _carries_customer(self, body: Any) -> bool:
+        """Whether a legacy-format notification names the customer's creation."""
+        for notification in (body or {}).get("eventNotifications", []):
+            for entity in notification.get("dataChangeEvent", {}).get("entities", []):
+                if entity.get("name") == "Customer" and str(entity.get("id")) == self.customer_id:
+                    return True
+        return False
+
+    def __str__(self) -> str:
+        state = "acknowledged" if self.delivered else "not acknowledged yet"
+        tried = f", attempts {self.attempts}" if self.attempts else ""
+        return (
+            f"notification of customer {self.customer_id} {state}{tried} "
+            f"({self.backlog_events} change events queued or sent by QBO, {self.flushes} flushes)"
+        )
+
+
+@dataclass
+class DemoScenario:
+    """One tenant's admin, its source system and its QBO company, walked through the whole flow."""
+
+    narrator: Narrator
+    endpoints: Endpoints
+    tenant_id: str
+    admin_token: str
+    rows: list[SummaryRow] = field(default_factory=list)
+    facts: dict[str, Any] = field(default_factory=dict)
+    admin: AdminApi = field(init=False)
+    browser: Browser = field(init=False)
+    _source: SourceSystem | None = None
+    _qbo: QboCompany | None = None
+
+    def __post_init__(self) -> None:
+        self.admin = AdminApi(self.endpoints.front_door_url, self.tenant_id, self.admin_token)
+        self.browser = Browser()
+
+    def close(self) -> None:
+        for client in (self.admin, self.browser, self._source, self._qbo):
+            if client is not None:
+                client.close()
+
+    @property
+    def source(self) -> SourceSystem:
+        require(self._source is not None, "the source system has not been reached yet (configure first)")
+        assert self._source is not None
+        return self._source
+
+    @property
+    def qbo(self) -> QboCompany:
+        require(self._qbo is not None, "the QBO company has not been opened yet (connect first)")
+        assert self._qbo is not None
+        return self._qbo
+
+    def _api_link(self, suffix: str) -> str:
+        return f"{self.endpoints.front_door_url}{self.admin.path(suffix)}"
+
+    # ------------------------------------------------------------------ 1. connect
+
+    def connect(self) -> None:
+        """The admin's browser goes to Intuit and back; the connection then shows its prerequisites."""
+        n, endpoints = self.narrator, self.endpoints
+        authorize_url = self.admin.redirect_from("/qbo/connect")
+        require(
+            authorize_url.startswith(endpoints.qbo_sandbox_url),
+            f"/qbo/connect redirected to {authorize_url}, not to the QBO sandbox's authorize URL",
+        )
+        n.ok("GET /qbo/connect → 302 to Intuit's authorize URL (the QBO sandbox), with a signed state")
+        visited = self.browser.follow(authorize_url, stop_at=f"{endpoints.front_door_url}/connected")
+        require(any("/oauth/callback" in url for url in visited), "the browser never passed /oauth/callback")
+        answer = query_parameters(visited[-1])
+        require(
+            answer.get("qbo_connection") == "connected",
+            f"the admin came back with {answer} instead of qbo_connection=connected",
+        )
+        n.ok("auto-consent → /oauth/callback → 302 to the admin page with qbo_connection=connected")
+
+        connection = self.admin.get("/qbo/connection")
+        require(connection.get("status") == "connected", f"connection status is {connection.get('status')}")
+        realm_id, company = str(connection["realm_id"]), connection.get("company_name")
+        n.ok(f"connected to [bold]{company}[/] (realm {realm_id}) by {connection.get('connected_by')}")
+        table = Table("prerequisite", "status", "reason", title="QBO prerequisites")
+        for check in connection.get("prerequisites", []):
+            table.add_row(check["id"], _status_text(check["status"]), check.get("reason", ""))
+        n.show(table)
+        failing = [c["id"] for c in connection.get("prerequisites", []) if c["status"] == "fail"]
+        require(not failing, f"QBO prerequisites fail: {failing}")
+
+        intuit_app = OperatorSecrets(endpoints.aws_endpoint_url).read("/app/intuit")
+        self._qbo = QboCompany.authorize(
+            endpoints.qbo_discovery_url,
+            endpoints.qbo_sandbox_url,
+            realm_id,
+            (str(intuit_app["client_id"]), str(intuit_app["client_secret"])),
+            f"{endpoints.front_door_url}/oauth/callback",
+        )
+        n.say("[dim]the demo took a token of its own from the QBO sandbox, to look into QBO from here on[/]")
+        self.facts.update(realm_id=realm_id, company_name=company)
+        self.rows.append(
+            SummaryRow(
+                "QBO connection", "qbosync", f"{company} ({realm_id})", self._api_link("/qbo/connection")
+            )
+        )
+
+    # ------------------------------------------------------------------ 2. configure
+
+    def configure(self) -> None:
+        """Map from the source's lists to live QBO entries, save the settings, show what is now mapped."""
+        n, endpoints = self.narrator, self.endpoints
+        api_key = OperatorSecrets(endpoints.aws_endpoint_url).read(f"/tenants/{self.tenant_id}/source")
+        self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, str(api_key["api_key"]))
+        source_lists = {
+            kind: [entry for entry in self.source.list_all(kind) if entry.get("active", True)]
+            for kind in ("payment-methods", "gl-codes", "product-types", "bill-profiles")
+        }
+        qbo = choices.QboLists(
+            {
+                kind: self.admin.get(f"/qbo/reference/{kind}", refresh="true")["entries"]
+                for kind in ("payment-methods", "accounts", "items", "tax-codes", "classes")
+            }
+        )
+        n.ok(
+            "read the source's lists ("
+            + ", ".join(f"{len(v)} {k}" for k, v in source_lists.items())
+            + ") and QBO's live reference data ("
+            + ", ".join(f"{len(v)} {k}" for k, v in qbo.entries.items())
+            + ")"
+        )
+        stored = {
+            kind: self._replace_mapping(kind, rows)
+            for kind, rows in (
+                ("payment-methods", choices.payment_method_rows(source_lists["payment-methods"], qbo)),
+                ("gl-codes", choices.gl_code_rows(source_lists["gl-codes"], qbo)),
+                ("product-types", choices.product_type_rows(source_lists["product-types"])),
+            )
+        }
+        fallback_product = choices.unmatched_qbo_item_product(self.source.list_all("products"))
+        current, etag = self.admin.get_versioned("/settings")
+        settings = choices.configured_settings(
+            current["settings"], qbo, source_lists["bill-profiles"], fallback_product
+        )
+        saved = self.admin.put_versioned("/settings", settings, etag)
+        require(saved["settings"] == settings, "the stored settings differ from what was sent")
+        n.ok(f"PUT /settings with If-Match {etag}: now version {saved['version']}")
+        n.show(self._settings_table(settings, qbo, fallback_product))
+        self._show_mapped(stored)
+        self.facts.update(settings=settings, unmatched_product=fallback_product["id"])
+        rows = sum(len(kind_rows) for kind_rows in stored.values())
+        self.rows.append(
+            SummaryRow(
+                "mappings, settings", "qbosync", f"{rows} rows in 3 kinds", self._api_link("/settings")
+            )
+        )
+
+    def _replace_mapping(self, kind: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _current, etag = self.admin.get_versioned(f"/mappings/{kind}")
+        saved = self.admin.put_versioned(f"/mappings/{kind}", {"rows": rows}, etag)
+        require(len(saved["rows"]) == len(rows), f"{kind}: stored {len(saved['rows'])} of {len(rows)} rows")
+        self.narrator.ok(
+            f"PUT /mappings/{kind} with If-Match {etag}: {len(rows)} rows, version {saved['version']}"
+        )
+        return list(saved["rows"])
+
+    @staticmethod
+    def _settings_table(settings: dict[str, Any], qbo: choices.QboLists, product: dict[str, Any]) -> Table:
+        defaults = settings["qbo_defaults"]
+        table = Table(
+            "setting", "value", title="Settings (the seed's invoice, payment and unmatched-items screens)"
+        )
+        for label, value in (
+            ("QBO item for unmatched one-time products", qbo.name_of("items", defaults[ONE_TIME])),
+            ("QBO item for unmatched recurring products", qbo.name_of("items", defaults[RECURRING])),
+            ("source product for unmatched QBO items", f"{product['name']} ({product['id']})"),
+            ("QBO tax code for invoices", qbo.name_of("tax-codes", defaults["invoice_tax_code_id"])),
+            ("QBO class for invoice lines", qbo.name_of("classes", defaults["invoice_class_id"])),
+            ("bill profile for customers created from QBO", settings["source_defaults"][BILL_PROFILE]),
+            ("prefixes: invoice, payment, credit, write-off", ", ".join(choices.PREFIXES.values())),
+            ("create source customers from QBO", "on"),
+            ("source deletions", "deleted in QBO (voided when payments are linked)"),
+        ):
+            table.add_row(label, value)
+        return table
+
+    def _show_mapped(self, stored: dict[str, list[dict[str, Any]]]) -> None:
+        """The mapping rows, each with whether its QBO reference entry is now marked ``mapped``."""
+        marks = {
+            reference: {
+                str(entry["id"]): bool(entry.get("mapped"))
+                for entry in self.admin.get(f"/qbo/reference/{reference}")["entries"]
+            }
+            for _kind, reference in MAPPED_KINDS
+            if reference is not None
+        }
+        table = Table("mapping", "source", "→ QBO", "QBO reference entry", title="Mappings")
+        unmarked: list[str] = []
+        for kind, reference in MAPPED_KINDS:
+            for row in stored[kind]:
+                marked = marks[reference].get(row["qbo_id"]) if reference else None
+                if marked is False:
+                    unmarked.append(f"{kind}:{row['source_key']}")
+                shown = (
+                    "[dim]QBO item type[/]"
+                    if marked is None
+                    else _status_text("pass" if marked else "fail", "mapped")
+                )
+                table.add_row(kind, row["source_key"], row.get("qbo_name") or row["qbo_id"], shown)
+        self.narrator.show(table)
+        require(not unmarked, f"QBO reference entries not marked mapped: {unmarked}")
+        self.narrator.ok("every mapped QBO payment method and income account is now marked [bold]mapped[/]")
+
+    # ------------------------------------------------------------------ 3. preflight
+
+    def preflight(self) -> None:
+        """Every check shown; warnings are allowed, a failure is not."""
+        report = self.admin.get("/preflight")
+        table = Table("check", "status", "reason", title="Preflight")
+        for check in report.get("checks", []):
+            table.add_row(check["id"], _status_text(check["status"]), check.get("reason", ""))
+        self.narrator.show(table)
+        failing = [f"{c['id']}: {c.get('reason')}" for c in report.get("checks", []) if c["status"] == "fail"]
+        require(report.get("ok") is True and not failing, f"preflight does not pass: {failing}")
+        warned = sum(1 for c in report["checks"] if c["status"] == "warn")
+        self.narrator.ok(f"preflight passes ({len(report['checks'])} checks, {warned} warnings)")
+
+    # ------------------------------------------------------------------ 4. initial bulk sync
+
+    def initial_sync(self) -> None:
+        """Finish: start the run, follow it live, and check the counts against both systems."""
+        n, source, qbo = self.narrator, self.source, self.qbo
+        source_customers = len(source.list_all("customers"))
+        n.say(
+            f"before: the source has {source_customers} customers and {len(source.list_all('products'))} "
+            f"products; QBO has {qbo.count('Customer')} customers and {qbo.count('Item')} items"
+        )
+        started = self.admin.post("/sync/initial", 202)
+        run_id = str(started.get("run_id", ""))
+        require(bool(run_id), f"POST /sync/initial answered 202 without a run id: {started}")
+        n.ok(f"POST /sync/initial → 202, run [bold]{run_id}[/]")
+        run = self._follow_run(run_id)
+        table = Table("entity", *COUNT_FIELDS, title=f"Run {run_id}: {run['status']}")
+        for entity, counts in sorted(run.get("counts", {}).items()):
+            table.add_row(entity, *(str(counts.get(k, 0)) for k in COUNT_FIELDS))
+        totals = run.get("totals", {})
+        table.add_row("[bold]total", *(f"[bold]{totals.get(k, 0)}" for k in COUNT_FIELDS))
+        n.show(table)
+        require(
+            run["status"] == "SUCCEEDED",
+            f"run ended {run['status']}; failed pages: {run.get('failed_pages')}",
+        )
+        require(totals.get("failed", 0) == 0, f"the run reports {totals.get('failed')} failed records")
+        qbo_customers = qbo.count("Customer")
+        require(
+            qbo_customers >= source_customers,
+            f"QBO has {qbo_customers} customers after the sync, fewer than the source's {source_customers}",
+        )
+        n.ok(
+            f"after: QBO has {qbo_customers} customers and {qbo.count('Item')} items; "
+            f"the source has {len(source.list_all('customers'))} customers"
+        )
+        qbo.flush_webhooks()
+        n.say(
+            "[dim]QBO now notifies qbosync of every record the sync wrote; the pull worker recognises each "
+            "as qbosync's own and leaves it be[/]"
+        )
+        self.facts["initial_sync"] = {"run_id": run_id, "status": run["status"], "totals": totals}
+        detail = ", ".join(f"{k} {totals.get(k, 0)}" for k in COUNT_FIELDS)
+        self.rows.append(
+            SummaryRow("initial sync", "QBO ⇄ source", detail, self._api_link(f"/sync/runs/{run_id}"))
+        )
+
+    def _follow_run(self, run_id: str) -> dict[str, Any]:
+        latest: dict[str, Any] = {}
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>5.1f}%"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+        )
+        with _live(self.narrator.console, *columns) as progress:
+            task = progress.add_task("initial sync", total=100.0, detail="")
+
+            def finished() -> dict[str, Any] | None:
+                latest.clear()
+                latest.update(self.admin.get(f"/sync/runs/{run_id}"))
+                totals = latest.get("totals", {})
+                progress.update(
+                    task,
+                    completed=float(latest.get("percentage", 0.0)),
+                    description=f"initial sync · {latest.get('phase', '?')}",
+                    detail=f"pages {latest.get('done_pages', 0)}/{latest.get('total_pages', 0)} · "
+                    + " ".join(f"{k} {totals.get(k, 0)}" for k in COUNT_FIELDS),
+                )
+                return dict(latest) if latest.get("status") in FINISHED_RUN_STATUSES else None
+
+            return wait_until(
+                f"run {run_id} to finish",
+                finished,
+                INITIAL_SYNC_TIMEOUT_SECONDS,
+                last_seen=lambda: (
+                    f"{latest.get('status')}, {latest.get('phase')}, {latest.get('percentage')}%"
+                ),
+            )
+
+    # ------------------------------------------------------------------ 5. push
+
+    def push(self) -> None:
+        """Source documents change through the source's control API (signed webhooks follow); check QBO."""
+        changes = self._change_source_documents()
+        self._wait_for_push(changes.events)
+        self._check_qbo_documents(changes)
+
+    def _change_source_documents(self) -> SourceChanges:
+        n, source = self.narrator, self.source
+        customers = [
+            c for c in source.list_all("customers") if c.get("active", True) and not c.get("deleted")
+        ]
+        products = [p for p in source.list_all("products") if p.get("active", True) and not p.get("deleted")]
+        one_time = next((p for p in products if p.get("billing") == "one_time"), None)
+        recurring = next((p for p in products if p.get("billing") == "recurring"), None)
+        require(bool(customers), "the source has no active customer to invoice")
+        require(
+            one_time is not None and recurring is not None, "the source lacks a one-time or recurring product"
+        )
+        assert one_time is not None and recurring is not None
+        customer = customers[0]
+
+        def line(product: dict[str, Any], quantity: str, unit_price: str | None = None) -> dict[str, Any]:
+            body = {"product_id": product["id"], "quantity": quantity}
+            return body | ({"unit_price": unit_price} if unit_price else {})
+
+        def versioned(document: dict[str, Any], kind: str) -> Event:
+            return (kind, str(document["id"]), int(document["version"]))
+
+        invoice = source.create(
+            "invoices", {"customer_id": customer["id"], "lines": [line(one_time, "2"), line(recurring, "1")]}
+        )
+        n.ok(f"source: invoice {invoice['number']} for {customer['display_name']}, total {invoice['total']}")
+        half = (Decimal(invoice["total"]) / 2).quantize(Decimal("0.01"))
+        payment = source.create(
+            "payments",
+            {
+                "customer_id": customer["id"],
+                "amount": str(half),
+                "method": "CC-VISA",
+                "applied_to": [{"invoice_id": invoice["id"], "amount": str(half)}],
+            },
+        )
+        n.ok(f"source: payment {payment['number']} of {payment['amount']} by Visa on {invoice['number']}")
+        credit = source.create(
+            "credit-notes",
+            {"kind": "credit", "customer_id": customer["id"], "lines": [line(one_time, "1", "10.00")]},
+        )
+        n.ok(f"source: credit note {credit['number']} of {credit['total']}")
+        edited = source.change(
+            "invoices", invoice["id"], {"lines": [line(one_time, "3"), line(recurring, "1")]}
+        )
+        require(edited["total"] != invoice["total"], "editing the invoice did not change its total")
+        n.ok(
+            f"source: invoice {edited['number']} edited (quantity 2 → 3): "
+            f"total {invoice['total']} → {edited['total']}"
+        )
+        doomed = source.create("invoices", {"customer_id": customer["id"], "lines": [line(one_time, "1")]})
+        deleted = source.delete("invoices", doomed["id"])
+        n.ok(f"source: invoice {doomed['number']} created, then deleted")
+        events = [
+            versioned(invoice, "invoice"),
+            versioned(payment, "payment"),
+            versioned(credit, "credit_note"),
+            versioned(edited, "invoice"),
+            versioned(doomed, "invoice"),
+            versioned(deleted, "invoice"),
+        ]
+        return SourceChanges(invoice, payment, credit, edited, deleted, events)
+
+    def _wait_for_push(self, expected: list[Event]) -> None:
+        pending = set(expected)
+        stuck: list[str] = []
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+            TimeElapsedColumn(),
+        )
+        with _live(self.narrator.console, *columns) as progress:
+            task = progress.add_task("source webhooks → push queue → push worker → QBO", total=len(expected))
+
+            def all_done() -> bool | None:
+                pending.difference_update(_event_key(event) for event in self._events("done"))
+                progress.update(task, completed=len(expected) - len(pending))
+                stuck[:] = [
+                    f"{' '.join(map(str, _event_key(event)))} {status}: {event.get('reason')}"
+                    for status in ("failed", "parked")
+                    for event in self._events(status)
+                    if _event_key(event) in pending
+                ]
+                return True if not pending else None
+
+            wait_until(
+                "the push events to be done",
+                all_done,
+                PUSH_TIMEOUT_SECONDS,
+                last_seen=lambda: f"pending {sorted(pending)}; failed or parked: {stuck}",
+            )
+        self.narrator.ok(f"GET /sync/events?status=done lists all {len(expected)} changes")
+
+    def _events(self, status: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"status": status, "limit": 100} | ({"cursor": cursor} if cursor else {})
+            page = self.admin.get("/sync/events", **params)
+            items.extend(page.get("items", []))
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return items
+
+    def _check_qbo_documents(self, changes: SourceChanges) -> None:
+        n, qbo = self.narrator, self.qbo
+        prefixes = {name: prefix["value"] for name, prefix in self.facts["settings"]["prefixes"].items()}
+        class_id = self.facts["settings"]["qbo_defaults"]["invoice_class_id"]
+        edited = changes.edited
+
+        invoice_number = prefixes["invoice"] + edited["number"]
+        found = qbo.find("Invoice", "DocNumber", invoice_number)
+        require(len(found) == 1, f"QBO has {len(found)} invoices numbered {invoice_number}, not one")
+        invoice = found[0]
+        require(
+            _money(invoice["TotalAmt"]) == Decimal(edited["total"]),
+            f"QBO invoice {invoice_number} totals {invoice['TotalAmt']}, the edited one {edited['total']}",
+        )
+        lines = [line for line in invoice.get("Line", []) if line.get("DetailType") == "SalesItemLineDetail"]
+        classes = {line["SalesItemLineDetail"].get("ClassRef", {}).get("value") for line in lines}
+        require(classes == {class_id}, f"QBO invoice lines carry classes {classes}, not {class_id}")
+        n.ok(
+            f"QBO: invoice [bold]{invoice_number}[/] (Id {invoice['Id']}) totals {invoice['TotalAmt']} "
+            f"after the edit; {len(lines)} lines in class {choices.INVOICE_CLASS}"
+        )
+
+        payment_number = prefixes["payment"] + changes.payment["number"]
+        payments = qbo.find("Payment", "PaymentRefNum", payment_number)
+        require(len(payments) == 1, f"QBO has {len(payments)} payments numbered {payment_number}, not one")
+        payment = payments[0]
+        linked = {txn.get("TxnId") for line in payment.get("Line", []) for txn in line.get("LinkedTxn", [])}
+        require(
+            invoice["Id"] in linked, f"QBO payment {payment_number} is not applied to invoice {invoice['Id']}"
+        )
+        paid = Decimal(changes.payment["amount"])
+        require(_money(payment["TotalAmt"]) == paid, f"QBO payment totals {payment['TotalAmt']}, not {paid}")
+        balance = Decimal(edited["total"]) - paid
+        require(
+            _money(invoice["Balance"]) == balance, f"QBO invoice balance {invoice['Balance']}, not {balance}"
+        )
+        n.ok(
+            f"QBO: payment [bold]{payment_number}[/] of {payment['TotalAmt']} applied; "
+            f"invoice balance {invoice['Balance']}"
+        )
+
+        credit_number = prefixes["credit_note"] + changes.credit["number"]
+        memos = qbo.find("CreditMemo", "DocNumber", credit_number)
+        require(len(memos) == 1, f"QBO has {len(memos)} credit memos numbered {credit_number}, not one")
+        require(
+            _money(memos[0]["TotalAmt"]) == Decimal(changes.credit["total"]),
+            f"QBO credit memo totals {memos[0]['TotalAmt']}, not {changes.credit['total']}",
+        )
+        n.ok(f"QBO: credit memo [bold]{credit_number}[/] of {memos[0]['TotalAmt']}")
+
+        deleted_number = prefixes["invoice"] + changes.deleted["number"]
+        remaining = qbo.find("Invoice", "DocNumber", deleted_number)
+        require(not remaining, f"QBO still has invoice {deleted_number} after its deletion in the source")
+        n.ok(f"QBO: invoice {deleted_number} was created, then deleted, as in the source")
+
+        self.facts["push"] = {
+            "invoice": invoice_number,
+            "payment": payment_number,
+            "credit_memo": credit_number,
+            "deleted_invoice": deleted_number,
+            "events_done": len(changes.events),
+        }
+        company = f"{self.endpoints.qbo_sandbox_url}/v3/company/{qbo.realm_id}"
+        self.rows += [
+            SummaryRow(
+                "invoice (created, edited)",
+                "source → QBO",
+                f"{edited['number']} → {invoice_number}, total {invoice['TotalAmt']}",
+                f"{company}/invoice/{invoice['Id']}",
+            ),
+            SummaryRow(
+                "payment",
+                "source → QBO",
+                f"{changes.payment['number']} → {payment_number}, applied",
+                f"{company}/payment/{payment['Id']}",
+            ),
+            SummaryRow(
+                "credit note",
+                "source → QBO",
+                f"{changes.credit['number']} → {credit_number}",
+                f"{company}/creditmemo/{memos[0]['Id']}",
+            ),
+            SummaryRow(
+                "invoice (deleted)",
+                "source → QBO",
+                f"{changes.deleted['number']} → {deleted_number}, deleted in QBO",
+            ),
+        ]
+
+    # ------------------------------------------------------------------ 6. pull
+
+    def pull(self) -> None:
+        """A customer created in QBO reaches the source once, with the configured bill profile."""
+        n, source, qbo = self.narrator, self.source, self.qbo
+        named = PULLED_CUSTOMER_NAME
+
+        def in_source() -> list[dict[str, Any]]:
+            return [c for c in source.list_all("customers") if c.get("display_name") == named]
+
+        require(not in_source(), f"the source already has a customer named {named}")
+        created = qbo.create(
+            "Customer",
+            {
+                "DisplayName": named,
+                "CompanyName": named,
+                "GivenName": "Marina",
+                "FamilyName": "Okafor",
+                "PrimaryEmailAddr": {"Address": "accounts@harborlights.example"},
+                "BillAddr": {"Line1": "12 Pier Road", "City": "Monterey", "CountrySubDivisionCode": "CA"},
+            },
+        )
+        n.ok(f"QBO: customer [bold]{named}[/] created (Id {created['Id']}) through the Accounting API")
+        n.say(
+            "[dim]the QBO sandbox batches notifications for 60 s, as Intuit does, so the demo asks it to "
+            "send them now; the pull worker first works through the notifications of everything the initial "
+            "sync wrote (each recognised as qbosync's own), then reaches this one[/]"
+        )
+        delivery = NotificationWatch(str(created["Id"]))
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with _live(n.console, *columns) as progress:
+            task = progress.add_task(
+                "QBO webhook → front door → pull queue → pull worker → source", total=None
+            )
+
+            def arrived() -> dict[str, Any] | None:
+                delivery.flush_now_and_then(qbo)
+                progress.update(task, description=f"QBO webhook → pull worker → source · {delivery}")
+                return next(iter(in_source()), None)
+
+            pulled = wait_until(
+                f"{named} to appear in the source",
+                arrived,
+                PULL_TIMEOUT_SECONDS,
+                last_seen=lambda: f"{delivery}; not in the source yet",
+            )
+        delivery.flush_now_and_then(qbo, force=True)
+        if delivery.delivered:
+            n.ok(f"QBO → front door: {delivery}")
+        else:  # the change arrived anyway (e.g. queued by a handler that answered too late): say so
+            n.warn(f"QBO → front door: {delivery}; QBO will send it again")
+        copies = in_source()
+        require(len(copies) == 1, f"the source has {len(copies)} customers named {named}, not one")
+        profile = pulled.get("bill_profile_id")
+        require(
+            profile == choices.NEW_CUSTOMER_BILL_PROFILE,
+            f"the source customer has bill profile {profile}, not {choices.NEW_CUSTOMER_BILL_PROFILE}",
+        )
+        n.ok(f"source: customer [bold]{named}[/] ({pulled['id']}) with bill profile {profile}")
+        self.facts["pull"] = {
+            "qbo_customer_id": created["Id"],
+            "source_customer_id": pulled["id"],
+            "bill_profile_id": profile,
+        }
+        link = f"{self.endpoints.source_sandbox_url}/tenants/{self.tenant_id}/customers/{pulled['id']}"
+        detail = f"{named}: QBO {created['Id']} → {pulled['id']}, bill profile {profile}"
+        self.rows.append(SummaryRow("customer", "QBO → source", detail, link))

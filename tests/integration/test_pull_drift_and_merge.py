@@ -1,0 +1,152 @@
+"""Documents qbosync pushed, changed in QBO (drift or not), and customers merged in QBO."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from functions.qbo_webhook.app import lambda_handler as qbo_webhook_handler
+from qbosync.store.links import Link, LinkRepository
+from qbosync.sync.pull.receiver import expected_signature
+from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+    TENANT,
+    VERIFIER,
+    LambdaContextStub,
+    PullWorld,
+    http_api_event,
+    pull_world_fixture,
+)
+
+
+def _headers(world: PullWorld) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.vault.access_token()}", "Accept": "application/json"}
+
+
+def _pushed_invoice(world: PullWorld) -> tuple[dict[str, Any], str]:
+    """A QBO invoice as the push would have written it for the source's first invoice, and its link."""
+    source_invoice = world.source().list_invoices().items[0]
+    company = world.qbo_sandbox.companies[world.realm_id]
+    item = next(row for row in company.records["Item"].values() if row.get("Type") == "Service")
+    customer = world.qbo_customer(DisplayName="Invoiced Customer")
+    invoice = world.qbo_http.post(
+        f"/v3/company/{world.realm_id}/invoice",
+        json={
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "DetailType": "SalesItemLineDetail",
+                    "Amount": float(source_invoice.total),
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}, "Qty": 1},
+                }
+            ],
+        },
+        headers=_headers(world),
+    ).json()["Invoice"]
+    LinkRepository().put(
+        Link(
+            tenant_id=TENANT,
+            entity="Invoice",
+            source_id=source_invoice.id,
+            qbo_id=invoice["Id"],
+            sync_token=invoice["SyncToken"],
+            source_version=source_invoice.version,
+            updated_at=datetime.now(UTC),
+        )
+    )
+    world.deliver_qbo_webhooks()
+    assert world.run_pull_worker() == []
+    return invoice, source_invoice.id
+
+
+def _drift_reasons(world: PullWorld) -> list[str]:
+    return [
+        event.reason or "" for event in world.events("failed") if (event.reason or "").startswith("drift:")
+    ]
+
+
+def test_given_a_pushed_invoice_when_its_total_is_edited_in_qbo_then_drift_is_reported(
+    pull_world: PullWorld,
+) -> None:
+    invoice, source_id = _pushed_invoice(pull_world)
+    pull_world.qbo_http.post(
+        f"/v3/company/{pull_world.realm_id}/invoice",
+        json={**invoice, "Line": [{**invoice["Line"][0], "Amount": 1.0}]},
+        headers=_headers(pull_world),
+    ).raise_for_status()
+
+    pull_world.deliver_qbo_webhooks()
+    pull_world.run_pull_worker()
+
+    [reason] = _drift_reasons(pull_world)
+    assert source_id in reason and "differs" in reason
+
+
+def test_given_a_pushed_invoice_when_a_payment_settles_it_in_qbo_then_no_drift_is_reported(
+    pull_world: PullWorld,
+) -> None:
+    invoice, _ = _pushed_invoice(pull_world)
+    pull_world.qbo_http.post(
+        f"/v3/company/{pull_world.realm_id}/payment",
+        json={
+            "CustomerRef": invoice["CustomerRef"],
+            "TotalAmt": invoice["TotalAmt"],
+            "Line": [
+                {"Amount": invoice["TotalAmt"], "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}
+            ],
+        },
+        headers=_headers(pull_world),
+    ).raise_for_status()
+
+    pull_world.deliver_qbo_webhooks()
+    pull_world.run_pull_worker()
+
+    assert _drift_reasons(pull_world) == []
+
+
+def test_given_two_linked_customers_merged_in_qbo_when_pulled_then_the_loser_link_points_at_the_survivor(
+    pull_world: PullWorld,
+) -> None:
+    survivor = pull_world.qbo_customer(DisplayName="Survivor Co")
+    loser = pull_world.qbo_customer(DisplayName="Loser Co")
+    for source_id, row in (("cus_000001", survivor), ("cus_000002", loser)):
+        LinkRepository().put(
+            Link(
+                tenant_id=TENANT,
+                entity="Customer",
+                source_id=source_id,
+                qbo_id=row["Id"],
+                sync_token=row["SyncToken"],
+                source_version=1,
+                updated_at=datetime.now(UTC),
+            )
+        )
+    pull_world.deliver_qbo_webhooks()
+    pull_world.run_pull_worker()
+    body = json.dumps(
+        [
+            {
+                "specversion": "1.0",
+                "id": "merge-1",
+                "source": "intuit.test",
+                "type": "qbo.customer.merged.v1",
+                "time": datetime.now(UTC).isoformat(),
+                "intuitentityid": survivor["Id"],
+                "intuitaccountid": pull_world.realm_id,
+                "data": {"deletedId": loser["Id"]},
+            }
+        ]
+    ).encode()
+    headers = {
+        "intuit-signature": expected_signature(VERIFIER, body),
+        "content-type": "application/cloudevents+json",
+    }
+
+    reply = qbo_webhook_handler(http_api_event(headers, body), LambdaContextStub())
+    pull_world.run_pull_worker()
+
+    assert reply["statusCode"] == 200
+    moved = LinkRepository().get(TENANT, "Customer", "cus_000002")
+    assert moved is not None and moved.qbo_id == survivor["Id"]
+    reasons = [event.reason or "" for event in pull_world.events("failed")]
+    assert any(r.startswith("unsupported:") and "cus_000001" in r and "cus_000002" in r for r in reasons)

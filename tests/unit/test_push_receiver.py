@@ -1,0 +1,98 @@
+"""The webhook receiver with fakes: what it queues, and that it queues nothing it refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import SecretStr
+
+from qbosync.source.errors import SignatureInvalid
+from qbosync.source.signing import sign
+from qbosync.store.app_secrets import SourceCredentials
+from qbosync.store.tenants import UnknownTenant
+from qbosync.sync.push.receiver import MAX_WEBHOOK_BYTES, WebhookReceiver
+
+NOW = 1_767_225_600
+SECRET = "whsec_unit"
+EVENT = {
+    "event_id": "evt_1",
+    "tenant_id": "acme",
+    "type": "payment.created",
+    "object": {"kind": "payment", "id": "pay_1", "version": 1},
+    "occurred_at": "2026-01-01T00:00:00Z",
+}
+
+
+class Tenants:
+    def get(self, tenant_id: str) -> object:
+        if tenant_id != "acme":
+            raise UnknownTenant("no such tenant")
+        return object()
+
+
+class Secrets:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def source_credentials(self, tenant_id: str) -> SourceCredentials:
+        self.reads += 1
+        return SourceCredentials(api_key=SecretStr("k"), webhook_secret=SecretStr(SECRET))
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str:
+        self.sent.append((body, group_id, deduplication_id))
+        return "m-1"
+
+
+def _receiver() -> tuple[WebhookReceiver, Secrets, Queue]:
+    secrets, queue = Secrets(), Queue()
+    return (
+        WebhookReceiver(tenants=Tenants(), secrets=secrets, queue=queue, clock=lambda: float(NOW)),
+        secrets,
+        queue,
+    )
+
+
+def _headers(body: bytes) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Source-Timestamp": str(NOW),
+        "X-Source-Signature": sign(SECRET, NOW, body),
+    }
+
+
+def test_given_a_signed_webhook_when_received_then_one_message_is_queued_in_the_tenants_group() -> None:
+    receiver, _secrets, queue = _receiver()
+    body = json.dumps(EVENT).encode()
+
+    message = receiver.receive("acme", _headers(body), body)
+
+    assert queue.sent == [(message.model_dump_json(), "acme", "evt_1")]
+    assert (message.kind, message.source_id, message.action) == ("payment", "pay_1", "created")
+
+
+def test_given_an_oversize_body_when_received_then_it_is_refused_before_any_secret_is_read() -> None:
+    receiver, secrets, queue = _receiver()
+    body = b" " * (MAX_WEBHOOK_BYTES + 1)
+
+    with pytest.raises(Exception, match="at most") as refused:
+        receiver.receive("acme", _headers(body), body)
+
+    assert getattr(refused.value, "status", None) == 413
+    assert (secrets.reads, queue.sent) == (0, [])
+
+
+def test_given_a_body_changed_after_signing_when_received_then_signature_invalid_and_nothing_queued() -> None:
+    receiver, _secrets, queue = _receiver()
+    body = json.dumps(EVENT).encode()
+    tampered = body.replace(b"pay_1", b"pay_2")
+
+    with pytest.raises(SignatureInvalid):
+        receiver.receive("acme", _headers(body), tampered)
+
+    assert queue.sent == []

@@ -1,0 +1,275 @@
+"""The QBO webhook receiver, with fakes: signature, both formats, routing, duplicates, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from qbosync.errors import BadRequest, UnsupportedMediaType
+from qbosync.store.app_secrets import IntuitApp
+from qbosync.store.table import StoreUnavailable
+from qbosync.sync.pull.messages import PullMessage
+from qbosync.sync.pull.receiver import (
+    QboWebhookReceiver,
+    SignatureInvalid,
+    SignatureMissing,
+    expected_signature,
+)
+
+VERIFIER = "unit-verifier-token"
+REALM = "9341453050108822"
+
+
+class FakeSecrets:
+    def intuit_app(self) -> IntuitApp:
+        return IntuitApp(client_id="cid", client_secret=SecretStr("cs"), verifier_token=SecretStr(VERIFIER))
+
+
+@dataclass
+class FakeRealms:
+    owners: dict[str, str] = field(default_factory=lambda: {REALM: "acme"})
+
+    def get_by_realm(self, realm_id: str) -> object | None:
+        tenant = self.owners.get(realm_id)
+        return None if tenant is None else type("Connection", (), {"tenant_id": tenant})()
+
+
+@dataclass
+class FakeMarks:
+    seen: set[str] = field(default_factory=set)
+
+    def claim(self, dedupe_key: str, now: float) -> bool:
+        if dedupe_key in self.seen:
+            return False
+        self.seen.add(dedupe_key)
+        return True
+
+    def release(self, dedupe_key: str) -> None:
+        self.seen.discard(dedupe_key)
+
+
+@dataclass
+class FakeQueue:
+    sent: list[str] = field(default_factory=list)
+    fail: bool = False
+
+    def send_all(self, bodies: Sequence[str]) -> None:
+        if self.fail:
+            raise StoreUnavailable("the queue is down")
+        self.sent.extend(bodies)
+
+    def messages(self) -> list[PullMessage]:
+        return [PullMessage.model_validate_json(body) for body in self.sent]
+
+
+@pytest.fixture
+def queue() -> FakeQueue:
+    return FakeQueue()
+
+
+@pytest.fixture
+def marks() -> FakeMarks:
+    return FakeMarks()
+
+
+@pytest.fixture
+def receiver(queue: FakeQueue, marks: FakeMarks) -> QboWebhookReceiver:
+    return QboWebhookReceiver(
+        secrets=FakeSecrets(), realms=FakeRealms(), marks=marks, queue=queue, clock=lambda: 1_795_150_800.0
+    )
+
+
+def legacy_body(realm: str = REALM, **entity: Any) -> bytes:
+    change = {
+        "name": "Customer",
+        "id": "58",
+        "operation": "Create",
+        "lastUpdated": "2026-11-22T04:00:00.000Z",
+    }
+    change.update(entity)
+    document = {"eventNotifications": [{"realmId": realm, "dataChangeEvent": {"entities": [change]}}]}
+    return json.dumps(document).encode()
+
+
+def cloud_events_body(*events: dict[str, Any]) -> bytes:
+    base = {
+        "specversion": "1.0",
+        "id": "ce-1",
+        "source": "intuit.abc",
+        "type": "qbo.customer.created.v1",
+        "datacontenttype": "application/json",
+        "time": "2026-11-22T04:00:00.123456789Z",
+        "intuitentityid": "58",
+        "intuitaccountid": REALM,
+        "data": {},
+    }
+    return json.dumps([{**base, **event} for event in events or ({},)]).encode()
+
+
+def signed(body: bytes, content_type: str = "application/json") -> dict[str, str]:
+    return {"intuit-signature": expected_signature(VERIFIER, body), "Content-Type": content_type}
+
+
+def test_given_a_signed_legacy_notification_when_received_then_one_message_per_change_is_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = legacy_body()
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.queued == 1
+    [message] = queue.messages()
+    assert (message.tenant_id, message.change.entity, message.change.entity_id, message.change.operation) == (
+        "acme",
+        "Customer",
+        "58",
+        "Create",
+    )
+
+
+def test_given_signed_cloud_events_when_received_then_entity_verb_and_realm_come_from_the_event(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = cloud_events_body(
+        {"id": "ce-1"},
+        {"id": "ce-2", "type": "qbo.creditmemo.voided.v1", "intuitentityid": "7"},
+        {"id": "ce-3", "type": "qbo.customer.merged.v1", "intuitentityid": "9", "data": {"deletedId": "4"}},
+    )
+
+    receiver.receive(signed(body, "application/cloudevents+json"), body)
+
+    changes = [message.change for message in queue.messages()]
+    assert [(c.entity, c.entity_id, c.operation, c.deleted_id) for c in changes] == [
+        ("Customer", "58", "Create", None),
+        ("CreditMemo", "7", "Void", None),
+        ("Customer", "9", "Merge", "4"),
+    ]
+
+
+def test_given_a_body_signed_with_another_token_when_received_then_401_and_nothing_is_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = legacy_body()
+    headers = {
+        "intuit-signature": expected_signature("not-the-verifier", body),
+        "content-type": "application/json",
+    }
+
+    with pytest.raises(SignatureInvalid) as raised:
+        receiver.receive(headers, body)
+
+    assert raised.value.status == 401
+    assert queue.sent == []
+
+
+def test_given_a_tampered_body_when_received_then_401_and_nothing_is_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    headers = signed(legacy_body())
+
+    with pytest.raises(SignatureInvalid):
+        receiver.receive(headers, legacy_body(id="59"))
+
+    assert queue.sent == []
+
+
+def test_given_no_signature_when_received_then_401_and_nothing_is_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    with pytest.raises(SignatureMissing) as raised:
+        receiver.receive({"content-type": "application/json"}, legacy_body())
+
+    assert raised.value.status == 401
+    assert queue.sent == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"something": "else"}', b'[{"specversion": "1.0"}]', b'{"eventNotifications": "x"}'],
+    ids=["not-json", "unknown-shape", "incomplete-cloud-event", "wrong-types"],
+)
+def test_given_a_signed_malformed_body_when_received_then_400_and_nothing_is_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue, body: bytes
+) -> None:
+    with pytest.raises(BadRequest) as raised:
+        receiver.receive(signed(body), body)
+
+    assert raised.value.status == 400
+    assert queue.sent == []
+
+
+def test_given_a_signed_body_of_another_media_type_when_received_then_415(
+    receiver: QboWebhookReceiver,
+) -> None:
+    body = legacy_body()
+
+    with pytest.raises(UnsupportedMediaType):
+        receiver.receive(signed(body, "text/plain"), body)
+
+
+def test_given_the_same_notification_twice_when_received_then_it_is_queued_once(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = cloud_events_body()
+    receiver.receive(signed(body), body)
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert (receipt.queued, receipt.duplicates) == (0, 1)
+    assert len(queue.sent) == 1
+
+
+def test_given_a_realm_no_tenant_owns_when_received_then_it_is_acknowledged_and_not_queued(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = legacy_body(realm="1234567890")
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.unknown_realm == 1
+    assert queue.sent == []
+
+
+def test_given_changes_the_pull_ignores_when_received_then_they_are_acknowledged_only(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = cloud_events_body(
+        {"id": "a", "type": "qbo.vendor.created.v1"}, {"id": "b", "type": "qbo.invoice.emailed.v1"}
+    )
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.ignored == 2
+    assert queue.sent == []
+
+
+def test_given_the_queue_fails_when_received_then_the_error_surfaces_and_a_resend_is_accepted(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = legacy_body()
+    queue.fail = True
+    with pytest.raises(StoreUnavailable):
+        receiver.receive(signed(body), body)
+    queue.fail = False
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.queued == 1
+
+
+def test_given_one_change_by_legacy_and_by_cloud_event_when_parsed_then_both_have_the_same_event_id(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    legacy = legacy_body(lastUpdated="2026-11-22T04:00:00.123Z")
+    cloud = cloud_events_body({"time": "2026-11-22T04:00:00.123Z"})
+    receiver.receive(signed(legacy), legacy)
+    receiver.receive(signed(cloud), cloud)
+
+    first, second = queue.messages()
+
+    assert first.change.event_id == second.change.event_id
