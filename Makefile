@@ -12,13 +12,14 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv test lint format typecheck validate statelint sam-build unit integration e2e conformance demo up sandbox bench clean
+.PHONY: help venv test lint format typecheck validate statelint sam-build unit integration e2e demo up sandbox source-sandbox bench bench-bulk bench-push clean
 
 help:
 	@echo "make demo   set up, start the whole service locally and show it working"
 	@echo "make test   set up, then run every check and test"
 	@echo "make up     start the local runtime and leave it running"
-	@echo "make sandbox  start only the QuickBooks Online sandbox"
+	@echo "make sandbox  start only the QuickBooks Online sandbox (make source-sandbox: the source system)"
+	@echo "make bench  run the benchmarks (bench-bulk, bench-push)"
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,8 +75,16 @@ up: $(VENV)/.installed
 sandbox: $(VENV)/.installed
 	$(PY) -m local.qbo_sandbox --host 127.0.0.1 --port 8765
 
-bench: $(VENV)/.installed
+source-sandbox: $(VENV)/.installed
+	$(PY) -m local.source_sandbox --host 127.0.0.1 --port 8766
+
+bench: bench-bulk bench-push
+
+bench-bulk: $(VENV)/.installed
 	$(PY) bench/bulk_sync.py
+
+bench-push: $(VENV)/.installed
+	$(PY) bench/push.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -234,8 +234,8 @@ def batch_items(body: Any, request_id: str | None) -> list[dict[str, Any]]:
     if len(items) > BATCH_ITEM_LIMIT:
         raise QboFaultError(
             400,
-            "2010",
-            "Request has invalid or unsupported property",
+            "1040",
+            "Batch size exceeds allowed limit",
             f"Batch request can contain at most {BATCH_ITEM_LIMIT} items, supplied {len(items)}.",
             element="BatchItemRequest",
         )

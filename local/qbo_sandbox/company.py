@@ -472,6 +472,18 @@ class Company:
         record["Balance"] = previous.get("Balance", 0.0) if previous else 0.0
         record["BalanceWithJobs"] = previous.get("BalanceWithJobs", 0.0) if previous else 0.0
         record.setdefault("Taxable", False)
+        # Deactivating is how a customer is "deleted"; QBO refuses it while the customer owes or is owed
+        # money (error-codes page: 6220 Delete Entity Has Balance Error; wording as QBO sends it).
+        deactivating = previous is not None and previous.get("Active", True) and record.get("Active") is False
+        if deactivating and money(record["Balance"]) != 0:
+            raise QboFaultError(
+                400,
+                "6220",
+                "Delete List Has Balance Error",
+                "The entity you are trying to delete has an open balance. : "
+                "This customer cannot be deleted because it has a non-zero balance",
+                element="Active",
+            )
 
     def _item_rules(self, record: dict[str, Any]) -> None:
         item_type = record.get("Type")

@@ -298,7 +298,7 @@ def test_given_31_batch_items_when_posted_then_the_whole_request_is_refused(
 ) -> None:
     items = [{"bId": str(n), "operation": "create", "Class": {"Name": f"Class {n}"}} for n in range(31)]
     response = api.post("/batch", {"BatchItemRequest": items})
-    assert (response.status_code, fault_of(response)["code"]) == (400, "2010")
+    assert (response.status_code, fault_of(response)["code"]) == (400, "1040")
     assert len(company.records["Class"]) == 3
 
 
