@@ -12,40 +12,23 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from qbosync.settings import get_settings
-from qbosync.store.aws import sqs_client
+from qbosync.settings import Settings
+from qbosync.store.queues import SqsQueue
 from qbosync.store.table import StoreUnavailable
 
 if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SQS_BATCH_LIMIT = 10
 
 
-class PullQueueNotConfigured(StoreUnavailable):
-    """The deployment gives no ``PULL_QUEUE_URL``."""
-
-    code = "pull_queue_not_configured"
-
-
-class PullQueue:
+class PullQueue(SqsQueue):
     """Sends pull messages to the queue named by ``PULL_QUEUE_URL``."""
 
-    def __init__(self, client: SQSClient | None = None, queue_url: str | None = None) -> None:
-        self._client = client
-        self._queue_url = queue_url
+    setting_name = "PULL_QUEUE_URL"
 
-    @property
-    def client(self) -> SQSClient:
-        return self._client or sqs_client()
-
-    @property
-    def queue_url(self) -> str:
-        url = self._queue_url or get_settings().pull_queue_url
-        if not url:
-            raise PullQueueNotConfigured("PULL_QUEUE_URL is not set")
-        return url
+    def _configured_url(self, settings: Settings) -> str | None:
+        return settings.pull_queue_url
 
     def send_all(self, bodies: Sequence[str]) -> None:
         """Enqueue every body, ten a request; raises ``StoreUnavailable`` unless all were accepted."""

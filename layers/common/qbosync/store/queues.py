@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from qbosync.settings import get_settings
+from qbosync.settings import Settings, get_settings
 from qbosync.store.aws import sqs_client
 from qbosync.store.table import StoreUnavailable
 
@@ -19,14 +19,16 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-class PushQueueNotConfigured(StoreUnavailable):
-    """The deployment gives no ``PUSH_QUEUE_URL``."""
+class QueueNotConfigured(StoreUnavailable):
+    """The deployment does not name the queue (its URL setting is empty)."""
 
-    code = "push_queue_not_configured"
+    code = "queue_not_configured"
 
 
-class PushQueue:
-    """Sends push messages to the FIFO queue named by ``PUSH_QUEUE_URL``."""
+class SqsQueue:
+    """A queue whose URL comes from a deployment setting; the SQS client is created on first use."""
+
+    setting_name = ""
 
     def __init__(self, client: SQSClient | None = None, queue_url: str | None = None) -> None:
         self._client = client
@@ -38,10 +40,22 @@ class PushQueue:
 
     @property
     def queue_url(self) -> str:
-        url = self._queue_url or get_settings().push_queue_url
+        url = self._queue_url or self._configured_url(get_settings())
         if not url:
-            raise PushQueueNotConfigured("PUSH_QUEUE_URL is not set")
+            raise QueueNotConfigured(f"{self.setting_name} is not set")
         return url
+
+    def _configured_url(self, settings: Settings) -> str | None:
+        raise NotImplementedError
+
+
+class PushQueue(SqsQueue):
+    """Sends push messages to the FIFO queue named by ``PUSH_QUEUE_URL``."""
+
+    setting_name = "PUSH_QUEUE_URL"
+
+    def _configured_url(self, settings: Settings) -> str | None:
+        return settings.push_queue_url
 
     def send(self, body: str, *, group_id: str, deduplication_id: str) -> str:
         """Enqueue one message; returns its SQS message id (a duplicate within 5 min gets the first's)."""
