@@ -79,6 +79,8 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "IdempotencyTable": "t-idem",
             "PushQueue": "http://q/push",
             "PullQueue": "http://q/pull",
+            "PushDeadLetterQueue": "http://q/push-dlq",
+            "PullDeadLetterQueue": "http://q/pull-dlq",
             "HttpApi": "api",
         },
         parameters={"Stage": "local", "QboBaseUrl": "http://127.0.0.1:1"},
