@@ -176,6 +176,64 @@ def create_in_batches(
     return CreationOutcome(created=created, duplicate_names=duplicates, failed=failed)
 
 
+def create_with_name_policy(
+    qbo: QboClient,
+    tally: Tally,
+    *,
+    tenant_id: str,
+    entity: str,
+    creations: Sequence[Creation],
+    batch_size: int,
+    on_created: Callable[[list[tuple[Creation, dict[str, Any]]]], None],
+    policy: Literal["suffix", "report"],
+    renamed: Callable[[Creation], Creation],
+    name_taken: str,
+    both_taken: str,
+) -> None:
+    """Create what is missing, honouring the name-collision setting for QBO's 6240.
+
+    A record whose name QBO refuses as taken is skipped with ``name_taken`` (policy ``report``), or
+    created once more under ``renamed`` (policy ``suffix``) and skipped with ``both_taken`` if that
+    name is taken too. Counts go to ``tally``.
+    """
+    outcome = create_in_batches(
+        qbo,
+        tally,
+        tenant_id=tenant_id,
+        entity=entity,
+        creations=creations,
+        operation="bulk-create",
+        batch_size=batch_size,
+        on_created=on_created,
+    )
+    _count(tally, outcome)
+    if policy == "report":
+        for creation in outcome.duplicate_names:
+            tally.skip(creation.source_id, name_taken)
+        return
+    if not outcome.duplicate_names:
+        return
+    second = create_in_batches(
+        qbo,
+        tally,
+        tenant_id=tenant_id,
+        entity=entity,
+        creations=[renamed(creation) for creation in outcome.duplicate_names],
+        operation="bulk-create-suffixed",
+        batch_size=batch_size,
+        on_created=on_created,
+    )
+    _count(tally, second)
+    for creation in second.duplicate_names:
+        tally.skip(creation.source_id, both_taken)
+
+
+def _count(tally: Tally, outcome: CreationOutcome) -> None:
+    tally.created += len(outcome.created)
+    for creation, reason in outcome.failed:
+        tally.fail(creation.source_id, reason)
+
+
 def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists them
     tenant_id: str,
     entity: str,

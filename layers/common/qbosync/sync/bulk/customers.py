@@ -17,7 +17,7 @@ from qbosync.sync.bulk.common import (
     Creation,
     Tally,
     count_existing_link,
-    create_in_batches,
+    create_with_name_policy,
     created_during_run,
     name_key,
     new_link,
@@ -190,48 +190,24 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
             ]
         )
 
-    outcome = create_in_batches(
+    def renamed(creation: Creation) -> Creation:
+        customer = by_id[creation.source_id]
+        return Creation(
+            creation.source_id,
+            creation.source_version,
+            customer_body(customer, suffixed_name(customer.display_name)),
+        )
+
+    create_with_name_policy(
         context.qbo,
         tally,
         tenant_id=context.tenant_id,
         entity="Customer",
         creations=[creation for _, creation in to_create],
-        operation="bulk-create",
         batch_size=context.batch_size,
         on_created=record,
+        policy=context.config.settings.name_collision_policy,
+        renamed=renamed,
+        name_taken="name conflict: another QBO customer, vendor or employee already uses this display name",
+        both_taken="name conflict: the display name and its suffixed form are both taken",
     )
-    tally.created += len(outcome.created)
-    for creation, reason in outcome.failed:
-        tally.fail(creation.source_id, reason)
-    if not outcome.duplicate_names:
-        return
-    if context.config.settings.name_collision_policy == "report":
-        for creation in outcome.duplicate_names:
-            tally.skip(
-                creation.source_id,
-                "name conflict: another QBO customer, vendor or employee already uses this display name",
-            )
-        return
-    retried = [
-        Creation(
-            c.source_id,
-            c.source_version,
-            customer_body(by_id[c.source_id], suffixed_name(by_id[c.source_id].display_name)),
-        )
-        for c in outcome.duplicate_names
-    ]
-    second = create_in_batches(
-        context.qbo,
-        tally,
-        tenant_id=context.tenant_id,
-        entity="Customer",
-        creations=retried,
-        operation="bulk-create-suffixed",
-        batch_size=context.batch_size,
-        on_created=record,
-    )
-    tally.created += len(second.created)
-    for creation, reason in second.failed:
-        tally.fail(creation.source_id, reason)
-    for creation in second.duplicate_names:
-        tally.skip(creation.source_id, "name conflict: the display name and its suffixed form are both taken")

@@ -14,7 +14,7 @@ from qbosync.sync.bulk.common import (
     Creation,
     Tally,
     count_existing_link,
-    create_in_batches,
+    create_with_name_policy,
     created_during_run,
     name_key,
     new_link,
@@ -155,49 +155,24 @@ def _create(
             ]
         )
 
-    outcome = create_in_batches(
+    def renamed(creation: Creation) -> Creation:
+        product = products[creation.source_id]
+        return Creation(
+            creation.source_id,
+            creation.source_version,
+            {**creation.body, "Name": suffixed_item_name(product.name)},
+        )
+
+    create_with_name_policy(
         context.qbo,
         tally,
         tenant_id=context.tenant_id,
         entity="Item",
         creations=creations,
-        operation="bulk-create",
         batch_size=context.batch_size,
         on_created=record,
+        policy=config.settings.name_collision_policy,
+        renamed=renamed,
+        name_taken="name conflict: another QBO item (perhaps inactive) uses this name",
+        both_taken="name conflict: the item name and its suffixed form are both taken",
     )
-    tally.created += len(outcome.created)
-    for creation, reason in outcome.failed:
-        tally.fail(creation.source_id, reason)
-    if not outcome.duplicate_names:
-        return
-    if config.settings.name_collision_policy == "report":
-        for creation in outcome.duplicate_names:
-            tally.skip(
-                creation.source_id, "name conflict: another QBO item (perhaps inactive) uses this name"
-            )
-        return
-    retried = []
-    for creation in outcome.duplicate_names:
-        product = products[creation.source_id]
-        retried.append(
-            Creation(
-                creation.source_id,
-                creation.source_version,
-                {**creation.body, "Name": suffixed_item_name(product.name)},
-            )
-        )
-    second = create_in_batches(
-        context.qbo,
-        tally,
-        tenant_id=context.tenant_id,
-        entity="Item",
-        creations=retried,
-        operation="bulk-create-suffixed",
-        batch_size=context.batch_size,
-        on_created=record,
-    )
-    tally.created += len(second.created)
-    for creation, reason in second.failed:
-        tally.fail(creation.source_id, reason)
-    for creation in second.duplicate_names:
-        tally.skip(creation.source_id, "name conflict: the item name and its suffixed form are both taken")
