@@ -397,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # The library's logger already exists (imported above): one INFO line per QBO call would bury the figures.
+    from qbosync.observability import logger
+
+    logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 
     sandbox = start_qbo_sandbox(args)
