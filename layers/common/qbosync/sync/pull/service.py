@@ -4,7 +4,16 @@ Rules (why each is so):
 - **Re-read, then act.** A notification says only that something changed; the worker reads the entity
   now (or takes the row CDC returned), so late or repeated notifications act on current data.
 - **No echo.** A linked record whose QBO ``SyncToken`` equals the link's is exactly what qbosync last
-  wrote (or already saw): nothing is applied back.
+  wrote (or already saw): nothing is applied back. A document the push deleted (its link's
+  ``content_hash`` is ``state:deleted``) is qbosync's own deletion, whatever QBO later says of it; a
+  zero payment the push made to apply a credit memo is linked under ``CreditApplication``.
+- **Echo without reading.** A webhook (not a CDC row) is not read back from QBO when the link already
+  says it is qbosync's own write: the link records the very operation announced (``Delete`` and a
+  ``state:deleted`` link, ``Void`` and a ``state:voided`` link, ``Create`` of a record linked since, or
+  ``Update`` of a record qbosync itself last updated, its link written at or after the notification's
+  ``lastUpdated``). Anything else is read. ``lastUpdated`` has whole seconds, so a change by someone
+  else within the second after qbosync's own update is only seen by the scheduled CDC reconciliation,
+  which always passes the row (with its SyncToken) and so is never cut short.
 - **Field ownership** (fixed for now; the settings have no ownership switch yet): the system a record
   started in owns its fields. Customers and items that started in the source are never changed from
   QBO edits; customers that started in QBO are created in the source with the default bill profile.
@@ -13,7 +22,9 @@ Rules (why each is so):
 - **Drift.** Documents qbosync pushed (invoices, credit memos, payments) belong to the source; a QBO
   deletion, or a total that no longer matches the source's (an edit or a void in QBO), is recorded as
   a failed event with a ``drift:`` reason. A new SyncToken alone is not drift: settling a payment
-  changes an invoice's balance and SyncToken without anyone editing it.
+  changes an invoice's balance and SyncToken without anyone editing it. A deletion is not drift when
+  the source has removed (voided or deleted) the document too: the push's own removal may reach QBO
+  before its link records it (an answer lost on the way back, then retried).
 
 Every change is recorded as a sync event (``qbo.<entity>``), done or failed with its reason, so the
 events API shows it and the retry schedule can replay it.
@@ -54,7 +65,14 @@ NOT_RETRYABLE_PREFIXES = ("unsupported:", "drift:")
 CUSTOMER = "Customer"
 ITEM = "Item"
 PAYMENT = "Payment"
+CREDIT_APPLICATION = "CreditApplication"
+"""Link entity of the zero QBO Payment the push writes to apply a credit memo to invoices."""
 DOCUMENTS = frozenset({"Invoice", "CreditMemo"})
+DELETED = "state:deleted"
+VOIDED = "state:voided"
+"""The ``content_hash`` the push records once it deleted or voided a document in QBO."""
+CREATED_SYNC_TOKEN = "0"  # noqa: S105 - a SyncToken, not a secret
+"""QBO's SyncToken of a record never updated since its creation."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,43 @@ def _is_deleted(change: EntityChange, row: Mapping[str, Any] | None) -> bool:
 def _echo(link: Link, row: Mapping[str, Any] | None) -> bool:
     """True when QBO holds exactly what qbosync last wrote or saw for this link."""
     return row is not None and link.sync_token is not None and link.sync_token == _sync_token(row)
+
+
+def _link_is_newer(link: Link, change: EntityChange) -> bool:
+    """The link was written at or after the change QBO announced (False when either time is unknown)."""
+    stamp = change.last_updated
+    if stamp is None or stamp.tzinfo is None or link.updated_at.tzinfo is None:
+        return False
+    return link.updated_at >= stamp
+
+
+def own_write_without_reading(link: Link, change: EntityChange) -> str | None:
+    """Why a notified change is plainly qbosync's own write, per its link alone; None when in doubt.
+
+    Only the operation qbosync last performed on the record, as its link records it, qualifies:
+    - the push deleted it (``state:deleted``): QBO never reuses an id, so nothing of it is left to read;
+    - ``Void`` of a record the push voided (``state:voided``);
+    - ``Create`` of a record linked at or after its creation (later edits come as their own changes);
+    - ``Update`` of a record qbosync created or updated itself (origin ``qbosync``) whose link holds
+      the SyncToken of an update (not of the creation, which no ``Update`` can echo), written at or
+      after the notification's ``lastUpdated``.
+    """
+    if link.content_hash == DELETED:
+        return "qbosync deleted this record in QBO"
+    if change.operation == "Void":
+        return "qbosync voided this record in QBO" if link.content_hash == VOIDED else None
+    if not _link_is_newer(link, change):
+        return None
+    if change.operation == "Create":
+        return "qbosync linked this record after its creation"
+    if (
+        change.operation == "Update"
+        and link.origin == "qbosync"
+        and link.content_hash != VOIDED
+        and link.sync_token not in (None, CREATED_SYNC_TOKEN)
+    ):
+        return "qbosync updated this record at or after the change"
+    return None
 
 
 def _version_of(change: EntityChange) -> int:
@@ -203,6 +258,16 @@ class PullService:
             return self._document(tenant_id, change, row)
         return PullOutcome("skipped", f"{change.entity} changes are not pulled")
 
+    @staticmethod
+    def _known_echo(
+        link: Link | None, change: EntityChange, given: Mapping[str, Any] | None
+    ) -> PullOutcome | None:
+        """The outcome of a webhook the link shows to be qbosync's own write, decided without a QBO read."""
+        if link is None or given is not None:
+            return None
+        why = own_write_without_reading(link, change)
+        return None if why is None else PullOutcome("unchanged", f"{why}; not read back (echo)")
+
     def _current(
         self, tenant_id: str, change: EntityChange, row: Mapping[str, Any] | None
     ) -> Mapping[str, Any] | None:
@@ -226,8 +291,11 @@ class PullService:
             return PullOutcome("skipped", "customer sync is off")
         if change.operation == "Merge" and change.deleted_id:
             return self._merged_customer(tenant_id, change)
-        row = self._current(tenant_id, change, given)
         link = self.links.get_by_qbo_id(tenant_id, CUSTOMER, change.entity_id)
+        known = self._known_echo(link, change, given)
+        if known is not None:
+            return known
+        row = self._current(tenant_id, change, given)
         if link is not None:
             return self._linked_customer_changed(link, change, row)
         if row is None:
@@ -310,6 +378,9 @@ class PullService:
         if not settings.sync.products:
             return PullOutcome("skipped", "product sync is off")
         link = self.links.get_by_qbo_id(tenant_id, ITEM, change.entity_id)
+        known = self._known_echo(link, change, given)
+        if known is not None:
+            return known
         row = self._current(tenant_id, change, given)
         if link is not None:
             if _echo(link, row):
@@ -342,9 +413,15 @@ class PullService:
         if not settings.sync.payments:
             return PullOutcome("skipped", "payment sync is off")
         link = self.links.get_by_qbo_id(tenant_id, PAYMENT, change.entity_id)
+        if link is None:
+            # The zero payment the push writes to apply a credit memo is linked under its own entity.
+            link = self.links.get_by_qbo_id(tenant_id, CREDIT_APPLICATION, change.entity_id)
+        known = self._known_echo(link, change, given)
+        if known is not None:
+            return known
         row = self._current(tenant_id, change, given)
         if link is not None:
-            return self._pushed_document_changed(tenant_id, PAYMENT, link, change, row)
+            return self._pushed_document_changed(tenant_id, link.entity, link, change, row)
         if row is None:
             return PullOutcome("skipped", "an unlinked QBO payment was deleted")
         invoices = [
@@ -365,10 +442,13 @@ class PullService:
         link = self.links.get_by_qbo_id(tenant_id, change.entity, change.entity_id)
         if link is None:
             return PullOutcome("skipped", f"not a {change.entity} qbosync synced")
+        known = self._known_echo(link, change, given)
+        if known is not None:
+            return known
         row = self._current(tenant_id, change, given)
         return self._pushed_document_changed(tenant_id, change.entity, link, change, row)
 
-    def _pushed_document_changed(
+    def _pushed_document_changed(  # noqa: PLR0911 - a decision table: one return per rule
         self, tenant_id: str, entity: str, link: Link, change: EntityChange, row: Mapping[str, Any] | None
     ) -> PullOutcome:
         """A document qbosync pushed changed in QBO: drift only if QBO no longer matches the source.
@@ -378,8 +458,12 @@ class PullService:
         """
         if _echo(link, row):
             return PullOutcome("unchanged", "QBO holds what qbosync last wrote")
-        subject = f"QBO {entity} {change.entity_id} of source {link.source_id}"
+        subject = _subject(entity, change.entity_id, link.source_id)
         if _is_deleted(change, row) or row is None:
+            if link.content_hash == DELETED:
+                return PullOutcome("unchanged", "qbosync deleted this record in QBO (echo)")
+            if self._removed_in_source(tenant_id, entity, link.source_id):
+                return PullOutcome("unchanged", "the source removed the document too")
             return PullOutcome("drift", f"{subject} was deleted in QBO; the source still has it")
         expected = self._source_amount(tenant_id, entity, link.source_id)
         actual = _money(row.get("TotalAmt"))
@@ -393,6 +477,22 @@ class PullService:
             " (edited or voided in QBO; the source owns it)",
         )
 
+    def _removed_in_source(self, tenant_id: str, entity: str, source_id: str) -> bool:
+        """The source voided or deleted the document (or, for a credit application, no longer applies
+        the credit note), so QBO losing it is what the push does too."""
+        source = self.source_for(tenant_id)
+        try:
+            if entity == "Invoice":
+                return source.get_invoice(source_id).status in {"void", "deleted"}
+            if entity in {"CreditMemo", CREDIT_APPLICATION}:
+                note = source.get_credit_note(source_id)
+                return note.status in {"void", "deleted"} or (
+                    entity == CREDIT_APPLICATION and not note.applied_to
+                )
+            return source.get_payment(source_id).status in {"void", "deleted"}
+        except SourceNotFound:
+            return True
+
     def _source_amount(self, tenant_id: str, entity: str, source_id: str) -> Decimal | None:
         """What QBO's TotalAmt should be for a source document (zero once void or deleted)."""
         source = self.source_for(tenant_id)
@@ -403,10 +503,19 @@ class PullService:
             if entity == "CreditMemo":
                 note = source.get_credit_note(source_id)
                 return Decimal(0) if note.status in {"void", "deleted"} else note.total
+            if entity == CREDIT_APPLICATION:
+                source.get_credit_note(source_id)
+                return Decimal(0)  # applying a credit moves no money: a zero payment
             payment = source.get_payment(source_id)
             return Decimal(0) if payment.status in {"void", "deleted"} else payment.amount
         except SourceNotFound:
             return None
+
+
+def _subject(entity: str, qbo_id: str, source_id: str) -> str:
+    if entity == CREDIT_APPLICATION:
+        return f"QBO Payment {qbo_id} applying source credit note {source_id}"
+    return f"QBO {entity} {qbo_id} of source {source_id}"
 
 
 def _money(value: Any) -> Decimal:
