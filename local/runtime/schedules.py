@@ -13,7 +13,6 @@ import calendar
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from local.runtime.loops import BackgroundLoops
 from local.template_model import LOCAL_ACCOUNT_ID, LOCAL_REGION, ScheduleModel
 
 LOGGER = logging.getLogger("local.runtime.schedules")
@@ -154,7 +154,7 @@ def scheduled_event(schedule: ScheduleModel, rule_name: str, now: datetime) -> d
     }
 
 
-class ScheduleTicker:
+class ScheduleTicker(BackgroundLoops):
     """A thread per enabled schedule, on a simulated clock ``speedup`` times faster than real time."""
 
     def __init__(self, schedules: list[ScheduleModel], invoke: InvokeFunction, speedup: float = 1.0) -> None:
@@ -165,8 +165,7 @@ class ScheduleTicker:
         self._schedules = [schedule for schedule in schedules if schedule.enabled]
         self._invoke = invoke
         self._speedup = speedup
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
         self._start_real = time.time()
         self.fired: dict[str, int] = {}
 
@@ -176,22 +175,7 @@ class ScheduleTicker:
 
     def start(self) -> None:
         self._start_real = time.time()
-        for schedule in self._schedules:
-            thread = threading.Thread(
-                target=self._run, args=(schedule,), name=f"schedule-{schedule.event_id}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def request_stop(self) -> None:
-        """Ask the threads to finish; ``stop()`` then waits for them."""
-        self._stopping.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+        self._start_loops(self._run, self._schedules, lambda schedule: f"schedule-{schedule.event_id}")
 
     def _fire(self, schedule: ScheduleModel, rule_name: str) -> None:
         """One scheduled invocation, retried up to the schedule's retry attempts (one second apart)."""

@@ -15,11 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from local.runtime.loops import BackgroundLoops
 from local.template_model import LOCAL_REGION
 
 LOGGER = logging.getLogger("local.runtime.sqs_poller")
@@ -91,7 +91,7 @@ def message_ids_to_keep(subscription: SqsSubscription, message_ids: list[str], r
     return keep
 
 
-class SqsPoller:
+class SqsPoller(BackgroundLoops):
     """One polling thread per subscription; ``stop()`` ends them within a poll interval."""
 
     def __init__(
@@ -105,26 +105,12 @@ class SqsPoller:
         self._subscriptions = subscriptions
         self._invoke = invoke
         self._wait_seconds = wait_seconds
-        self._stopping = threading.Event()
-        self._threads: list[threading.Thread] = []
+        super().__init__()
 
     def start(self) -> None:
-        for subscription in self._subscriptions:
-            thread = threading.Thread(
-                target=self._run, args=(subscription,), name=f"sqs-{subscription.function_id}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def request_stop(self) -> None:
-        """Ask the threads to finish; ``stop()`` then waits for them."""
-        self._stopping.set()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(timeout)
-        self._threads.clear()
+        self._start_loops(
+            self._run, self._subscriptions, lambda subscription: f"sqs-{subscription.function_id}"
+        )
 
     def _run(self, subscription: SqsSubscription) -> None:
         while not self._stopping.is_set():
