@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qbosync.sync.oauth_state import InvalidState, OAuthStateSigner
+from qbosync.store.oauth_states import StateInvalid
+from qbosync.sync.oauth_state import OAuthStateSigner
 
 KEY = b"k" * 32
 
@@ -23,27 +24,27 @@ def test_given_a_state_when_verified_for_another_tenant_or_admin_then_it_is_refu
 ) -> None:
     signer = OAuthStateSigner(KEY)
     parsed = signer.parse(signer.sign("nonce-1", 1_000, "acme", "admin-1"))
-    with pytest.raises(InvalidState, match="not issued"):
+    with pytest.raises(StateInvalid, match="not issued"):
         signer.verify(parsed, tenant, admin, now=0)
 
 
 def test_given_an_expired_state_when_verified_then_it_is_refused() -> None:
     signer = OAuthStateSigner(KEY)
     parsed = signer.parse(signer.sign("nonce-1", 1_000, "acme", "admin-1"))
-    with pytest.raises(InvalidState, match="expired"):
+    with pytest.raises(StateInvalid, match="expired"):
         signer.verify(parsed, "acme", "admin-1", now=1_000)
 
 
 def test_given_a_state_signed_with_another_key_then_it_is_refused() -> None:
     forged = OAuthStateSigner(b"x" * 32).sign("nonce-1", 1_000, "acme", "admin-1")
     signer = OAuthStateSigner(KEY)
-    with pytest.raises(InvalidState):
+    with pytest.raises(StateInvalid):
         signer.verify(signer.parse(forged), "acme", "admin-1", now=0)
 
 
 @pytest.mark.parametrize("value", ["", "v1", "v2.n.1.s", "v1.n.notanumber.s", "v1..1.s", "v1.n.1."])
 def test_given_a_malformed_state_when_parsed_then_it_is_refused(value: str) -> None:
-    with pytest.raises(InvalidState, match="malformed"):
+    with pytest.raises(StateInvalid, match="malformed"):
         OAuthStateSigner.parse(value)
 
 

@@ -27,7 +27,7 @@ class StoredState(BaseModel):
 
 
 class StateInvalid(BadRequest):
-    """The ``state`` is unknown, already used or expired."""
+    """The OAuth ``state`` is malformed, forged, unknown, already used or expired."""
 
     code = "invalid_state"
 

@@ -24,7 +24,7 @@ from qbosync.observability import logger
 from qbosync.qbo.oauth import InvalidGrant, OAuthError, TokenGrant
 from qbosync.store.connections import Connection, ConnectionRepository, RealmClaimedByAnotherTenant
 from qbosync.store.oauth_states import OAuthStateRepository, StateInvalid
-from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, InvalidState, OAuthStateSigner
+from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, OAuthStateSigner
 
 
 class CallbackOutcome(StrEnum):
@@ -114,7 +114,7 @@ class ConnectionService:
             parsed = OAuthStateSigner.parse(params.state or "")
             stored = self.states.consume(parsed.nonce, datetime.fromtimestamp(self.clock(), tz=UTC))
             self.signer.verify(parsed, stored.tenant_id, stored.admin_sub, self.clock())
-        except (InvalidState, StateInvalid) as exc:
+        except StateInvalid as exc:
             logger.warning(
                 "oauth callback refused", extra={"outcome": "invalid_state", "reason": exc.message}
             )

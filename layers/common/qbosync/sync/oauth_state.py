@@ -12,16 +12,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from qbosync.errors import BadRequest
+from qbosync.store.oauth_states import StateInvalid
 
 STATE_LIFETIME_SECONDS = 600
 _VERSION = "v1"
-
-
-class InvalidState(BadRequest):
-    """The state is malformed, forged, expired or already used."""
-
-    code = "invalid_state"
 
 
 @dataclass(frozen=True)
@@ -49,19 +43,19 @@ class OAuthStateSigner:
 
     @staticmethod
     def parse(state: str) -> ParsedState:
-        """Split a state value; anything not of our shape is ``InvalidState``."""
+        """Split a state value; anything not of our shape is ``StateInvalid``."""
         parts = state.split(".")
         if len(parts) != 4 or parts[0] != _VERSION or not parts[2].isdigit() or not parts[1] or not parts[3]:
-            raise InvalidState("The OAuth state is malformed.")
+            raise StateInvalid("The OAuth state is malformed.")
         return ParsedState(nonce=parts[1], expires_at=int(parts[2]), signature=parts[3])
 
     def verify(self, parsed: ParsedState, tenant_id: str, admin_sub: str, now: float) -> None:
         """Check the signature against what the nonce was bound to, and the expiry."""
         expected = self._signature(parsed.nonce, parsed.expires_at, tenant_id, admin_sub)
         if not hmac.compare_digest(expected, parsed.signature):
-            raise InvalidState("The OAuth state was not issued by qbosync for this tenant.")
+            raise StateInvalid("The OAuth state was not issued by qbosync for this tenant.")
         if now >= parsed.expires_at:
-            raise InvalidState("The OAuth state has expired; start the connection again.")
+            raise StateInvalid("The OAuth state has expired; start the connection again.")
 
     def _signature(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str) -> str:
         message = "\n".join((_VERSION, nonce, str(expires_at), tenant_id, admin_sub)).encode()
