@@ -10,10 +10,11 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from qbosync.api.auth import TenantLookup
+from qbosync.clock import utc_now
 from qbosync.store.config import (
     AuditRepository,
     MappingRepository,
@@ -59,10 +60,6 @@ def _default_mappings_added() -> Callable[[str, str, list[str]], int]:
     )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class ApiDependencies:
     """Everything the admin API routes call."""
@@ -77,7 +74,7 @@ class ApiDependencies:
     mappings: MappingRepository = field(default_factory=MappingRepository)
     audit: AuditRepository = field(default_factory=AuditRepository)
     reference_cache: ReferenceCacheRepository = field(default_factory=ReferenceCacheRepository)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     epoch_clock: Callable[[], float] = time.time
     # The connect / callback / disconnect flows (``qbosync.sync.connection.ConnectionService``); built
     # from ``qbosync.sync.wiring`` on first use when not given.

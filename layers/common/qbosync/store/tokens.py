@@ -25,12 +25,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
+from qbosync.clock import utc_now
 from qbosync.errors import NotConnected, UpstreamUnavailable
 from qbosync.observability import logger
 from qbosync.settings import Settings, get_settings
@@ -178,10 +179,6 @@ def clear_token_cache() -> None:
     _PROCESS_CACHE.clear()
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _secret(value: str | SecretStr) -> SecretStr:
     return value if isinstance(value, SecretStr) else SecretStr(value)
 
@@ -204,7 +201,7 @@ class TokenVault:
         connections: ConnectionRepository | None = None,
         secrets: SecretsManagerClient | None = None,
         table: MainTable | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         settings: Settings | None = None,
         cache: TokenCache | None = None,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
 
+from qbosync.clock import utc_now
 from qbosync.errors import NotConnected, QbosyncError
 from qbosync.observability import logger
 from qbosync.store.connections import Connection, ConnectionRepository
@@ -38,10 +39,6 @@ class KeepAliveResult(BaseModel):
     reason: str | None = None
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _default_vault(tenant_id: str) -> Vault:
     from qbosync.sync.wiring import token_vault
 
@@ -55,7 +52,7 @@ class TokenKeepAlive:
     vault_for: Callable[[str], Vault] = _default_vault
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     events: EventRepository = field(default_factory=EventRepository)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     idle_after: timedelta = timedelta(days=7)
     expiry_warning: timedelta = timedelta(days=14)
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
@@ -74,10 +75,6 @@ class ReconcileReport(BaseModel):
     pushes_queued: int = 0
     customers_synced: int = 0
     customers_failed: int = 0
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _default_qbo(tenant_id: str) -> QboClient:
@@ -145,7 +142,7 @@ class Reconciler:
     checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
     links: LinkRepository = field(default_factory=LinkRepository)
     push_queue: MessageQueue = field(default_factory=_default_push_queue)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     overlap: timedelta = timedelta(minutes=5)
     cdc_max_lookback: timedelta = timedelta(days=29)
 

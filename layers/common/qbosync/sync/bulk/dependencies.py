@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
+from qbosync.clock import utc_now
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
 from qbosync.store.config import (
@@ -18,10 +19,6 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.runs import RunRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.reference import ConnectionReader
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _qbo_for_tenant(tenant_id: str) -> QboClient:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from qbosync.clock import utc_now
 from qbosync.observability import logger
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus, SyncEvent
@@ -44,10 +45,6 @@ class RetryReport(BaseModel):
     not_retryable: int = 0
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _default_push_replay() -> PushRequeue:
     from qbosync.sync.push.replay import EventReplay
 
@@ -68,7 +65,7 @@ class EventRetrySchedule:
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     push_replay: PushRequeue = field(default_factory=_default_push_replay)
     pull_queue: BatchQueue = field(default_factory=_default_pull_queue)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
     base_delay: timedelta = timedelta(minutes=5)
     max_delay: timedelta = timedelta(hours=6)
     max_attempts: int = 8

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from qbosync.clock import utc_now
 from qbosync.errors import QbosyncError, UpstreamUnavailable
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, request_id_for
@@ -86,10 +87,6 @@ class PullOutcome:
 
     def event_reason(self) -> str:
         return f"{self.status}: {self.reason}" if self.status in {"unsupported", "drift"} else self.reason
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _default_qbo(tenant_id: str) -> QboClient:
@@ -183,7 +180,7 @@ class PullService:
     settings_for: Callable[[str], TenantSettings] = read_tenant_settings
     links: LinkRepository = field(default_factory=LinkRepository)
     events: EventRepository = field(default_factory=EventRepository)
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utc_now
 
     def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> PullOutcome:
         """Apply one change and record it as a sync event. ``row``: the entity as CDC returned it.

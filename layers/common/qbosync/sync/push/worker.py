@@ -10,7 +10,6 @@ even beyond the idempotency record's lifetime.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from qbosync.clock import utc_now
 from qbosync.observability import logger
 from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.push.service import PushDependencies, PushService
@@ -35,10 +35,6 @@ from qbosync.sync.push.service import PushDependencies, PushService
 IDEMPOTENCY_KEY = "[tenant_id, event_id, redelivery]"
 IDEMPOTENCY_SECONDS = 24 * 3600
 """Sources retry for hours; past a day the links' source versions still make a repeat a no-op."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @lru_cache(maxsize=1)
