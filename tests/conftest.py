@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
-from qbosync.settings import get_qbo_limits, get_settings
+from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning
 from qbosync.store.aws import reset_clients
 
 _TESTS = Path(__file__).parent
@@ -45,8 +45,10 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
+    get_sync_tuning.cache_clear()
     reset_clients()
     yield
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
+    get_sync_tuning.cache_clear()
     reset_clients()

@@ -99,13 +99,23 @@ def unmatched_qbo_item_product(products: Entries) -> dict[str, Any]:
 
 
 def configured_settings(
-    current: dict[str, Any], qbo: QboLists, bill_profiles: Entries, fallback_product: dict[str, Any]
+    current: dict[str, Any],
+    qbo: QboLists,
+    source_lists: dict[str, Entries],
+    fallback_product: dict[str, Any],
 ) -> dict[str, Any]:
-    """The settings document with the seed's choices applied to what the API returned."""
-    if NEW_CUSTOMER_BILL_PROFILE not in {profile["code"] for profile in bill_profiles}:
+    """The settings document with the seed's choices applied to what the API returned.
+
+    Both QBO → source flows are on: customers created in QBO get the seed's bill profile, and payments
+    entered in QBO against synced invoices are recorded with the first source payment method when
+    their QBO method maps to none.
+    """
+    if NEW_CUSTOMER_BILL_PROFILE not in {profile["code"] for profile in source_lists["bill-profiles"]}:
         raise StepFailed(f"the source has no active bill profile {NEW_CUSTOMER_BILL_PROFILE}")
+    if not source_lists["payment-methods"]:
+        raise StepFailed("the source has no payment method for payments entered in QBO")
     settings = dict(current)
-    settings["sync"] = {**current["sync"], "qbo_to_source_customers": True}
+    settings["sync"] = {**current["sync"], "qbo_to_source_customers": True, "qbo_to_source_payments": True}
     settings["prefixes"] = {name: {"enabled": True, "value": value} for name, value in PREFIXES.items()}
     settings["qbo_defaults"] = {
         "invoice_tax_code_id": qbo.id_of("tax-codes", INVOICE_TAX_CODE),
@@ -116,6 +126,7 @@ def configured_settings(
     settings["source_defaults"] = {
         "unmatched_qbo_item_product_id": fallback_product["id"],
         "new_customer_bill_profile_id": NEW_CUSTOMER_BILL_PROFILE,
+        "qbo_payment_method_code": source_lists["payment-methods"][0]["code"],
     }
     settings["deletion_policy"] = "delete"  # so the demo can show a deletion; paid invoices are voided
     return settings

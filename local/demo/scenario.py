@@ -247,9 +247,7 @@ class DemoScenario:
         }
         fallback_product = choices.unmatched_qbo_item_product(self.source.list_all("products"))
         current, etag = self.admin.get_versioned("/settings")
-        settings = choices.configured_settings(
-            current["settings"], qbo, source_lists["bill-profiles"], fallback_product
-        )
+        settings = choices.configured_settings(current["settings"], qbo, source_lists, fallback_product)
         saved = self.admin.put_versioned("/settings", settings, etag)
         require(saved["settings"] == settings, "the stored settings differ from what was sent")
         n.ok(f"PUT /settings with If-Match {etag}: now version {saved['version']}")
@@ -287,6 +285,12 @@ class DemoScenario:
             ("bill profile for customers created from QBO", settings["source_defaults"][BILL_PROFILE]),
             ("prefixes: invoice, payment, credit, write-off", ", ".join(choices.PREFIXES.values())),
             ("create source customers from QBO", "on"),
+            (
+                "record QBO payments in the source",
+                f"on (method {settings['source_defaults']['qbo_payment_method_code']} when unmapped)",
+            ),
+            ("customer field ownership", "the side each customer started in"),
+            ("drift of pushed documents", settings["drift_policy"]),
             ("source deletions", "deleted in QBO (voided when payments are linked)"),
         ):
             table.add_row(label, value)

@@ -49,7 +49,9 @@ log = logging.getLogger("qbosync.source_sandbox")
 MAX_BODY_BYTES = 1_048_576
 DEFAULT_LIMIT = 100
 REFERENCE_KINDS = ("payment-methods", "gl-codes", "product-types", "accounts", "tax-codes", "bill-profiles")
-_CREATABLE = frozenset({"customers", "products"})
+_CREATABLE = frozenset({"customers", "products", "payments"})
+_PATCHABLE = frozenset({"customers"})
+_VOIDABLE_BY_API = frozenset({"payments"})
 _DOCUMENTS = frozenset({"invoices", "payments", "credit-notes"})
 _MAX_IDEMPOTENCY_KEY = 255
 
@@ -208,14 +210,6 @@ def _authorized_tenant(state: SandboxState, request: Request) -> str:
     return tenant_id
 
 
-def _counted(state: SandboxState, label: Callable[[Request], str], endpoint: Endpoint) -> Endpoint:
-    async def counted(request: Request) -> Response:
-        state.requests[label(request)] += 1
-        return await endpoint(request)
-
-    return counted
-
-
 def _injected_fault(state: SandboxState, request: Request) -> Response | None:
     rule = state.take_fault(request.url.path)
     if rule is None:
@@ -247,10 +241,6 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
         return JSONResponse({"items": [_dump(obj) for obj in items], "next_cursor": next_cursor})
 
     async def list_or_create(request: Request) -> Response:
-        _authorized_tenant(state, request)
-        fault = _injected_fault(state, request)
-        if fault is not None:
-            return fault
         name = str(request.path_params["collection"])
         if name in REFERENCE_KINDS:
             if request.method != "GET":
@@ -262,30 +252,26 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
             return page_of(request, collection)
         if collection not in _CREATABLE:
             raise HTTPException(405, f"{collection} cannot be created through the source API")
-        return await create(request, collection)
+        return await _create(state, outbox, request, collection)
 
-    async def create(request: Request, collection: str) -> Response:
-        key = request.headers.get("idempotency-key", "").strip()
-        if not key:
-            raise PreconditionRequired("send an Idempotency-Key header", code="idempotency_key_required")
-        if len(key) > _MAX_IDEMPOTENCY_KEY:
-            raise BadRequest(
-                f"Idempotency-Key is longer than {_MAX_IDEMPOTENCY_KEY}", code="invalid_idempotency_key"
-            )
-        body = await _json_body(request)
-        obj, change = state.create_idempotently(request.path_params["tenant_id"], collection, body, key)
+    async def read_or_update(request: Request) -> Response:
+        collection = _collection(request)
+        if request.method == "GET":
+            obj = state.get(request.path_params["tenant_id"], collection, request.path_params["object_id"])
+            return JSONResponse(_dump(obj))
+        if collection not in _PATCHABLE:
+            raise HTTPException(405, f"{collection} cannot be changed through the source API")
+        return await _patch_customer(state, outbox, request)
+
+    async def void(request: Request) -> Response:
+        collection = _collection(request)
+        if collection not in _VOIDABLE_BY_API:
+            raise HTTPException(405, f"{collection} cannot be voided through the source API")
+        obj, change = state.void_idempotently(
+            request.path_params["tenant_id"], collection, request.path_params["object_id"]
+        )
         if change is not None:
             outbox.record(change)
-        replayed = {"Idempotent-Replayed": "true" if change is None else "false"}
-        return JSONResponse(_dump(obj), status_code=201, headers=replayed)
-
-    async def read_one(request: Request) -> Response:
-        _authorized_tenant(state, request)
-        fault = _injected_fault(state, request)
-        if fault is not None:
-            return fault
-        collection = _collection(request)
-        obj = state.get(request.path_params["tenant_id"], collection, request.path_params["object_id"])
         return JSONResponse(_dump(obj))
 
     def collection_label(request: Request) -> str:
@@ -294,14 +280,69 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
     def object_label(request: Request) -> str:
         return f"{request.method} /tenants/{{tenant_id}}/{request.path_params['collection']}/{{id}}"
 
+    def void_label(request: Request) -> str:
+        return f"{object_label(request)}/void"
+
     return [
         Route(
             "/tenants/{tenant_id}/{collection}",
-            _counted(state, collection_label, list_or_create),
+            _guarded(state, collection_label, list_or_create),
             methods=["GET", "POST"],
         ),
-        Route("/tenants/{tenant_id}/{collection}/{object_id}", _counted(state, object_label, read_one)),
+        Route(
+            "/tenants/{tenant_id}/{collection}/{object_id}",
+            _guarded(state, object_label, read_or_update),
+            methods=["GET", "PATCH"],
+        ),
+        Route(
+            "/tenants/{tenant_id}/{collection}/{object_id}/void",
+            _guarded(state, void_label, void),
+            methods=["POST"],
+        ),
     ]
+
+
+def _guarded(state: SandboxState, label: Callable[[Request], str], endpoint: Endpoint) -> Endpoint:
+    """``endpoint`` behind what every public route does first: count the request by ``label``,
+    check the tenant's API key, then answer with an injected fault if one is pending."""
+
+    async def guarded(request: Request) -> Response:
+        state.requests[label(request)] += 1
+        _authorized_tenant(state, request)
+        fault = _injected_fault(state, request)
+        if fault is not None:
+            return fault
+        return await endpoint(request)
+
+    return guarded
+
+
+async def _create(state: SandboxState, outbox: WebhookOutbox, request: Request, collection: str) -> Response:
+    """``POST /tenants/{t}/{collection}`` with an Idempotency-Key: 201, replayed or not."""
+    key = request.headers.get("idempotency-key", "").strip()
+    if not key:
+        raise PreconditionRequired("send an Idempotency-Key header", code="idempotency_key_required")
+    if len(key) > _MAX_IDEMPOTENCY_KEY:
+        raise BadRequest(
+            f"Idempotency-Key is longer than {_MAX_IDEMPOTENCY_KEY}", code="invalid_idempotency_key"
+        )
+    body = await _json_body(request)
+    obj, change = state.create_idempotently(request.path_params["tenant_id"], collection, body, key)
+    if change is not None:
+        outbox.record(change)
+    replayed = {"Idempotent-Replayed": "true" if change is None else "false"}
+    return JSONResponse(_dump(obj), status_code=201, headers=replayed)
+
+
+async def _patch_customer(state: SandboxState, outbox: WebhookOutbox, request: Request) -> Response:
+    """``PATCH /tenants/{t}/customers/{id}``: 200 with the customer, changed or (a no-op) not."""
+    body = await _json_body(request)
+    customer, change = state.update_customer(
+        request.path_params["tenant_id"], request.path_params["object_id"], body
+    )
+    if change is not None:
+        outbox.record(change)
+    return JSONResponse(_dump(customer))
 
 
 # -- the control API -------------------------------------------------------------------------------
@@ -396,6 +437,8 @@ def _operations_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route
             {
                 "requests": dict(sorted(state.requests.items())),
                 "created": {name: state.created[name] for name in sorted(_CREATABLE)},
+                "updated": {name: state.updated[name] for name in sorted(_PATCHABLE)},
+                "voided": {name: state.voided[name] for name in sorted(_VOIDABLE_BY_API)},
                 "idempotent_replays": state.idempotent_replays,
                 "webhooks": dict(Counter(d.status for d in outbox.deliveries)),
             }

@@ -1,5 +1,6 @@
 """The sandbox's in-memory state: per-tenant collections with stable, cursor-paged order, versioned
-changes, idempotent creation, request counters, injected faults, and an optional snapshot file."""
+changes, idempotent creation, idempotent updates and voids, request counters, injected faults, and
+an optional snapshot file."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ from qbosync.source.models import (
     Code,
     Money,
     NewSourceCustomer,
+    NewSourcePayment,
     NewSourceProduct,
     ObjectKind,
     Quantity,
     ReferenceEntry,
     SourceCreditNote,
     SourceCustomer,
+    SourceCustomerUpdate,
     SourceId,
     SourceInvoice,
     SourceLine,
@@ -65,6 +68,7 @@ _ID_PREFIX = {
 }
 _NUMBER_PREFIX = {"invoices": ("INV-", 1000), "payments": ("PMT-", 5000), "credit-notes": ("CN-", 300)}
 _VOIDABLE = frozenset({"invoices", "payments", "credit-notes"})
+_CLOSED_STATUSES = frozenset({"void", "deleted"})
 
 
 class LineInput(BaseModel):
@@ -123,6 +127,14 @@ _INPUTS: dict[str, type[BaseModel]] = {
     "payments": PaymentInput,
     "credit-notes": CreditNoteInput,
 }
+
+
+_PUBLIC_INPUTS: dict[str, type[BaseModel]] = {
+    "customers": NewSourceCustomer,
+    "products": NewSourceProduct,
+    "payments": NewSourcePayment,
+}
+"""What the public source API creates (``POST /tenants/{t}/{collection}`` with an Idempotency-Key)."""
 
 
 def validate_input(model: type[BaseModel], data: Any) -> BaseModel:
@@ -245,6 +257,8 @@ class SandboxState:
         self.tenants: dict[str, TenantData] = {t.id: self._seed_tenant(t) for t in config.tenants}
         self.requests: Counter[str] = Counter()
         self.created: Counter[str] = Counter()
+        self.updated: Counter[str] = Counter()
+        self.voided: Counter[str] = Counter()
         self.idempotent_replays = 0
         self.faults: list[FaultRule] = []
 
@@ -340,9 +354,14 @@ class SandboxState:
     # -- changes -------------------------------------------------------------------------------
 
     def create(self, tenant_id: str, collection: str, body: Any) -> tuple[SourceObject, Change]:
-        """Validate ``body`` for ``collection`` and add it as version 1."""
+        """Validate ``body`` for ``collection`` (the control API's input) and add it as version 1."""
         data = self.tenant(tenant_id)
         parsed = validate_input(_INPUTS[collection], body)
+        _refuse(_unknown_references(data, parsed))
+        return self._insert(tenant_id, collection, parsed)
+
+    def _insert(self, tenant_id: str, collection: str, parsed: BaseModel) -> tuple[SourceObject, Change]:
+        data = self.tenant(tenant_id)
         coll = data.collections[collection]
         now = self.clock()
         new_id = coll.next_id()
@@ -353,9 +372,15 @@ class SandboxState:
     def create_idempotently(
         self, tenant_id: str, collection: str, body: Any, idempotency_key: str
     ) -> tuple[SourceObject, Change | None]:
-        """Like ``create``, but a repeated key returns the first result (and no change) instead."""
+        """Create through the public API (customers, products, payments); a repeated key returns
+        the first result (as it is now) and no change instead.
+
+        The key is looked up before the checks against the tenant's data, so a replay succeeds
+        even when the first request changed what those checks see (a payment that paid an invoice
+        in full would otherwise over-apply it the second time).
+        """
         data = self.tenant(tenant_id)
-        parsed = validate_input(_INPUTS[collection], body)
+        parsed = validate_input(_PUBLIC_INPUTS[collection], body)
         fingerprint = hashlib.sha256(parsed.model_dump_json().encode()).hexdigest()
         record_key = f"{collection}:{idempotency_key}"
         existing = data.idempotency.get(record_key)
@@ -367,7 +392,11 @@ class SandboxState:
                 )
             self.idempotent_replays += 1
             return self.get(tenant_id, collection, existing.object_id), None
-        obj, change = self.create(tenant_id, collection, parsed.model_dump(mode="json"))
+        if isinstance(parsed, NewSourcePayment):
+            _refuse(_payment_problems(data, parsed))
+        else:
+            _refuse(_unknown_references(data, parsed))
+        obj, change = self._insert(tenant_id, collection, parsed)
         data.idempotency[record_key] = IdempotentCreation(fingerprint, obj.id)
         self.created[collection] += 1
         return obj, change
@@ -383,6 +412,7 @@ class SandboxState:
             raise BadRequest("the request body must be a JSON object", code="body_not_object")
         merged = {**_as_input(collection, current), **patch}
         parsed = validate_input(_INPUTS[collection], merged)
+        _refuse(_unknown_references(data, parsed))
         now = self.clock()
         version = current.version + 1
         obj = self._build(
@@ -390,6 +420,45 @@ class SandboxState:
         )
         data.collections[collection].put(obj)
         return obj, Change(tenant_id, COLLECTIONS[collection], object_id, version, "updated", now)
+
+    def update_customer(
+        self, tenant_id: str, customer_id: str, body: Any
+    ) -> tuple[SourceCustomer, Change | None]:
+        """Apply a public-API patch to a customer; a patch that changes nothing returns it as it is
+        (no version bump, no change), which is what makes a retried PATCH harmless."""
+        data = self.tenant(tenant_id)
+        current = self.get(tenant_id, "customers", customer_id)
+        assert isinstance(current, SourceCustomer)
+        changes = validate_input(SourceCustomerUpdate, body)
+        if current.deleted:
+            raise Conflict(f"cannot update {customer_id}: it is deleted", code="object_deleted")
+        changed = changes.model_dump(include=changes.model_fields_set)
+        candidate = SourceCustomer.model_validate({**current.model_dump(), **changed})
+        if candidate.model_dump() == current.model_dump():
+            return current, None
+        now = self.clock()
+        version = current.version + 1
+        updated = candidate.model_copy(update={"version": version, "updated_at": now})
+        data.collections["customers"].put(updated)
+        self.updated["customers"] += 1
+        return updated, Change(tenant_id, "customer", customer_id, version, "updated", now)
+
+    def void_idempotently(
+        self, tenant_id: str, collection: str, object_id: str
+    ) -> tuple[SourceObject, Change | None]:
+        """Void through the public API: an object that is already void is returned as it is (no
+        change); a deleted one is a 409."""
+        if collection not in _VOIDABLE:
+            raise BadRequest(f"{collection} cannot be voided", code="void_not_supported")
+        current = self.get(tenant_id, collection, object_id)
+        status = getattr(current, "status", None)
+        if status == "deleted":
+            raise Conflict(f"cannot void {object_id}: it is deleted", code="object_deleted")
+        if status == "void":
+            return current, None
+        voided, change = self._replace(tenant_id, collection, current, {"status": "void"}, "voided")
+        self.voided[collection] += 1
+        return voided, change
 
     def void(self, tenant_id: str, collection: str, object_id: str) -> tuple[SourceObject, Change]:
         if collection not in _VOIDABLE:
@@ -442,9 +511,6 @@ class SandboxState:
         now: datetime,
         previous: SourceObject | None,
     ) -> SourceObject:
-        problems = _unknown_references(data, parsed)
-        if problems:
-            raise ValidationFailed("the body names things this tenant does not have", details=problems)
         meta = {"id": object_id, "version": version, "updated_at": now}
         if collection == "customers":
             return SourceCustomer.model_validate({**parsed.model_dump(), **meta})
@@ -479,6 +545,97 @@ class SandboxState:
                 "total": total,
             }
         )
+
+
+def _refuse(problems: list[dict[str, Any]]) -> None:
+    """A 422 listing ``problems`` (one details entry each), if there are any."""
+    if problems:
+        raise ValidationFailed("the body does not fit this tenant's data", details=problems)
+
+
+def _problem(loc: str, message: str, problem_type: str) -> dict[str, Any]:
+    return {"loc": loc, "message": message, "type": problem_type}
+
+
+def _payment_problems(data: TenantData, payment: NewSourcePayment) -> list[dict[str, Any]]:
+    """Everything wrong with ``payment`` given the tenant's data, one entry per problem."""
+    problems: list[dict[str, Any]] = []
+    customer = data.collections["customers"].items.get(payment.customer_id)
+    if customer is None:
+        problems.append(
+            _problem("customer_id", f"unknown customer {payment.customer_id!r}", "unknown_reference")
+        )
+    elif getattr(customer, "deleted", False):
+        problems.append(
+            _problem("customer_id", f"customer {payment.customer_id!r} is deleted", "customer_deleted")
+        )
+    if payment.method not in data.reference_codes("payment-methods"):
+        problems.append(_problem("method", f"unknown payment method {payment.method!r}", "unknown_reference"))
+    invoices = data.collections["invoices"].items
+    settled = _settled_amounts(data, {a.invoice_id for a in payment.applied_to})
+    seen: set[str] = set()
+    for index, applied in enumerate(payment.applied_to):
+        loc = f"applied_to.{index}"
+        invoice = invoices.get(applied.invoice_id)
+        if not isinstance(invoice, SourceInvoice):
+            problems.append(
+                _problem(f"{loc}.invoice_id", f"unknown invoice {applied.invoice_id!r}", "unknown_reference")
+            )
+            continue
+        if invoice.id in seen:
+            problems.append(
+                _problem(f"{loc}.invoice_id", f"{invoice.id} is applied more than once", "duplicate_invoice")
+            )
+            continue
+        seen.add(invoice.id)
+        if invoice.status in _CLOSED_STATUSES:
+            problems.append(
+                _problem(
+                    f"{loc}.invoice_id", f"{invoice.id} is {invoice.status}", f"invoice_{invoice.status}"
+                )
+            )
+            continue
+        if customer is not None and invoice.customer_id != payment.customer_id:
+            problems.append(
+                _problem(
+                    f"{loc}.invoice_id",
+                    f"{invoice.id} belongs to {invoice.customer_id}, not {payment.customer_id}",
+                    "invoice_of_another_customer",
+                )
+            )
+        open_amount = invoice.total - settled[invoice.id]
+        if applied.amount > open_amount:
+            problems.append(
+                _problem(
+                    f"{loc}.amount",
+                    f"{applied.amount} is more than the {open_amount} still open on {invoice.id}",
+                    "exceeds_open_amount",
+                )
+            )
+    applied_total = sum((a.amount for a in payment.applied_to), Decimal("0.00"))
+    if applied_total > payment.amount:
+        problems.append(
+            _problem(
+                "applied_to",
+                f"applied amounts ({applied_total}) exceed the payment ({payment.amount})",
+                "over_applied",
+            )
+        )
+    return problems
+
+
+def _settled_amounts(data: TenantData, invoice_ids: set[str]) -> dict[str, Decimal]:
+    """What posted payments and live (not void, not deleted) credit notes already apply to each
+    of ``invoice_ids``. An invoice's open amount is its total minus this."""
+    settled = dict.fromkeys(invoice_ids, Decimal("0.00"))
+    for collection in ("payments", "credit-notes"):
+        for document in data.collections[collection].items.values():
+            if getattr(document, "status", None) in _CLOSED_STATUSES:
+                continue
+            for applied in getattr(document, "applied_to", []):
+                if applied.invoice_id in settled:
+                    settled[applied.invoice_id] += applied.amount
+    return settled
 
 
 def _previous_number(previous: SourceObject | None) -> str | None:

@@ -129,7 +129,7 @@ def test_given_a_qbo_item_without_a_link_when_pulled_then_it_is_linked_to_the_de
     assert pull_world.source_creations() == 0
 
 
-def test_given_a_qbo_payment_against_a_synced_invoice_when_pulled_then_it_is_reported_as_unsupported(
+def test_given_qbo_payments_stay_in_qbo_when_one_pays_a_synced_invoice_then_it_is_skipped_and_nothing_written(
     pull_world: PullWorld,
 ) -> None:
     customer = pull_world.qbo_customer(DisplayName="Paying Customer")
@@ -174,6 +174,6 @@ def test_given_a_qbo_payment_against_a_synced_invoice_when_pulled_then_it_is_rep
 
     _pull(pull_world)
 
-    reasons = [event.reason or "" for event in pull_world.events("failed")]
-    assert any(reason.startswith("unsupported:") and "inv_000001" in reason for reason in reasons)
+    assert [event.kind for event in pull_world.events("failed")].count("qbo.payment") == 0
     assert pull_world.source_creations() == 0
+    assert [event.kind for event in pull_world.events("done")].count("qbo.payment") == 1

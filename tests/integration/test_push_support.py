@@ -39,11 +39,12 @@ from qbosync.store.config import (
     ReferenceCacheRepository,
     SettingsRepository,
 )
-from qbosync.store.events import EventRepository
-from qbosync.store.links import LinkRepository
+from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.links import Link, LinkRepository
 from qbosync.store.queues import PushQueue
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, TenantSettings
+from qbosync.sync.push.messages import HealKind, PushMessage
 from qbosync.sync.push.receiver import WebhookReceiver
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reference import ReferenceCatalog
@@ -289,6 +290,57 @@ class PushWorld:
     def qbo_writes(self, endpoint: str) -> int:
         """Requests to one endpoint, e.g. ``"POST invoice"``."""
         return int(self.qbo_stats()["requests_by_endpoint"].get(endpoint, 0))
+
+    def advance_qbo_clock(self, seconds: float) -> None:
+        """Move the QBO sandbox's clock on (it stamps ``LastUpdatedTime`` in whole seconds)."""
+        response = self.qbo_http.post("/_sandbox/clock", json={"advance_seconds": seconds})
+        response.raise_for_status()
+
+    def linked(self, entity: str, source_id: str) -> Link:
+        """The link of a source document; it must exist."""
+        link = self.links.get(self.tenant_id, entity, source_id)
+        assert link is not None, f"no {entity} link for {source_id}"
+        return link
+
+    def edit_in_qbo(
+        self, entity: str, qbo_id: str, changes: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Someone changes a record in QBO (a sparse update at its current SyncToken)."""
+        current = self.qbo.read(entity, qbo_id)
+        return self.qbo.sparse_update(
+            entity, {**changes, "Id": qbo_id, "SyncToken": current["SyncToken"]}, request_id
+        )
+
+    def delete_in_qbo(self, entity: str, qbo_id: str, request_id: str) -> None:
+        """Someone deletes a transaction in QBO."""
+        self.qbo.delete(entity, qbo_id, str(self.qbo.read(entity, qbo_id)["SyncToken"]), request_id)
+
+    def void_in_qbo(self, entity: str, qbo_id: str, request_id: str) -> None:
+        """Someone voids a transaction in QBO."""
+        self.qbo.void(entity, qbo_id, str(self.qbo.read(entity, qbo_id)["SyncToken"]), request_id)
+
+    # Healing drift (the pull asks the push to write the source's version again)
+
+    def heal(
+        self, kind: HealKind, source_id: str, cause: str = "qbo-drift-1", redelivery: int = 0
+    ) -> SyncEvent:
+        """Queue a heal of one source document, as the pull does on drift, run the worker; its event."""
+        link_entity = {"invoice": "Invoice", "payment": "Payment", "credit_note": "CreditMemo"}[kind]
+        message = PushMessage.heal_of(
+            self.tenant_id,
+            kind,
+            source_id,
+            self.linked(link_entity, source_id).source_version,
+            cause,
+            utc_now(),
+        ).redelivered(redelivery)
+        self.receiver.queue.send(
+            message.model_dump_json(), group_id=message.group_id, deduplication_id=message.deduplication_id
+        )
+        self.drain()
+        event = self.events.get(self.tenant_id, message.event_id)
+        assert event is not None, "the heal left no event"
+        return event
 
     # Configuration
 

@@ -1,12 +1,13 @@
-"""LinkRepository against moto: version ordering, lookup by QBO id, bulk writes and paging."""
+"""LinkRepository against moto: version ordering, lookup by QBO id, bulk writes, paging, QBO write times."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.store.table import MainTable, link_gsi1pk, link_sk, tenant_pk
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -92,3 +93,44 @@ def test_given_links_of_two_tenants_when_listing_one_then_the_other_is_not_visib
     assert [link.source_id for link in repository.list("t1", "customer").items] == ["c-1"]
     assert repository.get_by_qbo_id("t2", "customer", "58") == a_link("c-2", tenant_id="t2")
     assert repository.get("t2", "customer", "c-1") is None
+
+
+def test_given_a_link_with_qbos_write_time_when_put_then_it_is_read_back_to_the_second_and_offset(
+    main_table: str,
+) -> None:
+    repository = LinkRepository()
+    written_at = datetime(2026, 11, 1, 1, 0, 7, tzinfo=timezone(timedelta(hours=-8)))
+    link = a_link().model_copy(update={"qbo_written_at": written_at})
+
+    repository.put(link)
+
+    stored = repository.get("t1", "customer", "c-1")
+    assert stored == link
+    assert stored is not None and stored.qbo_written_at is not None
+    assert stored.qbo_written_at.utcoffset() == timedelta(hours=-8)
+    assert repository.get_by_qbo_id("t1", "customer", "58") == link
+
+
+def test_given_a_link_stored_before_qbo_write_times_when_read_then_it_has_none(main_table: str) -> None:
+    MainTable().put(
+        {
+            "pk": tenant_pk("t1"),
+            "sk": link_sk("customer", "c-1"),
+            "gsi1pk": link_gsi1pk("t1", "customer"),
+            "gsi1sk": "58",
+            "item_type": "link",
+            "tenant_id": "t1",
+            "entity": "customer",
+            "source_id": "c-1",
+            "qbo_id": "58",
+            "sync_token": "0",
+            "content_hash": "h1",
+            "source_version": 1,
+            "updated_at": AT.isoformat(),
+            "origin": "qbosync",
+        }
+    )
+
+    stored = LinkRepository().get("t1", "customer", "c-1")
+
+    assert stored == a_link() and stored is not None and stored.qbo_written_at is None

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from moto import mock_aws
 
+from qbosync.qbo.models import last_updated_time
 from qbosync.settings import get_settings
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.bulk.customers import sync_customer_page
@@ -193,3 +194,38 @@ def test_given_rule_both_and_a_same_named_customer_with_another_email_when_synce
     assert reasons[first.id] == "a QBO customer has this display name but a different email"  # type: ignore[attr-defined]
     link = links.get(TENANT, "Customer", second.id)  # type: ignore[attr-defined]
     assert link is not None and link.qbo_id == same["Id"]
+
+
+def test_given_new_and_existing_customers_when_synced_then_only_created_links_hold_qbos_write_time(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    existing = qbo.sandbox.companies[qbo.realms[0]].create("Customer", {"DisplayName": first.display_name})  # type: ignore[attr-defined]
+
+    sync_customer_page(context(qbo, source, links), PAGE)
+
+    rows = {str(row["Id"]): row for row in qbo.all_rows(qbo.realms[0], "Customer")}
+    linked = links.list(TENANT, "Customer", limit=100).items
+    matched = [link for link in linked if link.qbo_id == existing["Id"]]
+    created = [link for link in linked if link.qbo_id != existing["Id"]]
+    assert [link.qbo_written_at for link in matched] == [None]
+    assert created and all(link.origin == "qbosync" for link in created)
+    assert all(link.qbo_written_at == last_updated_time(rows[link.qbo_id]) for link in created)
+    assert all(link.qbo_written_at is not None for link in created)
+
+
+def test_given_links_lost_after_the_creates_when_the_page_is_retried_then_the_links_hold_qbos_write_time(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    page_context = context(qbo, source, links)
+    sync_customer_page(replace(page_context, links=LinksLostOnWrite(sleep=lambda _s: None)), PAGE)
+
+    sync_customer_page(page_context, PAGE)
+
+    rows = {str(row["Id"]): row for row in qbo.all_rows(qbo.realms[0], "Customer")}
+    linked = links.list(TENANT, "Customer", limit=100).items
+    assert linked and all(link.origin == "qbosync" for link in linked)
+    assert all(
+        link.qbo_written_at is not None and link.qbo_written_at == last_updated_time(rows[link.qbo_id])
+        for link in linked
+    )

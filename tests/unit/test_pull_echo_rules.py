@@ -73,15 +73,25 @@ def test_given_a_link_written_before_the_change_when_a_create_is_notified_then_i
 
 
 def test_given_qbosync_updated_the_record_since_when_an_update_is_notified_then_it_is_an_echo() -> None:
-    assert own_write_without_reading(_link(), _change("Update")) is not None
+    assert own_write_without_reading(_link(qbo_written_at=CHANGED_AT), _change("Update")) is not None
 
 
-def test_given_qbosync_only_created_the_record_when_an_update_is_notified_then_it_is_read() -> None:
-    assert own_write_without_reading(_link(sync_token="0"), _change("Update")) is None
+def test_given_qbosync_only_created_the_record_before_when_an_update_is_notified_then_it_is_read() -> None:
+    link = _link(sync_token="0", qbo_written_at=CHANGED_AT - timedelta(seconds=3))
+
+    assert own_write_without_reading(link, _change("Update")) is None
 
 
 def test_given_a_change_after_qbosync_updated_the_record_when_an_update_is_notified_then_it_is_read() -> None:
-    link = _link(updated_at=CHANGED_AT - timedelta(milliseconds=1))
+    link = _link(qbo_written_at=CHANGED_AT - timedelta(seconds=1))
+
+    assert own_write_without_reading(link, _change("Update")) is None
+
+
+def test_given_a_link_rerecorded_without_a_write_after_a_qbo_edit_when_notified_then_it_is_read() -> None:
+    # qbosync wrote at :05; an accountant edited at :07; a repeated source event re-recorded the link
+    # (no QBO write) at :07.080. The edit is not qbosync's, whatever the link's updated_at says.
+    link = _link(qbo_written_at=CHANGED_AT - timedelta(seconds=2))
 
     assert own_write_without_reading(link, _change("Update")) is None
 
@@ -91,7 +101,9 @@ def test_given_a_record_qbosync_never_wrote_when_an_update_is_notified_then_it_i
 
 
 def test_given_a_notification_without_last_updated_when_an_update_is_notified_then_it_is_read() -> None:
-    assert own_write_without_reading(_link(), _change("Update", last_updated=None)) is None
+    link = _link(qbo_written_at=CHANGED_AT)
+
+    assert own_write_without_reading(link, _change("Update", last_updated=None)) is None
 
 
 def test_given_a_merge_when_notified_then_it_is_read() -> None:

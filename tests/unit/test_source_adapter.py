@@ -61,7 +61,7 @@ def test_given_the_source_port_when_compared_with_the_adapter_then_every_method_
         != list(inspect.signature(getattr(HttpSourceAdapter, name, lambda: None)).parameters)
     ]
 
-    assert len(port_methods) == 18
+    assert len(port_methods) == 21
     assert mismatched == []
 
 

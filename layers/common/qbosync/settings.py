@@ -1,14 +1,17 @@
 """Settings as models: every environment variable the functions read is declared here, once.
 
-Nothing reads ``os.environ`` elsewhere. ``get_settings()`` parses lazily and caches, so importing a
-handler does no work; tests call ``get_settings.cache_clear()`` after changing the environment.
+Nothing reads ``os.environ`` elsewhere. ``get_settings()``, ``get_qbo_limits()`` and ``get_sync_tuning()``
+parse lazily and cache, so importing a handler does no work; tests call ``get_settings.cache_clear()``
+(and the others') after changing the environment.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
+from typing import Self
 
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,6 +26,116 @@ class QboLimits(BaseSettings):
     batch_requests_per_window: int = Field(40, ge=1, description="batch calls per realm per window")
     batch_max_items: int = Field(30, ge=1, le=30, description="items per batch request")
     lease_seconds: float = Field(30.0, gt=0, description="a concurrency slot expires after this long")
+
+
+class SyncTuning(BaseSettings):
+    """The scheduled services' tuning knobs: token keep-alive, event retry schedule, reconciliation.
+
+    Each field is read from the environment variable named by its alias (``template.yaml`` passes
+    them from its parameters). Bounds keep every value workable; a bad one fails the first service
+    construction with a ``ValidationError`` naming the variable.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    keepalive_idle_days: int = Field(
+        7,
+        ge=1,
+        le=90,
+        alias="QBOSYNC_KEEPALIVE_IDLE_DAYS",
+        description="tokens last refreshed this long ago are refreshed; Intuit's refresh token lapses"
+        " after 100 days unused, so at most 90 leaves ten daily runs of margin",
+    )
+    keepalive_expiry_warning_days: int = Field(
+        14,
+        ge=1,
+        le=90,
+        alias="QBOSYNC_KEEPALIVE_EXPIRY_WARNING_DAYS",
+        description="a connection whose refresh token (or grant) expires within this is reported",
+    )
+    retry_base_delay_seconds: int = Field(
+        300,
+        ge=1,
+        le=86_400,
+        alias="QBOSYNC_RETRY_BASE_DELAY_SECONDS",
+        description="wait before an event's first retry; doubled after each further attempt",
+    )
+    retry_max_delay_seconds: int = Field(
+        21_600,
+        ge=1,
+        le=604_800,
+        alias="QBOSYNC_RETRY_MAX_DELAY_SECONDS",
+        description="the doubling stops at this wait (at least the base delay)",
+    )
+    retry_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=100,
+        alias="QBOSYNC_RETRY_MAX_ATTEMPTS",
+        description="an event with this many attempts is no longer retried by the schedule",
+    )
+    retry_dead_letter_after_seconds: int = Field(
+        3_600,
+        ge=300,
+        le=604_800,
+        alias="QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS",
+        description="a push event its queue was retrying is retried by the schedule once quiet this long;"
+        " at least 300 s, the push queue's visibility timeout (180 s) plus the worker's timeout (120 s),"
+        " so the queue has given up on it first",
+    )
+    reconcile_overlap_seconds: int = Field(
+        300,
+        ge=0,
+        le=3_600,
+        alias="QBOSYNC_RECONCILE_OVERLAP_SECONDS",
+        description="each run starts this much before its checkpoint, for clock skew",
+    )
+    reconcile_cdc_max_lookback_days: int = Field(
+        29,
+        ge=1,
+        le=30,
+        alias="QBOSYNC_RECONCILE_CDC_MAX_LOOKBACK_DAYS",
+        description="QBO's CDC returns changes of the last 30 days only; a checkpoint older than this"
+        " is caught up by paged queries instead. 29 leaves a day's margin for the run's own duration"
+        " and for clock skew with Intuit",
+    )
+
+    @model_validator(mode="after")
+    def _max_delay_not_below_base(self) -> Self:
+        if self.retry_max_delay_seconds < self.retry_base_delay_seconds:
+            raise ValueError(
+                f"QBOSYNC_RETRY_MAX_DELAY_SECONDS ({self.retry_max_delay_seconds}) must be at least"
+                f" QBOSYNC_RETRY_BASE_DELAY_SECONDS ({self.retry_base_delay_seconds})"
+            )
+        return self
+
+    @property
+    def keepalive_idle_after(self) -> timedelta:
+        return timedelta(days=self.keepalive_idle_days)
+
+    @property
+    def keepalive_expiry_warning(self) -> timedelta:
+        return timedelta(days=self.keepalive_expiry_warning_days)
+
+    @property
+    def retry_base_delay(self) -> timedelta:
+        return timedelta(seconds=self.retry_base_delay_seconds)
+
+    @property
+    def retry_max_delay(self) -> timedelta:
+        return timedelta(seconds=self.retry_max_delay_seconds)
+
+    @property
+    def retry_dead_letter_after(self) -> timedelta:
+        return timedelta(seconds=self.retry_dead_letter_after_seconds)
+
+    @property
+    def reconcile_overlap(self) -> timedelta:
+        return timedelta(seconds=self.reconcile_overlap_seconds)
+
+    @property
+    def reconcile_cdc_max_lookback(self) -> timedelta:
+        return timedelta(days=self.reconcile_cdc_max_lookback_days)
 
 
 class Settings(BaseSettings):
@@ -85,3 +198,9 @@ def get_settings() -> Settings:
 def get_qbo_limits() -> QboLimits:
     """QBO's limits as configured for the governor."""
     return QboLimits()
+
+
+@lru_cache(maxsize=1)
+def get_sync_tuning() -> SyncTuning:
+    """The scheduled services' tuning, parsed from the environment on first use."""
+    return SyncTuning()

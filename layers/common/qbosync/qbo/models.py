@@ -8,7 +8,8 @@ never drops what QBO sent. Money is ``Decimal`` in Python and a JSON number on t
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
@@ -52,6 +53,24 @@ class Ref(QboModel):
 class MetaData(QboModel):
     create_time: str | None = None
     last_updated_time: str | None = None
+
+
+def last_updated_time(record: Mapping[str, Any]) -> datetime | None:
+    """``MetaData.LastUpdatedTime`` of a record as QBO returned it: QBO's clock, whole seconds, with
+    the company's UTC offset, so it compares exactly with a webhook's ``lastUpdated``.
+
+    None when the record has none, it does not parse, or it has no UTC offset (a time that could not
+    be compared with a webhook's).
+    """
+    meta = record.get("MetaData")
+    stamp = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 class EmailAddress(QboModel):

@@ -3,7 +3,9 @@
 httpx retries nothing but connection setup, so retrying is done here: 429, 5xx and transport
 errors are retried with exponential backoff (``Retry-After`` honoured, capped); 404 becomes
 ``SourceNotFound``; any other 4xx is ``SourceRejected`` at once. ``sleep`` is injectable so tests
-never wait. Creates carry an ``Idempotency-Key``, which is what makes retrying a POST safe.
+never wait. Creates carry an ``Idempotency-Key``, which is what makes retrying a POST safe; a
+customer patch and a payment void are idempotent by nature (repeating one changes nothing more),
+so they are retried the same way without a key.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceR
 from qbosync.source.models import (
     MAX_PAGE_LIMIT,
     NewSourceCustomer,
+    NewSourcePayment,
     NewSourceProduct,
     Page,
     ReferenceEntry,
@@ -29,6 +32,7 @@ from qbosync.source.models import (
     SourceAccount,
     SourceCreditNote,
     SourceCustomer,
+    SourceCustomerUpdate,
     SourceInvoice,
     SourcePayment,
     SourceProduct,
@@ -143,7 +147,7 @@ class HttpSourceAdapter:
         """The credit note as the source has it now."""
         return self._get_one("credit-notes", credit_note_id, SourceCreditNote)
 
-    # -- creation (QBO -> source) ------------------------------------------------------------
+    # -- writing (QBO -> source) -------------------------------------------------------------
 
     def create_customer(self, customer: NewSourceCustomer, idempotency_key: str) -> SourceCustomer:
         """Create a customer; the same key returns the same customer instead of a duplicate."""
@@ -152,6 +156,24 @@ class HttpSourceAdapter:
     def create_product(self, product: NewSourceProduct, idempotency_key: str) -> SourceProduct:
         """Create a product; the same key returns the same product instead of a duplicate."""
         return self._create("/products", product, idempotency_key, SourceProduct)
+
+    def update_customer(self, customer_id: str, changes: SourceCustomerUpdate) -> SourceCustomer:
+        """Change the fields set in ``changes`` (and only those); a patch that changes nothing
+        returns the customer as it is, so a retried or repeated patch is harmless."""
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        if not body:
+            raise ValueError("a customer update must set at least one field")
+        response = self._request("PATCH", f"/customers/{quote(customer_id, safe='')}", json=body)
+        return _parse(response, SourceCustomer)
+
+    def create_payment(self, payment: NewSourcePayment, idempotency_key: str) -> SourcePayment:
+        """Record a payment entered in QBO; the same key returns the same payment instead of a duplicate."""
+        return self._create("/payments", payment, idempotency_key, SourcePayment)
+
+    def void_payment(self, payment_id: str) -> SourcePayment:
+        """Void a payment (voided in QBO); voiding a void payment returns it unchanged."""
+        response = self._request("POST", f"/payments/{quote(payment_id, safe='')}/void")
+        return _parse(response, SourcePayment)
 
     # -- reference lists the admin maps from -------------------------------------------------
 

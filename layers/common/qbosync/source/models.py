@@ -11,12 +11,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 SourceId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2)]
 Quantity = Annotated[Decimal, Field(max_digits=15, decimal_places=4)]
+DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2)]
 
 ObjectKind = Literal["customer", "product", "invoice", "payment", "credit_note"]
 ChangeAction = Literal["created", "updated", "deleted", "voided"]
@@ -57,7 +60,7 @@ class Address(BaseModel):
 class CustomerFields(BaseModel):
     """The editable part of a customer, shared by the read model and the create request."""
 
-    display_name: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+    display_name: DisplayName
     company_name: str | None = None
     given_name: str | None = None
     family_name: str | None = None
@@ -78,6 +81,56 @@ class NewSourceCustomer(CustomerFields):
     """Body of ``POST /customers``: a customer created in the source from QBO."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AddressInput(Address):
+    """An address in a request body: strict, like every request body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceCustomerUpdate(BaseModel):
+    """Body of ``PATCH /customers/{id}``: the fields to change; fields left unset stay as they are.
+
+    Only the fields that were set travel (``model_dump(exclude_unset=True)``), so ``None`` means
+    "clear this field" and an unset field means "leave it". ``billing_address`` replaces the whole
+    address (keys left out of it become null). ``display_name`` and ``active`` cannot be cleared,
+    and an update that sets nothing is refused here, before any request.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    display_name: DisplayName | None = None
+    company_name: str | None = None
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    billing_address: AddressInput | None = None
+    active: bool | None = None
+
+    @field_validator("display_name", "active", mode="before")
+    @classmethod
+    def _cannot_be_cleared(cls, value: object) -> object:
+        if value is None:
+            raise PydanticCustomError(
+                "not_nullable", "this field cannot be null; leave it out to keep its value"
+            )
+        return value
+
+    @field_validator("billing_address", mode="before")
+    @classmethod
+    def _address_as_read(cls, value: object) -> object:
+        """An address read from a customer (``Address``) is accepted as the whole new address."""
+        if isinstance(value, Address) and not isinstance(value, AddressInput):
+            return value.model_dump()
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> SourceCustomerUpdate:
+        if not self.model_fields_set:
+            raise PydanticCustomError("empty_update", "an update must set at least one field")
+        return self
 
 
 class ProductFields(BaseModel):
@@ -127,6 +180,30 @@ class AppliedAmount(BaseModel):
 
     invoice_id: SourceId
     amount: Money
+
+
+class NewAppliedAmount(BaseModel):
+    """How much of a new payment settles one invoice (a request body: strict, amount above zero)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    invoice_id: SourceId
+    amount: PositiveMoney
+
+
+class NewSourcePayment(BaseModel):
+    """Body of ``POST /payments``: a payment entered in QBO. An empty ``applied_to`` is an
+    unapplied payment (a credit on the customer's account); without ``number`` the source assigns one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_id: SourceId
+    date: date
+    amount: PositiveMoney
+    method: Code
+    reference: str | None = None
+    number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    applied_to: list[NewAppliedAmount] = Field(default_factory=list, max_length=500)
 
 
 class SourceInvoice(SourceObject):

@@ -12,12 +12,14 @@ from typing import Protocol
 
 from qbosync.source.models import (
     NewSourceCustomer,
+    NewSourcePayment,
     NewSourceProduct,
     Page,
     ReferenceEntry,
     SourceAccount,
     SourceCreditNote,
     SourceCustomer,
+    SourceCustomerUpdate,
     SourceInvoice,
     SourcePayment,
     SourceProduct,
@@ -78,6 +80,12 @@ class SourcePort(Protocol):
     def create_customer(self, customer: NewSourceCustomer, idempotency_key: str) -> SourceCustomer: ...
 
     def create_product(self, product: NewSourceProduct, idempotency_key: str) -> SourceProduct: ...
+
+    def update_customer(self, customer_id: str, changes: SourceCustomerUpdate) -> SourceCustomer: ...
+
+    def create_payment(self, payment: NewSourcePayment, idempotency_key: str) -> SourcePayment: ...
+
+    def void_payment(self, payment_id: str) -> SourcePayment: ...
 
     def list_payment_methods(self) -> list[ReferenceEntry]: ...
 

@@ -2,7 +2,8 @@
 
 ``source_version`` is a number that grows with every change in the source (a revision, or the change
 time in epoch milliseconds); a link is only ever replaced by one of an equal or newer version, so a late,
-out-of-order event can never roll a link back.
+out-of-order event can never roll a link back. ``qbo_written_at`` is when qbosync itself last wrote the
+QBO record, by QBO's clock (items stored before it existed load with None).
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ class Link(BaseModel):
     content_hash: str | None = None
     source_version: int
     updated_at: datetime
+    """When the link was last recorded (qbosync's clock), whether or not QBO was written."""
     origin: LinkOrigin = "qbosync"
+    qbo_written_at: datetime | None = None
+    """``MetaData.LastUpdatedTime`` of the record as QBO returned it from qbosync's own last create,
+    update or void (QBO's clock, comparable with a webhook's ``lastUpdated``). None when qbosync never
+    wrote the record (matched, or created from QBO) or QBO did not say; a link recorded again without
+    a write keeps it. A deletion leaves it as it was: ``content_hash`` ``state:deleted`` tells."""
 
 
 class StaleSourceVersion(Conflict):
@@ -107,3 +114,14 @@ class LinkRepository:
         """One page of a tenant's links of one entity, by source id."""
         page = self._table.query(tenant_pk(tenant_id), link_prefix(entity), limit=limit, cursor=cursor)
         return Page(items=[self._to_link(item) for item in page.items], cursor=page.cursor)
+
+    def replace(self, old: Link, new: Link) -> Link:
+        """Swap one link for another in one transaction: a QBO record now twinned by another source
+        record (a QBO payment edited, so the source's copy was voided and recorded anew)."""
+        self._table.transact_write(
+            [
+                self._table.delete_op(tenant_pk(old.tenant_id), link_sk(old.entity, old.source_id)),
+                self._table.put_op(self._to_item(new)),
+            ]
+        )
+        return new

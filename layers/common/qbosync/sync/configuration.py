@@ -43,8 +43,9 @@ class _Strict(BaseModel):
 
 
 class SyncToggles(_Strict):
-    """Which flows run. Creating source customers from QBO is off by default: it writes into the
-    billing system and needs a bill profile chosen first, so an admin turns it on deliberately."""
+    """Which flows run. The two flows that write into the billing system are off by default, so an
+    admin turns them on deliberately: creating source customers from QBO (it needs a bill profile
+    chosen first) and recording in the source the payments entered in QBO against synced invoices."""
 
     customers: bool = True
     products: bool = True
@@ -52,6 +53,7 @@ class SyncToggles(_Strict):
     payments: bool = True
     credit_notes: bool = True
     qbo_to_source_customers: bool = False
+    qbo_to_source_payments: bool = False
 
 
 class NumberPrefix(_Strict):
@@ -104,14 +106,60 @@ class SourceDefaults(_Strict):
 
     unmatched_qbo_item_product_id: SourceKey | None = None
     new_customer_bill_profile_id: SourceKey | None = None
+    qbo_payment_method_code: SourceKey | None = None
+    """Source payment method for a QBO payment whose method no payment-method mapping names."""
+
+
+FieldOwner = Literal["origin", "source", "qbo"]
+"""Whose edits win for a group of fields: ``origin`` is the system the record started in."""
+CustomerFieldGroup = Literal["name", "contact", "billing_address", "active"]
+
+
+class CustomerFieldOwnership(_Strict):
+    """Which system owns each group of a linked customer's fields; the owner's edits are copied to the
+    other side, the other side's edits are left alone (and overwritten by the owner's next change).
+
+    Groups: ``name`` (display, company, given and family names), ``contact`` (e-mail, phone),
+    ``billing_address``, ``active`` (deactivating, deleting or merging away). The default, ``origin``,
+    gives every field to the system the customer started in: the source for customers the source
+    created or the initial sync matched, QBO for customers created in QBO.
+    """
+
+    name: FieldOwner = "origin"
+    contact: FieldOwner = "origin"
+    billing_address: FieldOwner = "origin"
+    active: FieldOwner = "origin"
+
+    def owner(self, group: CustomerFieldGroup, started_in_qbo: bool) -> Literal["source", "qbo"]:
+        """The system whose edits win for ``group`` on one customer."""
+        chosen: FieldOwner = getattr(self, group)
+        if chosen != "origin":
+            return chosen
+        return "qbo" if started_in_qbo else "source"
+
+    def groups_owned_by(
+        self, side: Literal["source", "qbo"], started_in_qbo: bool
+    ) -> tuple[CustomerFieldGroup, ...]:
+        groups: tuple[CustomerFieldGroup, ...] = ("name", "contact", "billing_address", "active")
+        return tuple(group for group in groups if self.owner(group, started_in_qbo) == side)
+
+
+class FieldOwnership(_Strict):
+    """Field ownership per record kind. Products and documents always belong to the source (QBO edits
+    to them are reported as drift, or healed); customers are the records both sides edit."""
+
+    customers: CustomerFieldOwnership = CustomerFieldOwnership()
 
 
 class TenantSettings(_Strict):
     """One tenant's configuration document.
 
-    Defaults: every flow on except creating source customers from QBO; customers matched by display
-    name (unique in QBO); deletions in the source void in QBO (keeps the audit trail); a QBO name
-    collision (fault 6240) is reported rather than worked around, so nothing is duplicated silently.
+    Defaults: every flow on except the two that write QBO's records into the source; customers matched
+    by display name (unique in QBO); deletions in the source void in QBO (keeps the audit trail); a
+    QBO name collision (fault 6240) is reported rather than worked around, so nothing is duplicated
+    silently; each customer's fields owned by the system it started in; drift of pushed documents
+    (edited or deleted in QBO) reported for an admin rather than overwritten (``heal`` pushes the
+    source's version again).
     """
 
     schema_version: Literal[1] = 1
@@ -122,6 +170,8 @@ class TenantSettings(_Strict):
     customer_matching: Literal["display_name", "email", "both"] = "display_name"
     deletion_policy: Literal["delete", "void"] = "void"
     name_collision_policy: Literal["suffix", "report"] = "report"
+    field_ownership: FieldOwnership = FieldOwnership()
+    drift_policy: Literal["report", "heal"] = "report"
 
 
 class MappingKind(StrEnum):

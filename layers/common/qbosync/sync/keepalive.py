@@ -5,6 +5,8 @@ sync traffic would lose its connection silently. Every connected tenant whose to
 refreshed more than ``idle_after`` ago is refreshed through its vault (single-flight per realm,
 stored before use, ``invalid_grant`` → ``needs_reauth``). A connection whose refresh token (or the
 grant's hard limit) runs out within ``expiry_warning`` is reported: it needs an admin soon.
+Both default to the deployment settings ``QBOSYNC_KEEPALIVE_IDLE_DAYS`` (7) and
+``QBOSYNC_KEEPALIVE_EXPIRY_WARNING_DAYS`` (14), read when the service is constructed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected, QbosyncError
 from qbosync.observability import logger
+from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.tokens import StoredTokens
@@ -53,8 +56,8 @@ class TokenKeepAlive:
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     events: EventRepository = field(default_factory=EventRepository)
     clock: Callable[[], datetime] = utc_now
-    idle_after: timedelta = timedelta(days=7)
-    expiry_warning: timedelta = timedelta(days=14)
+    idle_after: timedelta = field(default_factory=lambda: get_sync_tuning().keepalive_idle_after)
+    expiry_warning: timedelta = field(default_factory=lambda: get_sync_tuning().keepalive_expiry_warning)
 
     def run(self) -> list[KeepAliveResult]:
         """One pass over every connected tenant; one tenant's failure does not stop the others."""

@@ -360,6 +360,15 @@ def _required_defaults_checks(settings: TenantSettings) -> list[PreflightCheck]:
             "products are synced but QBO items without a match have no source product to fall back to",
             "set source_defaults.unmatched_qbo_item_product_id",
         ),
+        (
+            "qbo_payment_method",
+            settings.sync.qbo_to_source_payments,
+            source.qbo_payment_method_code is not None,
+            "warn",
+            "QBO payments are recorded in the source, but one whose QBO payment method no payment-method"
+            " mapping names has no source method to fall back to, and will fail",
+            "set source_defaults.qbo_payment_method_code",
+        ),
     ]
     checks = []
     for check_id, needed, present, status_if_missing, reason, fix in needs:

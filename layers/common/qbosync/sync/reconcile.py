@@ -8,11 +8,15 @@
   their link's (or that have no link): documents (invoices, payments, credit notes) are queued for the
   push worker as if their webhook had arrived; customers, which the push worker leaves to
   reconciliation, are matched or created here through the push's ``QboReferences`` (unlinked), or
-  sparse-updated in QBO (linked, source-owned), recording the new SyncToken so the QBO webhook that
-  follows is recognised as qbosync's own write. Products are left to the initial sync and to the push
+  sparse-updated in QBO with the groups of fields the source owns (``field_ownership``; deactivating
+  included), recording the new SyncToken so the QBO webhook that follows is recognised as qbosync's
+  own write. Products are left to the initial sync and to the push
   worker, which creates an item when a document first uses the product.
 - Each checkpoint moves to the run's start (minus ``overlap``, for clock skew) only after its
   direction succeeded, so a failed run is simply done again next time.
+- ``overlap`` and ``cdc_max_lookback`` default to the deployment settings
+  ``QBOSYNC_RECONCILE_OVERLAP_SECONDS`` (300) and ``QBOSYNC_RECONCILE_CDC_MAX_LOOKBACK_DAYS`` (29, at
+  most 30), read when the reconciler is constructed.
 """
 
 from __future__ import annotations
@@ -30,13 +34,15 @@ from qbosync.errors import NotConnected
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboValidationFault
+from qbosync.qbo.models import last_updated_time
+from qbosync.settings import get_sync_tuning
 from qbosync.source.models import ChangeAction, ObjectKind, SourceCustomer, SourceObject
 from qbosync.source.port import SourcePort
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.links import Link, LinkRepository
-from qbosync.sync.bulk.customers import customer_body
 from qbosync.sync.configuration import TenantSettings
+from qbosync.sync.customer_fields import qbo_update_from_source
 from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.notifications import EntityChange
 from qbosync.sync.pull.service import PullService, read_tenant_settings
@@ -95,21 +101,10 @@ def _default_push_queue() -> MessageQueue:
     return PushQueue()
 
 
-def _last_updated(row: Mapping[str, Any]) -> datetime | None:
-    meta = row.get("MetaData")
-    stamp = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def change_of_row(realm_id: str, entity: str, row: Mapping[str, Any]) -> EntityChange:
     """The change a CDC or query row stands for (deleted rows carry ``status: "Deleted"``)."""
     deleted = str(row.get("status", "")).lower() == "deleted"
-    last_updated = _last_updated(row)
+    last_updated = last_updated_time(row)
     stamp = last_updated.isoformat() if last_updated else ""
     return EntityChange(
         realm_id=realm_id,
@@ -143,8 +138,8 @@ class Reconciler:
     links: LinkRepository = field(default_factory=LinkRepository)
     push_queue: MessageQueue = field(default_factory=_default_push_queue)
     clock: Callable[[], datetime] = utc_now
-    overlap: timedelta = timedelta(minutes=5)
-    cdc_max_lookback: timedelta = timedelta(days=29)
+    overlap: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_overlap)
+    cdc_max_lookback: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_cdc_max_lookback)
 
     def reconcile_all(self) -> list[ReconcileReport]:
         """Every connected tenant; one tenant's failure is logged and does not stop the others."""
@@ -255,10 +250,10 @@ class Reconciler:
     def _customer_to_qbo(
         self, tenant_id: str, settings: TenantSettings, customer: SourceCustomer, link: Link | None
     ) -> None:
-        if customer.deleted or not customer.active:
-            return
         qbo = self.qbo_for(tenant_id)
         if link is None:
+            if customer.deleted or not customer.active:
+                return  # never create a customer the source no longer uses
             references = QboReferences(
                 tenant_id,
                 qbo,
@@ -269,25 +264,30 @@ class Reconciler:
             )
             references.customer_id(customer.id)
             return
-        if link.origin == "qbo":
-            return  # created from QBO: QBO owns its fields (see sync.pull.service)
+        ownership = settings.field_ownership.customers
+        groups = ownership.groups_owned_by("source", started_in_qbo=link.origin == "qbo")
+        fields = qbo_update_from_source(customer, groups)
+        if not fields:
+            # QBO owns every field of this customer: the source's edit is not copied (see sync.pull.service).
+            self._relink(link, customer.version)
+            return
         current = qbo.read("Customer", link.qbo_id)
-        body = {
-            **customer_body(customer, customer.display_name),
-            "Id": link.qbo_id,
-            "SyncToken": current.get("SyncToken"),
-        }
+        if all(current.get(key) == value for key, value in fields.items()):
+            # Nothing to write. The link keeps its SyncToken: a QBO edit newer than it is still to be pulled.
+            self._relink(link, customer.version)
+            return
+        body = {**fields, "Id": link.qbo_id, "SyncToken": current.get("SyncToken")}
         request_id = request_id_for(tenant_id, "Customer", customer.id, str(customer.version), "update")
         updated = qbo.sparse_update("Customer", body, request_id)
-        self.links.put(
-            link.model_copy(
-                update={
-                    "sync_token": str(updated.get("SyncToken")),
-                    "source_version": customer.version,
-                    "updated_at": self.clock(),
-                }
-            )
-        )
+        self._relink(link, customer.version, written=updated)
+
+    def _relink(self, link: Link, source_version: int, written: Mapping[str, Any] | None = None) -> None:
+        """Record the source version handled and, when qbosync wrote to QBO, what QBO answered."""
+        update: dict[str, Any] = {"source_version": source_version, "updated_at": self.clock()}
+        if written is not None:
+            update["sync_token"] = str(written.get("SyncToken"))
+            update["qbo_written_at"] = last_updated_time(written)
+        self.links.put(link.model_copy(update=update))
 
     def _queue_push(
         self, tenant_id: str, kind: ObjectKind, item: SourceObject, link: Link | None, started: datetime

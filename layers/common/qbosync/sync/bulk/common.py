@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
+from qbosync.qbo.models import last_updated_time
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import EntityCounts
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord
@@ -243,6 +244,9 @@ def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists th
     origin: Literal["qbosync", "qbo", "matched"],
     at: datetime,
 ) -> Link:
+    """The link of ``qbo_record`` as QBO returned it. Origin ``qbosync`` means qbosync created the record
+    (in this call or an earlier attempt of the run), so its ``MetaData.LastUpdatedTime`` is qbosync's own
+    write time (``qbo_written_at``); a matched record, or one that started in QBO, has none."""
     return Link(
         tenant_id=tenant_id,
         entity=entity,
@@ -252,4 +256,5 @@ def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists th
         source_version=source_version,
         updated_at=at,
         origin=origin,
+        qbo_written_at=last_updated_time(qbo_record) if origin == "qbosync" else None,
     )

@@ -5,7 +5,10 @@ last changed, and it has had fewer than ``max_attempts`` attempts. Pull events (
 the pull queue; push events go back on the push queue through the push's ``EventReplay`` (same event
 id, next redelivery number, so the worker processes each retry once). Not retried: reports that no
 replay can change (``unsupported:`` and ``drift:`` reasons), and push events the push queue is still
-retrying itself (``retrying:``) until they have been quiet for ``dead_letter_after``.
+retrying itself (``retrying:``) until they have been quiet for ``dead_letter_after``. The four knobs
+default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
+``QBOSYNC_RETRY_MAX_DELAY_SECONDS`` (6 h), ``QBOSYNC_RETRY_MAX_ATTEMPTS`` (8) and
+``QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS`` (1 h), read when the schedule is constructed.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from qbosync.clock import utc_now
 from qbosync.observability import logger
+from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus, SyncEvent
 from qbosync.sync.pull.messages import PullMessage
@@ -66,10 +70,10 @@ class EventRetrySchedule:
     push_replay: PushRequeue = field(default_factory=_default_push_replay)
     pull_queue: BatchQueue = field(default_factory=_default_pull_queue)
     clock: Callable[[], datetime] = utc_now
-    base_delay: timedelta = timedelta(minutes=5)
-    max_delay: timedelta = timedelta(hours=6)
-    max_attempts: int = 8
-    dead_letter_after: timedelta = timedelta(hours=1)
+    base_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_base_delay)
+    max_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_max_delay)
+    max_attempts: int = field(default_factory=lambda: get_sync_tuning().retry_max_attempts)
+    dead_letter_after: timedelta = field(default_factory=lambda: get_sync_tuning().retry_dead_letter_after)
 
     def run(self) -> RetryReport:
         report = RetryReport()

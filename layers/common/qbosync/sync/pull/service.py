@@ -10,21 +10,29 @@ Rules (why each is so):
 - **Echo without reading.** A webhook (not a CDC row) is not read back from QBO when the link already
   says it is qbosync's own write: the link records the very operation announced (``Delete`` and a
   ``state:deleted`` link, ``Void`` and a ``state:voided`` link, ``Create`` of a record linked since, or
-  ``Update`` of a record qbosync itself last updated, its link written at or after the notification's
-  ``lastUpdated``). Anything else is read. ``lastUpdated`` has whole seconds, so a change by someone
-  else within the second after qbosync's own update is only seen by the scheduled CDC reconciliation,
-  which always passes the row (with its SyncToken) and so is never cut short.
-- **Field ownership** (fixed for now; the settings have no ownership switch yet): the system a record
-  started in owns its fields. Customers and items that started in the source are never changed from
-  QBO edits; customers that started in QBO are created in the source with the default bill profile.
-  The source contract has no update, deactivate, merge or payment route, so such QBO changes are
-  recorded as failed events with an ``unsupported:`` reason, for an admin to act on: never dropped.
+  ``Update`` no later than QBO's time of qbosync's own last write, ``qbo_written_at``). Anything else
+  is read. ``lastUpdated`` has whole seconds, so a change by someone else within the same second as
+  qbosync's own write is only seen by the scheduled CDC reconciliation, which always passes the row
+  (with its SyncToken) and so is never cut short.
+- **Field ownership** (``settings.field_ownership.customers``): each group of a linked customer's
+  fields (name, contact, billing address, active) belongs to one side, by default the side the
+  customer started in. QBO edits of groups QBO owns are patched into the source (deactivating,
+  deleting and merging away included); edits of groups the source owns are left alone. New QBO
+  customers are created in the source with the default bill profile. Products belong to the source.
+- **Payments entered in QBO** against invoices qbosync pushed are recorded in the source when
+  ``sync.qbo_to_source_payments`` is on (customer and invoices through their links, the method
+  through the payment-method mapping or ``source_defaults.qbo_payment_method_code``) and linked, so
+  the source's own webhook for the new payment is recognised by the push. QBO owns them afterwards:
+  a void or deletion in QBO voids the source payment; an edit replaces it (void, then record anew).
 - **Drift.** Documents qbosync pushed (invoices, credit memos, payments) belong to the source; a QBO
-  deletion, or a total that no longer matches the source's (an edit or a void in QBO), is recorded as
-  a failed event with a ``drift:`` reason. A new SyncToken alone is not drift: settling a payment
-  changes an invoice's balance and SyncToken without anyone editing it. A deletion is not drift when
-  the source has removed (voided or deleted) the document too: the push's own removal may reach QBO
-  before its link records it (an answer lost on the way back, then retried).
+  deletion, or a total that no longer matches the source's (an edit or a void in QBO), is drift. Per
+  ``settings.drift_policy`` it is recorded as a failed event with a ``drift:`` reason (``report``)
+  or answered by queueing a forced re-push of the source's version (``heal``; the push records its
+  own event, which fails with ``drift_not_healable:`` for what QBO cannot take back, e.g. a void). A
+  new SyncToken alone is not drift: settling a payment changes an invoice's balance and SyncToken
+  without anyone editing it. A deletion is not drift when the source has removed (voided or deleted)
+  the document too: the push's own removal may reach QBO before its link records it (an answer lost
+  on the way back, then retried).
 
 Every change is recorded as a sync event (``qbo.<entity>``), done or failed with its reason, so the
 events API shows it and the retry schedule can replay it.
@@ -33,8 +41,9 @@ events API shows it and the retry schedule can replay it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -44,9 +53,10 @@ from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, request_id_for
 from qbosync.qbo.faults import QboFault, QboNotFound
 from qbosync.source.errors import SourceNotFound
+from qbosync.source.models import NewAppliedAmount, NewSourcePayment, SourceCustomerUpdate
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
-from qbosync.store.links import Link, LinkRepository
+from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.bulk.common import new_link
 from qbosync.sync.bulk.qbo_to_source import (
@@ -54,11 +64,14 @@ from qbosync.sync.bulk.qbo_to_source import (
     new_source_customer,
     unmatched_item_source_key,
 )
-from qbosync.sync.configuration import TenantSettings
+from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
+from qbosync.sync.customer_fields import source_update_from_qbo
 from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.notifications import EntityChange
+from qbosync.sync.push.messages import HealKind, PushMessage
+from qbosync.sync.push.receiver import MessageQueue
 
-OutcomeStatus = Literal["applied", "unchanged", "skipped", "unsupported", "drift", "failed"]
+OutcomeStatus = Literal["applied", "unchanged", "skipped", "healing", "unsupported", "drift", "failed"]
 FAILED_STATUSES = frozenset({"unsupported", "drift", "failed"})
 NOT_RETRYABLE_PREFIXES = ("unsupported:", "drift:")
 """Failed pull events whose reason starts so are reports for an admin; replaying them changes nothing."""
@@ -72,8 +85,13 @@ DOCUMENTS = frozenset({"Invoice", "CreditMemo"})
 DELETED = "state:deleted"
 VOIDED = "state:voided"
 """The ``content_hash`` the push records once it deleted or voided a document in QBO."""
-CREATED_SYNC_TOKEN = "0"  # noqa: S105 - a SyncToken, not a secret
-"""QBO's SyncToken of a record never updated since its creation."""
+SOURCE_KIND_BY_LINK_ENTITY: dict[str, HealKind] = {
+    "Invoice": "invoice",
+    "CreditMemo": "credit_note",
+    CREDIT_APPLICATION: "credit_note",
+    PAYMENT: "payment",
+}
+"""Which source document a pushed QBO record's link belongs to, for a heal's re-push."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +117,19 @@ def _default_source(tenant_id: str) -> SourcePort:
     from qbosync.sync.wiring import source_for_tenant
 
     return source_for_tenant(tenant_id)
+
+
+def _default_push_queue() -> MessageQueue:
+    from qbosync.store.queues import PushQueue
+
+    return PushQueue()
+
+
+def _default_payment_methods(tenant_id: str) -> list[MappingRow]:
+    from qbosync.store.config import MappingRepository
+
+    stored = MappingRepository().get(tenant_id, MappingKind.PAYMENT_METHODS.value)
+    return [] if stored is None else [MappingRow.model_validate(row) for row in stored.document]
 
 
 def read_tenant_settings(tenant_id: str) -> TenantSettings:
@@ -130,12 +161,25 @@ def _echo(link: Link, row: Mapping[str, Any] | None) -> bool:
     return row is not None and link.sync_token is not None and link.sync_token == _sync_token(row)
 
 
-def _link_is_newer(link: Link, change: EntityChange) -> bool:
+def _linked_after(link: Link, change: EntityChange) -> bool:
     """The link was written at or after the change QBO announced (False when either time is unknown)."""
     stamp = change.last_updated
     if stamp is None or stamp.tzinfo is None or link.updated_at.tzinfo is None:
         return False
     return link.updated_at >= stamp
+
+
+def _written_by_qbosync_at_or_after(link: Link, change: EntityChange) -> bool:
+    """qbosync's own last write of the record (QBO's ``LastUpdatedTime`` of it) is at or after the
+    change announced: both times are QBO's clock, so they compare exactly (to the second).
+
+    ``updated_at`` would not do: it also moves when qbosync records a link without writing to QBO
+    (a repeated event), which would hide an edit made in QBO between qbosync's write and that record.
+    """
+    stamp, written = change.last_updated, link.qbo_written_at
+    if stamp is None or written is None or stamp.tzinfo is None:
+        return False
+    return written >= stamp
 
 
 def own_write_without_reading(link: Link, change: EntityChange) -> str | None:
@@ -145,24 +189,15 @@ def own_write_without_reading(link: Link, change: EntityChange) -> str | None:
     - the push deleted it (``state:deleted``): QBO never reuses an id, so nothing of it is left to read;
     - ``Void`` of a record the push voided (``state:voided``);
     - ``Create`` of a record linked at or after its creation (later edits come as their own changes);
-    - ``Update`` of a record qbosync created or updated itself (origin ``qbosync``) whose link holds
-      the SyncToken of an update (not of the creation, which no ``Update`` can echo), written at or
-      after the notification's ``lastUpdated``.
+    - ``Update`` no later than qbosync's own last write of the record (``qbo_written_at``).
     """
     if link.content_hash == DELETED:
         return "qbosync deleted this record in QBO"
     if change.operation == "Void":
         return "qbosync voided this record in QBO" if link.content_hash == VOIDED else None
-    if not _link_is_newer(link, change):
-        return None
-    if change.operation == "Create":
+    if change.operation == "Create" and _linked_after(link, change):
         return "qbosync linked this record after its creation"
-    if (
-        change.operation == "Update"
-        and link.origin == "qbosync"
-        and link.content_hash != VOIDED
-        and link.sync_token not in (None, CREATED_SYNC_TOKEN)
-    ):
+    if change.operation == "Update" and _written_by_qbosync_at_or_after(link, change):
         return "qbosync updated this record at or after the change"
     return None
 
@@ -178,8 +213,10 @@ class PullService:
     qbo_for: Callable[[str], QboClient] = _default_qbo
     source_for: Callable[[str], SourcePort] = _default_source
     settings_for: Callable[[str], TenantSettings] = read_tenant_settings
+    payment_methods_for: Callable[[str], list[MappingRow]] = _default_payment_methods
     links: LinkRepository = field(default_factory=LinkRepository)
     events: EventRepository = field(default_factory=EventRepository)
+    push_queue: MessageQueue = field(default_factory=_default_push_queue)
     clock: Callable[[], datetime] = utc_now
 
     def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> PullOutcome:
@@ -294,7 +331,7 @@ class PullService:
             return known
         row = self._current(tenant_id, change, given)
         if link is not None:
-            return self._linked_customer_changed(link, change, row)
+            return self._linked_customer_changed(tenant_id, settings, link, change, row)
         if row is None:
             return PullOutcome("skipped", "an unlinked QBO customer was deleted")
         profile = settings.source_defaults.new_customer_bill_profile_id
@@ -313,57 +350,98 @@ class PullService:
         return PullOutcome("applied", f"created source customer {created.id}")
 
     def _linked_customer_changed(
-        self, link: Link, change: EntityChange, row: Mapping[str, Any] | None
+        self,
+        tenant_id: str,
+        settings: TenantSettings,
+        link: Link,
+        change: EntityChange,
+        row: Mapping[str, Any] | None,
     ) -> PullOutcome:
+        """Copy the groups of fields QBO owns to the source customer; leave the source's own alone."""
         if _echo(link, row):
             return PullOutcome("unchanged", "QBO holds what qbosync last wrote")
-        if row is None:
+        ownership = settings.field_ownership.customers
+        qbo_groups = ownership.groups_owned_by("qbo", started_in_qbo=link.origin == "qbo")
+        what = "deleted" if row is None else "made inactive" if not row.get("Active", True) else "edited"
+        if row is None and "active" not in qbo_groups:
             return PullOutcome(
-                "unsupported",
-                f"QBO customer {change.entity_id} was deleted; source customer {link.source_id} stays"
-                " (the source contract cannot deactivate customers)",
+                "skipped",
+                f"QBO customer {change.entity_id} was deleted; the source owns whether source customer"
+                f" {link.source_id} is active (field_ownership.customers.active), so it stays",
             )
-        if link.origin != "qbo":
+        if not qbo_groups:
             return PullOutcome(
-                "skipped", "the source owns this customer's fields; QBO edits are not copied back"
+                "skipped",
+                f"QBO customer {change.entity_id} was {what}; the source owns every field of source"
+                f" customer {link.source_id}, so QBO edits are not copied back",
             )
-        if not row.get("Active", True):
+        source = self.source_for(tenant_id)
+        current = source.get_customer(link.source_id)
+        patch = source_update_from_qbo(row, current, qbo_groups)
+        if patch is None or current.deleted:
+            self._relink(link, row, current.version)
+            why = "the source customer is deleted" if current.deleted else "it already has QBO's values"
             return PullOutcome(
-                "unsupported",
-                f"QBO customer {change.entity_id} was made inactive; deactivate source customer"
-                f" {link.source_id} by hand (the source contract cannot deactivate customers)",
+                "unchanged", f"source customer {link.source_id} not changed: {why} ({', '.join(qbo_groups)})"
             )
+        updated = source.update_customer(link.source_id, patch)
+        self._relink(link, row, updated.version)
+        fields = ", ".join(sorted(patch.model_dump(exclude_unset=True)))
         return PullOutcome(
-            "unsupported",
-            f"QBO customer {change.entity_id} was edited; the source contract has no customer update,"
-            f" so source customer {link.source_id} keeps its fields",
+            "applied",
+            f"QBO customer {change.entity_id} was {what}: source customer {link.source_id} now has"
+            f" QBO's {fields}",
         )
 
+    def _relink(self, link: Link, row: Mapping[str, Any] | None, source_version: int) -> None:
+        """Record QBO's SyncToken and the source's version just seen, so neither comes back as a change."""
+        # A newer source version linked already (StaleSourceVersion) is fine: its change brings the rest.
+        with suppress(StaleSourceVersion):
+            self.links.put(
+                link.model_copy(
+                    update={
+                        "sync_token": _sync_token(row) if row is not None else link.sync_token,
+                        "source_version": max(source_version, link.source_version),
+                        "updated_at": self.clock(),
+                    }
+                )
+            )
+
     def _merged_customer(self, tenant_id: str, change: EntityChange) -> PullOutcome:
-        """QBO merged ``deleted_id`` into ``entity_id``: point the loser's link at the survivor."""
+        """QBO merged ``deleted_id`` into ``entity_id``: point the loser's link at the survivor, and
+        deactivate the loser's source customer when QBO owns whether it is active."""
         loser_id = change.deleted_id or ""
         loser = self.links.get_by_qbo_id(tenant_id, CUSTOMER, loser_id)
         if loser is None:
             return PullOutcome("skipped", "the merged-away QBO customer was not linked")
         survivor_row = self._current(tenant_id, change, None)
         survivor = self.links.get_by_qbo_id(tenant_id, CUSTOMER, change.entity_id)
-        self.links.put(
-            loser.model_copy(
-                update={
-                    "qbo_id": change.entity_id,
-                    "sync_token": _sync_token(survivor_row) if survivor_row else None,
-                    "updated_at": self.clock(),
-                }
-            )
+        repointed = loser.model_copy(
+            update={
+                "qbo_id": change.entity_id,
+                "sync_token": _sync_token(survivor_row) if survivor_row else None,
+                "updated_at": self.clock(),
+            }
         )
-        if survivor is not None and survivor.source_id != loser.source_id:
+        self.links.put(repointed)
+        merged = f"QBO merged customer {loser_id} into {change.entity_id}"
+        if survivor is None or survivor.source_id == loser.source_id:
+            return PullOutcome("applied", f"{merged}; source customer {loser.source_id} now maps to it")
+        ownership = self.settings_for(tenant_id).field_ownership.customers
+        if ownership.owner("active", started_in_qbo=loser.origin == "qbo") == "source":
             return PullOutcome(
                 "unsupported",
-                f"QBO merged customer {loser_id} into {change.entity_id}; source customers {loser.source_id}"
-                f" and {survivor.source_id} now both map to it: merge them in the source by hand",
+                f"{merged}; source customers {loser.source_id} and {survivor.source_id} now both map to"
+                " it: merge them in the source by hand (the source owns whether customers are active)",
             )
+        source = self.source_for(tenant_id)
+        if source.get_customer(loser.source_id).active:
+            updated = source.update_customer(loser.source_id, SourceCustomerUpdate(active=False))
+            self._relink(repointed, survivor_row, updated.version)
         return PullOutcome(
-            "applied", f"source customer {loser.source_id} now maps to QBO customer {change.entity_id}"
+            "applied",
+            f"{merged}: source customer {loser.source_id} is deactivated; source customer"
+            f" {survivor.source_id} carries on",
         )
 
     # --- items ------------------------------------------------------------------------------------
@@ -405,7 +483,9 @@ class PullService:
 
     # --- payments and documents -------------------------------------------------------------------
 
-    def _payment(self, tenant_id: str, change: EntityChange, given: Mapping[str, Any] | None) -> PullOutcome:
+    def _payment(  # noqa: PLR0911 - a decision table: one return per rule
+        self, tenant_id: str, change: EntityChange, given: Mapping[str, Any] | None
+    ) -> PullOutcome:
         settings = self.settings_for(tenant_id)
         if not settings.sync.payments:
             return PullOutcome("skipped", "payment sync is off")
@@ -417,22 +497,119 @@ class PullService:
         if known is not None:
             return known
         row = self._current(tenant_id, change, given)
+        if link is not None and link.origin == "qbo":
+            return self._qbo_payment_changed(tenant_id, link, change, row)
         if link is not None:
             return self._pushed_document_changed(tenant_id, link.entity, link, change, row)
         if row is None:
             return PullOutcome("skipped", "an unlinked QBO payment was deleted")
-        invoices = [
-            invoice_link.source_id
-            for qbo_invoice_id in _linked_invoice_ids(row)
-            if (invoice_link := self.links.get_by_qbo_id(tenant_id, "Invoice", qbo_invoice_id)) is not None
-        ]
-        if not invoices:
+        applied = self._applied_to_linked_invoices(tenant_id, row)
+        if not applied:
             return PullOutcome("skipped", "the payment is not against an invoice qbosync synced")
+        if not settings.sync.qbo_to_source_payments:
+            return PullOutcome(
+                "skipped",
+                f"QBO payment {change.entity_id} pays synced invoice(s); recording QBO payments in the"
+                " source is off (sync.qbo_to_source_payments)",
+            )
+        return self._record_qbo_payment(tenant_id, row, applied=applied)
+
+    def _applied_to_linked_invoices(self, tenant_id: str, row: Mapping[str, Any]) -> list[NewAppliedAmount]:
+        """What a QBO payment applies to invoices qbosync pushed, by their source ids."""
+        applied = []
+        for qbo_invoice_id, amount in _linked_invoice_amounts(row):
+            invoice_link = self.links.get_by_qbo_id(tenant_id, "Invoice", qbo_invoice_id)
+            live = invoice_link is not None and invoice_link.content_hash not in (DELETED, VOIDED)
+            if invoice_link is not None and live and amount > 0:
+                applied.append(NewAppliedAmount(invoice_id=invoice_link.source_id, amount=amount))
+        return applied
+
+    def _record_qbo_payment(
+        self,
+        tenant_id: str,
+        row: Mapping[str, Any],
+        *,
+        applied: list[NewAppliedAmount],
+        replacing: Link | None = None,
+    ) -> PullOutcome:
+        """Record a QBO payment in the source and link it (origin ``qbo``), so the source's webhook for
+        it is the push's "already in QBO" and nothing is written back. ``replacing``: the link of the
+        source's earlier copy, voided, which the new link takes the place of."""
+        qbo_id = str(row["Id"])
+        settings = self.settings_for(tenant_id)
+        customer_ref = str((row.get("CustomerRef") or {}).get("value", ""))
+        customer = self.links.get_by_qbo_id(tenant_id, CUSTOMER, customer_ref)
+        if customer is None:
+            return PullOutcome("failed", f"QBO payment {qbo_id}: its customer {customer_ref} is not linked")
+        method = self._source_payment_method(tenant_id, settings, row)
+        if method is None:
+            qbo_method = (row.get("PaymentMethodRef") or {}).get("value")
+            return PullOutcome(
+                "failed",
+                f"QBO payment {qbo_id}: no payment-method mapping names QBO payment method {qbo_method}"
+                " and source_defaults.qbo_payment_method_code is not set",
+            )
+        payment = NewSourcePayment(
+            customer_id=customer.source_id,
+            date=date.fromisoformat(str(row.get("TxnDate"))),
+            amount=_money(row.get("TotalAmt")),
+            method=method,
+            reference=_reference_of(row, qbo_id),
+            applied_to=applied,
+        )
+        # Keyed on QBO's id and SyncToken: a retry replays, an edit in QBO (new token) records anew.
+        key = request_id_for(tenant_id, PAYMENT, qbo_id, _sync_token(row) or "", "record-in-source")
+        created = self.source_for(tenant_id).create_payment(payment, key)
+        link = new_link(tenant_id, PAYMENT, created.id, created.version, row, "qbo", self.clock())
+        if replacing is None:
+            self.links.put(link)
+        else:
+            self.links.replace(replacing, link)
+        invoices = ", ".join(amount.invoice_id for amount in applied)
+        return PullOutcome("applied", f"recorded as source payment {created.id} against {invoices}")
+
+    def _source_payment_method(
+        self, tenant_id: str, settings: TenantSettings, row: Mapping[str, Any]
+    ) -> str | None:
+        """The source method a payment-method mapping points at QBO's method, else the default."""
+        qbo_method = str((row.get("PaymentMethodRef") or {}).get("value", ""))
+        if qbo_method:
+            for mapped in self.payment_methods_for(tenant_id):
+                if mapped.qbo_id == qbo_method:
+                    return mapped.source_key
+        return settings.source_defaults.qbo_payment_method_code
+
+    def _qbo_payment_changed(
+        self, tenant_id: str, link: Link, change: EntityChange, row: Mapping[str, Any] | None
+    ) -> PullOutcome:
+        """A payment entered in QBO belongs to QBO: its void or deletion voids the source's copy, an
+        edit replaces it (the source's payments cannot be edited through the contract)."""
+        if _echo(link, row):
+            return PullOutcome("unchanged", "the source already has this version of the QBO payment")
+        voided = self.source_for(tenant_id).void_payment(link.source_id)
+        if row is None or _money(row.get("TotalAmt")) == 0:
+            self.links.put(
+                link.model_copy(
+                    update={
+                        "content_hash": VOIDED,
+                        "source_version": max(voided.version, link.source_version),
+                        "sync_token": _sync_token(row) if row is not None else None,
+                        "updated_at": self.clock(),
+                    }
+                )
+            )
+            return PullOutcome(
+                "applied",
+                f"QBO payment {change.entity_id} was removed: source payment {link.source_id} voided",
+            )
+        applied = self._applied_to_linked_invoices(tenant_id, row)
+        outcome = self._record_qbo_payment(tenant_id, row, applied=applied, replacing=link)
+        if outcome.failed:
+            return outcome
         return PullOutcome(
-            "unsupported",
-            f"QBO payment {change.entity_id} of {row.get('TotalAmt')} on {row.get('TxnDate')} pays source"
-            f" invoice(s) {', '.join(invoices)}; the source contract cannot record payments:"
-            " enter it there by hand",
+            "applied",
+            f"QBO payment {change.entity_id} was edited: source payment {link.source_id} voided and"
+            f" {outcome.reason}",
         )
 
     def _document(self, tenant_id: str, change: EntityChange, given: Mapping[str, Any] | None) -> PullOutcome:
@@ -461,17 +638,40 @@ class PullService:
                 return PullOutcome("unchanged", "qbosync deleted this record in QBO (echo)")
             if self._removed_in_source(tenant_id, entity, link.source_id):
                 return PullOutcome("unchanged", "the source removed the document too")
-            return PullOutcome("drift", f"{subject} was deleted in QBO; the source still has it")
+            return self._drift(
+                tenant_id, link, change, f"{subject} was deleted in QBO; the source still has it"
+            )
         expected = self._source_amount(tenant_id, entity, link.source_id)
         actual = _money(row.get("TotalAmt"))
         if expected is None:
             return PullOutcome("drift", f"{subject}: the source no longer has the document")
         if actual == expected:
             return PullOutcome("unchanged", "QBO's change keeps the amount the source has")
-        return PullOutcome(
-            "drift",
+        return self._drift(
+            tenant_id,
+            link,
+            change,
             f"{subject}: QBO total {actual} differs from the source's {expected}"
             " (edited or voided in QBO; the source owns it)",
+        )
+
+    def _drift(self, tenant_id: str, link: Link, change: EntityChange, reason: str) -> PullOutcome:
+        """Report the drift, or (``drift_policy: heal``) queue the source's version to be pushed again."""
+        if self.settings_for(tenant_id).drift_policy != "heal":
+            return PullOutcome("drift", reason)
+        heal = PushMessage.heal_of(
+            tenant_id=tenant_id,
+            kind=SOURCE_KIND_BY_LINK_ENTITY[link.entity],
+            source_id=link.source_id,
+            source_version=link.source_version,
+            cause=change.event_id,
+            now=self.clock(),
+        )
+        self.push_queue.send(
+            heal.model_dump_json(), group_id=heal.group_id, deduplication_id=heal.deduplication_id
+        )
+        return PullOutcome(
+            "healing", f"{reason}; the source's version is queued to be pushed again ({heal.event_id})"
         )
 
     def _removed_in_source(self, tenant_id: str, entity: str, source_id: str) -> bool:
@@ -522,10 +722,17 @@ def _money(value: Any) -> Decimal:
         return Decimal("NaN")
 
 
-def _linked_invoice_ids(row: Mapping[str, Any]) -> list[str]:
-    ids = []
+def _linked_invoice_amounts(row: Mapping[str, Any]) -> list[tuple[str, Decimal]]:
+    """(QBO invoice id, amount) for each payment line that applies to an invoice."""
+    amounts = []
     for line in row.get("Line", []) or []:
         for linked in line.get("LinkedTxn", []) or []:
             if linked.get("TxnType") == "Invoice" and linked.get("TxnId"):
-                ids.append(str(linked["TxnId"]))
-    return ids
+                amounts.append((str(linked["TxnId"]), _money(line.get("Amount"))))
+    return amounts
+
+
+def _reference_of(row: Mapping[str, Any], qbo_id: str) -> str:
+    """The payment's reference in the source: QBO's reference number, else its id (never empty)."""
+    reference = str(row.get("PaymentRefNum") or "").strip()
+    return reference or f"QBO payment {qbo_id}"

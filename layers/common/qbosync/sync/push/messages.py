@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -13,6 +14,27 @@ from qbosync.source.models import ChangeAction, ObjectKind, SourceWebhook
 
 # SQS accepts these characters in a deduplication id, at most 128 of them.
 _SQS_ID = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}$")
+_HEAL_PREFIX = "heal-"
+
+HealKind = Literal["invoice", "payment", "credit_note"]
+"""The source documents a heal can re-push: the ones qbosync writes to QBO and the pull checks for drift."""
+
+HEAL_KIND_OF_LINK_ENTITY: Mapping[str, HealKind] = {
+    "Invoice": "invoice",
+    "Payment": "payment",
+    "CreditMemo": "credit_note",
+    "CreditApplication": "credit_note",
+}
+"""Which source document to heal for a drifted link, by the link's entity (a credit note owns both its
+CreditMemo and the zero payment applying it)."""
+
+
+def heal_event_id(cause: str) -> str:
+    """``heal-<cause>``: SQS-safe and at most 128 characters, else ``heal-`` and a digest of ``cause``."""
+    event_id = f"{_HEAL_PREFIX}{cause}"
+    if _SQS_ID.fullmatch(event_id):
+        return event_id
+    return _HEAL_PREFIX + hashlib.sha256(cause.encode()).hexdigest()
 
 
 class PushMessage(BaseModel):
@@ -20,6 +42,10 @@ class PushMessage(BaseModel):
 
     ``redelivery`` is 0 for the webhook itself and grows with every re-queue (a parked payment
     released, a failed event retried), so each re-queue is processed once more, and only once.
+
+    ``heal`` asks for the source's current version to be written to QBO again even though the link says
+    QBO has it: the pull found QBO drifted from it (deleted there, or its total changed), and the
+    tenant chose to heal drift.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,6 +59,8 @@ class PushMessage(BaseModel):
     occurred_at: datetime
     received_at: datetime
     redelivery: int = Field(0, ge=0)
+    heal: bool = False
+    """Re-apply the source's current version even if the link says QBO has it: QBO drifted."""
 
     @classmethod
     def from_webhook(cls, webhook: SourceWebhook, received_at: datetime) -> PushMessage:
@@ -47,6 +75,33 @@ class PushMessage(BaseModel):
             received_at=received_at,
         )
 
+    @classmethod
+    def heal_of(  # noqa: PLR0917 - what a heal names: whose, which document, which version, why, when
+        cls,
+        tenant_id: str,
+        kind: HealKind,
+        source_id: str,
+        source_version: int,
+        cause: str,
+        now: datetime,
+    ) -> PushMessage:
+        """A request to write a source document to QBO again; ``cause``: the pull event that found the drift.
+
+        The event id is ``heal-<cause>`` (see ``heal_event_id``), so the same finding queued twice is
+        deduplicated by SQS and applied once, while a later finding heals again.
+        """
+        return cls(
+            event_id=heal_event_id(cause),
+            tenant_id=tenant_id,
+            kind=kind,
+            action="updated",
+            source_id=source_id,
+            source_version=source_version,
+            occurred_at=now,
+            received_at=now,
+            heal=True,
+        )
+
     @property
     def group_id(self) -> str:
         """One FIFO group per tenant: customer → item → invoice → payment order holds tenant-wide."""
@@ -55,7 +110,7 @@ class PushMessage(BaseModel):
     @property
     def deduplication_id(self) -> str:
         """The source's event id for the webhook; a digest for re-queues or ids SQS would refuse."""
-        if self.redelivery == 0 and _SQS_ID.match(self.event_id):
+        if self.redelivery == 0 and _SQS_ID.fullmatch(self.event_id):
             return self.event_id
         return hashlib.sha256(f"{self.event_id}#{self.redelivery}".encode()).hexdigest()
 

@@ -21,6 +21,19 @@ before the event is acknowledged.
   outcome QBO never confirmed is resolved by looking (DocNumber / PaymentRefNum) before writing again.
 - Anything transient (5xx, throttling, an unresolved outcome, the store) is raised, so the queue
   delivers the message again.
+- A *heal* (``PushMessage.heal``: the pull found QBO drifted from a pushed document) writes the source's
+  current version again although the link says QBO has it. The QBO record is read first: deleted there,
+  it is created again (requestid operation ``recreate-<old QBO id>``: a retried heal is replayed by QBO,
+  while the original create's requestid, which QBO would answer with the deleted record, is not reused)
+  and the link moves to the new record; voided there, the event fails with
+  ``drift_not_healable:voided_in_qbo`` (QBO cannot change a voided transaction); changed there (its
+  SyncToken is not the link's, or the source's content is not the link's), it gets a sparse update with
+  the source's full body and the record's current SyncToken (operation ``heal-at-<SyncToken>``);
+  unchanged since qbosync wrote it, nothing is written. A credit note heals its CreditMemo and the zero
+  payment applying it. A source document that is itself void or deleted, or not linked to a live QBO
+  record, is pushed as any change would be.
+- Every link records ``qbo_written_at``, QBO's ``LastUpdatedTime`` of qbosync's own last create, update
+  or void of the record, so the pull tells qbosync's writes from later edits in QBO by QBO's clock.
 """
 
 from __future__ import annotations
@@ -28,6 +41,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -47,6 +62,7 @@ from qbosync.qbo.faults import (
     QboUncertainOutcome,
     QboValidationFault,
 )
+from qbosync.qbo.models import last_updated_time
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
 from qbosync.source.port import SourcePort
@@ -74,6 +90,9 @@ CREDIT_APPLICATION = "CreditApplication"
 VOIDED = "state:voided"
 DELETED = "state:deleted"
 _REMOVED = frozenset({VOIDED, DELETED})
+
+VOIDED_IN_QBO = "drift_not_healable:voided_in_qbo"
+"""Why a heal fails for a record voided in QBO: QBO cannot change a voided transaction."""
 
 OutcomeStatus = Literal["done", "parked", "failed"]
 
@@ -273,10 +292,10 @@ class PushService:
         qbo, source = self._clients_for(message.tenant_id)
         document = _DocumentPush(message.tenant_id, deps, config, qbo, source)
         if message.kind == "invoice":
-            return document.invoice(message.source_id)
+            return document.invoice(message.source_id, heal=message.heal)
         if message.kind == "payment":
-            return document.payment(message.source_id)
-        return document.credit_note(message.source_id)
+            return document.payment(message.source_id, heal=message.heal)
+        return document.credit_note(message.source_id, heal=message.heal)
 
 
 class _DocumentPush:
@@ -302,23 +321,26 @@ class _DocumentPush:
 
     # Invoices
 
-    def invoice(self, source_id: str) -> Applied:
+    def invoice(self, source_id: str, *, heal: bool = False) -> Applied:
         invoice = self._source.get_invoice(source_id)
         link = self._links.get(self._tenant, INVOICE, source_id)
-        if link is not None and link.source_version >= invoice.version:
+        removed = invoice.status in ("void", "deleted")
+        healing = _to_heal(link, heal=heal and not removed)
+        if healing is None and link is not None and link.source_version >= invoice.version:
             self._release_if_landed(link)
             return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
-        if invoice.status in ("void", "deleted"):
+        if removed:
             return self._remove_invoice(invoice, link)
         customer_id = self._references.customer_id(invoice.customer_id)
         lines = [self._references.line(line) for line in invoice.lines]
         body = invoice_body(invoice, customer_id, lines, self._config.settings)
-        written = self._upsert(
-            _Target(INVOICE, INVOICE, source_id, invoice.version),
-            link,
-            body,
-            lambda: self._find_by(INVOICE, "DocNumber", body["DocNumber"], customer_id),
-        )
+        target = _Target(INVOICE, INVOICE, source_id, invoice.version)
+        find = partial(self._find_by, INVOICE, "DocNumber", body["DocNumber"], customer_id)
+        if healing is not None:
+            written, healed = self._heal(target, healing, body, find)
+            self._release_if_landed(written)
+            return Applied(reason=healed, qbo_id=written.qbo_id)
+        written = self._upsert(target, link, body, find)
         self._release_if_landed(written)
         return Applied(qbo_id=written.qbo_id)
 
@@ -361,12 +383,17 @@ class _DocumentPush:
 
     # Payments
 
-    def payment(self, source_id: str) -> Applied:
+    def payment(self, source_id: str, *, heal: bool = False) -> Applied:
         payment = self._source.get_payment(source_id)
         link = self._links.get(self._tenant, PAYMENT, source_id)
-        if link is not None and link.source_version >= payment.version:
+        if link is not None and link.origin == "qbo":
+            # Entered in QBO and recorded in the source by the pull: QBO owns it, the pull follows it.
+            return Applied(reason="entered in QBO; QBO owns this payment", qbo_id=link.qbo_id)
+        removed = payment.status in ("void", "deleted")
+        healing = _to_heal(link, heal=heal and not removed)
+        if healing is None and link is not None and link.source_version >= payment.version:
             return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
-        if payment.status in ("void", "deleted"):
+        if removed:
             return self._remove_payment(payment, link)
         invoice_ids = self._linked_invoices(payment.applied_to)
         method_id = self._config.mapped(MappingKind.PAYMENT_METHODS, payment.method)
@@ -378,12 +405,12 @@ class _DocumentPush:
             )
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
-        written = self._upsert(
-            _Target(PAYMENT, PAYMENT, source_id, payment.version),
-            link,
-            body,
-            lambda: self._find_by(PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id),
-        )
+        target = _Target(PAYMENT, PAYMENT, source_id, payment.version)
+        find = partial(self._find_by, PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        if healing is not None:
+            written, healed = self._heal(target, healing, body, find)
+            return Applied(reason=healed, qbo_id=written.qbo_id)
+        written = self._upsert(target, link, body, find)
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
@@ -417,41 +444,52 @@ class _DocumentPush:
 
     # Credit notes
 
-    def credit_note(self, source_id: str) -> Applied:
+    def credit_note(self, source_id: str, *, heal: bool = False) -> Applied:
         note = self._source.get_credit_note(source_id)
         link = self._links.get(self._tenant, CREDIT_MEMO, source_id)
         application = self._links.get(self._tenant, CREDIT_APPLICATION, source_id)
+        removed = note.status in ("void", "deleted")
+        heal_memo = _to_heal(link, heal=heal and not removed)
+        heal_application = _to_heal(application, heal=heal and not removed and bool(note.applied_to))
+        healing = heal_memo is not None or heal_application is not None
         memo_current = link is not None and link.source_version >= note.version
         application_current = (
             application.source_version >= note.version if application is not None else not note.applied_to
         )
-        if memo_current and application_current:
+        if not healing and memo_current and application_current:
             return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id if link else None)
-        if note.status in ("void", "deleted"):
+        if removed:
             return self._remove_credit_note(note, link, application)
         invoice_ids = self._linked_invoices(note.applied_to)
         customer_id = self._references.customer_id(note.customer_id)
         lines = [self._references.line(line) for line in note.lines]
         body = credit_memo_body(note, customer_id, lines, self._config.settings)
-        memo = self._upsert(
-            _Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version),
-            link,
-            body,
-            lambda: self._find_by(CREDIT_MEMO, "DocNumber", body["DocNumber"], customer_id),
-        )
+        healed: list[str] = []
+        memo_target = _Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
+        find_memo = partial(self._find_by, CREDIT_MEMO, "DocNumber", body["DocNumber"], customer_id)
+        if heal_memo is not None:
+            memo, memo_healed = self._heal(memo_target, heal_memo, body, find_memo)
+            healed.append(f"credit memo {memo_healed}")
+        else:
+            memo = self._upsert(memo_target, link, body, find_memo)
         if note.applied_to:
             applying = credit_application_body(note, customer_id, memo.qbo_id, invoice_ids)
             applying["PaymentRefNum"] = body["DocNumber"]
-            self._upsert(
-                _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version),
-                application,
-                applying,
-                lambda: self._find_by(PAYMENT, "PaymentRefNum", applying["PaymentRefNum"], customer_id),
+            application_target = _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
+            find_application = partial(
+                self._find_by, PAYMENT, "PaymentRefNum", applying["PaymentRefNum"], customer_id
             )
+            if heal_application is not None:
+                _written, application_healed = self._heal(
+                    application_target, heal_application, applying, find_application
+                )
+                healed.append(f"credit application {application_healed}")
+            else:
+                self._upsert(application_target, application, applying, find_application)
         elif application is not None and application.content_hash not in _REMOVED:
             target = _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             self._remove_transaction(target, application, delete=True)
-        return Applied(qbo_id=memo.qbo_id)
+        return Applied(reason="; ".join(healed) or None, qbo_id=memo.qbo_id)
 
     def _remove_credit_note(
         self, note: SourceCreditNote, link: Link | None, application: Link | None
@@ -481,19 +519,7 @@ class _DocumentPush:
                 return self._record(link, target.version)
             record = self._update(target, link.qbo_id, link.sync_token, body)
             return self._record(_relinked(link, record, digest), target.version)
-        try:
-            record = self._qbo.create(target.qbo_entity, body, target.request_id(self._tenant, "create"))
-        except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
-            found = find_existing()
-            if found is None:
-                raise
-            logger.info(
-                "adopted a record found after an unconfirmed write", extra={"qbo_id": found.get("Id")}
-            )
-            record = found
-            if isinstance(unsure, QboDuplicateDocNumber):
-                # Ours from an earlier version whose link was lost: bring it to this version.
-                record = self._update(target, str(found["Id"]), str(found["SyncToken"]), body)
+        record = self._create(target, body, find_existing)
         created = Link(
             tenant_id=self._tenant,
             entity=target.link_entity,
@@ -503,8 +529,78 @@ class _DocumentPush:
             content_hash=digest,
             source_version=target.version,
             updated_at=self._deps.clock(),
+            qbo_written_at=last_updated_time(record),
         )
         return self._record(created, target.version)
+
+    def _create(
+        self,
+        target: _Target,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+        *,
+        replacing: str | None = None,
+    ) -> dict[str, Any]:
+        """Create the record; ``replacing``: the QBO id of a deleted record this one re-creates (a heal).
+
+        An outcome QBO never confirmed, or a DocNumber QBO says is taken, is resolved by looking for the
+        record first: found, it is adopted (and brought to ``body`` when it was the DocNumber).
+        """
+        operation = "create" if replacing is None else f"recreate-{replacing}"
+        try:
+            return self._qbo.create(target.qbo_entity, body, target.request_id(self._tenant, operation))
+        except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
+            found = find_existing()
+            if found is None:
+                raise
+            logger.info(
+                "adopted a record found after an unconfirmed write", extra={"qbo_id": found.get("Id")}
+            )
+            if not isinstance(unsure, QboDuplicateDocNumber):
+                return found
+            # Ours from an earlier version whose link was lost (or, for a heal, entered again by hand):
+            # bring it to this version.
+            found_id, token = str(found["Id"]), str(found["SyncToken"])
+            if replacing is None:
+                return self._update(target, found_id, token, body)
+            return self._heal_update(target, found_id, token, body)
+
+    def _heal(
+        self,
+        target: _Target,
+        link: Link,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+    ) -> tuple[Link, str]:
+        """Write ``body`` again to the QBO record of ``link``, which drifted; the link and what was done.
+
+        Deleted in QBO: created again and re-linked. Voided in QBO: ``Refused`` (QBO cannot change it).
+        Changed since qbosync wrote it: a sparse update at its current SyncToken. Otherwise nothing.
+        """
+        digest = content_hash(body)
+        try:
+            current = self._qbo.read(target.qbo_entity, link.qbo_id)
+        except QboNotFound:
+            logger.info("healing: re-creating a record deleted in QBO", extra={"qbo_id": link.qbo_id})
+            record = self._create(target, body, find_existing, replacing=link.qbo_id)
+            relinked = self._record(_relinked(link, record, digest), target.version)
+            return relinked, f"re-created in QBO as {relinked.qbo_id} (was {link.qbo_id}, deleted there)"
+        if voided_in_qbo(current):
+            raise Refused(VOIDED_IN_QBO)
+        token = str(current["SyncToken"])
+        if token == link.sync_token and digest == link.content_hash:
+            return self._record(link, target.version), "QBO already holds the source's version"
+        record = self._heal_update(target, link.qbo_id, token, body)
+        return self._record(_relinked(link, record, digest), target.version), "updated in QBO"
+
+    def _heal_update(
+        self, target: _Target, qbo_id: str, sync_token: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A sparse update at the SyncToken just read; a stale token (5010) is left to the next delivery."""
+        rid = target.request_id(self._tenant, f"heal-at-{sync_token}")
+        return self._qbo.sparse_update(
+            target.qbo_entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid
+        )
 
     def _update(
         self, target: _Target, qbo_id: str, sync_token: str | None, body: Mapping[str, Any]
@@ -566,10 +662,31 @@ class _DocumentPush:
 
 
 def _relinked(link: Link, record: Mapping[str, Any], digest: str) -> Link:
+    """``link`` after qbosync wrote ``record`` (as QBO returned it) with content ``digest``."""
     return link.model_copy(
         update={
             "qbo_id": str(record.get("Id", link.qbo_id)),
             "sync_token": str(record.get("SyncToken")),
             "content_hash": digest,
+            "qbo_written_at": last_updated_time(record),
         }
     )
+
+
+def _to_heal(link: Link | None, *, heal: bool) -> Link | None:
+    """The link to heal: asked to, and linked to a record qbosync left live in QBO; else None."""
+    if not heal or link is None or link.content_hash in _REMOVED:
+        return None
+    return link
+
+
+def voided_in_qbo(record: Mapping[str, Any]) -> bool:
+    """QBO keeps a voided transaction, zeroed and noted "Voided" (a CDC row also says ``status``)."""
+    if str(record.get("status", "")).lower() == "voided":
+        return True
+    note = str(record.get("PrivateNote") or "")
+    try:
+        zero = Decimal(str(record.get("TotalAmt") or 0)) == 0
+    except InvalidOperation:
+        return False
+    return zero and note.startswith("Voided")

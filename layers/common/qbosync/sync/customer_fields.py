@@ -1,0 +1,106 @@
+"""A customer's fields on both sides, by ownership group, and what to write where an owner's edit must go.
+
+The groups are those of ``CustomerFieldOwnership`` (``name``, ``contact``, ``billing_address``,
+``active``). Copying is one-way per group: the owner's values are written to the other side, never
+merged. A value emptied on the owning side is emptied in the source; QBO's sparse update cannot
+clear a field by omission, so an emptied source field leaves QBO's value as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qbosync.source.models import Address, SourceCustomer, SourceCustomerUpdate
+from qbosync.sync.bulk.customers import customer_body
+from qbosync.sync.configuration import CustomerFieldGroup
+
+QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
+    "name": ("DisplayName", "CompanyName", "GivenName", "FamilyName"),
+    "contact": ("PrimaryEmailAddr", "PrimaryPhone"),
+    "billing_address": ("BillAddr",),
+    "active": ("Active",),
+}
+SOURCE_FIELDS: dict[CustomerFieldGroup, tuple[str, ...]] = {
+    "name": ("display_name", "company_name", "given_name", "family_name"),
+    "contact": ("email", "phone"),
+    "billing_address": ("billing_address",),
+    "active": ("active",),
+}
+
+
+def _text(value: Any) -> str | None:
+    """A QBO string field as the source holds it: None for missing or blank."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _nested(row: Mapping[str, Any], key: str, field: str) -> str | None:
+    inner = row.get(key)
+    return _text(inner.get(field)) if isinstance(inner, Mapping) else None
+
+
+def _address_of(row: Mapping[str, Any]) -> Address | None:
+    bill = row.get("BillAddr")
+    if not isinstance(bill, Mapping):
+        return None
+    address = Address(
+        line1=_text(bill.get("Line1")),
+        line2=_text(bill.get("Line2")),
+        city=_text(bill.get("City")),
+        region=_text(bill.get("CountrySubDivisionCode")),
+        postal_code=_text(bill.get("PostalCode")),
+        country=_text(bill.get("Country")),
+    )
+    return None if address == Address() else address
+
+
+def source_values_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A QBO customer's fields under the source's names (the ones ownership can copy)."""
+    return {
+        "display_name": _text(row.get("DisplayName")) or _text(row.get("CompanyName")) or f"QBO {row['Id']}",
+        "company_name": _text(row.get("CompanyName")),
+        "given_name": _text(row.get("GivenName")),
+        "family_name": _text(row.get("FamilyName")),
+        "email": _nested(row, "PrimaryEmailAddr", "Address"),
+        "phone": _nested(row, "PrimaryPhone", "FreeFormNumber"),
+        "billing_address": _address_of(row),
+        "active": bool(row.get("Active", True)),
+    }
+
+
+def _normalised(value: Any) -> Any:
+    if isinstance(value, Address):
+        return None if value == Address() else value
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def source_update_from_qbo(
+    row: Mapping[str, Any] | None, current: SourceCustomer, groups: Iterable[CustomerFieldGroup]
+) -> SourceCustomerUpdate | None:
+    """The source patch that brings QBO's values of ``groups`` to the source; None when they agree.
+
+    ``row`` None means QBO deleted (or merged away) the customer: only ``active`` has a value then.
+    """
+    wanted = source_values_of(row) if row is not None else {"active": False}
+    changes: dict[str, Any] = {}
+    for group in groups:
+        for name in SOURCE_FIELDS[group]:
+            if name in wanted and _normalised(getattr(current, name)) != _normalised(wanted[name]):
+                value = wanted[name]
+                changes[name] = value.model_dump() if isinstance(value, Address) else value
+    return SourceCustomerUpdate.model_validate(changes) if changes else None
+
+
+def qbo_update_from_source(customer: SourceCustomer, groups: Iterable[CustomerFieldGroup]) -> dict[str, Any]:
+    """The QBO sparse-update fields that carry the source's values of ``groups`` (no Id, no SyncToken)."""
+    body = {
+        **customer_body(customer, customer.display_name),
+        "Active": customer.active and not customer.deleted,
+    }
+    keys = {key for group in groups for key in QBO_KEYS[group]}
+    return {key: value for key, value in body.items() if key in keys}
