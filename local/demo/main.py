@@ -136,6 +136,7 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
             ("Initial bulk sync", scenario.initial_sync),
             ("Push: source documents to QBO", scenario.push),
             ("Pull: a QBO customer to the source", scenario.pull),
+            ("Pull: a QBO payment to the source", scenario.pull_payment),
         ]
         outcome = _run_steps(narrator, steps)
     except StepFailed:

@@ -3,7 +3,8 @@
 It follows the first product seed (Rev.io's configuration walk-through): connect to QuickBooks, map
 payment methods, GL codes and product types, choose the defaults for unmatched items, the invoice tax
 code and class, the bill profile for customers created from QBO and the number prefixes, then finish
-(the initial sync); then it watches documents flow to QBO and a customer flow back.
+(the initial sync); then it watches documents flow to QBO, and a customer and a payment entered in
+QBO flow back.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ FINISHED_RUN_STATUSES = frozenset({"SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED
 COUNT_FIELDS = ("matched", "created", "skipped", "failed")
 MAPPED_KINDS = (("payment-methods", "payment-methods"), ("gl-codes", "accounts"), ("product-types", None))
 PULLED_CUSTOMER_NAME = "Harbor Lights Bistro"
+QBO_PAYMENT_REFERENCE = "QBO-CHK-2001"
+QBO_PAYMENT_AMOUNT = Decimal("25.00")
 ONE_TIME, RECURRING = "unmatched_one_time_item_id", "unmatched_recurring_item_id"
 BILL_PROFILE = "new_customer_bill_profile_id"
 
@@ -87,9 +90,10 @@ def _event_key(event: dict[str, Any]) -> Event:
 @dataclass
 class NotificationWatch:
     """Flushes the QBO sandbox's batched notifications every few seconds and follows the delivery that
-    carries one customer's creation, as its control plane reports it."""
+    carries one record's change, as its control plane reports it."""
 
-    customer_id: str
+    entity: str
+    entity_id: str
     flushes: int = 0
     last_flush: float = 0.0
     delivered: bool = False
@@ -103,18 +107,18 @@ class NotificationWatch:
         self.flushes, self.last_flush = self.flushes + 1, time.monotonic()
         deliveries = described.get("deliveries", [])
         self.backlog_events = sum(int(d.get("event_count", 0)) for d in deliveries)
-        carrying = [d for d in deliveries if self._carries_customer(d.get("body"))]
+        carrying = [d for d in deliveries if self._carries_record(d.get("body"))]
         if carrying:
             self.delivered = any(d.get("delivered") for d in carrying)
             self.attempts = [
                 a.get("status_code") or a.get("error") for d in carrying for a in d.get("attempts", [])
             ]
 
-    def _carries_customer(self, body: Any) -> bool:
-        """Whether a legacy-format notification names the customer's creation."""
+    def _carries_record(self, body: Any) -> bool:
+        """Whether a legacy-format notification names the record."""
         for notification in (body or {}).get("eventNotifications", []):
             for entity in notification.get("dataChangeEvent", {}).get("entities", []):
-                if entity.get("name") == "Customer" and str(entity.get("id")) == self.customer_id:
+                if entity.get("name") == self.entity and str(entity.get("id")) == self.entity_id:
                     return True
         return False
 
@@ -122,7 +126,7 @@ class NotificationWatch:
         state = "acknowledged" if self.delivered else "not acknowledged yet"
         tried = f", attempts {self.attempts}" if self.attempts else ""
         return (
-            f"notification of customer {self.customer_id} {state}{tried} "
+            f"notification of {self.entity.lower()} {self.entity_id} {state}{tried} "
             f"({self.backlog_events} change events queued or sent by QBO, {self.flushes} flushes)"
         )
 
@@ -589,6 +593,7 @@ class DemoScenario:
 
         self.facts["push"] = {
             "invoice": invoice_number,
+            "invoice_source_id": edited["id"],
             "payment": payment_number,
             "credit_memo": credit_number,
             "deleted_invoice": deleted_number,
@@ -649,7 +654,7 @@ class DemoScenario:
             "send them now; the pull worker first works through the notifications of everything the initial "
             "sync wrote (each recognised as qbosync's own), then reaches this one[/]"
         )
-        delivery = NotificationWatch(str(created["Id"]))
+        delivery = NotificationWatch("Customer", str(created["Id"]))
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with _live(n.console, *columns) as progress:
             task = progress.add_task(
@@ -688,3 +693,76 @@ class DemoScenario:
         link = f"{self.endpoints.source_sandbox_url}/tenants/{self.tenant_id}/customers/{pulled['id']}"
         detail = f"{named}: QBO {created['Id']} → {pulled['id']}, bill profile {profile}"
         self.rows.append(SummaryRow("customer", "QBO → source", detail, link))
+
+    # ------------------------------------------------------------------ 7. pull a payment
+
+    def pull_payment(self) -> None:
+        """A payment an accountant enters in QBO against the pushed invoice is recorded in the source
+        once, and the source's webhook for it writes nothing back to QBO."""
+        n, source, qbo = self.narrator, self.source, self.qbo
+        require("push" in self.facts, "the push step did not finish, so there is no synced invoice to pay")
+        pushed = self.facts["push"]
+        reference, amount = QBO_PAYMENT_REFERENCE, QBO_PAYMENT_AMOUNT
+
+        def recorded() -> list[dict[str, Any]]:
+            return [p for p in source.list_all("payments") if p.get("reference") == reference]
+
+        require(not recorded(), f"the source already has a payment with reference {reference}")
+        [invoice] = qbo.find("Invoice", "DocNumber", pushed["invoice"])
+        created = qbo.create(
+            "Payment",
+            {
+                "CustomerRef": invoice["CustomerRef"],
+                "TotalAmt": float(amount),
+                "PaymentRefNum": reference,
+                "Line": [
+                    {"Amount": float(amount), "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}
+                ],
+            },
+        )
+        n.ok(
+            f"QBO: payment {reference} of {amount} (Id {created['Id']}) entered against invoice "
+            f"{pushed['invoice']}, as an accountant would"
+        )
+        delivery = NotificationWatch("Payment", str(created["Id"]))
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with _live(n.console, *columns) as progress:
+            task = progress.add_task("QBO webhook → pull worker → source", total=None)
+
+            def arrived() -> dict[str, Any] | None:
+                delivery.flush_now_and_then(qbo)
+                progress.update(task, description=f"QBO webhook → pull worker → source · {delivery}")
+                return next(iter(recorded()), None)
+
+            payment = wait_until(
+                f"payment {reference} to be recorded in the source",
+                arrived,
+                PULL_TIMEOUT_SECONDS,
+                last_seen=lambda: f"{delivery}; not in the source yet",
+            )
+        applied = [(a["invoice_id"], _money(a["amount"])) for a in payment.get("applied_to", [])]
+        expected = [(pushed["invoice_source_id"], amount)]
+        require(applied == expected, f"the source payment applies {applied}, not {expected}")
+        method = self.facts["settings"]["source_defaults"]["qbo_payment_method_code"]
+        require(payment.get("method") == method, f"the source payment's method is {payment.get('method')}")
+        n.ok(
+            f"source: payment [bold]{payment['number']}[/] ({payment['id']}) of {payment['amount']} by "
+            f"{method} on invoice {pushed['invoice_source_id']}"
+        )
+        self._wait_for_push([("payment", str(payment["id"]), int(payment["version"]))])
+        echoes = qbo.find("Payment", "PaymentRefNum", self._prefix("payment") + str(payment["number"]))
+        require(not echoes, f"the push wrote the QBO payment back to QBO as {len(echoes)} new payment(s)")
+        require(len(recorded()) == 1, f"the source has {len(recorded())} payments {reference}, not one")
+        n.ok("the source's webhook for it was pushed and recognised: QBO received no second payment")
+        self.facts["pull_payment"] = {
+            "qbo_payment_id": created["Id"],
+            "source_payment_id": payment["id"],
+            "applied_to": pushed["invoice_source_id"],
+        }
+        link = f"{self.endpoints.source_sandbox_url}/tenants/{self.tenant_id}/payments/{payment['id']}"
+        detail = f"{reference} of {amount}: QBO {created['Id']} → {payment['id']}, applied"
+        self.rows.append(SummaryRow("payment (entered in QBO)", "QBO → source", detail, link))
+
+    def _prefix(self, document: str) -> str:
+        prefix = self.facts["settings"]["prefixes"][document]
+        return str(prefix["value"]) if prefix["enabled"] else ""

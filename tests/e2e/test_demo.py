@@ -24,6 +24,7 @@ EXPECTED_STEPS = [
     "Initial bulk sync",
     "Push: source documents to QBO",
     "Pull: a QBO customer to the source",
+    "Pull: a QBO payment to the source",
 ]
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +67,7 @@ def test_given_a_fresh_runtime_when_running_the_demo_then_every_step_passes_and_
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-6000:]
-    assert "DEMO PASSED: 6/6 steps passed" in completed.stdout
+    assert "DEMO PASSED: 7/7 steps passed" in completed.stdout
 
     summary = json.loads(summary_path.read_text())
     assert summary["passed"] is True
@@ -86,8 +87,10 @@ def test_given_a_fresh_runtime_when_running_the_demo_then_every_step_passes_and_
         facts["pull"]["bill_profile_id"]
         == facts["settings"]["source_defaults"]["new_customer_bill_profile_id"]
     )
+    assert facts["pull_payment"]["applied_to"] == facts["push"]["invoice_source_id"]
     created = {row["what"]: row for row in summary["created"]}
     assert {"invoice (created, edited)", "payment", "credit note", "invoice (deleted)", "customer"} <= set(
         created
     )
     assert created["customer"]["where"] == "QBO → source"
+    assert created["payment (entered in QBO)"]["where"] == "QBO → source"
