@@ -10,6 +10,7 @@ QBO flow back.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -655,23 +656,7 @@ class DemoScenario:
             "sync wrote (each recognised as qbosync's own), then reaches this one[/]"
         )
         delivery = NotificationWatch("Customer", str(created["Id"]))
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with _live(n.console, *columns) as progress:
-            task = progress.add_task(
-                "QBO webhook → front door → pull queue → pull worker → source", total=None
-            )
-
-            def arrived() -> dict[str, Any] | None:
-                delivery.flush_now_and_then(qbo)
-                progress.update(task, description=f"QBO webhook → pull worker → source · {delivery}")
-                return next(iter(in_source()), None)
-
-            pulled = wait_until(
-                f"{named} to appear in the source",
-                arrived,
-                PULL_TIMEOUT_SECONDS,
-                last_seen=lambda: f"{delivery}; not in the source yet",
-            )
+        pulled = self._wait_for_pull(delivery, f"{named} to appear in the source", in_source)
         delivery.flush_now_and_then(qbo, force=True)
         if delivery.delivered:
             n.ok(f"QBO → front door: {delivery}")
@@ -725,21 +710,7 @@ class DemoScenario:
             f"{pushed['invoice']}, as an accountant would"
         )
         delivery = NotificationWatch("Payment", str(created["Id"]))
-        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with _live(n.console, *columns) as progress:
-            task = progress.add_task("QBO webhook → pull worker → source", total=None)
-
-            def arrived() -> dict[str, Any] | None:
-                delivery.flush_now_and_then(qbo)
-                progress.update(task, description=f"QBO webhook → pull worker → source · {delivery}")
-                return next(iter(recorded()), None)
-
-            payment = wait_until(
-                f"payment {reference} to be recorded in the source",
-                arrived,
-                PULL_TIMEOUT_SECONDS,
-                last_seen=lambda: f"{delivery}; not in the source yet",
-            )
+        payment = self._wait_for_pull(delivery, f"payment {reference} to be recorded in the source", recorded)
         applied = [(a["invoice_id"], _money(a["amount"])) for a in payment.get("applied_to", [])]
         expected = [(pushed["invoice_source_id"], amount)]
         require(applied == expected, f"the source payment applies {applied}, not {expected}")
@@ -762,6 +733,25 @@ class DemoScenario:
         link = f"{self.endpoints.source_sandbox_url}/tenants/{self.tenant_id}/payments/{payment['id']}"
         detail = f"{reference} of {amount}: QBO {created['Id']} → {payment['id']}, applied"
         self.rows.append(SummaryRow("payment (entered in QBO)", "QBO → source", detail, link))
+
+    def _wait_for_pull(
+        self, delivery: NotificationWatch, what: str, found: Callable[[], list[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Flush QBO's notifications now and then until the pulled record is found in the source."""
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with _live(self.narrator.console, *columns) as progress:
+            task = progress.add_task(
+                "QBO webhook → front door → pull queue → pull worker → source", total=None
+            )
+
+            def arrived() -> dict[str, Any] | None:
+                delivery.flush_now_and_then(self.qbo)
+                progress.update(task, description=f"QBO webhook → pull worker → source · {delivery}")
+                return next(iter(found()), None)
+
+            return wait_until(
+                what, arrived, PULL_TIMEOUT_SECONDS, last_seen=lambda: f"{delivery}; not in the source yet"
+            )
 
     def _prefix(self, document: str) -> str:
         prefix = self.facts["settings"]["prefixes"][document]

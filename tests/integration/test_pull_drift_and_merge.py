@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.qbo_webhook.app import lambda_handler as qbo_webhook_handler
 from qbosync.store.links import Link, LinkRepository
-from qbosync.sync.pull.receiver import expected_signature
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
@@ -123,26 +120,7 @@ def test_given_two_linked_customers_merged_in_qbo_when_pulled_then_the_loser_lin
         )
     pull_world.deliver_qbo_webhooks()
     pull_world.run_pull_worker()
-    body = json.dumps(
-        [
-            {
-                "specversion": "1.0",
-                "id": "merge-1",
-                "source": "intuit.test",
-                "type": "qbo.customer.merged.v1",
-                "time": datetime.now(UTC).isoformat(),
-                "intuitentityid": survivor["Id"],
-                "intuitaccountid": pull_world.realm_id,
-                "data": {"deletedId": loser["Id"]},
-            }
-        ]
-    ).encode()
-    headers = {
-        "intuit-signature": expected_signature(VERIFIER, body),
-        "content-type": "application/cloudevents+json",
-    }
-
-    reply = qbo_webhook_handler(http_api_event(headers, body), LambdaContextStub())
+    reply = pull_world.send_customer_merge(survivor["Id"], loser["Id"], "merge-1")
     pull_world.run_pull_worker()
 
     assert reply["statusCode"] == 200

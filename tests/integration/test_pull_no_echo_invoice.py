@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qbosync.store.config import AuditRecord, AuditRepository, MappingRepository, SettingsRepository
-from qbosync.store.events import EventRepository
-from qbosync.store.links import LinkRepository
-from qbosync.store.queues import PushQueue
-from qbosync.sync.configuration import ConfigurationService, QboDefaults
+from qbosync.store.config import AuditRecord, SettingsRepository
+from qbosync.sync.configuration import QboDefaults
 from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.push.service import PushService
 from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
@@ -43,19 +40,7 @@ def _push_service(world: PullWorld) -> PushService:
             at=_utc_now(),
         ),
     )
-    return PushService(
-        PushDependencies(
-            events=EventRepository(),
-            links=LinkRepository(),
-            configuration=ConfigurationService(
-                SettingsRepository(), MappingRepository(), AuditRepository(), _utc_now
-            ),
-            qbo_for=world.qbo,
-            source_for=world.source,
-            queue=PushQueue(),
-            clock=_utc_now,
-        )
-    )
+    return world.push_service()
 
 
 def test_given_an_invoice_the_push_wrote_when_its_qbo_webhooks_are_pulled_then_nothing_is_written_anywhere(

@@ -21,12 +21,10 @@ from qbosync.store.config import (
     ReferenceCacheRepository,
     SettingsRepository,
 )
-from qbosync.store.events import EventRepository
 from qbosync.store.links import LinkRepository
-from qbosync.store.queues import PushQueue
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, QboDefaults
 from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.push.service import PushService
 from qbosync.sync.reference import ReferenceCatalog
 from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
@@ -82,17 +80,7 @@ def _push_service(world: PullWorld, deletion_policy: Literal["delete", "void"] =
         expected_version=version,
         catalog=lambda: catalog,
     )
-    return PushService(
-        PushDependencies(
-            events=EventRepository(),
-            links=LinkRepository(),
-            configuration=configuration,
-            qbo_for=world.qbo,
-            source_for=world.source,
-            queue=PushQueue(),
-            clock=_utc_now,
-        )
-    )
+    return world.push_service(configuration)
 
 
 def _source_change(

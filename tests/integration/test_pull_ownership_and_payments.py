@@ -5,26 +5,19 @@ Both sandboxes in process; QBO's webhooks go through the real handler and the pu
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from functions.qbo_webhook.app import lambda_handler as qbo_webhook_handler
-from qbosync.store.config import AuditRecord, AuditRepository, MappingRepository, SettingsRepository
-from qbosync.store.events import EventRepository
+from qbosync.store.config import AuditRecord, SettingsRepository
 from qbosync.store.links import Link, LinkRepository
-from qbosync.store.queues import PushQueue
 from qbosync.sync.configuration import (
-    ConfigurationService,
     CustomerFieldOwnership,
     FieldOwnership,
     QboDefaults,
     SourceDefaults,
 )
-from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.service import PushDependencies, PushService
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
@@ -184,28 +177,10 @@ def test_given_a_qbo_created_customer_merged_away_in_qbo_when_pulled_then_its_so
     _pull(pull_world)
     loser_link = pull_world.link_of_qbo("Customer", loser["Id"])
     assert loser_link is not None and loser_link.origin == "qbo"
-    body = json.dumps(
-        [
-            {
-                "specversion": "1.0",
-                "id": "merge-qbo-owned",
-                "source": "intuit.test",
-                "type": "qbo.customer.merged.v1",
-                "time": datetime.now(UTC).isoformat(),
-                "intuitentityid": survivor["Id"],
-                "intuitaccountid": pull_world.realm_id,
-                "data": {"deletedId": loser["Id"]},
-            }
-        ]
-    ).encode()
-    headers = {
-        "intuit-signature": expected_signature(VERIFIER, body),
-        "content-type": "application/cloudevents+json",
-    }
-
-    qbo_webhook_handler(http_api_event(headers, body), LambdaContextStub())
+    reply = pull_world.send_customer_merge(survivor["Id"], loser["Id"], "merge-qbo-owned")
     assert pull_world.run_pull_worker() == []
 
+    assert reply["statusCode"] == 200
     assert pull_world.source().get_customer(loser_link.source_id).active is False
     assert pull_world.source().get_customer(survivor_source.id).active is True
 
@@ -308,22 +283,6 @@ def test_given_recording_qbo_payments_is_on_when_a_payment_is_entered_in_qbo_the
     assert len(payments) == 1
 
 
-def _push_service(world: PullWorld) -> PushService:
-    return PushService(
-        PushDependencies(
-            events=EventRepository(),
-            links=LinkRepository(),
-            configuration=ConfigurationService(
-                SettingsRepository(), MappingRepository(), AuditRepository(), lambda: datetime.now(UTC)
-            ),
-            qbo_for=world.qbo,
-            source_for=world.source,
-            queue=PushQueue(),
-            clock=lambda: datetime.now(UTC),
-        )
-    )
-
-
 def _source_payment_event(event_id: str, action: str, payment: Any) -> PushMessage:
     return PushMessage.model_validate(
         {
@@ -353,7 +312,7 @@ def test_given_a_qbo_payment_recorded_in_the_source_when_its_webhooks_are_pushed
     # the push before the pull has re-linked the replacement.
     voided = pull_world.source().void_payment(recorded.id)
     writes = pull_world.qbo_writes()
-    push = _push_service(pull_world)
+    push = pull_world.push_service()
 
     created = push.apply(_source_payment_event("evt-payment-created", "created", recorded))
     void = push.apply(_source_payment_event("evt-payment-voided", "voided", voided))
@@ -506,7 +465,7 @@ def test_given_drift_policy_heal_when_a_pushed_invoice_is_deleted_in_qbo_then_th
         ),
     )
     source_invoice = pull_world.source().list_invoices().items[0]
-    push = _push_service(pull_world)
+    push = pull_world.push_service()
     pushed = push.apply(
         PushMessage.model_validate(
             {

@@ -38,12 +38,16 @@ from qbosync.settings import get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets
 from qbosync.store.aws import sqs_client
+from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.links import Link, LinkRepository
+from qbosync.store.queues import PushQueue
 from qbosync.store.tokens import TokenVault, clear_token_cache
-from qbosync.sync.configuration import SourceDefaults, SyncToggles, TenantSettings
+from qbosync.sync.configuration import ConfigurationService, SourceDefaults, SyncToggles, TenantSettings
+from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.pull.service import PullService
+from qbosync.sync.push.service import PushDependencies, PushService
 
 TENANT = "acme"
 VERIFIER = "pull-world-verifier-token"
@@ -141,6 +145,22 @@ class PullWorld:
     def pull_service(self) -> PullService:
         return PullService(qbo_for=self.qbo, source_for=self.source, settings_for=lambda _: self.settings)
 
+    def push_service(self, configuration: ConfigurationService | None = None) -> PushService:
+        """The push worker's service on this world's QBO and source (settings and mappings as stored)."""
+        now = lambda: datetime.now(UTC)  # noqa: E731 - a clock
+        return PushService(
+            PushDependencies(
+                events=EventRepository(),
+                links=LinkRepository(),
+                configuration=configuration
+                or ConfigurationService(SettingsRepository(), MappingRepository(), AuditRepository(), now),
+                qbo_for=self.qbo,
+                source_for=self.source,
+                queue=PushQueue(),
+                clock=now,
+            )
+        )
+
     # --- driving the flows -----------------------------------------------------------------------
 
     def deliver_qbo_webhooks(self) -> dict[str, Any]:
@@ -149,6 +169,30 @@ class PullWorld:
         response.raise_for_status()
         answer: dict[str, Any] = response.json()
         return answer
+
+    def send_customer_merge(self, survivor_id: str, loser_id: str, event_id: str) -> dict[str, Any]:
+        """Intuit's CloudEvents notification that ``loser_id`` was merged into ``survivor_id``, sent to
+        the real webhook handler (QBO's API cannot merge, so the sandbox never sends one)."""
+        body = json.dumps(
+            [
+                {
+                    "specversion": "1.0",
+                    "id": event_id,
+                    "source": "intuit.test",
+                    "type": "qbo.customer.merged.v1",
+                    "time": datetime.now(UTC).isoformat(),
+                    "intuitentityid": survivor_id,
+                    "intuitaccountid": self.realm_id,
+                    "data": {"deletedId": loser_id},
+                }
+            ]
+        ).encode()
+        headers = {
+            "intuit-signature": expected_signature(VERIFIER, body),
+            "content-type": "application/cloudevents+json",
+        }
+        reply: dict[str, Any] = qbo_webhook_handler(http_api_event(headers, body), LambdaContextStub())
+        return reply
 
     def pull_messages(self) -> list[dict[str, Any]]:
         """Every message on the pull queue, taken off it."""

@@ -55,15 +55,15 @@ class MetaData(QboModel):
     last_updated_time: str | None = None
 
 
-def last_updated_time(record: Mapping[str, Any]) -> datetime | None:
-    """``MetaData.LastUpdatedTime`` of a record as QBO returned it: QBO's clock, whole seconds, with
-    the company's UTC offset, so it compares exactly with a webhook's ``lastUpdated``.
+def metadata_time(record: Mapping[str, Any], name: str) -> datetime | None:
+    """``MetaData.<name>`` (``CreateTime``, ``LastUpdatedTime``) of a record as QBO returned it: QBO's
+    clock, whole seconds, with the company's UTC offset.
 
     None when the record has none, it does not parse, or it has no UTC offset (a time that could not
-    be compared with a webhook's).
+    be compared with another).
     """
     meta = record.get("MetaData")
-    stamp = meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None
+    stamp = meta.get(name) if isinstance(meta, Mapping) else None
     if not isinstance(stamp, str):
         return None
     try:
@@ -71,6 +71,11 @@ def last_updated_time(record: Mapping[str, Any]) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else None
+
+
+def last_updated_time(record: Mapping[str, Any]) -> datetime | None:
+    """``MetaData.LastUpdatedTime``: compares exactly with a webhook's ``lastUpdated`` (both QBO's clock)."""
+    return metadata_time(record, "LastUpdatedTime")
 
 
 class EmailAddress(QboModel):

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.models import last_updated_time, metadata_time
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import EntityCounts
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord
@@ -64,16 +64,9 @@ def count_existing_link(tally: Tally, link: Link, run_started_at: datetime) -> N
 def created_during_run(qbo_record: Mapping[str, Any], run_started_at: datetime) -> bool:
     """True when QBO created the record after the run started: an earlier attempt of this run made it
     and lost its link before writing it, so the retry must count it as created, not matched."""
-    meta = qbo_record.get("MetaData")
-    created = meta.get("CreateTime") if isinstance(meta, Mapping) else None
-    if not isinstance(created, str):
-        return False
-    try:
-        moment = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    except ValueError:
-        return False
+    created = metadata_time(qbo_record, "CreateTime")
     # QBO stamps whole seconds: a record stamped in the second the run started counts as matched.
-    return moment.tzinfo is not None and moment > run_started_at
+    return created is not None and created > run_started_at
 
 
 def name_key(name: str) -> str:
