@@ -5,10 +5,11 @@ Both sandboxes in process; QBO's webhooks go through the real handler and the pu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRecord, SettingsRepository
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.configuration import (
@@ -18,6 +19,7 @@ from qbosync.sync.configuration import (
     SourceDefaults,
 )
 from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT, Reconciler
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
@@ -145,6 +147,99 @@ def test_given_qbo_owns_contact_when_a_customer_is_renamed_and_reemailed_in_qbo_
 
     after = pull_world.source().get_customer(source_customer.id)
     assert (after.display_name, after.email) == (source_customer.display_name, "accounts@renamed.example")
+
+
+def test_given_split_ownership_when_both_sides_edit_a_customer_then_each_sides_fields_win_after_reconciling(
+    pull_world: PullWorld,
+) -> None:
+    # The source owns names, QBO owns contact details. The source renames the customer (its webhook
+    # lost) while an accountant changes the e-mail in QBO: after the pull and a reconciliation, QBO has
+    # the new name and the source has the new e-mail, and neither side's edit undid the other's.
+    _with(pull_world, field_ownership=FieldOwnership(customers=CustomerFieldOwnership(contact="qbo")))
+    source_customer = pull_world.source().list_customers().items[0]
+    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
+    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
+    pull_world.deliver_qbo_webhooks()
+    pull_world.pull_messages()
+    CheckpointRepository().put(TENANT, SOURCE_CHECKPOINT, datetime.now(UTC) - timedelta(minutes=1))
+    CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC))
+    pull_world.source_http.put(
+        f"/_sandbox/tenants/{TENANT}/customers/{source_customer.id}?deliver=false",
+        json={"display_name": "Renamed In The Source"},
+    ).raise_for_status()
+    _qbo(
+        pull_world,
+        "Customer",
+        {
+            "Id": created["Id"],
+            "SyncToken": created["SyncToken"],
+            "sparse": True,
+            "PrimaryEmailAddr": {"Address": "accounts@qbo-owned.example"},
+        },
+    )
+    _pull(pull_world)
+
+    Reconciler(
+        pull=pull_world.pull_service(),
+        qbo_for=pull_world.qbo,
+        source_for=pull_world.source,
+        settings_for=lambda _: pull_world.settings,
+        overlap=timedelta(0),
+    ).reconcile_tenant(TENANT)
+
+    in_qbo = _qbo_read(pull_world, "Customer", created["Id"])
+    in_source = pull_world.source().get_customer(source_customer.id)
+    assert (in_qbo["DisplayName"], in_qbo["PrimaryEmailAddr"]["Address"]) == (
+        "Renamed In The Source",
+        "accounts@qbo-owned.example",
+    )
+    assert (in_source.display_name, in_source.email) == (
+        "Renamed In The Source",
+        "accounts@qbo-owned.example",
+    )
+
+
+def test_given_a_qbo_edit_not_pulled_yet_when_reconciling_writes_source_fields_then_the_edit_still_arrives(
+    pull_world: PullWorld,
+) -> None:
+    # QBO owns contact details. An accountant's e-mail change is still in QBO's webhook batch when the
+    # reconciliation writes the source's new name to QBO: that write must not make the e-mail change
+    # pass for qbosync's own echo once the webhooks arrive.
+    _with(pull_world, field_ownership=FieldOwnership(customers=CustomerFieldOwnership(contact="qbo")))
+    source_customer = pull_world.source().list_customers().items[0]
+    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
+    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
+    pull_world.deliver_qbo_webhooks()
+    pull_world.pull_messages()
+    CheckpointRepository().put(TENANT, SOURCE_CHECKPOINT, datetime.now(UTC) - timedelta(minutes=1))
+    pull_world.source_http.put(
+        f"/_sandbox/tenants/{TENANT}/customers/{source_customer.id}?deliver=false",
+        json={"display_name": "Renamed Meanwhile"},
+    ).raise_for_status()
+    _qbo(
+        pull_world,
+        "Customer",
+        {
+            "Id": created["Id"],
+            "SyncToken": created["SyncToken"],
+            "sparse": True,
+            "PrimaryEmailAddr": {"Address": "late@qbo-owned.example"},
+        },
+    )
+    # The reconciliation's CDC window starts after the accountant's edit: only the webhook brings it.
+    CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC) + timedelta(seconds=2))
+    Reconciler(
+        pull=pull_world.pull_service(),
+        qbo_for=pull_world.qbo,
+        source_for=pull_world.source,
+        settings_for=lambda _: pull_world.settings,
+        overlap=timedelta(0),
+    ).reconcile_tenant(TENANT)
+    assert _qbo_read(pull_world, "Customer", created["Id"])["DisplayName"] == "Renamed Meanwhile"
+
+    _pull(pull_world)
+
+    assert pull_world.source().get_customer(source_customer.id).email == "late@qbo-owned.example"
 
 
 def test_given_the_default_ownership_when_a_source_customer_is_edited_in_qbo_then_the_source_is_not_written(

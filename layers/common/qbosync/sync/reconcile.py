@@ -279,7 +279,10 @@ class Reconciler:
         body = {**fields, "Id": link.qbo_id, "SyncToken": current.get("SyncToken")}
         request_id = request_id_for(tenant_id, "Customer", customer.id, str(customer.version), "update")
         updated = qbo.sparse_update("Customer", body, request_id)
-        self._relink(link, customer.version, written=updated)
+        # Adopt QBO's answer as "what qbosync last wrote" only when QBO held nothing the pull had not
+        # seen: an accountant's edit still on its way (of fields QBO owns) must not pass for an echo.
+        unseen_qbo_edit = str(current.get("SyncToken")) != link.sync_token
+        self._relink(link, customer.version, written=None if unseen_qbo_edit else updated)
 
     def _relink(self, link: Link, source_version: int, written: Mapping[str, Any] | None = None) -> None:
         """Record the source version handled and, when qbosync wrote to QBO, what QBO answered."""

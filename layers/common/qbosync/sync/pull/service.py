@@ -53,7 +53,7 @@ from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, request_id_for
 from qbosync.qbo.faults import QboFault, QboNotFound
 from qbosync.source.errors import SourceNotFound
-from qbosync.source.models import NewAppliedAmount, NewSourcePayment, SourceCustomerUpdate
+from qbosync.source.models import NewAppliedAmount, NewSourcePayment, SourceCustomer, SourceCustomerUpdate
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
@@ -379,13 +379,13 @@ class PullService:
         current = source.get_customer(link.source_id)
         patch = source_update_from_qbo(row, current, qbo_groups)
         if patch is None or current.deleted:
-            self._relink(link, row, current.version)
+            self._relink(link, row)
             why = "the source customer is deleted" if current.deleted else "it already has QBO's values"
             return PullOutcome(
                 "unchanged", f"source customer {link.source_id} not changed: {why} ({', '.join(qbo_groups)})"
             )
         updated = source.update_customer(link.source_id, patch)
-        self._relink(link, row, updated.version)
+        self._relink(link, row, patched=updated, before=current.version)
         fields = ", ".join(sorted(patch.model_dump(exclude_unset=True)))
         return PullOutcome(
             "applied",
@@ -393,15 +393,29 @@ class PullService:
             f" QBO's {fields}",
         )
 
-    def _relink(self, link: Link, row: Mapping[str, Any] | None, source_version: int) -> None:
-        """Record QBO's SyncToken and the source's version just seen, so neither comes back as a change."""
+    def _relink(
+        self,
+        link: Link,
+        row: Mapping[str, Any] | None,
+        patched: SourceCustomer | None = None,
+        before: int = 0,
+    ) -> None:
+        """Record QBO's SyncToken just seen, and the source version qbosync's own patch made.
+
+        The link's ``source_version`` moves to ``patched.version`` only when the link had seen the
+        version the patch was made on (``before``): a source edit not yet sent to QBO stays pending
+        for the reconciliation, which sends the fields the source owns.
+        """
+        version = link.source_version
+        if patched is not None and link.source_version >= before:
+            version = max(patched.version, link.source_version)
         # A newer source version linked already (StaleSourceVersion) is fine: its change brings the rest.
         with suppress(StaleSourceVersion):
             self.links.put(
                 link.model_copy(
                     update={
                         "sync_token": _sync_token(row) if row is not None else link.sync_token,
-                        "source_version": max(source_version, link.source_version),
+                        "source_version": version,
                         "updated_at": self.clock(),
                     }
                 )
@@ -435,9 +449,10 @@ class PullService:
                 " it: merge them in the source by hand (the source owns whether customers are active)",
             )
         source = self.source_for(tenant_id)
-        if source.get_customer(loser.source_id).active:
+        current = source.get_customer(loser.source_id)
+        if current.active:
             updated = source.update_customer(loser.source_id, SourceCustomerUpdate(active=False))
-            self._relink(repointed, survivor_row, updated.version)
+            self._relink(repointed, survivor_row, patched=updated, before=current.version)
         return PullOutcome(
             "applied",
             f"{merged}: source customer {loser.source_id} is deactivated; source customer"
