@@ -94,17 +94,15 @@ class AwsStateStore:
         self._sqs = sqs
 
     def save(self, tables: dict[str, str], queue_urls: dict[str, str]) -> None:
-        document = {
-            "tables": {logical_id: self._scan(name) for logical_id, name in tables.items()},
-            "secrets": self._all_secrets(),
-            "queues": {logical_id: self._drain(url) for logical_id, url in queue_urls.items()},
-        }
-        _write_private(self._path, document)
+        table_items = {logical_id: self._scan(name) for logical_id, name in tables.items()}
+        secrets = self._all_secrets()
+        messages = {logical_id: self._drain(url) for logical_id, url in queue_urls.items()}
+        _write_private(self._path, {"tables": table_items, "secrets": secrets, "queues": messages})
         LOGGER.info(
             "saved %d items, %d secrets, %d messages",
-            sum(len(items) for items in document["tables"].values()),
-            len(document["secrets"]),
-            sum(len(messages) for messages in document["queues"].values()),
+            sum(len(items) for items in table_items.values()),
+            len(secrets),
+            sum(len(queued) for queued in messages.values()),
         )
 
     def restore(self, tables: dict[str, str], queue_urls: dict[str, str]) -> bool:
