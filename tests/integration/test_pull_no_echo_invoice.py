@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from qbosync.store.config import AuditRecord, SettingsRepository
 from qbosync.sync.configuration import QboDefaults
 from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.push.service import PushService
@@ -17,8 +16,7 @@ def _utc_now() -> datetime:
 
 def _push_service(world: PullWorld) -> PushService:
     """The push worker's service, configured to put unmatched products on one QBO service item."""
-    company = world.qbo_sandbox.companies[world.realm_id]
-    item_id = next(row["Id"] for row in company.records["Item"].values() if row.get("Type") == "Service")
+    item_id = world.service_item_id()
     world.settings = world.settings.model_copy(
         update={
             "qbo_defaults": QboDefaults(
@@ -26,20 +24,7 @@ def _push_service(world: PullWorld) -> PushService:
             )
         }
     )
-    document = world.settings.model_dump(mode="json")
-    SettingsRepository().replace(
-        TENANT,
-        document,
-        0,
-        AuditRecord(
-            actor="admin-1",
-            action="settings.replaced",
-            target="settings",
-            before=None,
-            after=document,
-            at=_utc_now(),
-        ),
-    )
+    world.store_settings()
     return world.push_service()
 
 

@@ -15,7 +15,6 @@ from itertools import count
 from typing import Any, Literal
 
 from qbosync.store.config import (
-    AuditRecord,
     AuditRepository,
     MappingRepository,
     ReferenceCacheRepository,
@@ -51,20 +50,7 @@ def _push_service(world: PullWorld, deletion_policy: Literal["delete", "void"] =
             ),
         }
     )
-    document = world.settings.model_dump(mode="json")
-    SettingsRepository().replace(
-        TENANT,
-        document,
-        0,
-        AuditRecord(
-            actor="admin-1",
-            action="settings.replaced",
-            target="settings",
-            before=None,
-            after=document,
-            at=_utc_now(),
-        ),
-    )
+    world.store_settings()
     method = next(iter(company.records["PaymentMethod"].values()))
     configuration = _configuration()
     catalog = ReferenceCatalog(TENANT, world.qbo(), ReferenceCacheRepository(), time.time)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from qbosync.source.models import SourceCustomer
 from qbosync.store.checkpoints import CheckpointRepository
-from qbosync.store.config import AuditRecord, SettingsRepository
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.configuration import (
     CustomerFieldOwnership,
@@ -75,6 +75,27 @@ def _reasons(world: PullWorld, status: str) -> list[str]:
 # --- field ownership -------------------------------------------------------------------------------
 
 
+def _linked_source_customer(world: PullWorld) -> tuple[SourceCustomer, dict[str, Any]]:
+    """A source customer and its QBO twin, linked as the initial sync leaves them (QBO's own
+    notification of the creation already handled)."""
+    source_customer = world.source().list_customers().items[0]
+    created = world.qbo_customer(DisplayName=source_customer.display_name)
+    _link(world, "Customer", source_customer.id, created, "qbosync")
+    world.deliver_qbo_webhooks()
+    world.pull_messages()
+    return source_customer, created
+
+
+def _reconciler(world: PullWorld) -> Reconciler:
+    return Reconciler(
+        pull=world.pull_service(),
+        qbo_for=world.qbo,
+        source_for=world.source,
+        settings_for=lambda _: world.settings,
+        overlap=timedelta(0),
+    )
+
+
 def test_given_a_customer_created_in_qbo_when_its_email_is_edited_in_qbo_then_the_source_gets_the_new_email(
     pull_world: PullWorld,
 ) -> None:
@@ -126,11 +147,7 @@ def test_given_qbo_owns_contact_when_a_customer_is_renamed_and_reemailed_in_qbo_
     pull_world: PullWorld,
 ) -> None:
     _with(pull_world, field_ownership=FieldOwnership(customers=CustomerFieldOwnership(contact="qbo")))
-    source_customer = pull_world.source().list_customers().items[0]
-    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
-    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
-    pull_world.deliver_qbo_webhooks()
-    pull_world.pull_messages()
+    source_customer, created = _linked_source_customer(pull_world)
 
     _qbo(
         pull_world,
@@ -156,11 +173,7 @@ def test_given_split_ownership_when_both_sides_edit_a_customer_then_each_sides_f
     # lost) while an accountant changes the e-mail in QBO: after the pull and a reconciliation, QBO has
     # the new name and the source has the new e-mail, and neither side's edit undid the other's.
     _with(pull_world, field_ownership=FieldOwnership(customers=CustomerFieldOwnership(contact="qbo")))
-    source_customer = pull_world.source().list_customers().items[0]
-    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
-    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
-    pull_world.deliver_qbo_webhooks()
-    pull_world.pull_messages()
+    source_customer, created = _linked_source_customer(pull_world)
     CheckpointRepository().put(TENANT, SOURCE_CHECKPOINT, datetime.now(UTC) - timedelta(minutes=1))
     CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC))
     pull_world.source_http.put(
@@ -179,13 +192,7 @@ def test_given_split_ownership_when_both_sides_edit_a_customer_then_each_sides_f
     )
     _pull(pull_world)
 
-    Reconciler(
-        pull=pull_world.pull_service(),
-        qbo_for=pull_world.qbo,
-        source_for=pull_world.source,
-        settings_for=lambda _: pull_world.settings,
-        overlap=timedelta(0),
-    ).reconcile_tenant(TENANT)
+    _reconciler(pull_world).reconcile_tenant(TENANT)
 
     in_qbo = _qbo_read(pull_world, "Customer", created["Id"])
     in_source = pull_world.source().get_customer(source_customer.id)
@@ -206,11 +213,7 @@ def test_given_a_qbo_edit_not_pulled_yet_when_reconciling_writes_source_fields_t
     # reconciliation writes the source's new name to QBO: that write must not make the e-mail change
     # pass for qbosync's own echo once the webhooks arrive.
     _with(pull_world, field_ownership=FieldOwnership(customers=CustomerFieldOwnership(contact="qbo")))
-    source_customer = pull_world.source().list_customers().items[0]
-    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
-    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
-    pull_world.deliver_qbo_webhooks()
-    pull_world.pull_messages()
+    source_customer, created = _linked_source_customer(pull_world)
     CheckpointRepository().put(TENANT, SOURCE_CHECKPOINT, datetime.now(UTC) - timedelta(minutes=1))
     pull_world.source_http.put(
         f"/_sandbox/tenants/{TENANT}/customers/{source_customer.id}?deliver=false",
@@ -228,13 +231,7 @@ def test_given_a_qbo_edit_not_pulled_yet_when_reconciling_writes_source_fields_t
     )
     # The reconciliation's CDC window starts after the accountant's edit: only the webhook brings it.
     CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC) + timedelta(seconds=2))
-    Reconciler(
-        pull=pull_world.pull_service(),
-        qbo_for=pull_world.qbo,
-        source_for=pull_world.source,
-        settings_for=lambda _: pull_world.settings,
-        overlap=timedelta(0),
-    ).reconcile_tenant(TENANT)
+    _reconciler(pull_world).reconcile_tenant(TENANT)
     assert _qbo_read(pull_world, "Customer", created["Id"])["DisplayName"] == "Renamed Meanwhile"
 
     _pull(pull_world)
@@ -245,11 +242,7 @@ def test_given_a_qbo_edit_not_pulled_yet_when_reconciling_writes_source_fields_t
 def test_given_the_default_ownership_when_a_source_customer_is_edited_in_qbo_then_the_source_is_not_written(
     pull_world: PullWorld,
 ) -> None:
-    source_customer = pull_world.source().list_customers().items[0]
-    created = pull_world.qbo_customer(DisplayName=source_customer.display_name)
-    _link(pull_world, "Customer", source_customer.id, created, "qbosync")
-    pull_world.deliver_qbo_webhooks()
-    pull_world.pull_messages()
+    source_customer, created = _linked_source_customer(pull_world)
 
     _qbo(
         pull_world,
@@ -538,27 +531,13 @@ def test_given_drift_policy_report_when_a_pushed_invoice_is_edited_in_qbo_then_n
 def test_given_drift_policy_heal_when_a_pushed_invoice_is_deleted_in_qbo_then_the_push_recreates_it(
     pull_world: PullWorld,
 ) -> None:
-    company = pull_world.qbo_sandbox.companies[pull_world.realm_id]
-    item_id = next(row["Id"] for row in company.records["Item"].values() if row.get("Type") == "Service")
+    item_id = pull_world.service_item_id()
     _with(
         pull_world,
         drift_policy="heal",
         qbo_defaults=QboDefaults(unmatched_one_time_item_id=item_id, unmatched_recurring_item_id=item_id),
     )
-    document = pull_world.settings.model_dump(mode="json")
-    SettingsRepository().replace(
-        TENANT,
-        document,
-        0,
-        AuditRecord(
-            actor="admin-1",
-            action="settings.replaced",
-            target="settings",
-            before=None,
-            after=document,
-            at=datetime.now(UTC),
-        ),
-    )
+    pull_world.store_settings()
     source_invoice = pull_world.source().list_invoices().items[0]
     push = pull_world.push_service()
     pushed = push.apply(

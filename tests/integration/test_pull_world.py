@@ -38,7 +38,7 @@ from qbosync.settings import get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets
 from qbosync.store.aws import sqs_client
-from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
+from qbosync.store.config import AuditRecord, AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.links import Link, LinkRepository
@@ -144,6 +144,30 @@ class PullWorld:
 
     def pull_service(self) -> PullService:
         return PullService(qbo_for=self.qbo, source_for=self.source, settings_for=lambda _: self.settings)
+
+    def store_settings(self) -> None:
+        """Save this world's settings as an admin's first ``PUT /settings`` would (the push reads them)."""
+        document = self.settings.model_dump(mode="json")
+        SettingsRepository().replace(
+            TENANT,
+            document,
+            0,
+            AuditRecord(
+                actor="admin-1",
+                action="settings.replaced",
+                target="settings",
+                before=None,
+                after=document,
+                at=datetime.now(UTC),
+            ),
+        )
+
+    def service_item_id(self) -> str:
+        """A QBO service item of the sandbox company, for unmatched products."""
+        company = self.qbo_sandbox.companies[self.realm_id]
+        return str(
+            next(row["Id"] for row in company.records["Item"].values() if row.get("Type") == "Service")
+        )
 
     def push_service(self, configuration: ConfigurationService | None = None) -> PushService:
         """The push worker's service on this world's QBO and source (settings and mappings as stored)."""

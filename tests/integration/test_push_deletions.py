@@ -38,18 +38,7 @@ def test_given_a_paid_invoice_and_the_delete_policy_when_deleted_in_the_source_t
     world: PushWorld,
 ) -> None:
     invoice = world.new_invoice(lines=1)
-    world.change(
-        "POST",
-        "payments",
-        {
-            "customer_id": invoice["customer_id"],
-            "amount": invoice["total"],
-            "method": "ACH",
-            "applied_to": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
-        },
-    )
-    world.deliver_all()
-    world.drain()
+    world.pay_in_full(invoice)
 
     world.change("DELETE", f"invoices/{invoice['id']}")
     world.deliver_all()

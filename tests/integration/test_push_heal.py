@@ -35,22 +35,6 @@ def _pushed_invoice(world: PushWorld, lines: int = 2) -> dict[str, Any]:
     return invoice
 
 
-def _paid(world: PushWorld, invoice: dict[str, Any]) -> dict[str, Any]:
-    payment = world.change(
-        "POST",
-        "payments",
-        {
-            "customer_id": invoice["customer_id"],
-            "amount": invoice["total"],
-            "method": "ACH",
-            "applied_to": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
-        },
-    )
-    world.deliver_all()
-    world.drain()
-    return payment
-
-
 def _invoices_numbered(world: PushWorld, invoice: dict[str, Any]) -> list[dict[str, Any]]:
     return world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
 
@@ -94,7 +78,7 @@ def test_given_a_heal_whose_link_was_lost_when_retried_then_qbo_replays_the_recr
     world: PushWorld,
 ) -> None:
     # A payment, because QBO does not keep PaymentRefNums unique: only the requestid prevents a twin.
-    payment = _paid(world, _pushed_invoice(world, lines=1))
+    payment = world.pay_in_full(_pushed_invoice(world, lines=1))
     before_heal = world.linked("Payment", payment["id"])
     world.delete_in_qbo("Payment", before_heal.qbo_id, "accountant-delete-1")
     world.heal("payment", payment["id"])
@@ -112,7 +96,7 @@ def test_given_a_payment_deleted_in_qbo_when_healed_then_it_is_recreated_and_pay
     world: PushWorld,
 ) -> None:
     invoice = _pushed_invoice(world, lines=1)
-    payment = _paid(world, invoice)
+    payment = world.pay_in_full(invoice)
     invoice_id = world.linked("Invoice", invoice["id"]).qbo_id
     deleted_id = world.linked("Payment", payment["id"]).qbo_id
     world.delete_in_qbo("Payment", deleted_id, "accountant-delete-1")

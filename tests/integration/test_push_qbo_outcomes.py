@@ -116,18 +116,7 @@ def test_given_a_deposited_payment_when_voided_in_the_source_then_the_event_fail
     with push_world(wrap_qbo_transport=DepositedPayments) as world:
         world.configure()
         invoice = world.new_invoice(lines=1)
-        payment = world.change(
-            "POST",
-            "payments",
-            {
-                "customer_id": invoice["customer_id"],
-                "amount": invoice["total"],
-                "method": "ACH",
-                "applied_to": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
-            },
-        )
-        world.deliver_all()
-        world.drain()
+        payment = world.pay_in_full(invoice)
 
         world.change("POST", f"payments/{payment['id']}/void")
         (delivery,) = world.deliver_all()

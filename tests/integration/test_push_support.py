@@ -394,6 +394,22 @@ class PushWorld:
     def product_ids(self) -> list[str]:
         return [product.id for product in self.source.list_products(limit=50).items]
 
+    def pay_in_full(self, invoice: dict[str, Any]) -> dict[str, Any]:
+        """A source payment of the whole invoice by ACH, pushed (its webhook delivered and worked)."""
+        payment = self.change(
+            "POST",
+            "payments",
+            {
+                "customer_id": invoice["customer_id"],
+                "amount": invoice["total"],
+                "method": "ACH",
+                "applied_to": [{"invoice_id": invoice["id"], "amount": invoice["total"]}],
+            },
+        )
+        self.deliver_all()
+        self.drain()
+        return payment
+
     def new_invoice(self, customer_id: str | None = None, lines: int = 2, **extra: Any) -> dict[str, Any]:
         products = self.product_ids()
         return self.change(
