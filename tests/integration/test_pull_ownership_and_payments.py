@@ -19,7 +19,7 @@ from qbosync.sync.configuration import (
     SourceDefaults,
 )
 from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT, Reconciler
+from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
@@ -84,16 +84,6 @@ def _linked_source_customer(world: PullWorld) -> tuple[SourceCustomer, dict[str,
     world.deliver_qbo_webhooks()
     world.pull_messages()
     return source_customer, created
-
-
-def _reconciler(world: PullWorld) -> Reconciler:
-    return Reconciler(
-        pull=world.pull_service(),
-        qbo_for=world.qbo,
-        source_for=world.source,
-        settings_for=lambda _: world.settings,
-        overlap=timedelta(0),
-    )
 
 
 def test_given_a_customer_created_in_qbo_when_its_email_is_edited_in_qbo_then_the_source_gets_the_new_email(
@@ -192,7 +182,7 @@ def test_given_split_ownership_when_both_sides_edit_a_customer_then_each_sides_f
     )
     _pull(pull_world)
 
-    _reconciler(pull_world).reconcile_tenant(TENANT)
+    pull_world.reconciler().reconcile_tenant(TENANT)
 
     in_qbo = _qbo_read(pull_world, "Customer", created["Id"])
     in_source = pull_world.source().get_customer(source_customer.id)
@@ -231,7 +221,7 @@ def test_given_a_qbo_edit_not_pulled_yet_when_reconciling_writes_source_fields_t
     )
     # The reconciliation's CDC window starts after the accountant's edit: only the webhook brings it.
     CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC) + timedelta(seconds=2))
-    _reconciler(pull_world).reconcile_tenant(TENANT)
+    pull_world.reconciler().reconcile_tenant(TENANT)
     assert _qbo_read(pull_world, "Customer", created["Id"])["DisplayName"] == "Renamed Meanwhile"
 
     _pull(pull_world)

@@ -48,6 +48,7 @@ from qbosync.sync.configuration import ConfigurationService, SourceDefaults, Syn
 from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.reconcile import Reconciler
 
 TENANT = "acme"
 VERIFIER = "pull-world-verifier-token"
@@ -144,6 +145,16 @@ class PullWorld:
 
     def pull_service(self) -> PullService:
         return PullService(qbo_for=self.qbo, source_for=self.source, settings_for=lambda _: self.settings)
+
+    def reconciler(self) -> Reconciler:
+        """The scheduled reconciliation on this world, without the clock-skew overlap."""
+        return Reconciler(
+            pull=self.pull_service(),
+            qbo_for=self.qbo,
+            source_for=self.source,
+            settings_for=lambda _: self.settings,
+            overlap=timedelta(0),
+        )
 
     def store_settings(self) -> None:
         """Save this world's settings as an admin's first ``PUT /settings`` would (the push reads them)."""

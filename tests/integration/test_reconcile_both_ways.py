@@ -11,7 +11,7 @@ from functions.reconcile.app import lambda_handler as reconcile_handler
 from qbosync.source.errors import SourceUnavailable
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.links import LinkRepository
-from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT, Reconciler
+from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
@@ -19,16 +19,6 @@ from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     pull_world_fixture,
     sample_event,
 )
-
-
-def _reconciler(world: PullWorld) -> Reconciler:
-    return Reconciler(
-        pull=world.pull_service(),
-        qbo_for=world.qbo,
-        source_for=world.source,
-        settings_for=lambda _: world.settings,
-        overlap=timedelta(0),
-    )
 
 
 def _after_a_previous_run(world: PullWorld, at: datetime | None = None) -> datetime:
@@ -64,7 +54,7 @@ def test_given_webhooks_dropped_on_both_sides_when_reconciled_then_both_sides_ar
     pull_world.deliver_qbo_webhooks()
     in_source = _source_change(pull_world, "POST", "customers", {"display_name": "Missed In Source"})
 
-    report = _reconciler(pull_world).reconcile_tenant(TENANT)
+    report = pull_world.reconciler().reconcile_tenant(TENANT)
 
     pulled = pull_world.link_of_qbo("Customer", in_qbo["Id"])
     assert pulled is not None
@@ -83,7 +73,7 @@ def test_given_a_source_invoice_webhook_dropped_when_reconciled_then_the_invoice
     invoice = pull_world.source().list_invoices().items[0]
     _source_change(pull_world, "PUT", f"invoices/{invoice.id}", {"due_date": "2026-12-31"})
 
-    report = _reconciler(pull_world).reconcile_tenant(TENANT)
+    report = pull_world.reconciler().reconcile_tenant(TENANT)
 
     [message] = pull_world.push_messages()
     assert (message["kind"], message["source_id"], message["source_version"]) == (
@@ -100,11 +90,11 @@ def test_given_a_reconciled_state_when_reconciled_again_then_nothing_is_written_
     _after_a_previous_run(pull_world)
     pull_world.qbo_customer(DisplayName="Already Here")
     _source_change(pull_world, "POST", "customers", {"display_name": "Also Already Here"})
-    _reconciler(pull_world).reconcile_tenant(TENANT)
+    pull_world.reconciler().reconcile_tenant(TENANT)
     pull_world.push_messages()
     writes, creations = pull_world.qbo_writes(), pull_world.source_creations()
 
-    _reconciler(pull_world).reconcile_tenant(TENANT)
+    pull_world.reconciler().reconcile_tenant(TENANT)
 
     assert (pull_world.qbo_writes(), pull_world.source_creations()) == (writes, creations)
     assert pull_world.push_messages() == []
@@ -117,7 +107,7 @@ def test_given_the_source_fails_when_reconciled_then_its_checkpoint_stays_where_
     pull_world.source_http.post("/_sandbox/faults", json={"status": 503, "count": 50}).raise_for_status()
 
     with pytest.raises(SourceUnavailable):
-        _reconciler(pull_world).reconcile_tenant(TENANT)
+        pull_world.reconciler().reconcile_tenant(TENANT)
 
     assert CheckpointRepository().get(TENANT, SOURCE_CHECKPOINT) == before
 
@@ -129,7 +119,7 @@ def test_given_a_checkpoint_older_than_cdc_allows_when_reconciled_then_changes_c
     pull_world.hook.drop_all = True
     in_qbo = pull_world.qbo_customer(DisplayName="Found By Query")
 
-    report = _reconciler(pull_world).reconcile_tenant(TENANT)
+    report = pull_world.reconciler().reconcile_tenant(TENANT)
 
     assert report.qbo_mode == "query"
     assert pull_world.link_of_qbo("Customer", in_qbo["Id"]) is not None
@@ -144,7 +134,7 @@ def test_given_a_schedule_event_when_the_handler_runs_then_every_connected_tenan
     in_qbo = pull_world.qbo_customer(DisplayName="Scheduled Catch")
 
     reply = reconcile_handler(
-        sample_event("schedule_reconcile.json"), LambdaContextStub(), reconciler=_reconciler(pull_world)
+        sample_event("schedule_reconcile.json"), LambdaContextStub(), reconciler=pull_world.reconciler()
     )
 
     assert [tenant["tenant_id"] for tenant in reply["tenants"]] == [TENANT]
