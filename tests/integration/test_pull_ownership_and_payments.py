@@ -243,6 +243,7 @@ def test_given_the_default_ownership_when_a_source_customer_is_edited_in_qbo_the
 
     assert pull_world.source().get_customer(source_customer.id) == source_customer
     assert pull_world.events("failed") == []
+    assert any("the source owns every field" in reason for reason in _reasons(pull_world, "done"))
 
 
 def test_given_a_qbo_created_customer_merged_away_in_qbo_when_pulled_then_its_source_customer_is_deactivated(
@@ -396,6 +397,8 @@ def test_given_a_qbo_payment_recorded_in_the_source_when_its_webhooks_are_pushed
     void = push.apply(_source_payment_event("evt-payment-voided", "voided", voided))
 
     assert (created.status, void.status) == ("done", "done")
+    notes = {event.event_id: event.reason for event in pull_world.events("done")}
+    assert notes["evt-payment-voided"] == "entered in QBO; QBO owns this payment"
     assert pull_world.qbo_writes() == writes
     assert _qbo_read(pull_world, "Payment", payment["Id"])["TotalAmt"] == 30.0
 
@@ -472,6 +475,10 @@ def test_given_recording_qbo_payments_is_off_when_a_payment_is_entered_in_qbo_th
 
     assert len(pull_world.source().list_payments(limit=500).items) == payments_before
     assert pull_world.events("failed") == []
+    assert any(
+        reason.startswith("skipped:") and "sync.qbo_to_source_payments" in reason
+        for reason in _reasons(pull_world, "done")
+    )
 
 
 def test_given_no_method_mapping_nor_default_when_a_qbo_payment_is_pulled_then_it_fails_with_the_fix(

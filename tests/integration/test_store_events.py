@@ -104,6 +104,29 @@ def test_given_a_parked_event_when_done_then_it_leaves_the_parked_index_and_coun
     assert [e.event_id for e in repository.list("t1", "parked").items] == []
 
 
+def test_given_a_failed_event_when_done_with_a_note_then_the_note_replaces_the_failure(
+    main_table: str,
+) -> None:
+    repository = EventRepository()
+    repository.record_received(an_event("f1"))
+    repository.mark_failed("t1", "f1", "retrying:SourceUnavailable", None, AT)
+
+    done = repository.mark_done("t1", "f1", AT + timedelta(minutes=5), note="unchanged: QBO holds it already")
+
+    assert (done.status, done.reason) == ("done", "unchanged: QBO holds it already")
+    assert [e.reason for e in repository.list("t1", "done").items] == ["unchanged: QBO holds it already"]
+
+
+def test_given_a_failed_event_when_done_without_a_note_then_no_reason_is_left(main_table: str) -> None:
+    repository = EventRepository()
+    repository.record_received(an_event("f2"))
+    repository.mark_failed("t1", "f2", "retrying:SourceUnavailable", None, AT)
+
+    done = repository.mark_done("t1", "f2", AT + timedelta(minutes=5))
+
+    assert done.reason is None
+
+
 def test_given_an_unknown_event_when_marked_then_event_not_found(main_table: str) -> None:
     with pytest.raises(EventNotFound):
         EventRepository().mark_done("t1", "missing", AT)

@@ -74,7 +74,10 @@ def events_router(
     @router.get(
         "/tenants/<tenant_id>/sync/events",
         summary="List sync events by status",
-        description="status is done, parked or failed (default failed), each with its reason and QBO fault.",
+        description=(
+            "status is done, parked or failed (default failed), each with its reason and QBO fault;"
+            " a done event's reason says what was done, or why nothing had to be."
+        ),
         responses={200: {"description": "One page of events"}, **error_responses(401, 403, 404, 422)},
         tags=["events"],
     )

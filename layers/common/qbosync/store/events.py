@@ -96,9 +96,15 @@ class EventRepository:
         item = self._table.get(tenant_pk(tenant_id), event_sk(event_id))
         return self._to_event(item) if item else None
 
-    def mark_done(self, tenant_id: str, event_id: str, at: datetime) -> SyncEvent:
+    def mark_done(self, tenant_id: str, event_id: str, at: datetime, note: str | None = None) -> SyncEvent:
+        """Done; ``note`` (kept as its ``reason``) says what was done or why nothing had to be, e.g.
+        "the source owns every field of source customer cus_000001"; an earlier failure's is dropped."""
+        if note is None:
+            return self._transition(
+                tenant_id, event_id, "done", at, sets={}, removes=("reason", "qbo_fault", "parked_on")
+            )
         return self._transition(
-            tenant_id, event_id, "done", at, sets={}, removes=("reason", "qbo_fault", "parked_on")
+            tenant_id, event_id, "done", at, sets={"reason": note[:500]}, removes=("qbo_fault", "parked_on")
         )
 
     def mark_parked(

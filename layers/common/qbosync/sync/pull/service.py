@@ -265,7 +265,9 @@ class PullService:
         if outcome.failed:
             self.events.mark_failed(tenant_id, event_id, outcome.event_reason(), None, self.clock())
         else:
-            self.events.mark_done(tenant_id, event_id, self.clock())
+            self.events.mark_done(
+                tenant_id, event_id, self.clock(), note=f"{outcome.status}: {outcome.reason}"
+            )
         logger.info(
             "qbo change handled",
             extra={

@@ -253,7 +253,7 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, *failure)
-        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock())
+        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
         logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
         return PushOutcome(
             event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
