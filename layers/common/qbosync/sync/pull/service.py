@@ -326,7 +326,7 @@ class PullService:
         if not settings.sync.customers:
             return PullOutcome("skipped", "customer sync is off")
         if change.operation == "Merge" and change.deleted_id:
-            return self._merged_customer(tenant_id, change)
+            return self._merged_customer(tenant_id, settings, change)
         link = self.links.get_by_qbo_id(tenant_id, CUSTOMER, change.entity_id)
         known = self._known_echo(link, change, given)
         if known is not None:
@@ -423,7 +423,7 @@ class PullService:
                 )
             )
 
-    def _merged_customer(self, tenant_id: str, change: EntityChange) -> PullOutcome:
+    def _merged_customer(self, tenant_id: str, settings: TenantSettings, change: EntityChange) -> PullOutcome:
         """QBO merged ``deleted_id`` into ``entity_id``: point the loser's link at the survivor, and
         deactivate the loser's source customer when QBO owns whether it is active."""
         loser_id = change.deleted_id or ""
@@ -443,7 +443,7 @@ class PullService:
         merged = f"QBO merged customer {loser_id} into {change.entity_id}"
         if survivor is None or survivor.source_id == loser.source_id:
             return PullOutcome("applied", f"{merged}; source customer {loser.source_id} now maps to it")
-        ownership = self.settings_for(tenant_id).field_ownership.customers
+        ownership = settings.field_ownership.customers
         if ownership.owner("active", started_in_qbo=loser.origin == "qbo") == "source":
             return PullOutcome(
                 "unsupported",
@@ -515,7 +515,7 @@ class PullService:
             return known
         row = self._current(tenant_id, change, given)
         if link is not None and link.origin == "qbo":
-            return self._qbo_payment_changed(tenant_id, link, change, row)
+            return self._qbo_payment_changed(tenant_id, settings, link, change, row)
         if link is not None:
             return self._pushed_document_changed(tenant_id, link.entity, link, change, row)
         if row is None:
@@ -529,21 +529,22 @@ class PullService:
                 f"QBO payment {change.entity_id} pays synced invoice(s); recording QBO payments in the"
                 " source is off (sync.qbo_to_source_payments)",
             )
-        return self._record_qbo_payment(tenant_id, row, applied=applied)
+        return self._record_qbo_payment(tenant_id, settings, row, applied=applied)
 
     def _applied_to_linked_invoices(self, tenant_id: str, row: Mapping[str, Any]) -> list[NewAppliedAmount]:
         """What a QBO payment applies to invoices qbosync pushed, by their source ids."""
         applied = []
         for qbo_invoice_id, amount in _linked_invoice_amounts(row):
             invoice_link = self.links.get_by_qbo_id(tenant_id, "Invoice", qbo_invoice_id)
-            live = invoice_link is not None and invoice_link.content_hash not in (DELETED, VOIDED)
-            if invoice_link is not None and live and amount > 0:
-                applied.append(NewAppliedAmount(invoice_id=invoice_link.source_id, amount=amount))
+            if invoice_link is None or invoice_link.content_hash in (DELETED, VOIDED) or amount <= 0:
+                continue
+            applied.append(NewAppliedAmount(invoice_id=invoice_link.source_id, amount=amount))
         return applied
 
     def _record_qbo_payment(
         self,
         tenant_id: str,
+        settings: TenantSettings,
         row: Mapping[str, Any],
         *,
         applied: list[NewAppliedAmount],
@@ -553,7 +554,6 @@ class PullService:
         it is the push's "already in QBO" and nothing is written back. ``replacing``: the link of the
         source's earlier copy, voided, which the new link takes the place of."""
         qbo_id = str(row["Id"])
-        settings = self.settings_for(tenant_id)
         customer_ref = str((row.get("CustomerRef") or {}).get("value", ""))
         customer = self.links.get_by_qbo_id(tenant_id, CUSTOMER, customer_ref)
         if customer is None:
@@ -597,7 +597,12 @@ class PullService:
         return settings.source_defaults.qbo_payment_method_code
 
     def _qbo_payment_changed(
-        self, tenant_id: str, link: Link, change: EntityChange, row: Mapping[str, Any] | None
+        self,
+        tenant_id: str,
+        settings: TenantSettings,
+        link: Link,
+        change: EntityChange,
+        row: Mapping[str, Any] | None,
     ) -> PullOutcome:
         """A payment entered in QBO belongs to QBO: its void or deletion voids the source's copy, an
         edit replaces it (the source's payments cannot be edited through the contract)."""
@@ -620,7 +625,7 @@ class PullService:
                 f"QBO payment {change.entity_id} was removed: source payment {link.source_id} voided",
             )
         applied = self._applied_to_linked_invoices(tenant_id, row)
-        outcome = self._record_qbo_payment(tenant_id, row, applied=applied, replacing=link)
+        outcome = self._record_qbo_payment(tenant_id, settings, row, applied=applied, replacing=link)
         if outcome.failed:
             return outcome
         return PullOutcome(
