@@ -60,7 +60,9 @@ def _address_of(row: Mapping[str, Any]) -> Address | None:
 def source_values_of(row: Mapping[str, Any]) -> dict[str, Any]:
     """A QBO customer's fields under the source's names (the ones ownership can copy)."""
     return {
-        "display_name": _text(row.get("DisplayName")) or _text(row.get("CompanyName")) or f"QBO {row['Id']}",
+        "display_name": _text(row.get("DisplayName"))
+        or _text(row.get("CompanyName"))
+        or f"QBO customer {row['Id']}",
         "company_name": _text(row.get("CompanyName")),
         "given_name": _text(row.get("GivenName")),
         "family_name": _text(row.get("FamilyName")),

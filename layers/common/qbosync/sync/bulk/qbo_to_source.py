@@ -16,6 +16,7 @@ from qbosync.store.links import Link
 from qbosync.sync.bulk.common import Tally, new_link
 from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, ITEM_LINK_ENTITY
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.customer_fields import source_values_of
 
 LINK_PAGE = 500
 ITEM_TYPES_FOR_PRODUCTS = frozenset({"Service", "NonInventory", "Inventory"})
@@ -48,18 +49,11 @@ def _made_by_this_run(tally: Tally, link: Link, context: PageContext) -> None:
 
 
 def new_source_customer(row: Mapping[str, Any], bill_profile_id: str) -> NewSourceCustomer:
-    email = row.get("PrimaryEmailAddr")
-    phone = row.get("PrimaryPhone")
-    return NewSourceCustomer(
-        display_name=str(row.get("DisplayName") or row.get("CompanyName") or f"QBO customer {row['Id']}"),
-        company_name=row.get("CompanyName"),
-        given_name=row.get("GivenName"),
-        family_name=row.get("FamilyName"),
-        email=email.get("Address") if isinstance(email, Mapping) else None,
-        phone=phone.get("FreeFormNumber") if isinstance(phone, Mapping) else None,
-        bill_profile_id=bill_profile_id,
-        active=bool(row.get("Active", True)),
-    )
+    """The source customer for a QBO customer: its names, contact details and active flag, read as
+    ``source_values_of`` reads them for later edits, with the chosen bill profile. The billing address
+    is not carried at creation."""
+    values = {name: value for name, value in source_values_of(row).items() if name != "billing_address"}
+    return NewSourceCustomer(**values, bill_profile_id=bill_profile_id)
 
 
 def customers_to_source(context: PageContext) -> Tally | None:
