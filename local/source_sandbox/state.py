@@ -446,17 +446,14 @@ class SandboxState:
     def void_idempotently(
         self, tenant_id: str, collection: str, object_id: str
     ) -> tuple[SourceObject, Change | None]:
-        """Void through the public API: an object that is already void is returned as it is (no
-        change); a deleted one is a 409."""
-        if collection not in _VOIDABLE:
-            raise BadRequest(f"{collection} cannot be voided", code="void_not_supported")
-        current = self.get(tenant_id, collection, object_id)
-        status = getattr(current, "status", None)
-        if status == "deleted":
-            raise Conflict(f"cannot void {object_id}: it is deleted", code="object_deleted")
-        if status == "void":
-            return current, None
-        voided, change = self._replace(tenant_id, collection, current, {"status": "void"}, "voided")
+        """Void through the public API: the control API's void, except that an object already void
+        is returned as it is (no change) rather than refused; a deleted one is still a 409."""
+        try:
+            voided, change = self.void(tenant_id, collection, object_id)
+        except Conflict as refused:
+            if refused.code != "object_void":
+                raise
+            return self.get(tenant_id, collection, object_id), None
         self.voided[collection] += 1
         return voided, change
 
