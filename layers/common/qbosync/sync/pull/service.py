@@ -68,8 +68,9 @@ from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
 from qbosync.sync.customer_fields import source_update_from_qbo
 from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.notifications import EntityChange
-from qbosync.sync.push.messages import HealKind, PushMessage
+from qbosync.sync.push.messages import HEAL_KIND_OF_LINK_ENTITY, PushMessage
 from qbosync.sync.push.receiver import MessageQueue
+from qbosync.sync.push.service import CREDIT_APPLICATION, DELETED, VOIDED
 
 OutcomeStatus = Literal["applied", "unchanged", "skipped", "healing", "unsupported", "drift", "failed"]
 FAILED_STATUSES = frozenset({"unsupported", "drift", "failed"})
@@ -79,19 +80,7 @@ NOT_RETRYABLE_PREFIXES = ("unsupported:", "drift:")
 CUSTOMER = "Customer"
 ITEM = "Item"
 PAYMENT = "Payment"
-CREDIT_APPLICATION = "CreditApplication"
-"""Link entity of the zero QBO Payment the push writes to apply a credit memo to invoices."""
 DOCUMENTS = frozenset({"Invoice", "CreditMemo"})
-DELETED = "state:deleted"
-VOIDED = "state:voided"
-"""The ``content_hash`` the push records once it deleted or voided a document in QBO."""
-SOURCE_KIND_BY_LINK_ENTITY: dict[str, HealKind] = {
-    "Invoice": "invoice",
-    "CreditMemo": "credit_note",
-    CREDIT_APPLICATION: "credit_note",
-    PAYMENT: "payment",
-}
-"""Which source document a pushed QBO record's link belongs to, for a heal's re-push."""
 
 
 @dataclass(frozen=True)
@@ -683,7 +672,7 @@ class PullService:
             return PullOutcome("drift", reason)
         heal = PushMessage.heal_of(
             tenant_id=tenant_id,
-            kind=SOURCE_KIND_BY_LINK_ENTITY[link.entity],
+            kind=HEAL_KIND_OF_LINK_ENTITY[link.entity],
             source_id=link.source_id,
             source_version=link.source_version,
             cause=change.event_id,
