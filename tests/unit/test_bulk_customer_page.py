@@ -7,34 +7,23 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from moto import mock_aws
 
 from qbosync.qbo.models import last_updated_time
-from qbosync.settings import get_settings
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
-from tests.integration.conftest import create_table_from_template
-from tests.unit.test_bulk_harness import QboWorld, SourceWorld, qbo_world, run_config, source_world
+from tests.unit.test_bulk_harness import (  # noqa: F401 (fixtures)
+    QboWorld,
+    SourceWorld,
+    links_fixture,
+    qbo_fixture,
+    run_config,
+    source_world,
+)
 
 TENANT = "acme"
 PAGE = PageDescriptor(entity="customers", page_no=1, cursor=None, limit=40)
-
-
-@pytest.fixture
-def links(monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkRepository]:
-    with mock_aws():
-        monkeypatch.setenv("TABLE_NAME", "bulk-unit")
-        get_settings.cache_clear()
-        create_table_from_template("MainTable", "bulk-unit")
-        yield LinkRepository(sleep=lambda _s: None)
-
-
-@pytest.fixture
-def qbo() -> Iterator[QboWorld]:
-    with qbo_world() as world:
-        yield world
 
 
 @pytest.fixture

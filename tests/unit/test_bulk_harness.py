@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
+from moto import mock_aws
 
 from local.qbo_sandbox import SandboxConfig as QboSandboxConfig
 from local.qbo_sandbox import build_app as build_qbo_app
@@ -21,9 +23,12 @@ from local.source_sandbox.app import build_app as build_source_app
 from local.source_sandbox.config import SandboxConfig as SourceSandboxConfig
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.qbo.client import QboClient
+from qbosync.settings import get_settings
 from qbosync.source.http import HttpSourceAdapter
+from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.configuration import SyncToggles, TenantSettings
+from tests.integration.conftest import create_table_from_template
 
 QBO_BASE_URL = "http://qbo-sandbox"
 SOURCE_BASE_URL = "http://source-sandbox"
@@ -124,6 +129,22 @@ def source_world(
     app = build_source_app(config)
     with in_process_client(app, base_url=SOURCE_BASE_URL) as http:
         yield SourceWorld(app, http)
+
+
+@pytest.fixture(name="links")
+def links_fixture(monkeypatch: pytest.MonkeyPatch) -> Iterator[LinkRepository]:
+    """The link repository on an in-process moto table (no sockets)."""
+    with mock_aws():
+        monkeypatch.setenv("TABLE_NAME", "bulk-unit")
+        get_settings.cache_clear()
+        create_table_from_template("MainTable", "bulk-unit")
+        yield LinkRepository(sleep=lambda _s: None)
+
+
+@pytest.fixture(name="qbo")
+def qbo_fixture() -> Iterator[QboWorld]:
+    with qbo_world() as world:
+        yield world
 
 
 def income_account_ids(qbo: QboClient) -> list[str]:
