@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-batch-seconds", dest="webhook_batch_window_seconds", type=float)
     parser.add_argument("--webhook-retry-compression", dest="webhook_retry_compression", type=float)
     parser.add_argument("--auto-consent", dest="auto_consent", action="store_true", default=None)
+    parser.add_argument(
+        "--strict-refresh-rotation",
+        dest="strict_refresh_rotation",
+        action="store_true",
+        default=None,
+        help="a new refresh token on every refresh, the old one refused at once",
+    )
     parser.add_argument("--rate-window-seconds", dest="rate_window_seconds", type=float)
     parser.add_argument("--requests-per-window", dest="requests_per_window", type=int)
     parser.add_argument("--max-concurrent", dest="max_concurrent", type=int)

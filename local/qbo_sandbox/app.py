@@ -88,7 +88,9 @@ class Sandbox:
             access_ttl=config.access_token_ttl_seconds,
             refresh_ttl=config.refresh_token_ttl_seconds,
             refresh_hard_ttl=config.refresh_token_hard_ttl_seconds,
-            refresh_grace=config.refresh_token_grace_seconds,
+            refresh_grace=config.effective_refresh_grace_seconds,
+            rotate_every_refresh=config.strict_refresh_rotation,
+            rotation_seconds=config.refresh_token_rotation_seconds,
             code_ttl=config.authorization_code_ttl_seconds,
         )
         self.limiter = RealmLimiter(config, self.clock.now)

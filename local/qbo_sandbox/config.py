@@ -18,6 +18,9 @@ LOCAL_CLIENT_SECRET = "sandbox-local-client-secret-0000000000"  # noqa: S105 (do
 LOCAL_VERIFIER_TOKEN = "sandbox-local-verifier-token"  # noqa: S105 (documented local default)
 LOCAL_REDIRECT_URI = "http://127.0.0.1:8080/oauth/callback"
 
+# "previous refresh tokens expire 24 hours after you receive a new one" (intuit/oauth-jsclient README).
+INTUIT_REFRESH_GRACE_SECONDS = 86_400
+
 # QBO's webhook retry schedule: 0 s, 10 s, 20 s, 30 s, 5 min, 20 min, 2 h, 4 h, 6 h, then every 6 h.
 INTUIT_WEBHOOK_RETRY_SCHEDULE = [0.0, 10.0, 20.0, 30.0, 300.0, 1200.0, 7200.0, 14400.0, 21600.0]
 
@@ -58,8 +61,20 @@ class SandboxConfig(BaseModel):
     access_token_ttl_seconds: int = Field(3600, ge=1)
     refresh_token_ttl_seconds: int = Field(8_726_400, ge=1)
     refresh_token_hard_ttl_seconds: int = Field(5 * 365 * 86_400, ge=1, description="5-year hard cap")
-    refresh_token_grace_seconds: int = Field(
-        0, ge=0, description="how long a superseded refresh token still works; 0 = rejected at once"
+    strict_refresh_rotation: bool = Field(
+        False,
+        description=(
+            "a new refresh token on every refresh (the old one dead after the grace) instead of Intuit's "
+            "same value until it is `refresh_token_rotation_seconds` old"
+        ),
+    )
+    refresh_token_rotation_seconds: int = Field(
+        86_400, ge=1, description="intuit rotation: how long a refresh token's value is handed out again"
+    )
+    refresh_token_grace_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="how long a superseded refresh token still works; default 86400 (intuit) or 0 (strict)",
     )
     authorization_code_ttl_seconds: int = Field(300, ge=1)
 
@@ -123,6 +138,13 @@ class SandboxConfig(BaseModel):
             names.append(f"Sandbox Company {chr(ord('A') + len(names))}")
         self.company_names = names[: self.realm_count]
         return self
+
+    @property
+    def effective_refresh_grace_seconds(self) -> int:
+        """The grace a superseded refresh token gets: the JsOAuth README's 24 h, or none when strict."""
+        if self.refresh_token_grace_seconds is not None:
+            return self.refresh_token_grace_seconds
+        return 0 if self.strict_refresh_rotation else INTUIT_REFRESH_GRACE_SECONDS
 
     def webhook_delay(self, attempt: int) -> float:
         """Seconds to wait before delivery attempt number `attempt` (0-based), compressed."""

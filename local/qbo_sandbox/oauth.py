@@ -149,8 +149,12 @@ class TokenStore:
         refresh_hard_ttl: int,
         refresh_grace: int,
         code_ttl: int,
+        rotate_every_refresh: bool = False,
+        rotation_seconds: int = 86_400,
     ) -> None:
         self._now = clock
+        self.rotate_every_refresh = rotate_every_refresh
+        self.rotation_seconds = rotation_seconds
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
         self.refresh_hard_ttl = refresh_hard_ttl
@@ -214,9 +218,17 @@ class TokenStore:
             raise invalid
         if record.superseded_at is not None and now - record.superseded_at >= self.refresh_grace:
             raise invalid
-        for other in self.refresh_tokens.values():
-            if other.grant_id == grant.grant_id and other.superseded_at is None:
-                other.superseded_at = now
+        live = [
+            t
+            for t in self.refresh_tokens.values()
+            if t.grant_id == grant.grant_id and t.superseded_at is None
+        ]
+        # Intuit hands the same value out again until it is about a day old (oauth-jsclient issue #74);
+        # a refresh from a superseded token inside its grace gets the grant's current value too.
+        if not self.rotate_every_refresh and live and now - live[0].issued_at < self.rotation_seconds:
+            return self._issue(grant, reuse=live[0])
+        for other in live:
+            other.superseded_at = now
         return self._issue(grant)
 
     def revoke(self, client_id: str, token: str) -> None:
@@ -249,7 +261,8 @@ class TokenStore:
     def grant_of(self, record: AccessTokenRecord) -> Grant:
         return self.grants[record.grant_id]
 
-    def _issue(self, grant: Grant) -> IssuedTokens:
+    def _issue(self, grant: Grant, reuse: RefreshTokenRecord | None = None) -> IssuedTokens:
+        """A new access token, and a new refresh token unless `reuse` names the one to hand out again."""
         now = self._now()
         access = ".".join(
             [
@@ -265,10 +278,14 @@ class TokenStore:
         )
         hard_left = max(0, int(grant.hard_expires_at - now))
         refresh_life = min(self.refresh_ttl, hard_left)
-        refresh = f"RT1-{secrets.randbelow(90) + 10}-H0-{int(now)}{_random_alnum(20).lower()}"
-        self.refresh_tokens[refresh] = RefreshTokenRecord(
-            value=refresh, grant_id=grant.grant_id, issued_at=now, expires_at=now + refresh_life
-        )
+        if reuse is not None:
+            refresh = reuse.value
+            reuse.expires_at = now + refresh_life  # the rolling ~100-day expiry restarts on every refresh
+        else:
+            refresh = f"RT1-{secrets.randbelow(90) + 10}-H0-{int(now)}{_random_alnum(20).lower()}"
+            self.refresh_tokens[refresh] = RefreshTokenRecord(
+                value=refresh, grant_id=grant.grant_id, issued_at=now, expires_at=now + refresh_life
+            )
         return IssuedTokens(
             access_token=access,
             expires_in=self.access_ttl,

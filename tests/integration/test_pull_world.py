@@ -345,6 +345,7 @@ def pull_world_fixture(main_table: str, monkeypatch: pytest.MonkeyPatch) -> Iter
     qbo_app = build_qbo_app(
         QboSandboxConfig(
             realm_count=1,
+            strict_refresh_rotation=True,  # the keep-alive tests watch the refresh token change
             verifier_token=VERIFIER,
             webhook_url=f"http://qbosync.test{HOOK_PATH}",
             webhook_batch_window_seconds=3600,  # nothing leaves until the test flushes

@@ -177,7 +177,7 @@ async def test_given_an_access_token_when_calling_the_api_then_the_guard_hands_o
     assert answer.json()["realm_id"] == realm
 
 
-async def test_given_a_refresh_token_when_refreshed_then_a_new_pair_is_returned_that_works(
+async def test_given_a_refresh_token_under_a_day_old_when_refreshed_then_same_value_and_new_access_token(
     client: httpx.AsyncClient,
 ) -> None:
     realm, tokens = await _connect(client)
@@ -186,17 +186,49 @@ async def test_given_a_refresh_token_when_refreshed_then_a_new_pair_is_returned_
 
     fresh = answer.json()
     assert answer.status_code == 200
-    assert fresh["refresh_token"] != tokens["refresh_token"]
+    assert fresh["refresh_token"] == tokens["refresh_token"], "Intuit rotates the value about once a day"
+    assert fresh["access_token"] != tokens["access_token"]
     assert (await _company_info(client, realm, fresh["access_token"])).status_code == 200
 
 
-async def test_given_a_rotated_refresh_token_and_no_grace_when_the_old_one_is_used_then_invalid_grant(
-    app: Starlette, client: httpx.AsyncClient
+async def test_given_a_refresh_token_a_day_old_when_refreshed_then_a_new_value_and_the_old_works_for_a_day(
+    client: httpx.AsyncClient,
 ) -> None:
     _, tokens = await _connect(client)
-    await _refresh(client, tokens["refresh_token"])
+    await client.post("/_sandbox/clock", json={"advance_seconds": 86_400})
 
-    answer = await _refresh(client, tokens["refresh_token"])
+    rotated = (await _refresh(client, tokens["refresh_token"])).json()
+    await client.post("/_sandbox/clock", json={"advance_seconds": 86_399})
+    within_grace = await _refresh(client, tokens["refresh_token"])
+    await client.post("/_sandbox/clock", json={"advance_seconds": 1})
+    after_grace = await _refresh(client, tokens["refresh_token"])
+
+    assert rotated["refresh_token"] != tokens["refresh_token"]
+    assert within_grace.status_code == 200
+    assert within_grace.json()["refresh_token"] == rotated["refresh_token"], "the grant's current value"
+    assert after_grace.json()["error"] == "invalid_grant"
+
+
+async def test_given_strict_rotation_when_refreshed_then_a_new_pair_is_returned_that_works() -> None:
+    app = _app(strict_refresh_rotation=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        realm, tokens = await _connect(http)
+
+        answer = await _refresh(http, tokens["refresh_token"])
+
+        fresh = answer.json()
+        assert answer.status_code == 200
+        assert fresh["refresh_token"] != tokens["refresh_token"]
+        assert (await _company_info(http, realm, fresh["access_token"])).status_code == 200
+
+
+async def test_given_strict_rotation_when_the_superseded_refresh_token_is_used_then_invalid_grant() -> None:
+    app = _app(strict_refresh_rotation=True)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
+        _, tokens = await _connect(http)
+        await _refresh(http, tokens["refresh_token"])
+
+        answer = await _refresh(http, tokens["refresh_token"])
 
     assert answer.status_code == 400
     assert answer.json() == {
@@ -209,7 +241,7 @@ async def test_given_a_rotated_refresh_token_and_no_grace_when_the_old_one_is_us
 async def test_given_a_grace_period_when_the_superseded_refresh_token_is_used_within_it_then_it_works() -> (
     None
 ):
-    app = _app(refresh_token_grace_seconds=86_400)
+    app = _app(strict_refresh_rotation=True, refresh_token_grace_seconds=86_400)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         _, tokens = await _connect(http)
         await _refresh(http, tokens["refresh_token"])
@@ -220,7 +252,7 @@ async def test_given_a_grace_period_when_the_superseded_refresh_token_is_used_wi
 
 
 async def test_given_a_grace_period_when_it_has_passed_then_the_superseded_refresh_token_fails() -> None:
-    app = _app(refresh_token_grace_seconds=60)
+    app = _app(strict_refresh_rotation=True, refresh_token_grace_seconds=60)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as http:
         _, tokens = await _connect(http)
         await _refresh(http, tokens["refresh_token"])
@@ -579,7 +611,7 @@ def test_given_intuitlib_tokens_when_refreshing_and_revoking_then_the_sandbox_ac
     auth.refresh()
     revoked = auth.revoke()
 
-    assert auth.refresh_token != first_refresh_token
+    assert auth.refresh_token == first_refresh_token, "the same value inside Intuit's ~24 h rotation window"
     assert revoked is True
     with pytest.raises(AuthClientError) as refused:
         auth.refresh()

@@ -36,7 +36,8 @@ GRACE_SECONDS = 60
 
 @pytest.fixture
 def world(main_table: str) -> Iterator[ConnectionWorld]:
-    config = sandbox_config(refresh_token_grace_seconds=GRACE_SECONDS)
+    # Rotation on every refresh: these tests drive a superseded token past its grace.
+    config = sandbox_config(strict_refresh_rotation=True, refresh_token_grace_seconds=GRACE_SECONDS)
     app = build_app(config)
     with in_process_client(app, base_url=SANDBOX_BASE) as http:
         connected = build_world(config, app.state.sandbox, http, SettableClock())

@@ -18,7 +18,9 @@ def test_given_no_settings_when_built_then_limits_and_lifetimes_are_intuit_produ
     assert (config.requests_per_window, config.rate_window_seconds, config.max_concurrent) == (500, 60.0, 10)
     assert config.batch_requests_per_window == 40
     assert (config.access_token_ttl_seconds, config.refresh_token_ttl_seconds) == (3600, 8_726_400)
-    assert config.refresh_token_grace_seconds == 0
+    assert config.strict_refresh_rotation is False
+    assert (config.refresh_token_rotation_seconds, config.effective_refresh_grace_seconds) == (86_400, 86_400)
+    assert SandboxConfig(strict_refresh_rotation=True).effective_refresh_grace_seconds == 0
     assert config.authorization_code_ttl_seconds == 300
     assert config.retry_after_seconds is None
     assert config.webhook_url is None
