@@ -40,7 +40,8 @@ from local.qbo_sandbox.entities import (
     too_long,
 )
 from local.qbo_sandbox.faultbody import COMPANY_TIMEZONE, QboFaultError
-from local.qbo_sandbox.query import evaluate_query, parse_query, validation_error
+from local.qbo_sandbox.index import LINKED_TXN_INDEX, UNIQUE_NAME_INDEX, RecordIndex, index_key
+from local.qbo_sandbox.query import Query, evaluate_query, parse_query, validation_error
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ REF_NAME_MEMBER = {
     "Term": "Name",
 }
 PSEUDO_TAX_CODES = ("TAX", "NON")
+# The transactions that share QBO's automatic DocNumber sequence.
+DOC_NUMBERED = ("Invoice", "CreditMemo")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,20 @@ class Company:
         self.request_cache: dict[str, dict[str, Any]] = {}
         self.listeners: list[Callable[[ChangeEvent], None]] = []
         self.lock = threading.RLock()
+        self.index = RecordIndex(lambda entity, record: self._unique_key(ENTITY_SPECS[entity], record))
+        self.doc_number_high = FIRST_DOC_NUMBER - 1
+
+    def _store(self, entity: str, record: dict[str, Any]) -> None:
+        """Keep a record and file it in the index (every stored record goes through here)."""
+        self.records[entity][record["Id"]] = record
+        self.index.put(entity, record)
+        doc_number = str(record.get("DocNumber", ""))
+        if entity in DOC_NUMBERED and doc_number.isdigit():
+            self.doc_number_high = max(self.doc_number_high, int(doc_number))
+
+    def _unstore(self, entity: str, entity_id: str) -> None:
+        del self.records[entity][entity_id]
+        self.index.drop(entity, entity_id)
 
     # ----- time, ids, change log -------------------------------------------------------------------
 
@@ -176,10 +193,26 @@ class Company:
             for field_name in named:
                 if field_name.split(".")[0].lower() not in allowed:
                     raise validation_error(f"property '{field_name}' is not queryable")
-        records = list(self.records[spec.name].values())
+        records = self._query_candidates(spec.name, parsed)
         if spec.kind in (NAME_LIST, REFERENCE) and not parsed.mentions("Active"):
             records = [record for record in records if record.get("Active", True)]
         return copy.deepcopy(evaluate_query(parsed, records, spec.name))
+
+    def _query_candidates(self, entity: str, parsed: Query) -> list[dict[str, Any]]:
+        """The records an `=`/`IN` condition on an indexed member narrows to; all of them otherwise."""
+        for condition in parsed.conditions:
+            field_name = condition.field.lower()
+            if condition.operator not in ("=", "IN") or not self.index.covers(field_name):
+                continue
+            keys = [index_key(literal) for literal in condition.values]
+            if any(key is None for key in keys):
+                continue
+            ids: set[str] = set()
+            for key in keys:
+                ids |= self.index.ids(entity, field_name, str(key))
+            stored = self.records[entity]
+            return [stored[i] for i in ids if i in stored]
+        return list(self.records[entity].values())
 
     def changes_since(self, entities: list[str], since: datetime) -> list[dict[str, Any]]:
         """CDC: per entity, current payloads changed since `since`, then tombstones of deletions."""
@@ -254,7 +287,7 @@ class Company:
         stored.setdefault("MetaData", {"CreateTime": when, "LastUpdatedTime": when})
         number = int(stored["Id"]) if str(stored["Id"]).isdigit() else 0
         self.next_ids[entity] = max(self.next_ids.get(entity, 1), number + 1)
-        self.records[entity][stored["Id"]] = stored
+        self._store(entity, stored)
         return copy.deepcopy(stored)
 
     def create(self, entity: str, body: Any, *, allow_duplicate_doc_number: bool = False) -> dict[str, Any]:
@@ -266,7 +299,7 @@ class Company:
         record["Id"] = self._new_id(spec.name)
         record["SyncToken"] = "0"
         record["MetaData"] = {"CreateTime": stamp, "LastUpdatedTime": stamp}
-        self.records[spec.name][record["Id"]] = record
+        self._store(spec.name, record)
         self._record_change(spec.name, record["Id"], "Create", stamp)
         self._after_transaction_change(spec, record, None)
         return copy.deepcopy(self.records[spec.name][record["Id"]])
@@ -310,7 +343,7 @@ class Company:
         stamp = self._stamp()
         record["SyncToken"] = str(int(current["SyncToken"]) + 1)
         record["MetaData"] = {"CreateTime": current["MetaData"]["CreateTime"], "LastUpdatedTime": stamp}
-        self.records[spec.name][record["Id"]] = record
+        self._store(spec.name, record)
         self._record_change(spec.name, record["Id"], "Update", stamp)
         self._after_transaction_change(spec, record, current)
         return copy.deepcopy(self.records[spec.name][record["Id"]])
@@ -327,7 +360,7 @@ class Company:
                 f"This {spec.name} has payments linked to it. Remove the linked payments before deleting it."
             )
         stamp = self._stamp()
-        del self.records[spec.name][current["Id"]]
+        self._unstore(spec.name, current["Id"])
         self.voided.get(spec.name, set()).discard(current["Id"])
         self.tombstones.setdefault(spec.name, {})[current["Id"]] = stamp
         self._record_change(spec.name, current["Id"], "Delete", stamp)
@@ -359,7 +392,7 @@ class Company:
         stamp = self._stamp()
         record["SyncToken"] = str(int(current["SyncToken"]) + 1)
         record["MetaData"] = {"CreateTime": current["MetaData"]["CreateTime"], "LastUpdatedTime": stamp}
-        self.records[spec.name][record["Id"]] = record
+        self._store(spec.name, record)
         self.voided.setdefault(spec.name, set()).add(record["Id"])
         self._record_change(spec.name, record["Id"], "Void", stamp)
         self._after_transaction_change(spec, record, current)
@@ -423,18 +456,16 @@ class Company:
         """DisplayName is unique across Customer, Vendor and Employee; other lists within themselves."""
         wanted = self._unique_key(spec, record)
         for entity in NAME_NAMESPACES.get(spec.name_namespace, (spec.name,)):
-            other_spec = ENTITY_SPECS[entity]
-            for other in self.records[entity].values():
-                if entity == spec.name and other["Id"] == record.get("Id"):
+            for other_id in self.index.ids(entity, UNIQUE_NAME_INDEX, wanted):
+                if entity == spec.name and other_id == record.get("Id"):
                     continue
-                if self._unique_key(other_spec, other) == wanted:
-                    raise QboFaultError(
-                        400,
-                        "6240",
-                        "Duplicate Name Exists Error",
-                        f"The name supplied already exists. : {spec.unique_detail}",
-                        element=spec.name_field,
-                    )
+                raise QboFaultError(
+                    400,
+                    "6240",
+                    "Duplicate Name Exists Error",
+                    f"The name supplied already exists. : {spec.unique_detail}",
+                    element=spec.name_field,
+                )
 
     @staticmethod
     def _unique_key(spec: EntitySpec, record: dict[str, Any]) -> str:
@@ -645,17 +676,12 @@ class Company:
             if previous and previous.get("DocNumber"):
                 record["DocNumber"] = previous["DocNumber"]
                 return
-            used = [
-                int(r["DocNumber"])
-                for entity in ("Invoice", "CreditMemo")
-                for r in self.records[entity].values()
-                if str(r.get("DocNumber", "")).isdigit()
-            ]
-            record["DocNumber"] = str(max([FIRST_DOC_NUMBER - 1, *used]) + 1)
+            record["DocNumber"] = str(self.doc_number_high + 1)
             return
         if allow or (previous and previous.get("DocNumber") == doc_number):
             return
-        for other in self.records[spec.name].values():
+        for other_id in sorted(self.index.ids(spec.name, "docnumber", str(index_key(doc_number))), key=int):
+            other = self.records[spec.name][other_id]
             if other.get("DocNumber", "").lower() == doc_number.lower() and other["Id"] != record.get("Id"):
                 raise QboFaultError(
                     400,
@@ -680,17 +706,12 @@ class Company:
     def _payments_linking(self, txn_id: str | None, txn_type: str) -> list[str]:
         if txn_id is None:
             return []
-        return [
-            payment["Id"]
-            for payment in self.records["Payment"].values()
-            if any(t == txn_type and i == txn_id for t, i, _ in self._payment_applications(payment))
-        ]
+        return sorted(self.index.ids("Payment", LINKED_TXN_INDEX, f"{txn_type}:{txn_id}"), key=int)
 
     def _applied_to(self, txn_type: str, txn_id: str | None, excluding_payment: str | None = None) -> Decimal:
         total = Decimal(0)
-        if txn_id is None:
-            return total
-        for payment in self.records["Payment"].values():
+        for payment_id in self._payments_linking(txn_id, txn_type):
+            payment = self.records["Payment"][payment_id]
             if payment["Id"] == excluding_payment:
                 continue
             for kind, linked_id, amount in self._payment_applications(payment):
@@ -797,6 +818,7 @@ class Company:
             Decimal(0),
         )
         payment["UnappliedAmt"] = number_out(money(payment["TotalAmt"]) - applied)
+        self.index.put("Payment", payment)
         self._bump(payment, "Payment")
 
     def _bump(self, record: dict[str, Any], entity: str) -> None:
@@ -852,22 +874,20 @@ class Company:
         if customer is None:
             return
         balance = Decimal(0)
-        for invoice in self.records["Invoice"].values():
-            if invoice["CustomerRef"]["value"] == customer_id:
-                balance += money(invoice.get("Balance", 0))
-        for memo in self.records["CreditMemo"].values():
-            if memo["CustomerRef"]["value"] == customer_id:
-                balance -= money(memo.get("RemainingCredit", 0))
-        for payment in self.records["Payment"].values():
-            if payment["CustomerRef"]["value"] == customer_id:
-                balance -= money(payment.get("UnappliedAmt", 0))
+        for invoice in self._owned_by(customer_id, "Invoice"):
+            balance += money(invoice.get("Balance", 0))
+        for memo in self._owned_by(customer_id, "CreditMemo"):
+            balance -= money(memo.get("RemainingCredit", 0))
+        for payment in self._owned_by(customer_id, "Payment"):
+            balance -= money(payment.get("UnappliedAmt", 0))
         customer["Balance"] = number_out(balance)
         walker: dict[str, Any] | None = customer
         while walker is not None:
             children = [
-                c
-                for c in self.records["Customer"].values()
-                if c.get("ParentRef", {}).get("value") == walker["Id"]
+                self.records["Customer"][i]
+                for i in sorted(
+                    self.index.ids("Customer", "parentref", str(index_key(walker["Id"]))), key=int
+                )
             ]
             walker["BalanceWithJobs"] = number_out(
                 money(walker.get("Balance", 0))
@@ -875,6 +895,11 @@ class Company:
             )
             parent_ref = walker.get("ParentRef")
             walker = self.records["Customer"].get(parent_ref["value"]) if parent_ref else None
+
+    def _owned_by(self, customer_id: str, entity: str) -> list[dict[str, Any]]:
+        """The `entity` transactions whose CustomerRef names this customer."""
+        ids = self.index.ids(entity, "customerref", str(index_key(customer_id)))
+        return [self.records[entity][i] for i in sorted(ids, key=int)]
 
     # ----- snapshot --------------------------------------------------------------------------------
 
@@ -899,7 +924,10 @@ class Company:
     def from_snapshot(cls, data: dict[str, Any]) -> Company:
         company = cls(str(data["realm_id"]), str(data["company_name"]))
         saved = copy.deepcopy(data)
-        company.records.update(saved.get("records", {}))
+        for entity, stored in saved.get("records", {}).items():
+            company.records.setdefault(entity, {})
+            for record in stored.values():
+                company._store(entity, record)
         company.next_ids = {k: int(v) for k, v in saved.get("next_ids", {}).items()}
         company.voided = {entity: set(ids) for entity, ids in saved.get("voided", {}).items()}
         company.tombstones = saved.get("tombstones", {})
