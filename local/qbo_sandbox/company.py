@@ -16,10 +16,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from local.qbo_sandbox.always_sent import (
+    ADDRESSED_FORMS,
+    CURRENCY_ENTITIES,
+    DEFAULTS,
+    KEPT_ON_FULL_UPDATE,
+    LINKED_FORMS,
+    currency_ref,
+)
 from local.qbo_sandbox.entities import (
     ACCOUNT_CLASSIFICATION,
     ACCOUNT_TYPE_BY_SUBTYPE,
     ENTITY_SPECS,
+    ESTIMATE_STATUSES,
     ITEM_TYPES,
     NAME_LIST,
     PAYMENT_METHOD_TYPES,
@@ -71,7 +80,7 @@ REF_NAME_MEMBER = {
 }
 PSEUDO_TAX_CODES = ("TAX", "NON")
 # The transactions that share QBO's automatic DocNumber sequence.
-DOC_NUMBERED = ("Invoice", "CreditMemo")
+DOC_NUMBERED = ("Invoice", "CreditMemo", "SalesReceipt", "Estimate")
 
 
 @dataclass(frozen=True)
@@ -338,6 +347,9 @@ class Company:
                     record[member] = value
         else:
             record = {**fields, "domain": "QBO", "sparse": False}
+            for member in KEPT_ON_FULL_UPDATE.get(spec.name, ()):
+                if member not in record and member in current:
+                    record[member] = copy.deepcopy(current[member])
         record["Id"] = current["Id"]
         self._enforce_rules(spec, record, current, allow_duplicate_doc_number)
         stamp = self._stamp()
@@ -373,7 +385,7 @@ class Company:
             raise unsupported_operation(f"Operation Void is not supported for {spec.name}.")
         current = self._current_for_write(spec, body)
         record = copy.deepcopy(current)
-        if spec.name == "Invoice":
+        if spec.name in ("Invoice", "SalesReceipt"):
             for payment_id in self._payments_linking(record["Id"], "Invoice"):
                 self._unlink_payment(payment_id, record["Id"])
             for line in record.get("Line", []):
@@ -383,7 +395,8 @@ class Company:
             if "TxnTaxDetail" in record:
                 record["TxnTaxDetail"]["TotalTax"] = 0.0
             record["Balance"] = 0.0
-            record.pop("LinkedTxn", None)
+            if spec.name == "Invoice":
+                record["LinkedTxn"] = []
         else:
             record["Line"] = []
             record["UnappliedAmt"] = 0.0
@@ -413,10 +426,36 @@ class Company:
         for member, target in spec.refs.items():
             if member in record:
                 record[member] = self._resolve_ref(target, record[member], member)
-        if spec.name in ("Invoice", "CreditMemo"):
+        if spec.name in ADDRESSED_FORMS:
             self._sales_form_rules(spec, record, previous, allow_duplicate_doc_number)
         elif spec.name == "Payment":
             self._payment_rules(record)
+        self._fill_always_sent(spec, record, previous)
+
+    def _fill_always_sent(
+        self, spec: EntitySpec, record: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """The members QBO puts on every record of this type, whatever the request carried."""
+        for member, value in DEFAULTS.get(spec.name, {}).items():
+            if spec.name == "Item" and record.get("Type") == "Category":
+                break
+            record.setdefault(member, copy.deepcopy(value))
+        if spec.name in CURRENCY_ENTITIES:
+            record.setdefault("CurrencyRef", currency_ref(self._home_currency()))
+        if spec.name_field == "DisplayName":
+            record.setdefault("PrintOnCheckName", record.get("CompanyName") or record["DisplayName"])
+        if spec.name in LINKED_FORMS:
+            record.setdefault("LinkedTxn", [])
+        if spec.name in ADDRESSED_FORMS and previous is None:
+            customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
+            for member in ("BillAddr", "ShipAddr"):
+                if member not in record and customer.get(member):
+                    record[member] = copy.deepcopy(customer[member])
+
+    def _home_currency(self) -> str:
+        preferences = next(iter(self.records["Preferences"].values()), {})
+        home = preferences.get("CurrencyPrefs", {}).get("HomeCurrency", {})
+        return str(home.get("value") or "USD") if isinstance(home, dict) else "USD"
 
     def _name_list_rules(  # noqa: PLR0912 (one branch per name-list entity)
         self, spec: EntitySpec, record: dict[str, Any], previous: dict[str, Any] | None
@@ -502,7 +541,6 @@ class Company:
         record["Level"] = level
         record["Balance"] = previous.get("Balance", 0.0) if previous else 0.0
         record["BalanceWithJobs"] = previous.get("BalanceWithJobs", 0.0) if previous else 0.0
-        record.setdefault("Taxable", False)
         # Deactivating is how a customer is "deleted"; QBO refuses it while the customer owes or is owed
         # money (error-codes page: 6220 Delete Entity Has Balance Error; wording as QBO sends it).
         deactivating = previous is not None and previous.get("Active", True) and record.get("Active") is False
@@ -627,17 +665,29 @@ class Company:
             raise business_fault(
                 f"The {spec.name} total {total} would be less than the {applied} already applied to it."
             )
+        self._sales_form_kind_rules(spec, record, previous, total - applied)
+
+    def _sales_form_kind_rules(
+        self, spec: EntitySpec, record: dict[str, Any], previous: dict[str, Any] | None, open_amount: Decimal
+    ) -> None:
+        """What differs between invoices, credit memos, sales receipts and estimates."""
         if spec.name == "Invoice":
             if "DueDate" not in record:
                 record["DueDate"] = self._due_date(record).isoformat()
-            record["Balance"] = number_out(total - applied)
+            record["Balance"] = number_out(open_amount)
             if previous and previous.get("LinkedTxn"):
                 record["LinkedTxn"] = previous["LinkedTxn"]
-            record.setdefault("PrintStatus", "NotSet")
-            record.setdefault("EmailStatus", "NotSet")
-        else:
-            record["RemainingCredit"] = number_out(total - applied)
+        elif spec.name == "CreditMemo":
+            record["RemainingCredit"] = number_out(open_amount)
             record["Balance"] = record["RemainingCredit"]
+        elif spec.name == "SalesReceipt":
+            record["Balance"] = 0.0  # paid in full when written
+            self._default_deposit_account(record)
+        else:
+            if record.get("TxnStatus", "Pending") not in ESTIMATE_STATUSES:
+                raise invalid_property("TxnStatus", record["TxnStatus"], "EstimateStatusEnum")
+            if previous and previous.get("LinkedTxn"):
+                record["LinkedTxn"] = previous["LinkedTxn"]
 
     def _resolve_line_refs(self, line: dict[str, Any], index: int) -> None:
         detail = line.get("SalesItemLineDetail")
@@ -653,6 +703,9 @@ class Company:
                 raise business_fault("A Category can not be used on a transaction line.", f"Line[{index}]")
             if "ItemAccountRef" not in detail and item.get("IncomeAccountRef"):
                 detail["ItemAccountRef"] = dict(item["IncomeAccountRef"])
+            if "TaxCodeRef" not in detail:
+                # The Invoice page's sample: a non-taxable item's line comes back with TaxCodeRef NON.
+                detail["TaxCodeRef"] = {"value": "TAX" if item.get("Taxable") else "NON"}
 
     def _due_date(self, record: dict[str, Any]) -> Any:
         txn_date = datetime.fromisoformat(record["TxnDate"]).date()
@@ -729,17 +782,7 @@ class Company:
             raise business_fault("Payment amount can not be negative.", "TotalAmt")
         record["TotalAmt"] = number_out(total)
         record.setdefault("TxnDate", self.now().date().isoformat())
-        if "DepositToAccountRef" not in record:
-            undeposited = next(
-                (
-                    a
-                    for a in self.records["Account"].values()
-                    if a.get("AccountSubType") == "UndepositedFunds"
-                ),
-                None,
-            )
-            if undeposited is not None:
-                record["DepositToAccountRef"] = {"value": undeposited["Id"], "name": undeposited["Name"]}
+        self._default_deposit_account(record)
         invoices_total = Decimal(0)
         credits_total = Decimal(0)
         cleaned_lines = []
@@ -757,6 +800,17 @@ class Company:
                 "Line",
             )
         record["UnappliedAmt"] = number_out(total - (invoices_total - credits_total))
+
+    def _default_deposit_account(self, record: dict[str, Any]) -> None:
+        """Payments and sales receipts go to Undeposited Funds unless they name an account."""
+        if "DepositToAccountRef" in record:
+            return
+        undeposited = next(
+            (a for a in self.records["Account"].values() if a.get("AccountSubType") == "UndepositedFunds"),
+            None,
+        )
+        if undeposited is not None:
+            record["DepositToAccountRef"] = {"value": undeposited["Id"], "name": undeposited["Name"]}
 
     def _payment_line(self, payment: dict[str, Any], line: dict[str, Any], index: int) -> tuple[str, Decimal]:
         """The kind of transaction a payment line settles and the amount it applies."""
@@ -858,10 +912,7 @@ class Company:
         if txn_type == "Invoice":
             target["Balance"] = number_out(open_amount)
             links = sorted(self._payments_linking(txn_id, "Invoice"), key=int)
-            if links:
-                target["LinkedTxn"] = [{"TxnId": p, "TxnType": "Payment"} for p in links]
-            else:
-                target.pop("LinkedTxn", None)
+            target["LinkedTxn"] = [{"TxnId": p, "TxnType": "Payment"} for p in links]
         else:
             target["RemainingCredit"] = number_out(open_amount)
             target["Balance"] = target["RemainingCredit"]

@@ -434,6 +434,38 @@ CREDIT_MEMO = EntitySpec(
     read_only=frozenset({"TotalAmt", "Balance", "RemainingCredit"}),
     refs=SALES_FORM_REFS,
 )
+SALES_RECEIPT = EntitySpec(
+    name="SalesReceipt",
+    kind=TRANSACTION,
+    fields={
+        **SALES_FORM_FIELDS,
+        "ShipDate": DATE,
+        "TrackingNum": TEXT,
+        "PaymentMethodRef": REF,
+        "PaymentRefNum": TEXT,
+        "DepositToAccountRef": REF,
+        "CreditCardPayment": ANY,
+        "TxnSource": TEXT,
+    },
+    read_only=frozenset({"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt"}),
+    refs={**SALES_FORM_REFS, "PaymentMethodRef": "PaymentMethod", "DepositToAccountRef": "Account"},
+    voidable=True,
+)
+ESTIMATE = EntitySpec(
+    name="Estimate",
+    kind=TRANSACTION,
+    fields={
+        **SALES_FORM_FIELDS,
+        "ExpirationDate": DATE,
+        "AcceptedBy": TEXT,
+        "AcceptedDate": DATE,
+        "TxnStatus": TEXT,
+        "ShipDate": DATE,
+        "DueDate": DATE,
+    },
+    read_only=frozenset({"TotalAmt", "HomeTotalAmt", "LinkedTxn"}),
+    refs=SALES_FORM_REFS,
+)
 PAYMENT = EntitySpec(
     name="Payment",
     kind=TRANSACTION,
@@ -482,6 +514,8 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
         INVOICE,
         PAYMENT,
         CREDIT_MEMO,
+        SALES_RECEIPT,
+        ESTIMATE,
         COMPANY_INFO,
         PREFERENCES,
     )
@@ -533,6 +567,7 @@ ACCOUNT_TYPE_BY_SUBTYPE = {
 }
 ITEM_TYPES = ("Service", "NonInventory", "Inventory", "Category")
 PAYMENT_METHOD_TYPES = ("CREDIT_CARD", "NON_CREDIT_CARD")
+ESTIMATE_STATUSES = ("Pending", "Accepted", "Closed", "Rejected", "Converted")
 TERM_TYPES = ("STANDARD", "DATE_DRIVEN")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -343,7 +343,7 @@ def test_given_a_payment_when_deleted_then_the_invoice_balance_is_restored(compa
     answer = company.delete("Payment", {"Id": payment["Id"], "SyncToken": "0"})
     assert answer == {"status": "Deleted", "domain": "QBO", "Id": payment["Id"]}
     assert company.read("Invoice", invoice["Id"])["Balance"] == 100.0
-    assert "LinkedTxn" not in company.read("Invoice", invoice["Id"])
+    assert company.read("Invoice", invoice["Id"])["LinkedTxn"] == [], "QBO sends an empty LinkedTxn"
 
 
 def test_given_a_payment_when_voided_then_it_keeps_its_record_with_nothing_applied(company: Company) -> None:
