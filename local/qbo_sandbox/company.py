@@ -41,6 +41,7 @@ from local.qbo_sandbox.entities import (
     check_name_characters,
     clean_body,
     display_name_from_parts,
+    invalid_id,
     invalid_property,
     money,
     number_out,
@@ -50,7 +51,7 @@ from local.qbo_sandbox.entities import (
 )
 from local.qbo_sandbox.faultbody import COMPANY_TIMEZONE, QboFaultError
 from local.qbo_sandbox.index import LINKED_TXN_INDEX, UNIQUE_NAME_INDEX, RecordIndex, index_key
-from local.qbo_sandbox.query import Query, evaluate_query, parse_query, validation_error
+from local.qbo_sandbox.query import Query, evaluate_query, invalid_query, parse_query
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,12 @@ class ChangeEvent:
 
 def object_not_found(element: str = "") -> QboFaultError:
     return QboFaultError(400, "610", "Object Not Found", NOT_FOUND_DETAIL, element=element)
+
+
+def check_id(spec: EntitySpec, entity_id: str) -> None:
+    """QBO ids are numbers (TaxCode's pseudo-codes TAX and NON aside); anything else is 2030."""
+    if not entity_id.strip().isdigit() and not (spec.name == "TaxCode" and entity_id in PSEUDO_TAX_CODES):
+        raise invalid_id(entity_id)
 
 
 def unsupported_operation(detail: str) -> QboFaultError:
@@ -178,6 +185,7 @@ class Company:
         spec = self.spec(entity)
         if spec.name == "CompanyInfo" and entity_id == self.realm_id:
             entity_id = next(iter(self.records["CompanyInfo"]), entity_id)
+        check_id(spec, entity_id)
         record = self.records[spec.name].get(entity_id)
         if record is None:
             raise object_not_found()
@@ -195,13 +203,13 @@ class Company:
         parsed = parse_query(text)
         spec = ENTITY_SPECS.get(parsed.entity)
         if spec is None:
-            raise validation_error(f"Invalid context declaration : {parsed.entity}")
+            raise invalid_query(f"Invalid context declaration : {parsed.entity}")
         named = [c.field for c in parsed.conditions] + [o.field for o in parsed.order_by]
         if spec.kind != SETTINGS:
             allowed = spec.queryable_members()
             for field_name in named:
                 if field_name.split(".")[0].lower() not in allowed:
-                    raise validation_error(f"property '{field_name}' is not queryable")
+                    raise invalid_query(f"property '{field_name}' is not queryable")
         records = self._query_candidates(spec.name, parsed)
         if spec.kind in (NAME_LIST, REFERENCE) and not parsed.mentions("Active"):
             records = [record for record in records if record.get("Active", True)]
@@ -323,6 +331,7 @@ class Company:
         sync_token = body.get("SyncToken")
         if sync_token is None or sync_token == "":
             raise required_missing("SyncToken")
+        check_id(spec, str(entity_id))
         current = self.records[spec.name].get(str(entity_id))
         if current is None:
             raise object_not_found("Id")

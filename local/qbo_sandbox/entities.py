@@ -124,6 +124,8 @@ SERVER_OWNED = frozenset(
         "CurrentBalance",
         "CurrentBalanceWithSubAccounts",
         "InvoiceLink",
+        "ClientEntityId",
+        "V4IDPseudonym",
         "time",
     }
 )
@@ -205,6 +207,7 @@ CUSTOMER = EntitySpec(
         "IsProject": BOOLEAN,
         "CustomerTypeRef": REF,
         "TaxExemptionReasonId": TEXT,
+        "ARAccountRef": REF,
     },
     read_only=frozenset({"Balance", "BalanceWithJobs", "FullyQualifiedName", "Level"}),
     name_field="DisplayName",
@@ -230,6 +233,7 @@ VENDOR = EntitySpec(
         "APAccountRef": REF,
         "BillRate": NUMBER,
         "CostRate": NUMBER,
+        "TaxReportingBasis": TEXT,
     },
     read_only=frozenset({"Balance"}),
     name_field="DisplayName",
@@ -407,6 +411,12 @@ SALES_FORM_FIELDS: dict[str, Any] = {
     "FreeFormAddress": BOOLEAN,
     "ShipFromAddr": ADDRESS,
     "ProjectRef": REF,
+    "ShipMethodRef": REF,
+    "TaxExemptionRef": REF,
+    "BillEmailCc": {"Address": TEXT},
+    "BillEmailBcc": {"Address": TEXT},
+    "DeliveryInfo": ANY,
+    "RecurDataRef": REF,
 }
 SALES_FORM_REFS = {"CustomerRef": "Customer", "ClassRef": "Class", "SalesTermRef": "Term"}
 INVOICE = EntitySpec(
@@ -414,6 +424,7 @@ INVOICE = EntitySpec(
     kind=TRANSACTION,
     fields={
         **SALES_FORM_FIELDS,
+        "DepositToAccountRef": REF,
         "DueDate": DATE,
         "ShipDate": DATE,
         "TrackingNum": TEXT,
@@ -430,7 +441,7 @@ INVOICE = EntitySpec(
 CREDIT_MEMO = EntitySpec(
     name="CreditMemo",
     kind=TRANSACTION,
-    fields=dict(SALES_FORM_FIELDS),
+    fields={**SALES_FORM_FIELDS, "PaymentMethodRef": REF, "DepositToAccountRef": REF},
     read_only=frozenset({"TotalAmt", "Balance", "RemainingCredit"}),
     refs=SALES_FORM_REFS,
 )
@@ -447,7 +458,7 @@ SALES_RECEIPT = EntitySpec(
         "CreditCardPayment": ANY,
         "TxnSource": TEXT,
     },
-    read_only=frozenset({"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt"}),
+    read_only=frozenset({"TotalAmt", "Balance", "HomeBalance", "HomeTotalAmt", "LinkedTxn"}),
     refs={**SALES_FORM_REFS, "PaymentMethodRef": "PaymentMethod", "DepositToAccountRef": "Account"},
     voidable=True,
 )
@@ -462,6 +473,7 @@ ESTIMATE = EntitySpec(
         "TxnStatus": TEXT,
         "ShipDate": DATE,
         "DueDate": DATE,
+        "TrackingNum": TEXT,
     },
     read_only=frozenset({"TotalAmt", "HomeTotalAmt", "LinkedTxn"}),
     refs=SALES_FORM_REFS,
@@ -485,6 +497,7 @@ PAYMENT = EntitySpec(
         "TxnSource": TEXT,
         "CreditCardPayment": ANY,
         "ProjectRef": REF,
+        "TaxExemptionRef": REF,
     },
     read_only=frozenset({"UnappliedAmt"}),
     refs={
@@ -583,6 +596,25 @@ def invalid_property(element: str, value: Any, expected: str) -> QboFaultError:
         f"Property Name:Can not construct instance of {expected} from {value!r} for {element}: "
         "not a valid representation specified is unsupported or invalid",
         element=element,
+    )
+
+
+def unrecognized_field(spec_name: str, member: str) -> QboFaultError:
+    """QBO's JSON binder refuses a member its schema does not have (Jackson's wording, code 2010)."""
+    return QboFaultError(
+        400,
+        "2010",
+        "Request has invalid or unsupported property",
+        f'Property Name:Unrecognized field "{member}" (class com.intuit.schema.finance.v3.{spec_name}), '
+        "not marked as ignorable specified is unsupported or invalid",
+        element=member,
+    )
+
+
+def invalid_id(value: Any) -> QboFaultError:
+    """An Id that is not a number (Intuit's error list: 2030 Invalid ID)."""
+    return QboFaultError(
+        400, "2030", "Invalid ID", f"Id should be a valid number. Supplied value:{value}", element="Id"
     )
 
 
@@ -721,7 +753,9 @@ def clean_body(spec: EntitySpec, body: Any, *, sparse: bool) -> dict[str, Any]:
     for member, value in body.items():
         if (member in SERVER_OWNED and member not in spec.fields) or member in spec.read_only:
             continue
-        kind = spec.fields.get(member, ANY)
+        if member not in spec.fields:
+            raise unrecognized_field(spec.name, member)
+        kind = spec.fields[member]
         kept = clean_value(kind, value, member)
         if kept is None:
             if sparse:

@@ -65,6 +65,11 @@ def parse_error(detail: str) -> QboFaultError:
     return QboFaultError(400, "4000", "Error parsing query", f"QueryParserError: {detail}")
 
 
+def invalid_query(detail: str) -> QboFaultError:
+    """A query that parses but names what does not exist: an entity, a property (code 4001)."""
+    return QboFaultError(400, "4001", "Invalid query", f"QueryValidationError: {detail}")
+
+
 def validation_error(detail: str) -> QboFaultError:
     return QboFaultError(400, "4000", "Error parsing query", f"QueryValidationError: {detail}")
 

@@ -251,8 +251,9 @@ def test_given_a_bad_query_when_run_then_4000_fault(api: Api) -> None:
     assert (response.status_code, fault_of(response)["code"]) == (400, "4000")
 
 
-def test_given_an_unknown_entity_in_a_query_when_run_then_a_fault(api: Api) -> None:
-    assert fault_of(api.query("select * from Spaceship"))["code"] == "4000"
+def test_given_an_unknown_entity_in_a_query_when_run_then_a_4001_invalid_query_fault(api: Api) -> None:
+    fault = fault_of(api.query("select * from Spaceship"))
+    assert (fault["code"], fault["Message"]) == ("4001", "Invalid query")
 
 
 # ----- batch ------------------------------------------------------------------------------------------

@@ -429,7 +429,7 @@ def test_given_an_unknown_field_when_queried_then_a_query_validation_error_names
 
 
 def test_given_a_lowercase_entity_when_queried_then_it_is_refused(company: Company) -> None:
-    assert refusal(company.query, "select * from customer").code == "4000"
+    assert refusal(company.query, "select * from customer").code == "4001", "entity names are case-sensitive"
 
 
 def test_given_a_remembered_requestid_when_replayed_then_the_original_answer_returns(
