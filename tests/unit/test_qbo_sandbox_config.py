@@ -107,6 +107,19 @@ def test_given_cli_flags_when_turned_into_overrides_then_only_given_ones_appear_
     }
 
 
+def test_given_the_strict_rotation_flag_when_loaded_then_rotation_is_strict_and_without_grace() -> None:
+    config = load_config(None, overrides_from(_parser().parse_args(["--strict-refresh-rotation"])))
+
+    assert config.strict_refresh_rotation is True
+    assert config.effective_refresh_grace_seconds == 0
+
+
+def test_given_strict_rotation_and_an_explicit_grace_when_built_then_the_explicit_grace_wins() -> None:
+    config = SandboxConfig(strict_refresh_rotation=True, refresh_token_grace_seconds=60)
+
+    assert config.effective_refresh_grace_seconds == 60
+
+
 def test_given_a_webhook_url_without_a_scheme_when_built_then_it_is_refused() -> None:
     with pytest.raises(ValidationError):
         SandboxConfig(webhook_url="receiver.test/hooks")
