@@ -25,6 +25,7 @@ from quickbooks.objects.vendor import Vendor
 
 from tests.conformance.harness import unique_name
 from tests.conformance.records import (
+    create_credit_memo,
     create_customer,
     create_invoice,
     create_item,
@@ -166,6 +167,28 @@ def test_given_a_payment_when_read_then_it_has_process_payment_currency_and_a_de
     assert (raw["ProcessPayment"], raw["CurrencyRef"], raw["UnappliedAmt"]) == (False, HOME_CURRENCY, 0)
     assert raw["DepositToAccountRef"]["value"]
     assert _raw(qb, "Invoice", invoice.Id)["LinkedTxn"] == [{"TxnId": str(payment.Id), "TxnType": "Payment"}]
+
+
+def test_given_a_credit_memo_and_an_account_when_read_then_they_carry_currency_and_their_defaults(
+    qb: QuickBooks, item: Item
+) -> None:
+    """Intuit's CreditMemo sample: RemainingCredit, Print/EmailStatus, ApplyTaxAfterDiscount, addresses from
+    the customer, the line's TaxCodeRef; Intuit's Account sample: CurrencyRef and SubAccount."""
+    customer = create_customer(qb, BillAddr=_billing_address())
+    memo = create_credit_memo(qb, customer, item, 25)
+    account = income_account(qb)
+
+    raw_memo, raw_account = _raw(qb, "CreditMemo", memo.Id), _raw(qb, "Account", account.Id)
+
+    assert (money(raw_memo["RemainingCredit"]), raw_memo["CurrencyRef"]) == (25.0, HOME_CURRENCY)
+    assert (raw_memo["PrintStatus"], raw_memo["EmailStatus"], raw_memo["ApplyTaxAfterDiscount"]) == (
+        "NotSet",
+        "NotSet",
+        False,
+    )
+    assert raw_memo["BillAddr"] == _raw(qb, "Customer", customer.Id)["BillAddr"]
+    assert raw_memo["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "NON"}
+    assert (raw_account["CurrencyRef"], raw_account["SubAccount"]) == (HOME_CURRENCY, False)
 
 
 def test_given_a_customer_with_a_default_tax_code_when_fully_updated_without_it_then_it_survives(
