@@ -339,6 +339,7 @@ def test_given_an_estimate_when_created_then_it_is_pending_and_can_be_deleted(
 def test_given_sales_receipts_and_estimates_when_batch_created_and_asked_by_cdc_then_both_are_reported(
     qb: QuickBooks, item: Item
 ) -> None:
+    """Intuit's Batch page (SalesReceipt items) and ChangeDataCapture page (an Estimate in its sample)."""
     customer = create_customer(qb)
     since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat(timespec="seconds")
     receipt, estimate = SalesReceipt(), Estimate()
