@@ -64,8 +64,8 @@ CURRENCY_NAMES = {
     "AUD": "Australian Dollar",
 }
 # A full update "sets omitted writable fields to NULL", except these, which QBO keeps: a customer's default
-# tax code (python-quickbooks issue reports and Intuit's customer page: it is set by the tax engine) and
-# the currency, which can not change once a record has transactions.
+# tax code (the tax engine's, not the client's; recorded by issue 17's material, not re-found publicly) and
+# the currency, which can not change once a record has transactions (Intuit's multicurrency page).
 KEPT_ON_FULL_UPDATE: dict[str, tuple[str, ...]] = {
     "Customer": ("DefaultTaxCodeRef", "CurrencyRef"),
     "Vendor": ("CurrencyRef",),
