@@ -59,7 +59,8 @@ def _create(logical_id: str, name: str, arns: dict[str, str]) -> tuple[str, str]
             attributes[key] = str(props[key])
     policy = props.get("RedrivePolicy")
     if policy:
-        target = policy["deadLetterTargetArn"]["GetAtt"].split(".")[0]
+        attribute = policy["deadLetterTargetArn"].value  # !GetAtt Queue.Arn, as an Intrinsic
+        target = (attribute if isinstance(attribute, str) else attribute[0]).split(".")[0]
         attributes["RedrivePolicy"] = json.dumps(
             {"deadLetterTargetArn": arns[target], "maxReceiveCount": int(policy["maxReceiveCount"])}
         )

@@ -96,3 +96,28 @@ def test_given_a_body_changed_after_signing_when_received_then_signature_invalid
         receiver.receive("acme", _headers(body), tampered)
 
     assert queue.sent == []
+
+
+class LambdaTimedOut(BaseException):
+    """Stands for the runtime killing the request: no ``except Exception`` or ``finally`` runs."""
+
+
+class CutOffQueue:
+    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str:
+        raise LambdaTimedOut
+
+
+def test_given_the_request_is_cut_off_while_queueing_when_the_source_resends_then_the_resend_is_queued() -> (
+    None
+):
+    receiver, _secrets, queue = _receiver()
+    body = json.dumps(EVENT).encode()
+    cut_off = WebhookReceiver(
+        tenants=Tenants(), secrets=Secrets(), queue=CutOffQueue(), clock=lambda: float(NOW)
+    )
+    with pytest.raises(LambdaTimedOut):
+        cut_off.receive("acme", _headers(body), body)
+
+    receiver.receive("acme", _headers(body), body)
+
+    assert [deduplication_id for _body, _group, deduplication_id in queue.sent] == ["evt_1"]
