@@ -8,7 +8,7 @@ import secrets
 
 from qbosync.store.connections import ConnectionRepository
 from qbosync.sync.oauth_state import OAuthStateSigner
-from tests.integration.test_connection_support import (
+from tests.support.connection_world import (
     ADMIN,
     ADMIN_RETURN_URL,
     TENANT_A,

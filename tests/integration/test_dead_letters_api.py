@@ -8,7 +8,7 @@ import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from qbosync.store.aws import sqs_client
-from tests.integration.test_dead_letters_support import (
+from tests.support.dead_letters_world import (
     MAX_RECEIVES,
     TENANT_A,
     TENANT_B,

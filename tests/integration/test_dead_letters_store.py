@@ -8,7 +8,7 @@ from qbosync.settings import get_settings
 from qbosync.store.aws import sqs_client
 from qbosync.store.dead_letters import DeadLetterNotFound, DeadLetterQueueNotConfigured, DeadLetterQueues
 from qbosync.store.table import StoreUnavailable
-from tests.integration.test_dead_letters_support import (
+from tests.support.dead_letters_world import (
     MAX_RECEIVES,
     TENANT_A,
     TENANT_B,

@@ -22,13 +22,13 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from functions.api.app import lambda_handler
 from qbosync.api.dependencies import ApiDependencies
-from tests.integration.test_admin_api_support import (
+from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
-    LambdaContextStub,
     admin_api,  # noqa: F401
     http_event,
 )
+from tests.support.lambda_context import LambdaContextStub
 
 
 def _served_spec() -> dict[str, Any]:

@@ -43,6 +43,7 @@ from qbosync.store.tokens import TokenCache, TokenVault
 from qbosync.sync.connection import ConnectionService
 from qbosync.sync.oauth_state import OAuthStateSigner
 from qbosync.sync.preflight import connection_prerequisites
+from tests.support.lambda_context import LambdaContextStub
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_BASE = "http://qbo-sandbox.test"
@@ -205,14 +206,6 @@ class ConnectionWorld:
     @property
     def realms(self) -> list[str]:
         return list(self.sandbox.companies)
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "qbosync-api"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-api"
-    aws_request_id: str = "req-1"
 
 
 def sample_event(
