@@ -307,6 +307,7 @@ class AdminApi:
         *,
         body: Any = None,
         raw_body: str | None = None,
+        binary_body: bytes | None = None,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         tenants: str | None = TENANT_A,
@@ -315,6 +316,8 @@ class AdminApi:
         event = http_event(
             method, path, body=body, raw_body=raw_body, headers=headers, query=query, tenants=tenants, sub=sub
         )
+        if binary_body is not None:  # API Gateway base64-encodes a body that is not valid UTF-8
+            event.update(body=base64.b64encode(binary_body).decode(), isBase64Encoded=True)
         reply = lambda_handler(event, LambdaContextStub(), deps=self.deps)
         text = reply.get("body") or ""
         if reply.get("isBase64Encoded"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -39,6 +40,20 @@ def error_response(
         content_type=content_types.APPLICATION_JSON,
         body={"error": {"code": code, "message": message, "details": details or []}},
     )
+
+
+def error_reply(error: QbosyncError) -> dict[str, Any]:
+    """A Lambda proxy reply for an error raised before routing (the resolver's handlers are not in play)."""
+    if error.status >= 500:
+        logger.error("request failed upstream", extra={"error_code": error.code})
+    else:
+        logger.info("request refused", extra={"error_code": error.code, "status": error.status})
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error.to_body(), separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
 
 
 def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:

@@ -228,6 +228,27 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return decoded
 
 
+def _check_cursor_belongs(
+    start: Mapping[str, Any], *, index: str | None, partition: str, sort_prefix: str | None
+) -> None:
+    """A cursor must name a position in the very listing it continues: exactly that listing's key
+    attributes, as strings, in the queried partition and sort-key range. Anything else (another
+    tenant's partition, keys the index does not have) is a client's mistake, never a start key."""
+    partition_key, sort_key = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+    expected = {"pk", "sk", partition_key, sort_key}
+    values = {
+        name: value.get("S") if isinstance(value, Mapping) and set(value) == {"S"} else None
+        for name, value in start.items()
+    }
+    if (
+        set(values) != expected
+        or not all(isinstance(value, str) and value for value in values.values())
+        or values[partition_key] != partition
+        or (sort_prefix is not None and not str(values[sort_key]).startswith(sort_prefix))
+    ):
+        raise BadRequest("the page cursor is not one this listing returned", code="invalid_cursor")
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a listing; pass ``cursor`` back to get the next one (``None`` at the end)."""
@@ -359,6 +380,8 @@ class MainTable:
         return self._query(
             key_condition,
             index=None,
+            partition=pk,
+            sort_prefix=sk_prefix,
             limit=limit,
             cursor=cursor,
             newest_first=newest_first,
@@ -388,6 +411,8 @@ class MainTable:
         return self._query(
             key_condition,
             index=GSI1,
+            partition=gsi1pk,
+            sort_prefix=sk_equals if sk_equals is not None else sk_prefix,
             limit=limit,
             cursor=cursor,
             newest_first=newest_first,
@@ -400,6 +425,8 @@ class MainTable:
         key_condition: Condition,
         *,
         index: str | None,
+        partition: str,
+        sort_prefix: str | None,
         limit: int | None,
         cursor: str | None,
         newest_first: bool,
@@ -418,6 +445,7 @@ class MainTable:
             args["Limit"] = limit
         start = decode_cursor(cursor)
         if start is not None:
+            _check_cursor_belongs(start, index=index, partition=partition, sort_prefix=sort_prefix)
             args["ExclusiveStartKey"] = start
         response = self._call(
             "Query",
