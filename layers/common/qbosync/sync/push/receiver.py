@@ -1,9 +1,12 @@
 """Receiving a source webhook: check it, then queue it. Nothing is queued unless every check passes.
 
-Checks, cheapest first: size (413), content type (415), tenant (404), signature and timestamp
-window (401), JSON (400), schema and tenant match (422). The reply is sent as soon as the message is
-on the FIFO queue; the work happens in the push worker. Neither the secret nor the signature is
-ever logged or echoed.
+Checks, cheapest first: size (413), content type (415), signature and timestamp window (401), JSON
+(400), schema and tenant match (422). The URL is public, so it must not tell who is a tenant: an
+unknown tenant, or one whose webhook secret was never provisioned (a deployment fault, logged), is
+checked against a throw-away secret and answered exactly as a known tenant with a wrong signature.
+The reply is sent as soon as the message is on the FIFO queue; the work happens in the push worker.
+Nothing is written before the message is queued, so a request cut off mid-way leaves nothing that
+would refuse the source's resend. Neither the secret nor the signature is ever logged or echoed.
 """
 
 from __future__ import annotations
@@ -19,18 +22,25 @@ from pydantic import ValidationError
 
 from qbosync.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from qbosync.observability import logger
+from qbosync.source.errors import SignatureInvalid
 from qbosync.source.models import SourceWebhook
 from qbosync.source.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from qbosync.store.app_secrets import SourceCredentials
+from qbosync.store.app_secrets import SecretMissing, SourceCredentials
+from qbosync.store.tenants import UnknownTenant
 from qbosync.sync.push.messages import PushMessage
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 """Source notifications name an object and are well under 1 KiB; anything near this is not one."""
 
 
+# Checked against when the tenant has no secret, so the answer and its cost match a wrong signature.
+# It is public (this file is), so a body signed with it is refused after the check, below.
+_DECOY_SECRET = "qbosync-decoy-webhook-secret-for-unknown-tenants"
+
+
 class TenantDirectory(Protocol):
     def get(self, tenant_id: str) -> object:
-        """The tenant; raises a 404 ``UnknownTenant`` when it is not registered."""
+        """The tenant; raises ``UnknownTenant`` when it is not registered."""
         ...
 
 
@@ -85,15 +95,16 @@ class WebhookReceiver:
             raise PayloadTooLarge(f"a webhook body is at most {MAX_WEBHOOK_BYTES} bytes")
         if not _is_json(lowered.get("content-type")):
             raise UnsupportedMediaType("webhooks must be sent as application/json")
-        self.tenants.get(tenant_id)
-        secret = self.secrets.source_credentials(tenant_id).webhook_secret.get_secret_value()
+        secret = self._webhook_secret(tenant_id)
         verify(
-            secret,
+            secret or _DECOY_SECRET,
             lowered.get(TIMESTAMP_HEADER.lower()),
             lowered.get(SIGNATURE_HEADER.lower()),
             body,
             self.clock(),
         )
+        if secret is None:  # someone signed with the public decoy: same answer as any wrong signature
+            raise SignatureInvalid("the webhook signature does not match its body")
         webhook = _parse(body)
         if webhook.tenant_id != tenant_id:
             raise TenantMismatch("the webhook names another tenant than its URL")
@@ -112,6 +123,17 @@ class WebhookReceiver:
             },
         )
         return message
+
+    def _webhook_secret(self, tenant_id: str) -> str | None:
+        """The tenant's webhook secret; None for an unknown tenant or one not provisioned yet."""
+        try:
+            self.tenants.get(tenant_id)
+            return self.secrets.source_credentials(tenant_id).webhook_secret.get_secret_value()
+        except UnknownTenant:
+            return None
+        except SecretMissing:
+            logger.error("source webhook secret not provisioned", extra={"tenant_id": tenant_id})
+            return None
 
 
 def _parse(body: bytes) -> SourceWebhook:
