@@ -12,7 +12,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from qbosync.api.body_checks import BodyRules, CheckedBodyResolver
 from qbosync.api.connection import connection_router
-from qbosync.api.dead_letters import dead_letters_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.events import events_router
@@ -37,7 +36,6 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     readiness_router,
     sync_runs_router,
     events_router,
-    dead_letters_router,
 )
 
 

@@ -35,7 +35,7 @@ MAX_WEBHOOK_BYTES = 256 * 1024
 
 # Checked against when the tenant has no secret, so the answer and its cost match a wrong signature.
 # It is public (this file is), so a body signed with it is refused after the check, below.
-_DECOY_SECRET = "qbosync-decoy-webhook-secret-for-unknown-tenants"
+_DECOY_SECRET = "qbosync-decoy-webhook-secret-for-unknown-tenants"  # noqa: S105 - public by design
 
 
 class TenantDirectory(Protocol):
