@@ -34,7 +34,7 @@ from local.source_sandbox.state import encode_cursor
 from local.template_model import substitute_definition
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.sync_runs import sync_runs_router
+from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.qbo.http import shared_http_client
 from qbosync.settings import get_settings
 from qbosync.store.app_secrets import AppSecrets, TenantSecrets

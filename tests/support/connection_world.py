@@ -26,9 +26,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from local.qbo_sandbox.app import Sandbox, build_app
 from local.qbo_sandbox.config import SandboxConfig
 from local.source_sandbox.inprocess import in_process_client
-from qbosync.api.connection import connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.connection import connection_router
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from qbosync.api.connection import callback_params, connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.connection import callback_params, connection_router
 from qbosync.errors import NotConnected
 from qbosync.store.connections import Connection
 from qbosync.store.tenants import Tenant, UnknownTenant

@@ -11,13 +11,13 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, PathI
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from qbosync.api.body_checks import BodyRules, CheckedBodyResolver
-from qbosync.api.connection import connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.events import events_router
 from qbosync.api.routes.configuration import configuration_router
+from qbosync.api.routes.connection import connection_router
+from qbosync.api.routes.events import events_router
 from qbosync.api.routes.readiness import readiness_router
-from qbosync.api.sync_runs import sync_runs_router
+from qbosync.api.routes.sync_runs import sync_runs_router
 
 API_TITLE = "qbosync admin API"
 API_VERSION = "1.0.0"

@@ -1,6 +1,6 @@
 """Initial bulk sync routes: start a run, follow it, resume it after its execution stopped.
 
-The lead's resolver includes ``sync_runs_router(deps)``; ``service`` lets tests pass their own.
+``api.resolver`` includes ``sync_runs_router(deps)``; ``service`` lets tests pass their own.
 """
 
 from __future__ import annotations
