@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from qbosync.errors import QbosyncError
+from qbosync.errors import QbosyncError, validation_details
 from qbosync.observability import logger
 
 
@@ -56,18 +56,6 @@ def error_reply(error: QbosyncError) -> dict[str, Any]:
     }
 
 
-def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
-    # Location and a pydantic message only: no input values, which may carry more than the client sent.
-    return [
-        {
-            "loc": ".".join(str(part) for part in problem.get("loc", ())),
-            "type": problem.get("type", ""),
-            "message": problem.get("msg", ""),
-        }
-        for problem in error.errors()
-    ]
-
-
 def register_error_handlers(
     app: APIGatewayHttpResolver, allowed_methods: Callable[[str], frozenset[str]] | None = None
 ) -> None:
@@ -84,7 +72,7 @@ def register_error_handlers(
         )
 
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
-        details = _validation_details(error)
+        details = validation_details(error.errors())
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(
                 HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON"

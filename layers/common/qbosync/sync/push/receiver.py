@@ -21,7 +21,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from qbosync.errors import BadRequest, ValidationFailed
+from qbosync.errors import BadRequest, ValidationFailed, validation_details
 from qbosync.observability import logger
 from qbosync.source.errors import SignatureInvalid
 from qbosync.source.models import SourceWebhook
@@ -132,12 +132,7 @@ def _parse(body: bytes) -> SourceWebhook:
     try:
         return SourceWebhook.model_validate(document)
     except ValidationError as exc:
-        details = [
-            {
-                "loc": ".".join(str(part) for part in problem["loc"]),
-                "type": problem["type"],
-                "message": problem["msg"],
-            }
-            for problem in exc.errors(include_input=False, include_url=False)
-        ]
-        raise ValidationFailed("the webhook does not follow the source contract", details=details) from None
+        raise ValidationFailed(
+            "the webhook does not follow the source contract",
+            details=validation_details(exc.errors(include_input=False, include_url=False)),
+        ) from None
