@@ -155,7 +155,7 @@ class QboWebhookReceiver:
                 continue
             routed[change.dedupe_key] = (tenant_id, change)
         # Enqueue first, mark after: a request cut off in between leaves no mark, so Intuit's resend
-        # is queued again (the pull worker applies one change once, by its event id).
+        # is queued again (a change applied twice is safe: the pull worker re-reads and checks links).
         seen = self.marks.already_queued(list(routed), now) if routed else set()
         fresh = [key for key in routed if key not in seen]
         receipt.duplicates += len(seen)
