@@ -11,7 +11,7 @@ from qbosync.source.errors import SignatureInvalid
 from qbosync.source.signing import sign
 from qbosync.store.app_secrets import SourceCredentials
 from qbosync.store.tenants import UnknownTenant
-from qbosync.sync.push.receiver import WebhookReceiver
+from qbosync.sync.push.receiver import _DECOY_SECRET, WebhookReceiver
 
 NOW = 1_767_225_600
 SECRET = "whsec_unit"
@@ -110,3 +110,20 @@ def test_given_the_request_is_cut_off_while_queueing_when_the_source_resends_the
     receiver.receive("acme", _headers(body), body)
 
     assert [deduplication_id for _body, _group, deduplication_id in queue.sent] == ["evt_1"]
+
+
+def test_given_a_body_signed_with_the_public_decoy_for_an_unknown_tenant_then_401_and_nothing_queued() -> (
+    None
+):
+    receiver, _secrets, queue = _receiver()
+    body = json.dumps({**EVENT, "tenant_id": "ghost"}).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Source-Timestamp": str(NOW),
+        "X-Source-Signature": sign(_DECOY_SECRET, NOW, body),
+    }
+
+    with pytest.raises(SignatureInvalid):
+        receiver.receive("ghost", headers, body)
+
+    assert queue.sent == []

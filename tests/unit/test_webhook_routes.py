@@ -101,3 +101,13 @@ def test_given_cloud_events_when_posted_to_the_qbo_route_then_their_media_type_i
     )
 
     assert reply["statusCode"] == 200
+
+
+def test_given_a_body_flagged_base64_that_is_not_when_posted_then_400_before_any_receiver() -> None:
+    receiver = RecordingReceiver()
+    broken = {**event("/webhooks/qbo", b"{}"), "body": "not base64!"}
+
+    reply = qbo_webhook_resolver(lambda: receiver).resolve(broken, LambdaContextStub())  # type: ignore[arg-type, return-value]
+
+    assert (reply["statusCode"], json.loads(reply["body"])["error"]["code"]) == (400, "malformed_body")
+    assert receiver.bodies == []
