@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.webhooks import source_webhook_resolver
 from qbosync.observability import logger, tracer
 from qbosync.sync.push.receiver import WebhookReceiver
-
-
-def build_resolver(receiver: WebhookReceiver) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver()
-    register_error_handlers(app)
-
-    @app.post("/webhooks/source/<tenant_id>")
-    def receive(tenant_id: str) -> Response[Any]:
-        event = app.current_event
-        raw = event.body or ""
-        body = base64.b64decode(raw) if event.is_base64_encoded else raw.encode("utf-8")
-        message = receiver.receive(tenant_id, dict(event.headers or {}), body)
-        return Response(
-            status_code=202,
-            content_type=content_types.APPLICATION_JSON,
-            body={"accepted": True, "event_id": message.event_id},
-        )
-
-    return app
 
 
 @lru_cache(maxsize=1)
 def resolver() -> APIGatewayHttpResolver:
     """Built on the first request, so importing the handler does no work."""
-    return build_resolver(WebhookReceiver())
+    return source_webhook_resolver()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
@@ -46,5 +26,5 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: WebhookReceiver | None = None
 ) -> dict[str, Any]:
     """One webhook delivery; ``receiver`` lets tests pass their collaborators."""
-    app = resolver() if receiver is None else build_resolver(receiver)
+    app = resolver() if receiver is None else source_webhook_resolver(lambda: receiver)
     return app.resolve(event, context)

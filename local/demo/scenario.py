@@ -182,6 +182,7 @@ class DemoScenario:
             f"/qbo/connect redirected to {authorize_url}, not to the QBO sandbox's authorize URL",
         )
         n.ok("GET /qbo/connect → 302 to Intuit's authorize URL (the QBO sandbox), with a signed state")
+        self.browser.http.cookies.update(self.admin.http.cookies)  # one browser: the connect set its cookie
         visited = self.browser.follow(authorize_url, stop_at=f"{endpoints.front_door_url}/connected")
         require(any("/oauth/callback" in url for url in visited), "the browser never passed /oauth/callback")
         answer = query_parameters(visited[-1])

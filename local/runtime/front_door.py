@@ -131,6 +131,7 @@ def build_http_api_event(
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload format 2.0 event for ``request`` on ``match``'s route."""
     moment = time.time() if now is None else now
+    path = unquote(request.raw_path)  # API Gateway hands handlers the percent-decoded path
     headers: dict[str, str] = {}
     cookies: list[str] = []
     for name, value in request.headers:
@@ -152,7 +153,7 @@ def build_http_api_event(
         "domainPrefix": domain_name.split(".", maxsplit=1)[0],
         "http": {
             "method": request.method.upper(),
-            "path": request.raw_path,
+            "path": path,
             "protocol": request.protocol,
             "sourceIp": request.source_ip,
             "userAgent": headers.get("user-agent", ""),
@@ -170,7 +171,7 @@ def build_http_api_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": request.raw_path,
+        "rawPath": path,
         "rawQueryString": request.raw_query_string,
         "headers": headers,
         "requestContext": request_context,

@@ -12,6 +12,8 @@ Both files hold (local, sandbox-issued) secrets, so they are written with mode 0
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -48,6 +50,19 @@ class LocalCredentials:
             source_api_key=f"sk_local_{secrets.token_urlsafe(18)}",
             source_webhook_secret=f"whsec_local_{secrets.token_urlsafe(18)}",
             state_signing_key=secrets.token_urlsafe(32),
+        )
+
+    def tenant_source_credentials(self, tenant_id: str) -> tuple[str, str]:
+        """A tenant's own source API key and webhook secret, derived from this run's two source
+        secrets, so no tenant can sign for another and a persisted runtime keeps them across restarts."""
+
+        def derived(seed: str, purpose: str) -> str:
+            digest = hmac.new(seed.encode(), f"{purpose}|{tenant_id}".encode(), hashlib.sha256).digest()
+            return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
+
+        return (
+            f"sk_local_{derived(self.source_api_key, 'api-key')}",
+            f"whsec_local_{derived(self.source_webhook_secret, 'webhook-secret')}",
         )
 
     @classmethod

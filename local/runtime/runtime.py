@@ -223,9 +223,7 @@ class LocalRuntime:
             if options.persist_dir is not None
             else JwtIssuer(LOCAL_ISSUER, audience)
         )
-        tenant_credentials = _tenant_credentials(
-            source_ready, options.tenants, credentials.source_api_key, credentials.source_webhook_secret
-        )
+        tenant_credentials = _tenant_credentials(source_ready, options.tenants, credentials)
         _provision_secrets_and_tenants(credentials, tenant_credentials)
 
         authorizers = {
@@ -367,13 +365,13 @@ class LocalRuntime:
         )  # fmt: skip
         source_arguments = [
             "--host", options.host, "--port", "0",
-            f"--api-key={credentials.source_api_key}",
             f"--webhook-url={front_door_url}/webhooks/source/{{tenant_id}}",
-            f"--webhook-secret={credentials.source_webhook_secret}",
             *source_snapshot,
         ]  # fmt: skip
         for tenant_id in options.tenants:
+            api_key, webhook_secret = credentials.tenant_source_credentials(tenant_id)
             source_arguments.append(f"--tenant={tenant_id}")
+            source_arguments.append(f"--tenant-credentials={tenant_id}:{api_key}:{webhook_secret}")
         if options.source_customers is not None:
             source_arguments.append(f"--customers={options.source_customers}")
         if options.source_products is not None:
@@ -434,17 +432,18 @@ def _subscription(
 
 
 def _tenant_credentials(
-    source_ready: dict[str, Any], tenant_ids: tuple[str, ...], api_key: str, webhook_secret: str
+    source_ready: dict[str, Any], tenant_ids: tuple[str, ...], credentials: LocalCredentials
 ) -> dict[str, tuple[str, str]]:
-    """Each tenant's source api key and webhook secret: as the source sandbox reports them, else ours."""
+    """Each tenant's own source api key and webhook secret: as the source sandbox reports them (a
+    restored snapshot keeps its own), else the ones this runtime derived for it."""
     announced: dict[str, tuple[str, str]] = {}
     for entry in source_ready.get("tenants", []) or []:
-        if isinstance(entry, dict) and "id" in entry:
-            announced[str(entry["id"])] = (
-                str(entry.get("api_key", api_key)),
-                str(entry.get("webhook_secret", webhook_secret)),
-            )
-    return {tenant_id: announced.get(tenant_id, (api_key, webhook_secret)) for tenant_id in tenant_ids}
+        if isinstance(entry, dict) and "id" in entry and "api_key" in entry and "webhook_secret" in entry:
+            announced[str(entry["id"])] = (str(entry["api_key"]), str(entry["webhook_secret"]))
+    return {
+        tenant_id: announced.get(tenant_id) or credentials.tenant_source_credentials(tenant_id)
+        for tenant_id in tenant_ids
+    }
 
 
 def _provision_secrets_and_tenants(

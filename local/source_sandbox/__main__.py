@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-key", help="one API key for every tenant (default: sk_sandbox_<tenant>)")
     parser.add_argument("--webhook-url", help="where to POST change webhooks; may contain {tenant_id}")
     parser.add_argument("--webhook-secret", help="one signing secret for every tenant")
+    parser.add_argument(
+        "--tenant-credentials",
+        action="append",
+        default=[],
+        metavar="ID:API_KEY:WEBHOOK_SECRET",
+        help="one tenant's own API key and signing secret (over --api-key/--webhook-secret); repeatable",
+    )
     parser.add_argument("--webhook-mode", choices=["immediate", "hold"], default="immediate")
     parser.add_argument("--webhook-copies", type=int, default=1, choices=[1, 2, 3])
     parser.add_argument("--snapshot", type=Path, help="load state from / save state to this JSON file")
@@ -37,6 +44,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
+    config = _shared_config(args)
+    own: dict[str, dict[str, str]] = {}
+    for value in args.tenant_credentials:
+        tenant_id, api_key, webhook_secret = value.split(":", 2)
+        own[tenant_id] = {"api_key": api_key, "webhook_secret": webhook_secret}
+    if not own:
+        return config
+    tenants = [tenant.model_copy(update=own.get(tenant.id, {})) for tenant in config.tenants]
+    return config.model_copy(update={"tenants": tenants})
+
+
+def _shared_config(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig.for_tenants(
         args.tenants or ["demo"],
         api_key=args.api_key,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import boto3
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from qbosync.source.signing import sign
 from tests.e2e.conftest import RunningRuntime
 
 
@@ -81,3 +83,40 @@ def test_given_a_started_runtime_when_asking_moto_then_the_template_resources_an
     assert tenant["Item"]["tenant_id"]["S"] == "acme-psa"
     names = {secret["Name"] for secret in secrets.list_secrets()["SecretList"]}
     assert {"qbosync/local/app/intuit", "qbosync/local/tenants/lawfirm-co/source"} <= names
+
+
+def test_given_two_tenants_when_one_signs_a_webhook_for_the_other_then_401_each_has_its_own_secrets(
+    runtime: RunningRuntime,
+) -> None:
+    secrets = boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("secretsmanager", endpoint_url=runtime.aws_endpoint_url)
+    first, second = runtime.tenant_ids()[:2]
+    own = {
+        tenant: json.loads(
+            secrets.get_secret_value(SecretId=f"qbosync/local/tenants/{tenant}/source")["SecretString"]
+        )
+        for tenant in (first, second)
+    }
+    body = json.dumps(
+        {
+            "event_id": "evt_cross_tenant",
+            "tenant_id": second,
+            "type": "invoice.created",
+            "object": {"kind": "invoice", "id": "inv_x", "version": 1},
+            "occurred_at": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
+    now = int(time.time())
+    signed_by_first = {
+        "Content-Type": "application/json",
+        "X-Source-Timestamp": str(now),
+        "X-Source-Signature": sign(own[first]["webhook_secret"], now, body),
+    }
+
+    with runtime.http() as http:
+        response = http.post(f"/webhooks/source/{second}", content=body, headers=signed_by_first)
+
+    assert own[first]["webhook_secret"] != own[second]["webhook_secret"]
+    assert own[first]["api_key"] != own[second]["api_key"]
+    assert (response.status_code, response.json()["error"]["code"]) == (401, "signature_invalid")

@@ -9,13 +9,13 @@ import json
 import pytest
 
 from functions.api.app import lambda_handler
-from tests.integration.test_admin_api_support import (
+from tests.support.admin_api import (
     ROOT,
     TENANT_A,
     AdminApi,
-    LambdaContextStub,
     admin_api,  # noqa: F401
 )
+from tests.support.lambda_context import LambdaContextStub
 
 
 def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describes_every_route(
@@ -46,8 +46,6 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/sync/runs/{run_id}/resume",
         "/tenants/{tenant_id}/sync/events",
         "/tenants/{tenant_id}/sync/events/{event_id}/retry",
-        "/tenants/{tenant_id}/sync/dead-letters",
-        "/tenants/{tenant_id}/sync/dead-letters/{message_id}/redrive",
     }
 
 

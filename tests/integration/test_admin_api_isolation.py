@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_admin_api_support import (
+from tests.support.admin_api import (
     TENANT_A,
     TENANT_B,
     AdminApi,

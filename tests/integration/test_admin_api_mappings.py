@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_admin_api_support import TENANT_A, AdminApi, admin_api  # noqa: F401
+from tests.support.admin_api import TENANT_A, AdminApi, admin_api  # noqa: F401
 
 BASE = f"/tenants/{TENANT_A}"
 
@@ -194,7 +194,7 @@ def test_given_a_disconnected_tenant_when_reference_data_is_read_then_409_not_co
 def test_given_a_tenant_needing_reauth_when_a_qbo_mapping_is_put_then_409_not_connected(
     admin_api: AdminApi,
 ) -> None:
-    from tests.integration.test_admin_api_support import Connection
+    from tests.support.admin_api import Connection
 
     admin_api.connections.by_tenant[TENANT_A] = Connection("needs_reauth", "9130350000000001")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from qbosync.qbo.faults import QboServerFault
 from qbosync.source.errors import SourceUnavailable
-from tests.integration.test_admin_api_support import (
+from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
     Connection,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.integration.test_admin_api_support import TENANT_A, AdminApi, admin_api  # noqa: F401
+from tests.support.admin_api import TENANT_A, AdminApi, admin_api  # noqa: F401
 
 BASE = f"/tenants/{TENANT_A}"
 

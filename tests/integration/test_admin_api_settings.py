@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qbosync.store.config import AuditRecord, VersionConflict
-from tests.integration.test_admin_api_support import ADMIN, TENANT_A, AdminApi, admin_api  # noqa: F401
+from tests.support.admin_api import ADMIN, TENANT_A, AdminApi, admin_api  # noqa: F401
 
 BASE = f"/tenants/{TENANT_A}"
 

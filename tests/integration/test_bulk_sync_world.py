@@ -34,7 +34,7 @@ from local.source_sandbox.state import encode_cursor
 from local.template_model import substitute_definition
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.sync_runs import sync_runs_router
+from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.qbo.http import shared_http_client
 from qbosync.settings import get_settings
 from qbosync.store.app_secrets import AppSecrets, TenantSecrets
@@ -50,7 +50,8 @@ from qbosync.sync.bulk.tasks import reset_default_dependencies
 from qbosync.sync.configuration import SyncToggles, TenantSettings
 from qbosync.sync.wiring import reset_wiring, source_for_tenant
 from tests.integration.conftest import create_table_from_template
-from tests.integration.test_admin_api_support import LambdaContextStub, http_event
+from tests.support.admin_api import http_event
+from tests.support.lambda_context import LambdaContextStub
 from tests.unit.test_bulk_harness import (
     GENEROUS_LIMITS,
     SOURCE_API_KEY,

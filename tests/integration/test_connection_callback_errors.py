@@ -7,8 +7,9 @@ from __future__ import annotations
 import secrets
 
 from qbosync.store.connections import ConnectionRepository
+from qbosync.sync.connection import BROWSER_COOKIE
 from qbosync.sync.oauth_state import OAuthStateSigner
-from tests.integration.test_connection_support import (
+from tests.support.connection_world import (
     ADMIN,
     ADMIN_RETURN_URL,
     TENANT_A,
@@ -88,7 +89,7 @@ def test_given_a_state_signed_with_another_key_when_the_callback_arrives_then_in
     query = _consented(world)
     _version, nonce, expires_at, _signature = query["state"].split(".")
     forger = OAuthStateSigner(secrets.token_bytes(32))
-    query["state"] = forger.sign(nonce, int(expires_at), TENANT_A, ADMIN)
+    query["state"] = forger.sign(nonce, int(expires_at), TENANT_A, ADMIN, browser_hash="")
 
     reply = world.callback(query)
 
@@ -101,7 +102,9 @@ def test_given_a_state_never_issued_when_the_callback_arrives_then_invalid_state
 ) -> None:
     query = _consented(world)
     forger = OAuthStateSigner(world.signing_key.encode())
-    query["state"] = forger.sign(OAuthStateSigner.new_nonce(), int(world.clock()) + 600, TENANT_A, ADMIN)
+    query["state"] = forger.sign(
+        OAuthStateSigner.new_nonce(), int(world.clock()) + 600, TENANT_A, ADMIN, browser_hash=""
+    )
 
     reply = world.callback(query)
 
@@ -214,3 +217,45 @@ def test_given_qbo_refuses_the_fresh_token_when_the_callback_arrives_then_upstre
     assert world.stats()["revocations"] == 1
     assert all(grant.revoked for grant in world.sandbox.tokens.grants.values())
     assert world.nothing_stored_for(TENANT_A)
+
+
+def test_given_a_forged_state_with_the_genuine_nonce_when_called_back_then_the_genuine_one_still_works(
+    world: ConnectionWorld,
+) -> None:
+    genuine = _consented(world)
+    _version, nonce, expires_at, _signature = genuine["state"].split(".")
+    forged = {**genuine, "state": f"v1.{nonce}.{expires_at}.{'0' * 64}"}
+
+    refused = world.callback(forged)
+    accepted = world.callback(genuine)
+
+    assert refused.outcome()["qbo_connection"] == "invalid_state"
+    assert accepted.outcome()["qbo_connection"] == "connected"
+
+
+def test_given_an_authorize_url_used_from_another_browser_when_the_callback_arrives_then_invalid_state(
+    world: ConnectionWorld,
+) -> None:
+    query = _consented(world)
+
+    without_cookie = world.callback(query, cookies={})
+    with_another_key = world.callback(query, cookies={BROWSER_COOKIE: OAuthStateSigner.new_browser_key()})
+
+    assert without_cookie.outcome()["qbo_connection"] == "invalid_state"
+    assert with_another_key.outcome()["qbo_connection"] == "invalid_state"
+    assert _code_exchanges(world) == 0
+    assert world.nothing_stored_for(TENANT_A)
+    assert world.callback(query).outcome()["qbo_connection"] == "connected"
+
+
+def test_given_a_connect_redirect_when_sent_then_the_browser_key_is_an_httponly_cookie_scoped_to_the_callback(
+    world: ConnectionWorld,
+) -> None:
+    started = world.start()
+
+    [cookie] = started.set_cookies
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert cookie.startswith(f"{BROWSER_COOKIE}=")
+    assert {"httponly", "path", "samesite", "max-age"} <= attributes
+    assert "Path=/oauth/callback" in cookie
+    assert BROWSER_COOKIE not in started.location

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.table import OWNER_SK, MainTable, realm_pk
-from tests.integration.test_connection_support import (
+from tests.support.connection_world import (
     ADMIN,
     ADMIN_RETURN_URL,
     REDIRECT_URI,

@@ -41,7 +41,7 @@ from qbosync.qbo.faults import QboThrottled
 from qbosync.qbo.governor import GovernorStore, InMemoryGovernorStore, RealmGovernor
 from qbosync.settings import QboLimits
 from qbosync.store.governor import DynamoGovernorStore
-from tests.integration.test_connection_support import SANDBOX_BASE, FreshToken, sandbox_config
+from tests.support.connection_world import SANDBOX_BASE, FreshToken, sandbox_config
 
 WORKERS = 10
 WINDOW_SECONDS = 1.0

@@ -25,7 +25,7 @@ from qbosync.observability import logger
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.oauth import InvalidGrant
 from qbosync.store.tokens import ReauthRequired, TokenCache, TokenVault
-from tests.integration.test_connection_support import (
+from tests.support.connection_world import (
     SANDBOX_BASE,
     TENANT_A,
     TENANT_B,

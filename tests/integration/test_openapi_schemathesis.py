@@ -2,7 +2,10 @@
 
 The spec is read from ``GET /openapi.json`` through the Lambda handler; every generated case is
 turned into an API Gateway v2 event for a token granting the test tenant, and schemathesis checks
-the reply: no 5xx, and status, content type, headers and body as the spec says.
+the reply with every check it has (but the two named in ``EXCLUDED_CHECKS``, and why): no 5xx, and
+status, content type, headers and body as the spec says. Once call by call, once statefully: chains
+of calls over every tenant operation, through links added for the run (``_with_workflow_links``),
+against one admin API that keeps its state between steps.
 """
 
 # ruff: noqa: F811  (the admin_api fixture is imported from the support module)
@@ -22,13 +25,13 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from functions.api.app import lambda_handler
 from qbosync.api.dependencies import ApiDependencies
-from tests.integration.test_admin_api_support import (
+from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
-    LambdaContextStub,
     admin_api,  # noqa: F401
     http_event,
 )
+from tests.support.lambda_context import LambdaContextStub
 
 
 def _served_spec() -> dict[str, Any]:
@@ -55,6 +58,82 @@ class _Unused:
 
 _unused: Any = _Unused()
 schema = schemathesis.openapi.from_dict(_served_spec())
+
+SETTINGS = "/tenants/{tenant_id}/settings"
+MAPPINGS = "/tenants/{tenant_id}/mappings/{kind}"
+TENANT = {"path.tenant_id": "$request.path.tenant_id"}
+
+
+def _link(operation: dict[str, Any], status: str, name: str, target: str, parameters: dict[str, str]) -> None:
+    links = operation["responses"][status].setdefault("links", {})
+    links[name] = {"operationId": target, "parameters": parameters}
+
+
+def _with_workflow_links(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with OpenAPI links for the stateful run: every tenant operation follows a settings read
+    (so all of them take part), and the real chains follow what the API returns: an ETag into If-Match,
+    a stored row into its delete, a run id into its reads, a listed event into its retry."""
+    linked = json.loads(json.dumps(spec))
+    operations = {
+        operation["operationId"]: (path, method, operation)
+        for path, item in linked["paths"].items()
+        for method, operation in item.items()
+    }
+    by_route = {(method, path): operation for path, method, operation in operations.values()}
+    read_settings = by_route[("get", SETTINGS)]
+    for operation_id, (path, _method, _operation) in operations.items():
+        if "{tenant_id}" in path and operation_id != read_settings["operationId"]:
+            _link(read_settings, "200", f"then_{operation_id}", operation_id, TENANT)
+    _link(
+        read_settings,
+        "200",
+        "change_what_was_read",
+        by_route[("put", SETTINGS)]["operationId"],
+        {**TENANT, "header.If-Match": "$response.header.ETag"},
+    )
+    same_kind = {**TENANT, "path.kind": "$request.path.kind"}
+    _link(
+        by_route[("get", MAPPINGS)],
+        "200",
+        "change_the_rows_read",
+        by_route[("put", MAPPINGS)]["operationId"],
+        {**same_kind, "header.If-Match": "$response.header.ETag"},
+    )
+    _link(
+        by_route[("put", MAPPINGS)],
+        "200",
+        "delete_a_stored_row",
+        by_route[("delete", MAPPINGS + "/{source_key}")]["operationId"],
+        {
+            **same_kind,
+            "path.source_key": "$response.body#/rows/0/source_key",
+            "header.If-Match": "$response.header.ETag",
+        },
+    )
+    start = by_route[("post", "/tenants/{tenant_id}/sync/initial")]
+    for target in (
+        "/tenants/{tenant_id}/sync/runs/{run_id}",
+        "/tenants/{tenant_id}/sync/runs/{run_id}/resume",
+    ):
+        method = "post" if target.endswith("resume") else "get"
+        _link(
+            start,
+            "202",
+            f"follow_{method}",
+            by_route[(method, target)]["operationId"],
+            {**TENANT, "path.run_id": "$response.body#/run_id"},
+        )
+    _link(
+        by_route[("get", "/tenants/{tenant_id}/sync/events")],
+        "200",
+        "retry_a_listed_event",
+        by_route[("post", "/tenants/{tenant_id}/sync/events/{event_id}/retry")]["operationId"],
+        {**TENANT, "path.event_id": "$response.body#/items/0/event_id"},
+    )
+    return linked
+
+
+workflow_schema = schemathesis.openapi.from_dict(_with_workflow_links(_served_spec()))
 
 
 def _reply_as_response(case: Any, event: dict[str, Any], reply: dict[str, Any]) -> Response:
@@ -131,3 +210,54 @@ def test_given_any_request_the_spec_allows_when_sent_then_the_reply_conforms_and
     reply = lambda_handler(event, LambdaContextStub(), deps=admin_api.deps)
 
     case.validate_response(_reply_as_response(case, event, reply), excluded_checks=EXCLUDED_CHECKS)
+
+
+def _call_in_process(case: Any, api: AdminApi) -> Response:
+    """One generated case as the API Gateway event a granted admin's request becomes, and its reply."""
+    path_parameters = dict(case.path_parameters or {})
+    if "tenant_id" in path_parameters:
+        path_parameters["tenant_id"] = TENANT_A  # a token for the tenant, so cases reach past the 403
+    case.path_parameters = path_parameters
+    request = case.as_transport_kwargs(base_url="http://api.example.test")
+    headers = {key: str(value) for key, value in (request.get("headers") or {}).items()}
+    event = http_event(
+        case.method.upper(),
+        case.formatted_path,
+        raw_body=_body_text(request),
+        headers=headers,
+        query={key: str(value) for key, value in (request.get("params") or {}).items()},
+        tenants=TENANT_A if _has_bearer(headers) else None,
+    )
+    reply = lambda_handler(event, LambdaContextStub(), deps=api.deps)
+    return _reply_as_response(case, event, reply)
+
+
+class AdminApiWorkflows(workflow_schema.as_state_machine()):  # type: ignore[misc]
+    """Chains of calls (links inferred by schemathesis from the spec: a PUT's result read back, a row
+    deleted after it was put, ...) against one moto-backed admin API that keeps its state between steps."""
+
+    api: AdminApi
+
+    def call(self, case: Any, **kwargs: Any) -> Response:
+        return _call_in_process(case, self.api)
+
+    def validate_response(
+        self, response: Response, case: Any, additional_checks: Any = None, **kwargs: Any
+    ) -> None:
+        case.validate_response(response, additional_checks=additional_checks, excluded_checks=EXCLUDED_CHECKS)
+
+
+def test_given_chains_of_admin_api_calls_when_run_statefully_then_every_reply_conforms_and_none_is_a_5xx(
+    admin_api: AdminApi,
+) -> None:
+    AdminApiWorkflows.api = admin_api
+    AdminApiWorkflows.run(
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=8,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

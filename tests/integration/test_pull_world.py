@@ -49,6 +49,7 @@ from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
+from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "acme"
 VERIFIER = "pull-world-verifier-token"
@@ -56,14 +57,6 @@ QBO_BASE = "http://qbo.test"
 SOURCE_BASE = "http://source.test"
 SOURCE_KEY = "sk_sandbox_acme"
 HOOK_PATH = "/webhooks/qbo"
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "qbosync-pull-it"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-pull-it"
-    aws_request_id: str = "req-pull"
 
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

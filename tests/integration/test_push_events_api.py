@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.events import events_router
+from qbosync.api.routes.events import events_router
 from qbosync.store.events import SyncEvent
 from qbosync.store.tenants import TenantRepository
 from qbosync.sync.push.replay import EventReplay

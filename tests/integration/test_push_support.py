@@ -49,26 +49,14 @@ from qbosync.sync.push.receiver import WebhookReceiver
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reference import ReferenceCatalog
 from tests.integration.conftest import create_table_from_template, template
+from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "acme"
 IDEMPOTENCY_TABLE = "qbosync-test-idempotency"
 QBO_CLIENT_ID = "push-tests-client"
 QBO_REDIRECT = "http://127.0.0.1:9/callback"
 
-
-class FakeLambdaContext:
-    """What Powertools reads from a Lambda context."""
-
-    function_name = "qbosync-push"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-push"
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/qbosync-push"
-    log_stream_name = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
+FakeLambdaContext = LambdaContextStub  # the one stub in tests/support; this name is kept for importers
 
 
 class StaticTokens:

@@ -249,3 +249,19 @@ def test_given_a_structured_result_when_answering_then_status_headers_cookies_an
     assert response.headers["location"] == "https://appcenter.intuit.com/connect/oauth2?x=1"
     assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2"]
     assert response.content == b"moved"
+
+
+def test_given_a_percent_encoded_path_when_routed_then_the_event_carries_it_decoded_like_api_gateway(
+    client: httpx.Client, recorder: Recorder, issuer: JwtIssuer
+) -> None:
+    token = issuer.issue_admin_token("admin@acme", ["acme-psa"])
+
+    client.delete("/tenants/acme-psa/mappings/gl-codes/4000%20A%C3%A9", headers=_bearer(token))
+
+    event = recorder.calls[0][1]
+    assert (
+        event["rawPath"]
+        == event["requestContext"]["http"]["path"]
+        == "/tenants/acme-psa/mappings/gl-codes/4000 Aé"
+    )
+    assert event["pathParameters"]["proxy"] == "mappings/gl-codes/4000 Aé"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from qbosync.source.signing import sign
+from qbosync.store.tenants import Tenant, TenantRepository
 from tests.integration.test_push_support import Delivery, PushWorld, push_world
 
 
@@ -38,8 +39,8 @@ def _stale(world: PushWorld, event: dict[str, Any]) -> Delivery:
 CASES: dict[str, tuple[Callable[[PushWorld, dict[str, Any]], Delivery], int, str]] = {
     "unknown tenant": (
         lambda w, e: w.post_webhook({**e, "tenant_id": "ghost"}, tenant_id="ghost"),
-        404,
-        "unknown_tenant",
+        401,
+        "signature_invalid",
     ),
     "wrong content type": (
         lambda w, e: w.post_webhook(e, headers={"Content-Type": "text/plain"}),
@@ -114,3 +115,27 @@ def test_given_any_webhook_when_logged_then_neither_the_secret_nor_the_signature
     assert "source webhook queued" in logged
     for secret in (world.webhook_secret, signature.removeprefix("v1="), "f" * 64):
         assert secret not in logged
+
+
+def test_given_a_registered_tenant_without_a_webhook_secret_when_a_webhook_arrives_then_401_not_500(
+    world: PushWorld,
+) -> None:
+    TenantRepository().register(Tenant(tenant_id="newco", name="New Co"))
+    event = _event(world)
+
+    delivery = world.post_webhook({**event, "tenant_id": "newco"}, tenant_id="newco")
+
+    assert (delivery.status, delivery.body["error"]["code"]) == (401, "signature_invalid")
+    assert "newco" not in json.dumps(delivery.body)
+    assert world.queued() == 0
+
+
+def test_given_an_unknown_tenant_when_a_webhook_arrives_then_the_answer_is_that_of_a_wrong_signature(
+    world: PushWorld,
+) -> None:
+    event = _event(world)
+
+    unknown = world.post_webhook({**event, "tenant_id": "ghost"}, tenant_id="ghost")
+    wrong_signature = world.post_webhook(event, headers={"X-Source-Signature": "v1=" + "0" * 64})
+
+    assert (unknown.status, unknown.body) == (wrong_signature.status, wrong_signature.body)

@@ -68,3 +68,14 @@ def test_given_more_items_than_one_batch_when_batch_put_then_all_are_written(mai
     table.batch_put([{"pk": "B", "sk": f"{n:03d}"} for n in range(60)], sleep=lambda _: None)
 
     assert len(list(table.query_all("B"))) == 60
+
+
+def test_given_more_keys_than_one_batch_when_batch_get_then_only_the_existing_items_come_back(
+    main_table: str,
+) -> None:
+    table = MainTable()
+    table.batch_put([{"pk": f"P#{n}", "sk": "S", "n": n} for n in range(0, 250, 2)], sleep=lambda _: None)
+
+    found = table.batch_get([(f"P#{n}", "S") for n in range(250)], sleep=lambda _: None)
+
+    assert sorted(item["n"] for item in found) == list(range(0, 250, 2))

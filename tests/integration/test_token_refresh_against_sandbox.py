@@ -21,7 +21,7 @@ from qbosync.qbo.client import QboClient
 from qbosync.qbo.oauth import InvalidGrant
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.tokens import ReauthRequired, TokenCache, TokenVault
-from tests.integration.test_connection_support import (
+from tests.support.connection_world import (
     SANDBOX_BASE,
     TENANT_A,
     ConnectionWorld,

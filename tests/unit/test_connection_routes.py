@@ -12,13 +12,20 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-from qbosync.api.connection import callback_params, connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.connection import callback_params, connection_router
 from qbosync.errors import NotConnected
 from qbosync.store.connections import Connection
 from qbosync.store.tenants import Tenant, UnknownTenant
-from qbosync.sync.connection import CallbackOutcome, CallbackParams, CallbackResult
+from qbosync.sync.connection import (
+    BROWSER_COOKIE,
+    CallbackOutcome,
+    CallbackParams,
+    CallbackResult,
+    ConnectStart,
+)
+from tests.support.lambda_context import LambdaContextStub
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT = "acme-law"
@@ -40,13 +47,15 @@ class RecordingFlows:
 
     connection: Connection | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    browser_keys: list[str | None] = field(default_factory=list)
 
-    def start(self, tenant_id: str, admin_sub: str) -> str:
+    def start(self, tenant_id: str, admin_sub: str) -> ConnectStart:
         self.calls.append(("start", (tenant_id, admin_sub)))
-        return AUTHORIZE_URL
+        return ConnectStart(AUTHORIZE_URL, "browser-key", "/oauth/callback", cookie_secure=True)
 
-    def complete(self, params: CallbackParams) -> CallbackResult:
+    def complete(self, params: CallbackParams, browser_key: str | None = None) -> CallbackResult:
         self.calls.append(("complete", params))
+        self.browser_keys.append(browser_key)
         return CallbackResult(CallbackOutcome.CONNECTED, RETURN_URL, TENANT, "9130")
 
     def status(self, tenant_id: str) -> Connection:
@@ -81,14 +90,6 @@ def resolver(flows: RecordingFlows) -> APIGatewayHttpResolver:
     return app
 
 
-@dataclass
-class Context:
-    function_name: str = "qbosync-api"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-api"
-    aws_request_id: str = "req-1"
-
-
 def call(
     flows: RecordingFlows, sample: str, *, path: str | None = None, tenants: str | None = TENANT
 ) -> tuple[int, dict[str, str], Any]:
@@ -99,7 +100,7 @@ def call(
         event["requestContext"].pop("authorizer", None)
     elif "authorizer" in event["requestContext"]:
         event["requestContext"]["authorizer"]["jwt"]["claims"]["qbosync_tenants"] = tenants
-    reply = resolver(flows).resolve(event, Context())
+    reply = resolver(flows).resolve(event, LambdaContextStub())
     headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
     text = reply.get("body") or ""
     body = json.loads(text) if "json" in headers.get("content-type", "") and text else text
@@ -226,7 +227,23 @@ def test_given_a_router_when_built_then_the_flows_are_not_created_until_a_reques
     assert built == []
 
     event = json.loads((ROOT / "events" / "api_connect.json").read_text())
-    app.resolve(event, Context())
-    app.resolve(event, Context())
+    app.resolve(event, LambdaContextStub())
+    app.resolve(event, LambdaContextStub())
 
     assert len(built) == 1
+
+
+def test_given_a_connect_redirect_then_its_browser_cookie_reaches_the_flow_at_the_callback() -> None:
+    flows = RecordingFlows()
+    connect = json.loads((ROOT / "events" / "api_connect.json").read_text())
+    connect_reply = resolver(flows).resolve(connect, LambdaContextStub())
+    [set_cookie] = connect_reply["cookies"]
+    callback = json.loads((ROOT / "events" / "api_oauth_callback.json").read_text())
+    callback["requestContext"].pop("authorizer", None)
+    callback["cookies"] = ["theme=dark", set_cookie.split(";", 1)[0]]
+
+    resolver(flows).resolve(callback, LambdaContextStub())
+
+    assert set_cookie.startswith(f"{BROWSER_COOKIE}=browser-key;")
+    assert "HttpOnly" in set_cookie and "Secure" in set_cookie
+    assert flows.browser_keys == ["browser-key"]

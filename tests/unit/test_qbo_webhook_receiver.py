@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from qbosync.errors import BadRequest, UnsupportedMediaType
+from qbosync.errors import BadRequest
 from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.pull.messages import PullMessage
@@ -42,15 +42,15 @@ class FakeRealms:
 @dataclass
 class FakeMarks:
     seen: set[str] = field(default_factory=set)
+    fail_writes: bool = False
 
-    def claim(self, dedupe_key: str, now: float) -> bool:
-        if dedupe_key in self.seen:
-            return False
-        self.seen.add(dedupe_key)
-        return True
+    def already_queued(self, dedupe_keys: Sequence[str], now: float) -> set[str]:
+        return self.seen.intersection(dedupe_keys)
 
-    def release(self, dedupe_key: str) -> None:
-        self.seen.discard(dedupe_key)
+    def mark_queued(self, dedupe_keys: Sequence[str], now: float) -> None:
+        if self.fail_writes:
+            raise StoreUnavailable("the table is throttling")
+        self.seen.update(dedupe_keys)
 
 
 @dataclass
@@ -203,15 +203,6 @@ def test_given_a_signed_malformed_body_when_received_then_400_and_nothing_is_que
     assert queue.sent == []
 
 
-def test_given_a_signed_body_of_another_media_type_when_received_then_415(
-    receiver: QboWebhookReceiver,
-) -> None:
-    body = legacy_body()
-
-    with pytest.raises(UnsupportedMediaType):
-        receiver.receive(signed(body, "text/plain"), body)
-
-
 def test_given_the_same_notification_twice_when_received_then_it_is_queued_once(
     receiver: QboWebhookReceiver, queue: FakeQueue
 ) -> None:
@@ -273,3 +264,49 @@ def test_given_one_change_by_legacy_and_by_cloud_event_when_parsed_then_both_hav
     first, second = queue.messages()
 
     assert first.change.event_id == second.change.event_id
+
+
+def test_given_the_queue_fails_when_received_then_no_change_is_marked(
+    receiver: QboWebhookReceiver, queue: FakeQueue, marks: FakeMarks
+) -> None:
+    body = cloud_events_body({"id": "a"}, {"id": "b"})
+    queue.fail = True
+
+    with pytest.raises(StoreUnavailable):
+        receiver.receive(signed(body), body)
+
+    assert marks.seen == set()
+
+
+def test_given_marks_fail_to_write_after_queueing_when_received_then_the_changes_are_still_acknowledged(
+    receiver: QboWebhookReceiver, queue: FakeQueue, marks: FakeMarks
+) -> None:
+    body = cloud_events_body({"id": "a"}, {"id": "b"})
+    marks.fail_writes = True
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.queued == 2
+    assert len(queue.sent) == 2
+
+
+def test_given_one_change_twice_in_one_post_when_received_then_it_is_queued_once(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = cloud_events_body({"id": "same"}, {"id": "same"})
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert (receipt.queued, receipt.duplicates) == (1, 1)
+    assert len(queue.sent) == 1
+
+
+def test_given_a_signed_realm_holding_a_key_separator_when_received_then_it_is_an_unknown_realm(
+    receiver: QboWebhookReceiver, queue: FakeQueue
+) -> None:
+    body = legacy_body(realm="93414#TENANT#acme")
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.unknown_realm == 1
+    assert queue.sent == []

@@ -6,6 +6,7 @@ boundaries raise these (or subclasses of them); handlers never build error bodie
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -25,6 +26,19 @@ class QbosyncError(Exception):
     def to_body(self) -> dict[str, Any]:
         """The JSON error body of the HTTP contract."""
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def validation_details(problems: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as the contract's ``details``: where and what, never the input values
+    (they may carry more than the client sent, or a secret). The one place they are formatted."""
+    return [
+        {
+            "loc": ".".join(str(part) for part in problem.get("loc", ())),
+            "type": str(problem.get("type", "")),
+            "message": str(problem.get("msg", "")),
+        }
+        for problem in problems
+    ]
 
 
 class BadRequest(QbosyncError):

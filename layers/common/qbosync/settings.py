@@ -162,8 +162,6 @@ class Settings(BaseSettings):
 
     push_queue_url: str | None = Field(None, alias="PUSH_QUEUE_URL")
     pull_queue_url: str | None = Field(None, alias="PULL_QUEUE_URL")
-    push_dlq_url: str | None = Field(None, alias="PUSH_DLQ_URL")
-    pull_dlq_url: str | None = Field(None, alias="PULL_DLQ_URL")
     bulk_sync_state_machine_arn: str | None = Field(None, alias="BULK_SYNC_STATE_MACHINE_ARN")
 
     http_timeout_seconds: float = Field(20.0, gt=0, alias="HTTP_TIMEOUT_SECONDS")

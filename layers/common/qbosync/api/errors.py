@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -15,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from qbosync.errors import QbosyncError
+from qbosync.errors import QbosyncError, validation_details
 from qbosync.observability import logger
 
 
@@ -41,16 +42,18 @@ def error_response(
     )
 
 
-def _validation_details(error: RequestValidationError) -> list[dict[str, Any]]:
-    # Location and a pydantic message only: no input values, which may carry more than the client sent.
-    return [
-        {
-            "loc": ".".join(str(part) for part in problem.get("loc", ())),
-            "type": problem.get("type", ""),
-            "message": problem.get("msg", ""),
-        }
-        for problem in error.errors()
-    ]
+def error_reply(error: QbosyncError) -> dict[str, Any]:
+    """A Lambda proxy reply for an error raised before routing (the resolver's handlers are not in play)."""
+    if error.status >= 500:
+        logger.error("request failed upstream", extra={"error_code": error.code})
+    else:
+        logger.info("request refused", extra={"error_code": error.code, "status": error.status})
+    return {
+        "statusCode": error.status,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps(error.to_body(), separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
 
 
 def register_error_handlers(
@@ -69,7 +72,7 @@ def register_error_handlers(
         )
 
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
-        details = _validation_details(error)
+        details = validation_details(error.errors())
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(
                 HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON"

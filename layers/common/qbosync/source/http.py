@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from qbosync.errors import validation_details
 from qbosync.observability import logger
 from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected, SourceUnavailable
 from qbosync.source.models import (
@@ -346,9 +347,7 @@ def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
 
 
 def _invalid_response(response: httpx.Response, exc: ValidationError) -> SourceInvalidResponse:
-    problems = [
-        {"loc": ".".join(str(p) for p in error["loc"]), "type": error["type"]} for error in exc.errors()[:10]
-    ]
+    problems = validation_details(exc.errors(include_input=False, include_url=False)[:10])
     return SourceInvalidResponse(
         f"the source's answer to {response.request.url.path} does not follow the contract", details=problems
     )

@@ -4,12 +4,16 @@
   be complete; written only after a run succeeded, so a failed run is simply done again.
 - ``QBOHOOK#{digest}`` / ``SEEN``: one QBO change notification already queued. Intuit resends a
   notification until it gets a 200, with the same CloudEvents id (or the same entity, id and
-  lastUpdated in the legacy format); the mark expires (TTL) after ``mark_ttl_seconds``.
+  lastUpdated in the legacy format); the mark expires (TTL) after ``mark_ttl_seconds``. A mark is
+  written only *after* its message is on the queue, so a request cut off before that (Lambda timeout)
+  leaves nothing that would make Intuit's resend look like a duplicate.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from qbosync.store.table import Condition, ConditionFailed, MainTable, tenant_pk
@@ -56,29 +60,33 @@ class WebhookMarks:
     """Remembers which QBO change notifications were already queued."""
 
     def __init__(
-        self, table: MainTable | None = None, *, mark_ttl_seconds: int = DEFAULT_MARK_TTL_SECONDS
+        self,
+        table: MainTable | None = None,
+        *,
+        mark_ttl_seconds: int = DEFAULT_MARK_TTL_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table or MainTable()
         self._ttl = mark_ttl_seconds
+        self._sleep = sleep
 
-    def claim(self, dedupe_key: str, now: float) -> bool:
-        """True when this notification is new (and is now marked); False for a repeat."""
-        try:
-            self._table.put(
+    def already_queued(self, dedupe_keys: Sequence[str], now: float) -> set[str]:
+        """The keys among ``dedupe_keys`` whose notification was queued before (unexpired marks)."""
+        by_pk = {_webhook_mark_pk(key): key for key in dedupe_keys}
+        items = self._table.batch_get([(pk, WEBHOOK_MARK_SK) for pk in by_pk], sleep=self._sleep)
+        return {by_pk[item["pk"]] for item in items if int(item.get("expires_at", 0)) >= int(now)}
+
+    def mark_queued(self, dedupe_keys: Sequence[str], now: float) -> None:
+        """Mark notifications whose messages are on the queue; call only after the queue accepted them."""
+        self._table.batch_put(
+            [
                 {
-                    "pk": _webhook_mark_pk(dedupe_key),
+                    "pk": _webhook_mark_pk(key),
                     "sk": WEBHOOK_MARK_SK,
                     "item_type": "qbo_webhook_mark",
                     "expires_at": int(now) + self._ttl,
-                },
-                condition=Condition(
-                    "attribute_not_exists(pk) OR expires_at < :now", values={":now": int(now)}
-                ),
-            )
-        except ConditionFailed:
-            return False
-        return True
-
-    def release(self, dedupe_key: str) -> None:
-        """Forget a mark whose message could not be queued, so Intuit's resend is accepted."""
-        self._table.delete(_webhook_mark_pk(dedupe_key), WEBHOOK_MARK_SK)
+                }
+                for key in dict.fromkeys(dedupe_keys)
+            ],
+            sleep=self._sleep,
+        )

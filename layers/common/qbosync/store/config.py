@@ -4,31 +4,42 @@ Settings and each mapping kind are one item carrying a JSON document and a ``ver
 one transaction: the document is written only if its version is still the one the admin read
 (optimistic concurrency) and the audit entry is written with it, so there is no change without its
 audit entry and no audit entry without its change.
+
+Sizes: a DynamoDB item holds at most 400 KB, and a 2,000-row mapping of 64-character keys in 4-byte
+characters is about 600 KB of JSON. Documents are therefore stored zlib-compressed (``document_z``;
+items written before as plain ``document`` still read), and one whose compressed form would not fit
+is refused with a 413. An audit entry keeps ``before`` and ``after`` verbatim up to
+``AUDIT_VERBATIM_BYTES``; beyond that it keeps a bounded diff (rows removed, added and changed, keyed
+by ``source_key``, at most ``AUDIT_DIFF_ROWS`` of each side) and a ``summary`` with the full counts.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from botocore.exceptions import ClientError
-
-from qbosync.errors import BadRequest, Conflict
-from qbosync.settings import get_settings
-from qbosync.store.aws import dynamodb_client
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, PutTypeDef
+from qbosync.errors import Conflict, PayloadTooLarge
+from qbosync.store.table import (
+    Condition,
+    ConditionFailed,
+    MainTable,
+    audit_sk,
+    mappings_sk,
+    refcache_sk,
+    tenant_pk,
+)
 
 SETTINGS_SK = "SETTINGS"
 AUDIT_PREFIX = "AUDIT#"
 MAX_AUDIT_PAGE = 100
+MAX_STORED_DOCUMENT_BYTES = 300_000
+"""Compressed; leaves room under DynamoDB's 400 KB item limit for the keys and attributes around it."""
+AUDIT_VERBATIM_BYTES = 64_000
+AUDIT_DIFF_ROWS = 100
 
 
 class VersionConflict(Conflict):
@@ -37,16 +48,8 @@ class VersionConflict(Conflict):
     code = "version_conflict"
 
 
-def tenant_pk(tenant_id: str) -> str:
-    return f"TENANT#{tenant_id}"
-
-
-def mappings_sk(kind: str) -> str:
-    return f"MAPPINGS#{kind}"
-
-
-def reference_cache_sk(kind: str) -> str:
-    return f"REFCACHE#{kind}"
+class DocumentTooLarge(PayloadTooLarge):
+    code = "document_too_large"
 
 
 @dataclass(frozen=True)
@@ -80,110 +83,134 @@ class StoredAuditEntry:
     version: int
     before: Any
     after: Any
+    summary: dict[str, Any] | None = None
 
 
-def _table_name() -> str:
-    return get_settings().table_name
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    if code == "ConditionalCheckFailedException":
-        return True
-    if code == "TransactionCanceledException":
-        reasons = error.response.get("CancellationReasons", [])
-        return any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons)
-    return False
+def _compressed(document: Any) -> bytes:
+    return zlib.compress(_json(document).encode("utf-8"), level=6)
+
+
+def _document_of(item: dict[str, Any]) -> Any:
+    packed = item.get("document_z")
+    if packed is not None:
+        raw = packed.value if hasattr(packed, "value") else packed
+        return json.loads(zlib.decompress(raw).decode("utf-8"))
+    return json.loads(item["document"])
 
 
 class VersionedDocuments:
     """Versioned JSON documents under one tenant, each change written together with its audit entry."""
 
-    def __init__(self, client: DynamoDBClient | None = None, table_name: str | None = None) -> None:
-        self._client = client
-        self._table_name = table_name
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client or dynamodb_client()
-
-    @property
-    def table_name(self) -> str:
-        return self._table_name or _table_name()
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
 
     def read(self, tenant_id: str, sk: str) -> Versioned | None:
         """The document at ``sk``, or None when nothing was ever stored there."""
-        reply = self.client.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": sk}},
-            ConsistentRead=True,
-        )
-        item = reply.get("Item")
+        item = self._table.get(tenant_pk(tenant_id), sk)
         if item is None:
             return None
-        return Versioned(document=json.loads(item["document"]["S"]), version=int(item["version"]["N"]))
+        return Versioned(document=_document_of(item), version=int(item["version"]))
 
     def write(self, tenant_id: str, sk: str, document: Any, expected_version: int, audit: AuditRecord) -> int:
         """Store ``document`` if the stored version is still ``expected_version``; the new version.
 
-        Raises ``VersionConflict`` when another change got there first.
+        Raises ``VersionConflict`` when another change got there first, ``DocumentTooLarge`` when the
+        document cannot be stored even compressed.
         """
+        packed = _compressed(document)
+        if len(packed) > MAX_STORED_DOCUMENT_BYTES:
+            raise DocumentTooLarge(
+                f"{audit.target} is too large to store; split it or use shorter keys",
+                details=[{"target": audit.target, "compressed_bytes": len(packed)}],
+            )
         new_version = expected_version + 1
         pk = tenant_pk(tenant_id)
-        document_item: dict[str, AttributeValueTypeDef] = {
-            "pk": {"S": pk},
-            "sk": {"S": sk},
-            "document": {"S": json.dumps(document, sort_keys=True)},
-            "version": {"N": str(new_version)},
-            "updated_at": {"S": audit.at.isoformat()},
-            "updated_by": {"S": audit.actor},
+        condition = (
+            Condition("version = :expected", values={":expected": expected_version})
+            if expected_version > 0
+            else Condition("attribute_not_exists(pk)")
+        )
+        document_item = {
+            "pk": pk,
+            "sk": sk,
+            "document_z": packed,
+            "version": new_version,
+            "updated_at": audit.at.isoformat(),
+            "updated_by": audit.actor,
         }
-        put_document: PutTypeDef = {
-            "TableName": self.table_name,
-            "Item": document_item,
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }
-        if expected_version > 0:
-            put_document["ConditionExpression"] = "version = :expected"
-            put_document["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {"Put": put_document},
-                    {
-                        "Put": {
-                            "TableName": self.table_name,
-                            "Item": _audit_item(pk, audit, new_version),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
+            self._table.transact_write(
+                [
+                    self._table.put_op(document_item, condition=condition),
+                    self._table.put_op(
+                        _audit_item(pk, audit, new_version), condition=Condition("attribute_not_exists(pk)")
+                    ),
                 ]
             )
-        except ClientError as error:
-            if _is_condition_failure(error):
-                raise VersionConflict(
-                    "the configuration changed since it was read; read it again and reapply the change",
-                    details=[{"target": audit.target, "expected_version": expected_version}],
-                ) from error
-            raise
+        except ConditionFailed as error:
+            raise VersionConflict(
+                "the configuration changed since it was read; read it again and reapply the change",
+                details=[{"target": audit.target, "expected_version": expected_version}],
+            ) from error
         return new_version
 
 
-def _audit_item(pk: str, audit: AuditRecord, version: int) -> dict[str, AttributeValueTypeDef]:
+def _audit_item(pk: str, audit: AuditRecord, version: int) -> dict[str, Any]:
     entry_id = audit.id or uuid.uuid4().hex
     timestamp = audit.at.astimezone(UTC).isoformat(timespec="microseconds")
-    return {
-        "pk": {"S": pk},
-        "sk": {"S": f"{AUDIT_PREFIX}{timestamp}#{entry_id}"},
-        "id": {"S": entry_id},
-        "at": {"S": timestamp},
-        "actor": {"S": audit.actor},
-        "action": {"S": audit.action},
-        "target": {"S": audit.target},
-        "version": {"N": str(version)},
-        "before": {"S": json.dumps(audit.before, sort_keys=True)},
-        "after": {"S": json.dumps(audit.after, sort_keys=True)},
+    before, after, summary = bounded_change(audit.before, audit.after)
+    item: dict[str, Any] = {
+        "pk": pk,
+        "sk": audit_sk(timestamp, entry_id),
+        "id": entry_id,
+        "at": timestamp,
+        "actor": audit.actor,
+        "action": audit.action,
+        "target": audit.target,
+        "version": version,
+        "before": _json(before),
+        "after": _json(after),
     }
+    if summary is not None:
+        item["summary"] = _json(summary)
+    return item
+
+
+def _keyed_rows(value: Any) -> dict[str, Any] | None:
+    """Mapping rows by ``source_key``; None when ``value`` is not a list of such rows."""
+    if not isinstance(value, list) or not all(isinstance(row, dict) and "source_key" in row for row in value):
+        return None
+    return {str(row["source_key"]): row for row in value}
+
+
+def bounded_change(before: Any, after: Any) -> tuple[Any, Any, dict[str, Any] | None]:
+    """What an audit entry keeps of a change: both sides verbatim while they are small, otherwise a
+    bounded diff of mapping rows (or nothing of other documents) and a summary with the full counts."""
+    size = len(_json(before).encode()) + len(_json(after).encode())
+    if size <= AUDIT_VERBATIM_BYTES:
+        return before, after, None
+    old, new = _keyed_rows(before), _keyed_rows(after)
+    if old is None or new is None:
+        return None, None, {"omitted": "too_large", "bytes": size}
+    removed = [row for key, row in old.items() if key not in new]
+    added = [row for key, row in new.items() if key not in old]
+    changed = [key for key in new if key in old and new[key] != old[key]]
+    summary = {
+        "omitted": "unchanged_and_beyond_diff_rows",
+        "rows_before": len(old),
+        "rows_after": len(new),
+        "added": len(added),
+        "removed": len(removed),
+        "changed": len(changed),
+        "diff_rows_kept": AUDIT_DIFF_ROWS,
+    }
+    kept_before = (removed + [old[key] for key in changed])[:AUDIT_DIFF_ROWS]
+    kept_after = (added + [new[key] for key in changed])[:AUDIT_DIFF_ROWS]
+    return kept_before, kept_after, summary
 
 
 class SettingsRepository:
@@ -202,7 +229,7 @@ class SettingsRepository:
 
 
 class MappingRepository:
-    """One tenant's mapping rows per kind (``TENANT#{t}`` / ``MAPPINGS#{kind}``); the rows are a list."""
+    """One mapping kind's rows (``TENANT#{t}`` / ``MAPPINGS#{kind}``)."""
 
     def __init__(self, documents: VersionedDocuments | None = None) -> None:
         self._documents = documents or VersionedDocuments()
@@ -219,87 +246,58 @@ class MappingRepository:
 class AuditRepository:
     """Reads the audit trail newest first, in pages with an opaque cursor."""
 
-    def __init__(self, client: DynamoDBClient | None = None, table_name: str | None = None) -> None:
-        self._client = client
-        self._table_name = table_name
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
 
     def list(
         self, tenant_id: str, limit: int = 50, cursor: str | None = None
     ) -> tuple[list[StoredAuditEntry], str | None]:
         """Up to ``limit`` entries and the cursor of the next page (None on the last page)."""
-        client = self._client or dynamodb_client()
-        pk = tenant_pk(tenant_id)
-        query: dict[str, Any] = {
-            "TableName": self._table_name or _table_name(),
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": pk}, ":prefix": {"S": AUDIT_PREFIX}},
-            "ScanIndexForward": False,
-            "Limit": max(1, min(limit, MAX_AUDIT_PAGE)),
-        }
-        if cursor:
-            query["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": _decode_cursor(cursor)}}
-        reply = client.query(**query)
-        entries = [_audit_entry(item) for item in reply.get("Items", [])]
-        last = reply.get("LastEvaluatedKey")
-        next_cursor = _encode_cursor(str(last["sk"]["S"])) if last else None
-        return entries, next_cursor
+        page = self._table.query(
+            tenant_pk(tenant_id),
+            AUDIT_PREFIX,
+            limit=max(1, min(limit, MAX_AUDIT_PAGE)),
+            cursor=cursor,
+            newest_first=True,
+        )
+        return [_audit_entry(item) for item in page.items], page.cursor
 
 
 def _audit_entry(item: dict[str, Any]) -> StoredAuditEntry:
+    summary = item.get("summary")
     return StoredAuditEntry(
-        id=item["id"]["S"],
-        at=datetime.fromisoformat(item["at"]["S"]),
-        actor=item["actor"]["S"],
-        action=item["action"]["S"],
-        target=item["target"]["S"],
-        version=int(item["version"]["N"]),
-        before=json.loads(item["before"]["S"]),
-        after=json.loads(item["after"]["S"]),
+        id=item["id"],
+        at=datetime.fromisoformat(item["at"]),
+        actor=item["actor"],
+        action=item["action"],
+        target=item["target"],
+        version=int(item["version"]),
+        before=json.loads(item["before"]),
+        after=json.loads(item["after"]),
+        summary=json.loads(summary) if summary else None,
     )
-
-
-def _encode_cursor(sk: str) -> str:
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        sk = ""
-    if not sk.startswith(AUDIT_PREFIX):
-        raise BadRequest("the cursor is not one this API returned", code="invalid_cursor")
-    return sk
 
 
 class ReferenceCacheRepository:
     """A short-lived copy of a QBO reference list (``REFCACHE#{kind}``); expiry checked on read,
     because DynamoDB's TTL deletes lazily."""
 
-    def __init__(self, client: DynamoDBClient | None = None, table_name: str | None = None) -> None:
-        self._client = client
-        self._table_name = table_name
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
 
     def get(self, tenant_id: str, kind: str, now: float) -> list[dict[str, Any]] | None:
-        client = self._client or dynamodb_client()
-        reply = client.get_item(
-            TableName=self._table_name or _table_name(),
-            Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": reference_cache_sk(kind)}},
-        )
-        item = reply.get("Item")
-        if item is None or float(item["expires_at"]["N"]) <= now:
+        item = self._table.get(tenant_pk(tenant_id), refcache_sk(kind), consistent=False)
+        if item is None or float(item["expires_at"]) <= now:
             return None
-        entries: list[dict[str, Any]] = json.loads(item["entries"]["S"])
+        entries: list[dict[str, Any]] = json.loads(item["entries"])
         return entries
 
     def put(self, tenant_id: str, kind: str, entries: list[dict[str, Any]], expires_at: float) -> None:
-        client = self._client or dynamodb_client()
-        client.put_item(
-            TableName=self._table_name or _table_name(),
-            Item={
-                "pk": {"S": tenant_pk(tenant_id)},
-                "sk": {"S": reference_cache_sk(kind)},
-                "entries": {"S": json.dumps(entries, sort_keys=True)},
-                "expires_at": {"N": str(int(expires_at))},
-            },
+        self._table.put(
+            {
+                "pk": tenant_pk(tenant_id),
+                "sk": refcache_sk(kind),
+                "entries": json.dumps(entries, sort_keys=True),
+                "expires_at": int(expires_at),
+            }
         )

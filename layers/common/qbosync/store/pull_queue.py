@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from qbosync.settings import Settings
 from qbosync.store.queues import SqsQueue
-from qbosync.store.table import StoreUnavailable
+from qbosync.store.table import StoreUnavailable, translate_client_error
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -40,10 +40,7 @@ class PullQueue(SqsQueue):
             try:
                 response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                raise StoreUnavailable(
-                    "the pull queue refused the messages", details=[{"aws_error_code": code}]
-                ) from exc
+                raise translate_client_error(exc, "SendMessageBatch to the pull queue") from exc
             failed = response.get("Failed", [])
             if failed:
                 raise StoreUnavailable(

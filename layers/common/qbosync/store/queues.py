@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from qbosync.settings import Settings, get_settings
 from qbosync.store.aws import sqs_client
-from qbosync.store.table import StoreUnavailable
+from qbosync.store.table import StoreUnavailable, translate_client_error
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -67,8 +67,5 @@ class PushQueue(SqsQueue):
                 MessageDeduplicationId=deduplication_id,
             )
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise StoreUnavailable(
-                "the push queue refused the message", details=[{"aws_error_code": code}]
-            ) from exc
+            raise translate_client_error(exc, "SendMessage to the push queue") from exc
         return response["MessageId"]

@@ -33,6 +33,7 @@ Item = dict[str, Any]
 
 GSI1 = "gsi1"
 _BATCH_WRITE_LIMIT = 25
+_BATCH_GET_LIMIT = 100
 _BATCH_RETRIES = 8
 
 # --- key builders ------------------------------------------------------------------------------------
@@ -227,6 +228,27 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return decoded
 
 
+def _check_cursor_belongs(
+    start: Mapping[str, Any], *, index: str | None, partition: str, sort_prefix: str | None
+) -> None:
+    """A cursor must name a position in the very listing it continues: exactly that listing's key
+    attributes, as strings, in the queried partition and sort-key range. Anything else (another
+    tenant's partition, keys the index does not have) is a client's mistake, never a start key."""
+    partition_key, sort_key = ("gsi1pk", "gsi1sk") if index else ("pk", "sk")
+    expected = {"pk", "sk", partition_key, sort_key}
+    values = {
+        name: value.get("S") if isinstance(value, Mapping) and set(value) == {"S"} else None
+        for name, value in start.items()
+    }
+    if (
+        set(values) != expected
+        or not all(isinstance(value, str) and value for value in values.values())
+        or values[partition_key] != partition
+        or (sort_prefix is not None and not str(values[sort_key]).startswith(sort_prefix))
+    ):
+        raise BadRequest("the page cursor is not one this listing returned", code="invalid_cursor")
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a listing; pass ``cursor`` back to get the next one (``None`` at the end)."""
@@ -358,6 +380,8 @@ class MainTable:
         return self._query(
             key_condition,
             index=None,
+            partition=pk,
+            sort_prefix=sk_prefix,
             limit=limit,
             cursor=cursor,
             newest_first=newest_first,
@@ -387,6 +411,8 @@ class MainTable:
         return self._query(
             key_condition,
             index=GSI1,
+            partition=gsi1pk,
+            sort_prefix=sk_equals if sk_equals is not None else sk_prefix,
             limit=limit,
             cursor=cursor,
             newest_first=newest_first,
@@ -399,6 +425,8 @@ class MainTable:
         key_condition: Condition,
         *,
         index: str | None,
+        partition: str,
+        sort_prefix: str | None,
         limit: int | None,
         cursor: str | None,
         newest_first: bool,
@@ -417,6 +445,7 @@ class MainTable:
             args["Limit"] = limit
         start = decode_cursor(cursor)
         if start is not None:
+            _check_cursor_belongs(start, index=index, partition=partition, sort_prefix=sort_prefix)
             args["ExclusiveStartKey"] = start
         response = self._call(
             "Query",
@@ -506,3 +535,25 @@ class MainTable:
                 raise StoreUnavailable(
                     "BatchWriteItem left items unprocessed", details=[{"count": len(pending)}]
                 )
+
+    def batch_get(self, keys: Sequence[tuple[str, str]], *, sleep: Callable[[float], None]) -> list[Item]:
+        """Consistent reads of many items, 100 a request, unprocessed keys retried; absent ones left out."""
+        found: list[Item] = []
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            pending: list[Any] = [self.key(pk, sk) for pk, sk in keys[start : start + _BATCH_GET_LIMIT]]
+            for attempt in range(_BATCH_RETRIES):
+                request: Any = {self.name: {"Keys": pending, "ConsistentRead": True}}
+                response = self._call(
+                    "BatchGetItem", functools.partial(self.client.batch_get_item, RequestItems=request)
+                )
+                found.extend(deserialize(item) for item in response.get("Responses", {}).get(self.name, []))
+                unprocessed = response.get("UnprocessedKeys", {}).get(self.name)
+                pending = list(unprocessed["Keys"]) if unprocessed else []
+                if not pending:
+                    break
+                sleep(min(0.05 * 2**attempt, 2.0))
+            if pending:
+                raise StoreUnavailable(
+                    "BatchGetItem left keys unprocessed", details=[{"count": len(pending)}]
+                )
+        return found

@@ -6,23 +6,17 @@ every route names a tenant, and an unregistered one is refused with 404 before a
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 from qbosync.errors import NotFound
-from qbosync.settings import get_settings
-from qbosync.store.aws import dynamodb_client
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from qbosync.store.table import Condition, ConditionFailed, MainTable
 
 _PROFILE_SK = "PROFILE"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+TENANT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_TENANT_ID = re.compile(TENANT_ID_PATTERN)
 
 
 class UnknownTenant(NotFound):
@@ -32,7 +26,7 @@ class UnknownTenant(NotFound):
 class Tenant(BaseModel):
     """One account of the source system, connected (or to be connected) to one QBO company."""
 
-    tenant_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    tenant_id: str = Field(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -40,56 +34,37 @@ class Tenant(BaseModel):
 class TenantRepository:
     """Registers and looks up tenants in the main table (``TENANT#{id}`` / ``PROFILE``)."""
 
-    def __init__(self, client: DynamoDBClient | None = None, table_name: str | None = None):
-        self._client = client
-        self._table_name = table_name
-
-    @property
-    def client(self) -> DynamoDBClient:
-        return self._client or dynamodb_client()
-
-    @property
-    def table_name(self) -> str:
-        return self._table_name or get_settings().table_name
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
 
     def register(self, tenant: Tenant) -> None:
         """Register a tenant; registering it again keeps its original creation time."""
-        item: dict[str, Any] = {
-            "pk": f"TENANT#{tenant.tenant_id}",
-            "sk": _PROFILE_SK,
-            "tenant_id": tenant.tenant_id,
-            "name": tenant.name,
-            "created_at": tenant.created_at.isoformat(),
-        }
+        pk = f"TENANT#{tenant.tenant_id}"
         try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item={k: _serializer.serialize(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(pk)",
+            self._table.put(
+                {
+                    "pk": pk,
+                    "sk": _PROFILE_SK,
+                    "tenant_id": tenant.tenant_id,
+                    "name": tenant.name,
+                    "created_at": tenant.created_at.isoformat(),
+                },
+                condition=Condition("attribute_not_exists(pk)"),
             )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"pk": {"S": f"TENANT#{tenant.tenant_id}"}, "sk": {"S": _PROFILE_SK}},
-                UpdateExpression="SET #name = :name",
-                ExpressionAttributeNames={"#name": "name"},
-                ExpressionAttributeValues={":name": {"S": tenant.name}},
+        except ConditionFailed:
+            self._table.update(
+                pk,
+                _PROFILE_SK,
+                Condition("SET #name = :name", names={"#name": "name"}, values={":name": tenant.name}),
             )
 
     def get(self, tenant_id: str) -> Tenant:
         """The tenant, or ``UnknownTenant`` (a 404) when it was never registered."""
-        response = self.client.get_item(
-            TableName=self.table_name,
-            Key={"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": _PROFILE_SK}},
-            ConsistentRead=True,
-        )
-        item = response.get("Item")
+        # An id no tenant can have (a '#', a space) is unknown without a read, and never a key.
+        item = self._table.get(f"TENANT#{tenant_id}", _PROFILE_SK) if _is_tenant_id(tenant_id) else None
         if item is None:
             raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.")
-        values = {k: _deserializer.deserialize(v) for k, v in item.items()}
-        return Tenant.model_validate(values)
+        return Tenant.model_validate(item)
 
     def exists(self, tenant_id: str) -> bool:
         try:
@@ -97,3 +72,7 @@ class TenantRepository:
         except UnknownTenant:
             return False
         return True
+
+
+def _is_tenant_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and _TENANT_ID.match(value) is not None

@@ -413,6 +413,8 @@ class AuditEntryView(BaseModel):
     version: int
     before: Any = None
     after: Any = None
+    summary: dict[str, Any] | None = None
+    """Set when before/after were too large to keep: they hold a bounded diff, this the full counts."""
 
 
 class ConfigurationService:

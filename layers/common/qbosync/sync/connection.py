@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel
 
@@ -24,7 +24,7 @@ from qbosync.observability import logger
 from qbosync.qbo.oauth import InvalidGrant, OAuthError, TokenGrant
 from qbosync.store.connections import Connection, ConnectionRepository, RealmClaimedByAnotherTenant
 from qbosync.store.oauth_states import OAuthStateRepository, StateInvalid
-from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, OAuthStateSigner
+from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, OAuthStateSigner, browser_hash, same_browser
 
 
 class CallbackOutcome(StrEnum):
@@ -76,6 +76,20 @@ class CallbackParams(BaseModel):
     error_description: str | None = None
 
 
+BROWSER_COOKIE = "qbosync_oauth_browser"
+
+
+@dataclass(frozen=True)
+class ConnectStart:
+    """Where to send the admin, and the browser key to set as a cookie for the callback to check."""
+
+    authorize_url: str
+    browser_key: str
+    cookie_path: str
+    cookie_secure: bool
+    max_age_seconds: int = STATE_LIFETIME_SECONDS
+
+
 @dataclass(frozen=True)
 class CallbackResult:
     outcome: CallbackOutcome
@@ -99,21 +113,45 @@ class ConnectionService:
     admin_return_url: str
     clock: Callable[[], float] = time.time
 
-    def start(self, tenant_id: str, admin_sub: str) -> str:
-        """Intuit's authorize URL for this tenant and admin, with a fresh single-use state."""
+    def start(self, tenant_id: str, admin_sub: str) -> ConnectStart:
+        """Intuit's authorize URL for this tenant and admin, with a fresh single-use state bound to a
+        new browser key (the route sets it as a cookie scoped to the callback)."""
         nonce = self.signer.new_nonce()
+        browser_key = self.signer.new_browser_key()
+        bound = browser_hash(browser_key)
         expires_at = int(self.clock()) + STATE_LIFETIME_SECONDS
-        self.states.save(nonce, tenant_id, admin_sub, datetime.fromtimestamp(expires_at, tz=UTC))
-        state = self.signer.sign(nonce, expires_at, tenant_id, admin_sub)
+        self.states.save(
+            nonce, tenant_id, admin_sub, datetime.fromtimestamp(expires_at, tz=UTC), browser_hash=bound
+        )
+        state = self.signer.sign(nonce, expires_at, tenant_id, admin_sub, browser_hash=bound)
         logger.info("qbo connect started", extra={"tenant_id": tenant_id, "admin": admin_sub})
-        return self.oauth.authorize_url(self.redirect_uri, state)
+        callback = urlsplit(self.redirect_uri)
+        return ConnectStart(
+            authorize_url=self.oauth.authorize_url(self.redirect_uri, state),
+            browser_key=browser_key,
+            cookie_path=callback.path or "/",
+            cookie_secure=callback.scheme == "https",
+        )
 
-    def complete(self, params: CallbackParams) -> CallbackResult:  # noqa: PLR0911 - one return per outcome
-        """Handle Intuit's redirect; stores tokens and the connection only when everything checks out."""
+    def complete(  # noqa: PLR0911 - one return per outcome
+        self, params: CallbackParams, browser_key: str | None = None
+    ) -> CallbackResult:
+        """Handle Intuit's redirect; stores tokens and the connection only when everything checks out.
+
+        ``browser_key`` is the cookie the connect redirect set. Signature and browser are checked on a
+        read of the stored state; only a state that passes both is consumed, so a forged or misdirected
+        callback leaves the genuine one usable.
+        """
         try:
             parsed = OAuthStateSigner.parse(params.state or "")
-            stored = self.states.consume(parsed.nonce, datetime.fromtimestamp(self.clock(), tz=UTC))
-            self.signer.verify(parsed, stored.tenant_id, stored.admin_sub, self.clock())
+            now = self.clock()
+            bound = self.states.peek(parsed.nonce, datetime.fromtimestamp(now, tz=UTC))
+            self.signer.verify(parsed, bound.tenant_id, bound.admin_sub, now, browser_hash=bound.browser_hash)
+            if not same_browser(browser_key, bound.browser_hash):
+                raise StateInvalid(
+                    "The connection was started in another browser; start it again from this one."
+                )
+            stored = self.states.consume(parsed.nonce, datetime.fromtimestamp(now, tz=UTC))
         except StateInvalid as exc:
             logger.warning(
                 "oauth callback refused", extra={"outcome": "invalid_state", "reason": exc.message}

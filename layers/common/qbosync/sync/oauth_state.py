@@ -1,8 +1,10 @@
-"""Signed, single-use, expiring OAuth ``state`` values bound to a tenant and an admin.
+"""Signed, single-use, expiring OAuth ``state`` values bound to a tenant, an admin and a browser.
 
 The value sent to Intuit is ``v1.<nonce>.<expires_at>.<signature>``. The nonce and what it is bound to
-(tenant, admin) are also stored server-side; the callback consumes that record (single use) and checks
-the signature against it, so a state cannot be forged, replayed, moved to another tenant, or used late.
+(tenant, admin, and the SHA-256 of a random browser key set as a cookie on the connect redirect) are
+also stored server-side. The callback reads that record, checks the signature against it and the
+browser's cookie against its hash, and only then consumes it (single use): a forged state cannot burn
+the genuine one, and an authorize URL used from another browser (without the cookie) connects nothing.
 """
 
 from __future__ import annotations
@@ -37,9 +39,15 @@ class OAuthStateSigner:
     def new_nonce() -> str:
         return secrets.token_urlsafe(24)
 
-    def sign(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str) -> str:
-        """The state value for a nonce bound to this tenant and admin until ``expires_at``."""
-        return f"{_VERSION}.{nonce}.{expires_at}.{self._signature(nonce, expires_at, tenant_id, admin_sub)}"
+    @staticmethod
+    def new_browser_key() -> str:
+        """A secret for the admin's browser (a cookie); only its hash goes into the state and the store."""
+        return secrets.token_urlsafe(32)
+
+    def sign(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str, *, browser_hash: str) -> str:
+        """The state value for a nonce bound to this tenant, admin and browser until ``expires_at``."""
+        signature = self._signature(nonce, expires_at, tenant_id, admin_sub, browser_hash)
+        return f"{_VERSION}.{nonce}.{expires_at}.{signature}"
 
     @staticmethod
     def parse(state: str) -> ParsedState:
@@ -49,14 +57,30 @@ class OAuthStateSigner:
             raise StateInvalid("The OAuth state is malformed.")
         return ParsedState(nonce=parts[1], expires_at=int(parts[2]), signature=parts[3])
 
-    def verify(self, parsed: ParsedState, tenant_id: str, admin_sub: str, now: float) -> None:
+    def verify(
+        self, parsed: ParsedState, tenant_id: str, admin_sub: str, now: float, *, browser_hash: str
+    ) -> None:
         """Check the signature against what the nonce was bound to, and the expiry."""
-        expected = self._signature(parsed.nonce, parsed.expires_at, tenant_id, admin_sub)
+        expected = self._signature(parsed.nonce, parsed.expires_at, tenant_id, admin_sub, browser_hash)
         if not hmac.compare_digest(expected, parsed.signature):
             raise StateInvalid("The OAuth state was not issued by qbosync for this tenant.")
         if now >= parsed.expires_at:
             raise StateInvalid("The OAuth state has expired; start the connection again.")
 
-    def _signature(self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str) -> str:
-        message = "\n".join((_VERSION, nonce, str(expires_at), tenant_id, admin_sub)).encode()
+    def _signature(
+        self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str, browser_hash: str
+    ) -> str:
+        message = "\n".join((_VERSION, nonce, str(expires_at), tenant_id, admin_sub, browser_hash)).encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def browser_hash(browser_key: str) -> str:
+    """What the state and the store keep of a browser key: its SHA-256, hex."""
+    return hashlib.sha256(browser_key.encode()).hexdigest()
+
+
+def same_browser(browser_key: str | None, expected_hash: str) -> bool:
+    """True when the callback's cookie is the key whose hash the state was bound to (constant time)."""
+    if not browser_key or not expected_hash:
+        return False
+    return hmac.compare_digest(browser_hash(browser_key), expected_hash)

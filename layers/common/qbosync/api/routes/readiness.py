@@ -68,14 +68,20 @@ def readiness_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
     )
     def get_preflight(tenant_id: TenantId) -> PreflightReport:
         require_tenant(router, tenant_id, deps.tenants)
-        configuration = deps.configuration()
-        settings, _version = configuration.read_settings(tenant_id)
-        return run_preflight(
-            settings,
-            configuration.all_mappings(tenant_id),
-            deps.connections.get(tenant_id),
-            lambda: deps.connected_qbo(tenant_id),
-            lambda: deps.source_reader_for(tenant_id),
-        )
+        return tenant_preflight(deps, tenant_id)
 
     return router
+
+
+def tenant_preflight(deps: ApiDependencies, tenant_id: str) -> PreflightReport:
+    """The tenant's preflight on its stored settings and mappings, connection, QBO and source: what
+    ``GET /preflight`` shows and what ``POST /sync/initial`` requires to pass."""
+    configuration = deps.configuration()
+    settings, _version = configuration.read_settings(tenant_id)
+    return run_preflight(
+        settings,
+        configuration.all_mappings(tenant_id),
+        deps.connections.get(tenant_id),
+        lambda: deps.connected_qbo(tenant_id),
+        lambda: deps.source_reader_for(tenant_id),
+    )

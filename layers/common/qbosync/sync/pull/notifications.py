@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qbosync.errors import BadRequest
+from qbosync.errors import BadRequest, validation_details
 
 Operation = Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
 
@@ -180,16 +180,10 @@ def parse_notifications(document: Any) -> list[EntityChange]:
         if isinstance(document, dict) and "eventNotifications" in document:
             return _from_legacy(_LegacyPayload.model_validate(document))
     except ValidationError as exc:
-        details = [
-            {
-                "loc": ".".join(str(part) for part in problem["loc"]),
-                "type": problem["type"],
-                "message": problem["msg"],
-            }
-            for problem in exc.errors(include_input=False, include_url=False)
-        ]
         raise BadRequest(
-            "the webhook body is not a QBO notification", code="malformed_webhook", details=details
+            "the webhook body is not a QBO notification",
+            code="malformed_webhook",
+            details=validation_details(exc.errors(include_input=False, include_url=False)),
         ) from None
     raise BadRequest(
         "the webhook body is neither eventNotifications nor a CloudEvents array", code="malformed_webhook"

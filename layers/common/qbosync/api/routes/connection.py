@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal, Protocol
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qbosync.api.auth import require_tenant
@@ -28,7 +29,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.observability import logger
 from qbosync.store.connections import Connection
-from qbosync.sync.connection import CallbackParams, CallbackResult
+from qbosync.sync.connection import BROWSER_COOKIE, CallbackParams, CallbackResult, ConnectStart
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -41,8 +42,8 @@ _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referre
 class ConnectionFlows(Protocol):
     """The flows the routes call (``qbosync.sync.connection.ConnectionService`` implements them)."""
 
-    def start(self, tenant_id: str, admin_sub: str) -> str: ...
-    def complete(self, params: CallbackParams) -> CallbackResult: ...
+    def start(self, tenant_id: str, admin_sub: str) -> ConnectStart: ...
+    def complete(self, params: CallbackParams, browser_key: str | None = None) -> CallbackResult: ...
     def status(self, tenant_id: str) -> Connection: ...
     def disconnect(self, tenant_id: str, admin_sub: str) -> Connection: ...
 
@@ -107,13 +108,38 @@ def _once(factory: Callable[[], ConnectionFlows]) -> Callable[[], ConnectionFlow
     return flows
 
 
-def _redirect(location: str, body: BaseModel | None = None) -> Response[Any]:
+def _redirect(
+    location: str, body: BaseModel | None = None, cookies: list[Cookie] | None = None
+) -> Response[Any]:
     return Response(
         status_code=302,
         content_type=content_types.APPLICATION_JSON if body is not None else content_types.TEXT_PLAIN,
         body=body.model_dump_json() if body is not None else "",
         headers={"Location": location, **_REDIRECT_HEADERS},
+        cookies=cookies,
     )
+
+
+def _browser_cookie(started: ConnectStart) -> Cookie:
+    """The browser key, readable only by the callback's path and never by scripts."""
+    return Cookie(
+        name=BROWSER_COOKIE,
+        value=started.browser_key,
+        path=started.cookie_path,
+        secure=started.cookie_secure,
+        http_only=True,
+        same_site=SameSite.LAX_MODE,  # sent on Intuit's top-level redirect back, not on cross-site posts
+        max_age=started.max_age_seconds,
+    )
+
+
+def browser_key_of(cookies: list[str] | None) -> str | None:
+    """The browser key among the request's cookies (HTTP API v2 sends them as ``name=value`` strings)."""
+    for cookie in cookies or []:
+        name, _, value = cookie.partition("=")
+        if name.strip() == BROWSER_COOKIE and value.strip():
+            return value.strip()
+    return None
 
 
 def callback_params(query: dict[str, str] | None) -> CallbackParams | None:
@@ -139,7 +165,8 @@ def connection_router(
         summary="Start connecting QuickBooks Online",
         description=(
             "Redirects (302) to Intuit's consent page for the accounting scope. The state in the URL is "
-            "signed, bound to this tenant and admin, single-use and valid for 10 minutes."
+            "signed, bound to this tenant, this admin and this browser (an HttpOnly cookie set here, "
+            "scoped to the callback), single-use and valid for 10 minutes."
         ),
         responses={
             302: {
@@ -154,8 +181,12 @@ def connection_router(
     )
     def connect(tenant_id: TenantId) -> Response[Any]:
         principal = require_tenant(router, tenant_id, deps.tenants)
-        authorize_url = service().start(tenant_id, principal.sub)
-        return _redirect(authorize_url, AuthorizeRedirect(authorize_url=authorize_url))
+        started = service().start(tenant_id, principal.sub)
+        return _redirect(
+            started.authorize_url,
+            AuthorizeRedirect(authorize_url=started.authorize_url),
+            cookies=[_browser_cookie(started)],
+        )
 
     @router.get(
         "/oauth/callback",
@@ -178,7 +209,7 @@ def connection_router(
         params = callback_params(router.current_event.query_string_parameters)
         if params is None:
             params = CallbackParams()  # refused as invalid_state below: nothing usable was sent
-        result = service().complete(params)
+        result = service().complete(params, browser_key_of(router.current_event.cookies))
         logger.info(
             "oauth callback answered",
             extra={

@@ -9,12 +9,10 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from moto import mock_aws
 
 from functions.api.app import lambda_handler
@@ -22,9 +20,10 @@ from local.qbo_sandbox.app import build_app
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.source.models import Page, ReferenceEntry, SourceAccount, SourceProduct, SourceTaxCode
-from qbosync.store.aws import dynamodb_client
 from qbosync.store.tenants import Tenant, TenantRepository
-from tests.integration.test_connection_support import SANDBOX_BASE, SettableClock, build_world, sandbox_config
+from tests.support.connection_world import SANDBOX_BASE, SettableClock, build_world, sandbox_config
+from tests.support.lambda_context import LambdaContextStub
+from tests.support.template import create_table_from_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT_A = "acme-law"
@@ -285,31 +284,10 @@ class InMemoryConnections:
         return self.by_tenant.get(tenant_id)
 
 
-class _Ignoring(yaml.SafeLoader):
-    """Reads template.yaml, treating CloudFormation's short-form tags as plain values."""
-
-
-_Ignoring.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-@lru_cache(maxsize=1)
-def _main_table_properties() -> dict[str, Any]:
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=_Ignoring)  # noqa: S506
-    properties: dict[str, Any] = template["Resources"]["MainTable"]["Properties"]
-    return properties
-
-
 def create_main_table() -> str:
     """The main table as template.yaml declares it, in the current moto."""
-    properties = _main_table_properties()
     name = "qbosync-test"
-    dynamodb_client().create_table(
-        TableName=name,
-        BillingMode=properties["BillingMode"],
-        AttributeDefinitions=properties["AttributeDefinitions"],
-        KeySchema=properties["KeySchema"],
-        GlobalSecondaryIndexes=properties["GlobalSecondaryIndexes"],
-    )
+    create_table_from_template("MainTable", name)
     return name
 
 
@@ -329,6 +307,7 @@ class AdminApi:
         *,
         body: Any = None,
         raw_body: str | None = None,
+        binary_body: bytes | None = None,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
         tenants: str | None = TENANT_A,
@@ -337,6 +316,8 @@ class AdminApi:
         event = http_event(
             method, path, body=body, raw_body=raw_body, headers=headers, query=query, tenants=tenants, sub=sub
         )
+        if binary_body is not None:  # API Gateway base64-encodes a body that is not valid UTF-8
+            event.update(body=base64.b64encode(binary_body).decode(), isBase64Encoded=True)
         reply = lambda_handler(event, LambdaContextStub(), deps=self.deps)
         text = reply.get("body") or ""
         if reply.get("isBase64Encoded"):
@@ -402,14 +383,6 @@ def http_event(
     if text is not None:
         event["body"] = text
     return event
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "qbosync-api"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-api"
-    aws_request_id: str = "req-1"
 
 
 @pytest.fixture

@@ -26,9 +26,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from local.qbo_sandbox.app import Sandbox, build_app
 from local.qbo_sandbox.config import SandboxConfig
 from local.source_sandbox.inprocess import in_process_client
-from qbosync.api.connection import connection_router
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.connection import connection_router
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant
@@ -43,6 +43,7 @@ from qbosync.store.tokens import TokenCache, TokenVault
 from qbosync.sync.connection import ConnectionService
 from qbosync.sync.oauth_state import OAuthStateSigner
 from qbosync.sync.preflight import connection_prerequisites
+from tests.support.lambda_context import LambdaContextStub
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_BASE = "http://qbo-sandbox.test"
@@ -85,6 +86,7 @@ class Reply:
     status: int
     headers: dict[str, str]
     body: Any
+    set_cookies: list[str] = field(default_factory=list)
 
     @property
     def location(self) -> str:
@@ -109,6 +111,8 @@ class ConnectionWorld:
     signing_key: str
     token_cache: TokenCache = field(default_factory=TokenCache)
     responses: list[Reply] = field(default_factory=list)
+    browser_cookies: dict[str, str] = field(default_factory=dict)
+    """The admin's browser: what the API's replies set, sent back as the callback's cookies."""
 
     # -- the API, through sample events --
 
@@ -120,15 +124,21 @@ class ConnectionWorld:
         query: dict[str, str] | None = None,
         tenants: str | None = TENANT_A,
         sub: str = ADMIN,
+        cookies: dict[str, str] | None = None,
     ) -> Reply:
         event = sample_event(sample, path=path, query=query, tenants=tenants, sub=sub)
+        if cookies:
+            event["cookies"] = [f"{name}={value}" for name, value in cookies.items()]
         reply = self.resolver.resolve(event, LambdaContextStub())
         text = reply.get("body") or ""
         if reply.get("isBase64Encoded"):
             text = base64.b64decode(text).decode()
         headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
         body = json.loads(text) if text and "json" in headers.get("content-type", "") else text
-        answer = Reply(reply["statusCode"], headers, body)
+        answer = Reply(reply["statusCode"], headers, body, list(reply.get("cookies") or []))
+        for set_cookie in answer.set_cookies:
+            name, _, value = set_cookie.split(";", 1)[0].partition("=")
+            self.browser_cookies[name] = value
         self.responses.append(answer)
         return answer
 
@@ -157,8 +167,10 @@ class ConnectionWorld:
         assert location.startswith(REDIRECT_URI + "?"), location
         return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
 
-    def callback(self, query: dict[str, str]) -> Reply:
-        return self.call("api_oauth_callback.json", query=query, tenants=None)
+    def callback(self, query: dict[str, str], *, cookies: dict[str, str] | None = None) -> Reply:
+        """Intuit's redirect back, from the admin's browser unless ``cookies`` says otherwise."""
+        sent = self.browser_cookies if cookies is None else cookies
+        return self.call("api_oauth_callback.json", query=query, tenants=None, cookies=sent)
 
     def connect(self, tenant_id: str = TENANT_A, *, realm_id: str | None = None) -> Reply:
         """The whole browser round trip: connect → Intuit consent → callback."""
@@ -205,14 +217,6 @@ class ConnectionWorld:
     @property
     def realms(self) -> list[str]:
         return list(self.sandbox.companies)
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "qbosync-api"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:qbosync-api"
-    aws_request_id: str = "req-1"
 
 
 def sample_event(

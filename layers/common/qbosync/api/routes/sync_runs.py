@@ -1,10 +1,11 @@
 """Initial bulk sync routes: start a run, follow it, resume it after its execution stopped.
 
-The lead's resolver includes ``sync_runs_router(deps)``; ``service`` lets tests pass their own.
+``api.resolver`` includes ``sync_runs_router(deps)``; ``service`` lets tests pass their own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -14,28 +15,17 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
+from qbosync.api.routes.readiness import tenant_preflight
 from qbosync.sync.bulk.service import InitialSyncService, RunView
-from qbosync.sync.preflight import PreflightReport, run_preflight
+from qbosync.sync.preflight import PreflightReport
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 RunId = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-def preflight_for(deps: ApiDependencies) -> Any:
+def preflight_for(deps: ApiDependencies) -> Callable[[str], PreflightReport]:
     """The same preflight ``GET /preflight`` runs, as a function of the tenant."""
-
-    def preflight(tenant_id: str) -> PreflightReport:
-        configuration = deps.configuration()
-        settings, _version = configuration.read_settings(tenant_id)
-        return run_preflight(
-            settings,
-            configuration.all_mappings(tenant_id),
-            deps.connections.get(tenant_id),
-            lambda: deps.connected_qbo(tenant_id),
-            lambda: deps.source_reader_for(tenant_id),
-        )
-
-    return preflight
+    return lambda tenant_id: tenant_preflight(deps, tenant_id)
 
 
 def default_service(deps: ApiDependencies) -> InitialSyncService:
