@@ -12,7 +12,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv test lint format typecheck validate statelint sam-build unit integration e2e demo up sandbox source-sandbox bench bench-bulk bench-push clean
+.PHONY: help venv test lint format typecheck validate cfn-check statelint sam-build unit integration e2e demo up sandbox source-sandbox bench bench-bulk bench-push clean
 
 help:
 	@echo "make demo   set up, start the whole service locally and show it working"
@@ -50,6 +50,10 @@ statelint: $(VENV)/.installed
 validate: $(SAM_VENV)/.installed
 	$(SAM) validate --lint --template template.yaml
 
+# The template after the SAM transform, as CloudFormation sees it (cycles, generated roles), linted offline.
+cfn-check: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/python -m local.cfn_check --template template.yaml --output .aws-sam/transformed-template.json
+
 sam-build: $(SAM_VENV)/.installed
 	PATH="$(CURDIR)/$(SAM_VENV)/bin:$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/build >/dev/null
 	@echo "sam build: ok"
@@ -63,7 +67,7 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(PY) -m pytest -m e2e -q
 
-test: venv lint typecheck statelint validate sam-build
+test: venv lint typecheck statelint validate cfn-check sam-build
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 demo: $(VENV)/.installed

@@ -21,7 +21,12 @@ LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 LOCAL_REGION = "us-east-1"
 # Without a RetryPolicy, a failed scheduled invocation is retried twice (Lambda's asynchronous default).
 DEFAULT_SCHEDULE_RETRIES = 2
-_AWS_API_HOST_PREFIX = "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+# The API's public base URL as the template writes it (its custom domain, or its execute-api host);
+# locally, the front door's URL.
+_PUBLIC_API_URL_FORMS = (
+    "https://${ApiDomainName}",
+    "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com",
+)
 
 
 class TemplateError(ValueError):
@@ -555,8 +560,8 @@ class IntrinsicResolver:
             template, variables = value, {}
         text = str(template)
         if self._resources.api_base_url is not None:
-            # The HttpApi's AWS URL is the local front door's URL.
-            text = text.replace(_AWS_API_HOST_PREFIX, self._resources.api_base_url)
+            for public_url in _PUBLIC_API_URL_FORMS:
+                text = text.replace(public_url, self._resources.api_base_url)
 
         def replace(match: re.Match[str]) -> str:
             expression = match.group(1)

@@ -83,7 +83,12 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "PullDeadLetterQueue": "http://q/pull-dlq",
             "HttpApi": "api",
         },
-        parameters={"Stage": "local", "QboBaseUrl": "http://127.0.0.1:1"},
+        parameters={
+            "Stage": "local",
+            "QboBaseUrl": "http://127.0.0.1:1",
+            "SourceBaseUrl": "http://127.0.0.1:3",
+            "AdminReturnUrl": "http://127.0.0.1:2/connected",
+        },
         api_base_url="http://127.0.0.1:2",
     )
     environment = resolve_environment(model.functions["ApiFunction"], IntrinsicResolver(model, resources))
