@@ -40,7 +40,7 @@ def test_given_the_template_when_parsed_then_the_push_queue_is_fifo_and_redrives
 ) -> None:
     push = model.queues["PushQueue"]
     assert push.fifo is True
-    assert push.visibility_timeout == 180
+    assert push.visibility_timeout >= 6 * model.functions["PushWorkerFunction"].timeout
     assert push.dead_letter_target == "PushDeadLetterQueue"
     assert push.max_receive_count == 5
     assert model.queues["PullQueue"].fifo is False

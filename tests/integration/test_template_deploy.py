@@ -315,3 +315,148 @@ def test_given_token_secrets_when_grants_are_read_then_only_the_connect_flow_cre
         if action in ("secretsmanager:CreateSecret", "secretsmanager:DeleteSecret")
     }
     assert creators == {"ApiFunction"}
+
+
+# ------------------------------------------------------------------ operations
+
+
+def resources_of(transformed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {key: value for key, value in transformed["Resources"].items() if value["Type"] == kind}
+
+
+def test_given_each_queue_consumer_when_read_then_visibility_is_six_times_its_timeout_and_concurrency_bounded(
+    transformed: dict[str, Any],
+) -> None:
+    mappings = resources_of(transformed, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    for mapping in mappings.values():
+        properties = mapping["Properties"]
+        queue_id = properties["EventSourceArn"]["Fn::GetAtt"][0]
+        function_id = properties["FunctionName"]["Ref"]
+        timeout = transformed["Resources"][function_id]["Properties"]["Timeout"]
+        visibility = transformed["Resources"][queue_id]["Properties"]["VisibilityTimeout"]
+        assert visibility >= 6 * timeout, (queue_id, visibility, timeout)
+        assert "MaximumConcurrency" in properties["ScalingConfig"], queue_id
+
+
+def test_given_the_qbo_webhook_when_read_then_it_has_reserved_concurrency(
+    transformed: dict[str, Any],
+) -> None:
+    reserved = transformed["Resources"]["QboWebhookFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved["Fn::If"][1] == {"Ref": "QboWebhookReservedConcurrency"}
+    assert transformed["Parameters"]["QboWebhookReservedConcurrency"]["Default"] > 0
+
+
+def test_given_every_function_when_read_then_it_logs_to_a_group_with_retention(
+    transformed: dict[str, Any],
+) -> None:
+    for function_id in DECLARED_NEEDS:
+        group_id = transformed["Resources"][function_id]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group = transformed["Resources"][group_id]
+        assert group["Type"] == "AWS::Logs::LogGroup"
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_given_every_stateful_table_when_read_then_it_is_retained_protected_and_recoverable(
+    transformed: dict[str, Any],
+) -> None:
+    tables = resources_of(transformed, "AWS::DynamoDB::Table")
+    assert set(tables) == {"MainTable", "IdempotencyTable"}
+    for table_id, resource in tables.items():
+        assert resource["DeletionPolicy"] == "Retain", table_id
+        assert resource["UpdateReplacePolicy"] == "Retain", table_id
+        properties = resource["Properties"]
+        assert properties["DeletionProtectionEnabled"] is True, table_id
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def _alarmed(transformed: dict[str, Any], namespace: str, dimension: str) -> set[str]:
+    """Logical ids whose metric in ``namespace`` some alarm watches, by the dimension naming them."""
+    watched: set[str] = set()
+    for alarm in resources_of(transformed, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        if properties.get("Namespace") != namespace:
+            continue
+        assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        for item in properties["Dimensions"]:
+            if item["Name"] == dimension:
+                value = item["Value"]
+                watched.add(value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0])
+    return watched
+
+
+def test_given_every_dead_letter_queue_and_function_when_read_then_each_has_an_alarm(
+    transformed: dict[str, Any],
+) -> None:
+    dead_letter_queues = {
+        queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for queue in resources_of(transformed, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in queue["Properties"]
+    }
+    assert dead_letter_queues == {"PushDeadLetterQueue", "PullDeadLetterQueue"}
+    assert dead_letter_queues <= _alarmed(transformed, "AWS/SQS", "QueueName")
+    assert set(DECLARED_NEEDS) <= _alarmed(transformed, "AWS/Lambda", "FunctionName")
+
+
+def test_given_the_dashboard_when_its_placeholders_are_filled_then_its_body_is_valid_json(
+    transformed: dict[str, Any],
+) -> None:
+    body = transformed["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    filled = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(filled)["widgets"]
+    titles = " ".join(widget["properties"]["title"] for widget in widgets)
+    for needed in ("Errors", "Throttles", "dead-letter", "bulk sync"):
+        assert needed in titles
+
+
+# ------------------------------------------------------------------ runtime and layer
+
+LAYER_MAKEFILE = ROOT / "layers" / "common" / "Makefile"
+BUILT_LAYER = ROOT / ".aws-sam" / "build" / "CommonLayer" / "python"
+
+
+def deployed_runtime(transformed: dict[str, Any]) -> tuple[str, str]:
+    """The one runtime and architecture every function declares, e.g. ("python3.13", "x86_64")."""
+    functions = resources_of(transformed, "AWS::Lambda::Function").values()
+    runtimes = {function["Properties"]["Runtime"] for function in functions}
+    architectures = {tuple(function["Properties"]["Architectures"]) for function in functions}
+    assert len(runtimes) == 1 and len(architectures) == 1, (runtimes, architectures)
+    (architecture,) = architectures.pop()
+    return runtimes.pop(), architecture
+
+
+def test_given_the_functions_when_read_then_they_run_a_supported_runtime_the_layer_is_built_for(
+    transformed: dict[str, Any],
+) -> None:
+    runtime, architecture = deployed_runtime(transformed)
+    assert runtime in ("python3.12", "python3.13", "python3.14")
+    layer = next(iter(resources_of(transformed, "AWS::Lambda::LayerVersion").values()))["Properties"]
+    assert layer["CompatibleRuntimes"] == [runtime]
+    assert layer["CompatibleArchitectures"] == [architecture]
+    makefile = LAYER_MAKEFILE.read_text(encoding="utf-8")
+    assert f"LAMBDA_PYTHON_VERSION ?= {runtime.removeprefix('python')}\n" in makefile
+    assert f"LAMBDA_PLATFORM ?= manylinux2014_{architecture}\n" in makefile
+
+
+def test_given_the_built_layer_when_its_wheels_are_read_then_they_match_the_runtime_and_architecture(
+    transformed: dict[str, Any],
+) -> None:
+    if not BUILT_LAYER.is_dir():
+        pytest.skip("no built layer: `make sam-build` (part of `make test`) builds it first")
+    runtime, architecture = deployed_runtime(transformed)
+    abi = "cp" + runtime.removeprefix("python").replace(".", "")
+    extensions = list(BUILT_LAYER.rglob("*.so"))
+    assert extensions, "the layer has no compiled extension (pydantic-core has one)"
+    for extension in extensions:
+        assert f".cpython-{abi[2:]}-{architecture}-linux-gnu.so" in extension.name, extension.name
+    for wheel in BUILT_LAYER.glob("*.dist-info/WHEEL"):
+        tags = [line.split(": ", 1)[1] for line in wheel.read_text().splitlines() if line.startswith("Tag: ")]
+        assert any(
+            tag.endswith("-none-any") or (tag.startswith(f"{abi}-") and tag.endswith(f"_{architecture}"))
+            for tag in tags
+        ), (wheel.parent.name, tags)
+    for compiled in BUILT_LAYER.rglob("*.pyc"):
+        assert f".cpython-{abi[2:]}.pyc" in compiled.name, compiled.name
+    # The runtime provides boto3: a second botocore in the layer would shadow it.
+    assert not (BUILT_LAYER / "botocore").exists()
+    assert not (BUILT_LAYER / "boto3").exists()
