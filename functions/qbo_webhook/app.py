@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger, tracer
-from qbosync.sync.pull.receiver import QboWebhookReceiver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.pull.receiver import QboWebhookReceiver
 
 
 def _reply(status: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +35,8 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: QboWebhookReceiver | None = None
 ) -> dict[str, Any]:
     """Receive one QBO webhook POST; ``receiver`` lets tests pass their collaborators."""
+    from qbosync.sync.pull.receiver import QboWebhookReceiver
+
     try:
         receipt = (receiver or QboWebhookReceiver()).receive(event.get("headers") or {}, _raw_body(event))
     except QbosyncError as exc:

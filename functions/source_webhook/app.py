@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import base64
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.api.errors import register_error_handlers
 from qbosync.observability import logger, tracer
-from qbosync.sync.push.receiver import WebhookReceiver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.push.receiver import WebhookReceiver
 
 
 def build_resolver(receiver: WebhookReceiver) -> APIGatewayHttpResolver:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+
+    from qbosync.api.errors import register_error_handlers
+
     app = APIGatewayHttpResolver()
     register_error_handlers(app)
 
@@ -37,6 +43,8 @@ def build_resolver(receiver: WebhookReceiver) -> APIGatewayHttpResolver:
 @lru_cache(maxsize=1)
 def resolver() -> APIGatewayHttpResolver:
     """Built on the first request, so importing the handler does no work."""
+    from qbosync.sync.push.receiver import WebhookReceiver
+
     return build_resolver(WebhookReceiver())
 
 

@@ -168,6 +168,8 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = Field(20.0, gt=0, alias="HTTP_TIMEOUT_SECONDS")
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
+    # Powertools' own switch; qbosync reads it too, to skip importing the X-Ray SDK when it is off.
+    trace_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
 
     @property
     def intuit_app_secret_name(self) -> str:
