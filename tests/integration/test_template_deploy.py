@@ -461,3 +461,12 @@ def test_given_the_built_layer_when_its_wheels_are_read_then_they_match_the_runt
     # The runtime provides boto3: a second botocore in the layer would shadow it.
     assert not (BUILT_LAYER / "botocore").exists()
     assert not (BUILT_LAYER / "boto3").exists()
+
+
+def test_given_the_retry_schedule_when_read_then_it_never_takes_over_a_message_its_queue_still_retries(
+    transformed: dict[str, Any],
+) -> None:
+    resources = transformed["Resources"]
+    quiet_at_least = transformed["Parameters"]["RetryDeadLetterAfterSeconds"]["MinValue"]
+    visibility = resources["PushQueue"]["Properties"]["VisibilityTimeout"]
+    assert quiet_at_least >= visibility + resources["PushWorkerFunction"]["Properties"]["Timeout"]

@@ -76,7 +76,7 @@ class SyncTuning(BaseSettings):
     )
     retry_dead_letter_after_seconds: int = Field(
         3_600,
-        ge=300,
+        ge=840,  # the push queue's visibility timeout (720 s) plus the worker's timeout (120 s)
         le=604_800,
         alias="QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS",
         description="a push event its queue was retrying is retried by the schedule once quiet this long;"
