@@ -21,7 +21,12 @@ LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 LOCAL_REGION = "us-east-1"
 # Without a RetryPolicy, a failed scheduled invocation is retried twice (Lambda's asynchronous default).
 DEFAULT_SCHEDULE_RETRIES = 2
-_AWS_API_HOST_PREFIX = "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+# The API's public base URL as the template writes it (its custom domain, or its execute-api host);
+# locally, the front door's URL.
+_PUBLIC_API_URL_FORMS = (
+    "https://${ApiDomainName}",
+    "https://${HttpApi}.execute-api.${AWS::Region}.amazonaws.com",
+)
 
 
 class TemplateError(ValueError):
@@ -260,19 +265,9 @@ def load_template(path: Path) -> TemplateModel:
             if http_api_id is not None:
                 raise TemplateError("the local runtime models one HttpApi; the template declares several")
             http_api_id = logical_id
-            auth = props.get("Auth", {}) or {}
-            default_authorizer = auth.get("DefaultAuthorizer")
-            for name, config in (auth.get("Authorizers", {}) or {}).items():
-                jwt = config.get("JwtConfiguration")
-                if jwt is None:
-                    raise TemplateError(f"authorizer {name}: only JWT authorizers are modelled")
-                audience = jwt.get("audience", [])
-                jwt_authorizers[name] = JwtAuthorizerModel(
-                    name=name,
-                    issuer=jwt.get("issuer"),
-                    audience=audience if isinstance(audience, list) else [audience],
-                    identity_source=config.get("IdentitySource", "$request.header.Authorization"),
-                )
+            default_authorizer, jwt_authorizers = _http_api_authorizers(props)
+        elif kind == "AWS::Lambda::EventSourceMapping":
+            sqs_events.append(_event_source_mapping_model(logical_id, props))
         elif kind == "AWS::Serverless::Function":
             function = _function_model(logical_id, props, globals_function)
             functions[logical_id] = function
@@ -311,6 +306,24 @@ def load_template(path: Path) -> TemplateModel:
 _DEFAULT_AUTHORIZER = "__default__"
 
 
+def _http_api_authorizers(props: dict[str, Any]) -> tuple[str | None, dict[str, JwtAuthorizerModel]]:
+    """The HttpApi's default authorizer and its JWT authorizers by name."""
+    auth = props.get("Auth", {}) or {}
+    authorizers: dict[str, JwtAuthorizerModel] = {}
+    for name, config in (auth.get("Authorizers", {}) or {}).items():
+        jwt = config.get("JwtConfiguration")
+        if jwt is None:
+            raise TemplateError(f"authorizer {name}: only JWT authorizers are modelled")
+        audience = jwt.get("audience", [])
+        authorizers[name] = JwtAuthorizerModel(
+            name=name,
+            issuer=jwt.get("issuer"),
+            audience=audience if isinstance(audience, list) else [audience],
+            identity_source=config.get("IdentitySource", "$request.header.Authorization"),
+        )
+    return auth.get("DefaultAuthorizer"), authorizers
+
+
 def _with_default_authorizer(route: HttpRouteModel, default: str | None) -> HttpRouteModel:
     if route.authorizer != _DEFAULT_AUTHORIZER:
         return route
@@ -334,6 +347,24 @@ def _state_machine_model(
         definition=props.get("Definition"),
         substitutions=props.get("DefinitionSubstitutions", {}) or {},
         machine_type=str(props.get("Type", "STANDARD")),
+    )
+
+
+def _event_source_mapping_model(logical_id: str, props: dict[str, Any]) -> SqsEventModel:
+    """A plain event source mapping (what a SAM SQS event becomes), for a queue of this template."""
+    function = props.get("FunctionName")
+    source = props.get("EventSourceArn")
+    if not (isinstance(function, Intrinsic) and function.name == "Ref"):
+        raise TemplateError(f"{logical_id}: FunctionName must be !Ref <Function>")
+    if not (isinstance(source, Intrinsic) and source.name == "Fn::GetAtt" and source.value[1] == "Arn"):
+        raise TemplateError(f"{logical_id}: only SQS queues (!GetAtt <Queue>.Arn) are modelled")
+    return SqsEventModel(
+        function_id=str(function.value),
+        event_id=logical_id,
+        queue=source,
+        batch_size=int(props.get("BatchSize", 10)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        enabled=bool(props.get("Enabled", True)),
     )
 
 
@@ -555,8 +586,8 @@ class IntrinsicResolver:
             template, variables = value, {}
         text = str(template)
         if self._resources.api_base_url is not None:
-            # The HttpApi's AWS URL is the local front door's URL.
-            text = text.replace(_AWS_API_HOST_PREFIX, self._resources.api_base_url)
+            for public_url in _PUBLIC_API_URL_FORMS:
+                text = text.replace(public_url, self._resources.api_base_url)
 
         def replace(match: re.Match[str]) -> str:
             expression = match.group(1)

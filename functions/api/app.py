@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.api.dependencies import ApiDependencies
-from qbosync.api.resolver import build_resolver
 from qbosync.observability import logger, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.api.dependencies import ApiDependencies
 
 
 @lru_cache(maxsize=1)
 def resolver() -> APIGatewayHttpResolver:
     """Built on the first request, so importing the handler does no work."""
+    from qbosync.api.resolver import build_resolver
+
     return build_resolver()
 
 
@@ -26,5 +30,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
 ) -> dict[str, Any]:
     """Resolve one admin API request; ``deps`` lets tests pass their collaborators."""
+    from qbosync.api.resolver import build_resolver
+
     app = resolver() if deps is None else build_resolver(deps)
     return app.resolve(event, context)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.bulk.tasks import run_task
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one task; its errors reach Step Functions as BulkSyncThrottled, BulkSyncTransient..."""
+    from qbosync.sync.bulk.tasks import run_task
+
     return run_task(event)

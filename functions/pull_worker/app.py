@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.pull.service import PullService
-from qbosync.sync.pull.worker import process_pull_batch
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.pull.service import PullService
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -17,4 +18,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: PullService | None = None
 ) -> dict[str, Any]:
     """Process one SQS batch; ``service`` lets tests pass their collaborators."""
+    from qbosync.sync.pull.service import PullService
+    from qbosync.sync.pull.worker import process_pull_batch
+
     return process_pull_batch(event, context, service or PullService())

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.push.service import PushService
-from qbosync.sync.push.worker import push_batch
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.push.service import PushService
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -21,4 +22,6 @@ def lambda_handler(
     idempotency_store: BasePersistenceLayer | None = None,
 ) -> dict[str, Any]:
     """SQS FIFO batch in, ``batchItemFailures`` out; tests pass their own service and store."""
+    from qbosync.sync.push.worker import push_batch
+
     return push_batch(event, context, service, idempotency_store)

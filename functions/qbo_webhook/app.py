@@ -6,20 +6,24 @@ Intuit allows 3 seconds, so nothing here reads QBO or the source; the pull worke
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.api.routes.webhooks import qbo_webhook_resolver
 from qbosync.observability import logger, tracer
-from qbosync.sync.pull.receiver import QboWebhookReceiver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.pull.receiver import QboWebhookReceiver
 
 
 @lru_cache(maxsize=1)
 def resolver() -> APIGatewayHttpResolver:
     """Built on the first request, so importing the handler does no work."""
+    from qbosync.api.routes.webhooks import qbo_webhook_resolver
+
     return qbo_webhook_resolver()
 
 
@@ -29,5 +33,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: QboWebhookReceiver | None = None
 ) -> dict[str, Any]:
     """Receive one QBO webhook POST; ``receiver`` lets tests pass their collaborators."""
+    from qbosync.api.routes.webhooks import qbo_webhook_resolver
+
     app = resolver() if receiver is None else qbo_webhook_resolver(lambda: receiver)
     return app.resolve(event, context)

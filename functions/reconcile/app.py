@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.reconcile import Reconciler
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.reconcile import Reconciler
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,6 +18,8 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, reconciler: Reconciler | None = None
 ) -> dict[str, Any]:
     """Reconcile one tenant (``{"tenant_id": ...}``) or, for a plain schedule event, every connected one."""
+    from qbosync.sync.reconcile import Reconciler
+
     service = reconciler or Reconciler()
     tenant_id = event.get("tenant_id") if isinstance(event, dict) else None
     reports = [service.reconcile_tenant(str(tenant_id))] if tenant_id else service.reconcile_all()

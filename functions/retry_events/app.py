@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.pull.retry_schedule import EventRetrySchedule
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,4 +18,6 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, schedule: EventRetrySchedule | None = None
 ) -> dict[str, Any]:
     """One retry pass; ``schedule`` lets tests pass their collaborators."""
+    from qbosync.sync.pull.retry_schedule import EventRetrySchedule
+
     return (schedule or EventRetrySchedule()).run().model_dump()

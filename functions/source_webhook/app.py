@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.api.routes.webhooks import source_webhook_resolver
 from qbosync.observability import logger, tracer
-from qbosync.sync.push.receiver import WebhookReceiver
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.push.receiver import WebhookReceiver
 
 
 @lru_cache(maxsize=1)
 def resolver() -> APIGatewayHttpResolver:
     """Built on the first request, so importing the handler does no work."""
+    from qbosync.api.routes.webhooks import source_webhook_resolver
+
     return source_webhook_resolver()
 
 
@@ -26,5 +30,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: WebhookReceiver | None = None
 ) -> dict[str, Any]:
     """One webhook delivery; ``receiver`` lets tests pass their collaborators."""
+    from qbosync.api.routes.webhooks import source_webhook_resolver
+
     app = resolver() if receiver is None else source_webhook_resolver(lambda: receiver)
     return app.resolve(event, context)

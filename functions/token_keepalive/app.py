@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.keepalive import TokenKeepAlive
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from qbosync.sync.keepalive import TokenKeepAlive
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,5 +18,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, keepalive: TokenKeepAlive | None = None
 ) -> dict[str, Any]:
     """One keep-alive pass; ``keepalive`` lets tests pass their collaborators."""
+    from qbosync.sync.keepalive import TokenKeepAlive
+
     results = (keepalive or TokenKeepAlive()).run()
     return {"tenants": [result.model_dump(mode="json") for result in results]}

@@ -40,7 +40,7 @@ def test_given_the_template_when_parsed_then_the_push_queue_is_fifo_and_redrives
 ) -> None:
     push = model.queues["PushQueue"]
     assert push.fifo is True
-    assert push.visibility_timeout == 180
+    assert push.visibility_timeout >= 6 * model.functions["PushWorkerFunction"].timeout
     assert push.dead_letter_target == "PushDeadLetterQueue"
     assert push.max_receive_count == 5
     assert model.queues["PullQueue"].fifo is False
@@ -83,7 +83,12 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "PullDeadLetterQueue": "http://q/pull-dlq",
             "HttpApi": "api",
         },
-        parameters={"Stage": "local", "QboBaseUrl": "http://127.0.0.1:1"},
+        parameters={
+            "Stage": "local",
+            "QboBaseUrl": "http://127.0.0.1:1",
+            "SourceBaseUrl": "http://127.0.0.1:3",
+            "AdminReturnUrl": "http://127.0.0.1:2/connected",
+        },
         api_base_url="http://127.0.0.1:2",
     )
     environment = resolve_environment(model.functions["ApiFunction"], IntrinsicResolver(model, resources))

@@ -142,7 +142,7 @@ def test_given_every_variable_set_when_the_tuning_is_read_then_each_value_is_par
         ("QBOSYNC_RETRY_MAX_DELAY_SECONDS", "-1", "greater than or equal to 1"),
         ("QBOSYNC_RETRY_MAX_ATTEMPTS", "0", "greater than or equal to 1"),
         ("QBOSYNC_RETRY_MAX_ATTEMPTS", "eight", "valid integer"),
-        ("QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS", "60", "greater than or equal to 300"),
+        ("QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS", "600", "greater than or equal to 840"),
         ("QBOSYNC_RECONCILE_OVERLAP_SECONDS", "-5", "greater than or equal to 0"),
         ("QBOSYNC_RECONCILE_CDC_MAX_LOOKBACK_DAYS", "0", "greater than or equal to 1"),
         ("QBOSYNC_RECONCILE_CDC_MAX_LOOKBACK_DAYS", "31", "less than or equal to 30"),

@@ -7,10 +7,16 @@ defence; the first is never passing a secret to the logger at all.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 SERVICE = "qbosync"
 METRICS_NAMESPACE = "qbosync"
@@ -55,7 +61,74 @@ class _SecretMaskingFilter(logging.Filter):
         return True
 
 
+HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
+# The clients whose calls become X-Ray subsegments (patching all Powertools knows costs start-up time).
+TRACED_MODULES = ("botocore", "httpx")
+
+
+class LazyTracer:
+    """Powertools' ``Tracer``, built at a handler's first invocation instead of at import.
+
+    Building a ``Tracer`` imports the X-Ray SDK, whose recorder builds a botocore X-Ray client for sampling,
+    and patches clients: about half a second here, more than the rest of a handler's imports. So it is built
+    at a handler's first invocation, and not at all when ``POWERTOOLS_TRACE_DISABLED`` is set (the template's
+    default: ``XRaySdkTracing=off`` keeps Lambda's own active tracing, without client subsegments). Handlers
+    decorate with ``capture_lambda_handler`` exactly as with ``Tracer``.
+    """
+
+    def __init__(self, service: str, patch_modules: tuple[str, ...] = TRACED_MODULES) -> None:
+        self._service = service
+        self._patch_modules = patch_modules
+        self._tracer: Tracer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the X-Ray tracer exists yet (false until a traced handler first runs)."""
+        return self._tracer is not None
+
+    def tracer(self) -> Tracer:
+        """The Powertools tracer, built (and the traced clients patched) on first use."""
+        with self._lock:
+            if self._tracer is None:
+                from aws_lambda_powertools import Tracer
+
+                self._tracer = Tracer(service=self._service, patch_modules=list(self._patch_modules))
+            return self._tracer
+
+    @staticmethod
+    def sdk_disabled() -> bool:
+        # Lambda's active tracing still records every invocation; the SDK only adds client subsegments.
+        from qbosync.settings import get_settings
+
+        return get_settings().trace_disabled
+
+    def capture_lambda_handler(
+        self, *, capture_response: bool | None = None, capture_error: bool | None = None
+    ) -> Callable[[HandlerT], HandlerT]:
+        """Trace a handler as ``Tracer.capture_lambda_handler`` does, building the tracer on its first run."""
+
+        def decorate(handler: HandlerT) -> HandlerT:
+            traced: list[Callable[..., Any]] = []
+
+            @functools.wraps(handler)
+            def run(event: Any, context: Any, **kwargs: Any) -> Any:
+                if self.sdk_disabled():
+                    return handler(event, context, **kwargs)
+                if not traced:
+                    traced.append(
+                        self.tracer().capture_lambda_handler(
+                            handler, capture_response=capture_response, capture_error=capture_error
+                        )
+                    )
+                return traced[0](event, context, **kwargs)
+
+            return cast(HandlerT, run)
+
+        return decorate
+
+
 logger = Logger(service=SERVICE)
 logger.addFilter(_SecretMaskingFilter())
-tracer = Tracer(service=SERVICE)
+tracer = LazyTracer(SERVICE)
 metrics = Metrics(service=SERVICE, namespace=METRICS_NAMESPACE)

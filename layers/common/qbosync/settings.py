@@ -76,7 +76,7 @@ class SyncTuning(BaseSettings):
     )
     retry_dead_letter_after_seconds: int = Field(
         3_600,
-        ge=300,
+        ge=840,  # the push queue's visibility timeout (720 s) plus the worker's timeout (120 s)
         le=604_800,
         alias="QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS",
         description="a push event its queue was retrying is retried by the schedule once quiet this long;"
@@ -166,6 +166,8 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = Field(20.0, gt=0, alias="HTTP_TIMEOUT_SECONDS")
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
+    # Powertools' own switch; qbosync reads it too, to skip importing the X-Ray SDK when it is off.
+    trace_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
 
     @property
     def intuit_app_secret_name(self) -> str:

@@ -29,6 +29,10 @@ class Tenant(BaseModel):
     tenant_id: str = Field(min_length=1, max_length=64, pattern=TENANT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Set by an operator's offboarding: the tenant is unknown to every route from then on, and its data
+    # is deleted by the operator's purge once purge_after has passed.
+    offboarded_at: datetime | None = None
+    purge_after: datetime | None = None
 
 
 class TenantRepository:
@@ -59,11 +63,40 @@ class TenantRepository:
             )
 
     def get(self, tenant_id: str) -> Tenant:
-        """The tenant, or ``UnknownTenant`` (a 404) when it was never registered."""
+        """The tenant, or ``UnknownTenant`` (a 404) when it was never registered or was offboarded."""
+        tenant = self.profile(tenant_id)
+        if tenant is None or tenant.offboarded_at is not None:
+            raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.")
+        return tenant
+
+    def profile(self, tenant_id: str) -> Tenant | None:
+        """The tenant's profile as stored, offboarded or not (``None`` when never registered)."""
         # An id no tenant can have (a '#', a space) is unknown without a read, and never a key.
         item = self._table.get(f"TENANT#{tenant_id}", _PROFILE_SK) if _is_tenant_id(tenant_id) else None
-        if item is None:
+        return Tenant.model_validate(item) if item is not None else None
+
+    def list_all(self) -> list[Tenant]:
+        """Every tenant profile, offboarded ones included: for operators (a filtered scan of the table)."""
+        items = self._table.scan_all(Condition("sk = :profile", values={":profile": _PROFILE_SK}))
+        return sorted((Tenant.model_validate(item) for item in items), key=lambda tenant: tenant.tenant_id)
+
+    def mark_offboarded(self, tenant_id: str, at: datetime, purge_after: datetime) -> Tenant:
+        """Record the offboarding (kept if already offboarded: the first date and purge time stand)."""
+        if not _is_tenant_id(tenant_id):
             raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.")
+        try:
+            item = self._table.update(
+                f"TENANT#{tenant_id}",
+                _PROFILE_SK,
+                Condition(
+                    "SET offboarded_at = if_not_exists(offboarded_at, :at), "
+                    "purge_after = if_not_exists(purge_after, :purge)",
+                    values={":at": at.isoformat(), ":purge": purge_after.isoformat()},
+                ),
+                condition=Condition("attribute_exists(pk)"),
+            )
+        except ConditionFailed as exc:
+            raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.") from exc
         return Tenant.model_validate(item)
 
     def exists(self, tenant_id: str) -> bool:

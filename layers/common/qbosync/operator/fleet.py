@@ -1,0 +1,220 @@
+"""Operator actions on tenants: register, provision and rotate source credentials, list, offboard, purge."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from qbosync.clock import utc_now
+from qbosync.errors import Conflict
+from qbosync.settings import get_settings
+from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
+from qbosync.store.checkpoints import CheckpointRepository
+from qbosync.store.connections import ConnectionRepository
+from qbosync.store.events import EventRepository, EventStatus
+from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
+from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
+
+DEFAULT_RETENTION_DAYS = 30
+# Failure counts in the fleet listing stop here: enough to rank tenants, without reading a backlog whole.
+COUNT_CAP = 1000
+WEBHOOK_SECRET_BYTES = 32
+
+
+class TenantOffboarded(Conflict):
+    """The tenant was offboarded; only the purge may touch it now."""
+
+    code = "tenant_offboarded"
+
+
+class TenantSummary(BaseModel):
+    """One line of the fleet listing."""
+
+    tenant_id: str
+    name: str
+    connection: str  # not_connected, connected, needs_reauth, disconnected
+    realm_id: str | None = None
+    needs_reauth_since: datetime | None = None
+    last_qbo_reconcile: datetime | None = None
+    last_source_reconcile: datetime | None = None
+    failed_events: int = 0
+    parked_events: int = 0
+    offboarded_at: datetime | None = None
+    purge_after: datetime | None = None
+
+
+class OffboardReport(BaseModel):
+    tenant_id: str
+    disconnected: bool  # the QBO grant was revoked at Intuit and its tokens deleted
+    offboarded_at: datetime
+    purge_after: datetime
+
+
+class PurgeReport(BaseModel):
+    tenant_id: str
+    items_deleted: int
+
+
+def _disconnect_through_connection_service(tenant_id: str, operator: str) -> None:
+    from qbosync.sync.wiring import connection_service
+
+    connection_service().disconnect(tenant_id, operator)
+
+
+@dataclass
+class FleetOperator:
+    """Operator actions over the stack's table and secrets; collaborators are passed in by tests."""
+
+    table: MainTable = field(default_factory=MainTable)
+    tenants: TenantRepository = field(default_factory=TenantRepository)
+    # Read uncached: an operator's command must see what it just wrote.
+    secret_box: SecretBox = field(default_factory=lambda: SecretBox(max_age_seconds=0))
+    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
+    checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
+    events: EventRepository = field(default_factory=EventRepository)
+    # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
+    disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
+    clock: Callable[[], datetime] = utc_now
+    new_secret: Callable[[], str] = field(default=lambda: secrets.token_urlsafe(WEBHOOK_SECRET_BYTES))
+
+    @property
+    def app_secrets(self) -> AppSecrets:
+        return AppSecrets(self.secret_box)
+
+    @property
+    def tenant_secrets(self) -> TenantSecrets:
+        return TenantSecrets(self.secret_box)
+
+    def set_intuit_app(self, client_id: str, client_secret: str, verifier_token: str) -> None:
+        """Fill the Intuit app secret the stack creates empty (client id, secret, webhook verifier token)."""
+        if not (client_id.strip() and client_secret.strip() and verifier_token.strip()):
+            raise ValueError("client id, client secret and verifier token are all required")
+        self.app_secrets.put_intuit_app(client_id.strip(), client_secret.strip(), verifier_token.strip())
+
+    def register(self, tenant_id: str, name: str) -> Tenant:
+        """Register a tenant (again: renames it). An offboarded tenant must be purged first."""
+        tenant = Tenant(tenant_id=tenant_id, name=name)
+        self._refuse_offboarded(tenant_id)
+        self.tenants.register(tenant)
+        return self.tenants.get(tenant_id)
+
+    def provision_source(self, tenant_id: str, api_key: str, webhook_secret: str | None = None) -> str:
+        """Store how qbosync calls the tenant's source and checks its webhooks; returns the webhook secret.
+
+        Without a webhook secret a new random one is made: hand it to the source, which signs with it.
+        Calling it again rotates both values (a new secret version; containers pick it up within
+        ``SECRET_CACHE_SECONDS``).
+        """
+        self.tenants.get(tenant_id)
+        if not api_key.strip():
+            raise ValueError("the source API key is required")
+        secret = webhook_secret or self.new_secret()
+        self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip(), secret)
+        return secret
+
+    def rotate_webhook_secret(self, tenant_id: str) -> str:
+        """A new webhook signing secret, keeping the source API key; returns it for the source."""
+        self.tenants.get(tenant_id)
+        current = self.tenant_secrets.source_credentials(tenant_id)
+        secret = self.new_secret()
+        self.tenant_secrets.put_source_credentials(tenant_id, current.api_key.get_secret_value(), secret)
+        return secret
+
+    def list_fleet(self) -> list[TenantSummary]:
+        """Every tenant with its connection, reconciliation checkpoints and failure counts."""
+        return [self._summary(tenant) for tenant in self.tenants.list_all()]
+
+    def offboard(
+        self, tenant_id: str, operator: str, retention_days: int = DEFAULT_RETENTION_DAYS
+    ) -> OffboardReport:
+        """Revoke at Intuit, delete the tenant's secrets now, refuse it everywhere, purge its data later."""
+        if retention_days < 0:
+            raise ValueError("retention days cannot be negative")
+        profile = self.tenants.profile(tenant_id)
+        if profile is None:
+            raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.")
+        connection = self.connections.get(tenant_id)
+        disconnected = connection is not None and connection.status != "disconnected"
+        if disconnected:
+            self.disconnect(tenant_id, operator)
+        self.secret_box.delete(get_settings().tenant_source_secret_name(tenant_id))
+        now = self.clock()
+        marked = self.tenants.mark_offboarded(tenant_id, now, now + timedelta(days=retention_days))
+        assert marked.offboarded_at is not None and marked.purge_after is not None
+        return OffboardReport(
+            tenant_id=tenant_id,
+            disconnected=disconnected,
+            offboarded_at=marked.offboarded_at,
+            purge_after=marked.purge_after,
+        )
+
+    def purge(self, tenant_id: str | None = None) -> list[PurgeReport]:
+        """Delete every item of offboarded tenants whose retention has passed (or of the one named)."""
+        now = self.clock()
+        due = [
+            tenant
+            for tenant in self.tenants.list_all()
+            if tenant.purge_after is not None
+            and tenant.purge_after <= now
+            and (tenant_id is None or tenant.tenant_id == tenant_id)
+        ]
+        return [self._purge_one(tenant.tenant_id) for tenant in due]
+
+    def _purge_one(self, tenant_id: str) -> PurgeReport:
+        deleted = 0
+        connection = self.connections.get(tenant_id)
+        if connection is not None:
+            # The realm's items (refresh lock, governor state) go too, unless another tenant has since
+            # connected that company and now owns them.
+            owner = self.table.get(realm_pk(connection.realm_id), "OWNER")
+            if owner is None or owner.get("tenant_id") == tenant_id:
+                deleted += self._delete_partition(realm_pk(connection.realm_id))
+                deleted += self._delete_partition(governor_pk(connection.realm_id))
+        # The profile goes last, so an interrupted purge is found again and finished by the next one.
+        items = list(self.table.query_all(tenant_pk(tenant_id)))
+        for item in sorted(items, key=lambda item: item["sk"] == "PROFILE"):
+            self.table.delete(item["pk"], item["sk"])
+            deleted += 1
+        return PurgeReport(tenant_id=tenant_id, items_deleted=deleted)
+
+    def _delete_partition(self, pk: str) -> int:
+        items = list(self.table.query_all(pk))
+        for item in items:
+            self.table.delete(item["pk"], item["sk"])
+        return len(items)
+
+    def _refuse_offboarded(self, tenant_id: str) -> None:
+        profile = self.tenants.profile(tenant_id)
+        if profile is not None and profile.offboarded_at is not None:
+            raise TenantOffboarded(f"Tenant '{tenant_id}' was offboarded: purge it before registering again.")
+
+    def _summary(self, tenant: Tenant) -> TenantSummary:
+        connection = self.connections.get(tenant.tenant_id)
+        return TenantSummary(
+            tenant_id=tenant.tenant_id,
+            name=tenant.name,
+            connection=connection.status if connection is not None else "not_connected",
+            realm_id=connection.realm_id if connection is not None else None,
+            needs_reauth_since=connection.needs_reauth_since if connection is not None else None,
+            last_qbo_reconcile=self.checkpoints.get(tenant.tenant_id, "qbo"),
+            last_source_reconcile=self.checkpoints.get(tenant.tenant_id, "source"),
+            failed_events=self._count(tenant.tenant_id, "failed"),
+            parked_events=self._count(tenant.tenant_id, "parked"),
+            offboarded_at=tenant.offboarded_at,
+            purge_after=tenant.purge_after,
+        )
+
+    def _count(self, tenant_id: str, status: EventStatus) -> int:
+        counted = 0
+        cursor: str | None = None
+        while counted < COUNT_CAP:
+            page = self.events.list(tenant_id, status, limit=100, cursor=cursor)
+            counted += len(page.items)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        return min(counted, COUNT_CAP)

@@ -1,0 +1,227 @@
+"""Operator actions on moto: register, source credentials, rotation, fleet listing, offboard and purge."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from qbosync.operator.__main__ import run
+from qbosync.operator.fleet import FleetOperator, TenantOffboarded
+from qbosync.settings import get_settings
+from qbosync.store.app_secrets import AppSecrets, SecretBox, SecretMissing, TenantSecrets
+from qbosync.store.aws import secrets_client
+from qbosync.store.checkpoints import CheckpointRepository
+from qbosync.store.connections import Connection, ConnectionRepository
+from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
+from qbosync.store.tenants import TenantRepository, UnknownTenant
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class RecordingDisconnect:
+    """Stands for the connection service's disconnect (revoke at Intuit, delete tokens, mark disconnected)."""
+
+    def __init__(self, connections: ConnectionRepository) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self._connections = connections
+
+    def __call__(self, tenant_id: str, operator: str) -> None:
+        self.calls.append((tenant_id, operator))
+        self._connections.mark_disconnected(tenant_id, operator, NOW)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def disconnect(main_table: str) -> RecordingDisconnect:
+    return RecordingDisconnect(ConnectionRepository())
+
+
+@pytest.fixture
+def operator(main_table: str, clock: FakeClock, disconnect: RecordingDisconnect) -> FleetOperator:
+    secrets = iter(f"generated-secret-{n}" for n in range(1, 100))
+    return FleetOperator(disconnect=disconnect, clock=clock, new_secret=lambda: next(secrets))
+
+
+def _connect(tenant_id: str, realm_id: str) -> None:
+    ConnectionRepository().record_connected(
+        Connection(tenant_id=tenant_id, realm_id=realm_id, connected_by="admin", connected_at=NOW)
+    )
+
+
+def _secret_names() -> set[str]:
+    return {entry["Name"] for entry in secrets_client().list_secrets()["SecretList"]}
+
+
+def test_given_an_intuit_app_set_through_the_cli_when_read_then_the_stack_secret_holds_it(
+    operator: FleetOperator,
+) -> None:
+    code = run(["intuit-app", "--client-id", "ABC"], operator=operator, stdin=io.StringIO("s3cr3t\nverif\n"))
+
+    app = AppSecrets(SecretBox(max_age_seconds=0)).intuit_app()
+    assert code == 0
+    assert (app.client_id, app.client_secret.get_secret_value(), app.verifier_token.get_secret_value()) == (
+        "ABC",
+        "s3cr3t",
+        "verif",
+    )
+
+
+def test_given_a_missing_verifier_token_when_setting_the_intuit_app_then_it_is_refused_and_nothing_stored(
+    operator: FleetOperator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["intuit-app", "--client-id", "ABC"], operator=operator, stdin=io.StringIO("s3cr3t\n"))
+
+    assert code == 2
+    assert "required" in capsys.readouterr().err
+    with pytest.raises(SecretMissing):
+        AppSecrets(SecretBox(max_age_seconds=0)).intuit_app()
+
+
+def test_given_a_registered_tenant_when_source_credentials_are_provisioned_then_a_webhook_secret_is_made(
+    operator: FleetOperator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["register", "acme", "--name", "Acme PSA"], operator=operator) == 0
+    capsys.readouterr()
+
+    code = run(["source-credentials", "acme"], operator=operator, stdin=io.StringIO("api-key-1\n"))
+
+    printed = json.loads(capsys.readouterr().out)
+    stored = TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
+    assert code == 0
+    assert printed == {"tenant_id": "acme", "webhook_secret": "generated-secret-1"}
+    assert stored.api_key.get_secret_value() == "api-key-1"
+    assert stored.webhook_secret.get_secret_value() == "generated-secret-1"
+
+
+def test_given_source_credentials_when_the_webhook_secret_is_rotated_then_the_api_key_is_kept(
+    operator: FleetOperator,
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.provision_source("acme", "api-key-1", "old-secret")
+
+    rotated = operator.rotate_webhook_secret("acme")
+
+    stored = TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
+    assert rotated == "generated-secret-1"
+    assert stored.webhook_secret.get_secret_value() == "generated-secret-1"
+    assert stored.api_key.get_secret_value() == "api-key-1"
+
+
+def test_given_an_unregistered_tenant_when_provisioning_then_the_cli_refuses_and_stores_nothing(
+    operator: FleetOperator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["source-credentials", "ghost"], operator=operator, stdin=io.StringIO("api-key\n"))
+
+    assert code == 2
+    assert "not registered" in capsys.readouterr().err
+    assert get_settings().tenant_source_secret_name("ghost") not in _secret_names()
+
+
+def test_given_a_fleet_when_listed_then_each_tenant_shows_connection_checkpoints_and_failures(
+    operator: FleetOperator,
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.register("beta", "Beta Books")
+    _connect("acme", "9130001")
+    CheckpointRepository().put("acme", "qbo", NOW - timedelta(minutes=15))
+    events = EventRepository()
+    for number in range(3):
+        event = SyncEvent(
+            tenant_id="acme",
+            event_id=f"evt-{number}",
+            kind="invoice.created",
+            source_object_id=f"inv-{number}",
+            source_version=1,
+            received_at=NOW,
+            updated_at=NOW,
+        )
+        events.record_received(event)
+        events.mark_failed("acme", f"evt-{number}", "mapping_missing: no GL code", None, NOW)
+
+    fleet = {summary.tenant_id: summary for summary in operator.list_fleet()}
+
+    assert set(fleet) == {"acme", "beta"}
+    assert fleet["acme"].connection == "connected"
+    assert fleet["acme"].realm_id == "9130001"
+    assert fleet["acme"].last_qbo_reconcile == NOW - timedelta(minutes=15)
+    assert fleet["acme"].failed_events == 3
+    assert fleet["beta"].connection == "not_connected"
+    assert fleet["beta"].failed_events == 0
+
+
+def test_given_a_connected_tenant_when_offboarded_then_it_is_revoked_its_secrets_go_and_routes_refuse_it(
+    operator: FleetOperator, disconnect: RecordingDisconnect
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.provision_source("acme", "api-key", "secret")
+    _connect("acme", "9130001")
+
+    report = operator.offboard("acme", "ops@vendor", retention_days=30)
+
+    assert disconnect.calls == [("acme", "ops@vendor")]
+    assert report.disconnected is True
+    assert report.purge_after == NOW + timedelta(days=30)
+    assert get_settings().tenant_source_secret_name("acme") not in _secret_names()
+    with pytest.raises(UnknownTenant):
+        TenantRepository().get("acme")
+    with pytest.raises(TenantOffboarded):
+        operator.register("acme", "Acme again")
+
+
+def test_given_an_offboarded_tenant_when_purged_before_and_after_its_retention_then_data_goes_only_after(
+    operator: FleetOperator, clock: FakeClock
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.register("beta", "Beta Books")
+    _connect("acme", "9130001")
+    _connect("beta", "9130002")
+    table = MainTable()
+    table.put({"pk": governor_pk("9130001"), "sk": "PENALTY", "until": 1})
+    operator.offboard("acme", "ops@vendor", retention_days=30)
+
+    early = operator.purge()
+    clock.now = NOW + timedelta(days=30)
+    purged = operator.purge()
+
+    assert early == []
+    assert [report.tenant_id for report in purged] == ["acme"]
+    assert list(table.query_all(tenant_pk("acme"))) == []
+    assert list(table.query_all(realm_pk("9130001"))) == []
+    assert list(table.query_all(governor_pk("9130001"))) == []
+    assert TenantRepository().profile("acme") is None
+    assert TenantRepository().get("beta").name == "Beta Books"
+    assert list(table.query_all(realm_pk("9130002")))
+    operator.register("acme", "Acme PSA, new contract")  # purged: the id is free again
+
+
+def test_given_a_company_another_tenant_connected_since_when_purging_then_its_realm_items_are_kept(
+    operator: FleetOperator, clock: FakeClock
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.register("beta", "Beta Books")
+    _connect("acme", "9130001")
+    operator.offboard("acme", "ops@vendor", retention_days=0)
+    _connect("beta", "9130001")
+
+    purged = operator.purge("acme")
+
+    assert [report.tenant_id for report in purged] == ["acme"]
+    owner = MainTable().get(realm_pk("9130001"), "OWNER")
+    assert owner is not None
+    assert owner["tenant_id"] == "beta"
