@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from qbosync.errors import NotFound
 from qbosync.settings import get_settings
+from qbosync.source.config import TenantSourceConfig
 from qbosync.store.aws import dynamodb_client
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class Tenant(BaseModel):
     tenant_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     name: str = Field(min_length=1, max_length=200)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    source: TenantSourceConfig | None = Field(
+        None,
+        description="which source adapter serves this tenant; none: the contract adapter at SOURCE_BASE_URL",
+    )
 
 
 class TenantRepository:
@@ -61,6 +66,8 @@ class TenantRepository:
             "name": tenant.name,
             "created_at": tenant.created_at.isoformat(),
         }
+        if tenant.source is not None:
+            item["source"] = tenant.source.model_dump(mode="json", exclude_none=True)
         try:
             self.client.put_item(
                 TableName=self.table_name,
@@ -73,9 +80,7 @@ class TenantRepository:
             self.client.update_item(
                 TableName=self.table_name,
                 Key={"pk": {"S": f"TENANT#{tenant.tenant_id}"}, "sk": {"S": _PROFILE_SK}},
-                UpdateExpression="SET #name = :name",
-                ExpressionAttributeNames={"#name": "name"},
-                ExpressionAttributeValues={":name": {"S": tenant.name}},
+                **_name_and_source_update(tenant),
             )
 
     def get(self, tenant_id: str) -> Tenant:
@@ -97,3 +102,19 @@ class TenantRepository:
         except UnknownTenant:
             return False
         return True
+
+
+def _name_and_source_update(tenant: Tenant) -> dict[str, Any]:
+    """Registering again renames the tenant and sets (or, when absent, keeps) its source config."""
+    names = {"#name": "name"}
+    values: dict[str, Any] = {":name": {"S": tenant.name}}
+    expression = "SET #name = :name"
+    if tenant.source is not None:
+        names["#source"] = "source"
+        values[":source"] = _serializer.serialize(tenant.source.model_dump(mode="json", exclude_none=True))
+        expression += ", #source = :source"
+    return {
+        "UpdateExpression": expression,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
