@@ -118,3 +118,25 @@ def test_given_a_failing_rule_when_the_report_renders_then_it_names_the_rule_and
     assert "FAIL void.idempotent" in text
     assert "void again -> 409 object_void" in text
     assert report.to_json()["rules"]["void.idempotent"]["verdict"] == "fail"
+
+
+def test_given_a_source_answering_html_when_the_kit_runs_then_every_rule_fails_without_a_crash() -> None:
+    def html(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="<html>maintenance</html>")
+
+    with httpx.Client(transport=httpx.MockTransport(html), base_url="http://source.example") as http:
+        report = run_kit(http, KitOptions(tenant_id=TENANT, api_key="sk_any"))
+
+    assert set(report.failed) == set(ContractRule)
+    assert "could not be checked" in report.results[ContractRule.VOID].evidence[0]
+
+
+def test_given_the_contract_check_command_when_run_with_and_without_a_break_then_its_exit_code_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from local.source_sandbox.contract_check import main
+
+    assert main([]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    assert main(["--break", "paging.walk"]) == 1
+    assert "FAIL paging.walk" in capsys.readouterr().out

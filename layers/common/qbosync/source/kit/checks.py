@@ -282,11 +282,20 @@ class ContractKit:
             self._check_writes(references)
             self._check_retention_journal()
         except httpx.HTTPError as exc:
-            unchecked = [
-                r for r, res in record.results.items() if res.verdict is Verdict.SKIP and not res.skip_reason
-            ]
-            record.blocked(unchecked, f"the source stopped answering ({type(exc).__name__})")
+            self._block_unchecked(f"the source stopped answering ({type(exc).__name__})")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # A 2xx whose body is not the JSON the contract promises: the rules not yet judged cannot be.
+            self._block_unchecked(
+                f"the source answered with a body the kit could not read ({type(exc).__name__})"
+            )
         return KitReport(self._run_id, record.results, self._created)
+
+    def _block_unchecked(self, reason: str) -> None:
+        results = self._record.results
+        unchecked = [
+            rule for rule, res in results.items() if res.verdict is Verdict.SKIP and not res.skip_reason
+        ]
+        self._record.blocked(unchecked, reason)
 
     def _check_auth_and_errors(self) -> None:
         record, rule = self._record, ContractRule.AUTH
