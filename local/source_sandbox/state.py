@@ -388,6 +388,8 @@ class SandboxState:
         in full would otherwise over-apply it the second time).
         """
         data = self.tenant(tenant_id)
+        if self.config.broken_rule is ContractRule.CREATE_STRICT_BODY and isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k in _PUBLIC_INPUTS[collection].model_fields}
         parsed = validate_input(_PUBLIC_INPUTS[collection], body)
         fingerprint = hashlib.sha256(parsed.model_dump_json().encode()).hexdigest()
         record_key = f"{collection}:{idempotency_key}"

@@ -527,6 +527,7 @@ class ContractKit:
             f"POST customers with an unknown bill_profile_id -> {_answer(refused)} {_detail_types(refused)}",
         )
 
+        self._check_strict_body(body)
         key = f"qbosync-kit:{self._run_id}:customer"
         created = self._post("/customers", body, key)
         if created.status_code != 201:
@@ -578,6 +579,29 @@ class ContractKit:
             f"retiring the test customer (active false) -> {_answer(retired)}",
         )
         self._check_webhooks()
+
+    def _check_strict_body(self, body: dict[str, Any]) -> None:
+        record, rule = self._record, ContractRule.CREATE_STRICT_BODY
+        unknown = self._post(
+            "/customers",
+            {**body, "qbosync_kit_unknown": 1},
+            f"qbosync-kit:{self._run_id}:customer-unknown-field",
+        )
+        if unknown.status_code == 201:
+            self._created.append(f"customers/{_created_id(unknown)} (with an unknown field)")
+        record.check(
+            rule,
+            unknown.status_code == 422
+            and ("qbosync_kit_unknown", "extra_forbidden") in _detail_types(unknown),
+            f"POST customers with an unknown field -> {_answer(unknown)} {_detail_types(unknown)}",
+        )
+        headers = self._headers(
+            {"Idempotency-Key": f"qbosync-kit:{self._run_id}:customer-text", "Content-Type": "text/plain"}
+        )
+        text = self._http.post(self._root + "/customers", content=json.dumps(body).encode(), headers=headers)
+        if text.status_code == 201:
+            self._created.append(f"customers/{_created_id(text)} (sent as text/plain)")
+        record.check(rule, text.status_code == 415, f"POST customers as text/plain -> {_answer(text)}")
 
     def _check_patch(self, customer: dict[str, Any]) -> dict[str, Any]:
         record, path = self._record, f"/customers/{quote(str(customer['id']), safe='')}"

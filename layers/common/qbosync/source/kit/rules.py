@@ -20,6 +20,7 @@ class ContractRule(StrEnum):
     CREATE_REPLAY = "create.replay"
     CREATE_KEY_REUSE = "create.key_reuse"
     CREATE_UNKNOWN_REFERENCE = "create.unknown_reference"
+    CREATE_STRICT_BODY = "create.strict_body"
     KEY_RETENTION = "create.key_retention"
     VERSIONS = "versions.rise_on_change"
     PATCH = "patch.semantics"
@@ -43,6 +44,7 @@ RULE_TEXT: dict[ContractRule, str] = {
     ContractRule.CREATE_REPLAY: "the same key and body return the same object (201, Idempotent-Replayed)",
     ContractRule.CREATE_KEY_REUSE: "the same key with a different body is 409 idempotency_key_reused",
     ContractRule.CREATE_UNKNOWN_REFERENCE: "a code not in the reference lists is 422 unknown_reference",
+    ContractRule.CREATE_STRICT_BODY: "an unknown field in a create is 422 extra_forbidden; non-JSON is 415",
     ContractRule.KEY_RETENTION: "idempotency keys are kept 24 hours or more (replayed from the journal)",
     ContractRule.VERSIONS: "version rises by one on each change, stays on a write that changes nothing",
     ContractRule.PATCH: "PATCH changes the given fields only, null clears, bad patches are 422",
