@@ -140,3 +140,45 @@ def test_given_the_contract_check_command_when_run_with_and_without_a_break_then
     assert "0 failed" in capsys.readouterr().out
     assert main(["--break", "paging.walk"]) == 1
     assert "FAIL paging.walk" in capsys.readouterr().out
+
+
+class RefusingCustomerCreates(httpx.BaseTransport):
+    """Forwards to the sandbox, except that creating a customer is refused with a 403."""
+
+    def __init__(self, sandbox: httpx.Client) -> None:
+        self._sandbox = sandbox
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/customers"):
+            body = {"error": {"code": "forbidden", "message": "no writes for this key", "details": []}}
+            return httpx.Response(403, json=body)
+        forwarded = httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.read()
+        )
+        return self._sandbox.send(forwarded)
+
+
+def test_given_a_source_refusing_customer_creates_when_the_kit_runs_then_what_needs_that_customer_fails(
+    tmp_path: Path,
+) -> None:
+    with kit_against_sandbox(tmp_path) as kit:
+        refusing = httpx.Client(transport=RefusingCustomerCreates(kit.http), base_url=str(kit.http.base_url))
+        report = run_kit(
+            refusing, KitOptions(tenant_id=TENANT, api_key=f"sk_sandbox_{TENANT}", inbox=kit.inbox)
+        )
+
+    needing_the_customer = {
+        ContractRule.CREATE_REPLAY,
+        ContractRule.VERSIONS,
+        ContractRule.PATCH,
+        ContractRule.VOID,
+        ContractRule.OPEN_AMOUNT,
+        ContractRule.WEBHOOK_EMITTED,
+        ContractRule.WEBHOOK_NOOP_SILENT,
+    }
+    assert needing_the_customer <= set(report.failed)
+    assert (
+        "creating the kit's test customer answered 403 forbidden"
+        in report.results[ContractRule.VOID].evidence[0]
+    )
+    assert all(r.verdict is not Verdict.SKIP or r.skip_reason for r in report.results.values())

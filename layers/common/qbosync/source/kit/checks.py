@@ -539,6 +539,10 @@ class ContractKit:
                     ContractRule.PATCH,
                     ContractRule.VOID,
                     ContractRule.UPDATED_SINCE,
+                    ContractRule.OPEN_AMOUNT,
+                    ContractRule.WEBHOOK_EMITTED,
+                    ContractRule.WEBHOOK_SIGNATURE,
+                    ContractRule.WEBHOOK_NOOP_SILENT,
                 ],
                 f"creating the kit's test customer answered {_answer(created)}",
             )
