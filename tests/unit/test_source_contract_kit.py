@@ -182,3 +182,12 @@ def test_given_a_source_refusing_customer_creates_when_the_kit_runs_then_what_ne
         in report.results[ContractRule.VOID].evidence[0]
     )
     assert all(r.verdict is not Verdict.SKIP or r.skip_reason for r in report.results.values())
+
+
+def test_given_no_webhook_secret_when_the_cli_starts_then_it_asks_for_one_and_exits_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from qbosync.source.kit.__main__ import main
+
+    assert main(["--base-url", "http://source.example", "--api-key", "sk_any"]) == 2
+    assert "--webhook-secret is required unless --no-webhooks" in capsys.readouterr().err
