@@ -86,6 +86,11 @@ sandbox: $(VENV)/.installed
 source-sandbox: $(VENV)/.installed
 	$(PY) -m local.source_sandbox --host 127.0.0.1 --port 8766
 
+# The source-contract kit against an in-process source sandbox; BREAK=<rule> breaks one rule on purpose.
+.PHONY: source-contract
+source-contract: $(VENV)/.installed
+	$(PY) -m local.source_sandbox.contract_check $(if $(BREAK),--break $(BREAK))
+
 bench: bench-bulk bench-push
 
 bench-bulk: $(VENV)/.installed

@@ -16,6 +16,7 @@ import uvicorn
 
 from local.source_sandbox.app import build_app
 from local.source_sandbox.config import SandboxConfig, WebhookConfig
+from qbosync.source.kit.rules import ContractRule
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--webhook-mode", choices=["immediate", "hold"], default="immediate")
     parser.add_argument("--webhook-copies", type=int, default=1, choices=[1, 2, 3])
     parser.add_argument("--snapshot", type=Path, help="load state from / save state to this JSON file")
+    parser.add_argument(
+        "--break",
+        dest="broken_rule",
+        choices=[rule.value for rule in ContractRule],
+        help="break this one contract rule on purpose (for the contract kit's own tests)",
+    )
     return parser.parse_args(argv)
 
 
@@ -66,6 +73,7 @@ def _shared_config(args: argparse.Namespace) -> SandboxConfig:
         seed=args.seed,
         webhooks=WebhookConfig(url=args.webhook_url, mode=args.webhook_mode, copies=args.webhook_copies),
         snapshot_path=args.snapshot,
+        broken_rule=ContractRule(args.broken_rule) if args.broken_rule else None,
     )
 
 

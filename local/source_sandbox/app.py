@@ -9,6 +9,7 @@ import contextlib
 import hmac
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from qbosync.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from qbosync.source.kit.rules import ContractRule
 from qbosync.source.models import MAX_PAGE_LIMIT, SourceObject
 
 log = logging.getLogger("qbosync.source_sandbox")
@@ -89,7 +91,12 @@ def build_app(
     outbox_options: dict[str, Any] = {"transport": webhook_transport}
     if webhook_sleep is not None:
         outbox_options["sleep"] = webhook_sleep
-    outbox = WebhookOutbox(config.webhooks, {t.id: t for t in config.tenants}, **outbox_options)
+    signing_tenants = {t.id: t for t in config.tenants}
+    if config.broken_rule is ContractRule.WEBHOOK_SIGNATURE:
+        signing_tenants = {
+            t.id: t.model_copy(update={"webhook_secret": "not-" + t.webhook_secret}) for t in config.tenants
+        }
+    outbox = WebhookOutbox(config.webhooks, signing_tenants, **outbox_options)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -118,17 +125,29 @@ def build_app(
 # -- errors ----------------------------------------------------------------------------------------
 
 
-async def _error_response(_: Request, exc: Exception) -> Response:
+def _broken(request: Request, rule: ContractRule) -> bool:
+    """Whether this sandbox was started with ``--break rule`` (see ``qbosync.source.kit``)."""
+    state: SandboxState = request.app.state.sandbox
+    return state.config.broken_rule is rule
+
+
+def _error_body(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    if _broken(request, ContractRule.ERROR_SHAPE):
+        body["error"].pop("message", None)
+    return body
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, QbosyncError)
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return JSONResponse(exc.to_body(), status_code=exc.status, headers=headers)
+    return JSONResponse(_error_body(request, exc.to_body()), status_code=exc.status, headers=headers)
 
 
-async def _http_error_response(_: Request, exc: Exception) -> Response:
+async def _http_error_response(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "route_not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     body = {"error": {"code": code, "message": str(exc.detail), "details": []}}
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(_error_body(request, body), status_code=exc.status_code, headers=exc.headers)
 
 
 async def _unexpected_error_response(_: Request, exc: Exception) -> Response:
@@ -172,6 +191,8 @@ def _limit(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
+    if raw.isdigit() and _broken(request, ContractRule.PAGING_LIMIT):
+        return min(max(int(raw), 1), MAX_PAGE_LIMIT)
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_LIMIT:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_PAGE_LIMIT}", code="invalid_limit")
     return int(raw)
@@ -204,6 +225,8 @@ def _authorized_tenant(state: SandboxState, request: Request) -> str:
     if scheme.lower() != "bearer" or not presented.strip():
         raise Unauthorized("send Authorization: Bearer <api key>", code="missing_api_key")
     tenant = state.tenants.get(tenant_id)
+    if tenant is None and _broken(request, ContractRule.AUTH):
+        raise NotFound(f"no tenant {tenant_id!r}", code="unknown_tenant")
     expected = tenant.config.api_key if tenant else "\x00" * 32
     if not hmac.compare_digest(presented.strip().encode(), expected.encode()) or tenant is None:
         raise Unauthorized("the API key is not valid for this tenant", code="invalid_api_key")
@@ -226,8 +249,9 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
     def page_of(request: Request, collection: str) -> Response:
         limit = _limit(request)
         cursor = request.query_params.get("cursor")
-        after = decode_cursor(collection, cursor) if cursor else None
-        since = _updated_since(request)
+        lax_cursor = _broken(request, ContractRule.PAGING_CURSOR)
+        after = decode_cursor(collection, cursor, any_collection=lax_cursor) if cursor else None
+        since = None if _broken(request, ContractRule.UPDATED_SINCE) else _updated_since(request)
         include_deleted = _flag(request, "include_deleted", default=collection in _DOCUMENTS)
 
         def keep(obj: SourceObject) -> bool:
@@ -237,8 +261,16 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
 
         tenant = state.tenant(request.path_params["tenant_id"])
         items, continue_after = tenant.collections[collection].page(after, limit, keep)
+        if continue_after and len(items) > 1 and _broken(request, ContractRule.PAGING_WALK):
+            continue_after = items[-2].id  # off by one: the next page repeats this page's last item
         next_cursor = encode_cursor(collection, continue_after) if continue_after else None
-        return JSONResponse({"items": [_dump(obj) for obj in items], "next_cursor": next_cursor})
+        return JSONResponse({"items": [shown(request, obj) for obj in items], "next_cursor": next_cursor})
+
+    def shown(request: Request, obj: SourceObject) -> dict[str, Any]:
+        body = _dump(obj)
+        if "unit_price" in body and _broken(request, ContractRule.OBJECT_SHAPE):
+            body["unit_price"] = float(body["unit_price"])  # money as a JSON number
+        return body
 
     async def list_or_create(request: Request) -> Response:
         name = str(request.path_params["collection"])
@@ -246,7 +278,10 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
             if request.method != "GET":
                 raise HTTPException(405, f"{name} is read-only")
             entries = state.tenant(request.path_params["tenant_id"]).reference[name]
-            return JSONResponse({"items": [_dump(e) for e in entries], "next_cursor": None})
+            items = [_dump(e) for e in entries]
+            if name == "tax-codes" and _broken(request, ContractRule.REFERENCE_LISTS):
+                items = [{k: v for k, v in item.items() if k != "rate"} for item in items]
+            return JSONResponse({"items": items, "next_cursor": None})
         collection = _collection(request)
         if request.method == "GET":
             return page_of(request, collection)
@@ -258,7 +293,7 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
         collection = _collection(request)
         if request.method == "GET":
             obj = state.get(request.path_params["tenant_id"], collection, request.path_params["object_id"])
-            return JSONResponse(_dump(obj))
+            return JSONResponse(shown(request, obj))
         if collection not in _PATCHABLE:
             raise HTTPException(405, f"{collection} cannot be changed through the source API")
         return await _patch_customer(state, outbox, request)
@@ -320,6 +355,8 @@ def _guarded(state: SandboxState, label: Callable[[Request], str], endpoint: End
 async def _create(state: SandboxState, outbox: WebhookOutbox, request: Request, collection: str) -> Response:
     """``POST /tenants/{t}/{collection}`` with an Idempotency-Key: 201, replayed or not."""
     key = request.headers.get("idempotency-key", "").strip()
+    if not key and _broken(request, ContractRule.CREATE_KEY_REQUIRED):
+        key = f"sandbox-unkeyed-{uuid.uuid4().hex}"
     if not key:
         raise PreconditionRequired("send an Idempotency-Key header", code="idempotency_key_required")
     if len(key) > _MAX_IDEMPOTENCY_KEY:
@@ -340,8 +377,12 @@ async def _patch_customer(state: SandboxState, outbox: WebhookOutbox, request: R
     customer, change = state.update_customer(
         request.path_params["tenant_id"], request.path_params["object_id"], body
     )
-    if change is not None:
+    if change is not None and not _broken(request, ContractRule.WEBHOOK_EMITTED):
         outbox.record(change)
+    if change is None and _broken(request, ContractRule.WEBHOOK_NOOP_SILENT):
+        tenant_id = str(request.path_params["tenant_id"])
+        noise = Change(tenant_id, "customer", customer.id, customer.version, "updated", customer.updated_at)
+        outbox.record(noise)
     return JSONResponse(_dump(customer))
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from qbosync.source.kit.rules import ContractRule
+
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 DeliveryMode = Literal["immediate", "hold"]
 
@@ -42,6 +44,9 @@ class SandboxConfig(BaseModel):
     seed: int = 7
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     snapshot_path: Path | None = None
+    broken_rule: ContractRule | None = Field(
+        None, description="break this one rule of the contract, to prove the contract kit catches it"
+    )
 
     @model_validator(mode="after")
     def _tenant_ids_are_unique(self) -> SandboxConfig:

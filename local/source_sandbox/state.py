@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from local.source_sandbox import seed
 from local.source_sandbox.config import SandboxConfig, TenantConfig
 from qbosync.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from qbosync.source.kit.rules import ContractRule
 from qbosync.source.models import (
     AppliedAmount,
     Code,
@@ -208,6 +209,11 @@ class Collection:
 class IdempotentCreation:
     fingerprint: str
     object_id: str
+    recorded_at: datetime | None = None
+
+
+# With ``--break create.key_retention`` keys are forgotten after this, well short of the contract's day.
+BROKEN_KEY_RETENTION = dt.timedelta(hours=1)
 
 
 @dataclass
@@ -236,12 +242,14 @@ def encode_cursor(collection: str, after: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(collection: str, cursor: str) -> str:
-    """The id a cursor continues after; a 400 for anything this sandbox did not issue for ``collection``."""
+def decode_cursor(collection: str, cursor: str, *, any_collection: bool = False) -> str:
+    """The id a cursor continues after; a 400 for anything this sandbox did not issue for ``collection``
+    (``any_collection`` accepts another list's cursor: the broken ``paging.foreign_cursor`` rule)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if isinstance(data, dict) and data.get("c") == collection and isinstance(data.get("a"), str):
+        right_list = isinstance(data, dict) and (any_collection or data.get("c") == collection)
+        if right_list and isinstance(data.get("a"), str):
             return str(data["a"])
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
@@ -380,10 +388,28 @@ class SandboxState:
         in full would otherwise over-apply it the second time).
         """
         data = self.tenant(tenant_id)
+        if self.config.broken_rule is ContractRule.CREATE_STRICT_BODY and isinstance(body, dict):
+            body = {k: v for k, v in body.items() if k in _PUBLIC_INPUTS[collection].model_fields}
         parsed = validate_input(_PUBLIC_INPUTS[collection], body)
         fingerprint = hashlib.sha256(parsed.model_dump_json().encode()).hexdigest()
         record_key = f"{collection}:{idempotency_key}"
         existing = data.idempotency.get(record_key)
+        broken = self.config.broken_rule
+        if (
+            existing is not None
+            and broken is ContractRule.KEY_RETENTION
+            and existing.recorded_at is not None
+            and self.clock() - existing.recorded_at > BROKEN_KEY_RETENTION
+        ):
+            existing = None
+        if (
+            existing is not None
+            and broken is ContractRule.CREATE_REPLAY
+            and existing.fingerprint == fingerprint
+        ):
+            existing = None  # a replay makes a duplicate
+        if existing is not None and broken is ContractRule.CREATE_KEY_REUSE:
+            fingerprint = existing.fingerprint  # another body under the same key passes as a replay
         if existing is not None:
             if existing.fingerprint != fingerprint:
                 raise Conflict(
@@ -393,11 +419,14 @@ class SandboxState:
             self.idempotent_replays += 1
             return self.get(tenant_id, collection, existing.object_id), None
         if isinstance(parsed, NewSourcePayment):
-            _refuse(_payment_problems(data, parsed))
-        else:
+            problems = _payment_problems(data, parsed)
+            if broken is ContractRule.OPEN_AMOUNT:
+                problems = [p for p in problems if p["type"] != "exceeds_open_amount"]
+            _refuse(problems)
+        elif broken is not ContractRule.CREATE_UNKNOWN_REFERENCE:
             _refuse(_unknown_references(data, parsed))
         obj, change = self._insert(tenant_id, collection, parsed)
-        data.idempotency[record_key] = IdempotentCreation(fingerprint, obj.id)
+        data.idempotency[record_key] = IdempotentCreation(fingerprint, obj.id, self.clock())
         self.created[collection] += 1
         return obj, change
 
@@ -433,11 +462,14 @@ class SandboxState:
         if current.deleted:
             raise Conflict(f"cannot update {customer_id}: it is deleted", code="object_deleted")
         changed = changes.model_dump(include=changes.model_fields_set)
-        candidate = SourceCustomer.model_validate({**current.model_dump(), **changed})
+        kept = current.model_dump()
+        if self.config.broken_rule is ContractRule.PATCH:  # a PUT in disguise: fields left out are cleared
+            kept.update(dict.fromkeys(("company_name", "given_name", "family_name", "email", "phone")))
+        candidate = SourceCustomer.model_validate({**kept, **changed})
         if candidate.model_dump() == current.model_dump():
             return current, None
         now = self.clock()
-        version = current.version + 1
+        version = current.version + (0 if self.config.broken_rule is ContractRule.VERSIONS else 1)
         updated = candidate.model_copy(update={"version": version, "updated_at": now})
         data.collections["customers"].put(updated)
         self.updated["customers"] += 1
@@ -451,7 +483,7 @@ class SandboxState:
         try:
             voided, change = self.void(tenant_id, collection, object_id)
         except Conflict as refused:
-            if refused.code != "object_void":
+            if refused.code != "object_void" or self.config.broken_rule is ContractRule.VOID:
                 raise
             return self.get(tenant_id, collection, object_id), None
         self.voided[collection] += 1

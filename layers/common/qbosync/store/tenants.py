@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from qbosync.errors import NotFound
+from qbosync.source.config import TenantSourceConfig
 from qbosync.store.table import Condition, ConditionFailed, MainTable
 
 _PROFILE_SK = "PROFILE"
@@ -33,6 +35,10 @@ class Tenant(BaseModel):
     # is deleted by the operator's purge once purge_after has passed.
     offboarded_at: datetime | None = None
     purge_after: datetime | None = None
+    source: TenantSourceConfig | None = Field(
+        None,
+        description="which source adapter serves this tenant; none: the contract adapter at SOURCE_BASE_URL",
+    )
 
 
 class TenantRepository:
@@ -44,23 +50,19 @@ class TenantRepository:
     def register(self, tenant: Tenant) -> None:
         """Register a tenant; registering it again keeps its original creation time."""
         pk = f"TENANT#{tenant.tenant_id}"
+        item: dict[str, Any] = {
+            "pk": pk,
+            "sk": _PROFILE_SK,
+            "tenant_id": tenant.tenant_id,
+            "name": tenant.name,
+            "created_at": tenant.created_at.isoformat(),
+        }
+        if tenant.source is not None:
+            item["source"] = tenant.source.model_dump(mode="json", exclude_none=True)
         try:
-            self._table.put(
-                {
-                    "pk": pk,
-                    "sk": _PROFILE_SK,
-                    "tenant_id": tenant.tenant_id,
-                    "name": tenant.name,
-                    "created_at": tenant.created_at.isoformat(),
-                },
-                condition=Condition("attribute_not_exists(pk)"),
-            )
+            self._table.put(item, condition=Condition("attribute_not_exists(pk)"))
         except ConditionFailed:
-            self._table.update(
-                pk,
-                _PROFILE_SK,
-                Condition("SET #name = :name", names={"#name": "name"}, values={":name": tenant.name}),
-            )
+            self._table.update(pk, _PROFILE_SK, _name_and_source_update(tenant))
 
     def get(self, tenant_id: str) -> Tenant:
         """The tenant, or ``UnknownTenant`` (a 404) when it was never registered or was offboarded."""
@@ -109,3 +111,15 @@ class TenantRepository:
 
 def _is_tenant_id(value: str) -> bool:
     return 0 < len(value) <= 64 and _TENANT_ID.match(value) is not None
+
+
+def _name_and_source_update(tenant: Tenant) -> Condition:
+    """Registering again renames the tenant and sets (or, when absent, keeps) its source config."""
+    names = {"#name": "name"}
+    values: dict[str, Any] = {":name": tenant.name}
+    expression = "SET #name = :name"
+    if tenant.source is not None:
+        names["#source"] = "source"
+        values[":source"] = tenant.source.model_dump(mode="json", exclude_none=True)
+        expression += ", #source = :source"
+    return Condition(expression, names=names, values=values)

@@ -1,0 +1,48 @@
+"""How one tenant reaches its source system: which adapter, where, and with which secrets.
+
+``TenantSourceConfig`` is stored on the tenant record (no secrets in it); the secrets stay in
+Secrets Manager and arrive as ``SourceAdapterCredentials``. ``qbosync.source.registry`` turns the
+two into a ``SourcePort``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+
+class SourceAdapterKind(StrEnum):
+    """The adapters qbosync has; the tenant record names one."""
+
+    HTTP_CONTRACT = "http_contract"
+    """Any system that speaks ``docs/source-contract.md`` (the source sandbox does)."""
+
+
+OptionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class TenantSourceConfig(BaseModel):
+    """The non-secret part of a tenant's source connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    adapter: SourceAdapterKind = SourceAdapterKind.HTTP_CONTRACT
+    base_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2048)] | None = Field(
+        None, description="the source API's base URL; none means the deployment's SOURCE_BASE_URL"
+    )
+    options: dict[OptionName, Annotated[str, StringConstraints(max_length=512)]] = Field(
+        default_factory=dict, max_length=32, description="adapter-specific settings that are not secret"
+    )
+
+
+class SourceAdapterCredentials(BaseModel):
+    """The secret part, as kept in Secrets Manager; each adapter says which fields it needs."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    api_key: SecretStr | None = None
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    subscription_key: SecretStr | None = None

@@ -1,0 +1,85 @@
+"""Adapters per tenant: the tenant's ``TenantSourceConfig`` names an adapter kind, the registry
+builds that adapter. The push, pull, bulk and reconcile flows only ever see the ``SourcePort``.
+
+The composition root calls ``default_registry().build(...)`` once per tenant; tests and new
+adapters ``register`` their own factory for a kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from qbosync.errors import Conflict
+from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
+from qbosync.source.http import HttpSourceAdapter
+from qbosync.source.port import SourcePort
+
+
+class SourceAdapterMisconfigured(Conflict):
+    """The tenant's source connection cannot be built as configured (unknown adapter, missing secret)."""
+
+    code = "source_adapter_misconfigured"
+
+
+@dataclass(frozen=True)
+class SourceConnection:
+    """Everything an adapter factory gets for one tenant."""
+
+    tenant_id: str
+    base_url: str
+    credentials: SourceAdapterCredentials
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+SourceAdapterFactory = Callable[[SourceConnection], SourcePort]
+
+
+def http_contract_adapter(connection: SourceConnection) -> SourcePort:
+    """``HttpSourceAdapter`` for a system that speaks the source contract; needs ``api_key``."""
+    if connection.credentials.api_key is None:
+        raise SourceAdapterMisconfigured(
+            f"tenant {connection.tenant_id!r}: the http_contract adapter needs an api_key secret",
+            details=[{"adapter": SourceAdapterKind.HTTP_CONTRACT.value, "missing": "api_key"}],
+        )
+    return HttpSourceAdapter(
+        connection.base_url, connection.tenant_id, connection.credentials.api_key.get_secret_value()
+    )
+
+
+class SourceAdapterRegistry:
+    """Adapter kind → factory."""
+
+    def __init__(self, factories: Mapping[SourceAdapterKind, SourceAdapterFactory] | None = None) -> None:
+        self._factories: dict[SourceAdapterKind, SourceAdapterFactory] = dict(factories or {})
+
+    def register(self, kind: SourceAdapterKind, factory: SourceAdapterFactory) -> None:
+        self._factories[kind] = factory
+
+    def kinds(self) -> list[SourceAdapterKind]:
+        return sorted(self._factories)
+
+    def build(
+        self,
+        tenant_id: str,
+        config: TenantSourceConfig | None,
+        credentials: SourceAdapterCredentials,
+        *,
+        default_base_url: str,
+    ) -> SourcePort:
+        """The tenant's adapter; a tenant without a source config uses the contract adapter at the
+        deployment's base URL (what every tenant did before adapters were chosen per tenant)."""
+        chosen = config or TenantSourceConfig()
+        factory = self._factories.get(chosen.adapter)
+        if factory is None:
+            raise SourceAdapterMisconfigured(
+                f"tenant {tenant_id!r}: no adapter {chosen.adapter.value!r} in this deployment",
+                details=[{"adapter": chosen.adapter.value, "available": [k.value for k in self.kinds()]}],
+            )
+        base_url = chosen.base_url or default_base_url
+        return factory(SourceConnection(tenant_id, base_url, credentials, dict(chosen.options)))
+
+
+def default_registry() -> SourceAdapterRegistry:
+    """Every adapter qbosync ships."""
+    return SourceAdapterRegistry({SourceAdapterKind.HTTP_CONTRACT: http_contract_adapter})
