@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -148,14 +148,32 @@ def connection_router(
                     "Location": {"description": "Intuit's authorize URL", "schema": {"type": "string"}}
                 },
             },
+            200: {"description": "With redirect=false: the authorize URL as authorize_url"},
             **error_responses(502),
         },
         tags=["connection"],
     )
-    def connect(tenant_id: TenantId) -> Response[Any]:
+    def connect(
+        tenant_id: TenantId,
+        redirect: Annotated[
+            bool,
+            Query(
+                description="false answers 200 with authorize_url instead of a 302, for a browser app "
+                "calling with fetch (which cannot read a cross-origin redirect)"
+            ),
+        ] = True,
+    ) -> Response[Any]:
         principal = require_tenant(router, tenant_id, deps.tenants)
         authorize_url = service().start(tenant_id, principal.sub)
-        return _redirect(authorize_url, AuthorizeRedirect(authorize_url=authorize_url))
+        body = AuthorizeRedirect(authorize_url=authorize_url)
+        if not redirect:
+            return Response(
+                status_code=200,
+                content_type=content_types.APPLICATION_JSON,
+                body=body.model_dump_json(),
+                headers={"Cache-Control": "no-store"},
+            )
+        return _redirect(authorize_url, body)
 
     @router.get(
         "/oauth/callback",

@@ -18,6 +18,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.events import events_router
 from qbosync.api.routes.configuration import configuration_router
+from qbosync.api.routes.console import console_router
 from qbosync.api.routes.readiness import readiness_router
 from qbosync.api.sync_runs import sync_runs_router
 from qbosync.errors import UnsupportedMediaType
@@ -40,6 +41,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     sync_runs_router,
     events_router,
     dead_letters_router,
+    console_router,
 )
 
 
