@@ -230,3 +230,17 @@ def test_given_a_router_when_built_then_the_flows_are_not_created_until_a_reques
     app.resolve(event, Context())
 
     assert len(built) == 1
+
+
+def test_given_redirect_false_when_connecting_then_200_with_the_authorize_url_for_a_browser_app() -> None:
+    flows = RecordingFlows()
+    event = json.loads((ROOT / "events" / "api_connect.json").read_text())
+    event["queryStringParameters"] = {"redirect": "false"}
+    event["rawQueryString"] = "redirect=false"
+
+    reply = resolver(flows).resolve(event, Context())
+
+    headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
+    assert (reply["statusCode"], "location" in headers, headers["cache-control"]) == (200, False, "no-store")
+    assert json.loads(reply["body"]) == {"authorize_url": AUTHORIZE_URL}
+    assert flows.calls == [("start", (TENANT, ADMIN))]
