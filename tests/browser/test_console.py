@@ -301,6 +301,7 @@ def test_given_a_vendor_page_when_it_mounts_the_console_then_it_is_themed_and_he
         assert accent == HOST_ACCENT
         connect_through_the_button(console)
         driver.execute_script("window.location.hash = 'initial-sync'")
+        earlier_run = driver.execute_script(f"return sessionStorage.getItem('qbosync.console.run.{TENANT}')")
         console.wait_for("#start-sync").click()
     finally:
         driver.switch_to.default_content()
@@ -309,5 +310,6 @@ def test_given_a_vendor_page_when_it_mounts_the_console_then_it_is_themed_and_he
     finished = console.wait_until(lambda d: received(d, "sync_finished"), SYNC_WAIT_SECONDS)
 
     assert connected[0]["detail"]["company_name"].startswith("Sandbox Company")
-    assert finished[0]["detail"]["status"] in FINISHED
+    assert [event["detail"]["status"] in FINISHED for event in finished] == [True]  # once, for the new run
+    assert finished[0]["detail"]["run_id"] != earlier_run
     console.screenshot("11-embedded")

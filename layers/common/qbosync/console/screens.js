@@ -704,20 +704,23 @@ async function initialSyncScreen(section, ctx) {
   );
   start.addEventListener("click", async () => {
     const done = busy(start, "Starting…");
+    let started;
     try {
-      const started = (await ctx.api.post("/sync/initial")).body;
-      sessionStorage.setItem(runKey(ctx.tenantId), started.run_id);
-      status.replaceChildren();
-      await follow(started.run_id);
+      started = (await ctx.api.post("/sync/initial")).body;
     } catch (error) {
+      done();
       status.replaceChildren(errorNotice(error));
       if (error.code === "preflight_failed") status.append(h("p", {}, h("a", { href: "#preflight" }, "See the preflight checks")));
-    } finally {
-      done();
+      return;
     }
+    done();
+    sessionStorage.setItem(runKey(ctx.tenantId), started.run_id);
+    status.replaceChildren();
+    await follow(started.run_id, true);
   });
-  async function follow(runId) {
-    let announced = false;
+  // `sync_finished` goes to the host only for a run this page saw running, not for one it merely shows again.
+  async function follow(runId, startedHere = false) {
+    let seenRunning = startedHere;
     while (ctx.alive()) {
       let run;
       try {
@@ -730,11 +733,12 @@ async function initialSyncScreen(section, ctx) {
       if (!ctx.alive()) return;
       panel.replaceChildren(runView(run, ctx, follow));
       if (FINISHED.has(run.status)) {
-        if (!announced) ctx.postToHost("sync_finished", { run_id: run.run_id, status: run.status, totals: run.totals });
-        announced = true;
+        if (seenRunning) ctx.postToHost("sync_finished", { run_id: run.run_id, status: run.status, totals: run.totals });
+        start.disabled = false;
         start.textContent = "Start another sync";
         return;
       }
+      seenRunning = true;
       start.disabled = true;
       await sleep(POLL_MS);
     }
@@ -750,7 +754,7 @@ function runView(run, ctx, follow) {
   const tone = run.status === "SUCCEEDED" ? "ok" : run.status === "RUNNING" ? "info" : run.status === "SUCCEEDED_WITH_ERRORS" ? "warn" : "bad";
   const view = h(
     "div",
-    { class: "run", dataset: { status: run.status } },
+    { class: "run", dataset: { status: run.status, runId: run.run_id } },
     h("div", { class: "run-head" }, h("span", { class: `badge badge-${tone}`, id: "run-status" }, humanize(run.status.toLowerCase())), h("span", { class: "muted" }, `Run ${run.run_id} · ${humanize(run.phase)} · pages ${run.done_pages}/${run.total_pages}`)),
     h(
       "div",
@@ -783,7 +787,7 @@ function runView(run, ctx, follow) {
       const done = busy(resume, "Resuming…");
       try {
         await ctx.api.post(`/sync/runs/${encodeURIComponent(run.run_id)}/resume`);
-        await follow(run.run_id);
+        await follow(run.run_id, true);
       } catch (error) {
         view.append(errorNotice(error));
         done();
