@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -29,7 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "test-output" / "browser"
 TENANT = "acme-psa"
 # Upper bounds for a page to react, not expectations of speed: each wait ends as soon as its condition holds.
-UI_WAIT_SECONDS = 30.0
+UI_WAIT_SECONDS = 90.0
 SYNC_WAIT_SECONDS = 240.0
 WINDOW_SIZE = (1280, 900)
 
@@ -94,13 +95,21 @@ class Console:
         self.driver.get(self.tenant["console_url"])
 
     def open(self, screen: str) -> None:
+        """Show ``screen`` freshly rendered (reloaded when it is the one already shown)."""
         if not self.driver.current_url.startswith(self.url):
             self.sign_in()
-        self.driver.execute_script("window.location.hash = arguments[0]", screen)
-        self.wait_for(f"#{screen}-title")
+        self.driver.execute_script("document.querySelector('main section')?.setAttribute('data-stale', '')")
+        if self.driver.execute_script("return window.location.hash") == f"#{screen}":
+            self.driver.refresh()
+        else:
+            self.driver.execute_script("window.location.hash = arguments[0]", screen)
+        self.wait_for(f"main section:not([data-stale]) #{screen}-title")
 
     def wait_until(self, condition: Callable[[WebDriver], Any], seconds: float = UI_WAIT_SECONDS) -> Any:
-        return WebDriverWait(self.driver, seconds, poll_frequency=0.2).until(condition)
+        # The console re-renders a screen after each change: an element found a moment ago may be replaced.
+        return WebDriverWait(
+            self.driver, seconds, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition)
 
     def wait_for(self, css: str, seconds: float = UI_WAIT_SECONDS) -> WebElement:
         def visible(driver: WebDriver) -> WebElement | bool:
@@ -116,6 +125,8 @@ class Console:
     def screenshot(self, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
+        # A passing toast would cover the page's own content in the picture.
+        self.driver.execute_script("document.getElementById('toast')?.classList.remove('visible')")
         self.driver.save_screenshot(str(path))
         return path
 
@@ -124,7 +135,7 @@ class Console:
         return httpx.Client(
             base_url=f"{self.runtime.front_door_url}/tenants/{TENANT}",
             headers={"Authorization": f"Bearer {self.tenant['admin_token']}"},
-            timeout=20,
+            timeout=60,
         )
 
 

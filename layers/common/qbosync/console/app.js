@@ -203,7 +203,12 @@ function boot() {
     nav.classList.toggle("open", open);
     event.currentTarget.setAttribute("aria-expanded", String(open));
   });
-  window.addEventListener("hashchange", () => show());
+  window.addEventListener("hashchange", () => {
+    // A signed-in link opened over an open console arrives as a fragment change, not a page load.
+    const handed = embedded ? null : readFragmentSession();
+    if (handed) startSession(handed.tenantId, handed.session);
+    show();
+  });
   if (embedded) {
     document.documentElement.classList.add("embedded");
     if (!parentOrigin) {
