@@ -126,7 +126,10 @@ class Console:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         # A passing toast would cover the page's own content in the picture.
-        self.driver.execute_script("document.getElementById('toast')?.classList.remove('visible')")
+        self.driver.execute_script(
+            "const toast = document.getElementById('toast');"
+            "if (toast) { toast.style.transition = 'none'; toast.classList.remove('visible'); }"
+        )
         self.driver.save_screenshot(str(path))
         return path
 
@@ -142,3 +145,14 @@ class Console:
 @pytest.fixture(scope="module")
 def console(browser: WebDriver, runtime: RunningRuntime) -> Console:
     return Console(browser, runtime)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A failed browser test leaves a screenshot of what the browser showed, named after the test."""
+    report = yield
+    console = getattr(item, "funcargs", {}).get("console")
+    if report.when == "call" and report.failed and isinstance(console, Console):
+        console.driver.switch_to.default_content()
+        console.screenshot(f"failed-{item.name}"[:120])
+    return report

@@ -10,6 +10,7 @@ const HARD_EXPIRY_WARNING_DAYS = 60;
 const IDLE_EXPIRY_WARNING_DAYS = 14;
 const POLL_MS = 1000;
 const CONNECT_WAIT_MS = 5 * 60 * 1000;
+const PREREQUISITE_POLLS = 15;
 const FINISHED = new Set(["SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]);
 const PRODUCT_ITEM_TYPES = ["Service", "NonInventory", "Inventory"];
 
@@ -42,6 +43,7 @@ export async function renderScreen(id, main, baseContext) {
     await screen.render(section, ctx);
   } catch (error) {
     if (!ctx.alive()) return;
+    if (!section.querySelector("h1")) put(section, ...title(ctx));
     put(section, errorNotice(error));
   }
   const heading = section.querySelector("h1");
@@ -264,11 +266,14 @@ async function connect(ctx, button, message, before) {
     popup.opener = null;
     popup.location.href = started.body.authorize_url;
     const deadline = Date.now() + CONNECT_WAIT_MS;
+    let connectedPolls = 0;
     while (Date.now() < deadline && ctx.alive()) {
       await sleep(POLL_MS);
       const now = await readConnection(ctx.api);
       const fresh = now && now.status === "connected" && (!before || now.connected_at !== before.connected_at || before.status !== "connected");
-      if (fresh) {
+      if (fresh) connectedPolls += 1;
+      // The prerequisites are checked just after the connection is stored: wait a little for them.
+      if (fresh && (now.prerequisites?.length || connectedPolls > PREREQUISITE_POLLS)) {
         popup.close();
         ctx.toast(`Connected to ${now.company_name || "QuickBooks Online"}`, "ok");
         ctx.postToHost("connected", { realm_id: now.realm_id, company_name: now.company_name });
@@ -885,7 +890,7 @@ function eventRow(event, ctx) {
       "td",
       { "data-label": "Reason", class: "reason" },
       code ? h("code", {}, code) : null,
-      h("span", {}, ` ${event.reason || event.parked_on || ""}`),
+      (event.reason || event.parked_on || "") !== code ? h("span", {}, ` ${event.reason || event.parked_on || ""}`) : null,
       explanation ? h("p", { class: "explain" }, explanation) : null,
       event.qbo_fault ? h("p", { class: "fault" }, `QuickBooks fault ${event.qbo_fault.code}: ${event.qbo_fault.message}`) : null,
     ),
