@@ -1,6 +1,7 @@
 """The admin console in a real browser, walked through as the setup guides walk an admin: connect,
 options, one mapping row of each kind (one refused first), defaults, preflight, the initial sync to 100%,
-a failed event retried; then the console mounted in a vendor's page, whose host hears its events.
+a failed event retried; then the console mounted in a vendor's page, whose host hears its events, every
+screen at phone width, and last a grant left idle past Intuit's 100-day limit (the host hears needs_reauth).
 
 The tests are one journey over one runtime and run in file order; each leaves a screenshot of its screen
 in ``test-output/browser/``.
@@ -383,3 +384,30 @@ def test_given_a_phone_when_the_steps_menu_is_opened_with_the_keyboard_then_the_
         console.wait_for("#events-title")
     finally:
         driver.set_window_size(1280, 900)
+
+
+IDLE_PAST_INTUITS_LIMIT_SECONDS = 101 * 86400  # Intuit's refresh token lapses after 100 days unused
+
+
+def test_given_a_grant_idle_past_100_days_when_the_vendor_page_mounts_the_console_then_it_hears_needs_reauth(
+    console: Console, host_page: str
+) -> None:
+    api = console.api()
+    sandbox = str(console.runtime.ready["qbo_sandbox_url"])
+    httpx.post(
+        f"{sandbox}/_sandbox/clock", json={"advance_seconds": IDLE_PAST_INTUITS_LIMIT_SECONDS}, timeout=30
+    )
+    api.get("/qbo/reference/accounts", params={"refresh": "true"})  # uses the grant: Intuit refuses it
+    console.wait_until(lambda _driver: api.get("/qbo/connection").json()["status"] == "needs_reauth")
+
+    console.driver.get(f"{host_page}#tenant={TENANT}&session={console.tenant['admin_token']}")
+
+    reported = console.wait_until(lambda d: received(d, "needs_reauth"))
+    assert reported[0]["detail"]["reason"]
+    console.driver.switch_to.frame(console.wait_for("iframe.qbosync-console-frame"))
+    try:
+        assert connection_status(console) == "needs_reauth"
+        assert console.text_of("#connect-button").endswith("Reconnect to QuickBooks")
+        console.screenshot("12-embedded-needs-reauth")
+    finally:
+        console.driver.switch_to.default_content()

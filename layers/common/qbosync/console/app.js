@@ -16,7 +16,13 @@ const parentOrigin = embedded ? validOrigin(query.get("parent_origin")) : null;
 // The deployment may sit under a path prefix (a stage): the API lives where the console's path starts.
 const basePath = window.location.pathname.replace(/\/console\/?$/, "");
 
-const state = { tenantId: null, session: null, screen: null, reconnect: query.get("reconnect") === "1" };
+const state = {
+  tenantId: null,
+  session: null,
+  screen: null,
+  reconnect: query.get("reconnect") === "1",
+  reauthChecked: false,
+};
 
 function validOrigin(value) {
   if (!value) return null;
@@ -71,6 +77,7 @@ function storedSession() {
 
 function startSession(tenantId, session) {
   if (!tenantId || !session) return false;
+  if (tenantId !== state.tenantId) state.reauthChecked = false;
   state.tenantId = tenantId;
   state.session = session;
   if (!embedded) sessionStorage.setItem(SESSION_KEY, JSON.stringify({ tenantId, session }));
@@ -129,8 +136,21 @@ function closeMenu() {
   document.getElementById("menu-toggle").setAttribute("aria-expanded", "false");
 }
 
+// The host hears `needs_reauth` once per session, whichever screen the console opens on.
+async function reportReauthOnce() {
+  if (state.reauthChecked) return;
+  state.reauthChecked = true;
+  try {
+    const connection = (await api().get("/qbo/connection")).body;
+    if (connection.status === "needs_reauth") postToHost("needs_reauth", { reason: connection.needs_reauth_reason });
+  } catch (failure) {
+    // Never connected (409) or unreachable: nothing to report; the connection screen says why.
+  }
+}
+
 async function show() {
   if (!state.session) return;
+  reportReauthOnce();
   state.screen = currentScreen();
   renderNav();
   document.getElementById("tenant-label").textContent = `Tenant ${state.tenantId}`;

@@ -113,7 +113,6 @@ async function connectionScreen(section, ctx) {
   if (!ctx.alive()) return;
   const status = connection ? connection.status : "not_connected";
   const [tone, label] = LIGHTS[status] || LIGHTS.not_connected;
-  if (status === "needs_reauth") ctx.postToHost("needs_reauth", { reason: connection.needs_reauth_reason });
   const message = h("div", { class: "connect-message", role: "status", "aria-live": "polite" });
 
   const connectButton = h(
