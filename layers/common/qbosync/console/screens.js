@@ -436,10 +436,13 @@ async function settingsScreen(section, ctx, spec) {
   put(section, ...title(ctx, spec.title, spec.intro), referenceError ? errorNotice(referenceError) : null, form);
 }
 
+// The form field an error's path names, or the first field inside the group it names (a prefix as a whole).
 function nearestField(form, path) {
   let candidate = path;
   while (candidate) {
     if (form.querySelector(`[data-field="${CSS.escape(candidate)}"]`)) return candidate;
+    const inside = form.querySelector(`[data-field^="${CSS.escape(candidate + ".")}"]`);
+    if (inside) return inside.dataset.field;
     candidate = candidate.includes(".") ? candidate.slice(0, candidate.lastIndexOf(".")) : "";
   }
   return path;
@@ -587,10 +590,12 @@ async function mappingScreen(section, ctx, kind) {
     renderSuggestions();
   }
 
-  function showRowErrors(details) {
+  function showRowErrors(details, submitted) {
     let shown = 0;
     for (const detail of details) {
-      const row = view.rows.find((candidate) => candidate.source_key.trim() === detail.source_key && candidate.qbo_id === detail.qbo_id && !candidate.errorShown)
+      // A mapping refusal names the row by source_key and qbo_id; a malformed row by its index (rows.N...).
+      const index = /(?:^|\.)rows\.(\d+)/.exec(String(detail.loc || ""));
+      const row = (index && submitted[Number(index[1])]) || view.rows.find((candidate) => candidate.source_key.trim() === detail.source_key && candidate.qbo_id === detail.qbo_id && !candidate.errorShown)
         || view.rows.find((candidate) => candidate.source_key.trim() === detail.source_key && !candidate.errorShown);
       if (!row) continue;
       row.errorShown = true;
@@ -638,7 +643,8 @@ async function mappingScreen(section, ctx, kind) {
     event.preventDefault();
     for (const row of view.rows) row.errorShown = false;
     renderRows();
-    const rows = view.rows.filter((row) => row.source_key.trim() || row.qbo_id).map((row) => ({ source_key: row.source_key.trim(), qbo_id: row.qbo_id }));
+    const submitted = view.rows.filter((row) => row.source_key.trim() || row.qbo_id);
+    const rows = submitted.map((row) => ({ source_key: row.source_key.trim(), qbo_id: row.qbo_id }));
     const done = busy(save, "Saving…");
     try {
       const reply = await ctx.api.put(`/mappings/${kind}`, { rows }, view.etag);
@@ -649,7 +655,7 @@ async function mappingScreen(section, ctx, kind) {
       status.replaceChildren(h("p", { class: "notice notice-ok" }, `Saved ${reply.body.rows.length} mapping(s) (version ${reply.body.version}).`));
       ctx.toast("Mappings saved", "ok");
     } catch (error) {
-      const onRows = showRowErrors(error.details || []);
+      const onRows = showRowErrors(error.details || [], submitted);
       status.replaceChildren(errorNotice(error));
       if (onRows) status.append(h("p", { class: "muted" }, "The refused rows are marked below their QuickBooks choice; nothing was saved."));
     } finally {
