@@ -12,12 +12,13 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv test lint format typecheck validate cfn-check statelint sam-build unit integration e2e demo up sandbox source-sandbox bench bench-bulk bench-push clean
+.PHONY: help venv chromium test lint format typecheck validate cfn-check statelint sam-build unit integration e2e browser demo up sandbox source-sandbox bench bench-bulk bench-push clean
 
 help:
 	@echo "make demo   set up, start the whole service locally and show it working"
 	@echo "make test   set up, then run every check and test"
-	@echo "make up     start the local runtime and leave it running"
+	@echo "make demo DEMO_ARGS=--keep  the same, then keep it running to click through the admin console"
+	@echo "make up     start the local runtime and leave it running (prints a signed-in admin console URL)"
 	@echo "make sandbox  start only the QuickBooks Online sandbox (make source-sandbox: the source system)"
 	@echo "make bench  run the benchmarks (bench-bulk, bench-push)"
 
@@ -32,6 +33,17 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	touch $@
 
 venv: $(VENV)/.installed $(SAM_VENV)/.installed
+
+# The browser tests drive Debian's chromium through Debian's chromedriver; install both when missing
+# (as root, or through sudo; no prompt, so it also runs in CI without stdin).
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	else \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo "sudo -n" ); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-liberation </dev/null; \
+	fi
 
 # Code runs locally on 3.11 and on Lambda's python3.13: both are checked. The PEP 695 rewrites ruff proposes
 # for 3.13 (UP040, UP046, UP047) would not run on 3.11, so they are left out of the deployed-version pass.
@@ -71,11 +83,15 @@ integration: $(VENV)/.installed
 e2e: $(VENV)/.installed
 	$(PY) -m pytest -m e2e -q
 
-test: venv lint typecheck statelint validate cfn-check sam-build
+browser: $(VENV)/.installed chromium
+	$(PY) -m pytest -m browser -q
+
+test: venv chromium lint typecheck statelint validate cfn-check sam-build
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# make demo DEMO_ARGS=--keep leaves the runtime up afterwards, with the admin console's URL printed.
 demo: $(VENV)/.installed
-	$(PY) -m local.demo
+	$(PY) -m local.demo $(DEMO_ARGS)
 
 up: $(VENV)/.installed
 	$(PY) -m local.runtime

@@ -12,7 +12,13 @@ from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning
 from qbosync.store.aws import reset_clients
 
 _TESTS = Path(__file__).parent
-_MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e", "conformance": "conformance"}
+_MARKER_BY_FOLDER = {
+    "unit": "unit",
+    "integration": "integration",
+    "e2e": "e2e",
+    "conformance": "conformance",
+    "browser": "browser",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

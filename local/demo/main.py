@@ -11,8 +11,10 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -40,6 +42,11 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=DEFAULT_PRODUCTS, help="products in the source")
     parser.add_argument("--tenant", default=DEMO_TENANT, help="the tenant the demo plays")
     parser.add_argument("--summary-json", type=Path, default=None, help="also write the summary here as JSON")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the steps, keep the runtime running (Ctrl-C stops it) to click through the admin console",
+    )
     parser.add_argument(
         "--log-file",
         type=Path,
@@ -106,10 +113,13 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
     )
     scenario: DemoScenario | None = None
     outcome = 1
+    console_url = ""
+    summarised = False
     try:
         with _spinner(console, "starting the local runtime"):
             info = runtime.start()
         tenant = next(t for t in info.tenants if t.id == arguments.tenant)
+        console_url = tenant.console_url
         console.print(
             f"  [green]✔[/] runtime ready in {time.monotonic() - started:.1f} s: "
             f"front door {info.front_door_url} (API docs {info.front_door_url}/docs), "
@@ -139,6 +149,10 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
             ("Pull: a QBO payment to the source", scenario.pull_payment),
         ]
         outcome = _run_steps(narrator, steps)
+        if arguments.keep:
+            _summarise(console, narrator, scenario, outcome=outcome, elapsed=time.monotonic() - started)
+            summarised = True
+            _keep_running(console, console_url)
     except StepFailed:
         outcome = 1
     except KeyboardInterrupt:
@@ -158,12 +172,39 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
                 console.print(f"[red]stopping the runtime failed: {type(error).__name__}: {error}[/]")
                 outcome = outcome or 1
     elapsed = time.monotonic() - started
-    _summarise(console, narrator, scenario, outcome=outcome, elapsed=elapsed)
+    if not summarised:
+        _summarise(console, narrator, scenario, outcome=outcome, elapsed=elapsed)
+        if console_url:
+            console.print(
+                "[bold]Admin console[/]: [bold]make demo DEMO_ARGS=--keep[/] keeps the runtime up "
+                "afterwards and prints a signed-in console URL to click through what the demo did"
+            )
     if arguments.summary_json is not None:
         arguments.summary_json.write_text(
             json.dumps(_summary_document(narrator, scenario, outcome, elapsed), indent=2)
         )
     return outcome
+
+
+def _keep_running(console: Console, console_url: str) -> None:
+    """Leave the runtime up for a person to click through the console, until Ctrl-C or SIGTERM."""
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    console.print()
+    console.print("[bold green]Admin console[/], signed in as the tenant's admin (open it in a browser):")
+    # One unbroken line, so the URL can be copied whole.
+    console.print(console_url, soft_wrap=True, markup=False)
+    console.print(
+        "It shows the connection, the mappings, the initial sync and the events the demo just made. "
+        "The runtime keeps running; Ctrl-C stops it."
+    )
+    try:
+        while not stopping.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        console.print("[dim]stopping[/]")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_steps(narrator: Narrator, steps: list[tuple[str, Callable[[], None]]]) -> int:

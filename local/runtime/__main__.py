@@ -59,7 +59,9 @@ def _welcome(info: RuntimeInfo) -> str:
         "",
     ]
     for tenant in info.tenants:
-        lines.append(f"  tenant {tenant.id}: connect with")
+        lines.append(f"  tenant {tenant.id}: admin console (signed in), open in a browser:")
+        lines.append(f"    {tenant.console_url}")
+        lines.append("  or connect with")
         lines.append(f"    curl -i -H 'Authorization: Bearer {tenant.admin_token}' \\")
         lines.append(f"      {info.front_door_url}/tenants/{tenant.id}/qbo/connect")
     lines.append("")

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import uvicorn
 
@@ -82,6 +83,7 @@ class RuntimeOptions:
 class TenantInfo:
     id: str
     admin_token: str
+    console_url: str
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,8 @@ class LocalRuntime:
             jwt_issuer=issuer.issuer,
             jwt_audience=audience,
             tenants=[
-                TenantInfo(
+                signed_in_tenant(
+                    front_door_url,
                     tenant_id,
                     issuer.issue_admin_token(f"admin@{tenant_id}", [tenant_id], ADMIN_TOKEN_TTL_SECONDS),
                 )
@@ -429,6 +432,17 @@ def _subscription(
                 function_id, created.queue_urls[logical_id], arn, batch_size, report_failures
             )
     raise TemplateError(f"{function_id}: SQS event queue {queue_arn} is not a queue of the template")
+
+
+def console_url(front_door_url: str, tenant_id: str, admin_token: str) -> str:
+    """The admin console, signed in as the tenant's admin. The session rides in the fragment, which a
+    browser never sends to a server, and the console removes it from the address bar once read."""
+    fragment = urlencode({"tenant": tenant_id, "session": admin_token})
+    return f"{front_door_url}/console#{fragment}"
+
+
+def signed_in_tenant(front_door_url: str, tenant_id: str, admin_token: str) -> TenantInfo:
+    return TenantInfo(tenant_id, admin_token, console_url(front_door_url, tenant_id, admin_token))
 
 
 def _tenant_credentials(

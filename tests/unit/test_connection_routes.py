@@ -247,3 +247,19 @@ def test_given_a_connect_redirect_then_its_browser_cookie_reaches_the_flow_at_th
     assert set_cookie.startswith(f"{BROWSER_COOKIE}=browser-key;")
     assert "HttpOnly" in set_cookie and "Secure" in set_cookie
     assert flows.browser_keys == ["browser-key"]
+
+
+def test_given_redirect_false_when_connecting_then_200_with_the_authorize_url_for_a_browser_app() -> None:
+    flows = RecordingFlows()
+    event = json.loads((ROOT / "events" / "api_connect.json").read_text())
+    event["queryStringParameters"] = {"redirect": "false"}
+    event["rawQueryString"] = "redirect=false"
+
+    reply = resolver(flows).resolve(event, LambdaContextStub())
+
+    headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
+    assert (reply["statusCode"], "location" in headers, headers["cache-control"]) == (200, False, "no-store")
+    assert json.loads(reply["body"]) == {"authorize_url": AUTHORIZE_URL}
+    assert flows.calls == [("start", (TENANT, ADMIN))]
+    [set_cookie] = reply["cookies"]
+    assert set_cookie.startswith(f"{BROWSER_COOKIE}=browser-key;")

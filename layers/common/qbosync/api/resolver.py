@@ -15,6 +15,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.routes.configuration import configuration_router
 from qbosync.api.routes.connection import connection_router
+from qbosync.api.routes.console import console_router
 from qbosync.api.routes.events import events_router
 from qbosync.api.routes.readiness import readiness_router
 from qbosync.api.routes.sync_runs import sync_runs_router
@@ -36,6 +37,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     readiness_router,
     sync_runs_router,
     events_router,
+    console_router,
 )
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -175,18 +175,35 @@ def connection_router(
                     "Location": {"description": "Intuit's authorize URL", "schema": {"type": "string"}}
                 },
             },
+            200: {"description": "With redirect=false: the authorize URL as authorize_url"},
             **error_responses(502),
         },
         tags=["connection"],
     )
-    def connect(tenant_id: TenantId) -> Response[Any]:
+    def connect(
+        tenant_id: TenantId,
+        redirect: Annotated[
+            bool,
+            Query(
+                description="false answers 200 with authorize_url instead of a 302, for a browser app "
+                "calling with fetch (which cannot read a cross-origin redirect)"
+            ),
+        ] = True,
+    ) -> Response[Any]:
         principal = require_tenant(router, tenant_id, deps.tenants)
         started = service().start(tenant_id, principal.sub)
-        return _redirect(
-            started.authorize_url,
-            AuthorizeRedirect(authorize_url=started.authorize_url),
-            cookies=[_browser_cookie(started)],
-        )
+        body = AuthorizeRedirect(authorize_url=started.authorize_url)
+        cookies = [_browser_cookie(started)]
+        if not redirect:
+            # Same-origin fetch from the console: the cookie binds the flow to this browser all the same.
+            return Response(
+                status_code=200,
+                content_type=content_types.APPLICATION_JSON,
+                body=body.model_dump_json(),
+                headers={"Cache-Control": "no-store"},
+                cookies=cookies,
+            )
+        return _redirect(started.authorize_url, body, cookies=cookies)
 
     @router.get(
         "/oauth/callback",

@@ -1,0 +1,1 @@
+"""The admin console's static files (HTML, CSS, JavaScript), served by ``qbosync.api.routes.console``."""
