@@ -62,6 +62,17 @@ CURRENCY_NAMES = {
     "GBP": "British Pound Sterling",
     "EUR": "Euro",
     "AUD": "Australian Dollar",
+    "NZD": "New Zealand Dollar",
+    "CHF": "Swiss Franc",
+    "JPY": "Japanese Yen",
+    "MXN": "Mexican Peso",
+    "INR": "Indian Rupee",
+    "SGD": "Singapore Dollar",
+    "HKD": "Hong Kong Dollar",
+    "ZAR": "South African Rand",
+    "SEK": "Swedish Krona",
+    "NOK": "Norwegian Krone",
+    "DKK": "Danish Krone",
 }
 # A full update "sets omitted writable fields to NULL", except these, which QBO keeps: a customer's default
 # tax code (the tax engine's, not the client's; recorded by issue 17's material, not re-found publicly) and

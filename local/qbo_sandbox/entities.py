@@ -96,7 +96,7 @@ NAME_LENGTHS = {
     "Title": 16,
     "Suffix": 16,
     "Name": 100,
-    "CompanyName": 100,
+    "CompanyName": 50,
     "PrintOnCheckName": 110,
     "DocNumber": 21,
     "PaymentRefNum": 21,
@@ -821,7 +821,10 @@ def price_sales_lines(lines: list[dict[str, Any]], previous: list[dict[str, Any]
         if detail_type == "SalesItemLineDetail":
             subtotal += _price_sales_item_line(line, index)
         elif detail_type == "DiscountLineDetail":
-            discount += _price_discount_line(line, subtotal, index)
+            line_discount = _price_discount_line(line, subtotal, index)
+            if line_discount is None:
+                continue
+            discount += line_discount
         elif detail_type == "DescriptionOnly":
             line["Amount"] = number_out(money(line.get("Amount", 0)))
         elif detail_type == "GroupLineDetail":
@@ -868,12 +871,32 @@ def _price_sales_item_line(line: dict[str, Any], index: int) -> Decimal:
     return amount
 
 
-def _price_discount_line(line: dict[str, Any], subtotal: Decimal, index: int) -> Decimal:
+def _price_discount_line(line: dict[str, Any], subtotal: Decimal, index: int) -> Decimal | None:
+    """A discount is a percent of the subtotal when `DiscountPercent` is sent, else a fixed `Amount`.
+
+    QBO reads a `DiscountPercent` that is present as the discount, so a fixed discount sent with
+    `DiscountPercent: 0` (python-quickbooks' default) comes to nothing and the line is dropped (the report
+    in qbo-api.md §10); an amount and a different percent together are refused. None: the line is dropped.
+    """
     detail = line.setdefault("DiscountLineDetail", {})
-    if detail.get("PercentBased") and detail.get("DiscountPercent") is not None:
-        amount = money(subtotal * Decimal(str(detail["DiscountPercent"])) / 100)
-    elif "Amount" in line:
-        amount = money(line["Amount"])
+    percent = detail.get("DiscountPercent")
+    given = money(line["Amount"]) if line.get("Amount") is not None else None
+    if percent is not None:
+        amount = money(subtotal * Decimal(str(percent)) / 100)
+        if amount == 0:
+            return None
+        if given not in (None, Decimal(0), amount):
+            raise business_fault(
+                f"A discount is an amount or a percent, not both: Amount {given} and "
+                f"DiscountPercent {percent} (which is {amount}) were sent.",
+                f"Line[{index}].DiscountLineDetail",
+            )
+        detail["PercentBased"] = True
+    elif detail.get("PercentBased"):
+        raise required_missing(f"Line[{index}].DiscountLineDetail.DiscountPercent")
+    elif given is not None:
+        amount = given
+        detail["PercentBased"] = False
     else:
         raise required_missing(f"Line[{index}].Amount")
     line["Amount"] = number_out(amount)
