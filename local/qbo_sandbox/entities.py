@@ -639,11 +639,13 @@ def required_missing(element: str) -> QboFaultError:
 
 
 def too_long(element: str, limit: int, supplied: int) -> QboFaultError:
+    """Code 2050 in the wording a production answer carried (consolibyte/quickbooks-php#79)."""
     return QboFaultError(
         400,
         "2050",
         "String length is either shorter or longer than supported by specification",
-        f"String length specified does not match the supported length. Min:0 Max:{limit} supplied:{supplied}",
+        f"String length specified does not match the supported length. Min:0 Max:{limit} supported. "
+        f"Supplied length:{supplied}",
         element=element,
     )
 

@@ -22,6 +22,7 @@ from quickbooks.objects.detailline import DiscountLine, DiscountLineDetail
 from quickbooks.objects.exchangerate import ExchangeRate
 from quickbooks.objects.invoice import Invoice
 from quickbooks.objects.item import Item
+from quickbooks.objects.payment import Payment
 from quickbooks.objects.preferences import Preferences
 from quickbooks.objects.tax import TxnTaxDetail
 
@@ -316,10 +317,32 @@ def test_given_an_amount_and_a_different_percent_when_sent_together_then_qbo_ref
 
 
 def test_given_a_company_name_of_51_characters_when_saved_then_qbo_answers_2050(qb: QuickBooks) -> None:
-    """qbo-api.md §10: CompanyName at most 50 characters (2050); DocNumber and PaymentRefNum at most 21."""
+    """A production 2050 quoted in consolibyte/quickbooks-php#79: CompanyName "Min:0 Max:50 supported.
+    Supplied length:51"; qbo-api.md §10 lists the same limit."""
     customer = Customer()
     customer.DisplayName = unique_name("Long company")
     customer.CompanyName = "C" * 51
-    assert str(_refusal(lambda: customer.save(qb=qb)).error_code) == "2050"
+    refused = _refusal(lambda: customer.save(qb=qb))
+    assert str(refused.error_code) == "2050"
+    assert "Max:50 supported. Supplied length:51" in refused.detail
     customer.CompanyName = "C" * 50
     assert customer.save(qb=qb).CompanyName == "C" * 50
+
+
+def test_given_a_doc_number_or_payment_ref_of_22_characters_when_saved_then_qbo_answers_2050(
+    qb: QuickBooks, item: Item
+) -> None:
+    """Intuit's Invoice and Payment pages: DocNumber and PaymentRefNum are at most 21 characters;
+    consolibyte/quickbooks-php#79 quotes the Max:21 answer."""
+    customer = create_customer(qb, "Long numbers")
+    invoice = _invoice(customer, item, 10.0, DocNumber="D" * 22)
+    assert str(_refusal(lambda: invoice.save(qb=qb)).error_code) == "2050"
+    invoice.DocNumber = unique_name("N")[:21]
+    saved = invoice.save(qb=qb)
+    payment = Payment()
+    payment.CustomerRef = ref(customer.Id)
+    payment.TotalAmt = 10.0
+    payment.PaymentRefNum = "R" * 22
+    assert str(_refusal(lambda: payment.save(qb=qb)).error_code) == "2050"
+    payment.PaymentRefNum = "R" * 21
+    assert payment.save(qb=qb).PaymentRefNum == "R" * 21 and saved.DocNumber
