@@ -126,6 +126,8 @@ def perform_write(
 ) -> dict[str, Any]:
     """Dispatch one write the way QBO reads `operation`/`include` (and batch's `optionsData`)."""
     allow_duplicates = "allowduplicatedocnum" in options
+    if spec.name == "CompanyCurrency" and operation in ("", "create"):
+        return company.add_currency(body)
     if operation == "delete":
         return company.delete(spec.name, body)
     if operation == "void" or (operation == "update" and "void" in options):

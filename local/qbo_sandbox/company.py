@@ -19,6 +19,7 @@ from typing import Any
 from local.qbo_sandbox.always_sent import (
     ADDRESSED_FORMS,
     CURRENCY_ENTITIES,
+    CURRENCY_NAMES,
     DEFAULTS,
     KEPT_ON_FULL_UPDATE,
     LINKED_FORMS,
@@ -561,6 +562,25 @@ class Company:
                 if entity in BALANCE_TRANSACTIONS:
                     record.setdefault("HomeBalance", record.get("Balance", 0.0))
 
+    def add_currency(self, body: Any) -> dict[str, Any]:
+        """POST /companycurrency {"Code": "EUR"}: make a foreign currency usable (or return it if it is)."""
+        if not isinstance(body, dict) or not body.get("Code"):
+            raise required_missing("Code")
+        code = checked_code(str(body["Code"]).strip().upper(), "Code")
+        if not self.multi_currency_enabled():
+            raise multi_currency_off(code, self._home_currency(), "Code")
+        if code == self._home_currency():
+            raise business_fault(f"{code} is the home currency.", "Code")
+        return copy.deepcopy(self._company_currency(code))
+
+    def _company_currency(self, code: str) -> dict[str, Any]:
+        """The CompanyCurrency record of a foreign currency, added the first time it is used."""
+        for record in self.records["CompanyCurrency"].values():
+            if record.get("Code") == code:
+                return record
+        added = self.insert("CompanyCurrency", {"Code": code, "Name": CURRENCY_NAMES[code], "Active": True})
+        return self.records["CompanyCurrency"][added["Id"]]
+
     def set_exchange_rate(self, code: str, as_of: date, rate: Any) -> dict[str, Any]:
         """Record a rate (home units per one `code` unit) in force from `as_of`; QBO's ExchangeRate shape."""
         if not self.multi_currency_enabled():
@@ -569,6 +589,7 @@ class Company:
         if code == self._home_currency():
             raise business_fault("The home currency has no exchange rate.", "SourceCurrencyCode")
         self.exchange_rates.set(code, as_of, rate_of(rate, "Rate"))
+        self._company_currency(code)
         return self.exchange_rate(code, as_of)
 
     def exchange_rate(self, code: str, as_of: date) -> dict[str, Any]:
@@ -601,6 +622,8 @@ class Company:
         code = checked_code(requested or home, "CurrencyRef")
         if code != home and not self.multi_currency_enabled():
             raise multi_currency_off(code, home, "CurrencyRef")
+        if code != home:
+            self._company_currency(code)
         record["CurrencyRef"] = currency_ref(code)
 
     def _transaction_currency_rules(

@@ -508,6 +508,13 @@ PAYMENT = EntitySpec(
     },
     voidable=True,
 )
+# Multi-currency companies list their foreign currencies (Intuit's CompanyCurrency page).
+COMPANY_CURRENCY = EntitySpec(
+    name="CompanyCurrency",
+    kind=REFERENCE,
+    fields={"Code": TEXT, "Name": TEXT, "Active": BOOLEAN, "CustomField": ListOf(ANY)},
+    in_cdc=False,
+)
 COMPANY_INFO = EntitySpec(name="CompanyInfo", kind=SETTINGS, fields={}, in_cdc=False)
 PREFERENCES = EntitySpec(name="Preferences", kind=SETTINGS, fields={}, in_cdc=False)
 
@@ -529,6 +536,7 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
         CREDIT_MEMO,
         SALES_RECEIPT,
         ESTIMATE,
+        COMPANY_CURRENCY,
         COMPANY_INFO,
         PREFERENCES,
     )

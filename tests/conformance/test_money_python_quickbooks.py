@@ -17,6 +17,7 @@ import pytest
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 from quickbooks.objects.base import Address
+from quickbooks.objects.companycurrency import CompanyCurrency
 from quickbooks.objects.customer import Customer
 from quickbooks.objects.detailline import DiscountLine, DiscountLineDetail
 from quickbooks.objects.exchangerate import ExchangeRate
@@ -185,6 +186,27 @@ def test_given_an_exchange_rate_when_an_invoice_comes_without_one_then_the_table
     invoice.ExchangeRate = None  # python-quickbooks sends 1 unless told otherwise
     created = _raw(money_qb, "Invoice", invoice.save(qb=money_qb).Id)
     assert (created["ExchangeRate"], created["HomeTotalAmt"]) == (1.25, 100.0)
+
+
+def test_given_multi_currency_when_currencies_are_used_then_company_currency_lists_them(
+    money_qb: QuickBooks,
+) -> None:
+    """Intuit's CompanyCurrency page: the active currencies of a multi-currency company; created with
+    POST /companycurrency {"Code": ...}. The sandbox also adds a currency the first time it is used."""
+    added = CompanyCurrency()
+    added.Code = "CHF"
+    saved = added.save(qb=money_qb)
+    assert (saved.Code, saved.Name, saved.Active) == ("CHF", "Swiss Franc", True)
+    create_customer(money_qb, "Yen customer", CurrencyRef=_currency("JPY"))
+    codes = {currency.Code for currency in CompanyCurrency.all(qb=money_qb)}
+    assert {"CHF", "JPY"} <= codes and "USD" not in codes
+
+
+def test_given_multi_currency_off_when_a_company_currency_is_added_then_qbo_refuses(qb: QuickBooks) -> None:
+    """Intuit's CompanyCurrency page: applicable only to companies that enable multi-currency."""
+    added = CompanyCurrency()
+    added.Code = "EUR"
+    assert str(_refusal(lambda: added.save(qb=qb)).error_code) == "6000"
 
 
 def test_given_multi_currency_on_when_the_control_plane_switches_it_off_then_it_stays_on(
