@@ -5,7 +5,8 @@ item, invoice, payment, salesreceipt, estimate), and responses recorded from rea
 integrations' fixtures (fylein/fyle-qbo-api `tests/.../fixtures.py`: customers with `CurrencyRef`,
 `PrintOnCheckName`, `PreferredDeliveryMethod`, `IsProject`, `ClientEntityId`; PipedreamHQ/pipedream
 QuickBooks test events: invoices with `LinkedTxn: []`, `Deposit`, copied `BillAddr`/`ShipAddr`, line
-`TaxCodeRef`). A US company with Automated Sales Tax (the seeded one) marks new customers taxable.
+`TaxCodeRef`). US companies (the recorded ones run Automated Sales Tax) mark new customers taxable; the
+sandbox does so whether AST is on or not.
 """
 
 from __future__ import annotations
