@@ -751,6 +751,9 @@ class Company:
         )
         if record.get("ApplyTaxAfterDiscount") and discount and subtotal > 0:
             taxable = to_cent(taxable * (subtotal - discount) / subtotal)
+        customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
+        if customer.get("Taxable") is False:
+            taxable = Decimal(0)  # a tax-exempt customer (Taxable false) is charged no tax
         requested = (record.get("TxnTaxDetail") or {}).get("TotalTax")
         requested_total = money(requested) if requested is not None else None
         code = self._ast_code(self._ship_to_state(record))

@@ -124,3 +124,10 @@ def test_given_the_money_flags_when_the_cli_is_parsed_then_they_become_company_f
         True,
         True,
     )
+
+
+def test_given_ast_and_a_tax_exempt_customer_when_invoiced_then_no_tax_is_charged() -> None:
+    company = company_with(automated_sales_tax=True)
+    customer = company.create("Customer", {"DisplayName": "Charity", "Taxable": False})
+    invoice = company.create("Invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": [design_line(75)]})
+    assert (invoice["TxnTaxDetail"]["TotalTax"], invoice["TotalAmt"]) == (0.0, 75.0)
