@@ -46,6 +46,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fault-error-rate", dest="error_rate", type=float)
     parser.add_argument("--fault-drop-rate", dest="drop_after_commit_rate", type=float)
     parser.add_argument("--seed", dest="seed", type=int)
+    parser.add_argument(
+        "--home-currency", dest="home_currency", help="ISO code of every company's home currency"
+    )
+    parser.add_argument(
+        "--multi-currency",
+        dest="multi_currency",
+        action="store_true",
+        default=None,
+        help="companies use currencies",
+    )
+    parser.add_argument(
+        "--automated-sales-tax",
+        dest="automated_sales_tax",
+        action="store_true",
+        default=None,
+        help="companies run Automated Sales Tax (PartnerTaxEnabled: QBO computes the tax)",
+    )
     parser.add_argument("--snapshot", dest="snapshot_path", metavar="FILE")
     parser.add_argument("--log-level", default="warning")
     return parser
@@ -68,6 +85,7 @@ class _QuietDrops(logging.Filter):
 
 
 _FAULT_FLAGS = ("latency_ms", "error_rate", "drop_after_commit_rate")
+_FEATURE_FLAGS = ("home_currency", "multi_currency", "automated_sales_tax")
 _SERVER_FLAGS = ("host", "port", "config", "log_level")
 
 
@@ -77,6 +95,9 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     faults = {k: given.pop(k) for k in _FAULT_FLAGS if k in given}
     if faults:
         given["faults"] = faults
+    features = {k: given.pop(k) for k in _FEATURE_FLAGS if k in given}
+    if features:
+        given["company_features"] = features
     return given
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from starlette.applications import Starlette
@@ -126,6 +126,8 @@ def perform_write(
 ) -> dict[str, Any]:
     """Dispatch one write the way QBO reads `operation`/`include` (and batch's `optionsData`)."""
     allow_duplicates = "allowduplicatedocnum" in options
+    if spec.name == "CompanyCurrency" and operation in ("", "create"):
+        return company.add_currency(body)
     if operation == "delete":
         return company.delete(spec.name, body)
     if operation == "void" or (operation == "update" and "void" in options):
@@ -304,6 +306,46 @@ async def read_company_info(request: Request) -> Response:
     return qbo_json({"CompanyInfo": record, "time": response_time(company.clock())})
 
 
+def _as_of(text: str | None, company: Company, element: str) -> date:
+    if not text:
+        return company.now().date()
+    try:
+        return date.fromisoformat(text.strip()[:10])
+    except ValueError:
+        raise bad_request(f"{element} '{text}' is not a date (yyyy-mm-dd).", element) from None
+
+
+@fault_guarded
+async def read_exchange_rate(request: Request) -> Response:
+    """GET /exchangerate?sourcecurrencycode=EUR&asofdate=yyyy-mm-dd (Intuit's ExchangeRate page)."""
+    company = company_of(request)
+    code = request.query_params.get("sourcecurrencycode", "").strip().upper()
+    if not code:
+        raise required_missing("sourcecurrencycode")
+    with company.lock:
+        as_of = _as_of(request.query_params.get("asofdate"), company, "asofdate")
+        record = company.exchange_rate(code, as_of)
+    return qbo_json({"ExchangeRate": record, "time": response_time(company.clock())})
+
+
+@fault_guarded
+async def write_exchange_rate(request: Request) -> Response:
+    """POST /exchangerate with an ExchangeRate body: sets the rate in force from its AsOfDate."""
+    company = company_of(request)
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("The body must be an ExchangeRate object.", "ExchangeRate")
+    code = str(body.get("SourceCurrencyCode") or "").strip().upper()
+    if not code:
+        raise required_missing("SourceCurrencyCode")
+    if body.get("Rate") in (None, ""):
+        raise required_missing("Rate")
+    with company.lock:
+        as_of = _as_of(body.get("AsOfDate"), company, "AsOfDate")
+        record = company.set_exchange_rate(code, as_of, body["Rate"])
+    return qbo_json({"ExchangeRate": record, "time": response_time(company.clock())})
+
+
 @fault_guarded
 async def unsupported(request: Request) -> Response:
     raise unsupported_operation(
@@ -320,6 +362,8 @@ def build_accounting_app() -> Starlette:
             Route("/cdc", change_data_capture, methods=["GET"]),
             Route("/companyinfo/{entity_id}", read_company_info, methods=["GET"]),
             Route("/preferences", read_preferences, methods=["GET"]),
+            Route("/exchangerate", read_exchange_rate, methods=["GET"]),
+            Route("/exchangerate", write_exchange_rate, methods=["POST"]),
             Route("/{entity}", write_entity, methods=["POST"]),
             Route("/{entity}/{entity_id}", read_entity, methods=["GET"]),
             Route("/{path:path}", unsupported, methods=ALL_METHODS),

@@ -5,7 +5,8 @@ item, invoice, payment, salesreceipt, estimate), and responses recorded from rea
 integrations' fixtures (fylein/fyle-qbo-api `tests/.../fixtures.py`: customers with `CurrencyRef`,
 `PrintOnCheckName`, `PreferredDeliveryMethod`, `IsProject`, `ClientEntityId`; PipedreamHQ/pipedream
 QuickBooks test events: invoices with `LinkedTxn: []`, `Deposit`, copied `BillAddr`/`ShipAddr`, line
-`TaxCodeRef`). A US company with Automated Sales Tax (the seeded one) marks new customers taxable.
+`TaxCodeRef`). US companies (the recorded ones run Automated Sales Tax) mark new customers taxable; the
+sandbox does so whether AST is on or not.
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ CURRENCY_NAMES = {
     "GBP": "British Pound Sterling",
     "EUR": "Euro",
     "AUD": "Australian Dollar",
+    "NZD": "New Zealand Dollar",
+    "CHF": "Swiss Franc",
+    "JPY": "Japanese Yen",
+    "MXN": "Mexican Peso",
+    "INR": "Indian Rupee",
+    "SGD": "Singapore Dollar",
+    "HKD": "Hong Kong Dollar",
+    "ZAR": "South African Rand",
+    "SEK": "Swedish Krona",
+    "NOK": "Norwegian Krone",
+    "DKK": "Danish Krone",
 }
 # A full update "sets omitted writable fields to NULL", except these, which QBO keeps: a customer's default
 # tax code (the tax engine's, not the client's; recorded by issue 17's material, not re-found publicly) and

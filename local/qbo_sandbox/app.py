@@ -114,7 +114,9 @@ class Sandbox:
             self.signer = IdTokenSigner()
             realm_ids = realm_ids_for(config.seed, config.realm_count)
             for index, (realm_id, name) in enumerate(zip(realm_ids, config.company_names, strict=True)):
-                self.companies[realm_id] = seed_company(realm_id, name, config.seed * 1000 + index)
+                self.companies[realm_id] = seed_company(
+                    realm_id, name, config.seed * 1000 + index, features=config.company_features
+                )
         for company in self.companies.values():
             # Records are stamped with the sandbox clock, so advancing it ages them (and the CDC window).
             company.clock = self.company_now

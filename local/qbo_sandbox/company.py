@@ -12,17 +12,29 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from local.qbo_sandbox.always_sent import (
     ADDRESSED_FORMS,
     CURRENCY_ENTITIES,
+    CURRENCY_NAMES,
     DEFAULTS,
     KEPT_ON_FULL_UPDATE,
     LINKED_FORMS,
     currency_ref,
+)
+from local.qbo_sandbox.currency import (
+    BALANCE_TRANSACTIONS,
+    CURRENCY_TRANSACTIONS,
+    ExchangeRateTable,
+    checked_code,
+    currency_change,
+    currency_mismatch,
+    multi_currency_off,
+    rate_of,
+    to_cent,
 )
 from local.qbo_sandbox.entities import (
     ACCOUNT_CLASSIFICATION,
@@ -52,6 +64,14 @@ from local.qbo_sandbox.entities import (
 from local.qbo_sandbox.faultbody import COMPANY_TIMEZONE, QboFaultError
 from local.qbo_sandbox.index import LINKED_TXN_INDEX, UNIQUE_NAME_INDEX, RecordIndex, index_key
 from local.qbo_sandbox.query import Query, evaluate_query, invalid_query, parse_query
+from local.qbo_sandbox.sales_tax import (
+    AST_RATES,
+    NO_TAX_STATE,
+    AstTaxCode,
+    TaxComponent,
+    ast_code_name,
+    tax_detail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +116,15 @@ class ChangeEvent:
     deleted_id: str | None = None
 
 
+class SettingRefusedError(Exception):
+    """A company setting QBO would not let anyone change this way (reason code and message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 def object_not_found(element: str = "") -> QboFaultError:
     return QboFaultError(400, "610", "Object Not Found", NOT_FOUND_DETAIL, element=element)
 
@@ -133,6 +162,7 @@ class Company:
         self.lock = threading.RLock()
         self.index = RecordIndex(lambda entity, record: self._unique_key(ENTITY_SPECS[entity], record))
         self.doc_number_high = FIRST_DOC_NUMBER - 1
+        self.exchange_rates = ExchangeRateTable()
 
     def _store(self, entity: str, record: dict[str, Any]) -> None:
         """Keep a record and file it in the index (every stored record goes through here)."""
@@ -354,6 +384,8 @@ class Company:
                         record.pop(member, None)
                 else:
                     record[member] = value
+            if self.automated_sales_tax() and "TxnTaxDetail" not in fields:
+                record.pop("TxnTaxDetail", None)  # AST recomputes; only a TotalTax sent now is honoured
         else:
             record = {**fields, "domain": "QBO", "sparse": False}
             for member in KEPT_ON_FULL_UPDATE.get(spec.name, ()):
@@ -410,6 +442,9 @@ class Company:
             record["Line"] = []
             record["UnappliedAmt"] = 0.0
         record["TotalAmt"] = 0.0
+        for member in ("HomeTotalAmt", "HomeBalance"):
+            if member in record:
+                record[member] = 0.0
         record["PrivateNote"] = "Voided"
         stamp = self._stamp()
         record["SyncToken"] = str(int(current["SyncToken"]) + 1)
@@ -439,6 +474,10 @@ class Company:
             self._sales_form_rules(spec, record, previous, allow_duplicate_doc_number)
         elif spec.name == "Payment":
             self._payment_rules(record)
+        if spec.name in ("Customer", "Vendor"):
+            self._name_currency_rules(record, previous)
+        elif spec.name in CURRENCY_TRANSACTIONS:
+            self._transaction_currency_rules(spec, record, previous)
         self._fill_always_sent(spec, record, previous)
 
     def _fill_always_sent(
@@ -461,10 +500,266 @@ class Company:
                 if member not in record and customer.get(member):
                     record[member] = copy.deepcopy(customer[member])
 
+    def _preferences(self) -> dict[str, Any]:
+        return next(iter(self.records["Preferences"].values()), {})
+
     def _home_currency(self) -> str:
-        preferences = next(iter(self.records["Preferences"].values()), {})
-        home = preferences.get("CurrencyPrefs", {}).get("HomeCurrency", {})
+        home = self._preferences().get("CurrencyPrefs", {}).get("HomeCurrency", {})
         return str(home.get("value") or "USD") if isinstance(home, dict) else "USD"
+
+    def multi_currency_enabled(self) -> bool:
+        return self._preferences().get("CurrencyPrefs", {}).get("MultiCurrencyEnabled") is True
+
+    def automated_sales_tax(self) -> bool:
+        """`TaxPrefs.PartnerTaxEnabled: true` is an AST company with AST set up (qbo-api.md §10)."""
+        return self._preferences().get("TaxPrefs", {}).get("PartnerTaxEnabled") is True
+
+    # ----- company settings (QBO's UI, the sandbox's control plane) ---------------------------------
+
+    def configure(
+        self,
+        *,
+        home_currency: str | None = None,
+        multi_currency: bool | None = None,
+        automated_sales_tax: bool | None = None,
+    ) -> dict[str, Any]:
+        """Change what QBO's UI would: multi-currency on (never off), AST on or off; the home currency
+        only while the company has no transactions. Returns the new Preferences."""
+        preferences = self._preferences()
+        currency_prefs = preferences.setdefault("CurrencyPrefs", {})
+        if home_currency is not None and home_currency != self._home_currency():
+            checked_code(home_currency, "HomeCurrency")
+            if any(self.records[entity] for entity in CURRENCY_TRANSACTIONS):
+                raise SettingRefusedError(
+                    "home_currency_fixed",
+                    "the home currency can not change once the company has transactions",
+                )
+            currency_prefs["HomeCurrency"] = {"value": home_currency}
+            for entity in ("Customer", "Vendor", "Account"):
+                for record in self.records[entity].values():
+                    record["CurrencyRef"] = currency_ref(home_currency)
+        if multi_currency is False and self.multi_currency_enabled():
+            raise SettingRefusedError(
+                "multi_currency_permanent", "multi-currency can not be switched off once it is on"
+            )
+        if multi_currency and not self.multi_currency_enabled():
+            currency_prefs["MultiCurrencyEnabled"] = True
+            self._book_existing_at_home_rate()
+        if automated_sales_tax is not None:
+            tax_prefs = preferences.setdefault("TaxPrefs", {"UsingSalesTax": True})
+            if automated_sales_tax:
+                tax_prefs["PartnerTaxEnabled"] = True
+            else:
+                tax_prefs.pop("PartnerTaxEnabled", None)
+        return copy.deepcopy(preferences)
+
+    def _book_existing_at_home_rate(self) -> None:
+        """Switching multi-currency on leaves every existing transaction in the home currency at rate 1."""
+        for entity in CURRENCY_TRANSACTIONS:
+            for record in self.records[entity].values():
+                record.setdefault("ExchangeRate", 1.0)
+                record.setdefault("HomeTotalAmt", record.get("TotalAmt", 0.0))
+                if entity in BALANCE_TRANSACTIONS:
+                    record.setdefault("HomeBalance", record.get("Balance", 0.0))
+
+    def add_currency(self, body: Any) -> dict[str, Any]:
+        """POST /companycurrency {"Code": "EUR"}: make a foreign currency usable (or return it if it is)."""
+        if not isinstance(body, dict) or not body.get("Code"):
+            raise required_missing("Code")
+        code = checked_code(str(body["Code"]).strip().upper(), "Code")
+        if not self.multi_currency_enabled():
+            raise multi_currency_off(code, self._home_currency(), "Code")
+        if code == self._home_currency():
+            raise business_fault(f"{code} is the home currency.", "Code")
+        return copy.deepcopy(self._company_currency(code))
+
+    def _company_currency(self, code: str) -> dict[str, Any]:
+        """The CompanyCurrency record of a foreign currency, added the first time it is used."""
+        for record in self.records["CompanyCurrency"].values():
+            if record.get("Code") == code:
+                return record
+        added = self.insert("CompanyCurrency", {"Code": code, "Name": CURRENCY_NAMES[code], "Active": True})
+        return self.records["CompanyCurrency"][added["Id"]]
+
+    def set_exchange_rate(self, code: str, as_of: date, rate: Any) -> dict[str, Any]:
+        """Record a rate (home units per one `code` unit) in force from `as_of`; QBO's ExchangeRate shape."""
+        if not self.multi_currency_enabled():
+            raise multi_currency_off(code, self._home_currency(), "SourceCurrencyCode")
+        checked_code(code, "SourceCurrencyCode")
+        if code == self._home_currency():
+            raise business_fault("The home currency has no exchange rate.", "SourceCurrencyCode")
+        self.exchange_rates.set(code, as_of, rate_of(rate, "Rate"))
+        self._company_currency(code)
+        return self.exchange_rate(code, as_of)
+
+    def exchange_rate(self, code: str, as_of: date) -> dict[str, Any]:
+        """QBO's ExchangeRate object for `code` on `as_of` (rate 1 when none has been set)."""
+        if not self.multi_currency_enabled():
+            raise multi_currency_off(code, self._home_currency(), "sourcecurrencycode")
+        checked_code(code, "sourcecurrencycode")
+        found = self.exchange_rates.find(code, as_of)
+        day, rate = found if found is not None else (as_of, Decimal(1))
+        return {
+            "SourceCurrencyCode": code,
+            "TargetCurrencyCode": self._home_currency(),
+            "Rate": number_out(rate),
+            "AsOfDate": day.isoformat(),
+            "MetaData": {"LastUpdatedTime": self._stamp()},
+        }
+
+    # ----- currency rules ---------------------------------------------------------------------------
+
+    def _name_currency_rules(self, record: dict[str, Any], previous: dict[str, Any] | None) -> None:
+        """A customer's or vendor's currency is chosen at creation and never changes."""
+        home = self._home_currency()
+        requested = (record.get("CurrencyRef") or {}).get("value")
+        if previous is not None:
+            was = (previous.get("CurrencyRef") or {}).get("value", home)
+            if requested is not None and requested != was:
+                raise currency_change(requested, was)
+            record["CurrencyRef"] = currency_ref(was)
+            return
+        code = checked_code(requested or home, "CurrencyRef")
+        if code != home and not self.multi_currency_enabled():
+            raise multi_currency_off(code, home, "CurrencyRef")
+        if code != home:
+            self._company_currency(code)
+        record["CurrencyRef"] = currency_ref(code)
+
+    def _transaction_currency_rules(
+        self, spec: EntitySpec, record: dict[str, Any], previous: dict[str, Any] | None
+    ) -> None:
+        """The currency is the customer's; the rate is the request's, else 1 for payments and the
+        company's exchange-rate table (else 1) for sales forms; home amounts follow from it."""
+        home = self._home_currency()
+        customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
+        customer_code = (customer.get("CurrencyRef") or {}).get("value", home)
+        requested = (record.get("CurrencyRef") or {}).get("value")
+        code = checked_code(requested or customer_code, "CurrencyRef")
+        if code != home and not self.multi_currency_enabled():
+            raise multi_currency_off(code, home, "CurrencyRef")
+        if code != customer_code:
+            raise currency_mismatch(code, customer_code)
+        record["CurrencyRef"] = currency_ref(code)
+        if not self.multi_currency_enabled():
+            record.pop("ExchangeRate", None)  # a single-currency company has no rates
+            return
+        if code == home:
+            rate = Decimal(1)
+        elif record.get("ExchangeRate") is not None:
+            rate = rate_of(record["ExchangeRate"])
+        elif spec.name == "Payment":
+            rate = Decimal(1)  # Intuit books a payment sent without a rate at 1 (qbo-api.md §10)
+        else:
+            txn_date = date.fromisoformat(str(record.get("TxnDate") or self.now().date().isoformat()))
+            found = self.exchange_rates.find(code, txn_date)
+            rate = found[1] if found is not None else Decimal(1)
+        record["ExchangeRate"] = number_out(rate)
+        self._home_amounts(spec.name, record)
+
+    @staticmethod
+    def _home_amounts(entity: str, record: dict[str, Any]) -> None:
+        rate = Decimal(str(record.get("ExchangeRate", 1)))
+        record["HomeTotalAmt"] = number_out(to_cent(money(record.get("TotalAmt", 0)) * rate))
+        if entity in BALANCE_TRANSACTIONS:
+            record["HomeBalance"] = number_out(to_cent(money(record.get("Balance", 0)) * rate))
+
+    # ----- automated sales tax ----------------------------------------------------------------------
+
+    def _ast_line_codes(self, lines: list[dict[str, Any]]) -> None:
+        """AST lines are TAX or NON; a line without a tax code is TAX (Intuit, 2018-08-10)."""
+        for index, line in enumerate(lines):
+            detail = line.get("SalesItemLineDetail")
+            if not isinstance(detail, dict):
+                continue
+            detail.setdefault("TaxCodeRef", {"value": "TAX"})
+            if detail["TaxCodeRef"].get("value") not in PSEUDO_TAX_CODES:
+                raise business_fault(
+                    "With Automated Sales Tax a line's TaxCodeRef must be TAX or NON; "
+                    "the transaction's tax code is chosen by QuickBooks.",
+                    f"Line[{index}].SalesItemLineDetail.TaxCodeRef",
+                )
+
+    def _ship_to_state(self, record: dict[str, Any]) -> str:
+        """The state AST taxes in: the form's ship-to, else the customer's, else the company's address."""
+        customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
+        company_info = next(iter(self.records["CompanyInfo"].values()), {})
+        for address in (record.get("ShipAddr"), customer.get("ShipAddr"), company_info.get("CompanyAddr")):
+            if isinstance(address, dict) and address.get("CountrySubDivisionCode"):
+                state = str(address["CountrySubDivisionCode"]).strip().upper()
+                return state if state in AST_RATES else NO_TAX_STATE
+        return NO_TAX_STATE
+
+    def _ast_code(self, state: str) -> AstTaxCode:
+        """The tax code AST uses for a state, created (with its rates) the first time it is needed."""
+        name = ast_code_name(state)
+        stored = next((c for c in self.records["TaxCode"].values() if c.get("Name") == name), None)
+        if stored is None:
+            parts = AST_RATES.get(state, (Decimal(0),))
+            details = []
+            for label, percent in zip(("state", "local"), parts, strict=False):
+                rate = self.insert(
+                    "TaxRate",
+                    {
+                        "Name": f"{name} {label}",
+                        "Description": "Automated Sales Tax",
+                        "Active": True,
+                        "RateValue": number_out(percent),
+                        "AgencyRef": {"value": "1"},
+                        "SpecialTaxType": "NONE",
+                        "DisplayType": "ReadOnly",
+                    },
+                )
+                details.append(
+                    {
+                        "TaxRateRef": {"value": rate["Id"], "name": rate["Name"]},
+                        "TaxTypeApplicable": "TaxOnAmount",
+                        "TaxOrder": 0,
+                    }
+                )
+            stored = self.insert(
+                "TaxCode",
+                {
+                    "Name": name,
+                    "Description": name,
+                    "Active": True,
+                    "Hidden": False,
+                    "Taxable": True,
+                    "TaxGroup": True,
+                    "SalesTaxRateList": {"TaxRateDetail": details},
+                    "PurchaseTaxRateList": {"TaxRateDetail": []},
+                },
+            )
+        components = []
+        for detail in stored["SalesTaxRateList"]["TaxRateDetail"]:
+            rate_record = self.records["TaxRate"][detail["TaxRateRef"]["value"]]
+            components.append(
+                TaxComponent(rate_record["Id"], rate_record["Name"], Decimal(str(rate_record["RateValue"])))
+            )
+        return AstTaxCode(stored["Id"], name, tuple(components))
+
+    def _ast_tax(self, record: dict[str, Any], subtotal: Decimal, discount: Decimal) -> Decimal:
+        """Set the AST `TxnTaxDetail` (computed, or the request's TotalTax prorated) and return TotalTax."""
+        taxable = sum(
+            (
+                money(line["Amount"])
+                for line in record["Line"]
+                if line.get("DetailType") == "SalesItemLineDetail"
+                and line["SalesItemLineDetail"].get("TaxCodeRef", {}).get("value") == "TAX"
+            ),
+            Decimal(0),
+        )
+        if record.get("ApplyTaxAfterDiscount") and discount and subtotal > 0:
+            taxable = to_cent(taxable * (subtotal - discount) / subtotal)
+        customer = self.records["Customer"].get(record["CustomerRef"]["value"], {})
+        if customer.get("Taxable") is False:
+            taxable = Decimal(0)  # a tax-exempt customer (Taxable false) is charged no tax
+        requested = (record.get("TxnTaxDetail") or {}).get("TotalTax")
+        requested_total = money(requested) if requested is not None else None
+        code = self._ast_code(self._ship_to_state(record))
+        total, detail = tax_detail(code, taxable, requested_total)
+        record["TxnTaxDetail"] = detail
+        return total
 
     def _name_list_rules(  # noqa: PLR0912 (one branch per name-list entity)
         self, spec: EntitySpec, record: dict[str, Any], previous: dict[str, Any] | None
@@ -656,12 +951,18 @@ class Company:
             raise required_missing("CustomerRef")
         if not record.get("Line"):
             raise required_missing("Line")
+        automated_tax = self.automated_sales_tax()
+        if automated_tax:
+            self._ast_line_codes(record["Line"])
         for index, line in enumerate(record["Line"]):
             self._resolve_line_refs(line, index)
         priced = price_sales_lines(record["Line"], previous.get("Line", []) if previous else [])
         record["Line"] = priced.lines
-        tax = money(record.get("TxnTaxDetail", {}).get("TotalTax", 0))
-        record["TxnTaxDetail"] = {**record.get("TxnTaxDetail", {}), "TotalTax": number_out(tax)}
+        if automated_tax:
+            tax = self._ast_tax(record, priced.subtotal, priced.discount)
+        else:
+            tax = money(record.get("TxnTaxDetail", {}).get("TotalTax", 0))
+            record["TxnTaxDetail"] = {**record.get("TxnTaxDetail", {}), "TotalTax": number_out(tax)}
         total = priced.subtotal - priced.discount + tax
         if total < 0:
             raise business_fault("Transaction amount must be 0 or more.", "Line")
@@ -925,6 +1226,8 @@ class Company:
         else:
             target["RemainingCredit"] = number_out(open_amount)
             target["Balance"] = target["RemainingCredit"]
+        if "HomeBalance" in target:
+            self._home_amounts(txn_type, target)
         if target != before:
             self._bump(target, txn_type)
 
@@ -977,6 +1280,7 @@ class Company:
                     "tombstones": self.tombstones,
                     "change_log": self.change_log,
                     "request_cache": self.request_cache,
+                    "exchange_rates": self.exchange_rates.to_snapshot(),
                 }
             )
 
@@ -993,4 +1297,5 @@ class Company:
         company.tombstones = saved.get("tombstones", {})
         company.change_log = saved.get("change_log", [])
         company.request_cache = saved.get("request_cache", {})
+        company.exchange_rates = ExchangeRateTable.from_snapshot(saved.get("exchange_rates", {}))
         return company

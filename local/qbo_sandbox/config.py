@@ -7,6 +7,7 @@ default is the stricter choice, so a client that works here also works against I
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,33 @@ class FaultSettings(BaseModel):
     latency_ms: int = Field(0, ge=0, le=60_000, description="added to every API call")
 
 
+class CompanyFeatures(BaseModel):
+    """What a company was set up with in QBO's UI; applied to every seeded realm, changeable per realm
+    through `POST /_sandbox/realms/{realm_id}/preferences`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home_currency: str = Field(
+        "USD", pattern=r"^[A-Z]{3}$", description="ISO code, fixed for the company's life"
+    )
+    multi_currency: bool = Field(False, description="Preferences.CurrencyPrefs.MultiCurrencyEnabled")
+    automated_sales_tax: bool = Field(
+        False, description="Preferences.TaxPrefs.PartnerTaxEnabled (AST computes tax)"
+    )
+    exchange_rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="home-currency units per one foreign unit, in force from the seed date",
+    )
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _rates_are_positive(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in rates.items():
+            if len(code) != 3 or not code.isupper() or not rate.is_finite() or rate <= 0:
+                raise ValueError(f"exchange rate {code}: {rate} must be an ISO code and a positive number")
+        return rates
+
+
 class SandboxConfig(BaseModel):
     """Settings for one sandbox process. Built from defaults, a JSON file and CLI flags."""
 
@@ -56,6 +84,7 @@ class SandboxConfig(BaseModel):
     seed: int = 1
     realm_count: int = Field(2, ge=1, le=20)
     company_names: list[str] = Field(default_factory=lambda: ["Sandbox Company A", "Sandbox Company B"])
+    company_features: CompanyFeatures = Field(default_factory=CompanyFeatures)
 
     # Tokens.
     access_token_ttl_seconds: int = Field(3600, ge=1)
@@ -164,8 +193,8 @@ def load_config(
             raise ValueError("the config file must hold a JSON object")
         data.update(loaded)
     for key, value in (overrides or {}).items():
-        if key == "faults" and isinstance(value, dict):
-            data["faults"] = {**data.get("faults", {}), **value}
+        if key in ("faults", "company_features") and isinstance(value, dict):
+            data[key] = {**data.get(key, {}), **value}
         else:
             data[key] = value
     return SandboxConfig.model_validate(data)

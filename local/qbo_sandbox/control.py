@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -14,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.qbo_sandbox.company import SettingRefusedError
 from local.qbo_sandbox.config import FaultSettings
+from local.qbo_sandbox.faultbody import QboFaultError
 
 if TYPE_CHECKING:
     from local.qbo_sandbox.app import Sandbox
@@ -190,6 +193,56 @@ async def clock(request: Request) -> Response:
     )
 
 
+class PreferencesChange(BaseModel):
+    """What `POST /_sandbox/realms/{realm_id}/preferences` may change (what QBO's UI would)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home_currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    multi_currency: bool | None = None
+    automated_sales_tax: bool | None = None
+    exchange_rates: dict[str, Decimal] | None = Field(
+        None, description="home-currency units per one foreign unit, in force from today (company time)"
+    )
+
+
+async def company_preferences(request: Request) -> Response:
+    """GET the realm's Preferences; POST changes multi-currency, AST, the home currency or exchange rates."""
+    sandbox = _sandbox(request)
+    realm_id = request.path_params["realm_id"]
+    company = sandbox.companies.get(realm_id)
+    if company is None:
+        return JSONResponse(
+            {"error": {"code": "unknown_realm", "message": f"no realm {realm_id}", "details": []}}, 404
+        )
+    if request.method == "POST":
+        body = await _json_object(request)
+        if body is None:
+            return _bad_request("body must be a JSON object")
+        try:
+            change = PreferencesChange.model_validate(body)
+        except ValidationError as exc:
+            return _bad_request("invalid preferences", exc.errors(include_url=False, include_context=False))
+        with company.lock:
+            try:
+                company.configure(
+                    home_currency=change.home_currency,
+                    multi_currency=change.multi_currency,
+                    automated_sales_tax=change.automated_sales_tax,
+                )
+                for code, rate in (change.exchange_rates or {}).items():
+                    company.set_exchange_rate(code, company.now().date(), rate)
+            except SettingRefusedError as refused:
+                return JSONResponse(
+                    {"error": {"code": refused.code, "message": refused.message, "details": []}}, 409
+                )
+            except QboFaultError as fault:
+                return _bad_request(fault.detail)
+    with company.lock:
+        preferences = company.settings("Preferences")
+    return JSONResponse(preferences)
+
+
 async def snapshot(request: Request) -> Response:
     sandbox = _sandbox(request)
     if sandbox.config.snapshot_path is None:
@@ -211,4 +264,5 @@ def control_routes() -> list[Route]:
         Route("/_sandbox/webhooks/flush", flush_webhooks, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/snapshot", snapshot, methods=["POST"]),
+        Route("/_sandbox/realms/{realm_id}/preferences", company_preferences, methods=["GET", "POST"]),
     ]

@@ -96,7 +96,7 @@ NAME_LENGTHS = {
     "Title": 16,
     "Suffix": 16,
     "Name": 100,
-    "CompanyName": 100,
+    "CompanyName": 50,
     "PrintOnCheckName": 110,
     "DocNumber": 21,
     "PaymentRefNum": 21,
@@ -508,6 +508,13 @@ PAYMENT = EntitySpec(
     },
     voidable=True,
 )
+# Multi-currency companies list their foreign currencies (Intuit's CompanyCurrency page).
+COMPANY_CURRENCY = EntitySpec(
+    name="CompanyCurrency",
+    kind=REFERENCE,
+    fields={"Code": TEXT, "Name": TEXT, "Active": BOOLEAN, "CustomField": ListOf(ANY)},
+    in_cdc=False,
+)
 COMPANY_INFO = EntitySpec(name="CompanyInfo", kind=SETTINGS, fields={}, in_cdc=False)
 PREFERENCES = EntitySpec(name="Preferences", kind=SETTINGS, fields={}, in_cdc=False)
 
@@ -529,6 +536,7 @@ ENTITY_SPECS: dict[str, EntitySpec] = {
         CREDIT_MEMO,
         SALES_RECEIPT,
         ESTIMATE,
+        COMPANY_CURRENCY,
         COMPANY_INFO,
         PREFERENCES,
     )
@@ -639,11 +647,13 @@ def required_missing(element: str) -> QboFaultError:
 
 
 def too_long(element: str, limit: int, supplied: int) -> QboFaultError:
+    """Code 2050 in the wording a production answer carried (consolibyte/quickbooks-php#79)."""
     return QboFaultError(
         400,
         "2050",
         "String length is either shorter or longer than supported by specification",
-        f"String length specified does not match the supported length. Min:0 Max:{limit} supplied:{supplied}",
+        f"String length specified does not match the supported length. Min:0 Max:{limit} supported. "
+        f"Supplied length:{supplied}",
         element=element,
     )
 
@@ -821,7 +831,10 @@ def price_sales_lines(lines: list[dict[str, Any]], previous: list[dict[str, Any]
         if detail_type == "SalesItemLineDetail":
             subtotal += _price_sales_item_line(line, index)
         elif detail_type == "DiscountLineDetail":
-            discount += _price_discount_line(line, subtotal, index)
+            line_discount = _price_discount_line(line, subtotal, index)
+            if line_discount is None:
+                continue
+            discount += line_discount
         elif detail_type == "DescriptionOnly":
             line["Amount"] = number_out(money(line.get("Amount", 0)))
         elif detail_type == "GroupLineDetail":
@@ -868,12 +881,32 @@ def _price_sales_item_line(line: dict[str, Any], index: int) -> Decimal:
     return amount
 
 
-def _price_discount_line(line: dict[str, Any], subtotal: Decimal, index: int) -> Decimal:
+def _price_discount_line(line: dict[str, Any], subtotal: Decimal, index: int) -> Decimal | None:
+    """A discount is a percent of the subtotal when `DiscountPercent` is sent, else a fixed `Amount`.
+
+    QBO reads a `DiscountPercent` that is present as the discount, so a fixed discount sent with
+    `DiscountPercent: 0` (python-quickbooks' default) comes to nothing and the line is dropped (the report
+    in qbo-api.md §10); an amount and a different percent together are refused. None: the line is dropped.
+    """
     detail = line.setdefault("DiscountLineDetail", {})
-    if detail.get("PercentBased") and detail.get("DiscountPercent") is not None:
-        amount = money(subtotal * Decimal(str(detail["DiscountPercent"])) / 100)
-    elif "Amount" in line:
-        amount = money(line["Amount"])
+    percent = detail.get("DiscountPercent")
+    given = money(line["Amount"]) if line.get("Amount") is not None else None
+    if percent is not None:
+        amount = money(subtotal * Decimal(str(percent)) / 100)
+        if amount == 0:
+            return None
+        if given not in (None, Decimal(0), amount):
+            raise business_fault(
+                f"A discount is an amount or a percent, not both: Amount {given} and "
+                f"DiscountPercent {percent} (which is {amount}) were sent.",
+                f"Line[{index}].DiscountLineDetail",
+            )
+        detail["PercentBased"] = True
+    elif detail.get("PercentBased"):
+        raise required_missing(f"Line[{index}].DiscountLineDetail.DiscountPercent")
+    elif given is not None:
+        amount = given
+        detail["PercentBased"] = False
     else:
         raise required_missing(f"Line[{index}].Amount")
     line["Amount"] = number_out(amount)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from local.qbo_sandbox.company import Company
+from local.qbo_sandbox.config import CompanyFeatures
 
 PROVISIONED_DAYS_AGO = 45
 
@@ -89,8 +90,19 @@ PAYMENT_METHODS = (
 CLASSES = ("Consulting", "Retail", "Wholesale")
 
 
-def seed_company(realm_id: str, company_name: str, rng_seed: int, *, now: datetime | None = None) -> Company:
-    """A company that looks freshly provisioned; the same seed gives the same records."""
+def seed_company(
+    realm_id: str,
+    company_name: str,
+    rng_seed: int,
+    *,
+    now: datetime | None = None,
+    features: CompanyFeatures | None = None,
+) -> Company:
+    """A company that looks freshly provisioned; the same seed gives the same records.
+
+    `features` (home currency, multi-currency, AST, exchange rates) are set before any record is made, so
+    the seeded records are in the home currency and, with AST, taxed by it."""
+    features = features or CompanyFeatures()
     rng = random.Random(rng_seed)
     company = Company(realm_id, company_name)
     live_clock = company.clock
@@ -98,6 +110,13 @@ def seed_company(realm_id: str, company_name: str, rng_seed: int, *, now: dateti
     company.clock = lambda: provisioned
     try:
         _seed_settings(company, provisioned)
+        company.configure(
+            home_currency=features.home_currency,
+            multi_currency=features.multi_currency,
+            automated_sales_tax=features.automated_sales_tax,
+        )
+        for code, rate in features.exchange_rates.items():
+            company.set_exchange_rate(code, provisioned.date(), rate)
         accounts = {
             name: company.create("Account", {"Name": name, "AccountType": kind, "AccountSubType": sub})
             for name, kind, sub in ACCOUNTS
@@ -216,7 +235,7 @@ def _seed_settings(company: Company, provisioned: datetime) -> None:
                 "MarkTimeEntriesBillable": True,
                 "ShowBillRateToAll": False,
             },
-            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": True},
+            "TaxPrefs": {"UsingSalesTax": True},
             "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
             "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
             "OtherPrefs": {

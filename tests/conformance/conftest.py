@@ -60,6 +60,8 @@ def _launches(
         "spare": ("--max-concurrent", "1"),
         "legacy": tuple(webhook_args(_receivers["legacy"][0], "legacy")),
         "cloudevents": tuple(webhook_args(_receivers["cloudevents"][0], "cloudevents")),
+        # Companies with multi-currency and Automated Sales Tax switched on (issue 20).
+        "money": ("--rate-window-seconds", "5", "--multi-currency", "--automated-sales-tax"),
     }
     launches: dict[str, SandboxLaunch] = {}
     try:
@@ -155,3 +157,14 @@ def exhausted(throttled_sandbox: SandboxProcess) -> tuple[SandboxProcess, AuthCl
         f"after {THROTTLE_REQUESTS_PER_WINDOW} requests in the window the next must be 429; got {statuses}"
     )
     return throttled_sandbox, auth_client
+
+
+@pytest.fixture(scope="session")
+def money_sandbox(_launches: dict[str, SandboxLaunch]) -> SandboxProcess:
+    """A sandbox whose companies have multi-currency and Automated Sales Tax on (home currency USD)."""
+    return _launches["money"].wait_ready()
+
+
+@pytest.fixture(scope="session")
+def money_qb(money_sandbox: SandboxProcess) -> QuickBooks:
+    return quickbooks_client(money_sandbox, connect(money_sandbox))
