@@ -331,7 +331,7 @@ class _StaticTokens:
 
 def _unfinished(events: Any, tenant_id: str) -> dict[str, int]:
     """Events left failed or parked, by flow and reason (the runtime also runs the pull flow)."""
-    from qbosync.sync.push.replay import PUSH_KINDS
+    from qbosync.sync.retry.requeue import PUSH_KINDS
 
     found: dict[str, int] = {}
     for status in ("failed", "parked"):

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
+from qbosync.sync import wiring
 from qbosync.sync.bulk.tasks import run_task
 
 
@@ -14,4 +15,4 @@ from qbosync.sync.bulk.tasks import run_task
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one task; its errors reach Step Functions as BulkSyncThrottled, BulkSyncTransient..."""
-    return run_task(event)
+    return run_task(event, wiring.bulk_sync_dependencies())

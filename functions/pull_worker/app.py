@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
+from qbosync.sync import wiring
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.pull.worker import process_pull_batch
 
@@ -17,4 +18,4 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: PullService | None = None
 ) -> dict[str, Any]:
     """Process one SQS batch; ``service`` lets tests pass their collaborators."""
-    return process_pull_batch(event, context, service or PullService())
+    return process_pull_batch(event, context, service or wiring.pull_service())

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
+from qbosync.sync import wiring
 from qbosync.sync.push.service import PushService
 from qbosync.sync.push.worker import push_batch
 
@@ -21,4 +22,6 @@ def lambda_handler(
     idempotency_store: BasePersistenceLayer | None = None,
 ) -> dict[str, Any]:
     """SQS FIFO batch in, ``batchItemFailures`` out; tests pass their own service and store."""
-    return push_batch(event, context, service, idempotency_store)
+    return push_batch(
+        event, context, service or wiring.push_service(), idempotency_store or wiring.idempotency_store()
+    )

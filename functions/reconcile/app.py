@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
+from qbosync.sync import wiring
 from qbosync.sync.reconcile import Reconciler
 
 
@@ -16,7 +17,7 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, reconciler: Reconciler | None = None
 ) -> dict[str, Any]:
     """Reconcile one tenant (``{"tenant_id": ...}``) or, for a plain schedule event, every connected one."""
-    service = reconciler or Reconciler()
+    service = reconciler or wiring.reconciler()
     tenant_id = event.get("tenant_id") if isinstance(event, dict) else None
     reports = [service.reconcile_tenant(str(tenant_id))] if tenant_id else service.reconcile_all()
     return {"tenants": [report.model_dump(mode="json") for report in reports]}

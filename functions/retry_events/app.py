@@ -7,7 +7,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
+from qbosync.sync import wiring
+from qbosync.sync.retry.schedule import EventRetrySchedule
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,4 +17,4 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, schedule: EventRetrySchedule | None = None
 ) -> dict[str, Any]:
     """One retry pass; ``schedule`` lets tests pass their collaborators."""
-    return (schedule or EventRetrySchedule()).run().model_dump()
+    return (schedule or wiring.retry_schedule()).run().model_dump()

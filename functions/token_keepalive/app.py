@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger, tracer
+from qbosync.sync import wiring
 from qbosync.sync.keepalive import TokenKeepAlive
 
 
@@ -16,5 +17,5 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, keepalive: TokenKeepAlive | None = None
 ) -> dict[str, Any]:
     """One keep-alive pass; ``keepalive`` lets tests pass their collaborators."""
-    results = (keepalive or TokenKeepAlive()).run()
+    results = (keepalive or wiring.token_keepalive()).run()
     return {"tenants": [result.model_dump(mode="json") for result in results]}

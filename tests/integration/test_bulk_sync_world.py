@@ -45,10 +45,9 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.runs import RunRepository, SyncRun
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.sync import wiring
 from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
-from qbosync.sync.bulk.tasks import reset_default_dependencies
 from qbosync.sync.configuration import SyncToggles, TenantSettings
-from qbosync.sync.wiring import reset_wiring, source_for_tenant
 from tests.integration.conftest import create_table_from_template
 from tests.integration.test_admin_api_support import LambdaContextStub, http_event
 from tests.unit.test_bulk_harness import (
@@ -128,7 +127,7 @@ class BulkWorld:
     def api(self, method: str, path: str, tenants: str) -> tuple[int, Any]:
         from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-        deps = ApiDependencies(source_reader_for=source_for_tenant)
+        deps = ApiDependencies(source_reader_for=wiring.source_for_tenant)
         app = APIGatewayHttpResolver(enable_validation=True)
         register_error_handlers(app)
         app.include_router(sync_runs_router(deps))
@@ -259,9 +258,8 @@ def _set_environment(monkeypatch: Any, values: dict[str, str]) -> None:
     get_settings.cache_clear()
     shared_http_client.cache_clear()
     reset_clients()
-    reset_wiring()
+    wiring.reset()
     clear_token_cache()
-    reset_default_dependencies()
 
 
 @contextmanager
@@ -328,7 +326,7 @@ def bulk_world(
     finally:
         for server in servers:
             server.stop()
-        reset_default_dependencies()
+        wiring.reset()
         shared_http_client.cache_clear()
 
 

@@ -20,9 +20,8 @@ from qbosync.settings import get_settings
 from qbosync.store.aws import sqs_client
 from qbosync.store.dead_letters import DeadLetterQueues
 from qbosync.store.tenants import Tenant, TenantRepository
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.notifications import EntityChange
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PullMessage, PushMessage
 from tests.integration.conftest import template
 from tests.integration.test_push_support import FakeLambdaContext
 

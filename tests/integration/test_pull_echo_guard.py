@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from qbosync.qbo.client import request_id_for
 from qbosync.store.links import LinkRepository
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.reconcile import change_of_row
+from qbosync.sync.records.messages import PullMessage
 from tests.integration.test_pull_no_echo_removals import (
     _failed_pull_reasons,
     _pull,

@@ -22,8 +22,8 @@ from qbosync.store.config import (
 )
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, QboDefaults
-from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.push.service import PushService
+from qbosync.sync.records.messages import PushMessage
 from qbosync.sync.reference import ReferenceCatalog
 from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 

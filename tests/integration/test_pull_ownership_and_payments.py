@@ -18,8 +18,8 @@ from qbosync.sync.configuration import (
     QboDefaults,
     SourceDefaults,
 )
-from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
+from qbosync.sync.records.messages import PushMessage
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,

@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.retry_events.app import lambda_handler as retry_handler
+from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.sync import wiring
 from qbosync.sync.configuration import SourceDefaults
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PushMessage
+from qbosync.sync.retry.schedule import EventRetrySchedule
 from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
@@ -21,7 +23,12 @@ from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
 
 def _schedule(minutes_later: float) -> EventRetrySchedule:
     later = datetime.now(UTC) + timedelta(minutes=minutes_later)
-    return EventRetrySchedule(clock=lambda: later)
+    return EventRetrySchedule(
+        events=EventRepository(),
+        connections=ConnectionRepository(),
+        requeue=wiring.event_requeue(),
+        clock=lambda: later,
+    )
 
 
 def _customer_pulled_without_a_bill_profile(world: PullWorld) -> dict[str, Any]:

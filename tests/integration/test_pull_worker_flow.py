@@ -44,7 +44,7 @@ def test_given_a_pulled_customer_when_the_same_change_is_pulled_again_then_nothi
     pull_world.qbo_customer(DisplayName="Once Only Ltd")
     pull_world.deliver_qbo_webhooks()
     [message] = pull_world.pull_messages()
-    from qbosync.sync.pull.messages import PullMessage
+    from qbosync.sync.records.messages import PullMessage
 
     service = pull_world.pull_service()
     first = service.apply(PullMessage.model_validate(message))

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from qbosync.store.pull_queue import PullQueue
 from qbosync.sync.configuration import MappingKind, TenantSettings
-from qbosync.sync.push.replay import EventReplay, release_events_waiting_for_mappings
+from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.retry.requeue import EventRequeue
 from tests.integration.test_push_support import PushWorld, push_world
 
 
@@ -94,12 +96,10 @@ def test_given_an_unmapped_payment_method_when_the_mapping_is_added_then_the_fai
         assert failed.reason == "missing_mapping:payment-methods:CHECK"
 
         world.map(MappingKind.PAYMENT_METHODS, world.payment_method_rows("CHECK"))
-        released = release_events_waiting_for_mappings(
-            world.tenant_id,
-            "payment-methods",
-            ["CHECK"],
-            replay=EventReplay(world.events, world.receiver.queue),
+        replay = EventReplay(
+            world.events, EventRequeue(push_queue=world.receiver.queue, pull_queue=PullQueue())
         )
+        released = replay.release_waiting_for_mappings(world.tenant_id, "payment-methods", ["CHECK"])
         world.drain()
 
         assert released == 1

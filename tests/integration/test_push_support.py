@@ -41,13 +41,16 @@ from qbosync.store.config import (
 )
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.links import Link, LinkRepository
+from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, TenantSettings
-from qbosync.sync.push.messages import HealKind, PushMessage
 from qbosync.sync.push.receiver import WebhookReceiver
 from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.records.messages import HealKind, PushMessage
 from qbosync.sync.reference import ReferenceCatalog
+from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.requeue import EventRequeue
 from tests.integration.conftest import create_table_from_template, template
 
 TENANT = "acme"
@@ -494,7 +497,7 @@ def push_world(
                 configuration=configuration,
                 qbo_for=lambda _tenant: qbo,
                 source_for=lambda _tenant: source,
-                queue=queue,
+                parked=ParkedRelease(events, EventRequeue(push_queue=queue, pull_queue=PullQueue())),
                 clock=utc_now,
             )
         )

@@ -9,8 +9,8 @@ import pytest
 
 from qbosync.store.events import SyncEvent
 from qbosync.sync.pull.notifications import parse_notifications
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
 from qbosync.sync.reconcile import change_of_row
+from qbosync.sync.retry.schedule import EventRetrySchedule
 
 REALM = "9341453050108822"
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
@@ -25,9 +25,7 @@ class _Unused:
 
 def _schedule() -> EventRetrySchedule:
     unused: Any = _Unused()
-    return EventRetrySchedule(
-        events=unused, connections=unused, push_replay=unused, pull_queue=unused, clock=lambda: NOW
-    )
+    return EventRetrySchedule(events=unused, connections=unused, requeue=unused, clock=lambda: NOW)
 
 
 def _event(attempts: int, quiet: timedelta, reason: str = "source_unavailable") -> SyncEvent:

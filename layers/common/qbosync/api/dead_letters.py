@@ -28,8 +28,7 @@ from qbosync.store.dead_letters import (
     MessageReader,
     QueueKind,
 )
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PullMessage, PushMessage
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 MessageId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]

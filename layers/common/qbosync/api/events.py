@@ -21,7 +21,8 @@ from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.store.events import QboFaultInfo, SyncEvent
-from qbosync.sync.push.replay import EventReplay
+from qbosync.sync import wiring
+from qbosync.sync.retry.replay import EventReplay
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
@@ -63,7 +64,7 @@ def events_router(
 ) -> APIGatewayHttpRouter:
     """The events routes; ``replay`` builds the event store and queue (lazily, on the first request)."""
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    replay_factory = replay or EventReplay
+    replay_factory = replay or wiring.event_replay
     built: list[EventReplay] = []
 
     def replayer() -> EventReplay:

@@ -55,6 +55,11 @@ class SyncEvent(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+def parked_key(kind: str, source_id: str) -> str:
+    """What a parked event waits for, e.g. ``invoice:inv_000001``."""
+    return f"{kind}:{source_id}"
+
+
 class EventNotFound(NotFound):
     code = "event_not_found"
 

@@ -42,17 +42,11 @@ class KeepAliveResult(BaseModel):
     reason: str | None = None
 
 
-def _default_vault(tenant_id: str) -> Vault:
-    from qbosync.sync.wiring import token_vault
-
-    return token_vault(tenant_id)
-
-
 @dataclass
 class TokenKeepAlive:
-    """Keeps every connected tenant's QBO grant alive; collaborators are passed in (lazy defaults)."""
+    """Keeps every connected tenant's QBO grant alive; ``qbosync.sync.wiring`` builds the deployed one."""
 
-    vault_for: Callable[[str], Vault] = _default_vault
+    vault_for: Callable[[str], Vault]
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     events: EventRepository = field(default_factory=EventRepository)
     clock: Callable[[], datetime] = utc_now

@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from qbosync.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from qbosync.observability import logger
 from qbosync.store.app_secrets import IntuitApp
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.notifications import EntityChange, parse_notifications
+from qbosync.sync.pull.notifications import parse_notifications
+from qbosync.sync.records.messages import EntityChange, PullMessage
 
 SIGNATURE_HEADER = "intuit-signature"
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -58,24 +58,20 @@ from qbosync.source.port import SourcePort
 from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.store.table import StoreUnavailable
-from qbosync.sync.bulk.common import new_link
-from qbosync.sync.bulk.qbo_to_source import (
-    ITEM_TYPES_FOR_PRODUCTS,
-    new_source_customer,
-    unmatched_item_source_key,
+from qbosync.sync.configuration import MappingRow, TenantSettings
+from qbosync.sync.records.customers import new_source_customer, source_update_from_qbo
+from qbosync.sync.records.items import ITEM_TYPES_FOR_PRODUCTS, unmatched_item_source_key
+from qbosync.sync.records.links import CREDIT_APPLICATION, DELETED, VOIDED, new_link
+from qbosync.sync.records.messages import (
+    HEAL_KIND_OF_LINK_ENTITY,
+    EntityChange,
+    MessageQueue,
+    PullMessage,
+    PushMessage,
 )
-from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
-from qbosync.sync.customer_fields import source_update_from_qbo
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.notifications import EntityChange
-from qbosync.sync.push.messages import HEAL_KIND_OF_LINK_ENTITY, PushMessage
-from qbosync.sync.push.receiver import MessageQueue
-from qbosync.sync.push.service import CREDIT_APPLICATION, DELETED, VOIDED
 
 OutcomeStatus = Literal["applied", "unchanged", "skipped", "healing", "unsupported", "drift", "failed"]
 FAILED_STATUSES = frozenset({"unsupported", "drift", "failed"})
-NOT_RETRYABLE_PREFIXES = ("unsupported:", "drift:")
-"""Failed pull events whose reason starts so are reports for an admin; replaying them changes nothing."""
 
 CUSTOMER = "Customer"
 ITEM = "Item"
@@ -94,39 +90,6 @@ class PullOutcome:
 
     def event_reason(self) -> str:
         return f"{self.status}: {self.reason}" if self.status in {"unsupported", "drift"} else self.reason
-
-
-def _default_qbo(tenant_id: str) -> QboClient:
-    from qbosync.sync.wiring import qbo_client_for_tenant
-
-    return qbo_client_for_tenant(tenant_id)
-
-
-def _default_source(tenant_id: str) -> SourcePort:
-    from qbosync.sync.wiring import source_for_tenant
-
-    return source_for_tenant(tenant_id)
-
-
-def _default_push_queue() -> MessageQueue:
-    from qbosync.store.queues import PushQueue
-
-    return PushQueue()
-
-
-def _default_payment_methods(tenant_id: str) -> list[MappingRow]:
-    from qbosync.store.config import MappingRepository
-
-    stored = MappingRepository().get(tenant_id, MappingKind.PAYMENT_METHODS.value)
-    return [] if stored is None else [MappingRow.model_validate(row) for row in stored.document]
-
-
-def read_tenant_settings(tenant_id: str) -> TenantSettings:
-    """The tenant's stored settings (defaults before the first save)."""
-    from qbosync.store.config import SettingsRepository
-
-    stored = SettingsRepository().get(tenant_id)
-    return TenantSettings() if stored is None else TenantSettings.model_validate(stored.document)
 
 
 def _transient(exc: Exception) -> bool:
@@ -197,15 +160,15 @@ def _version_of(change: EntityChange) -> int:
 
 @dataclass
 class PullService:
-    """Applies QBO changes to one deployment's tenants; collaborators are passed in (lazy defaults)."""
+    """Applies QBO changes to one deployment's tenants; ``qbosync.sync.wiring`` builds the deployed one."""
 
-    qbo_for: Callable[[str], QboClient] = _default_qbo
-    source_for: Callable[[str], SourcePort] = _default_source
-    settings_for: Callable[[str], TenantSettings] = read_tenant_settings
-    payment_methods_for: Callable[[str], list[MappingRow]] = _default_payment_methods
-    links: LinkRepository = field(default_factory=LinkRepository)
-    events: EventRepository = field(default_factory=EventRepository)
-    push_queue: MessageQueue = field(default_factory=_default_push_queue)
+    qbo_for: Callable[[str], QboClient]
+    source_for: Callable[[str], SourcePort]
+    settings_for: Callable[[str], TenantSettings]
+    payment_methods_for: Callable[[str], list[MappingRow]]
+    links: LinkRepository
+    events: EventRepository
+    push_queue: MessageQueue
     clock: Callable[[], datetime] = utc_now
 
     def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> PullOutcome:

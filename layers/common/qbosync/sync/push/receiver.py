@@ -22,7 +22,7 @@ from qbosync.observability import logger
 from qbosync.source.models import SourceWebhook
 from qbosync.source.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from qbosync.store.app_secrets import SourceCredentials
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PushMessage
 
 MAX_WEBHOOK_BYTES = 256 * 1024
 """Source notifications name an object and are well under 1 KiB; anything near this is not one."""

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -66,11 +66,9 @@ from qbosync.qbo.models import last_updated_time
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
+from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent, parked_key
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.sync.configuration import ConfigurationService, MappingKind
-from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.receiver import MessageQueue
 from qbosync.sync.push.references import PushConfiguration, QboReferences
 from qbosync.sync.push.transform import (
     MissingMapping,
@@ -80,16 +78,16 @@ from qbosync.sync.push.transform import (
     invoice_body,
     payment_body,
 )
-
-INVOICE = "Invoice"
-PAYMENT = "Payment"
-CREDIT_MEMO = "CreditMemo"
-CREDIT_APPLICATION = "CreditApplication"
-"""Link entity of the zero payment that applies a credit memo to invoices (a QBO Payment)."""
-
-VOIDED = "state:voided"
-DELETED = "state:deleted"
-_REMOVED = frozenset({VOIDED, DELETED})
+from qbosync.sync.records.links import (
+    CREDIT_APPLICATION,
+    CREDIT_MEMO,
+    DELETED,
+    INVOICE,
+    PAYMENT,
+    VOIDED,
+)
+from qbosync.sync.records.links import REMOVED as _REMOVED
+from qbosync.sync.records.messages import PushMessage
 
 VOIDED_IN_QBO = "drift_not_healable:voided_in_qbo"
 """Why a heal fails for a record voided in QBO: QBO cannot change a voided transaction."""
@@ -142,11 +140,6 @@ class Applied:
     qbo_id: str | None = None
 
 
-def parked_key(kind: str, source_id: str) -> str:
-    """What a parked event waits for, e.g. ``invoice:inv_000001``."""
-    return f"{kind}:{source_id}"
-
-
 def fault_reason(fault: QboFault) -> str:
     if isinstance(fault, QboClosedPeriod):
         return "qbo_closed_period"
@@ -182,16 +175,22 @@ def permanent_failure(exc: Exception) -> tuple[str, QboFaultInfo | None] | None:
     return None
 
 
+class ParkedEvents(Protocol):
+    """Releases the events parked on a key (``qbosync.sync.retry.parked.ParkedRelease``)."""
+
+    def release(self, tenant_id: str, key: str) -> int: ...
+
+
 @dataclass
 class PushDependencies:
-    """Everything the push service calls; the worker builds the deployed ones lazily."""
+    """Everything the push service calls; ``qbosync.sync.wiring`` builds the deployed ones."""
 
     events: EventRepository
     links: LinkRepository
     configuration: ConfigurationService
     qbo_for: Callable[[str], QboClient]
     source_for: Callable[[str], SourcePort]
-    queue: MessageQueue
+    parked: ParkedEvents
     clock: Callable[[], datetime]
 
 
@@ -372,14 +371,7 @@ class _DocumentPush:
         """Re-queue what was parked waiting for this invoice."""
         if link.content_hash in _REMOVED:
             return
-        for event in self._deps.events.parked_on(self._tenant, parked_key("invoice", link.source_id)):
-            message = PushMessage.model_validate(event.payload).redelivered(event.attempts)
-            self._deps.queue.send(
-                message.model_dump_json(),
-                group_id=message.group_id,
-                deduplication_id=message.deduplication_id,
-            )
-            logger.info("parked event released", extra={"released_event_id": event.event_id})
+        self._deps.parked.release(self._tenant, parked_key("invoice", link.source_id))
 
     # Payments
 

@@ -22,6 +22,7 @@ from typing import Any
 from qbosync.errors import QbosyncError
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourceLine, SourcePayment
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix, TenantSettings
+from qbosync.sync.records.events import missing_mapping_reason
 
 PRIVATE_NOTE_MAX = 4000
 
@@ -41,10 +42,6 @@ class MissingMapping(QbosyncError):
     def reason(self) -> str:
         """The machine-readable reason stored on the event, which is how it is found again."""
         return missing_mapping_reason(self.kind, self.source_key)
-
-
-def missing_mapping_reason(kind: str, source_key: str) -> str:
-    return f"missing_mapping:{kind}:{source_key}"
 
 
 @dataclass(frozen=True)

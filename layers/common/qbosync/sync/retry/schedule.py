@@ -2,8 +2,8 @@
 
 An event is due when ``base_delay * 2**(attempts - 1)`` (at most ``max_delay``) has passed since it
 last changed, and it has had fewer than ``max_attempts`` attempts. Pull events (``qbo.*``) go back on
-the pull queue; push events go back on the push queue through the push's ``EventReplay`` (same event
-id, next redelivery number, so the worker processes each retry once). Not retried: reports that no
+the pull queue, push events on the push queue (``EventRequeue``: same event id, next redelivery
+number, so the worker processes each retry once). Not retried: reports that no
 replay can change (``unsupported:`` and ``drift:`` reasons), and push events the push queue is still
 retrying itself (``retrying:``) until they have been quiet for ``dead_letter_after``. The four knobs
 default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
@@ -13,10 +13,9 @@ default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,20 +24,11 @@ from qbosync.observability import logger
 from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus, SyncEvent
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.service import NOT_RETRYABLE_PREFIXES
+from qbosync.sync.records.events import NOT_RETRYABLE_PREFIXES, PUSH_RETRYING_PREFIX
+from qbosync.sync.retry.requeue import EventRequeue
 
 RETRY_STATUSES: tuple[EventStatus, ...] = ("failed", "parked")
-PUSH_RETRYING_PREFIX = "retrying:"
 EVENT_PAGE = 100
-
-
-class PushRequeue(Protocol):
-    def requeue(self, event: SyncEvent) -> object: ...
-
-
-class BatchQueue(Protocol):
-    def send_all(self, bodies: Sequence[str]) -> None: ...
 
 
 class RetryReport(BaseModel):
@@ -49,26 +39,13 @@ class RetryReport(BaseModel):
     not_retryable: int = 0
 
 
-def _default_push_replay() -> PushRequeue:
-    from qbosync.sync.push.replay import EventReplay
-
-    return EventReplay()
-
-
-def _default_pull_queue() -> BatchQueue:
-    from qbosync.store.pull_queue import PullQueue
-
-    return PullQueue()
-
-
 @dataclass
 class EventRetrySchedule:
     """One pass over every connected tenant's failed and parked events."""
 
-    events: EventRepository = field(default_factory=EventRepository)
-    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
-    push_replay: PushRequeue = field(default_factory=_default_push_replay)
-    pull_queue: BatchQueue = field(default_factory=_default_pull_queue)
+    events: EventRepository
+    connections: ConnectionRepository
+    requeue: EventRequeue
     clock: Callable[[], datetime] = utc_now
     base_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_base_delay)
     max_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_max_delay)
@@ -103,18 +80,6 @@ class EventRetrySchedule:
         delay: timedelta = min(self.base_delay * (2 ** max(event.attempts - 1, 0)), self.max_delay)
         return delay - quiet
 
-    def requeue(self, event: SyncEvent) -> Literal["pull", "push"]:
-        """Put one event back on its queue now: ``qbo.*`` events on the pull queue, others on the push
-        queue. Raises ``ValidationError`` when its payload is not a message of that queue."""
-        if event.kind.startswith("qbo."):
-            message = PullMessage.model_validate(event.payload)
-            self.pull_queue.send_all(
-                [message.model_copy(update={"redelivery": event.attempts}).model_dump_json()]
-            )
-            return "pull"
-        self.push_replay.requeue(event)
-        return "push"
-
     def _consider(self, event: SyncEvent, report: RetryReport) -> None:
         if (event.reason or "").startswith(NOT_RETRYABLE_PREFIXES) or not event.payload:
             report.not_retryable += 1
@@ -126,7 +91,7 @@ class EventRetrySchedule:
             report.waiting += 1
             return
         try:
-            queue = self.requeue(event)
+            queue = self.requeue.requeue(event)
         except ValidationError:
             report.not_retryable += 1
             return
