@@ -340,7 +340,7 @@ def _unfinished(events: Any, tenant_id: str) -> dict[str, int]:
             page = events.list(tenant_id, status, limit=100, cursor=cursor)
             for event in page.items:
                 flow = "push" if event.kind in PUSH_KINDS else "other"
-                key = f"{flow}:{status}:{(event.reason or '').split(':')[0]}"
+                key = f"{flow}:{status}:{event.reason_code}"
                 found[key] = found.get(key, 0) + 1
             cursor = page.cursor
             if cursor is None:

@@ -69,7 +69,11 @@ def _with(world: PullWorld, **changes: Any) -> None:
 
 
 def _reasons(world: PullWorld, status: str) -> list[str]:
-    return [event.reason or "" for event in world.events(status)]
+    """Each event in ``status`` as ``<reason code>: <reason>`` (a done event has no code)."""
+    return [
+        f"{event.reason_code}: {event.reason}" if event.reason_code else event.reason or ""
+        for event in world.events(status)
+    ]
 
 
 # --- field ownership -------------------------------------------------------------------------------

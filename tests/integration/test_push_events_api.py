@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.events import events_router
-from qbosync.store.events import SyncEvent
+from qbosync.store.events import EventFailure, ReasonCode, SyncEvent
 from qbosync.store.tenants import TenantRepository
 from qbosync.sync.records.messages import EntityChange, PullMessage
 from qbosync.sync.retry.replay import EventReplay
@@ -106,7 +106,9 @@ def test_given_failed_events_when_listed_a_page_at_a_time_then_each_appears_once
     assert status == 200
     listed = first["items"] + second["items"]
     assert sorted(item["event_id"] for item in listed) == sorted(failed)
-    assert {item["reason"] for item in listed} == {"missing_mapping:payment-methods:WIRE"}
+    assert {(item["reason_code"], item["mapping"]["source_key"], item["retryable"]) for item in listed} == {
+        ("missing_mapping", "WIRE", True)
+    }
     assert "payload" not in listed[0]
 
 
@@ -167,7 +169,9 @@ def _other_event(world: PushWorld, event_id: str, kind: str, payload: dict[str, 
             payload=payload,
         )
     )
-    world.events.mark_failed(world.tenant_id, event_id, "something", None, now)
+    world.events.mark_failed(
+        world.tenant_id, event_id, EventFailure.of(ReasonCode.NOT_APPLIED, "something"), now
+    )
 
 
 def test_given_a_failed_report_without_a_message_when_retried_then_409_not_replayable(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from qbosync.store.events import MissingMappingRef, ReasonCode
 from qbosync.store.pull_queue import PullQueue
 from qbosync.sync.configuration import MappingKind, TenantSettings
 from qbosync.sync.retry.replay import EventReplay
@@ -93,7 +94,8 @@ def test_given_an_unmapped_payment_method_when_the_mapping_is_added_then_the_fai
         world.drain()
         failed = world.events.get(world.tenant_id, deliveries[1].event_id)
         assert failed is not None and failed.status == "failed"
-        assert failed.reason == "missing_mapping:payment-methods:CHECK"
+        assert failed.reason_code is ReasonCode.MISSING_MAPPING
+        assert failed.mapping == MissingMappingRef(kind="payment-methods", source_key="CHECK")
 
         world.map(MappingKind.PAYMENT_METHODS, world.payment_method_rows("CHECK"))
         replay = EventReplay(

@@ -23,7 +23,7 @@ from qbosync.errors import NotConnected, QbosyncError
 from qbosync.observability import logger
 from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import Connection, ConnectionRepository
-from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
 from qbosync.store.tokens import StoredTokens
 
 KeepAliveAction = Literal["refreshed", "fresh", "needs_reauth", "failed"]
@@ -98,9 +98,9 @@ class TokenKeepAlive:
         """A failed event the admin sees in the events API: one per tenant and expiry date."""
         now = self.clock()
         event_id = f"connection-expiring-{expires_at.date().isoformat()}"
-        reason = (
-            f"unsupported: the QuickBooks grant expires at {expires_at.isoformat()};"
-            " connect QuickBooks again before then"
+        expiring = EventFailure.of(
+            ReasonCode.CONNECTION_EXPIRING,
+            f"the QuickBooks grant expires at {expires_at.isoformat()}; connect QuickBooks again before then",
         )
         self.events.record_received(
             SyncEvent(
@@ -115,4 +115,4 @@ class TokenKeepAlive:
         )
         current = self.events.get(tenant_id, event_id)
         if current is not None and current.status != "failed":
-            self.events.mark_failed(tenant_id, event_id, reason, None, now)
+            self.events.mark_failed(tenant_id, event_id, expiring, now)

@@ -5,11 +5,11 @@ Rules (why each is so):
   now (or takes the row CDC returned), so late or repeated notifications act on current data.
 - **No echo.** A linked record whose QBO ``SyncToken`` equals the link's is exactly what qbosync last
   wrote (or already saw): nothing is applied back. A document the push deleted (its link's
-  ``content_hash`` is ``state:deleted``) is qbosync's own deletion, whatever QBO later says of it; a
+  ``state`` is ``deleted``) is qbosync's own deletion, whatever QBO later says of it; a
   zero payment the push made to apply a credit memo is linked under ``CreditApplication``.
 - **Echo without reading.** A webhook (not a CDC row) is not read back from QBO when the link already
   says it is qbosync's own write: the link records the very operation announced (``Delete`` and a
-  ``state:deleted`` link, ``Void`` and a ``state:voided`` link, ``Create`` of a record linked since, or
+  ``deleted`` link, ``Void`` and a ``voided`` link, ``Create`` of a record linked since, or
   ``Update`` no later than QBO's time of qbosync's own last write, ``qbo_written_at``). Anything else
   is read. ``lastUpdated`` has whole seconds, so a change by someone else within the same second as
   qbosync's own write is only seen by the scheduled CDC reconciliation, which always passes the row
@@ -26,10 +26,10 @@ Rules (why each is so):
   a void or deletion in QBO voids the source payment; an edit replaces it (void, then record anew).
 - **Drift.** Documents qbosync pushed (invoices, credit memos, payments) belong to the source; a QBO
   deletion, or a total that no longer matches the source's (an edit or a void in QBO), is drift. Per
-  ``settings.drift_policy`` it is recorded as a failed event with a ``drift:`` reason (``report``)
+  ``settings.drift_policy`` it is recorded as a failed event with reason code ``drift`` (``report``)
   or answered by queueing a forced re-push of the source's version (``heal``; the push records its
-  own event, which fails with ``drift_not_healable:`` for what QBO cannot take back, e.g. a void). A
-  new SyncToken alone is not drift: settling a payment changes an invoice's balance and SyncToken
+  own event, which fails with reason code ``drift_not_healable`` for what QBO cannot take back, e.g.
+  a void). A new SyncToken alone is not drift: settling a payment changes an invoice's balance and SyncToken
   without anyone editing it. A deletion is not drift when the source has removed (voided or deleted)
   the document too: the push's own removal may reach QBO before its link records it (an answer lost
   on the way back, then retried).
@@ -55,13 +55,14 @@ from qbosync.qbo.faults import QboFault, QboNotFound
 from qbosync.source.errors import SourceNotFound
 from qbosync.source.models import NewAppliedAmount, NewSourcePayment, SourceCustomer, SourceCustomerUpdate
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent
-from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.store.events import EventFailure, EventRepository, QboFaultInfo, ReasonCode, SyncEvent
+from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.configuration import MappingRow, TenantSettings
 from qbosync.sync.records.customers import new_source_customer, source_update_from_qbo
+from qbosync.sync.records.events import fault_code
 from qbosync.sync.records.items import ITEM_TYPES_FOR_PRODUCTS, unmatched_item_source_key
-from qbosync.sync.records.links import CREDIT_APPLICATION, DELETED, VOIDED, new_link
+from qbosync.sync.records.links import CREDIT_APPLICATION, new_link
 from qbosync.sync.records.messages import (
     HEAL_KIND_OF_LINK_ENTITY,
     EntityChange,
@@ -88,8 +89,28 @@ class PullOutcome:
     def failed(self) -> bool:
         return self.status in FAILED_STATUSES
 
-    def event_reason(self) -> str:
-        return f"{self.status}: {self.reason}" if self.status in {"unsupported", "drift"} else self.reason
+    def failure(self) -> EventFailure:
+        """The event's failure for an outcome that failed (``unsupported`` and ``drift`` are reports)."""
+        return EventFailure.of(_OUTCOME_CODES[self.status], self.reason)
+
+
+_OUTCOME_CODES = {
+    "unsupported": ReasonCode.UNSUPPORTED,
+    "drift": ReasonCode.DRIFT,
+    "failed": ReasonCode.NOT_APPLIED,
+}
+
+
+def _failure_of(exc: Exception) -> EventFailure:
+    """The event's failure for an exception the pull met (transient ones are retried too)."""
+    if isinstance(exc, QboFault):
+        info = QboFaultInfo(code=exc.code or "", message=exc.message)
+        code = ReasonCode.UPSTREAM_UNAVAILABLE if exc.retryable else fault_code(exc)
+        return EventFailure.of(code, f"{type(exc).__name__}: {exc}", qbo_fault=info)
+    if isinstance(exc, QbosyncError) and not _transient(exc):
+        return EventFailure.of(ReasonCode.NOT_APPLIED, exc.message)
+    message = exc.message if isinstance(exc, QbosyncError) else f"{type(exc).__name__}: {exc}"
+    return EventFailure.of(ReasonCode.UPSTREAM_UNAVAILABLE, message)
 
 
 def _transient(exc: Exception) -> bool:
@@ -138,15 +159,15 @@ def own_write_without_reading(link: Link, change: EntityChange) -> str | None:
     """Why a notified change is plainly qbosync's own write, per its link alone; None when in doubt.
 
     Only the operation qbosync last performed on the record, as its link records it, qualifies:
-    - the push deleted it (``state:deleted``): QBO never reuses an id, so nothing of it is left to read;
-    - ``Void`` of a record the push voided (``state:voided``);
+    - the push deleted it (state ``deleted``): QBO never reuses an id, so nothing of it is left to read;
+    - ``Void`` of a record the push voided (state ``voided``);
     - ``Create`` of a record linked at or after its creation (later edits come as their own changes);
     - ``Update`` no later than qbosync's own last write of the record (``qbo_written_at``).
     """
-    if link.content_hash == DELETED:
+    if link.state is LinkState.DELETED:
         return "qbosync deleted this record in QBO"
     if change.operation == "Void":
-        return "qbosync voided this record in QBO" if link.content_hash == VOIDED else None
+        return "qbosync voided this record in QBO" if link.state is LinkState.VOIDED else None
     if change.operation == "Create" and _linked_after(link, change):
         return "qbosync linked this record after its creation"
     if change.operation == "Update" and _written_by_qbosync_at_or_after(link, change):
@@ -195,13 +216,8 @@ class PullService:
         try:
             outcome = self._dispatch(tenant_id, change, row)
         except Exception as exc:
-            fault = (
-                QboFaultInfo(code=exc.code or "", message=exc.message) if isinstance(exc, QboFault) else None
-            )
-            reason = (
-                f"{type(exc).__name__}: {exc}"[:500] if not isinstance(exc, QbosyncError) else exc.message
-            )
-            self.events.mark_failed(tenant_id, event_id, reason, fault, self.clock())
+            failure = _failure_of(exc)
+            self.events.mark_failed(tenant_id, event_id, failure, self.clock())
             logger.warning(
                 "qbo change not applied",
                 extra={
@@ -213,9 +229,9 @@ class PullService:
             )
             if _transient(exc) or not isinstance(exc, QbosyncError | QboFault):
                 raise
-            return PullOutcome("failed", reason)
+            return PullOutcome("failed", failure.message)
         if outcome.failed:
-            self.events.mark_failed(tenant_id, event_id, outcome.event_reason(), None, self.clock())
+            self.events.mark_failed(tenant_id, event_id, outcome.failure(), self.clock())
         else:
             self.events.mark_done(
                 tenant_id, event_id, self.clock(), note=f"{outcome.status}: {outcome.reason}"
@@ -488,7 +504,7 @@ class PullService:
         applied = []
         for qbo_invoice_id, amount in _linked_invoice_amounts(row):
             invoice_link = self.links.get_by_qbo_id(tenant_id, "Invoice", qbo_invoice_id)
-            if invoice_link is None or invoice_link.content_hash in (DELETED, VOIDED) or amount <= 0:
+            if invoice_link is None or not invoice_link.is_live or amount <= 0:
                 continue
             applied.append(NewAppliedAmount(invoice_id=invoice_link.source_id, amount=amount))
         return applied
@@ -565,7 +581,7 @@ class PullService:
             self.links.put(
                 link.model_copy(
                     update={
-                        "content_hash": VOIDED,
+                        "state": LinkState.VOIDED,
                         "source_version": max(voided.version, link.source_version),
                         "sync_token": _sync_token(row) if row is not None else None,
                         "updated_at": self.clock(),
@@ -608,7 +624,7 @@ class PullService:
             return PullOutcome("unchanged", "QBO holds what qbosync last wrote")
         subject = _subject(entity, change.entity_id, link.source_id)
         if _is_deleted(change, row) or row is None:
-            if link.content_hash == DELETED:
+            if link.state is LinkState.DELETED:
                 return PullOutcome("unchanged", "qbosync deleted this record in QBO (echo)")
             if self._removed_in_source(tenant_id, entity, link.source_id):
                 return PullOutcome("unchanged", "the source removed the document too")

@@ -26,7 +26,7 @@ before the event is acknowledged.
   it is created again (requestid operation ``recreate-<old QBO id>``: a retried heal is replayed by QBO,
   while the original create's requestid, which QBO would answer with the deleted record, is not reused)
   and the link moves to the new record; voided there, the event fails with
-  ``drift_not_healable:voided_in_qbo`` (QBO cannot change a voided transaction); changed there (its
+  reason code ``drift_not_healable`` (QBO cannot change a voided transaction); changed there (its
   SyncToken is not the link's, or the source's content is not the link's), it gets a sparse update with
   the source's full body and the record's current SyncToken (operation ``heal-at-<SyncToken>``);
   unchanged since qbosync wrote it, nothing is written. A credit note heals its CreditMemo and the zero
@@ -53,10 +53,7 @@ from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import (
     QboAuthenticationFault,
     QboAuthorizationFault,
-    QboClosedPeriod,
-    QboDepositedTransaction,
     QboDuplicateDocNumber,
-    QboFault,
     QboNotFound,
     QboStaleObject,
     QboUncertainOutcome,
@@ -66,8 +63,14 @@ from qbosync.qbo.models import last_updated_time
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventRepository, QboFaultInfo, SyncEvent, parked_key
-from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.store.events import (
+    EventFailure,
+    EventRepository,
+    ReasonCode,
+    SyncEvent,
+    parked_key,
+)
+from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.sync.configuration import ConfigurationService, MappingKind
 from qbosync.sync.push.references import PushConfiguration, QboReferences
 from qbosync.sync.push.transform import (
@@ -78,19 +81,9 @@ from qbosync.sync.push.transform import (
     invoice_body,
     payment_body,
 )
-from qbosync.sync.records.links import (
-    CREDIT_APPLICATION,
-    CREDIT_MEMO,
-    DELETED,
-    INVOICE,
-    PAYMENT,
-    VOIDED,
-)
-from qbosync.sync.records.links import REMOVED as _REMOVED
+from qbosync.sync.records.events import fault_code, fault_info
+from qbosync.sync.records.links import CREDIT_APPLICATION, CREDIT_MEMO, INVOICE, PAYMENT
 from qbosync.sync.records.messages import PushMessage
-
-VOIDED_IN_QBO = "drift_not_healable:voided_in_qbo"
-"""Why a heal fails for a record voided in QBO: QBO cannot change a voided transaction."""
 
 OutcomeStatus = Literal["done", "parked", "failed"]
 
@@ -100,6 +93,7 @@ class PushOutcome(BaseModel):
 
     event_id: str
     status: OutcomeStatus
+    reason_code: ReasonCode | None = None
     reason: str | None = None
     qbo_id: str | None = None
 
@@ -116,9 +110,10 @@ class Parked(Exception):
 class Refused(Exception):
     """The change cannot be applied as the source has it; retrying will not help."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, code: ReasonCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -140,38 +135,24 @@ class Applied:
     qbo_id: str | None = None
 
 
-def fault_reason(fault: QboFault) -> str:
-    if isinstance(fault, QboClosedPeriod):
-        return "qbo_closed_period"
-    if isinstance(fault, QboDepositedTransaction):
-        return "qbo_deposited_transaction"
-    if isinstance(fault, QboDuplicateDocNumber):
-        return "qbo_duplicate_doc_number"
-    if isinstance(fault, QboNotFound):
-        return "qbo_reference_not_found"
-    if isinstance(fault, QboAuthorizationFault):
-        return "qbo_not_authorized"
-    return "qbo_rejected"
-
-
-def fault_info(fault: QboFault) -> QboFaultInfo:
-    return QboFaultInfo(code=fault.code or str(fault.status or ""), message=str(fault))
-
-
-def permanent_failure(exc: Exception) -> tuple[str, QboFaultInfo | None] | None:  # noqa: PLR0911 (one per family)
-    """The reason (and QBO fault) when retrying ``exc`` unchanged cannot succeed; None when it may."""
-    if isinstance(exc, MissingMapping | Refused):
-        return exc.reason, None
+def permanent_failure(exc: Exception) -> EventFailure | None:  # noqa: PLR0911 (one per family)
+    """Why retrying ``exc`` unchanged cannot succeed (code, message, QBO fault); None when it may."""
+    if isinstance(exc, MissingMapping):
+        return EventFailure.of(ReasonCode.MISSING_MAPPING, exc.message, mapping=exc.mapping)
+    if isinstance(exc, Refused):
+        return EventFailure.of(exc.code, exc.message)
     if isinstance(exc, QboStaleObject):
         return None  # someone else keeps changing the record: the next delivery reads it again
     if isinstance(exc, QboValidationFault | QboNotFound | QboAuthorizationFault):
-        return fault_reason(exc), fault_info(exc)
+        return EventFailure.of(fault_code(exc), str(exc), qbo_fault=fault_info(exc))
     if isinstance(exc, QboAuthenticationFault | NotConnected):
-        return "qbo_not_connected", None
+        return EventFailure.of(ReasonCode.QBO_NOT_CONNECTED, "QuickBooks is not connected; connect it again")
     if isinstance(exc, SourceNotFound):
-        return "source_object_not_found", None
+        return EventFailure.of(ReasonCode.SOURCE_OBJECT_NOT_FOUND, "the source no longer has this object")
     if isinstance(exc, SourceRejected):
-        return f"source_rejected:{exc.source_status}", None
+        return EventFailure.of(
+            ReasonCode.SOURCE_REJECTED, f"the source refused the read (HTTP {exc.source_status})"
+        )
     return None
 
 
@@ -245,32 +226,40 @@ class PushService:
                 message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason
             )
             logger.info("push parked", extra={"parked_on": parked.on})
-            return PushOutcome(event_id=message.event_id, status="parked", reason=parked.reason)
+            return PushOutcome(
+                event_id=message.event_id,
+                status="parked",
+                reason_code=ReasonCode.WAITING_FOR_INVOICE,
+                reason=parked.reason,
+            )
         except Exception as exc:
             failure = permanent_failure(exc)
             if failure is None:
                 self._note_retry(message, type(exc).__name__)
                 raise
-            return self._failed(message, *failure)
+            return self._failed(message, failure)
         deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
         logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
         return PushOutcome(
             event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
         )
 
-    def _failed(self, message: PushMessage, reason: str, fault: QboFaultInfo | None) -> PushOutcome:
-        self._deps.events.mark_failed(message.tenant_id, message.event_id, reason, fault, self._deps.clock())
+    def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
+        self._deps.events.mark_failed(message.tenant_id, message.event_id, failure, self._deps.clock())
+        fault = failure.qbo_fault
         logger.warning(
-            "push failed", extra={"push_reason": reason, "fault_code": fault.code if fault else None}
+            "push failed",
+            extra={"reason_code": failure.code, "fault_code": fault.code if fault else None},
         )
-        return PushOutcome(event_id=message.event_id, status="failed", reason=reason)
+        return PushOutcome(
+            event_id=message.event_id, status="failed", reason_code=failure.code, reason=failure.message
+        )
 
     def _note_retry(self, message: PushMessage, what: str) -> None:
         """Make a transient failure visible while the queue retries (and if it ends in the DLQ)."""
         try:
-            self._deps.events.mark_failed(
-                message.tenant_id, message.event_id, f"retrying:{what}", None, self._deps.clock()
-            )
+            retrying = EventFailure.of(ReasonCode.RETRYING, f"{what}; the queue delivers it again")
+            self._deps.events.mark_failed(message.tenant_id, message.event_id, retrying, self._deps.clock())
         except Exception:  # the original failure matters more than its bookkeeping
             logger.exception("could not record a retry")
         logger.warning("push will be retried", extra={"error_type": what})
@@ -344,32 +333,30 @@ class _DocumentPush:
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
-        if link is None or link.content_hash in _REMOVED:
+        if link is None or not link.is_live:
             return self._record_absent(invoice.version, link)
         try:
             current = self._qbo.read(INVOICE, link.qbo_id)
         except QboNotFound:
-            self._record(
-                link.model_copy(update={"content_hash": DELETED, "sync_token": None}), invoice.version
-            )
+            self._record(_deleted(link), invoice.version)
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
         policy = self._config.settings.deletion_policy
         if invoice.status == "void" or policy == "void" or has_payments:
             rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "void")
             voided = self._qbo.void(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
-            self._record(_relinked(link, voided, VOIDED), invoice.version)
+            self._record(_relinked(link, voided, None, LinkState.VOIDED), invoice.version)
             return Applied(
                 reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
             )
         rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "delete")
         self._qbo.delete(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
-        self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), invoice.version)
+        self._record(_deleted(link), invoice.version)
         return Applied(reason="deleted", qbo_id=link.qbo_id)
 
     def _release_if_landed(self, link: Link) -> None:
         """Re-queue what was parked waiting for this invoice."""
-        if link.content_hash in _REMOVED:
+        if not link.is_live:
             return
         self._deps.parked.release(self._tenant, parked_key("invoice", link.source_id))
 
@@ -406,7 +393,7 @@ class _DocumentPush:
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
-        if link is None or link.content_hash in _REMOVED:
+        if link is None or not link.is_live:
             return self._record_absent(payment.version, link)
         delete = payment.status == "deleted" and self._config.settings.deletion_policy == "delete"
         target = _Target(PAYMENT, PAYMENT, payment.id, payment.version)
@@ -426,11 +413,14 @@ class _DocumentPush:
                     parked_key("invoice", applied.invoice_id),
                     f"waiting for invoice {applied.invoice_id} to reach QBO",
                 )
-            if invoice_link.content_hash not in _REMOVED:
+            if invoice_link.is_live:
                 self.invoice(applied.invoice_id)
                 invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id) or invoice_link
-            if invoice_link.content_hash in _REMOVED:
-                raise Refused(f"applied_invoice_removed:{applied.invoice_id}")
+            if not invoice_link.is_live:
+                raise Refused(
+                    ReasonCode.APPLIED_INVOICE_REMOVED,
+                    f"invoice {applied.invoice_id} was voided or deleted in QBO; nothing can apply to it",
+                )
             invoice_ids[applied.invoice_id] = invoice_link.qbo_id
         return invoice_ids
 
@@ -478,7 +468,7 @@ class _DocumentPush:
                 healed.append(f"credit application {application_healed}")
             else:
                 self._upsert(application_target, application, applying, find_application)
-        elif application is not None and application.content_hash not in _REMOVED:
+        elif application is not None and application.is_live:
             target = _Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             self._remove_transaction(target, application, delete=True)
         return Applied(reason="; ".join(healed) or None, qbo_id=memo.qbo_id)
@@ -486,10 +476,10 @@ class _DocumentPush:
     def _remove_credit_note(
         self, note: SourceCreditNote, link: Link | None, application: Link | None
     ) -> Applied:
-        if application is not None and application.content_hash not in _REMOVED:
+        if application is not None and application.is_live:
             target = _Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
             self._remove_transaction(target, application, delete=True)
-        if link is None or link.content_hash in _REMOVED:
+        if link is None or not link.is_live:
             return self._record_absent(note.version, link)
         return self._remove_transaction(
             _Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version), link, delete=True
@@ -506,7 +496,7 @@ class _DocumentPush:
     ) -> Link:
         """Create or update one QBO record and record its link at ``version``."""
         digest = content_hash(body)
-        if link is not None and link.content_hash not in _REMOVED:
+        if link is not None and link.is_live:
             if link.content_hash == digest:
                 return self._record(link, target.version)
             record = self._update(target, link.qbo_id, link.sync_token, body)
@@ -577,8 +567,12 @@ class _DocumentPush:
             record = self._create(target, body, find_existing, replacing=link.qbo_id)
             relinked = self._record(_relinked(link, record, digest), target.version)
             return relinked, f"re-created in QBO as {relinked.qbo_id} (was {link.qbo_id}, deleted there)"
-        if voided_in_qbo(current):
-            raise Refused(VOIDED_IN_QBO)
+        if voided_in_qbo(current, body):
+            raise Refused(
+                ReasonCode.DRIFT_NOT_HEALABLE,
+                f"QBO {target.qbo_entity} {link.qbo_id} was voided in QBO, and QBO cannot change a voided"
+                " transaction: enter the document again in QBO or void it in the source",
+            )
         token = str(current["SyncToken"])
         if token == link.sync_token and digest == link.content_hash:
             return self._record(link, target.version), "QBO already holds the source's version"
@@ -616,17 +610,17 @@ class _DocumentPush:
         try:
             current = self._qbo.read(target.qbo_entity, link.qbo_id)
         except QboNotFound:
-            self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), version)
+            self._record(_deleted(link), version)
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         token = str(current["SyncToken"])
         if delete:
             self._qbo.delete(target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "delete"))
-            self._record(link.model_copy(update={"content_hash": DELETED, "sync_token": None}), version)
+            self._record(_deleted(link), version)
             return Applied(reason="deleted", qbo_id=link.qbo_id)
         voided = self._qbo.void(
             target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "void")
         )
-        self._record(_relinked(link, voided, VOIDED), version)
+        self._record(_relinked(link, voided, None, LinkState.VOIDED), version)
         return Applied(reason="voided", qbo_id=link.qbo_id)
 
     def _record_absent(self, version: int, link: Link | None) -> Applied:
@@ -653,32 +647,46 @@ class _DocumentPush:
         )
 
 
-def _relinked(link: Link, record: Mapping[str, Any], digest: str) -> Link:
+def _relinked(
+    link: Link, record: Mapping[str, Any], digest: str | None, state: LinkState = LinkState.ACTIVE
+) -> Link:
     """``link`` after qbosync wrote ``record`` (as QBO returned it) with content ``digest``."""
     return link.model_copy(
         update={
             "qbo_id": str(record.get("Id", link.qbo_id)),
             "sync_token": str(record.get("SyncToken")),
             "content_hash": digest,
+            "state": state,
             "qbo_written_at": last_updated_time(record),
         }
     )
 
 
+def _deleted(link: Link) -> Link:
+    """``link`` once its QBO record is gone (deleted by qbosync, or found missing)."""
+    return link.model_copy(update={"state": LinkState.DELETED, "sync_token": None})
+
+
 def _to_heal(link: Link | None, *, heal: bool) -> Link | None:
     """The link to heal: asked to, and linked to a record qbosync left live in QBO; else None."""
-    if not heal or link is None or link.content_hash in _REMOVED:
+    if not heal or link is None or not link.is_live:
         return None
     return link
 
 
-def voided_in_qbo(record: Mapping[str, Any]) -> bool:
-    """QBO keeps a voided transaction, zeroed and noted "Voided" (a CDC row also says ``status``)."""
+def voided_in_qbo(record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """The QBO record was voided there: a CDC row says so (``status``), or QBO holds it with every amount
+    zeroed while the body qbosync writes for it carries money (QBO zeroes amounts only on a void; a
+    record edited to zero by hand reads the same, and is left alone too)."""
     if str(record.get("status", "")).lower() == "voided":
         return True
-    note = str(record.get("PrivateNote") or "")
+    return _money_in(record) == 0 and _money_in(body) != 0
+
+
+def _money_in(document: Mapping[str, Any]) -> Decimal:
+    """The sum of a document's total and line amounts, as magnitudes (zero only when every one is)."""
+    amounts = [document.get("TotalAmt")] + [line.get("Amount") for line in document.get("Line") or []]
     try:
-        zero = Decimal(str(record.get("TotalAmt") or 0)) == 0
+        return sum((abs(Decimal(str(amount))) for amount in amounts if amount is not None), Decimal(0))
     except InvalidOperation:
-        return False
-    return zero and note.startswith("Voided")
+        return Decimal("NaN")

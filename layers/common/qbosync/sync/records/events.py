@@ -1,11 +1,33 @@
-"""How a sync event's reason says what to do with it next (read by the retry schedule and replay)."""
+"""How a flow's failure becomes a sync event's reason code (the codes are ``store.events.ReasonCode``)."""
 
 from __future__ import annotations
 
-NOT_RETRYABLE_PREFIXES = ("unsupported:", "drift:")
-"""Failed events whose reason starts so are reports for an admin; replaying them changes nothing."""
-PUSH_RETRYING_PREFIX = "retrying:"
+from qbosync.qbo.faults import (
+    QboAuthorizationFault,
+    QboClosedPeriod,
+    QboDepositedTransaction,
+    QboDuplicateDocNumber,
+    QboFault,
+    QboNotFound,
+)
+from qbosync.store.events import QboFaultInfo, ReasonCode
 
 
-def missing_mapping_reason(kind: str, source_key: str) -> str:
-    return f"missing_mapping:{kind}:{source_key}"
+def fault_code(fault: QboFault) -> ReasonCode:
+    """The reason code of a QBO refusal, by the fault's type."""
+    if isinstance(fault, QboClosedPeriod):
+        return ReasonCode.QBO_CLOSED_PERIOD
+    if isinstance(fault, QboDepositedTransaction):
+        return ReasonCode.QBO_DEPOSITED_TRANSACTION
+    if isinstance(fault, QboDuplicateDocNumber):
+        return ReasonCode.QBO_DUPLICATE_DOC_NUMBER
+    if isinstance(fault, QboNotFound):
+        return ReasonCode.QBO_REFERENCE_NOT_FOUND
+    if isinstance(fault, QboAuthorizationFault):
+        return ReasonCode.QBO_NOT_AUTHORIZED
+    return ReasonCode.QBO_REJECTED
+
+
+def fault_info(fault: QboFault) -> QboFaultInfo:
+    """The QBO fault as the event keeps it: QBO's code (or the HTTP status) and message."""
+    return QboFaultInfo(code=fault.code or str(fault.status or ""), message=str(fault))

@@ -17,10 +17,6 @@ CREDIT_MEMO = "CreditMemo"
 CREDIT_APPLICATION = "CreditApplication"
 """Link entity of the zero payment that applies a credit memo to invoices (a QBO Payment)."""
 
-VOIDED = "state:voided"
-DELETED = "state:deleted"
-REMOVED = frozenset({VOIDED, DELETED})
-
 
 def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists them
     tenant_id: str,

@@ -29,4 +29,3 @@ def qbo_item_name(name: str) -> str:
 
 def suffixed_item_name(name: str) -> str:
     return qbo_item_name(name)[: QBO_ITEM_NAME_MAX - len(ITEM_COLLISION_SUFFIX)] + ITEM_COLLISION_SUFFIX
-

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from qbosync.errors import Conflict
-from qbosync.store.events import EventNotFound, EventRepository, SyncEvent
-from qbosync.sync.records.events import missing_mapping_reason
+from qbosync.store.events import EventNotFound, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
 from qbosync.sync.retry.requeue import EventRequeue
 
 
@@ -55,13 +54,13 @@ class EventReplay:
 
         One pass over the failed events, however many rows a mappings change added; returns how many.
         """
-        wanted = {missing_mapping_reason(kind, key) for key in source_keys}
+        wanted = {MissingMappingRef(kind=kind, source_key=key) for key in source_keys}
         released = 0
         cursor: str | None = None
         while wanted:
             page = self.events.list(tenant_id, "failed", limit=100, cursor=cursor)
             for event in page.items:
-                if event.reason in wanted:
+                if event.reason_code is ReasonCode.MISSING_MAPPING and event.mapping in wanted:
                     self.requeue.requeue(event)
                     released += 1
             if page.cursor is None:
