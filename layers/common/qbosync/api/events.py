@@ -74,13 +74,7 @@ def events_router(
 ) -> APIGatewayHttpRouter:
     """The events routes; ``replay`` builds the event store and queue (lazily, on the first request)."""
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    replay_factory = replay or wiring.event_replay
-    built: list[EventReplay] = []
-
-    def replayer() -> EventReplay:
-        if not built:
-            built.append(replay_factory())
-        return built[0]
+    replayer = replay or wiring.event_replay  # a cached factory: built on the first request
 
     @router.get(
         "/tenants/<tenant_id>/sync/events",

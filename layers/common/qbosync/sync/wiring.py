@@ -21,11 +21,12 @@ from qbosync.errors import NotConnected
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.governor import RealmGovernor
+from qbosync.qbo.http import shared_http_client
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant
 from qbosync.settings import get_qbo_limits, get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets, TenantSecrets
-from qbosync.store.aws import dynamodb_client
+from qbosync.store.aws import dynamodb_client, reset_clients
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import ConnectionRepository
@@ -35,7 +36,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
-from qbosync.store.tokens import TokenVault
+from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
 from qbosync.sync.connection import ConnectionService
@@ -63,9 +64,13 @@ def _cached(factory: Callable[[], _T]) -> Callable[[], _T]:
 
 
 def reset() -> None:
-    """Forget every cached service and client (tests switching environments use this)."""
+    """Forget every cached service and client, and the process-wide caches under them (the shared
+    httpx client, the boto3 clients, the token cache): tests switching environments use this."""
     for factory in _CACHED:
         factory.cache_clear()  # type: ignore[attr-defined]
+    shared_http_client.cache_clear()
+    reset_clients()
+    clear_token_cache()
 
 
 # --- QBO, Intuit and the source --------------------------------------------------------------------
