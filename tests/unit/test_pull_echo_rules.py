@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from qbosync.store.links import Link, LinkState
-from qbosync.sync.pull.service import own_write_without_reading
+from qbosync.sync.pull.echo import own_write_without_reading
 from qbosync.sync.records.messages import EntityChange
 
 CHANGED_AT = datetime(2026, 11, 22, 5, 0, 7, tzinfo=UTC)

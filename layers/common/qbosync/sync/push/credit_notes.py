@@ -10,10 +10,7 @@ from functools import partial
 from qbosync.source.models import SourceCreditNote
 from qbosync.store.links import Link
 from qbosync.sync.push.invoices import InvoicePush
-from qbosync.sync.push.transform import (
-    credit_application_body,
-    credit_memo_body,
-)
+from qbosync.sync.push.transform import credit_application_body, credit_memo_body
 from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
 from qbosync.sync.records.links import CREDIT_APPLICATION, CREDIT_MEMO, PAYMENT
 

@@ -9,10 +9,7 @@ from qbosync.source.models import SourcePayment
 from qbosync.store.links import Link
 from qbosync.sync.configuration import MappingKind
 from qbosync.sync.push.invoices import InvoicePush
-from qbosync.sync.push.transform import (
-    MissingMapping,
-    payment_body,
-)
+from qbosync.sync.push.transform import MissingMapping, payment_body
 from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
 from qbosync.sync.records.links import PAYMENT
 

@@ -61,12 +61,7 @@ from qbosync.qbo.faults import (
 )
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
-from qbosync.store.events import (
-    EventFailure,
-    EventRepository,
-    ReasonCode,
-    SyncEvent,
-)
+from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
