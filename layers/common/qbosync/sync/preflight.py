@@ -1,5 +1,8 @@
 """Preflight: is this tenant ready to sync? Each check says pass, fail or warn, why, and how to fix it.
 
+Over 400 lines on purpose: one module a check list, each check a short function, read top to bottom as
+the report an admin sees.
+
 The checks follow the seeds' prerequisites: a healthy connection made by a QBO admin, accrual basis,
 a zero-rate tax code, mappings whose targets still exist, the defaults each enabled flow needs, and
 source codes that nothing maps yet. A check that cannot run reports why instead of failing the call.
