@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.store.links import LinkState
 from tests.integration.test_push_support import PushWorld, push_world
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.models import PageDescriptor

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.sync.push.writer import voided_in_qbo
 
 PACIFIC = timezone(timedelta(hours=-8))

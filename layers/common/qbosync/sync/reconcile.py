@@ -34,7 +34,7 @@ from qbosync.errors import NotConnected
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal
 from qbosync.qbo.faults import QboValidationFault
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.settings import get_sync_tuning
 from qbosync.source.models import ChangeAction, ObjectKind, SourceCustomer, SourceObject
 from qbosync.source.port import SourcePort

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
-from qbosync.qbo.models import metadata_time
+from qbosync.qbo.metadata import metadata_time
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import EntityCounts
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord

@@ -15,7 +15,7 @@ from typing import Any
 
 from qbosync.clock import utc_now
 from qbosync.qbo.client import QboClient, request_id_for
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.models import SourceCustomer
 from qbosync.source.port import SourcePort
 from qbosync.store.links import Link, LinkRepository

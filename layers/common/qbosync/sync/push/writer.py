@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateDocNumber, QboNotFound, QboStaleObject, QboUncertainOutcome
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.port import SourcePort
 from qbosync.store.events import ReasonCode
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.store.links import Link, LinkOrigin
 
 CUSTOMER = "Customer"
