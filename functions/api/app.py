@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.resolver import build_resolver
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 
 
 @lru_cache(maxsize=1)
@@ -22,6 +22,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
 ) -> dict[str, Any]:

@@ -6,13 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 from qbosync.sync import wiring
 from qbosync.sync.bulk.tasks import run_task
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one task; its errors reach Step Functions as BulkSyncThrottled, BulkSyncTransient..."""
     return run_task(event, wiring.bulk_sync_dependencies())

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 from qbosync.sync import wiring
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.pull.worker import process_pull_batch
@@ -14,6 +14,7 @@ from qbosync.sync.pull.worker import process_pull_batch
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: PullService | None = None
 ) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.errors import QbosyncError
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 from qbosync.sync.pull.receiver import QboWebhookReceiver
 
 
@@ -28,6 +28,7 @@ def _raw_body(event: dict[str, Any]) -> bytes:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: QboWebhookReceiver | None = None
 ) -> dict[str, Any]:

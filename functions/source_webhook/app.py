@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.api.errors import register_error_handlers
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 from qbosync.sync.push.receiver import WebhookReceiver
 
 
@@ -42,6 +42,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, receiver: WebhookReceiver | None = None
 ) -> dict[str, Any]:

@@ -18,11 +18,12 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
+from qbosync.metrics import Metric, count
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.governor import RealmGovernor
 from qbosync.qbo.http import shared_http_client
-from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant
+from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
 from qbosync.settings import get_qbo_limits, get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets, TenantSecrets
@@ -83,16 +84,37 @@ def oauth_client() -> IntuitOAuthClient:
     return IntuitOAuthClient(str(get_settings().intuit_discovery_url), app.client_id, app.client_secret)
 
 
+class _CountedGovernor(RealmGovernor):
+    """The governor, counting each 429 it absorbs (``QboThrottledAbsorbed``)."""
+
+    def throttled(self, realm_id: str, retry_after: float | None) -> None:
+        count(Metric.QBO_THROTTLED)
+        super().throttled(realm_id, retry_after)
+
+
+class _CountedRefresher:
+    """Intuit's refresh, counted (``TokenRefreshes``) wherever the vault asks for one."""
+
+    def __init__(self, oauth: IntuitOAuthClient) -> None:
+        self._oauth = oauth
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        count(Metric.TOKEN_REFRESHES)
+        return self._oauth.refresh(refresh_token)
+
+
 @_cached
 def realm_governor() -> RealmGovernor:
     """The per-realm rate governor, shared through DynamoDB by every container."""
     limits = get_qbo_limits()
-    return RealmGovernor(DynamoGovernorStore(window_seconds=limits.window_seconds), limits)
+    return _CountedGovernor(DynamoGovernorStore(window_seconds=limits.window_seconds), limits)
 
 
 def token_vault(tenant_id: str) -> TokenVault:
     """A tenant's token vault, refreshing through the Intuit app."""
-    return TokenVault(tenant_id, refresher=oauth_client(), invalid_grant_errors=(InvalidGrant,))
+    return TokenVault(
+        tenant_id, refresher=_CountedRefresher(oauth_client()), invalid_grant_errors=(InvalidGrant,)
+    )
 
 
 def qbo_client_for_tenant(tenant_id: str) -> QboClient:

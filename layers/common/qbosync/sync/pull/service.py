@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qbosync.errors import QbosyncError, UpstreamUnavailable
+from qbosync.metrics import Metric, count, count_failure
 from qbosync.observability import logger
 from qbosync.qbo.faults import QboFault
 from qbosync.store.events import EventFailure, QboFaultInfo, ReasonCode, SyncEvent
@@ -111,6 +112,7 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
         except Exception as exc:
             failure = _failure_of(exc)
             self.events.mark_failed(tenant_id, event_id, failure, self.clock())
+            count_failure("pull", failure.code)
             logger.warning(
                 "qbo change not applied",
                 extra={
@@ -125,10 +127,14 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
             return PullOutcome("failed", failure.message)
         if outcome.failed:
             self.events.mark_failed(tenant_id, event_id, outcome.failure(), self.clock())
+            count_failure("pull", outcome.failure().code)
         else:
             self.events.mark_done(
                 tenant_id, event_id, self.clock(), note=f"{outcome.status}: {outcome.reason}"
             )
+        count(Metric.PULLED)
+        if outcome.status in ("drift", "healing"):
+            count(Metric.DRIFT_FOUND)
         logger.info(
             "qbo change handled",
             extra={

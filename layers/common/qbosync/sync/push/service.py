@@ -50,6 +50,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from qbosync.errors import NotConnected
+from qbosync.metrics import Metric, count, count_failure
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import (
@@ -171,6 +172,7 @@ class PushService:
                 message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason
             )
             logger.info("push parked", extra={"parked_on": parked.on})
+            count(Metric.PARKED)
             return PushOutcome(
                 event_id=message.event_id,
                 status="parked",
@@ -184,6 +186,7 @@ class PushService:
                 raise
             return self._failed(message, failure)
         deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
+        count(Metric.PUSHED)
         logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
         return PushOutcome(
             event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
@@ -191,6 +194,7 @@ class PushService:
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
         self._deps.events.mark_failed(message.tenant_id, message.event_id, failure, self._deps.clock())
+        count_failure("push", failure.code)
         fault = failure.qbo_fault
         logger.warning(
             "push failed",
@@ -207,6 +211,7 @@ class PushService:
             self._deps.events.mark_failed(message.tenant_id, message.event_id, retrying, self._deps.clock())
         except Exception:  # the original failure matters more than its bookkeeping
             logger.exception("could not record a retry")
+        count_failure("push", ReasonCode.RETRYING)
         logger.warning("push will be retried", extra={"error_type": what})
 
     def _apply(self, message: PushMessage) -> Applied:

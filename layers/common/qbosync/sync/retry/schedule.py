@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ValidationError
 
 from qbosync.clock import utc_now
+from qbosync.metrics import Metric, count
 from qbosync.observability import logger
 from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import ConnectionRepository
@@ -96,6 +97,7 @@ class EventRetrySchedule:
             )
             failed = self.events.mark_failed(tenant_id, event.event_id, failure, now)
             report.stuck += 1
+            count(Metric.STUCK_RETRIED)
             if failed.payload:
                 self._requeue(failed, report)
 
