@@ -51,6 +51,7 @@ from qbosync.sync.bulk.models import PageDescriptor, RunConfig  # noqa: E402
 from qbosync.sync.bulk.page_context import PageContext  # noqa: E402
 from qbosync.sync.bulk.products import sync_product_page  # noqa: E402
 from qbosync.sync.configuration import SyncToggles, TenantSettings  # noqa: E402
+from tests.support.fakes import StaticToken  # noqa: E402
 
 TENANT = "bench"
 API_KEY = "sk_bench_source_key"
@@ -179,17 +180,6 @@ class CompressedJitter(random.Random):
 
     def uniform(self, a: float, b: float) -> float:
         return super().uniform(a * self._compression, b * self._compression)
-
-
-class StaticToken:
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        raise RuntimeError("the sandbox refused its own token")
 
 
 def page_descriptors(source: HttpSourceAdapter, entity: str, limit: int) -> list[PageDescriptor]:

@@ -12,7 +12,7 @@ from qbosync.store.executions import BulkSyncExecutions
 from qbosync.store.runs import EntityCounts, RunRepository, SyncRun
 from qbosync.sync import wiring
 from qbosync.sync.bulk.tasks import run_task
-from tests.integration.test_bulk_sync_world import BulkWorld, audit_record, bulk_world, provision_tenant
+from tests.support.bulk_world import BulkWorld, audit_record, bulk_world, provision_tenant
 
 TENANT = "resumer"
 CUSTOMERS, PRODUCTS = 400, 100

@@ -23,7 +23,7 @@ from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync.pull.notifications import EntityChange
 from qbosync.sync.records.messages import PullMessage, PushMessage
 from tests.integration.conftest import template
-from tests.integration.test_push_support import FakeLambdaContext
+from tests.support.push_world import FakeLambdaContext
 
 TENANT_A = "acme"
 TENANT_B = "globex"

@@ -7,7 +7,7 @@ from typing import Any
 
 from qbosync.store.events import ReasonCode
 from qbosync.store.links import Link, LinkRepository
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
     LambdaContextStub,

@@ -18,7 +18,7 @@ from tests.integration.test_pull_no_echo_removals import (
     _qbo_id,
     _source_change,
 )
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _edit_total_in_qbo(world: PullWorld, qbo_id: str, amount: float) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from qbosync.store.links import LinkRepository
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 from tests.integration.test_reconcile_both_ways import _after_a_previous_run, _source_change
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _push_source_changes(world: PullWorld) -> None:

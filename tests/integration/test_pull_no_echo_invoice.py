@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from qbosync.sync.configuration import QboDefaults
 from qbosync.sync.push.service import PushService
 from qbosync.sync.records.messages import PushMessage
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _utc_now() -> datetime:

@@ -25,7 +25,7 @@ from qbosync.sync.configuration import ConfigurationService, MappingKind, Mappin
 from qbosync.sync.push.service import PushService
 from qbosync.sync.records.messages import PushMessage
 from qbosync.sync.reference import ReferenceCatalog
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 _EVENT_NUMBERS = count(1)
 

@@ -20,7 +20,7 @@ from qbosync.sync.configuration import (
 )
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from qbosync.sync.records.messages import PushMessage
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
     LambdaContextStub,

@@ -12,7 +12,7 @@ from qbosync.sync import wiring
 from qbosync.sync.configuration import SourceDefaults
 from qbosync.sync.records.messages import PushMessage
 from qbosync.sync.retry.schedule import EventRetrySchedule
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
     PullWorld,

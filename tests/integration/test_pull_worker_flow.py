@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbosync.store.links import Link, LinkRepository
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _pull(world: PullWorld) -> None:

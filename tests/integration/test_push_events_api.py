@@ -18,7 +18,7 @@ from qbosync.store.tenants import TenantRepository
 from qbosync.sync.records.messages import EntityChange, PullMessage
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
-from tests.integration.test_push_support import FakeLambdaContext, PushWorld, push_world
+from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 
 @pytest.fixture

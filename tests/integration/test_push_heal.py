@@ -15,7 +15,7 @@ import pytest
 from qbosync.store.events import ReasonCode
 from qbosync.store.links import LinkState
 from qbosync.sync.configuration import TenantSettings
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture

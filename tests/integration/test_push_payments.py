@@ -13,7 +13,7 @@ from qbosync.store.pull_queue import PullQueue
 from qbosync.sync.configuration import MappingKind, TenantSettings
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture

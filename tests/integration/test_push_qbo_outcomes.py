@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 CLOSED_BEFORE = "2025-01-01"
 

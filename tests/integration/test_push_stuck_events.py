@@ -26,7 +26,7 @@ from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
 from qbosync.sync.retry.schedule import EventRetrySchedule
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 class WorkerKilled(BaseException):

@@ -12,7 +12,7 @@ from functions.push_worker.app import lambda_handler as push_worker_handler
 from local.runtime.sqs_poller import sqs_record
 from qbosync.store.aws import sqs_client
 from qbosync.store.events import ReasonCode
-from tests.integration.test_push_support import FakeLambdaContext, PushWorld, push_world
+from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 
 @pytest.fixture

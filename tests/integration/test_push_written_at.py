@@ -13,7 +13,7 @@ import pytest
 
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.store.links import LinkState
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from qbosync.source.signing import sign
-from tests.integration.test_push_support import Delivery, PushWorld, push_world
+from tests.support.push_world import Delivery, PushWorld, push_world
 
 
 @pytest.fixture

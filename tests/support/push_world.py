@@ -52,6 +52,7 @@ from qbosync.sync.reference import ReferenceCatalog
 from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.requeue import EventRequeue
 from tests.integration.conftest import create_table_from_template, template
+from tests.support.fakes import StaticToken
 
 TENANT = "acme"
 IDEMPOTENCY_TABLE = "qbosync-test-idempotency"
@@ -72,19 +73,6 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 120_000
-
-
-class StaticTokens:
-    """An access token the QBO sandbox issued; the tests never let it expire."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        return self._token
 
 
 def utc_now() -> datetime:
@@ -473,7 +461,7 @@ def push_world(
         token = issue_access_token(qbo_app, realm_id)
         qbo = QboClient(
             realm_id,
-            StaticTokens(token),
+            StaticToken(token),
             governor,
             "http://qbo-sandbox",
             http=qbo_http,

@@ -50,7 +50,7 @@ from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
 from qbosync.sync.configuration import SyncToggles, TenantSettings
 from tests.integration.conftest import create_table_from_template
 from tests.integration.test_admin_api_support import LambdaContextStub, http_event
-from tests.unit.test_bulk_harness import (
+from tests.support.bulk_harness import (
     GENEROUS_LIMITS,
     SOURCE_API_KEY,
     SOURCE_WEBHOOK_SECRET,

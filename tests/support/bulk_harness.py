@@ -29,6 +29,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.configuration import SyncToggles, TenantSettings
 from tests.integration.conftest import create_table_from_template
+from tests.support.fakes import StaticToken
 
 QBO_BASE_URL = "http://qbo-sandbox"
 SOURCE_BASE_URL = "http://source-sandbox"
@@ -40,19 +41,6 @@ GENEROUS_LIMITS: dict[str, Any] = {
     "batch_requests_per_window": 1000,
     "max_concurrent": 20,
 }
-
-
-class StaticToken:
-    """An access token the sandbox issued to the test; a 401 would be a test defect, so it is raised."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        raise AssertionError("the sandbox refused a token it issued to the test")
 
 
 def issue_access_token(sandbox: Sandbox, realm_id: str) -> Any:
