@@ -43,6 +43,20 @@ GENEROUS_LIMITS: dict[str, Any] = {
 }
 
 
+SEEDED_PRODUCT_TYPES = {
+    "service": "Service",
+    "hardware": "NonInventory",
+    "software": "Service",
+    "labor": "Service",
+    "recurring-fee": "Service",
+    "usage": "Service",
+    "fee": "Service",
+}
+"""The source sandbox's seeded product types (but ``discount``) → QBO item types a bulk sync can create."""
+SEEDED_GL_CODES = ("4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC")
+"""The source sandbox's seeded GL codes."""
+
+
 def issue_access_token(sandbox: Sandbox, realm_id: str) -> Any:
     """Tokens for ``realm_id`` straight from the sandbox's token store (the OAuth dance is not under test)."""
     config = sandbox.config
@@ -148,16 +162,8 @@ def run_config(
 ) -> RunConfig:
     """A frozen run config mapping every seeded product type except ``discount`` and every GL code."""
     accounts = income_account_ids(qbo)
-    product_types = {
-        "service": "Service",
-        "hardware": "NonInventory",
-        "software": "Service",
-        "labor": "Service",
-        "recurring-fee": "Service",
-        "usage": "Service",
-        "fee": "Service",
-    }
-    gl_codes = ["4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC"]
+    product_types = dict(SEEDED_PRODUCT_TYPES)
+    gl_codes = list(SEEDED_GL_CODES)
     settings.setdefault("sync", SyncToggles(invoices=False, payments=False, credit_notes=False))
     return RunConfig(
         settings=TenantSettings.model_validate(settings),

@@ -52,6 +52,8 @@ from tests.integration.conftest import create_table_from_template
 from tests.integration.test_admin_api_support import LambdaContextStub, http_event
 from tests.support.bulk_harness import (
     GENEROUS_LIMITS,
+    SEEDED_GL_CODES,
+    SEEDED_PRODUCT_TYPES,
     SOURCE_API_KEY,
     SOURCE_WEBHOOK_SECRET,
     issue_access_token,
@@ -64,16 +66,8 @@ STATE_MACHINE_NAME = "qbosync-bulk-sync-it"
 ADMIN = "admin-sub-1"
 DEFAULT_PRODUCT = "prd_000001"
 BILL_PROFILE = "BP-STD-EMAIL"
-PRODUCT_TYPES = {
-    "service": "Service",
-    "hardware": "NonInventory",
-    "software": "Service",
-    "labor": "Service",
-    "recurring-fee": "Service",
-    "usage": "Service",
-    "fee": "Service",
-}
-GL_CODES = ["4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC"]
+PRODUCT_TYPES = SEEDED_PRODUCT_TYPES
+GL_CODES = list(SEEDED_GL_CODES)
 
 
 class RefreshNotExpected:
