@@ -51,6 +51,8 @@ from qbosync.sync.bulk.models import PageDescriptor, RunConfig  # noqa: E402
 from qbosync.sync.bulk.page_context import PageContext  # noqa: E402
 from qbosync.sync.bulk.products import sync_product_page  # noqa: E402
 from qbosync.sync.configuration import SyncToggles, TenantSettings  # noqa: E402
+from tests.support.bulk_harness import SEEDED_GL_CODES, SEEDED_PRODUCT_TYPES  # noqa: E402
+from tests.support.fakes import StaticToken  # noqa: E402
 
 TENANT = "bench"
 API_KEY = "sk_bench_source_key"
@@ -58,17 +60,8 @@ CLIENT_ID = "ABbenchClientId00000000000000000000000000000000"
 CLIENT_SECRET = "bench-client-secret-000000000000"  # noqa: S105 - a loopback sandbox's local app
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 BATCH_ITEMS = 30
-PRODUCT_TYPES = {
-    "service": "Service",
-    "hardware": "NonInventory",
-    "software": "Service",
-    "labor": "Service",
-    "recurring-fee": "Service",
-    "usage": "Service",
-    "fee": "Service",
-    "discount": "Service",
-}
-GL_CODES = ["4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC"]
+PRODUCT_TYPES = {**SEEDED_PRODUCT_TYPES, "discount": "Service"}
+GL_CODES = list(SEEDED_GL_CODES)
 
 
 class InMemoryLinks(LinkRepository):
@@ -179,17 +172,6 @@ class CompressedJitter(random.Random):
 
     def uniform(self, a: float, b: float) -> float:
         return super().uniform(a * self._compression, b * self._compression)
-
-
-class StaticToken:
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        raise RuntimeError("the sandbox refused its own token")
 
 
 def page_descriptors(source: HttpSourceAdapter, entity: str, limit: int) -> list[PageDescriptor]:

@@ -80,7 +80,7 @@ def _in_process(options: argparse.Namespace) -> Outcome:
 
     with mock_aws():
         from tests.integration.conftest import create_table_from_template
-        from tests.integration.test_push_support import Storm, push_world
+        from tests.support.push_world import Storm, push_world
 
         create_table_from_template("MainTable", "qbosync-bench")
         with push_world(
@@ -114,7 +114,7 @@ def _through_runtime(options: argparse.Namespace) -> Outcome:
     try:
         ready = _wait_for_ready(process)
         _environment(str(ready["tables"]["MainTable"]), str(ready["aws_endpoint_url"]))
-        from tests.integration.test_push_support import Storm
+        from tests.support.push_world import Storm
 
         world = RuntimeWorld(ready, tenant)
         world.connect_and_configure()
@@ -213,7 +213,9 @@ class RuntimeWorld:
         self.webhook_secret = str(credentials["webhook_secret"])
         self.source = HttpSourceAdapter(self.source_url, self.tenant_id, str(credentials["api_key"]))
         tokens = box.read(settings.tenant_token_secret_name(self.tenant_id), fresh=True)
-        self.qbo = QboClient(self.realm_id, _StaticTokens(str(tokens["access_token"])), None, self.qbo_url)
+        from tests.support.fakes import StaticToken
+
+        self.qbo = QboClient(self.realm_id, StaticToken(str(tokens["access_token"])), None, self.qbo_url)
         self.http.put(f"{self.source_url}/_sandbox/webhooks/config", json={"mode": "hold"}).raise_for_status()
         accounts = self._reference("accounts")
         income = next(
@@ -318,20 +320,9 @@ class _Delivery:
     status: int
 
 
-class _StaticTokens:
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        return self._token
-
-
 def _unfinished(events: Any, tenant_id: str) -> dict[str, int]:
     """Events left failed or parked, by flow and reason (the runtime also runs the pull flow)."""
-    from qbosync.sync.push.replay import PUSH_KINDS
+    from qbosync.sync.retry.requeue import PUSH_KINDS
 
     found: dict[str, int] = {}
     for status in ("failed", "parked"):
@@ -340,7 +331,7 @@ def _unfinished(events: Any, tenant_id: str) -> dict[str, int]:
             page = events.list(tenant_id, status, limit=100, cursor=cursor)
             for event in page.items:
                 flow = "push" if event.kind in PUSH_KINDS else "other"
-                key = f"{flow}:{status}:{(event.reason or '').split(':')[0]}"
+                key = f"{flow}:{status}:{event.reason_code}"
                 found[key] = found.get(key, 0) + 1
             cursor = page.cursor
             if cursor is None:

@@ -9,7 +9,7 @@ import pytest
 import pytest_socket
 
 from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning
-from qbosync.store.aws import reset_clients
+from qbosync.sync import wiring
 
 _TESTS = Path(__file__).parent
 _MARKER_BY_FOLDER = {
@@ -41,7 +41,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials and a fixed region, and fresh settings and clients for every test."""
+    """Fake credentials and a fixed region, and fresh settings, clients and services for every test."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
@@ -52,9 +52,9 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
-    reset_clients()
+    wiring.reset()
     yield
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
-    reset_clients()
+    wiring.reset()

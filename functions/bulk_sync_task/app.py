@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,8 +12,10 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Run one task; its errors reach Step Functions as BulkSyncThrottled, BulkSyncTransient..."""
+    from qbosync.sync import wiring
     from qbosync.sync.bulk.tasks import run_task
 
-    return run_task(event)
+    return run_task(event, wiring.bulk_sync_dependencies())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: PullService | None = None
 ) -> dict[str, Any]:
     """Process one SQS batch; ``service`` lets tests pass their collaborators."""
-    from qbosync.sync.pull.service import PullService
+    from qbosync.sync import wiring
     from qbosync.sync.pull.worker import process_pull_batch
 
-    return process_pull_batch(event, context, service or PullService())
+    return process_pull_batch(event, context, service or wiring.pull_service())

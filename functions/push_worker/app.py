@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,
@@ -22,6 +23,9 @@ def lambda_handler(
     idempotency_store: BasePersistenceLayer | None = None,
 ) -> dict[str, Any]:
     """SQS FIFO batch in, ``batchItemFailures`` out; tests pass their own service and store."""
+    from qbosync.sync import wiring
     from qbosync.sync.push.worker import push_batch
 
-    return push_batch(event, context, service, idempotency_store)
+    return push_batch(
+        event, context, service or wiring.push_service(), idempotency_store or wiring.idempotency_store()
+    )

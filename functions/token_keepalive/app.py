@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from qbosync.observability import logger, tracer
+from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, keepalive: TokenKeepAlive | None = None
 ) -> dict[str, Any]:
     """One keep-alive pass; ``keepalive`` lets tests pass their collaborators."""
-    from qbosync.sync.keepalive import TokenKeepAlive
+    from qbosync.sync import wiring
 
-    results = (keepalive or TokenKeepAlive()).run()
+    results = (keepalive or wiring.token_keepalive()).run()
     return {"tenants": [result.model_dump(mode="json") for result in results]}

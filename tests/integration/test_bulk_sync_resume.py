@@ -10,8 +10,9 @@ import pytest
 from qbosync.store.config import SettingsRepository
 from qbosync.store.executions import BulkSyncExecutions
 from qbosync.store.runs import EntityCounts, RunRepository, SyncRun
+from qbosync.sync import wiring
 from qbosync.sync.bulk.tasks import run_task
-from tests.integration.test_bulk_sync_world import BulkWorld, audit_record, bulk_world, provision_tenant
+from tests.support.bulk_world import BulkWorld, audit_record, bulk_world, provision_tenant
 
 TENANT = "resumer"
 CUSTOMERS, PRODUCTS = 400, 100
@@ -51,8 +52,9 @@ def run_first_states_then_stop(world: BulkWorld, run_id: str, pages_done: list[i
     moto 5.2.5 cannot stop an execution inside an inline Map (its engine raises and the execution stays
     RUNNING), so the stopped execution's work is done by calling the task handler's service directly.
     """
-    prepared = run_task({"task": "prepare", "tenant_id": TENANT, "run_id": run_id})
-    pages = run_task({"task": "list_pages", "tenant_id": TENANT, "run_id": run_id, **prepared})
+    deps = wiring.bulk_sync_dependencies()
+    prepared = run_task({"task": "prepare", "tenant_id": TENANT, "run_id": run_id}, deps)
+    pages = run_task({"task": "list_pages", "tenant_id": TENANT, "run_id": run_id, **prepared}, deps)
     for page in pages["customers"]:
         if page["page_no"] in pages_done:
             run_task(
@@ -62,7 +64,8 @@ def run_first_states_then_stop(world: BulkWorld, run_id: str, pages_done: list[i
                     "run_id": run_id,
                     **prepared,
                     "page": page,
-                }
+                },
+                deps,
             )
 
 

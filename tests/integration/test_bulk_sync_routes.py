@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from qbosync.store.runs import RunRepository
-from tests.integration.test_bulk_sync_world import BulkWorld, bulk_world, provision_tenant
+from tests.support.bulk_world import BulkWorld, bulk_world, provision_tenant
 
 READY, UNCONNECTED, NOT_READY, UNKNOWN = "ready", "unconnected", "notready", "ghost"
 

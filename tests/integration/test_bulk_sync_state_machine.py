@@ -13,7 +13,7 @@ import pytest
 
 from qbosync.store.runs import EntityCounts
 from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
-from tests.integration.test_bulk_sync_world import (
+from tests.support.bulk_world import (
     BILL_PROFILE,
     DEFAULT_PRODUCT,
     BulkWorld,

@@ -8,7 +8,7 @@ from functions.token_keepalive.app import lambda_handler as keepalive_handler
 from local.qbo_sandbox.config import LOCAL_CLIENT_ID
 from qbosync.store.connections import ConnectionRepository
 from qbosync.sync.keepalive import EXPIRY_EVENT_KIND, TokenKeepAlive
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
     PullWorld,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from qbosync.qbo.client import request_id_for
 from qbosync.store.links import LinkRepository
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.reconcile import change_of_row
+from qbosync.sync.records.messages import PullMessage
 from tests.integration.test_pull_no_echo_removals import (
     _failed_pull_reasons,
     _pull,
@@ -18,7 +18,7 @@ from tests.integration.test_pull_no_echo_removals import (
     _qbo_id,
     _source_change,
 )
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _edit_total_in_qbo(world: PullWorld, qbo_id: str, amount: float) -> None:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from qbosync.store.links import LinkRepository
-from qbosync.sync.reconcile import Reconciler
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 from tests.integration.test_reconcile_both_ways import _after_a_previous_run, _source_change
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _push_source_changes(world: PullWorld) -> None:
     """The source → QBO customer push (the push's QboReferences, run by reconciliation)."""
-    Reconciler(
-        pull=world.pull_service(),
-        qbo_for=world.qbo,
-        source_for=world.source,
-        settings_for=lambda _: world.settings,
-        overlap=timedelta(0),
-    ).reconcile_tenant(TENANT)
+    world.reconciler().reconcile_tenant(TENANT)
 
 
 def _counts(world: PullWorld) -> tuple[int, int]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from qbosync.sync.configuration import QboDefaults
-from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.push.service import PushService
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from qbosync.sync.records.messages import PushMessage
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _utc_now() -> datetime:

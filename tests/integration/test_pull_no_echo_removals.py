@@ -20,12 +20,12 @@ from qbosync.store.config import (
     ReferenceCacheRepository,
     SettingsRepository,
 )
-from qbosync.store.links import LinkRepository
+from qbosync.store.links import LinkRepository, LinkState
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, QboDefaults
-from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.push.service import PushService
+from qbosync.sync.records.messages import PushMessage
 from qbosync.sync.reference import ReferenceCatalog
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 _EVENT_NUMBERS = count(1)
 
@@ -127,7 +127,12 @@ def _qbo_reads(world: PullWorld, entity: str) -> int:
 
 
 def _failed_pull_reasons(world: PullWorld) -> list[str]:
-    return [event.reason or "" for event in world.events("failed") if event.kind.startswith("qbo.")]
+    """Each failed pull event as ``<reason code>: <reason>``."""
+    return [
+        f"{event.reason_code}: {event.reason}"
+        for event in world.events("failed")
+        if event.kind.startswith("qbo.")
+    ]
 
 
 def _writes(world: PullWorld) -> tuple[int, int]:
@@ -164,7 +169,7 @@ def test_given_an_invoice_the_push_voided_when_its_qbo_webhook_is_pulled_then_it
     invoice = _pushed_invoice(pull_world, push)
     _push(push, "invoice", _source_change(pull_world, "POST", f"invoices/{invoice['id']}/void"))
     link = LinkRepository().get(TENANT, "Invoice", invoice["id"])
-    assert link is not None and link.content_hash == "state:voided"
+    assert link is not None and link.state is LinkState.VOIDED
     before, reads = _writes(pull_world), _qbo_reads(pull_world, "Invoice")
 
     _pull(pull_world)
@@ -194,7 +199,7 @@ def test_given_a_payment_the_push_voided_when_its_qbo_webhook_is_pulled_then_it_
     _pull(pull_world)
     _push(push, "payment", _source_change(pull_world, "POST", f"payments/{payment['id']}/void"))
     link = LinkRepository().get(TENANT, "Payment", payment["id"])
-    assert link is not None and link.content_hash == "state:voided"
+    assert link is not None and link.state is LinkState.VOIDED
     before, reads = _writes(pull_world), _qbo_reads(pull_world, "Payment")
 
     _pull(pull_world)

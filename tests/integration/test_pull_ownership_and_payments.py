@@ -18,9 +18,9 @@ from qbosync.sync.configuration import (
     QboDefaults,
     SourceDefaults,
 )
-from qbosync.sync.push.messages import PushMessage
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from qbosync.sync.records.messages import PushMessage
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
     LambdaContextStub,
@@ -69,7 +69,11 @@ def _with(world: PullWorld, **changes: Any) -> None:
 
 
 def _reasons(world: PullWorld, status: str) -> list[str]:
-    return [event.reason or "" for event in world.events(status)]
+    """Each event in ``status`` as ``<reason code>: <reason>`` (a done event has no code)."""
+    return [
+        f"{event.reason_code}: {event.reason}" if event.reason_code else event.reason or ""
+        for event in world.events(status)
+    ]
 
 
 # --- field ownership -------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from functions.retry_events.app import lambda_handler as retry_handler
-from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.connections import ConnectionRepository
+from qbosync.store.events import EventFailure, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
+from qbosync.sync import wiring
 from qbosync.sync.configuration import SourceDefaults
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
-from qbosync.sync.push.messages import PushMessage
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from qbosync.sync.records.messages import PushMessage
+from qbosync.sync.retry.schedule import EventRetrySchedule
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
     PullWorld,
@@ -21,7 +23,12 @@ from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
 
 def _schedule(minutes_later: float) -> EventRetrySchedule:
     later = datetime.now(UTC) + timedelta(minutes=minutes_later)
-    return EventRetrySchedule(clock=lambda: later)
+    return EventRetrySchedule(
+        events=EventRepository(),
+        connections=ConnectionRepository(),
+        requeue=wiring.event_requeue(),
+        clock=lambda: later,
+    )
 
 
 def _customer_pulled_without_a_bill_profile(world: PullWorld) -> dict[str, Any]:
@@ -80,7 +87,8 @@ def test_given_an_unsupported_report_when_the_schedule_runs_then_it_is_not_repla
             payload={"anything": True},
         )
     )
-    events.mark_failed(TENANT, "qbo-report", "unsupported: enter it in the source by hand", None, now)
+    report = EventFailure.of(ReasonCode.UNSUPPORTED, "enter it in the source by hand")
+    events.mark_failed(TENANT, "qbo-report", report, now)
 
     report = _schedule(minutes_later=600).run()
 
@@ -114,7 +122,12 @@ def test_given_a_failed_push_event_when_its_backoff_passed_then_it_goes_back_on_
             payload=message.model_dump(mode="json"),
         )
     )
-    events.mark_failed(TENANT, message.event_id, "missing_mapping:gl-codes:4000-MS", None, now)
+    missing = EventFailure.of(
+        ReasonCode.MISSING_MAPPING,
+        "no gl-codes mapping for '4000-MS'",
+        mapping=MissingMappingRef(kind="gl-codes", source_key="4000-MS"),
+    )
+    events.mark_failed(TENANT, message.event_id, missing, now)
 
     report = _schedule(minutes_later=6).run()
 

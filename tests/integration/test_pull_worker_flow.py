@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbosync.store.links import Link, LinkRepository
-from tests.integration.test_pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def _pull(world: PullWorld) -> None:
@@ -44,7 +44,7 @@ def test_given_a_pulled_customer_when_the_same_change_is_pulled_again_then_nothi
     pull_world.qbo_customer(DisplayName="Once Only Ltd")
     pull_world.deliver_qbo_webhooks()
     [message] = pull_world.pull_messages()
-    from qbosync.sync.pull.messages import PullMessage
+    from qbosync.sync.records.messages import PullMessage
 
     service = pull_world.pull_service()
     first = service.apply(PullMessage.model_validate(message))

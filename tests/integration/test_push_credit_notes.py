@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture

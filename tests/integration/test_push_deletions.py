@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from qbosync.store.links import LinkState
 from qbosync.sync.configuration import TenantSettings
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_given_an_unpaid_invoice_and_the_delete_policy_when_deleted_in_the_sourc
 
     assert world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'") == []
     link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
-    assert link is not None and link.content_hash == "state:deleted"
+    assert link is not None and link.state is LinkState.DELETED
 
 
 def test_given_a_paid_invoice_and_the_delete_policy_when_deleted_in_the_source_then_qbo_voids_it(
@@ -61,7 +62,7 @@ def test_given_a_pushed_invoice_when_voided_in_the_source_then_qbo_voids_it(worl
     (voided,) = world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
     assert Decimal(str(voided["TotalAmt"])) == 0
     link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
-    assert link is not None and link.content_hash == "state:voided"
+    assert link is not None and link.state is LinkState.VOIDED
 
 
 def test_given_a_pushed_payment_and_the_delete_policy_when_deleted_in_the_source_then_qbo_deletes_it(

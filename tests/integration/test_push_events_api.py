@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,10 +13,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
 from qbosync.api.routes.events import events_router
-from qbosync.store.events import SyncEvent
+from qbosync.store.events import EventFailure, ReasonCode, SyncEvent
 from qbosync.store.tenants import TenantRepository
-from qbosync.sync.push.replay import EventReplay
-from tests.integration.test_push_support import FakeLambdaContext, PushWorld, push_world
+from qbosync.sync.records.messages import EntityChange, PullMessage
+from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.retry.requeue import EventRequeue
+from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 
 @pytest.fixture
@@ -26,17 +28,28 @@ def world(main_table: str) -> Iterator[PushWorld]:
         yield built
 
 
-@pytest.fixture
-def pull_requeued() -> list[SyncEvent]:
-    return []
+class RecordingPullQueue:
+    """The pull queue, as far as a retry sees it: the bodies it was given."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def send_all(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
 
 
 @pytest.fixture
-def api(world: PushWorld, pull_requeued: list[SyncEvent]) -> APIGatewayHttpResolver:
+def pull_requeued() -> RecordingPullQueue:
+    return RecordingPullQueue()
+
+
+@pytest.fixture
+def api(world: PushWorld, pull_requeued: RecordingPullQueue) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     register_error_handlers(app)
     deps = ApiDependencies(tenants=TenantRepository())
-    replay = EventReplay(world.events, world.receiver.queue, requeue_other=pull_requeued.append)
+    requeue = EventRequeue(push_queue=world.receiver.queue, pull_queue=pull_requeued)
+    replay = EventReplay(world.events, requeue)
     app.include_router(events_router(deps, replay=lambda: replay))
     return app
 
@@ -93,7 +106,9 @@ def test_given_failed_events_when_listed_a_page_at_a_time_then_each_appears_once
     assert status == 200
     listed = first["items"] + second["items"]
     assert sorted(item["event_id"] for item in listed) == sorted(failed)
-    assert {item["reason"] for item in listed} == {"missing_mapping:payment-methods:WIRE"}
+    assert {(item["reason_code"], item["mapping"]["source_key"], item["retryable"]) for item in listed} == {
+        ("missing_mapping", "WIRE", True)
+    }
     assert "payload" not in listed[0]
 
 
@@ -154,7 +169,9 @@ def _other_event(world: PushWorld, event_id: str, kind: str, payload: dict[str, 
             payload=payload,
         )
     )
-    world.events.mark_failed(world.tenant_id, event_id, "something", None, now)
+    world.events.mark_failed(
+        world.tenant_id, event_id, EventFailure.of(ReasonCode.NOT_APPLIED, "something"), now
+    )
 
 
 def test_given_a_failed_report_without_a_message_when_retried_then_409_not_replayable(
@@ -169,12 +186,17 @@ def test_given_a_failed_report_without_a_message_when_retried_then_409_not_repla
 
 
 def test_given_a_failed_pull_event_when_retried_then_it_goes_back_through_the_pull_flow(
-    world: PushWorld, api: APIGatewayHttpResolver, pull_requeued: list[SyncEvent]
+    world: PushWorld, api: APIGatewayHttpResolver, pull_requeued: RecordingPullQueue
 ) -> None:
-    _other_event(world, "qbo-customer-58-1", "qbo.customer", {"anything": "the pull flow reads"})
+    change = EntityChange(
+        realm_id="realm-1", entity="Customer", entity_id="58", operation="Update", dedupe_key="k"
+    )
+    message = PullMessage(tenant_id=world.tenant_id, change=change, received_at=datetime.now(UTC))
+    _other_event(world, "qbo-customer-58-1", "qbo.customer", message.model_dump(mode="json"))
 
     status, _body = _call(api, "POST", "/tenants/acme/sync/events/qbo-customer-58-1/retry")
 
     assert status == 202
-    assert [event.event_id for event in pull_requeued] == ["qbo-customer-58-1"]
+    requeued = [PullMessage.model_validate_json(body) for body in pull_requeued.bodies]
+    assert [(m.change.entity_id, m.redelivery) for m in requeued] == [("58", 1)]
     assert world.queued() == 0

@@ -3,7 +3,7 @@ failing 5% of calls (5xx) and dropping 2% of answers after committing: QBO ends 
 
 from __future__ import annotations
 
-from tests.integration.test_push_support import Storm, push_world
+from tests.support.push_world import Storm, push_world
 
 
 def test_given_a_fault_storm_when_200_changes_are_pushed_then_qbo_equals_the_source_exactly(

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from qbosync.store.events import ReasonCode
+from qbosync.store.links import LinkState
 from qbosync.sync.configuration import TenantSettings
-from qbosync.sync.push.service import VOIDED_IN_QBO
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture
@@ -185,7 +186,12 @@ def test_given_an_invoice_voided_in_qbo_when_healed_then_it_fails_as_not_healabl
 
     event = world.heal("invoice", invoice["id"])
 
-    assert (event.status, event.reason) == ("failed", VOIDED_IN_QBO)
+    assert (event.status, event.reason_code, event.retryable) == (
+        "failed",
+        ReasonCode.DRIFT_NOT_HEALABLE,
+        True,
+    )
+    assert "voided in QBO" in (event.reason or "")
     assert world.qbo_writes("POST invoice") == writes_before
     assert _money(world.qbo.read("Invoice", qbo_id)["TotalAmt"]) == 0
 
@@ -206,7 +212,7 @@ def test_given_an_invoice_voided_in_the_source_when_healed_then_it_does_what_a_p
     assert world.qbo_writes("POST invoice") == writes_before + 1
     (voided,) = _invoices_numbered(world, invoice)
     assert (_money(voided["TotalAmt"]), voided["PrivateNote"]) == (0, "Voided")
-    assert world.linked("Invoice", invoice["id"]).content_hash == "state:voided"
+    assert world.linked("Invoice", invoice["id"]).state is LinkState.VOIDED
     assert event.status == "done"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_given_an_applied_event_when_sqs_delivers_it_again_then_the_worker_answe
     message = world.events.get(world.tenant_id, event["event_id"])
     assert message is not None
 
-    from qbosync.sync.push.messages import PushMessage
+    from qbosync.sync.records.messages import PushMessage
 
     again = PushMessage.model_validate(message.payload)
     world.receiver.queue.send(

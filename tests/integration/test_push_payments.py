@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
+from qbosync.store.events import MissingMappingRef, ReasonCode
+from qbosync.store.pull_queue import PullQueue
 from qbosync.sync.configuration import MappingKind, TenantSettings
-from qbosync.sync.push.replay import EventReplay, release_events_waiting_for_mappings
-from tests.integration.test_push_support import PushWorld, push_world
+from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.retry.requeue import EventRequeue
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture
@@ -91,15 +94,14 @@ def test_given_an_unmapped_payment_method_when_the_mapping_is_added_then_the_fai
         world.drain()
         failed = world.events.get(world.tenant_id, deliveries[1].event_id)
         assert failed is not None and failed.status == "failed"
-        assert failed.reason == "missing_mapping:payment-methods:CHECK"
+        assert failed.reason_code is ReasonCode.MISSING_MAPPING
+        assert failed.mapping == MissingMappingRef(kind="payment-methods", source_key="CHECK")
 
         world.map(MappingKind.PAYMENT_METHODS, world.payment_method_rows("CHECK"))
-        released = release_events_waiting_for_mappings(
-            world.tenant_id,
-            "payment-methods",
-            ["CHECK"],
-            replay=EventReplay(world.events, world.receiver.queue),
+        replay = EventReplay(
+            world.events, EventRequeue(push_queue=world.receiver.queue, pull_queue=PullQueue())
         )
+        released = replay.release_waiting_for_mappings(world.tenant_id, "payment-methods", ["CHECK"])
         world.drain()
 
         assert released == 1

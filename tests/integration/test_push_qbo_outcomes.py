@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.test_push_support import PushWorld, push_world
+from tests.support.push_world import PushWorld, push_world
 
 CLOSED_BEFORE = "2025-01-01"
 
@@ -104,7 +104,7 @@ def test_given_an_invoice_dated_in_a_closed_period_when_pushed_then_the_event_fa
 
     event = closed_world.events.get(closed_world.tenant_id, delivery.event_id)
     assert event is not None and event.status == "failed"
-    assert event.reason == "qbo_closed_period"
+    assert event.reason_code == "qbo_closed_period"
     assert event.qbo_fault is not None and event.qbo_fault.code == "6210"
     assert closed_world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'") == []
     assert closed_world.links.get(closed_world.tenant_id, "Invoice", invoice["id"]) is None
@@ -124,7 +124,7 @@ def test_given_a_deposited_payment_when_voided_in_the_source_then_the_event_fail
 
         event = world.events.get(world.tenant_id, delivery.event_id)
         assert event is not None and event.status == "failed"
-        assert event.reason == "qbo_deposited_transaction"
+        assert event.reason_code == "qbo_deposited_transaction"
         assert event.qbo_fault is not None and event.qbo_fault.code == "6540"
         (kept,) = world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
         assert str(kept["TotalAmt"]) == str(float(invoice["total"]))

@@ -13,7 +13,7 @@ import pytest
 from functions.push_worker.app import lambda_handler as push_worker_handler
 from functions.source_webhook.app import lambda_handler as source_webhook_handler
 from qbosync.source.signing import sign
-from tests.integration.test_push_support import FakeLambdaContext, PushWorld, push_world
+from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 

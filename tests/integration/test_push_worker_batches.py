@@ -11,7 +11,8 @@ import pytest
 from functions.push_worker.app import lambda_handler as push_worker_handler
 from local.runtime.sqs_poller import sqs_record
 from qbosync.store.aws import sqs_client
-from tests.integration.test_push_support import FakeLambdaContext, PushWorld, push_world
+from qbosync.store.events import ReasonCode
+from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 
 @pytest.fixture
@@ -47,7 +48,8 @@ def test_given_the_source_fails_on_the_first_record_when_a_batch_runs_then_it_an
     assert (
         retrying is not None
         and retrying.status == "failed"
-        and retrying.reason == "retrying:SourceUnavailable"
+        and retrying.reason_code is ReasonCode.RETRYING
+        and "SourceUnavailable" in (retrying.reason or "")
     )
 
 

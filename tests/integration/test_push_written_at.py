@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
-from tests.integration.test_push_support import PushWorld, push_world
+from qbosync.qbo.metadata import last_updated_time
+from qbosync.store.links import LinkState
+from tests.support.push_world import PushWorld, push_world
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_given_a_pushed_invoice_when_voided_in_the_source_then_the_link_holds_qb
 
     voided = _qbo_invoice(world, invoice["id"])
     link = world.linked("Invoice", invoice["id"])
-    assert (link.content_hash, voided["PrivateNote"]) == ("state:voided", "Voided")
+    assert (link.state, voided["PrivateNote"]) == (LinkState.VOIDED, "Voided")
     assert link.qbo_written_at == last_updated_time(voided)
     assert created_at is not None and link.qbo_written_at is not None and link.qbo_written_at > created_at
 

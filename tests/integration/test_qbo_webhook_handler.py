@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from qbosync.store.connections import ConnectionRepository
-from tests.integration.test_pull_world import PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def test_given_a_customer_created_in_qbo_when_the_legacy_webhook_arrives_then_200_and_one_pull_message(

@@ -16,7 +16,7 @@ from qbosync.store.aws import sqs_client
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository
 from qbosync.sync.pull.receiver import expected_signature
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     LambdaContextStub,
     PullWorld,
     pull_world_fixture,

@@ -12,7 +12,7 @@ from qbosync.source.errors import SourceUnavailable
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.links import LinkRepository
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
-from tests.integration.test_pull_world import (  # noqa: F401 (fixture)
+from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     LambdaContextStub,
     PullWorld,

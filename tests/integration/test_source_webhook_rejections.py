@@ -11,7 +11,7 @@ import pytest
 
 from qbosync.source.signing import sign
 from qbosync.store.tenants import Tenant, TenantRepository
-from tests.integration.test_push_support import Delivery, PushWorld, push_world
+from tests.support.push_world import Delivery, PushWorld, push_world
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.store.table import MainTable, link_gsi1pk, link_sk, tenant_pk
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -134,3 +134,36 @@ def test_given_a_link_stored_before_qbo_write_times_when_read_then_it_has_none(m
     stored = LinkRepository().get("t1", "customer", "c-1")
 
     assert stored == a_link() and stored is not None and stored.qbo_written_at is None
+
+
+@pytest.mark.parametrize(
+    ("stored_hash", "state"),
+    [("state:voided", LinkState.VOIDED), ("state:deleted", LinkState.DELETED), ("h1", LinkState.ACTIVE)],
+)
+def test_given_a_link_stored_with_its_state_in_the_hash_when_read_then_the_state_is_typed(
+    main_table: str, stored_hash: str, state: LinkState
+) -> None:
+    MainTable().put(
+        {
+            "pk": tenant_pk("t1"),
+            "sk": link_sk("Invoice", "inv-1"),
+            "gsi1pk": link_gsi1pk("t1", "Invoice"),
+            "gsi1sk": "130",
+            "item_type": "link",
+            "tenant_id": "t1",
+            "entity": "Invoice",
+            "source_id": "inv-1",
+            "qbo_id": "130",
+            "sync_token": "2",
+            "content_hash": stored_hash,
+            "source_version": 3,
+            "updated_at": AT.isoformat(),
+            "origin": "qbosync",
+        }
+    )
+
+    stored = LinkRepository().get("t1", "Invoice", "inv-1")
+
+    assert stored is not None and stored.state is state
+    assert stored.is_live is (state is LinkState.ACTIVE)
+    assert stored.content_hash == (None if state is not LinkState.ACTIVE else "h1")

@@ -1,1 +1,1 @@
-"""Test support shared by every test folder and by ``bench/``: no tests live here."""
+"""Test support: worlds, fakes and harnesses shared by tests and benchmarks; no tests live here."""

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
-from tests.unit.test_bulk_harness import (  # noqa: F401 (fixtures)
+from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
     QboWorld,
     SourceWorld,
     links_fixture,

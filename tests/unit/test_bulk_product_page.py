@@ -11,7 +11,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.products import sync_product_page
-from tests.unit.test_bulk_harness import (  # noqa: F401 (fixtures)
+from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
     QboWorld,
     SourceWorld,
     links_fixture,

@@ -13,7 +13,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
 from tests.integration.conftest import create_table_from_template
-from tests.unit.test_bulk_harness import QboWorld, SourceWorld, qbo_world, run_config, source_world
+from tests.support.bulk_harness import QboWorld, SourceWorld, qbo_world, run_config, source_world
 
 TENANT = "acme"
 PROFILE = "BP-QUARTERLY"

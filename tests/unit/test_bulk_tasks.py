@@ -66,8 +66,9 @@ def test_given_the_state_machine_when_read_then_it_retries_exactly_the_retryable
 
 
 def test_given_an_event_for_no_task_when_run_then_it_is_a_bad_event_and_nothing_runs() -> None:
+    nothing_called: Any = object()  # any use of a collaborator would fail
     with pytest.raises(BulkSyncBadEvent, match="task"):
-        run_task({"task": "format_disk", "tenant_id": "acme", "run_id": "r1"})
+        run_task({"task": "format_disk", "tenant_id": "acme", "run_id": "r1"}, nothing_called)
 
 
 def test_given_the_sample_page_event_when_parsed_then_it_names_the_page_and_the_frozen_config() -> None:

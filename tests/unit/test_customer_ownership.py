@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from qbosync.source.models import Address, SourceCustomer
 from qbosync.sync.configuration import CustomerFieldOwnership, TenantSettings
-from qbosync.sync.customer_fields import qbo_update_from_source, source_update_from_qbo
+from qbosync.sync.records.customers import qbo_update_from_source, source_update_from_qbo
 
 ALL_GROUPS = ("name", "contact", "billing_address", "active")
 

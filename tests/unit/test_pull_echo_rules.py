@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from qbosync.store.links import Link
-from qbosync.sync.pull.notifications import EntityChange
-from qbosync.sync.pull.service import own_write_without_reading
+from qbosync.store.links import Link, LinkState
+from qbosync.sync.pull.echo import own_write_without_reading
+from qbosync.sync.records.messages import EntityChange
 
 CHANGED_AT = datetime(2026, 11, 22, 5, 0, 7, tzinfo=UTC)
 
@@ -41,7 +41,7 @@ def _change(operation: str, last_updated: datetime | None = CHANGED_AT) -> Entit
 
 
 def test_given_a_link_the_push_deleted_when_any_later_change_is_notified_then_it_is_an_echo() -> None:
-    link = _link(content_hash="state:deleted", sync_token=None, updated_at=CHANGED_AT - timedelta(days=1))
+    link = _link(state=LinkState.DELETED, sync_token=None, updated_at=CHANGED_AT - timedelta(days=1))
 
     reasons = [
         own_write_without_reading(link, _change(operation)) for operation in ("Delete", "Update", "Void")
@@ -51,7 +51,7 @@ def test_given_a_link_the_push_deleted_when_any_later_change_is_notified_then_it
 
 
 def test_given_a_link_the_push_voided_when_a_void_is_notified_then_it_is_an_echo() -> None:
-    assert own_write_without_reading(_link(content_hash="state:voided"), _change("Void")) is not None
+    assert own_write_without_reading(_link(state=LinkState.VOIDED), _change("Void")) is not None
 
 
 def test_given_a_link_not_voided_when_a_void_is_notified_then_it_is_read() -> None:
@@ -59,7 +59,7 @@ def test_given_a_link_not_voided_when_a_void_is_notified_then_it_is_read() -> No
 
 
 def test_given_a_voided_link_when_an_update_is_notified_then_it_is_read() -> None:
-    assert own_write_without_reading(_link(content_hash="state:voided"), _change("Update")) is None
+    assert own_write_without_reading(_link(state=LinkState.VOIDED), _change("Update")) is None
 
 
 def test_given_a_record_linked_after_its_creation_when_the_create_is_notified_then_it_is_an_echo() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from qbosync.store.events import SyncEvent
+from qbosync.store.events import ReasonCode, SyncEvent
 from qbosync.sync.pull.notifications import parse_notifications
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
 from qbosync.sync.reconcile import change_of_row
+from qbosync.sync.retry.schedule import EventRetrySchedule
 
 REALM = "9341453050108822"
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
@@ -25,12 +25,10 @@ class _Unused:
 
 def _schedule() -> EventRetrySchedule:
     unused: Any = _Unused()
-    return EventRetrySchedule(
-        events=unused, connections=unused, push_replay=unused, pull_queue=unused, clock=lambda: NOW
-    )
+    return EventRetrySchedule(events=unused, connections=unused, requeue=unused, clock=lambda: NOW)
 
 
-def _event(attempts: int, quiet: timedelta, reason: str = "source_unavailable") -> SyncEvent:
+def _event(attempts: int, quiet: timedelta, code: ReasonCode = ReasonCode.UPSTREAM_UNAVAILABLE) -> SyncEvent:
     return SyncEvent(
         event_id="e1",
         tenant_id="acme",
@@ -38,7 +36,8 @@ def _event(attempts: int, quiet: timedelta, reason: str = "source_unavailable") 
         source_object_id="58",
         source_version=1,
         status="failed",
-        reason=reason,
+        reason_code=code,
+        reason="QBO or the source was unavailable",
         attempts=attempts,
         received_at=NOW - quiet,
         updated_at=NOW - quiet,
@@ -108,6 +107,6 @@ def test_given_a_failed_event_when_its_quiet_time_is_compared_with_the_backoff_t
 
 
 def test_given_a_push_event_its_queue_still_retries_when_considered_then_it_waits_for_the_dlq_time() -> None:
-    event = _event(1, timedelta(minutes=30), reason="retrying:QboServerFault")
+    event = _event(1, timedelta(minutes=30), code=ReasonCode.RETRYING)
 
     assert _schedule().due_in(event) == timedelta(minutes=30)

@@ -17,6 +17,7 @@ from qbosync.qbo.faults import (
     QboValidationFault,
 )
 from qbosync.source.errors import SourceNotFound, SourceUnavailable
+from qbosync.store.events import MissingMappingRef, ReasonCode
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.push.service import permanent_failure
 from qbosync.sync.push.transform import MissingMapping
@@ -41,9 +42,9 @@ def test_given_a_qbo_refusal_when_classified_then_the_event_fails_with_its_reaso
 ) -> None:
     found = permanent_failure(failure)
 
-    assert found is not None
-    assert found[0] == reason
-    assert found[1] is not None and found[1].code == code
+    assert found is not None and found.retryable
+    assert found.code == reason
+    assert found.qbo_fault is not None and found.qbo_fault.code == code
 
 
 @pytest.mark.parametrize(
@@ -61,13 +62,17 @@ def test_given_a_transient_failure_when_classified_then_the_queue_retries_it(fai
     assert permanent_failure(failure) is None
 
 
-def test_given_a_missing_mapping_when_classified_then_the_reason_names_the_kind_and_key() -> None:
-    assert permanent_failure(MissingMapping("payment-methods", "ACH", "not mapped")) == (
-        "missing_mapping:payment-methods:ACH",
-        None,
-    )
+def test_given_a_missing_mapping_when_classified_then_the_failure_names_the_kind_and_key() -> None:
+    found = permanent_failure(MissingMapping("payment-methods", "ACH", "not mapped"))
+
+    assert found is not None
+    assert (found.code, found.message, found.qbo_fault) == (ReasonCode.MISSING_MAPPING, "not mapped", None)
+    assert found.mapping == MissingMappingRef(kind="payment-methods", source_key="ACH")
 
 
 def test_given_no_connection_or_a_vanished_source_object_when_classified_then_the_event_fails() -> None:
-    assert permanent_failure(NotConnected("no QBO connection")) == ("qbo_not_connected", None)
-    assert permanent_failure(SourceNotFound("gone")) == ("source_object_not_found", None)
+    not_connected = permanent_failure(NotConnected("no QBO connection"))
+    vanished = permanent_failure(SourceNotFound("gone"))
+
+    assert not_connected is not None and not_connected.code is ReasonCode.QBO_NOT_CONNECTED
+    assert vanished is not None and vanished.code is ReasonCode.SOURCE_OBJECT_NOT_FOUND

@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 
 from qbosync.source.models import SourceWebhook
-from qbosync.sync.push.messages import HEAL_KIND_OF_LINK_ENTITY, HealKind, PushMessage
+from qbosync.sync.records.messages import HEAL_KIND_OF_LINK_ENTITY, HealKind, PushMessage
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from qbosync.qbo.models import last_updated_time
-from qbosync.sync.push.service import voided_in_qbo
+from qbosync.qbo.metadata import last_updated_time
+from qbosync.sync.push.writer import voided_in_qbo
 
 PACIFIC = timezone(timedelta(hours=-8))
 
@@ -43,20 +43,37 @@ def test_given_a_record_without_a_usable_stamp_when_read_then_there_is_none(
     assert last_updated_time(record) is None
 
 
-def test_given_a_transaction_voided_in_qbo_when_checked_then_it_is_voided() -> None:
-    assert voided_in_qbo({"TotalAmt": 0.0, "PrivateNote": "Voided", "Line": []})
-    assert voided_in_qbo({"TotalAmt": 120, "status": "Voided"})  # a CDC row says so itself
+INVOICE_BODY = {"Line": [{"Amount": 100.0, "DetailType": "SalesItemLineDetail"}, {"Amount": 20.5}]}
+PAYMENT_BODY = {"TotalAmt": 120.5, "Line": [{"Amount": 120.5}]}
+APPLICATION_BODY = {"TotalAmt": 0, "Line": [{"Amount": 50.0}, {"Amount": -50.0}]}
 
 
 @pytest.mark.parametrize(
-    "record",
+    ("record", "body"),
     [
-        {"TotalAmt": 120.5, "PrivateNote": "Source number 0001"},
-        {"TotalAmt": 0, "PrivateNote": "Applies credit note CN-7"},
-        {"TotalAmt": 120.5, "PrivateNote": "Voided by mistake? ask Ann"},
-        {"TotalAmt": 0},
+        ({"TotalAmt": 0.0, "Balance": 0, "Line": [{"Amount": 0}, {"Amount": 0}]}, INVOICE_BODY),
+        ({"TotalAmt": 0, "Line": []}, PAYMENT_BODY),
+        ({"TotalAmt": 120, "status": "Voided"}, INVOICE_BODY),  # a CDC row says so itself
     ],
-    ids=["live", "zero-application", "note-only", "zero-without-note"],
+    ids=["zeroed-invoice", "zeroed-payment", "cdc-status"],
 )
-def test_given_a_live_transaction_when_checked_then_it_is_not_voided(record: dict[str, object]) -> None:
-    assert not voided_in_qbo(record)
+def test_given_a_transaction_voided_in_qbo_when_checked_then_it_is_voided(
+    record: dict[str, object], body: dict[str, object]
+) -> None:
+    assert voided_in_qbo(record, body)
+
+
+@pytest.mark.parametrize(
+    ("record", "body"),
+    [
+        ({"TotalAmt": 120.5, "PrivateNote": "Source number 0001", "Line": [{"Amount": 120.5}]}, INVOICE_BODY),
+        ({"TotalAmt": 0, "Line": [{"Amount": 50.0}, {"Amount": -50.0}]}, APPLICATION_BODY),
+        ({"TotalAmt": 120.5, "PrivateNote": "Voided by mistake? ask Ann"}, INVOICE_BODY),
+        ({"TotalAmt": 0, "Line": []}, {"TotalAmt": 0, "Line": []}),
+    ],
+    ids=["live", "zero-application", "note-is-not-read", "zero-in-both"],
+)
+def test_given_a_live_transaction_when_checked_then_it_is_not_voided(
+    record: dict[str, object], body: dict[str, object]
+) -> None:
+    assert not voided_in_qbo(record, body)

@@ -13,13 +13,13 @@ from pydantic import SecretStr
 from qbosync.errors import BadRequest
 from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.table import StoreUnavailable
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.receiver import (
     QboWebhookReceiver,
     SignatureInvalid,
     SignatureMissing,
     expected_signature,
 )
+from qbosync.sync.records.messages import PullMessage
 
 VERIFIER = "unit-verifier-token"
 REALM = "9341453050108822"

@@ -16,8 +16,8 @@ from local.template_model import Intrinsic, IntrinsicResolver, LocalResourceMap,
 from qbosync.settings import SyncTuning, get_sync_tuning
 from qbosync.store.events import SyncEvent
 from qbosync.sync.keepalive import TokenKeepAlive
-from qbosync.sync.pull.retry_schedule import EventRetrySchedule
 from qbosync.sync.reconcile import Reconciler
+from qbosync.sync.retry.schedule import EventRetrySchedule
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
@@ -65,15 +65,14 @@ def _keepalive() -> TokenKeepAlive:
 
 def _retry_schedule() -> EventRetrySchedule:
     unused: Any = _Unused()
-    return EventRetrySchedule(
-        events=unused, connections=unused, push_replay=unused, pull_queue=unused, clock=lambda: NOW
-    )
+    return EventRetrySchedule(events=unused, connections=unused, requeue=unused, clock=lambda: NOW)
 
 
 def _reconciler() -> Reconciler:
     unused: Any = _Unused()
     return Reconciler(
         pull=unused,
+        customers=unused,
         qbo_for=unused,
         source_for=unused,
         settings_for=unused,
@@ -229,9 +228,7 @@ def test_given_explicit_arguments_when_the_services_are_constructed_then_they_wi
     unused: Any = _Unused()
 
     keepalive = TokenKeepAlive(vault_for=unused, connections=unused, events=unused, idle_after=timedelta(1))
-    schedule = EventRetrySchedule(
-        events=unused, connections=unused, push_replay=unused, pull_queue=unused, max_attempts=2
-    )
+    schedule = EventRetrySchedule(events=unused, connections=unused, requeue=unused, max_attempts=2)
 
     assert keepalive.idle_after == timedelta(days=1)
     assert keepalive.expiry_warning == timedelta(days=21)

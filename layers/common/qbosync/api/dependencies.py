@@ -1,17 +1,16 @@
 """The admin API's collaborators in one container, so tests pass fakes and moto-backed stores.
 
-Defaults are created lazily (on first use, never at import), and the modules other parts of qbosync
-own are imported by name inside the factories, so this module imports without them.
+Defaults are created lazily (on first use, never at import) from ``qbosync.sync.wiring``, the
+composition root.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from qbosync.api.auth import TenantLookup
 from qbosync.clock import utc_now
@@ -21,6 +20,9 @@ from qbosync.store.config import (
     ReferenceCacheRepository,
     SettingsRepository,
 )
+from qbosync.store.connections import ConnectionRepository
+from qbosync.store.tenants import TenantRepository
+from qbosync.sync import wiring
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.preflight import SourceReferenceReader
 from qbosync.sync.reference import (
@@ -31,33 +33,12 @@ from qbosync.sync.reference import (
 )
 
 
-def _attribute(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
-
-
 def _default_tenants() -> TenantLookup:
-    return cast(TenantLookup, _attribute("qbosync.store.tenants", "TenantRepository")())
+    return TenantRepository()
 
 
 def _default_connections() -> ConnectionReader:
-    return cast(ConnectionReader, _attribute("qbosync.store.connections", "ConnectionRepository")())
-
-
-def _default_qbo_reader_for() -> Callable[[str], ReferenceReader]:
-    return cast(Callable[[str], ReferenceReader], _attribute("qbosync.sync.wiring", "qbo_client_for_tenant"))
-
-
-def _default_source_reader_for() -> Callable[[str], SourceReferenceReader]:
-    return cast(
-        Callable[[str], SourceReferenceReader], _attribute("qbosync.sync.wiring", "source_for_tenant")
-    )
-
-
-def _default_mappings_added() -> Callable[[str, str, list[str]], int]:
-    return cast(
-        Callable[[str, str, list[str]], int],
-        _attribute("qbosync.sync.push.replay", "release_events_waiting_for_mappings"),
-    )
+    return ConnectionRepository()
 
 
 @dataclass
@@ -66,10 +47,8 @@ class ApiDependencies:
 
     tenants: TenantLookup = field(default_factory=_default_tenants)
     connections: ConnectionReader = field(default_factory=_default_connections)
-    qbo_reader_for: Callable[[str], ReferenceReader] = field(default_factory=_default_qbo_reader_for)
-    source_reader_for: Callable[[str], SourceReferenceReader] = field(
-        default_factory=_default_source_reader_for
-    )
+    qbo_reader_for: Callable[[str], ReferenceReader] = wiring.qbo_client_for_tenant
+    source_reader_for: Callable[[str], SourceReferenceReader] = wiring.source_for_tenant
     settings: SettingsRepository = field(default_factory=SettingsRepository)
     mappings: MappingRepository = field(default_factory=MappingRepository)
     audit: AuditRepository = field(default_factory=AuditRepository)
@@ -81,7 +60,7 @@ class ApiDependencies:
     connection_flows: Callable[[], Any] | None = None
     # Called with (tenant, kind, source keys) after a mappings change: events that failed for want of
     # one of those mappings are queued again. Returns how many.
-    mappings_added: Callable[[str, str, list[str]], int] = field(default_factory=_default_mappings_added)
+    mappings_added: Callable[[str, str, list[str]], int] = wiring.release_events_waiting_for_mappings
 
     def configuration(self) -> ConfigurationService:
         return ConfigurationService(self.settings, self.mappings, self.audit, self.clock)

@@ -1,5 +1,8 @@
 """QboClient: the Accounting API v3 for one realm, with retries, token refresh and the rate governor.
 
+Over 400 lines on purpose: every QBO call shares one retry, token-refresh and governor path, kept in
+one place so no call can skip it.
+
 Retries. 429, 5xx and connection failures are retried with exponential backoff and full jitter
 (``Retry-After`` wins when QBO sends it, and a 429 also penalises the whole realm through the
 governor). Validation faults are never retried: the same body fails the same way.

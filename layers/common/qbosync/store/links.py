@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from qbosync.errors import Conflict
 from qbosync.store.table import (
@@ -28,6 +29,20 @@ from qbosync.store.table import (
 )
 
 LinkOrigin = Literal["qbosync", "qbo", "matched"]
+
+
+class LinkState(StrEnum):
+    """What qbosync last did to the QBO record. New states (e.g. a write in flight, recorded before the
+    call) are added here; readers compare with ``is_live``/the members, never with text."""
+
+    ACTIVE = "active"
+    VOIDED = "voided"
+    """qbosync voided the record in QBO (it stays there, zeroed)."""
+    DELETED = "deleted"
+    """qbosync deleted the record in QBO, or found it gone."""
+
+
+_LEGACY_STATE_HASHES = {"state:voided": LinkState.VOIDED, "state:deleted": LinkState.DELETED}
 _ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
 
 
@@ -42,6 +57,8 @@ class Link(BaseModel):
     qbo_id: str
     sync_token: str | None = None
     content_hash: str | None = None
+    """Digest of the body qbosync last wrote, so unchanged content is not written again."""
+    state: LinkState = LinkState.ACTIVE
     source_version: int
     updated_at: datetime
     """When the link was last recorded (qbosync's clock), whether or not QBO was written."""
@@ -50,7 +67,24 @@ class Link(BaseModel):
     """``MetaData.LastUpdatedTime`` of the record as QBO returned it from qbosync's own last create,
     update or void (QBO's clock, comparable with a webhook's ``lastUpdated``). None when qbosync never
     wrote the record (matched, or created from QBO) or QBO did not say; a link recorded again without
-    a write keeps it. A deletion leaves it as it was: ``content_hash`` ``state:deleted`` tells."""
+    a write keeps it. A deletion leaves it as it was: ``state`` ``deleted`` tells."""
+
+    @property
+    def is_live(self) -> bool:
+        """The QBO record is there and qbosync neither voided nor deleted it."""
+        return self.state is LinkState.ACTIVE
+
+    @model_validator(mode="before")
+    @classmethod
+    def _migrate_state_hash(cls, data: Any) -> Any:
+        """Links stored before ``state`` kept a voided or deleted record's state in ``content_hash``."""
+        if (
+            isinstance(data, dict)
+            and "state" not in data
+            and data.get("content_hash") in _LEGACY_STATE_HASHES
+        ):
+            return {**data, "state": _LEGACY_STATE_HASHES[data["content_hash"]], "content_hash": None}
+        return data
 
 
 class StaleSourceVersion(Conflict):

@@ -1,5 +1,8 @@
 """What an admin configures: tenant settings and mappings, and the rules that keep them valid.
 
+Over 400 lines on purpose: the settings document, every mapping kind and the validation rules that tie
+them to QBO reference data are one contract, read and changed together.
+
 Both seeds' configuration screens land here. ``TenantSettings`` is the versioned document (toggles,
 number prefixes, defaults for unmatched items, policies); ``MappingKind`` names every mapping of the
 seeds. Validation against live QBO reference data is pure: it takes the reference entries and reports

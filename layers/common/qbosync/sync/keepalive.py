@@ -23,7 +23,7 @@ from qbosync.errors import NotConnected, QbosyncError
 from qbosync.observability import logger
 from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import Connection, ConnectionRepository
-from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
 from qbosync.store.tokens import StoredTokens
 
 KeepAliveAction = Literal["refreshed", "fresh", "needs_reauth", "failed"]
@@ -42,17 +42,11 @@ class KeepAliveResult(BaseModel):
     reason: str | None = None
 
 
-def _default_vault(tenant_id: str) -> Vault:
-    from qbosync.sync.wiring import token_vault
-
-    return token_vault(tenant_id)
-
-
 @dataclass
 class TokenKeepAlive:
-    """Keeps every connected tenant's QBO grant alive; collaborators are passed in (lazy defaults)."""
+    """Keeps every connected tenant's QBO grant alive; ``qbosync.sync.wiring`` builds the deployed one."""
 
-    vault_for: Callable[[str], Vault] = _default_vault
+    vault_for: Callable[[str], Vault]
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     events: EventRepository = field(default_factory=EventRepository)
     clock: Callable[[], datetime] = utc_now
@@ -104,9 +98,9 @@ class TokenKeepAlive:
         """A failed event the admin sees in the events API: one per tenant and expiry date."""
         now = self.clock()
         event_id = f"connection-expiring-{expires_at.date().isoformat()}"
-        reason = (
-            f"unsupported: the QuickBooks grant expires at {expires_at.isoformat()};"
-            " connect QuickBooks again before then"
+        expiring = EventFailure.of(
+            ReasonCode.CONNECTION_EXPIRING,
+            f"the QuickBooks grant expires at {expires_at.isoformat()}; connect QuickBooks again before then",
         )
         self.events.record_received(
             SyncEvent(
@@ -121,4 +115,4 @@ class TokenKeepAlive:
         )
         current = self.events.get(tenant_id, event_id)
         if current is not None and current.status != "failed":
-            self.events.mark_failed(tenant_id, event_id, reason, None, now)
+            self.events.mark_failed(tenant_id, event_id, expiring, now)

@@ -1,5 +1,8 @@
 """Preflight: is this tenant ready to sync? Each check says pass, fail or warn, why, and how to fix it.
 
+Over 400 lines on purpose: one module a check list, each check a short function, read top to bottom as
+the report an admin sees.
+
 The checks follow the seeds' prerequisites: a healthy connection made by a QBO admin, accrual basis,
 a zero-rate tax code, mappings whose targets still exist, the defaults each enabled flow needs, and
 source codes that nothing maps yet. A check that cannot run reports why instead of failing the call.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -147,17 +150,10 @@ def _qbo_checks(
     return checks
 
 
-def connection_prerequisites(
-    tenant_id: str, realm_id: str, reader: ReferenceReader | None = None
-) -> list[dict[str, Any]]:
+def connection_prerequisites(tenant_id: str, realm_id: str, reader: ReferenceReader) -> list[dict[str, Any]]:
     """The QBO-side prerequisites checked right after a company is connected (admin access, accrual
-    basis, a zero-rate tax code), as plain dicts for the connection record. ``reader`` defaults to the
-    tenant's production QBO client."""
-    if reader is None:
-        import importlib
-
-        wiring = importlib.import_module("qbosync.sync.wiring")
-        reader = cast(ReferenceReader, wiring.qbo_client_for_tenant(tenant_id))
+    basis, a zero-rate tax code), as plain dicts for the connection record; ``reader`` reads the
+    company just connected."""
     checks = [_admin_access_check(reader), _accrual_basis_check(reader), _zero_rate_tax_code_check(reader)]
     logger.info(
         "connection prerequisites checked",

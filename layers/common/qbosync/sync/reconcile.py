@@ -7,11 +7,11 @@
 - **Source → QBO.** Source objects updated since the ``source`` checkpoint whose version is newer than
   their link's (or that have no link): documents (invoices, payments, credit notes) are queued for the
   push worker as if their webhook had arrived; customers, which the push worker leaves to
-  reconciliation, are matched or created here through the push's ``QboReferences`` (unlinked), or
-  sparse-updated in QBO with the groups of fields the source owns (``field_ownership``; deactivating
-  included), recording the new SyncToken so the QBO webhook that follows is recognised as qbosync's
-  own write. Products are left to the initial sync and to the push
+  reconciliation, go to the push's ``CustomerPush`` (matched or created when unlinked, else the
+  groups of fields the source owns). Products are left to the initial sync and to the push
   worker, which creates an item when a document first uses the product.
+- Reconciliation is a flow of its own: it reaches the pull and the push through the two protocols
+  below (``QboChangeApplier``, ``SourceCustomerWriter``), which ``qbosync.sync.wiring`` fills in.
 - Each checkpoint moves to the run's start (minus ``overlap``, for clock skew) only after its
   direction succeeded, so a failed run is simply done again next time.
 - ``overlap`` and ``cdc_max_lookback`` default to the deployment settings
@@ -32,9 +32,9 @@ from pydantic import BaseModel
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
 from qbosync.observability import logger
-from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
+from qbosync.qbo.client import QboClient, qbo_literal
 from qbosync.qbo.faults import QboValidationFault
-from qbosync.qbo.models import last_updated_time
+from qbosync.qbo.metadata import last_updated_time
 from qbosync.settings import get_sync_tuning
 from qbosync.source.models import ChangeAction, ObjectKind, SourceCustomer, SourceObject
 from qbosync.source.port import SourcePort
@@ -42,12 +42,7 @@ from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.configuration import TenantSettings
-from qbosync.sync.customer_fields import qbo_update_from_source
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.notifications import EntityChange
-from qbosync.sync.pull.service import PullService, read_tenant_settings
-from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.records.messages import EntityChange, MessageQueue, PullMessage, PushMessage
 
 QBO_CHECKPOINT = "qbo"
 SOURCE_CHECKPOINT = "source"
@@ -65,8 +60,23 @@ LINK_ENTITY_BY_KIND: dict[ObjectKind, str] = {
 }
 
 
-class MessageQueue(Protocol):
-    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str: ...
+class QboChangeApplier(Protocol):
+    """Applies one QBO change to the source (``qbosync.sync.pull.service.PullService``)."""
+
+    def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> AppliedChange: ...
+
+
+class AppliedChange(Protocol):
+    @property
+    def status(self) -> str: ...
+
+
+class SourceCustomerWriter(Protocol):
+    """Brings a source customer's change to QBO (``qbosync.sync.push.customers.CustomerPush``)."""
+
+    def to_qbo(
+        self, tenant_id: str, settings: TenantSettings, customer: SourceCustomer, link: Link | None
+    ) -> None: ...
 
 
 class ReconcileReport(BaseModel):
@@ -81,24 +91,6 @@ class ReconcileReport(BaseModel):
     pushes_queued: int = 0
     customers_synced: int = 0
     customers_failed: int = 0
-
-
-def _default_qbo(tenant_id: str) -> QboClient:
-    from qbosync.sync.wiring import qbo_client_for_tenant
-
-    return qbo_client_for_tenant(tenant_id)
-
-
-def _default_source(tenant_id: str) -> SourcePort:
-    from qbosync.sync.wiring import source_for_tenant
-
-    return source_for_tenant(tenant_id)
-
-
-def _default_push_queue() -> MessageQueue:
-    from qbosync.store.queues import PushQueue
-
-    return PushQueue()
 
 
 def change_of_row(realm_id: str, entity: str, row: Mapping[str, Any]) -> EntityChange:
@@ -127,16 +119,17 @@ def _action_of(item: SourceObject, linked: bool) -> ChangeAction:
 
 @dataclass
 class Reconciler:
-    """Reconciles one tenant at a time; collaborators are passed in (lazy defaults)."""
+    """Reconciles one tenant at a time; ``qbosync.sync.wiring`` builds the deployed one."""
 
-    pull: PullService = field(default_factory=PullService)
-    qbo_for: Callable[[str], QboClient] = _default_qbo
-    source_for: Callable[[str], SourcePort] = _default_source
-    settings_for: Callable[[str], TenantSettings] = read_tenant_settings
-    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
-    checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
-    links: LinkRepository = field(default_factory=LinkRepository)
-    push_queue: MessageQueue = field(default_factory=_default_push_queue)
+    pull: QboChangeApplier
+    customers: SourceCustomerWriter
+    qbo_for: Callable[[str], QboClient]
+    source_for: Callable[[str], SourcePort]
+    settings_for: Callable[[str], TenantSettings]
+    connections: ConnectionRepository
+    checkpoints: CheckpointRepository
+    links: LinkRepository
+    push_queue: MessageQueue
     clock: Callable[[], datetime] = utc_now
     overlap: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_overlap)
     cdc_max_lookback: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_cdc_max_lookback)
@@ -225,7 +218,7 @@ class Reconciler:
                         continue
                     if kind == "customer":
                         try:
-                            self._customer_to_qbo(tenant_id, settings, item, link)
+                            self.customers.to_qbo(tenant_id, settings, item, link)
                         except QboValidationFault as fault:
                             # One customer QBO refuses (a name clash) must not hold the checkpoint back.
                             logger.warning(
@@ -246,51 +239,6 @@ class Reconciler:
                 if cursor is None:
                     break
         self.checkpoints.put(tenant_id, SOURCE_CHECKPOINT, started)
-
-    def _customer_to_qbo(
-        self, tenant_id: str, settings: TenantSettings, customer: SourceCustomer, link: Link | None
-    ) -> None:
-        qbo = self.qbo_for(tenant_id)
-        if link is None:
-            if customer.deleted or not customer.active:
-                return  # never create a customer the source no longer uses
-            references = QboReferences(
-                tenant_id,
-                qbo,
-                self.source_for(tenant_id),
-                links=self.links,
-                config=PushConfiguration(settings),
-                clock=self.clock,
-            )
-            references.customer_id(customer.id)
-            return
-        ownership = settings.field_ownership.customers
-        groups = ownership.groups_owned_by("source", started_in_qbo=link.origin == "qbo")
-        fields = qbo_update_from_source(customer, groups)
-        if not fields:
-            # QBO owns every field of this customer: the source's edit is not copied (see sync.pull.service).
-            self._relink(link, customer.version)
-            return
-        current = qbo.read("Customer", link.qbo_id)
-        if all(current.get(key) == value for key, value in fields.items()):
-            # Nothing to write. The link keeps its SyncToken: a QBO edit newer than it is still to be pulled.
-            self._relink(link, customer.version)
-            return
-        body = {**fields, "Id": link.qbo_id, "SyncToken": current.get("SyncToken")}
-        request_id = request_id_for(tenant_id, "Customer", customer.id, str(customer.version), "update")
-        updated = qbo.sparse_update("Customer", body, request_id)
-        # Adopt QBO's answer as "what qbosync last wrote" only when QBO held nothing the pull had not
-        # seen: an accountant's edit still on its way (of fields QBO owns) must not pass for an echo.
-        unseen_qbo_edit = str(current.get("SyncToken")) != link.sync_token
-        self._relink(link, customer.version, written=None if unseen_qbo_edit else updated)
-
-    def _relink(self, link: Link, source_version: int, written: Mapping[str, Any] | None = None) -> None:
-        """Record the source version handled and, when qbosync wrote to QBO, what QBO answered."""
-        update: dict[str, Any] = {"source_version": source_version, "updated_at": self.clock()}
-        if written is not None:
-            update["sync_token"] = str(written.get("SyncToken"))
-            update["qbo_written_at"] = last_updated_time(written)
-        self.links.put(link.model_copy(update=update))
 
     def _queue_push(
         self, tenant_id: str, kind: ObjectKind, item: SourceObject, link: Link | None, started: datetime

@@ -1,48 +1,120 @@
-"""The composition root: how production collaborators are built from settings and secrets.
+"""The composition root: every service the handlers call, built from settings and secrets.
 
-Services take their collaborators as arguments; these factories are their lazy defaults. Each builds on
-first use and caches per container what is safe to share (the OAuth client, the governor), never at
-import time. Tests pass their own collaborators instead of calling these.
+One style throughout: a service that is safe to share for a container's life is a cached factory
+(``@_cached``: built on first use, never at import time); a tenant's clients are built per call. Services
+take their collaborators as required arguments and import nothing from here, so this is the only module
+that knows the production graph. ``reset()`` forgets everything cached (the root ``tests/conftest.py``
+calls it around every test).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
+from collections.abc import Callable
+from functools import cache
+from typing import TypeVar
 
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
+from qbosync.metrics import Metric, count
 from qbosync.qbo.client import QboClient
+from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.governor import RealmGovernor
-from qbosync.qbo.oauth import IntuitOAuthClient
+from qbosync.qbo.http import shared_http_client
+from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
 from qbosync.settings import get_qbo_limits, get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets, TenantSecrets
+from qbosync.store.aws import dynamodb_client, reset_clients
+from qbosync.store.checkpoints import CheckpointRepository
+from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import ConnectionRepository
+from qbosync.store.events import EventRepository
 from qbosync.store.governor import DynamoGovernorStore
-from qbosync.store.tokens import TokenVault
+from qbosync.store.links import LinkRepository
+from qbosync.store.oauth_states import OAuthStateRepository
+from qbosync.store.pull_queue import PullQueue
+from qbosync.store.queues import PushQueue
+from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
 from qbosync.sync.connection import ConnectionService
+from qbosync.sync.keepalive import TokenKeepAlive
 from qbosync.sync.oauth_state import OAuthStateSigner
+from qbosync.sync.preflight import connection_prerequisites
+from qbosync.sync.pull.service import PullService
+from qbosync.sync.push.customers import CustomerPush
+from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.reconcile import Reconciler
+from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.retry.requeue import EventRequeue
+from qbosync.sync.retry.schedule import EventRetrySchedule
+
+_T = TypeVar("_T")
+_CACHED: list[Callable[[], object]] = []
 
 
-@lru_cache(maxsize=1)
+def _cached(factory: Callable[[], _T]) -> Callable[[], _T]:
+    """Build on first call, then reuse for the container's life; ``reset()`` forgets it."""
+    built = cache(factory)
+    _CACHED.append(built)
+    return built
+
+
+def reset() -> None:
+    """Forget every cached service and client, and the process-wide caches under them (the shared
+    httpx client, the boto3 clients, the token cache): tests switching environments use this."""
+    for factory in _CACHED:
+        factory.cache_clear()  # type: ignore[attr-defined]
+    shared_http_client.cache_clear()
+    reset_clients()
+    clear_token_cache()
+
+
+# --- QBO, Intuit and the source --------------------------------------------------------------------
+
+
+@_cached
 def oauth_client() -> IntuitOAuthClient:
     """The Intuit app's OAuth client, from the app secret and the discovery URL setting."""
     app = AppSecrets().intuit_app()
     return IntuitOAuthClient(str(get_settings().intuit_discovery_url), app.client_id, app.client_secret)
 
 
-@lru_cache(maxsize=1)
+class _CountedGovernor(RealmGovernor):
+    """The governor, counting each 429 it absorbs (``QboThrottledAbsorbed``)."""
+
+    def throttled(self, realm_id: str, retry_after: float | None) -> None:
+        count(Metric.QBO_THROTTLED)
+        super().throttled(realm_id, retry_after)
+
+
+class _CountedRefresher:
+    """Intuit's refresh, counted (``TokenRefreshes``) wherever the vault asks for one."""
+
+    def __init__(self, oauth: IntuitOAuthClient) -> None:
+        self._oauth = oauth
+
+    def refresh(self, refresh_token: str) -> TokenGrant:
+        count(Metric.TOKEN_REFRESHES)
+        return self._oauth.refresh(refresh_token)
+
+
+@_cached
 def realm_governor() -> RealmGovernor:
     """The per-realm rate governor, shared through DynamoDB by every container."""
     limits = get_qbo_limits()
-    return RealmGovernor(DynamoGovernorStore(window_seconds=limits.window_seconds), limits)
+    return _CountedGovernor(DynamoGovernorStore(window_seconds=limits.window_seconds), limits)
 
 
 def token_vault(tenant_id: str) -> TokenVault:
     """A tenant's token vault, refreshing through the Intuit app."""
-    from qbosync.qbo.oauth import InvalidGrant
-
-    return TokenVault(tenant_id, refresher=oauth_client(), invalid_grant_errors=(InvalidGrant,))
+    return TokenVault(
+        tenant_id, refresher=_CountedRefresher(oauth_client()), invalid_grant_errors=(InvalidGrant,)
+    )
 
 
 def qbo_client_for_tenant(tenant_id: str) -> QboClient:
@@ -63,8 +135,6 @@ class _FreshTokenProvider:
         return self._token
 
     def refresh_after_unauthorized(self, rejected: str) -> str:
-        from qbosync.qbo.faults import QboAuthenticationFault
-
         raise QboAuthenticationFault("QuickBooks refused a token it had just issued", status=401)
 
 
@@ -81,11 +151,35 @@ def source_for_tenant(tenant_id: str) -> HttpSourceAdapter:
     )
 
 
-def connection_service(prerequisites: Any = None) -> ConnectionService:
-    """The connect / callback / disconnect flows with production collaborators."""
-    from qbosync.store.oauth_states import OAuthStateRepository
-    from qbosync.sync.preflight import connection_prerequisites
+# --- A tenant's configuration ----------------------------------------------------------------------
 
+
+def configuration_service() -> ConfigurationService:
+    return ConfigurationService(SettingsRepository(), MappingRepository(), AuditRepository(), utc_now)
+
+
+def tenant_settings(tenant_id: str) -> TenantSettings:
+    """The tenant's stored settings (defaults before the first save)."""
+    stored = SettingsRepository().get(tenant_id)
+    return TenantSettings() if stored is None else TenantSettings.model_validate(stored.document)
+
+
+def payment_method_rows(tenant_id: str) -> list[MappingRow]:
+    """The tenant's payment-method mapping rows (none before the first save)."""
+    stored = MappingRepository().get(tenant_id, MappingKind.PAYMENT_METHODS.value)
+    return [] if stored is None else [MappingRow.model_validate(row) for row in stored.document]
+
+
+# --- Connecting --------------------------------------------------------------------------------------
+
+
+def _prerequisites_of_connected_company(tenant_id: str, realm_id: str) -> list[dict[str, object]]:
+    return connection_prerequisites(tenant_id, realm_id, qbo_client_for_tenant(tenant_id))
+
+
+@_cached
+def connection_service() -> ConnectionService:
+    """The connect / callback / disconnect flows."""
     settings = get_settings()
     return ConnectionService(
         states=OAuthStateRepository(),
@@ -94,13 +188,95 @@ def connection_service(prerequisites: Any = None) -> ConnectionService:
         oauth=oauth_client(),
         vault_for=token_vault,
         company_reader_for=company_reader,
-        prerequisites=prerequisites or connection_prerequisites,
+        prerequisites=_prerequisites_of_connected_company,
         redirect_uri=settings.oauth_redirect_uri,
         admin_return_url=settings.admin_return_url,
     )
 
 
-def reset_wiring() -> None:
-    """Forget cached collaborators (tests switching environments use this)."""
-    oauth_client.cache_clear()
-    realm_governor.cache_clear()
+# --- Flows ---------------------------------------------------------------------------------------------
+
+
+@_cached
+def event_requeue() -> EventRequeue:
+    return EventRequeue(push_queue=PushQueue(), pull_queue=PullQueue())
+
+
+@_cached
+def event_replay() -> EventReplay:
+    """An admin's retry of one event, and the release of events waiting for a mapping."""
+    return EventReplay(EventRepository(), event_requeue())
+
+
+def release_events_waiting_for_mappings(tenant_id: str, kind: str, source_keys: list[str]) -> int:
+    """For the mappings PUT: once these ``kind`` keys are mapped, retry the events that waited for them."""
+    return event_replay().release_waiting_for_mappings(tenant_id, kind, source_keys)
+
+
+@_cached
+def push_service() -> PushService:
+    return PushService(
+        PushDependencies(
+            events=EventRepository(),
+            links=LinkRepository(),
+            configuration=configuration_service(),
+            qbo_for=qbo_client_for_tenant,
+            source_for=source_for_tenant,
+            parked=ParkedRelease(EventRepository(), event_requeue()),
+            clock=utc_now,
+        )
+    )
+
+
+@_cached
+def idempotency_store() -> BasePersistenceLayer:
+    """Powertools Idempotency's table: the push worker applies each event delivery once."""
+    return DynamoDBPersistenceLayer(
+        table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client()
+    )
+
+
+@_cached
+def pull_service() -> PullService:
+    return PullService(
+        qbo_for=qbo_client_for_tenant,
+        source_for=source_for_tenant,
+        settings_for=tenant_settings,
+        payment_methods_for=payment_method_rows,
+        links=LinkRepository(),
+        events=EventRepository(),
+        push_queue=PushQueue(),
+    )
+
+
+@_cached
+def reconciler() -> Reconciler:
+    links = LinkRepository()
+    return Reconciler(
+        pull=pull_service(),
+        customers=CustomerPush(qbo_for=qbo_client_for_tenant, source_for=source_for_tenant, links=links),
+        qbo_for=qbo_client_for_tenant,
+        source_for=source_for_tenant,
+        settings_for=tenant_settings,
+        connections=ConnectionRepository(),
+        checkpoints=CheckpointRepository(),
+        links=links,
+        push_queue=PushQueue(),
+    )
+
+
+@_cached
+def retry_schedule() -> EventRetrySchedule:
+    return EventRetrySchedule(
+        events=EventRepository(), connections=ConnectionRepository(), requeue=event_requeue()
+    )
+
+
+@_cached
+def token_keepalive() -> TokenKeepAlive:
+    return TokenKeepAlive(vault_for=token_vault)
+
+
+@_cached
+def bulk_sync_dependencies() -> BulkSyncDependencies:
+    return BulkSyncDependencies(qbo_for=qbo_client_for_tenant, source_for=source_for_tenant)

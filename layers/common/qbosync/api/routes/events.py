@@ -1,7 +1,9 @@
 """Sync events: what the push (and pull) flows did with each change, and replaying the ones that failed.
 
-``GET  /tenants/{tenant_id}/sync/events?status=done|parked|failed&limit=&cursor=`` (newest first;
-parked ones grouped by what they wait for) and ``POST /tenants/{tenant_id}/sync/events/{event_id}/retry``
+``GET  /tenants/{tenant_id}/sync/events?status=done|parked|failed|stuck&limit=&cursor=`` (newest
+first; parked ones grouped by what they wait for; stuck ones, oldest first, are events a worker took
+and never finished, older than ``STUCK_AFTER`` (15 min), with their age) and
+``POST /tenants/{tenant_id}/sync/events/{event_id}/retry``
 (202 and re-queued; 404 unknown; 409 when already done). The lead includes ``events_router`` in the
 admin API resolver.
 """
@@ -20,12 +22,13 @@ from pydantic import BaseModel
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
-from qbosync.store.events import QboFaultInfo, SyncEvent
-from qbosync.sync.push.replay import EventReplay
+from qbosync.store.events import STUCK_AFTER, MissingMappingRef, QboFaultInfo, ReasonCode, SyncEvent
+from qbosync.sync import wiring
+from qbosync.sync.retry.replay import EventReplay
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
-ListedStatus = Literal["done", "parked", "failed"]
+ListedStatus = Literal["done", "parked", "failed", "stuck"]
 
 
 class EventView(BaseModel):
@@ -36,16 +39,24 @@ class EventView(BaseModel):
     source_object_id: str
     source_version: int
     status: str
+    reason_code: ReasonCode | None = None
     reason: str | None = None
+    retryable: bool = True
+    mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
     parked_on: str | None = None
     attempts: int
     received_at: datetime
     updated_at: datetime
+    age_seconds: int | None = None
+    """Stuck events: how long since a worker took the event."""
 
     @classmethod
-    def of(cls, event: SyncEvent) -> EventView:
-        return cls.model_validate(event.model_dump(exclude={"payload", "tenant_id"}))
+    def of(cls, event: SyncEvent, now: datetime | None = None) -> EventView:
+        view = cls.model_validate(event.model_dump(exclude={"payload", "tenant_id"}))
+        if now is not None:
+            view.age_seconds = int((now - event.updated_at).total_seconds())
+        return view
 
 
 class EventPage(BaseModel):
@@ -63,20 +74,15 @@ def events_router(
 ) -> APIGatewayHttpRouter:
     """The events routes; ``replay`` builds the event store and queue (lazily, on the first request)."""
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    replay_factory = replay or EventReplay
-    built: list[EventReplay] = []
-
-    def replayer() -> EventReplay:
-        if not built:
-            built.append(replay_factory())
-        return built[0]
+    replayer = replay or wiring.event_replay  # a cached factory: built on the first request
 
     @router.get(
         "/tenants/<tenant_id>/sync/events",
         summary="List sync events by status",
         description=(
-            "status is done, parked or failed (default failed), each with its reason and QBO fault;"
-            " a done event's reason says what was done, or why nothing had to be."
+            "status is done, parked, failed (default) or stuck, each with its reason code, reason and"
+            " QBO fault; a done event's reason says what was done, or why nothing had to be; a stuck"
+            " event is one a worker took and never finished (it died), listed with its age."
         ),
         responses={200: {"description": "One page of events"}, **error_responses(401, 403, 404, 422)},
         tags=["events"],
@@ -88,7 +94,13 @@ def events_router(
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
     ) -> EventPage:
         require_tenant(router, tenant_id, deps.tenants)
-        page = replayer().events.list(tenant_id, status, limit=limit, cursor=cursor)
+        events = replayer().events
+        if status == "stuck":
+            now = deps.clock()
+            cutoff = now - STUCK_AFTER
+            stuck = events.list_stuck(tenant_id, cutoff, limit=limit, cursor=cursor)
+            return EventPage(items=[EventView.of(e, now) for e in stuck.items], next_cursor=stuck.cursor)
+        page = events.list(tenant_id, status, limit=limit, cursor=cursor)
         return EventPage(items=[EventView.of(event) for event in page.items], next_cursor=page.cursor)
 
     @router.post(

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
-from qbosync.qbo.models import last_updated_time, metadata_time
+from qbosync.qbo.metadata import metadata_time
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import EntityCounts
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord
@@ -67,11 +67,6 @@ def created_during_run(qbo_record: Mapping[str, Any], run_started_at: datetime) 
     created = metadata_time(qbo_record, "CreateTime")
     # QBO stamps whole seconds: a record stamped in the second the run started counts as matched.
     return created is not None and created > run_started_at
-
-
-def name_key(name: str) -> str:
-    """QBO compares names without case and surrounding blanks."""
-    return name.strip().casefold()
 
 
 def query_in(
@@ -226,28 +221,3 @@ def _count(tally: Tally, outcome: CreationOutcome) -> None:
     tally.created += len(outcome.created)
     for creation, reason in outcome.failed:
         tally.fail(creation.source_id, reason)
-
-
-def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists them
-    tenant_id: str,
-    entity: str,
-    source_id: str,
-    source_version: int,
-    qbo_record: Mapping[str, Any],
-    origin: Literal["qbosync", "qbo", "matched"],
-    at: datetime,
-) -> Link:
-    """The link of ``qbo_record`` as QBO returned it. Origin ``qbosync`` means qbosync created the record
-    (in this call or an earlier attempt of the run), so its ``MetaData.LastUpdatedTime`` is qbosync's own
-    write time (``qbo_written_at``); a matched record, or one that started in QBO, has none."""
-    return Link(
-        tenant_id=tenant_id,
-        entity=entity,
-        source_id=source_id,
-        qbo_id=str(qbo_record["Id"]),
-        sync_token=str(qbo_record.get("SyncToken")) if qbo_record.get("SyncToken") is not None else None,
-        source_version=source_version,
-        updated_at=at,
-        origin=origin,
-        qbo_written_at=last_updated_time(qbo_record) if origin == "qbosync" else None,
-    )

@@ -19,47 +19,13 @@ from qbosync.sync.bulk.common import (
     count_existing_link,
     create_with_name_policy,
     created_during_run,
-    name_key,
-    new_link,
     query_in,
 )
-from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, PageDescriptor
+from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
-
-COLLISION_SUFFIX = " (C)"
-QBO_DISPLAY_NAME_MAX = 500
-
-
-def suffixed_name(display_name: str) -> str:
-    """The deterministic alternative name used when a vendor or employee already has the name."""
-    return display_name[: QBO_DISPLAY_NAME_MAX - len(COLLISION_SUFFIX)] + COLLISION_SUFFIX
-
-
-def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]:
-    """The QBO Customer for a source customer (only the fields the source has)."""
-    body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
-    if customer.company_name:
-        body["CompanyName"] = customer.company_name[:100]
-    if customer.given_name:
-        body["GivenName"] = customer.given_name[:100]
-    if customer.family_name:
-        body["FamilyName"] = customer.family_name[:100]
-    if customer.email:
-        body["PrimaryEmailAddr"] = {"Address": customer.email}
-    if customer.phone:
-        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
-    address = customer.billing_address
-    if address is not None:
-        bill = {
-            "Line1": address.line1,
-            "Line2": address.line2,
-            "City": address.city,
-            "CountrySubDivisionCode": address.region,
-            "PostalCode": address.postal_code,
-            "Country": address.country,
-        }
-        body["BillAddr"] = {key: value for key, value in bill.items() if value}
-    return body
+from qbosync.sync.records.customers import customer_body
+from qbosync.sync.records.links import CUSTOMER, new_link
+from qbosync.sync.records.names import name_key, suffixed_name
 
 
 def _email_of(row: Mapping[str, Any]) -> str:
@@ -91,7 +57,7 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
         if customer.deleted or not customer.active:
             tally.skip(customer.id, "inactive or deleted in the source")
             continue
-        link = context.links.get(context.tenant_id, CUSTOMER_LINK_ENTITY, customer.id)
+        link = context.links.get(context.tenant_id, CUSTOMER, customer.id)
         if link is not None:
             count_existing_link(tally, link, context.config.run_started_at)
             continue
@@ -115,7 +81,7 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
             links.append(
                 new_link(
                     context.tenant_id,
-                    CUSTOMER_LINK_ENTITY,
+                    CUSTOMER,
                     customer.id,
                     customer.version,
                     match,
@@ -179,7 +145,7 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
             [
                 new_link(
                     context.tenant_id,
-                    CUSTOMER_LINK_ENTITY,
+                    CUSTOMER,
                     c.source_id,
                     c.source_version,
                     row,

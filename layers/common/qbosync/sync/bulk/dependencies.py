@@ -1,4 +1,4 @@
-"""What the bulk-sync tasks need, passed in; ``from_wiring`` builds the deployed defaults lazily."""
+"""What the bulk-sync tasks need, passed in; ``qbosync.sync.wiring`` builds the deployed ones."""
 
 from __future__ import annotations
 
@@ -21,18 +21,6 @@ from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.reference import ConnectionReader
 
 
-def _qbo_for_tenant(tenant_id: str) -> QboClient:
-    from qbosync.sync.wiring import qbo_client_for_tenant
-
-    return qbo_client_for_tenant(tenant_id)
-
-
-def _source_for_tenant(tenant_id: str) -> SourcePort:
-    from qbosync.sync.wiring import source_for_tenant
-
-    return source_for_tenant(tenant_id)
-
-
 def _connections() -> ConnectionReader:
     from qbosync.store.connections import ConnectionRepository
 
@@ -41,8 +29,8 @@ def _connections() -> ConnectionReader:
 
 @dataclass
 class BulkSyncDependencies:
-    qbo_for: Callable[[str], QboClient] = _qbo_for_tenant
-    source_for: Callable[[str], SourcePort] = _source_for_tenant
+    qbo_for: Callable[[str], QboClient]
+    source_for: Callable[[str], SourcePort]
     links: LinkRepository = field(default_factory=LinkRepository)
     runs: RunRepository = field(default_factory=RunRepository)
     connections: ConnectionReader = field(default_factory=_connections)

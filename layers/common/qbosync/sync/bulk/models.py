@@ -20,8 +20,6 @@ PageEntity = Literal["customers", "products"]
 RunId = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")]
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
-CUSTOMER_LINK_ENTITY = "Customer"
-ITEM_LINK_ENTITY = "Item"
 QBO_CUSTOMERS_ENTITY = "qbo_customers"
 QBO_ITEMS_ENTITY = "qbo_items"
 # A multiple of QBO's 30 items a batch, so every create batch of a page is full.

@@ -16,53 +16,13 @@ from qbosync.sync.bulk.common import (
     count_existing_link,
     create_with_name_policy,
     created_during_run,
-    name_key,
-    new_link,
     query_in,
 )
-from qbosync.sync.bulk.models import ITEM_LINK_ENTITY, PageDescriptor, RunConfig
+from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
-
-COLLISION_SUFFIX = " (P)"
-QBO_ITEM_NAME_MAX = 100
-CREATABLE_ITEM_TYPES = frozenset({"Service", "NonInventory"})
-
-
-def qbo_item_name(name: str) -> str:
-    """QBO item names are at most 100 characters and use ``:`` for sub-items."""
-    return name.replace(":", "-")[:QBO_ITEM_NAME_MAX]
-
-
-def suffixed_item_name(name: str) -> str:
-    return qbo_item_name(name)[: QBO_ITEM_NAME_MAX - len(COLLISION_SUFFIX)] + COLLISION_SUFFIX
-
-
-def item_body(product: SourceProduct, item_type: str, income_account_id: str, name: str) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "Name": name,
-        "Type": item_type,
-        "IncomeAccountRef": {"value": income_account_id},
-        "UnitPrice": product.unit_price,
-    }
-    if product.description:
-        body["Description"] = product.description[:4000]
-    if product.sku:
-        body["Sku"] = product.sku[:100]
-    return body
-
-
-def mapping_problem(product: SourceProduct, config: RunConfig) -> str | None:
-    """Why this product cannot be created in QBO with the run's mappings, or None if it can."""
-    item_type = config.product_types.get(product.product_type)
-    if item_type is None:
-        return f"no product-types mapping for {product.product_type!r}"
-    if item_type not in CREATABLE_ITEM_TYPES:
-        return f"product type {product.product_type!r} maps to {item_type}, which needs inventory accounts"
-    if not product.gl_code:
-        return "the product has no GL code, so it has no QBO income account"
-    if product.gl_code not in config.gl_codes:
-        return f"no gl-codes mapping for {product.gl_code!r}"
-    return None
+from qbosync.sync.records.items import item_body, mapping_problem
+from qbosync.sync.records.links import ITEM, new_link
+from qbosync.sync.records.names import name_key, qbo_item_name, suffixed_item_name
 
 
 def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
@@ -75,7 +35,7 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
         if product.deleted or not product.active:
             tally.skip(product.id, "inactive or deleted in the source")
             continue
-        link = context.links.get(context.tenant_id, ITEM_LINK_ENTITY, product.id)
+        link = context.links.get(context.tenant_id, ITEM, product.id)
         if link is not None:
             count_existing_link(tally, link, config.run_started_at)
             continue
@@ -104,7 +64,7 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
             links.append(
                 new_link(
                     context.tenant_id,
-                    ITEM_LINK_ENTITY,
+                    ITEM,
                     product.id,
                     product.version,
                     match,
@@ -114,7 +74,7 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
             )
             tally.count_link(origin)
             continue
-        problem = mapping_problem(product, config)
+        problem = mapping_problem(product, config.product_types, config.gl_codes)
         if problem is not None:
             tally.skip(product.id, problem)
             continue
@@ -148,9 +108,7 @@ def _create(
         now = context.clock()
         context.links.put_many(
             [
-                new_link(
-                    context.tenant_id, ITEM_LINK_ENTITY, c.source_id, c.source_version, row, "qbosync", now
-                )
+                new_link(context.tenant_id, ITEM, c.source_id, c.source_version, row, "qbosync", now)
                 for c, row in created
             ]
         )

@@ -7,28 +7,15 @@ unmatched-item rule: each is linked to the default source product.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from qbosync.qbo.client import request_id_for
-from qbosync.source.models import NewSourceCustomer
 from qbosync.store.links import Link
-from qbosync.sync.bulk.common import Tally, new_link
-from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, ITEM_LINK_ENTITY
+from qbosync.sync.bulk.common import Tally
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.customer_fields import source_values_of
+from qbosync.sync.records.customers import new_source_customer
+from qbosync.sync.records.items import ITEM_TYPES_FOR_PRODUCTS, unmatched_item_source_key
+from qbosync.sync.records.links import CUSTOMER, ITEM, new_link
 
 LINK_PAGE = 500
-ITEM_TYPES_FOR_PRODUCTS = frozenset({"Service", "NonInventory", "Inventory"})
-
-
-def unmatched_item_source_key(default_product_id: str, qbo_item_id: str) -> str:
-    """The link key of a QBO item that follows the unmatched-item rule.
-
-    Links are one per source record, and many QBO items share the one default product, so the key
-    names both; the QBO side is found through the link's qbo_id as usual.
-    """
-    return f"{default_product_id}~qbo-item-{qbo_item_id}"
 
 
 def _links_by_qbo_id(context: PageContext, entity: str) -> dict[str, Link]:
@@ -48,14 +35,6 @@ def _made_by_this_run(tally: Tally, link: Link, context: PageContext) -> None:
         tally.count_link("qbo")
 
 
-def new_source_customer(row: Mapping[str, Any], bill_profile_id: str) -> NewSourceCustomer:
-    """The source customer for a QBO customer: its names, contact details and active flag, read as
-    ``source_values_of`` reads them for later edits, with the chosen bill profile. The billing address
-    is not carried at creation."""
-    values = {name: value for name, value in source_values_of(row).items() if name != "billing_address"}
-    return NewSourceCustomer(**values, bill_profile_id=bill_profile_id)
-
-
 def customers_to_source(context: PageContext) -> Tally | None:
     """Create QBO customers without a link in the source; None when the flow is off or unconfigured."""
     settings = context.config.settings
@@ -63,7 +42,7 @@ def customers_to_source(context: PageContext) -> Tally | None:
     if not (settings.sync.customers and settings.sync.qbo_to_source_customers and profile):
         return None
     tally = Tally()
-    linked = _links_by_qbo_id(context, CUSTOMER_LINK_ENTITY)
+    linked = _links_by_qbo_id(context, CUSTOMER)
     for row in context.qbo.iter_query("Customer"):
         qbo_id = str(row["Id"])
         existing = linked.get(qbo_id)
@@ -76,7 +55,7 @@ def customers_to_source(context: PageContext) -> Tally | None:
             [
                 new_link(
                     context.tenant_id,
-                    CUSTOMER_LINK_ENTITY,
+                    CUSTOMER,
                     created.id,
                     created.version,
                     row,
@@ -96,7 +75,7 @@ def items_to_default_product(context: PageContext) -> Tally | None:
     if not (settings.sync.products and default_product):
         return None
     tally = Tally()
-    linked = _links_by_qbo_id(context, ITEM_LINK_ENTITY)
+    linked = _links_by_qbo_id(context, ITEM)
     new_links = []
     for row in context.qbo.iter_query("Item"):
         if row.get("Type") not in ITEM_TYPES_FOR_PRODUCTS:
@@ -114,7 +93,7 @@ def items_to_default_product(context: PageContext) -> Tally | None:
         new_links.append(
             new_link(
                 context.tenant_id,
-                ITEM_LINK_ENTITY,
+                ITEM,
                 unmatched_item_source_key(default_product, qbo_id),
                 1,
                 row,

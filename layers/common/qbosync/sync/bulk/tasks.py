@@ -260,7 +260,7 @@ def abort(event: AbortEvent, deps: BulkSyncDependencies) -> FinishedRun:
     return FinishedRun(status=finished.status, counts=counts, failed_pages=len(finished.failed_pages))
 
 
-def run_task(event: Any, deps: BulkSyncDependencies | None = None) -> dict[str, Any]:
+def run_task(event: Any, dependencies: BulkSyncDependencies) -> dict[str, Any]:
     """Validate a task event and run its task; errors leave as the types the state machine knows."""
     with step_functions_errors():
         try:
@@ -268,7 +268,6 @@ def run_task(event: Any, deps: BulkSyncDependencies | None = None) -> dict[str, 
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
             raise BulkSyncBadEvent(f"not a bulk-sync task event: {problems}") from None
-        dependencies = deps or default_dependencies()
         logger.append_keys(tenant_id=parsed.tenant_id, run_id=parsed.run_id, task=parsed.task)
         result: Any
         if isinstance(parsed, PrepareEvent):
@@ -286,18 +285,3 @@ def run_task(event: Any, deps: BulkSyncDependencies | None = None) -> dict[str, 
         else:
             result = abort(parsed, dependencies)
         return dump(result)
-
-
-_DEFAULT: list[BulkSyncDependencies] = []
-
-
-def default_dependencies() -> BulkSyncDependencies:
-    """The deployed collaborators, built on first use and kept for the container's life."""
-    if not _DEFAULT:
-        _DEFAULT.append(BulkSyncDependencies())
-    return _DEFAULT[0]
-
-
-def reset_default_dependencies() -> None:
-    """Forget the cached collaborators (tests that switch environments use this)."""
-    _DEFAULT.clear()

@@ -7,15 +7,13 @@ format realm, entity, id, operation and ``lastUpdated``).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qbosync.errors import BadRequest, validation_details
-
-Operation = Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
+from qbosync.sync.records.messages import EntityChange, Operation
 
 # QBO entity names by their lower-case form, as CloudEvents types spell them (``qbo.creditmemo.created.v1``).
 _ENTITY_NAMES = {
@@ -59,31 +57,6 @@ _VERBS: dict[str, Operation] = {
     "void": "Void",
     "emailed": "Emailed",
 }
-
-
-class EntityChange(BaseModel):
-    """One entity change in one realm, as a notification announced it (the data is read later)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    realm_id: str
-    entity: str
-    entity_id: str
-    operation: Operation
-    last_updated: datetime | None = None
-    deleted_id: str | None = None
-    dedupe_key: str
-
-    @property
-    def event_id(self) -> str:
-        """The sync event id of this change: the same whichever way it arrived (legacy or CloudEvents
-        webhook, or reconciliation), so one QBO change is applied and reported once."""
-        if self.last_updated is None:
-            identity = self.dedupe_key
-        else:
-            stamp = int(self.last_updated.timestamp() * 1000)
-            identity = f"{self.realm_id}|{self.entity}|{self.entity_id}|{stamp}"
-        return "qbo-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 class _LegacyEntity(BaseModel):

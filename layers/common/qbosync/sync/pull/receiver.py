@@ -31,8 +31,8 @@ from qbosync.errors import BadRequest, Unauthorized
 from qbosync.observability import logger
 from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.table import StoreUnavailable
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.notifications import EntityChange, parse_notifications
+from qbosync.sync.pull.notifications import parse_notifications
+from qbosync.sync.records.messages import EntityChange, PullMessage
 
 SIGNATURE_HEADER = "intuit-signature"
 

@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.observability import logger
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.service import PullService
+from qbosync.sync.records.messages import PullMessage
 
 
 def process_pull_batch(event: dict[str, Any], context: LambdaContext, service: PullService) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from qbosync.source.models import SourceWebhook
 from qbosync.source.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from qbosync.store.app_secrets import SecretMissing, SourceCredentials
 from qbosync.store.tenants import UnknownTenant
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PushMessage
 
 # Checked against when the tenant has no secret, so the answer and its cost match a wrong signature.
 # It is public (this file is), so a body signed with it is refused after the check, below.

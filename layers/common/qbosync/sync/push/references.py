@@ -2,7 +2,7 @@
 
 One record at a time, the push way: the link first; then a match by name (QBO names are unique, so a
 customer or item made by hand or by the bulk sync is adopted, never duplicated); then a create with a
-deterministic requestid. Bodies and matching rules come from the bulk sync (``qbosync.sync.bulk``),
+deterministic requestid. Bodies and names come from ``qbosync.sync.records``, as the bulk sync's do,
 so the two flows create identical records.
 
 Line items, in order: the product's linked item; the income-accounts mapping of its income account;
@@ -22,12 +22,12 @@ from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
 from qbosync.source.models import SourceLine, SourceProduct
 from qbosync.source.port import SourcePort
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
-from qbosync.sync.bulk.common import name_key, new_link
-from qbosync.sync.bulk.customers import customer_body, suffixed_name
-from qbosync.sync.bulk.models import CUSTOMER_LINK_ENTITY, ITEM_LINK_ENTITY, RunConfig
-from qbosync.sync.bulk.products import item_body, mapping_problem, qbo_item_name
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
 from qbosync.sync.push.transform import MissingMapping, ResolvedLine
+from qbosync.sync.records.customers import customer_body
+from qbosync.sync.records.items import item_body, mapping_problem
+from qbosync.sync.records.links import CUSTOMER, ITEM, new_link
+from qbosync.sync.records.names import name_key, qbo_item_name, suffixed_name
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,13 @@ class QboReferences:
 
     def customer_id(self, source_customer_id: str) -> str:
         """The QBO customer of a source customer, matched by display name or created."""
-        link = self._links.get(self._tenant_id, CUSTOMER_LINK_ENTITY, source_customer_id)
+        link = self._links.get(self._tenant_id, CUSTOMER, source_customer_id)
         if link is not None:
             return link.qbo_id
         customer = self._source.get_customer(source_customer_id)
         found = self._find("Customer", "DisplayName", customer.display_name)
         if found is not None:
-            return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, found, "matched")
+            return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
         request_id = request_id_for(self._tenant_id, "Customer", customer.id, str(customer.version), "create")
         try:
             created = self._create(
@@ -96,8 +96,8 @@ class QboReferences:
                     self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
                 )
                 found = self._create("Customer", customer_body(customer, name), suffixed_id, "DisplayName")
-            return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, found, "matched")
-        return self._link(CUSTOMER_LINK_ENTITY, customer.id, customer.version, created, "qbosync")
+            return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
+        return self._link(CUSTOMER, customer.id, customer.version, created, "qbosync")
 
     # Lines
 
@@ -126,7 +126,7 @@ class QboReferences:
                 "unmatched_one_time_item_id",
                 "a line without a product needs the QBO item for unmatched one-time products",
             )
-        link = self._links.get(self._tenant_id, ITEM_LINK_ENTITY, line.product_id)
+        link = self._links.get(self._tenant_id, ITEM, line.product_id)
         if link is not None:
             return link.qbo_id
         product = self._product(line.product_id)
@@ -153,16 +153,12 @@ class QboReferences:
                 product.income_account or product.id,
                 f"product {product.id} has no QBO item: map its income account or set an unmatched default",
             )
-        run_config = RunConfig(
-            settings=settings,
-            product_types=dict(self._config.mappings.get(MappingKind.PRODUCT_TYPES, {})),
-            gl_codes=dict(self._config.mappings.get(MappingKind.GL_CODES, {})),
-            run_started_at=self._clock(),
-        )
-        problem = mapping_problem(product, run_config)
+        product_types = self._config.mappings.get(MappingKind.PRODUCT_TYPES, {})
+        gl_codes = self._config.mappings.get(MappingKind.GL_CODES, {})
+        problem = mapping_problem(product, product_types, gl_codes)
         if problem is None:
             return None
-        if product.product_type not in run_config.product_types:
+        if product.product_type not in product_types:
             return MissingMapping(MappingKind.PRODUCT_TYPES.value, product.product_type, problem)
         return MissingMapping(MappingKind.GL_CODES.value, product.gl_code or product.id, problem)
 
@@ -170,12 +166,12 @@ class QboReferences:
         name = qbo_item_name(product.name)
         found = self._find("Item", "Name", name)
         if found is not None:
-            return self._link(ITEM_LINK_ENTITY, product.id, product.version, found, "matched")
+            return self._link(ITEM, product.id, product.version, found, "matched")
         item_type = self._config.mappings[MappingKind.PRODUCT_TYPES][product.product_type]
         account = self._config.mappings[MappingKind.GL_CODES][product.gl_code or ""]
         request_id = request_id_for(self._tenant_id, "Item", product.id, str(product.version), "create")
         created = self._create("Item", item_body(product, item_type, account, name), request_id, "Name")
-        return self._link(ITEM_LINK_ENTITY, product.id, product.version, created, "qbosync")
+        return self._link(ITEM, product.id, product.version, created, "qbosync")
 
     def _product(self, product_id: str) -> SourceProduct:
         if product_id not in self._products:

@@ -21,6 +21,7 @@ from typing import Any
 
 from qbosync.errors import QbosyncError
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourceLine, SourcePayment
+from qbosync.store.events import MissingMappingRef
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix, TenantSettings
 
 PRIVATE_NOTE_MAX = 4000
@@ -38,13 +39,9 @@ class MissingMapping(QbosyncError):
         self.source_key = source_key
 
     @property
-    def reason(self) -> str:
-        """The machine-readable reason stored on the event, which is how it is found again."""
-        return missing_mapping_reason(self.kind, self.source_key)
-
-
-def missing_mapping_reason(kind: str, source_key: str) -> str:
-    return f"missing_mapping:{kind}:{source_key}"
+    def mapping(self) -> MissingMappingRef:
+        """The mapping row the event waits for, which is how the mapping release finds it again."""
+        return MissingMappingRef(kind=self.kind, source_key=self.source_key)
 
 
 @dataclass(frozen=True)

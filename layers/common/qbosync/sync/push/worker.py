@@ -10,76 +10,32 @@ even beyond the idempotency record's lifetime.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from qbosync.clock import utc_now
 from qbosync.observability import logger
-from qbosync.sync.push.messages import PushMessage
-from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.push.service import PushService
+from qbosync.sync.records.messages import PushMessage
 
 IDEMPOTENCY_KEY = "[tenant_id, event_id, redelivery]"
 IDEMPOTENCY_SECONDS = 24 * 3600
 """Sources retry for hours; past a day the links' source versions still make a repeat a no-op."""
 
 
-@lru_cache(maxsize=1)
-def default_push_service() -> PushService:
-    """The deployed collaborators, built on the first batch of a container."""
-    from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
-    from qbosync.store.events import EventRepository
-    from qbosync.store.links import LinkRepository
-    from qbosync.store.queues import PushQueue
-    from qbosync.sync.configuration import ConfigurationService
-    from qbosync.sync.wiring import qbo_client_for_tenant, source_for_tenant
-
-    return PushService(
-        PushDependencies(
-            events=EventRepository(),
-            links=LinkRepository(),
-            configuration=ConfigurationService(
-                SettingsRepository(), MappingRepository(), AuditRepository(), utc_now
-            ),
-            qbo_for=qbo_client_for_tenant,
-            source_for=source_for_tenant,
-            queue=PushQueue(),
-            clock=utc_now,
-        )
-    )
-
-
-@lru_cache(maxsize=1)
-def default_idempotency_store() -> BasePersistenceLayer:
-    from qbosync.settings import get_settings
-    from qbosync.store.aws import dynamodb_client
-
-    return DynamoDBPersistenceLayer(
-        table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client()
-    )
-
-
 def push_batch(
     event: dict[str, Any],
     context: LambdaContext,
-    service: PushService | None = None,
-    idempotency_store: BasePersistenceLayer | None = None,
+    service: PushService,
+    idempotency_store: BasePersistenceLayer,
 ) -> dict[str, Any]:
     """Apply a batch of push messages; the answer names the records SQS must deliver again."""
-    push = service or default_push_service()
+    push = service
     push.start_batch()  # a batch sees one configuration; the next batch sees admin changes
     config = IdempotencyConfig(event_key_jmespath=IDEMPOTENCY_KEY, expires_after_seconds=IDEMPOTENCY_SECONDS)
     config.register_lambda_context(context)
@@ -90,7 +46,7 @@ def push_batch(
     apply_once = idempotent_function(
         apply,
         data_keyword_argument="message",
-        persistence_store=idempotency_store or default_idempotency_store(),
+        persistence_store=idempotency_store,
         config=config,
     )
 

@@ -1,12 +1,16 @@
-"""What travels on the push queue, and how its SQS group and deduplication ids are chosen."""
+"""What travels on the queues: push messages (source changes, heals) and pull messages (QBO changes).
+
+Every flow that queues work (webhooks, reconciliation, the pull's heal, the retry schedule) builds these,
+so they live here rather than in one flow. The push message also says how its SQS group and
+deduplication ids are chosen."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -15,6 +19,21 @@ from qbosync.source.models import ChangeAction, ObjectKind, SourceWebhook
 # SQS accepts these characters in a deduplication id, at most 128 of them.
 _SQS_ID = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}$")
 _HEAL_PREFIX = "heal-"
+
+Operation = Literal["Create", "Update", "Delete", "Merge", "Void", "Emailed"]
+
+
+class MessageQueue(Protocol):
+    """A FIFO queue (``qbosync.store.queues.PushQueue`` in production)."""
+
+    def send(self, body: str, *, group_id: str, deduplication_id: str) -> str: ...
+
+
+class BatchQueue(Protocol):
+    """A standard queue taking many bodies at once (``qbosync.store.pull_queue.PullQueue``)."""
+
+    def send_all(self, bodies: Sequence[str]) -> None: ...
+
 
 HealKind = Literal["invoice", "payment", "credit_note"]
 """The source documents a heal can re-push: the ones qbosync writes to QBO and the pull checks for drift."""
@@ -116,3 +135,39 @@ class PushMessage(BaseModel):
 
     def redelivered(self, redelivery: int) -> PushMessage:
         return self.model_copy(update={"redelivery": redelivery})
+
+
+class EntityChange(BaseModel):
+    """One entity change in one realm, as a notification announced it (the data is read later)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    realm_id: str
+    entity: str
+    entity_id: str
+    operation: Operation
+    last_updated: datetime | None = None
+    deleted_id: str | None = None
+    dedupe_key: str
+
+    @property
+    def event_id(self) -> str:
+        """The sync event id of this change: the same whichever way it arrived (legacy or CloudEvents
+        webhook, or reconciliation), so one QBO change is applied and reported once."""
+        if self.last_updated is None:
+            identity = self.dedupe_key
+        else:
+            stamp = int(self.last_updated.timestamp() * 1000)
+            identity = f"{self.realm_id}|{self.entity}|{self.entity_id}|{stamp}"
+        return "qbo-" + hashlib.sha256(identity.encode()).hexdigest()[:40]
+
+
+class PullMessage(BaseModel):
+    """One change for the pull worker. ``redelivery`` grows when the retry schedule re-queues it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str = Field(min_length=1)
+    change: EntityChange
+    received_at: datetime
+    redelivery: int = Field(0, ge=0)

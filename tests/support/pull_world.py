@@ -38,17 +38,21 @@ from qbosync.settings import get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.store.app_secrets import AppSecrets
 from qbosync.store.aws import sqs_client
+from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRecord, AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.links import Link, LinkRepository
 from qbosync.store.queues import PushQueue
 from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.sync import wiring
 from qbosync.sync.configuration import ConfigurationService, SourceDefaults, SyncToggles, TenantSettings
 from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.pull.service import PullService
+from qbosync.sync.push.customers import CustomerPush
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
+from qbosync.sync.retry.parked import ParkedRelease
 from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "acme"
@@ -137,15 +141,29 @@ class PullWorld:
         return HttpSourceAdapter(SOURCE_BASE, TENANT, SOURCE_KEY, self.source_http, sleep=lambda _: None)
 
     def pull_service(self) -> PullService:
-        return PullService(qbo_for=self.qbo, source_for=self.source, settings_for=lambda _: self.settings)
-
-    def reconciler(self) -> Reconciler:
-        """The scheduled reconciliation on this world, without the clock-skew overlap."""
-        return Reconciler(
-            pull=self.pull_service(),
+        return PullService(
             qbo_for=self.qbo,
             source_for=self.source,
             settings_for=lambda _: self.settings,
+            payment_methods_for=wiring.payment_method_rows,
+            links=LinkRepository(),
+            events=EventRepository(),
+            push_queue=PushQueue(),
+        )
+
+    def reconciler(self) -> Reconciler:
+        """The scheduled reconciliation on this world, without the clock-skew overlap."""
+        links = LinkRepository()
+        return Reconciler(
+            pull=self.pull_service(),
+            customers=CustomerPush(qbo_for=self.qbo, source_for=self.source, links=links),
+            qbo_for=self.qbo,
+            source_for=self.source,
+            settings_for=lambda _: self.settings,
+            connections=ConnectionRepository(),
+            checkpoints=CheckpointRepository(),
+            links=links,
+            push_queue=PushQueue(),
             overlap=timedelta(0),
         )
 
@@ -184,7 +202,7 @@ class PullWorld:
                 or ConfigurationService(SettingsRepository(), MappingRepository(), AuditRepository(), now),
                 qbo_for=self.qbo,
                 source_for=self.source,
-                queue=PushQueue(),
+                parked=ParkedRelease(EventRepository(), wiring.event_requeue()),
                 clock=now,
             )
         )

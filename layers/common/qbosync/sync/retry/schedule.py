@@ -2,10 +2,16 @@
 
 An event is due when ``base_delay * 2**(attempts - 1)`` (at most ``max_delay``) has passed since it
 last changed, and it has had fewer than ``max_attempts`` attempts. Pull events (``qbo.*``) go back on
-the pull queue; push events go back on the push queue through the push's ``EventReplay`` (same event
-id, next redelivery number, so the worker processes each retry once). Not retried: reports that no
-replay can change (``unsupported:`` and ``drift:`` reasons), and push events the push queue is still
-retrying itself (``retrying:``) until they have been quiet for ``dead_letter_after``. The four knobs
+the pull queue, push events on the push queue (``EventRequeue``: same event id, next redelivery
+number, so the worker processes each retry once). Not retried: reports that no
+replay can change (events marked not ``retryable``: drift and other reports), and push events the push
+queue is still retrying itself (reason code ``retrying``) until they have been quiet for
+``dead_letter_after``.
+
+Stuck events: an event still ``received`` ``stuck_after`` after a worker took it (the worker was
+killed by its timeout or memory) is marked failed with reason code ``stuck`` and re-queued at once;
+the events API lists such events under ``?status=stuck`` with their age before the schedule runs.
+``stuck_after`` is ``store.events.STUCK_AFTER`` (15 min). The four knobs
 default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
 ``QBOSYNC_RETRY_MAX_DELAY_SECONDS`` (6 h), ``QBOSYNC_RETRY_MAX_ATTEMPTS`` (8) and
 ``QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS`` (1 h), read when the schedule is constructed.
@@ -13,32 +19,29 @@ default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
 
 from pydantic import BaseModel, ValidationError
 
 from qbosync.clock import utc_now
+from qbosync.metrics import Metric, count
 from qbosync.observability import logger
 from qbosync.settings import get_sync_tuning
 from qbosync.store.connections import ConnectionRepository
-from qbosync.store.events import EventRepository, EventStatus, SyncEvent
-from qbosync.sync.pull.messages import PullMessage
-from qbosync.sync.pull.service import NOT_RETRYABLE_PREFIXES
+from qbosync.store.events import (
+    STUCK_AFTER,
+    EventFailure,
+    EventRepository,
+    EventStatus,
+    ReasonCode,
+    SyncEvent,
+)
+from qbosync.sync.retry.requeue import EventRequeue
 
 RETRY_STATUSES: tuple[EventStatus, ...] = ("failed", "parked")
-PUSH_RETRYING_PREFIX = "retrying:"
 EVENT_PAGE = 100
-
-
-class PushRequeue(Protocol):
-    def requeue(self, event: SyncEvent) -> object: ...
-
-
-class BatchQueue(Protocol):
-    def send_all(self, bodies: Sequence[str]) -> None: ...
 
 
 class RetryReport(BaseModel):
@@ -47,42 +50,56 @@ class RetryReport(BaseModel):
     waiting: int = 0
     given_up: int = 0
     not_retryable: int = 0
-
-
-def _default_push_replay() -> PushRequeue:
-    from qbosync.sync.push.replay import EventReplay
-
-    return EventReplay()
-
-
-def _default_pull_queue() -> BatchQueue:
-    from qbosync.store.pull_queue import PullQueue
-
-    return PullQueue()
+    stuck: int = 0
+    """Events left received by a worker that died, marked failed (``stuck``) and re-queued."""
 
 
 @dataclass
 class EventRetrySchedule:
-    """One pass over every connected tenant's failed and parked events."""
+    """One pass over every connected tenant's failed, parked and stuck events."""
 
-    events: EventRepository = field(default_factory=EventRepository)
-    connections: ConnectionRepository = field(default_factory=ConnectionRepository)
-    push_replay: PushRequeue = field(default_factory=_default_push_replay)
-    pull_queue: BatchQueue = field(default_factory=_default_pull_queue)
+    events: EventRepository
+    connections: ConnectionRepository
+    requeue: EventRequeue
     clock: Callable[[], datetime] = utc_now
     base_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_base_delay)
     max_delay: timedelta = field(default_factory=lambda: get_sync_tuning().retry_max_delay)
     max_attempts: int = field(default_factory=lambda: get_sync_tuning().retry_max_attempts)
     dead_letter_after: timedelta = field(default_factory=lambda: get_sync_tuning().retry_dead_letter_after)
+    stuck_after: timedelta = STUCK_AFTER
 
     def run(self) -> RetryReport:
         report = RetryReport()
         for connection in self.connections.list_connected():
+            self._unstick(connection.tenant_id, report)
             for status in RETRY_STATUSES:
                 for event in self._all(connection.tenant_id, status):
                     self._consider(event, report)
         logger.info("retry schedule ran", extra=report.model_dump())
         return report
+
+    def _unstick(self, tenant_id: str, report: RetryReport) -> None:
+        """Fail every stuck event (visible, with its age) and re-queue it at once: its worker died, so
+        no queue holds it any more (or the queue's own retries ran out)."""
+        now = self.clock()
+        cursor: str | None = None
+        stuck: list[SyncEvent] = []
+        while True:
+            page = self.events.list_stuck(tenant_id, now - self.stuck_after, limit=EVENT_PAGE, cursor=cursor)
+            stuck += page.items
+            cursor = page.cursor
+            if cursor is None:
+                break
+        for event in stuck:
+            age = int((now - event.updated_at).total_seconds())
+            failure = EventFailure.of(
+                ReasonCode.STUCK, f"left in flight for {age} s: its worker stopped; queued again"
+            )
+            failed = self.events.mark_failed(tenant_id, event.event_id, failure, now)
+            report.stuck += 1
+            count(Metric.STUCK_RETRIED)
+            if failed.payload:
+                self._requeue(failed, report)
 
     def _all(self, tenant_id: str, status: EventStatus) -> list[SyncEvent]:
         found: list[SyncEvent] = []
@@ -96,27 +113,14 @@ class EventRetrySchedule:
 
     def due_in(self, event: SyncEvent) -> timedelta:
         """How long until ``event`` may be retried (zero or less: now)."""
-        reason = event.reason or ""
         quiet = self.clock() - event.updated_at
-        if reason.startswith(PUSH_RETRYING_PREFIX):
+        if event.reason_code is ReasonCode.RETRYING:
             return self.dead_letter_after - quiet
         delay: timedelta = min(self.base_delay * (2 ** max(event.attempts - 1, 0)), self.max_delay)
         return delay - quiet
 
-    def requeue(self, event: SyncEvent) -> Literal["pull", "push"]:
-        """Put one event back on its queue now: ``qbo.*`` events on the pull queue, others on the push
-        queue. Raises ``ValidationError`` when its payload is not a message of that queue."""
-        if event.kind.startswith("qbo."):
-            message = PullMessage.model_validate(event.payload)
-            self.pull_queue.send_all(
-                [message.model_copy(update={"redelivery": event.attempts}).model_dump_json()]
-            )
-            return "pull"
-        self.push_replay.requeue(event)
-        return "push"
-
     def _consider(self, event: SyncEvent, report: RetryReport) -> None:
-        if (event.reason or "").startswith(NOT_RETRYABLE_PREFIXES) or not event.payload:
+        if not event.retryable or not event.payload:
             report.not_retryable += 1
             return
         if event.attempts >= self.max_attempts:
@@ -125,8 +129,11 @@ class EventRetrySchedule:
         if self.due_in(event) > timedelta(0):
             report.waiting += 1
             return
+        self._requeue(event, report)
+
+    def _requeue(self, event: SyncEvent, report: RetryReport) -> None:
         try:
-            queue = self.requeue(event)
+            queue = self.requeue.requeue(event)
         except ValidationError:
             report.not_retryable += 1
             return

@@ -45,15 +45,16 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.runs import RunRepository, SyncRun
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.sync import wiring
 from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
-from qbosync.sync.bulk.tasks import reset_default_dependencies
 from qbosync.sync.configuration import SyncToggles, TenantSettings
-from qbosync.sync.wiring import reset_wiring, source_for_tenant
 from tests.integration.conftest import create_table_from_template
 from tests.support.admin_api import http_event
 from tests.support.lambda_context import LambdaContextStub
-from tests.unit.test_bulk_harness import (
+from tests.support.bulk_harness import (
     GENEROUS_LIMITS,
+    SEEDED_GL_CODES,
+    SEEDED_PRODUCT_TYPES,
     SOURCE_API_KEY,
     SOURCE_WEBHOOK_SECRET,
     issue_access_token,
@@ -66,16 +67,8 @@ STATE_MACHINE_NAME = "qbosync-bulk-sync-it"
 ADMIN = "admin-sub-1"
 DEFAULT_PRODUCT = "prd_000001"
 BILL_PROFILE = "BP-STD-EMAIL"
-PRODUCT_TYPES = {
-    "service": "Service",
-    "hardware": "NonInventory",
-    "software": "Service",
-    "labor": "Service",
-    "recurring-fee": "Service",
-    "usage": "Service",
-    "fee": "Service",
-}
-GL_CODES = ["4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC"]
+PRODUCT_TYPES = SEEDED_PRODUCT_TYPES
+GL_CODES = list(SEEDED_GL_CODES)
 
 
 class RefreshNotExpected:
@@ -129,7 +122,7 @@ class BulkWorld:
     def api(self, method: str, path: str, tenants: str) -> tuple[int, Any]:
         from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-        deps = ApiDependencies(source_reader_for=source_for_tenant)
+        deps = ApiDependencies(source_reader_for=wiring.source_for_tenant)
         app = APIGatewayHttpResolver(enable_validation=True)
         register_error_handlers(app)
         app.include_router(sync_runs_router(deps))
@@ -260,9 +253,8 @@ def _set_environment(monkeypatch: Any, values: dict[str, str]) -> None:
     get_settings.cache_clear()
     shared_http_client.cache_clear()
     reset_clients()
-    reset_wiring()
+    wiring.reset()
     clear_token_cache()
-    reset_default_dependencies()
 
 
 @contextmanager
@@ -329,7 +321,7 @@ def bulk_world(
     finally:
         for server in servers:
             server.stop()
-        reset_default_dependencies()
+        wiring.reset()
         shared_http_client.cache_clear()
 
 

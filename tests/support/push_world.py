@@ -41,14 +41,18 @@ from qbosync.store.config import (
 )
 from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.links import Link, LinkRepository
+from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, TenantSettings
-from qbosync.sync.push.messages import HealKind, PushMessage
 from qbosync.sync.push.receiver import WebhookReceiver
 from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.records.messages import HealKind, PushMessage
 from qbosync.sync.reference import ReferenceCatalog
+from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.requeue import EventRequeue
 from tests.integration.conftest import create_table_from_template, template
+from tests.support.fakes import StaticToken
 from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "acme"
@@ -57,19 +61,6 @@ QBO_CLIENT_ID = "push-tests-client"
 QBO_REDIRECT = "http://127.0.0.1:9/callback"
 
 FakeLambdaContext = LambdaContextStub  # the one stub in tests/support; this name is kept for importers
-
-
-class StaticTokens:
-    """An access token the QBO sandbox issued; the tests never let it expire."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        return self._token
 
 
 def utc_now() -> datetime:
@@ -458,7 +449,7 @@ def push_world(
         token = issue_access_token(qbo_app, realm_id)
         qbo = QboClient(
             realm_id,
-            StaticTokens(token),
+            StaticToken(token),
             governor,
             "http://qbo-sandbox",
             http=qbo_http,
@@ -482,7 +473,7 @@ def push_world(
                 configuration=configuration,
                 qbo_for=lambda _tenant: qbo,
                 source_for=lambda _tenant: source,
-                queue=queue,
+                parked=ParkedRelease(events, EventRequeue(push_queue=queue, pull_queue=PullQueue())),
                 clock=utc_now,
             )
         )

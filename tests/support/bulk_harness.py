@@ -29,6 +29,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.configuration import SyncToggles, TenantSettings
 from tests.integration.conftest import create_table_from_template
+from tests.support.fakes import StaticToken
 
 QBO_BASE_URL = "http://qbo-sandbox"
 SOURCE_BASE_URL = "http://source-sandbox"
@@ -42,17 +43,18 @@ GENEROUS_LIMITS: dict[str, Any] = {
 }
 
 
-class StaticToken:
-    """An access token the sandbox issued to the test; a 401 would be a test defect, so it is raised."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def access_token(self) -> str:
-        return self._token
-
-    def refresh_after_unauthorized(self, rejected: str) -> str:
-        raise AssertionError("the sandbox refused a token it issued to the test")
+SEEDED_PRODUCT_TYPES = {
+    "service": "Service",
+    "hardware": "NonInventory",
+    "software": "Service",
+    "labor": "Service",
+    "recurring-fee": "Service",
+    "usage": "Service",
+    "fee": "Service",
+}
+"""The source sandbox's seeded product types (but ``discount``) → QBO item types a bulk sync can create."""
+SEEDED_GL_CODES = ("4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC")
+"""The source sandbox's seeded GL codes."""
 
 
 def issue_access_token(sandbox: Sandbox, realm_id: str) -> Any:
@@ -160,16 +162,8 @@ def run_config(
 ) -> RunConfig:
     """A frozen run config mapping every seeded product type except ``discount`` and every GL code."""
     accounts = income_account_ids(qbo)
-    product_types = {
-        "service": "Service",
-        "hardware": "NonInventory",
-        "software": "Service",
-        "labor": "Service",
-        "recurring-fee": "Service",
-        "usage": "Service",
-        "fee": "Service",
-    }
-    gl_codes = ["4000-MS", "4100-HW", "4200-SW", "4300-PS", "4400-TEL", "4500-FEE", "4900-MISC"]
+    product_types = dict(SEEDED_PRODUCT_TYPES)
+    gl_codes = list(SEEDED_GL_CODES)
     settings.setdefault("sync", SyncToggles(invoices=False, payments=False, credit_notes=False))
     return RunConfig(
         settings=TenantSettings.model_validate(settings),

@@ -1,4 +1,5 @@
-"""A customer's fields on both sides, by ownership group, and what to write where an owner's edit must go.
+"""A customer on both sides: the QBO body of a source customer, the source customer of a QBO one, and
+each group of fields by owner (what to write where an owner's edit must go).
 
 The groups are those of ``CustomerFieldOwnership`` (``name``, ``contact``, ``billing_address``,
 ``active``). Copying is one-way per group: the owner's values are written to the other side, never
@@ -11,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from qbosync.source.models import Address, SourceCustomer, SourceCustomerUpdate
-from qbosync.sync.bulk.customers import customer_body
+from qbosync.source.models import Address, NewSourceCustomer, SourceCustomer, SourceCustomerUpdate
 from qbosync.sync.configuration import CustomerFieldGroup
+from qbosync.sync.records.names import QBO_DISPLAY_NAME_MAX
 
 QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
     "name": ("DisplayName", "CompanyName", "GivenName", "FamilyName"),
@@ -27,6 +28,33 @@ SOURCE_FIELDS: dict[CustomerFieldGroup, tuple[str, ...]] = {
     "billing_address": ("billing_address",),
     "active": ("active",),
 }
+
+
+def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]:
+    """The QBO Customer for a source customer (only the fields the source has)."""
+    body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
+    if customer.company_name:
+        body["CompanyName"] = customer.company_name[:100]
+    if customer.given_name:
+        body["GivenName"] = customer.given_name[:100]
+    if customer.family_name:
+        body["FamilyName"] = customer.family_name[:100]
+    if customer.email:
+        body["PrimaryEmailAddr"] = {"Address": customer.email}
+    if customer.phone:
+        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
+    address = customer.billing_address
+    if address is not None:
+        bill = {
+            "Line1": address.line1,
+            "Line2": address.line2,
+            "City": address.city,
+            "CountrySubDivisionCode": address.region,
+            "PostalCode": address.postal_code,
+            "Country": address.country,
+        }
+        body["BillAddr"] = {key: value for key, value in bill.items() if value}
+    return body
 
 
 def _text(value: Any) -> str | None:
@@ -106,3 +134,11 @@ def qbo_update_from_source(customer: SourceCustomer, groups: Iterable[CustomerFi
     }
     keys = {key for group in groups for key in QBO_KEYS[group]}
     return {key: value for key, value in body.items() if key in keys}
+
+
+def new_source_customer(row: Mapping[str, Any], bill_profile_id: str) -> NewSourceCustomer:
+    """The source customer for a QBO customer: its names, contact details and active flag, read as
+    ``source_values_of`` reads them for later edits, with the chosen bill profile. The billing address
+    is not carried at creation."""
+    values = {name: value for name, value in source_values_of(row).items() if name != "billing_address"}
+    return NewSourceCustomer(**values, bill_profile_id=bill_profile_id)

@@ -1,0 +1,50 @@
+"""Counts an on-call engineer can alarm on, written as CloudWatch EMF through Powertools Metrics.
+
+Dimensions are chosen for alarms: the flow, and for failures the reason code. Never the tenant: a
+tenant dimension multiplies the custom-metric bill by the number of tenants, so the tenant goes in the
+structured log line written next to each count. Handlers flush with ``@metrics.log_metrics``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from qbosync.observability import METRICS_NAMESPACE, metrics
+
+Flow = Literal["push", "pull"]
+
+
+class Metric(StrEnum):
+    PUSHED = "EventsPushed"
+    """A source change applied to QBO (event done)."""
+    PARKED = "EventsParked"
+    """A payment or credit note waiting for its invoice."""
+    FAILED = "EventsFailed"
+    """An event failed; dimensions ``flow`` and ``reason_code``."""
+    PULLED = "ChangesPulled"
+    """A QBO change handled by the pull (webhook or reconciliation)."""
+    DRIFT_FOUND = "DriftFound"
+    """A pushed document no longer matches the source in QBO (reported or healed)."""
+    STUCK_RETRIED = "StuckEventsRetried"
+    """Events a dead worker left received, re-queued by the retry schedule."""
+    QBO_THROTTLED = "QboThrottledAbsorbed"
+    """A 429 from QBO, absorbed by the realm governor's backoff."""
+    TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 - a metric name, not a secret
+    """Refresh-token grants asked of Intuit."""
+
+
+def count(metric: Metric, value: int = 1) -> None:
+    """Add to a count (flushed with the handler's other metrics)."""
+    metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
+
+
+def count_failure(flow: Flow, reason_code: str) -> None:
+    """Count one failed event by flow and reason code (its own EMF record, for its dimensions)."""
+    with single_metric(
+        name=Metric.FAILED.value, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="flow", value=flow)
+        metric.add_dimension(name="reason_code", value=reason_code)

@@ -1,0 +1,106 @@
+"""Source invoices → QBO Invoices: create or sparse-update, heal, and remove per the deletion policy
+(delete unless payments are linked, then void); payments parked on an invoice are released once it
+lands."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from qbosync.qbo.client import request_id_for
+from qbosync.qbo.faults import QboNotFound
+from qbosync.source.models import SourceInvoice
+from qbosync.store.events import ReasonCode, parked_key
+from qbosync.store.links import Link, LinkState
+from qbosync.sync.push.transform import invoice_body
+from qbosync.sync.push.writer import (
+    Applied,
+    DocumentPush,
+    Parked,
+    Refused,
+    Target,
+    deleted,
+    relinked,
+    to_heal,
+)
+from qbosync.sync.records.links import INVOICE, PAYMENT
+
+
+class InvoicePush(DocumentPush):
+    """One tenant's invoice writes."""
+
+    def invoice(self, source_id: str, *, heal: bool = False) -> Applied:
+        invoice = self._source.get_invoice(source_id)
+        link = self._links.get(self._tenant, INVOICE, source_id)
+        removed = invoice.status in ("void", "deleted")
+        healing = to_heal(link, heal=heal and not removed)
+        if healing is None and link is not None and link.source_version >= invoice.version:
+            self._release_if_landed(link)
+            return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
+        if removed:
+            return self._remove_invoice(invoice, link)
+        customer_id = self._references.customer_id(invoice.customer_id)
+        lines = [self._references.line(line) for line in invoice.lines]
+        body = invoice_body(invoice, customer_id, lines, self._config.settings)
+        target = Target(INVOICE, INVOICE, source_id, invoice.version)
+        find = partial(self._writer.find_by, INVOICE, "DocNumber", body["DocNumber"], customer_id)
+        if healing is not None:
+            written, healed = self._writer.heal(target, healing, body, find)
+            self._release_if_landed(written)
+            return Applied(reason=healed, qbo_id=written.qbo_id)
+        written = self._writer.upsert(target, link, body, find)
+        self._release_if_landed(written)
+        return Applied(qbo_id=written.qbo_id)
+
+    def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
+        if link is None or not link.is_live:
+            return self._writer.record_absent(invoice.version, link)
+        try:
+            current = self._qbo.read(INVOICE, link.qbo_id)
+        except QboNotFound:
+            self._writer.record(deleted(link), invoice.version)
+            return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
+        has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
+        policy = self._config.settings.deletion_policy
+        if invoice.status == "void" or policy == "void" or has_payments:
+            rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "void")
+            voided = self._qbo.void(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
+            self._writer.record(relinked(link, voided, None, LinkState.VOIDED), invoice.version)
+            return Applied(
+                reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
+            )
+        rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "delete")
+        self._qbo.delete(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
+        self._writer.record(deleted(link), invoice.version)
+        return Applied(reason="deleted", qbo_id=link.qbo_id)
+
+    def _release_if_landed(self, link: Link) -> None:
+        """Re-queue what was parked waiting for this invoice."""
+        if not link.is_live:
+            return
+        self._parked.release(self._tenant, parked_key("invoice", link.source_id))
+
+    def linked_invoices(self, applied_to: Any) -> dict[str, str]:
+        """QBO ids of the invoices a document applies to, each brought up to the source's version.
+
+        An invoice not in QBO yet parks the document; one in QBO at an older version is pushed first
+        (its edit may be further back in the queue), so the amounts applied fit its balance.
+        """
+        invoice_ids: dict[str, str] = {}
+        for applied in applied_to:
+            invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id)
+            if invoice_link is None:
+                raise Parked(
+                    parked_key("invoice", applied.invoice_id),
+                    f"waiting for invoice {applied.invoice_id} to reach QBO",
+                )
+            if invoice_link.is_live:
+                self.invoice(applied.invoice_id)
+                invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id) or invoice_link
+            if not invoice_link.is_live:
+                raise Refused(
+                    ReasonCode.APPLIED_INVOICE_REMOVED,
+                    f"invoice {applied.invoice_id} was voided or deleted in QBO; nothing can apply to it",
+                )
+            invoice_ids[applied.invoice_id] = invoice_link.qbo_id
+        return invoice_ids

@@ -1,0 +1,59 @@
+"""Source payments → QBO Payments against the invoices they apply to (parked until those reach QBO);
+a payment entered in QBO and recorded in the source by the pull belongs to QBO."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from qbosync.source.models import SourcePayment
+from qbosync.store.links import Link
+from qbosync.sync.configuration import MappingKind
+from qbosync.sync.push.invoices import InvoicePush
+from qbosync.sync.push.transform import MissingMapping, payment_body
+from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
+from qbosync.sync.records.links import PAYMENT
+
+
+class PaymentPush(DocumentPush):
+    """One tenant's payment writes."""
+
+    def __init__(self, context: DocumentContext, invoices: InvoicePush) -> None:
+        super().__init__(context)
+        self._invoices = invoices
+
+    def payment(self, source_id: str, *, heal: bool = False) -> Applied:
+        payment = self._source.get_payment(source_id)
+        link = self._links.get(self._tenant, PAYMENT, source_id)
+        if link is not None and link.origin == "qbo":
+            # Entered in QBO and recorded in the source by the pull: QBO owns it, the pull follows it.
+            return Applied(reason="entered in QBO; QBO owns this payment", qbo_id=link.qbo_id)
+        removed = payment.status in ("void", "deleted")
+        healing = to_heal(link, heal=heal and not removed)
+        if healing is None and link is not None and link.source_version >= payment.version:
+            return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
+        if removed:
+            return self._remove_payment(payment, link)
+        invoice_ids = self._invoices.linked_invoices(payment.applied_to)
+        method_id = self._config.mapped(MappingKind.PAYMENT_METHODS, payment.method)
+        if method_id is None:
+            raise MissingMapping(
+                MappingKind.PAYMENT_METHODS.value,
+                payment.method,
+                f"source payment method {payment.method!r} is not mapped to a QBO payment method",
+            )
+        customer_id = self._references.customer_id(payment.customer_id)
+        body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        target = Target(PAYMENT, PAYMENT, source_id, payment.version)
+        find = partial(self._writer.find_by, PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        if healing is not None:
+            written, healed = self._writer.heal(target, healing, body, find)
+            return Applied(reason=healed, qbo_id=written.qbo_id)
+        written = self._writer.upsert(target, link, body, find)
+        return Applied(qbo_id=written.qbo_id)
+
+    def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
+        if link is None or not link.is_live:
+            return self._writer.record_absent(payment.version, link)
+        delete = payment.status == "deleted" and self._config.settings.deletion_policy == "delete"
+        target = Target(PAYMENT, PAYMENT, payment.id, payment.version)
+        return self._writer.remove_transaction(target, link, delete=delete)

@@ -1,0 +1,313 @@
+"""The one way the push writes a document to QBO: create (looking first when an outcome is unknown),
+sparse update with the link's SyncToken, heal a drifted record, void or delete; and the link recorded
+after each write, at the source version written.
+
+Every write carries ``request_id_for(tenant, link entity, source id, version, operation)``, so a retried
+write is replayed by QBO, never doubled. The entity modules (``invoices``, ``payments``,
+``credit_notes``) decide what to write; this module writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from qbosync.observability import logger
+from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
+from qbosync.qbo.faults import QboDuplicateDocNumber, QboNotFound, QboStaleObject, QboUncertainOutcome
+from qbosync.qbo.metadata import last_updated_time
+from qbosync.source.port import SourcePort
+from qbosync.store.events import ReasonCode
+from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
+from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.transform import content_hash
+
+
+class Parked(Exception):
+    """The change waits for another record to reach QBO first."""
+
+    def __init__(self, on: str, reason: str) -> None:
+        super().__init__(reason)
+        self.on = on
+        self.reason = reason
+
+
+class Refused(Exception):
+    """The change cannot be applied as the source has it; retrying will not help."""
+
+    def __init__(self, code: ReasonCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Target:
+    """The QBO record one source document (at one version) is written to."""
+
+    qbo_entity: str
+    link_entity: str
+    source_id: str
+    version: int
+
+    def request_id(self, tenant_id: str, operation: str) -> str:
+        return request_id_for(tenant_id, self.link_entity, self.source_id, str(self.version), operation)
+
+
+@dataclass(frozen=True)
+class Applied:
+    reason: str | None = None
+    qbo_id: str | None = None
+
+
+class ParkedEvents(Protocol):
+    """Releases the events parked on a key (``qbosync.sync.retry.parked.ParkedRelease``)."""
+
+    def release(self, tenant_id: str, key: str) -> int: ...
+
+
+class QboWriter:
+    """Writes one tenant's documents to QBO and records their links."""
+
+    def __init__(
+        self, tenant_id: str, qbo: QboClient, links: LinkRepository, clock: Callable[[], datetime]
+    ) -> None:
+        self._tenant = tenant_id
+        self._qbo = qbo
+        self._links = links
+        self._clock = clock
+
+    def upsert(
+        self,
+        target: Target,
+        link: Link | None,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+    ) -> Link:
+        """Create or update one QBO record and record its link at ``version``."""
+        digest = content_hash(body)
+        if link is not None and link.is_live:
+            if link.content_hash == digest:
+                return self.record(link, target.version)
+            record = self.update(target, link.qbo_id, link.sync_token, body)
+            return self.record(relinked(link, record, digest), target.version)
+        record = self.create(target, body, find_existing)
+        created = Link(
+            tenant_id=self._tenant,
+            entity=target.link_entity,
+            source_id=target.source_id,
+            qbo_id=str(record["Id"]),
+            sync_token=str(record.get("SyncToken")),
+            content_hash=digest,
+            source_version=target.version,
+            updated_at=self._clock(),
+            qbo_written_at=last_updated_time(record),
+        )
+        return self.record(created, target.version)
+
+    def create(
+        self,
+        target: Target,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+        *,
+        replacing: str | None = None,
+    ) -> dict[str, Any]:
+        """Create the record; ``replacing``: the QBO id of a deleted record this one re-creates (a heal).
+
+        An outcome QBO never confirmed, or a DocNumber QBO says is taken, is resolved by looking for the
+        record first: found, it is adopted (and brought to ``body`` when it was the DocNumber).
+        """
+        operation = "create" if replacing is None else f"recreate-{replacing}"
+        try:
+            return self._qbo.create(target.qbo_entity, body, target.request_id(self._tenant, operation))
+        except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
+            found = find_existing()
+            if found is None:
+                raise
+            logger.info(
+                "adopted a record found after an unconfirmed write", extra={"qbo_id": found.get("Id")}
+            )
+            if not isinstance(unsure, QboDuplicateDocNumber):
+                return found
+            # Ours from an earlier version whose link was lost (or, for a heal, entered again by hand):
+            # bring it to this version.
+            found_id, token = str(found["Id"]), str(found["SyncToken"])
+            if replacing is None:
+                return self.update(target, found_id, token, body)
+            return self.heal_update(target, found_id, token, body)
+
+    def heal(
+        self,
+        target: Target,
+        link: Link,
+        body: dict[str, Any],
+        find_existing: Callable[[], dict[str, Any] | None],
+    ) -> tuple[Link, str]:
+        """Write ``body`` again to the QBO record of ``link``, which drifted; the link and what was done.
+
+        Deleted in QBO: created again and re-linked. Voided in QBO: ``Refused`` (QBO cannot change it).
+        Changed since qbosync wrote it: a sparse update at its current SyncToken. Otherwise nothing.
+        """
+        digest = content_hash(body)
+        try:
+            current = self._qbo.read(target.qbo_entity, link.qbo_id)
+        except QboNotFound:
+            logger.info("healing: re-creating a record deleted in QBO", extra={"qbo_id": link.qbo_id})
+            record = self.create(target, body, find_existing, replacing=link.qbo_id)
+            recreated = self.record(relinked(link, record, digest), target.version)
+            return recreated, f"re-created in QBO as {recreated.qbo_id} (was {link.qbo_id}, deleted there)"
+        if voided_in_qbo(current, body):
+            raise Refused(
+                ReasonCode.DRIFT_NOT_HEALABLE,
+                f"QBO {target.qbo_entity} {link.qbo_id} was voided in QBO, and QBO cannot change a voided"
+                " transaction: enter the document again in QBO or void it in the source",
+            )
+        token = str(current["SyncToken"])
+        if token == link.sync_token and digest == link.content_hash:
+            return self.record(link, target.version), "QBO already holds the source's version"
+        record = self.heal_update(target, link.qbo_id, token, body)
+        return self.record(relinked(link, record, digest), target.version), "updated in QBO"
+
+    def heal_update(
+        self, target: Target, qbo_id: str, sync_token: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A sparse update at the SyncToken just read; a stale token (5010) is left to the next delivery."""
+        rid = target.request_id(self._tenant, f"heal-at-{sync_token}")
+        return self._qbo.sparse_update(
+            target.qbo_entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid
+        )
+
+    def update(
+        self, target: Target, qbo_id: str, sync_token: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once."""
+        entity = target.qbo_entity
+        try:
+            if sync_token is None:
+                raise QboStaleObject("no SyncToken is known for this record")
+            rid = target.request_id(self._tenant, "update")
+            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
+        except QboStaleObject:
+            current = self._qbo.read(entity, qbo_id)
+            logger.info("stale SyncToken, re-applying", extra={"qbo_id": qbo_id})
+            token = str(current["SyncToken"])
+            rid = target.request_id(self._tenant, f"update-at-{token}")
+            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
+
+    def remove_transaction(self, target: Target, link: Link, *, delete: bool) -> Applied:
+        version = target.version
+        try:
+            current = self._qbo.read(target.qbo_entity, link.qbo_id)
+        except QboNotFound:
+            self.record(deleted(link), version)
+            return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
+        token = str(current["SyncToken"])
+        if delete:
+            self._qbo.delete(target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "delete"))
+            self.record(deleted(link), version)
+            return Applied(reason="deleted", qbo_id=link.qbo_id)
+        voided = self._qbo.void(
+            target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "void")
+        )
+        self.record(relinked(link, voided, None, LinkState.VOIDED), version)
+        return Applied(reason="voided", qbo_id=link.qbo_id)
+
+    def record_absent(self, version: int, link: Link | None) -> Applied:
+        """A removed document that is not (or no longer) in QBO: nothing to write."""
+        if link is not None:
+            self.record(link, version)
+        return Applied(reason="not in QBO, nothing to remove")
+
+    def record(self, link: Link, version: int) -> Link:
+        updated = link.model_copy(update={"source_version": version, "updated_at": self._clock()})
+        try:
+            return self._links.put(updated)
+        except StaleSourceVersion:
+            newer = self._links.get(self._tenant, link.entity, link.source_id)
+            return newer or updated
+
+    def find_by(self, entity: str, field_name: str, value: str, customer_id: str) -> dict[str, Any] | None:
+        """The record a write may have created: same number, same customer."""
+        rows = self._qbo.query(
+            f"SELECT * FROM {entity} WHERE {field_name} = {qbo_literal(value)}"  # noqa: S608 - QBO query language
+        )
+        return next(
+            (row for row in rows if str((row.get("CustomerRef") or {}).get("value")) == customer_id), None
+        )
+
+
+def relinked(
+    link: Link, record: Mapping[str, Any], digest: str | None, state: LinkState = LinkState.ACTIVE
+) -> Link:
+    """``link`` after qbosync wrote ``record`` (as QBO returned it) with content ``digest``."""
+    return link.model_copy(
+        update={
+            "qbo_id": str(record.get("Id", link.qbo_id)),
+            "sync_token": str(record.get("SyncToken")),
+            "content_hash": digest,
+            "state": state,
+            "qbo_written_at": last_updated_time(record),
+        }
+    )
+
+
+def deleted(link: Link) -> Link:
+    """``link`` once its QBO record is gone (deleted by qbosync, or found missing)."""
+    return link.model_copy(update={"state": LinkState.DELETED, "sync_token": None})
+
+
+def to_heal(link: Link | None, *, heal: bool) -> Link | None:
+    """The link to heal: asked to, and linked to a record qbosync left live in QBO; else None."""
+    if not heal or link is None or not link.is_live:
+        return None
+    return link
+
+
+def voided_in_qbo(record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """The QBO record was voided there: a CDC row says so (``status``), or QBO holds it with every amount
+    zeroed while the body qbosync writes for it carries money (QBO zeroes amounts only on a void; a
+    record edited to zero by hand reads the same, and is left alone too)."""
+    if str(record.get("status", "")).lower() == "voided":
+        return True
+    return _money_in(record) == 0 and _money_in(body) != 0
+
+
+def _money_in(document: Mapping[str, Any]) -> Decimal:
+    """The sum of a document's total and line amounts, as magnitudes (zero only when every one is)."""
+    amounts = [document.get("TotalAmt")] + [line.get("Amount") for line in document.get("Line") or []]
+    try:
+        return sum((abs(Decimal(str(amount))) for amount in amounts if amount is not None), Decimal(0))
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+@dataclass(frozen=True)
+class DocumentContext:
+    """One tenant's collaborators for one batch: its clients, configuration, references and writer."""
+
+    tenant_id: str
+    qbo: QboClient
+    source: SourcePort
+    links: LinkRepository
+    config: PushConfiguration
+    references: QboReferences
+    writer: QboWriter
+    parked: ParkedEvents
+
+
+class DocumentPush:
+    """What every document push reads from its context."""
+
+    def __init__(self, context: DocumentContext) -> None:
+        self._tenant = context.tenant_id
+        self._qbo = context.qbo
+        self._source = context.source
+        self._links = context.links
+        self._config = context.config
+        self._references = context.references
+        self._writer = context.writer
+        self._parked = context.parked

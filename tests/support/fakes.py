@@ -1,0 +1,17 @@
+"""Small fakes shared by tests and benchmarks."""
+
+from __future__ import annotations
+
+
+class StaticToken:
+    """An access token a sandbox issued to the test or benchmark; it never expires there, so a 401 is a
+    defect of the test and is raised rather than refreshed."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_unauthorized(self, rejected: str) -> str:
+        raise AssertionError("the sandbox refused a token it issued")
