@@ -196,7 +196,7 @@ def test_given_an_invoice_that_failed_while_disconnected_when_retried_after_reco
     connect_through_the_button(console)
     console.open("events")
     event = failed_event(api, invoice_id)
-    assert event is not None and event["reason"] == "qbo_not_connected"
+    assert event is not None and event["reason_code"] == "qbo_not_connected"
     row = console.wait_for(f"tr[data-event-id='{event['event_id']}']")
     assert "Reconnect" in row.find_element(By.CSS_SELECTOR, ".explain").text
     console.screenshot("09-events")

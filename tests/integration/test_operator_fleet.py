@@ -15,7 +15,7 @@ from qbosync.store.app_secrets import AppSecrets, SecretBox, SecretMissing, Tena
 from qbosync.store.aws import secrets_client
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
-from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
 from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import TenantRepository, UnknownTenant
 
@@ -152,7 +152,9 @@ def test_given_a_fleet_when_listed_then_each_tenant_shows_connection_checkpoints
             updated_at=NOW,
         )
         events.record_received(event)
-        events.mark_failed("acme", f"evt-{number}", "mapping_missing: no GL code", None, NOW)
+        events.mark_failed(
+            "acme", f"evt-{number}", EventFailure.of(ReasonCode.MISSING_MAPPING, "no GL code mapped"), NOW
+        )
 
     fleet = {summary.tenant_id: summary for summary in operator.list_fleet()}
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.events import events_router
+from qbosync.api.routes.events import events_router
 from qbosync.clock import utc_now
 from qbosync.store.aws import sqs_client
 from qbosync.store.events import STUCK_AFTER, ReasonCode

@@ -12,8 +12,8 @@ from pydantic import SecretStr
 from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.checkpoints import WebhookMarks
 from qbosync.store.connections import ConnectionRepository
-from qbosync.sync.pull.messages import PullMessage
 from qbosync.sync.pull.receiver import QboWebhookReceiver, expected_signature
+from qbosync.sync.records.messages import PullMessage
 
 VERIFIER = "intake-verifier-token"
 REALM = "9341453050108822"

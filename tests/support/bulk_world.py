@@ -50,7 +50,6 @@ from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
 from qbosync.sync.configuration import SyncToggles, TenantSettings
 from tests.integration.conftest import create_table_from_template
 from tests.support.admin_api import http_event
-from tests.support.lambda_context import LambdaContextStub
 from tests.support.bulk_harness import (
     GENEROUS_LIMITS,
     SEEDED_GL_CODES,
@@ -59,6 +58,7 @@ from tests.support.bulk_harness import (
     SOURCE_WEBHOOK_SECRET,
     issue_access_token,
 )
+from tests.support.lambda_context import LambdaContextStub
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "qbosync-bulk-it"

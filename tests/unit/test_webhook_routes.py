@@ -16,7 +16,7 @@ from qbosync.api.routes.webhooks import (
     source_webhook_resolver,
 )
 from qbosync.sync.pull.receiver import WebhookReceipt
-from qbosync.sync.push.messages import PushMessage
+from qbosync.sync.records.messages import PushMessage
 from tests.support.lambda_context import LambdaContextStub
 
 

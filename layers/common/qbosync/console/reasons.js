@@ -1,5 +1,5 @@
-// What an event's reason means and what to do about it. A reason is `code` or `code:detail`
-// (e.g. `missing_mapping:payment-methods:wire`); the code is what is explained here.
+// What an event's reason code means and what to do about it. Events carry `reason_code` (the API's fixed
+// list, see the README); a failed bulk page's reason is still `code` or `code:detail`, read with reasonCode.
 
 const REASONS = {
   missing_mapping: "A source value has no mapping to QuickBooks. Add the mapping; failed events waiting on it are retried.",
@@ -17,6 +17,12 @@ const REASONS = {
   applied_invoice_removed: "The invoice this payment was applied to is gone from QuickBooks.",
   ambiguous: "A write's outcome was unknown; qbosync looks before writing again.",
   unsupported: "This kind of change is not synced.",
+  waiting_for_invoice: "Parked: waits until the invoice reaches QuickBooks, then continues on its own.",
+  retrying: "A passing failure; the queue is retrying it by itself.",
+  stuck: "Its worker stopped before finishing (timeout or memory); the retry schedule re-queues it.",
+  upstream_unavailable: "QuickBooks, the source or the store was unavailable for a while; it is retried.",
+  not_applied: "A QuickBooks change qbosync could not apply (a missing setting or link); fix it and retry.",
+  connection_expiring: "The QuickBooks grant is close to expiring; reconnect on the Connection step.",
   invoice: "Parked: waits until the invoice reaches QuickBooks, then continues on its own.",
   customer: "Parked: waits until the customer reaches QuickBooks.",
   item: "Parked: waits until the product reaches QuickBooks.",

@@ -830,6 +830,7 @@ function skipsAndFailures(run) {
 const EVENT_TABS = [
   ["failed", "Failed"],
   ["parked", "Parked"],
+  ["stuck", "Stuck"],
   ["done", "Done"],
 ];
 
@@ -840,7 +841,7 @@ async function eventsScreen(section, ctx) {
   put(section, 
     ...title(ctx, "Events", "Every change qbosync applied, or could not. Failed and parked events can be retried once their cause is fixed; the retry schedule also retries them."),
     h("div", { class: "card" }, tabs, list),
-    h("p", { class: "muted small" }, "The API lists failed, parked and done events; an event still being worked on appears once it ends one way or the other."),
+    h("p", { class: "muted small" }, "Stuck: taken by a worker that never finished (killed by its timeout or memory) more than 15 minutes ago; the retry schedule re-queues them too."),
   );
   function renderTabs() {
     tabs.replaceChildren(
@@ -884,9 +885,10 @@ async function eventsScreen(section, ctx) {
 }
 
 function eventRow(event, ctx) {
-  const code = reasonCode(event.parked_on || event.reason);
-  const explanation = explainReason(event.parked_on || event.reason);
-  const retryable = event.status === "failed" || event.status === "parked";
+  // The API's reason_code is what the explanation keys on; `reason` is the sentence for people.
+  const code = event.reason_code || reasonCode(event.parked_on || event.reason);
+  const explanation = explainReason(code);
+  const retryable = ["failed", "parked", "stuck"].includes(event.status) || event.reason_code === "stuck";
   const cells = [
     h("td", { "data-label": "Received" }, formatDate(event.received_at)),
     h("td", { "data-label": "Change" }, h("strong", {}, humanize(event.kind)), h("br"), h("span", { class: "muted small" }, `${event.source_object_id} · v${event.source_version}`)),
@@ -896,6 +898,7 @@ function eventRow(event, ctx) {
       { "data-label": "Reason", class: "reason" },
       code ? h("code", {}, code) : null,
       (event.reason || event.parked_on || "") !== code ? h("span", {}, ` ${event.reason || event.parked_on || ""}`) : null,
+      event.status === "stuck" && event.age_seconds != null ? h("span", { class: "muted" }, ` (taken ${Math.round(event.age_seconds / 60)} min ago)`) : null,
       explanation ? h("p", { class: "explain" }, explanation) : null,
       event.qbo_fault ? h("p", { class: "fault" }, `QuickBooks fault ${event.qbo_fault.code}: ${event.qbo_fault.message}`) : null,
     ),
