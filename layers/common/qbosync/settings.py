@@ -206,14 +206,14 @@ class TokenRefreshBudget(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QBOSYNC_TOKEN_", frozen=True, extra="ignore")
 
     lock_lease_seconds: float = Field(30.0, gt=0, le=900, description="the refresh lock expires after this")
-    intuit_timeout_seconds: float = Field(3.0, gt=0, le=30, description="each phase of the Intuit token call")
-    aws_connect_timeout_seconds: float = Field(1.0, gt=0, le=10, description="connect, per AWS attempt")
-    aws_read_timeout_seconds: float = Field(2.0, gt=0, le=30, description="read, per AWS attempt")
+    intuit_timeout_seconds: float = Field(2.5, gt=0, le=30, description="each phase of the Intuit token call")
+    aws_connect_timeout_seconds: float = Field(0.5, gt=0, le=10, description="connect, per AWS attempt")
+    aws_read_timeout_seconds: float = Field(1.5, gt=0, le=30, description="read, per AWS attempt")
     store_budget_seconds: float = Field(
-        8.0, gt=0, le=120, description="storing the new grant, retries and backoff included"
+        12.0, gt=0, le=120, description="storing the new grant, retries and backoff included"
     )
     store_backoff_seconds: float = Field(0.2, gt=0, le=10, description="first wait between store attempts")
-    safety_margin_seconds: float = Field(2.0, ge=0, le=60, description="clock skew and local work")
+    safety_margin_seconds: float = Field(1.0, ge=0, le=60, description="clock skew and local work")
 
     @property
     def intuit_call_worst_seconds(self) -> float:
@@ -237,8 +237,8 @@ class TokenRefreshBudget(BaseSettings):
             )
         if self.lock_lease_seconds <= self.refresh_worst_seconds:
             raise ValueError(
-                f"QBOSYNC_TOKEN_LOCK_LEASE_SECONDS ({self.lock_lease_seconds}) must exceed the longest refresh"
-                f" ({self.refresh_worst_seconds} s: 4 x QBOSYNC_TOKEN_INTUIT_TIMEOUT_SECONDS +"
+                f"QBOSYNC_TOKEN_LOCK_LEASE_SECONDS ({self.lock_lease_seconds}) must exceed the longest"
+                f" refresh ({self.refresh_worst_seconds} s: 4 x QBOSYNC_TOKEN_INTUIT_TIMEOUT_SECONDS +"
                 " QBOSYNC_TOKEN_STORE_BUDGET_SECONDS + QBOSYNC_TOKEN_SAFETY_MARGIN_SECONDS)"
             )
         return self
