@@ -16,7 +16,7 @@ from qbosync.qbo.governor import RealmGovernor
 from qbosync.qbo.oauth import IntuitOAuthClient
 from qbosync.settings import get_qbo_limits, get_settings
 from qbosync.source.http import HttpSourceAdapter
-from qbosync.store.app_secrets import AppSecrets, TenantSecrets
+from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.governor import DynamoGovernorStore
 from qbosync.store.tokens import TokenVault
@@ -25,10 +25,17 @@ from qbosync.sync.oauth_state import OAuthStateSigner
 
 
 @lru_cache(maxsize=1)
+def app_secrets() -> AppSecrets:
+    """The app's secrets behind one max-age cache per container (a rotated secret is picked up)."""
+    return AppSecrets(SecretBox())
+
+
+@lru_cache(maxsize=1)
 def oauth_client() -> IntuitOAuthClient:
-    """The Intuit app's OAuth client, from the app secret and the discovery URL setting."""
-    app = AppSecrets().intuit_app()
-    return IntuitOAuthClient(str(get_settings().intuit_discovery_url), app.client_id, app.client_secret)
+    """The Intuit app's OAuth client; its client credentials are read through ``app_secrets()``."""
+    return IntuitOAuthClient(
+        str(get_settings().intuit_discovery_url), credentials=app_secrets().intuit_client_credentials
+    )
 
 
 @lru_cache(maxsize=1)
@@ -90,7 +97,7 @@ def connection_service(prerequisites: Any = None) -> ConnectionService:
     return ConnectionService(
         states=OAuthStateRepository(),
         connections=ConnectionRepository(),
-        signer=OAuthStateSigner(AppSecrets().state_signing_key().get_secret_value().encode()),
+        signer=OAuthStateSigner(lambda: app_secrets().state_signing_key().get_secret_value().encode()),
         oauth=oauth_client(),
         vault_for=token_vault,
         company_reader_for=company_reader,
@@ -102,5 +109,6 @@ def connection_service(prerequisites: Any = None) -> ConnectionService:
 
 def reset_wiring() -> None:
     """Forget cached collaborators (tests switching environments use this)."""
+    app_secrets.cache_clear()
     oauth_client.cache_clear()
     realm_governor.cache_clear()
