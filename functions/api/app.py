@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.resolver import build_resolver
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, tracer
 
 
@@ -22,6 +23,7 @@ def resolver() -> APIGatewayHttpResolver:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
 ) -> dict[str, Any]:

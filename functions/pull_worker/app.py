@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, tracer
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.pull.worker import process_pull_batch
@@ -13,6 +14,7 @@ from qbosync.sync.pull.worker import process_pull_batch
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: PullService | None = None
 ) -> dict[str, Any]:

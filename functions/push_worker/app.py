@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, tracer
 from qbosync.sync.push.service import PushService
 from qbosync.sync.push.worker import push_batch
@@ -14,6 +15,7 @@ from qbosync.sync.push.worker import push_batch
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,

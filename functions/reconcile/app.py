@@ -6,12 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, tracer
 from qbosync.sync.reconcile import Reconciler
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, reconciler: Reconciler | None = None
 ) -> dict[str, Any]:

@@ -212,3 +212,24 @@ def main_table_name() -> str:
     from qbosync.settings import get_settings
 
     return get_settings().table_name
+
+
+def test_given_a_handler_with_little_time_left_when_a_refresh_is_due_then_the_vault_defers_it(
+    world: TokenWorld,
+) -> None:
+    from qbosync.invocation import tracks_remaining_time
+
+    class AlmostOutOfTime:
+        def get_remaining_time_in_millis(self) -> int:
+            return 4_000
+
+    world.connect()
+    world.expire_access_token()
+
+    @tracks_remaining_time
+    def handler(event: dict[str, Any], context: Any) -> str:
+        return world.vault().access_token()
+
+    with pytest.raises(TokenRefreshDeferred):
+        handler({}, AlmostOutOfTime())
+    assert world.intuit.calls == []

@@ -13,8 +13,9 @@ What it promises (README, "Tokens"), and how:
   (``lock_lease_seconds``) outlasts the longest refresh (bounded Intuit timeouts plus the bounded store:
   the settings validator refuses anything else). An expired lease is taken over by compare-and-swap on its
   holder. Others poll (bounded, with the injected ``sleep``) until a newer version appears.
-- **Never a refresh without time to finish it.** With a ``remaining_time`` provider (the Lambda context's),
-  a refresh that could outlive the invocation is refused up front with ``TokenRefreshDeferred``.
+- **Never a refresh without time to finish it.** With a ``remaining_time`` provider (passed in, or the one
+  a handler decorated with ``qbosync.invocation.tracks_remaining_time`` publishes), a refresh that could
+  outlive the invocation is refused up front with ``TokenRefreshDeferred``.
 - **``invalid_grant`` marks ``needs_reauth`` only for the latest token.** The vault re-reads first; a newer
   version is used instead. The mark itself is conditional on the refused version still being the latest
   stored copy, and a later store of a newer version clears a mark made for an older one. From then on the
@@ -43,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected, UpstreamUnavailable
+from qbosync.invocation import remaining_time_provider
 from qbosync.observability import logger
 from qbosync.settings import Settings, TokenRefreshBudget, get_settings, get_token_refresh_budget
 from qbosync.store.aws import bounded_dynamodb_client, bounded_secrets_client
@@ -562,9 +564,10 @@ class TokenVault:
 
     def _ensure_time_to_refresh(self) -> None:
         """Refuse to start what the invocation could cut off between Intuit's answer and the store."""
-        if self._remaining_time is None:
+        remaining_time = self._remaining_time or remaining_time_provider()
+        if remaining_time is None:
             return
-        left = self._remaining_time()
+        left = remaining_time()
         needed = self._budget.refresh_worst_seconds
         if left < needed:
             logger.warning(
