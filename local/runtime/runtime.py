@@ -227,6 +227,7 @@ class LocalRuntime:
             source_ready, options.tenants, credentials.source_api_key, credentials.source_webhook_secret
         )
         _provision_secrets_and_tenants(credentials, tenant_credentials)
+        _provision_token_backup_key(self.moto.client("kms"))
 
         authorizers = {
             name: AuthorizerCheck(
@@ -464,6 +465,14 @@ def _provision_secrets_and_tenants(
     for tenant_id, (api_key, webhook_secret) in tenants.items():
         repository.register(Tenant(tenant_id=tenant_id, name=tenant_id.replace("-", " ").title()))
         tenant_secrets.put_source_credentials(tenant_id, api_key, webhook_secret)
+
+
+def _provision_token_backup_key(kms: Any) -> None:
+    """The KMS key (under the alias settings name) that seals the second copy of every tenant's QBO tokens."""
+    from qbosync.settings import get_settings
+
+    key_id = kms.create_key(Description="qbosync token copy (local)")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=get_settings().token_backup_key, TargetKeyId=key_id)
 
 
 def _warm_up_step_functions() -> None:
