@@ -233,3 +233,34 @@ def test_given_a_handler_with_little_time_left_when_a_refresh_is_due_then_the_va
     with pytest.raises(TokenRefreshDeferred):
         handler({}, AlmostOutOfTime())
     assert world.intuit.calls == []
+
+
+def test_given_another_holder_refreshing_when_waiting_then_the_wait_ends_before_the_invocation_does(
+    world: TokenWorld,
+) -> None:
+    from qbosync.store.aws import dynamodb_client
+    from qbosync.store.tokens import TokenRefreshTimedOut
+    from tests.support.token_world import REALM
+
+    world.connect()
+    world.expire_access_token()
+    dynamodb_client().put_item(
+        TableName=main_table_name(),
+        Item={
+            "pk": {"S": f"REALM#{REALM}"},
+            "sk": {"S": "REFRESH_LOCK"},
+            "holder": {"S": "someone-else"},
+            "lock_expires_at": {"N": str(world.clock().timestamp() + 1000)},
+        },
+    )
+    started = world.clock()
+    invocation_ends = started.timestamp() + 25.0
+
+    def remaining() -> float:
+        return invocation_ends - world.clock().timestamp()
+
+    with pytest.raises(TokenRefreshTimedOut):
+        world.vault(remaining_time=remaining, poll_seconds=1.0).access_token()
+
+    assert world.clock().timestamp() < invocation_ends
+    assert world.intuit.calls == []

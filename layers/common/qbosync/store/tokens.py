@@ -583,8 +583,12 @@ class TokenVault:
         self._ensure_time_to_refresh()
         realm_id = self.read().realm_id
         holder = uuid.uuid4().hex
-        deadline = self._clock() + timedelta(seconds=self._wait_seconds)
-        polls_left = max(1, math.ceil(self._wait_seconds / self._poll_seconds))
+        wait_seconds = self._wait_seconds
+        remaining_time = self._remaining_time or remaining_time_provider()
+        if remaining_time is not None:  # give up waiting before the invocation is cut off
+            wait_seconds = min(wait_seconds, remaining_time() - self._budget.safety_margin_seconds)
+        deadline = self._clock() + timedelta(seconds=wait_seconds)
+        polls_left = max(1, math.ceil(wait_seconds / self._poll_seconds))
         while True:
             lease = self._try_lock(realm_id, holder)
             if lease is not None:
