@@ -206,3 +206,38 @@ def test_given_a_stale_refused_token_marked_needs_reauth_when_the_first_holder_s
     assert race.errors == [] and race.results == {0: "access-1"}
     assert connection_status() == "connected"
     assert world.vault().access_token() == "access-1"
+
+
+def test_given_a_taker_over_with_little_time_left_when_its_token_is_refused_then_it_stops_waiting_in_time(
+    backup_key: str,
+) -> None:
+    world = TokenWorld(intuit=IntuitTokenEndpoint(rotate=True))
+    world.connect()
+    world.expire_access_token()
+    first_has_grant = threading.Event()
+    release_first = threading.Event()
+
+    def stall_first_refresh(call: int, refused: bool) -> None:
+        if call == 1:
+            world.clock.advance(world.lease_seconds + 1)
+            first_has_grant.set()
+            assert release_first.wait(timeout=SAFETY_TIMEOUT)
+
+    world.intuit.after_answer = stall_first_refresh
+    race = Race()
+    race.start(0, world.vault())
+    assert first_has_grant.wait(timeout=SAFETY_TIMEOUT)
+    invocation_ends = world.clock().timestamp() + 26.0  # enough to start a refresh, less than a lease
+
+    def remaining() -> float:
+        return invocation_ends - world.clock().timestamp()
+
+    taker_over = world.vault(poll_seconds=1.0, remaining_time=remaining)
+    with pytest.raises(ReauthRequired):
+        taker_over.access_token()
+    finished_at = world.clock().timestamp()
+    release_first.set()
+    race.join()
+
+    assert finished_at < invocation_ends
+    assert connection_status() == "connected"  # the first holder's grant cleared the mark

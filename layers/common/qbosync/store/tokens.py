@@ -674,8 +674,11 @@ class TokenVault:
     def _after_invalid_grant(self, refused: StoredTokens, lease: _Lease, error_type: str) -> StoredTokens:
         """Intuit refused ``refused``: use a newer version if one appears, else mark ``needs_reauth``."""
         # After taking over an expired lease, the previous holder may still store the grant that
-        # superseded the refused token: wait up to one lease for it.
+        # superseded the refused token: wait up to one lease for it (never past this invocation's end).
         wait = self._lock_seconds if lease.took_over else 0.0
+        remaining_time = self._remaining_time or remaining_time_provider()
+        if remaining_time is not None:
+            wait = max(0.0, min(wait, remaining_time() - self._budget.safety_margin_seconds))
         until = self._clock() + timedelta(seconds=wait)
         polls_left = math.ceil(wait / self._poll_seconds)
         while True:
