@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
-from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning
+from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning, get_token_refresh_budget
+from qbosync.store.aws import reset_clients
 from qbosync.sync import wiring
 
 _TESTS = Path(__file__).parent
@@ -52,9 +53,13 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
+    get_token_refresh_budget.cache_clear()
+    reset_clients()
     wiring.reset()
     yield
     get_settings.cache_clear()
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
+    get_token_refresh_budget.cache_clear()
+    reset_clients()
     wiring.reset()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ def resolver() -> APIGatewayHttpResolver:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
 ) -> dict[str, Any]:

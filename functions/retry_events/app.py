@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, metrics, tracer
 
 if TYPE_CHECKING:
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
+@tracks_remaining_time
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, schedule: EventRetrySchedule | None = None
 ) -> dict[str, Any]:

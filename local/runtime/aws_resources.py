@@ -129,6 +129,7 @@ class ResourceProvisioner:
     def create_all(self) -> CreatedResources:
         created = CreatedResources()
         self._create_topics(created)
+        self._create_kms_keys()
         self._create_tables(created)
         self._create_queues(created)
         self._create_functions(created)
@@ -149,6 +150,22 @@ class ResourceProvisioner:
             created.topic_arns[logical_id] = arn
             self._resources.refs[logical_id] = arn
             self._resources.attributes[(logical_id, "TopicName")] = name
+
+    def _create_kms_keys(self) -> None:
+        """Symmetric keys (``AWS::KMS::Key``), then their aliases (``AWS::KMS::Alias``)."""
+        kms = self._moto.client("kms")
+        for logical_id, resource in self._template.resources.items():
+            if resource.get("Type") != "AWS::KMS::Key":
+                continue
+            metadata = kms.create_key(Description=f"qbosync {logical_id} (local)")["KeyMetadata"]
+            self._resources.refs[logical_id] = metadata["KeyId"]
+            self._resources.attributes[(logical_id, "Arn")] = metadata["Arn"]
+        for logical_id, resource in self._template.resources.items():
+            if resource.get("Type") != "AWS::KMS::Alias":
+                continue
+            props = self._resolver.resolve(resource.get("Properties", {}) or {})
+            kms.create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+            self._resources.refs[logical_id] = props["AliasName"]
 
     def _create_tables(self, created: CreatedResources) -> None:
         dynamodb = self._moto.client("dynamodb")

@@ -28,6 +28,8 @@ from qbosync.store.tokens import (
     TokenRefreshTimedOut,
     TokenVault,
 )
+from tests.support.token_world import SAFETY_TIMEOUT, IntuitTokenEndpoint, TokenWorld
+from tests.support.token_world import stored_secret as token_world_secret
 
 TENANT = "t1"
 REALM = "9130001"
@@ -142,21 +144,32 @@ def test_given_a_token_expiring_within_the_margin_when_asked_then_it_is_refreshe
 def test_given_20_threads_with_an_expired_token_when_all_ask_then_one_refresh_and_all_get_the_new_token(
     main_table: str,
 ) -> None:
-    clock = Clock()
-    secret_at_refresh: list[dict[str, object]] = []
-    refresher = CountingRefresher(get_settings().tenant_token_secret_name(TENANT))
-    # Hold the refresh open a moment so the other threads really do find the lock taken.
-    refresher.on_refresh = lambda: time.sleep(0.2)
-    connect(clock, refresher, expires_in=60)
-    clock.advance(120)
-    vaults = [a_vault(clock, refresher) for _ in range(20)]  # separate caches: like separate Lambdas
-    barrier = threading.Barrier(20)
+    # No KMS key here: the secret alone carries the tokens (the sealed-copy races are in test_token_races).
+    # AWS calls are made atomic (moto in-process is not under threads), and the refresh is held open until
+    # the 19 others have found the lock taken, so the interleaving is forced, never left to the scheduler.
+    world = TokenWorld(intuit=IntuitTokenEndpoint())
+    world.connect(expires_in=60)
+    world.clock.advance(120)
+    waited: set[str] = set()
+    secret_at_return: list[StoredTokens] = []
+
+    def hold_until_everyone_waits(call: int, refused: bool) -> None:
+        with world.version_stored:
+            assert world.version_stored.wait_for(lambda: len(waited) >= 19, timeout=SAFETY_TIMEOUT)
+
+    def sleep(_: float) -> None:
+        with world.version_stored:
+            waited.add(threading.current_thread().name)
+            world.version_stored.notify_all()
+        world.wait_for_version(2)
+
+    world.intuit.after_answer = hold_until_everyone_waits
+    vaults = [world.vault(sleep=sleep) for _ in range(20)]  # separate caches: like separate Lambdas
     results: list[str] = []
     errors: list[BaseException] = []
     results_lock = threading.Lock()
 
     def ask(vault: TokenVault) -> None:
-        barrier.wait()
         try:
             token = vault.access_token()
         except BaseException as exc:
@@ -164,19 +177,19 @@ def test_given_20_threads_with_an_expired_token_when_all_ask_then_one_refresh_an
             return
         with results_lock:
             # The new refresh token must be stored before anyone holds the new access token.
-            secret_at_refresh.append(stored_secret())
+            secret_at_return.append(token_world_secret())
             results.append(token)
 
     threads = [threading.Thread(target=ask, args=(vault,)) for vault in vaults]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=30)
+        thread.join(timeout=SAFETY_TIMEOUT)
 
     assert errors == []
-    assert len(refresher.calls) == 1
+    assert world.intuit.calls == ["refresh-0"]
     assert results == ["access-1"] * 20
-    assert all(s["refresh_token"] == "refresh-1" and s["version"] == 2 for s in secret_at_refresh)
+    assert all(s.refresh_token.get_secret_value() == "refresh-1" and s.version == 2 for s in secret_at_return)
 
 
 def test_given_a_refresh_when_the_refresher_returns_then_new_tokens_are_already_stored_before_use(

@@ -159,7 +159,11 @@ def grant(actions: tuple[str, ...], *resources: str) -> set[tuple[str, ...]]:
 
 WORKER_KEYS = ("TENANT#*", "REALM#*", "GOV#*")
 WORKER_TABLE = table((*ITEM_CRUD, "dynamodb:BatchWriteItem"), WORKER_KEYS, T, GSI)
-TOKEN_VAULT = grant(("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"), TOKENS)
+# The vault seals a second copy of each grant with the stack's KMS key (never the public webhooks).
+SEAL_TOKEN_COPY = grant(("kms:Encrypt", "kms:Decrypt"), "TokenBackupKey")
+TOKEN_VAULT = (
+    grant(("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"), TOKENS) | SEAL_TOKEN_COPY
+)
 READ_INTUIT_APP = grant(("secretsmanager:GetSecretValue",), "IntuitAppSecret")
 READ_SOURCE = grant(("secretsmanager:GetSecretValue",), SOURCE)
 # What an SQS event source mapping needs on the one queue it polls.
@@ -180,6 +184,7 @@ DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
         ),
         TOKENS,
     )
+    | SEAL_TOKEN_COPY
     | grant(
         ("states:StartExecution", "states:StopExecution", "states:DescribeExecution"),
         BULK_MACHINE,

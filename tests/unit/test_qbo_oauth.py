@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from qbosync.qbo.oauth import (
     IntuitOAuthClient,
@@ -183,3 +184,88 @@ def test_given_a_grant_when_dumped_then_computed_expiries_are_included() -> None
         obtained_at=5.0,
     )
     assert grant.model_dump()["access_expires_at"] == 15.0
+
+
+def test_given_a_token_call_when_sent_then_every_httpx_phase_is_bounded_by_the_refresh_budget() -> None:
+    intuit = FakeIntuit()
+
+    _client(intuit).refresh(REFRESH)
+
+    bound = 2.5  # TokenRefreshBudget.intuit_timeout_seconds by default
+    assert intuit.token_requests[0].extensions["timeout"] == {
+        "connect": bound,
+        "read": bound,
+        "write": bound,
+        "pool": bound,
+    }
+
+
+class RotatingCredentials:
+    """The app secret as a max-age cache would serve it: the cached value until read fresh."""
+
+    def __init__(self, cached: str, current: str) -> None:
+        self.cached = cached
+        self.current = current
+        self.fresh_reads = 0
+
+    def __call__(self, *, fresh: bool = False) -> tuple[str, SecretStr]:
+        if fresh:
+            self.fresh_reads += 1
+            self.cached = self.current
+        return "client-id", SecretStr(self.cached)
+
+
+class IntuitAcceptingOnly(FakeIntuit):
+    """Answers ``invalid_client`` unless the Basic auth carries ``secret``."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.accepted = "Basic " + base64.b64encode(f"client-id:{secret}".encode()).decode()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if str(request.url) != DISCOVERY_URL and request.headers.get("Authorization") != self.accepted:
+            self.requests.append(request)
+            return httpx.Response(401, json={"error": "invalid_client"})
+        return super().__call__(request)
+
+
+def _client_with(intuit: Handler, credentials: RotatingCredentials) -> IntuitOAuthClient:
+    http = httpx.Client(transport=httpx.MockTransport(intuit))
+    return IntuitOAuthClient(DISCOVERY_URL, http=http, credentials=credentials, clock=lambda: NOW)
+
+
+def test_given_a_client_secret_rotated_since_cached_when_refreshing_then_it_retries_with_the_new_one() -> (
+    None
+):
+    intuit = IntuitAcceptingOnly("new-secret")
+    credentials = RotatingCredentials(cached="old-secret", current="new-secret")
+
+    grant = _client_with(intuit, credentials).refresh(REFRESH)
+
+    assert grant.access_token.get_secret_value() == ACCESS
+    assert credentials.fresh_reads == 1
+    assert len(intuit.token_requests) == 2
+
+
+def test_given_a_client_secret_rotated_when_revoking_then_it_retries_with_the_new_one() -> None:
+    intuit = IntuitAcceptingOnly("new-secret")
+    credentials = RotatingCredentials(cached="old-secret", current="new-secret")
+
+    _client_with(intuit, credentials).revoke(REFRESH)
+
+    assert credentials.fresh_reads == 1
+
+
+def test_given_invalid_client_with_unchanged_credentials_when_refreshing_then_it_is_raised_at_once() -> None:
+    intuit = IntuitAcceptingOnly("the-secret-intuit-knows")
+    credentials = RotatingCredentials(cached="wrong-secret", current="wrong-secret")
+
+    with pytest.raises(InvalidClient):
+        _client_with(intuit, credentials).refresh(REFRESH)
+
+    assert len(intuit.token_requests) == 1 and credentials.fresh_reads == 1
+
+
+def test_given_neither_credentials_nor_a_provider_when_constructed_then_it_is_refused() -> None:
+    with pytest.raises(ValueError, match="credentials"):
+        IntuitOAuthClient(DISCOVERY_URL, "client-id")

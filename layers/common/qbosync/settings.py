@@ -168,6 +168,7 @@ class Settings(BaseSettings):
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
     # Powertools' own switch; qbosync reads it too, to skip importing the X-Ray SDK when it is off.
     trace_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
+    token_backup_key_id: str | None = Field(None, alias="TOKEN_BACKUP_KEY_ID")
 
     @property
     def intuit_app_secret_name(self) -> str:
@@ -187,6 +188,61 @@ class Settings(BaseSettings):
         """The secret holding one tenant's source API key and webhook signing secret."""
         return f"{self.secret_prefix}/tenants/{tenant_id}/source"
 
+    @property
+    def token_backup_key(self) -> str:
+        """The KMS key that seals the second copy of every tenant's QBO tokens (an id, ARN or alias)."""
+        return self.token_backup_key_id or f"alias/{self.secret_prefix}/token-backup"
+
+
+class TokenRefreshBudget(BaseSettings):
+    """Time bounds of one token refresh, so the refresh lock's lease provably outlasts the refresh.
+
+    A refresh is one Intuit call (four httpx phases: pool, connect, write, read, each bounded by
+    ``intuit_timeout_seconds``) followed by storing the grant durably, retried with backoff only while
+    a whole bounded AWS attempt (``aws_connect_timeout_seconds`` + ``aws_read_timeout_seconds``, no SDK
+    retries) still fits in ``store_budget_seconds``. The validator refuses a lease that does not cover both.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QBOSYNC_TOKEN_", frozen=True, extra="ignore")
+
+    lock_lease_seconds: float = Field(30.0, gt=0, le=900, description="the refresh lock expires after this")
+    intuit_timeout_seconds: float = Field(2.5, gt=0, le=30, description="each phase of the Intuit token call")
+    aws_connect_timeout_seconds: float = Field(0.5, gt=0, le=10, description="connect, per AWS attempt")
+    aws_read_timeout_seconds: float = Field(1.5, gt=0, le=30, description="read, per AWS attempt")
+    store_budget_seconds: float = Field(
+        12.0, gt=0, le=120, description="storing the new grant, retries and backoff included"
+    )
+    store_backoff_seconds: float = Field(0.2, gt=0, le=10, description="first wait between store attempts")
+    safety_margin_seconds: float = Field(1.0, ge=0, le=60, description="clock skew and local work")
+
+    @property
+    def intuit_call_worst_seconds(self) -> float:
+        return 4 * self.intuit_timeout_seconds
+
+    @property
+    def aws_attempt_worst_seconds(self) -> float:
+        return self.aws_connect_timeout_seconds + self.aws_read_timeout_seconds
+
+    @property
+    def refresh_worst_seconds(self) -> float:
+        """The longest a refresh can take once started: Intuit's call, then the bounded store."""
+        return self.intuit_call_worst_seconds + self.store_budget_seconds + self.safety_margin_seconds
+
+    @model_validator(mode="after")
+    def _lease_outlasts_the_refresh(self) -> Self:
+        if self.store_budget_seconds < self.aws_attempt_worst_seconds:
+            raise ValueError(
+                f"QBOSYNC_TOKEN_STORE_BUDGET_SECONDS ({self.store_budget_seconds}) must fit at least one AWS"
+                f" attempt ({self.aws_attempt_worst_seconds} s)"
+            )
+        if self.lock_lease_seconds <= self.refresh_worst_seconds:
+            raise ValueError(
+                f"QBOSYNC_TOKEN_LOCK_LEASE_SECONDS ({self.lock_lease_seconds}) must exceed the longest"
+                f" refresh ({self.refresh_worst_seconds} s: 4 x QBOSYNC_TOKEN_INTUIT_TIMEOUT_SECONDS +"
+                " QBOSYNC_TOKEN_STORE_BUDGET_SECONDS + QBOSYNC_TOKEN_SAFETY_MARGIN_SECONDS)"
+            )
+        return self
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
@@ -198,6 +254,12 @@ def get_settings() -> Settings:
 def get_qbo_limits() -> QboLimits:
     """QBO's limits as configured for the governor."""
     return QboLimits()
+
+
+@lru_cache(maxsize=1)
+def get_token_refresh_budget() -> TokenRefreshBudget:
+    """The token refresh's time bounds, parsed from the environment on first use."""
+    return TokenRefreshBudget()
 
 
 @lru_cache(maxsize=1)

@@ -3,13 +3,19 @@
 Token values travel as ``SecretStr`` so a stray ``repr``, log line or error body shows ``**********``;
 the token vault calls ``.get_secret_value()`` when it stores them. Errors are typed by the RFC 6749
 ``error`` code, never by description text, and never carry a token value.
+
+Token and revoke calls are bounded: every httpx phase (pool, connect, write, read) has
+``TokenRefreshBudget.intuit_timeout_seconds``, so the token vault's refresh lock provably outlasts the call.
+The app's client credentials can come from a provider (a cache with a max age over Secrets Manager): a
+warm container then picks up a rotated client secret by itself, and an ``invalid_client`` answer is retried
+once with credentials read fresh.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -18,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, computed
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger
 from qbosync.qbo.http import shared_http_client
+from qbosync.settings import get_token_refresh_budget
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 _HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
@@ -60,6 +67,12 @@ class OAuthUnavailable(OAuthError):
     """Intuit could not be reached or failed (network error, 5xx); retry later."""
 
     code = "oauth_unavailable"
+
+
+class ClientCredentials(Protocol):
+    """The app's client id and secret; ``fresh`` bypasses any cache (after Intuit said ``invalid_client``)."""
+
+    def __call__(self, *, fresh: bool = False) -> tuple[str, SecretStr]: ...
 
 
 class TokenGrant(BaseModel):
@@ -111,20 +124,40 @@ class IntuitOAuthClient:
     def __init__(
         self,
         discovery_url: str,
-        client_id: str,
-        client_secret: str | SecretStr,
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
         http: httpx.Client | None = None,
         *,
+        credentials: ClientCredentials | None = None,
+        token_timeout: httpx.Timeout | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if credentials is None and (client_id is None or client_secret is None):
+            raise ValueError("pass either client_id and client_secret, or a credentials provider")
         self._discovery_url = discovery_url
         self._client_id = client_id
         self._client_secret = (
-            client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
+            client_secret if isinstance(client_secret, SecretStr | None) else SecretStr(client_secret)
         )
+        self._provider = credentials
+        self._token_timeout = token_timeout
         self._http = http
         self._clock = clock
         self._discovery: DiscoveryDocument | None = None
+
+    def _credentials(self, *, fresh: bool = False) -> tuple[str, SecretStr]:
+        if self._provider is not None:
+            return self._provider(fresh=fresh)
+        if self._client_id is None or self._client_secret is None:  # the constructor refuses this
+            raise ValueError("no client credentials")
+        return self._client_id, self._client_secret
+
+    @property
+    def token_timeout(self) -> httpx.Timeout:
+        """Every phase of a token or revoke call is bounded (see ``TokenRefreshBudget``)."""
+        if self._token_timeout is None:
+            self._token_timeout = httpx.Timeout(get_token_refresh_budget().intuit_timeout_seconds)
+        return self._token_timeout
 
     @property
     def http(self) -> httpx.Client:
@@ -151,9 +184,10 @@ class IntuitOAuthClient:
         self, redirect_uri: str, state: str, scopes: Sequence[str] = (ACCOUNTING_SCOPE,)
     ) -> str:
         """Where to send the admin's browser to grant access."""
+        client_id, _ = self._credentials()
         query = urlencode(
             {
-                "client_id": self._client_id,
+                "client_id": client_id,
                 "response_type": "code",
                 "scope": " ".join(scopes),
                 "redirect_uri": redirect_uri,
@@ -179,33 +213,61 @@ class IntuitOAuthClient:
         endpoint = self.discovery().revocation_endpoint
         if not endpoint:
             raise OAuthError("Intuit discovery document names no revocation endpoint")
-        try:
-            response = self.http.post(
+
+        def send(auth: httpx.BasicAuth) -> httpx.Response:
+            return self.http.post(
                 endpoint,
                 json={"token": token},
-                auth=self._basic_auth(),
+                auth=auth,
                 headers={"Accept": "application/json"},
+                timeout=self.token_timeout,
             )
+
+        try:
+            response = self._with_fresh_credentials_on_invalid_client(send, action="revoke")
         except httpx.HTTPError as exc:
             raise OAuthUnavailable("Intuit revoke endpoint could not be reached") from exc
         if response.status_code != 200:
             raise self._error_from(response, action="revoke")
         logger.info("revoked intuit token", extra={"intuit_tid": response.headers.get("intuit_tid")})
 
-    def _basic_auth(self) -> httpx.BasicAuth:
-        return httpx.BasicAuth(self._client_id, self._client_secret.get_secret_value())
+    def _with_fresh_credentials_on_invalid_client(
+        self, send: Callable[[httpx.BasicAuth], httpx.Response], *, action: str
+    ) -> httpx.Response:
+        """Send; after ``invalid_client``, send once more if the credentials read fresh are different.
+
+        Intuit checks the client before the grant, so a refused client consumed no code or refresh token.
+        """
+        client_id, secret = self._credentials()
+        response = send(httpx.BasicAuth(client_id, secret.get_secret_value()))
+        if self._provider is None or response.status_code == 200:
+            return response
+        if not isinstance(self._error_from(response, action=action), InvalidClient):
+            return response
+        fresh_id, fresh_secret = self._credentials(fresh=True)
+        if (fresh_id, fresh_secret.get_secret_value()) == (client_id, secret.get_secret_value()):
+            return response
+        logger.warning(
+            "intuit refused the client; retrying with rotated credentials", extra={"action": action}
+        )
+        return send(httpx.BasicAuth(fresh_id, fresh_secret.get_secret_value()))
 
     def _token_request(self, form: dict[str, str]) -> TokenGrant:
         endpoint = self.discovery().token_endpoint
         grant_type = form["grant_type"]
         obtained_at = self._clock()
-        try:
-            response = self.http.post(
+
+        def send(auth: httpx.BasicAuth) -> httpx.Response:
+            return self.http.post(
                 endpoint,
                 data=form,
-                auth=self._basic_auth(),
+                auth=auth,
                 headers={"Accept": "application/json", _HARD_EXPIRY_HEADER: "true"},
+                timeout=self.token_timeout,
             )
+
+        try:
+            response = self._with_fresh_credentials_on_invalid_client(send, action=grant_type)
         except httpx.HTTPError as exc:
             # The exception text may quote the request; only its type is kept.
             raise OAuthUnavailable(

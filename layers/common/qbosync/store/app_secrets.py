@@ -1,7 +1,12 @@
 """Application-wide and per-tenant secrets that are not QBO tokens (those live in ``tokens``).
 
-Values are read through a short in-process cache, as a Lambda container would keep them; they are
+Values are read through an in-process cache with a max age (``SECRET_CACHE_SECONDS``, 300 s by default), as
+a Lambda container would keep them, so a warm container picks up a rotated secret within that age; callers
+that were refused with a value (Intuit's ``invalid_client``) read it again with ``fresh=True``. Values are
 returned as ``SecretStr`` so that printing or logging a model never reveals them.
+
+Powertools' ``SecretsProvider`` offers the same max-age cache; this one is kept because its clock is
+injected, so expiry is tested without sleeping.
 """
 
 from __future__ import annotations
@@ -123,15 +128,20 @@ class AppSecrets:
             {"client_id": client_id, "client_secret": client_secret, "verifier_token": verifier_token},
         )
 
-    def intuit_app(self) -> IntuitApp:
-        return IntuitApp.model_validate(self._box.read(get_settings().intuit_app_secret_name))
+    def intuit_app(self, *, fresh: bool = False) -> IntuitApp:
+        return IntuitApp.model_validate(self._box.read(get_settings().intuit_app_secret_name, fresh=fresh))
+
+    def intuit_client_credentials(self, *, fresh: bool = False) -> tuple[str, SecretStr]:
+        """The app's client id and secret (a ``qbo.oauth.ClientCredentials`` provider)."""
+        app = self.intuit_app(fresh=fresh)
+        return app.client_id, app.client_secret
 
     def put_state_signing_key(self, key: str | None = None) -> None:
         """Store the state-signing key (a fresh random one when none is given)."""
         self._box.write(get_settings().state_signing_secret_name, {"key": key or secrets.token_urlsafe(48)})
 
-    def state_signing_key(self) -> SecretStr:
-        return SecretStr(str(self._box.read(get_settings().state_signing_secret_name)["key"]))
+    def state_signing_key(self, *, fresh: bool = False) -> SecretStr:
+        return SecretStr(str(self._box.read(get_settings().state_signing_secret_name, fresh=fresh)["key"]))
 
 
 class TenantSecrets:

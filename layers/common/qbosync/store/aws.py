@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from qbosync.settings import get_token_refresh_budget
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
@@ -42,7 +45,40 @@ def stepfunctions_client() -> SFNClient:
     return boto3.client("stepfunctions", config=_CONFIG)
 
 
+def _bounded_config() -> Config:
+    """One attempt with short timeouts: the token vault retries itself, inside a budget it can prove."""
+    budget = get_token_refresh_budget()
+    return Config(
+        retries={"total_max_attempts": 1},
+        connect_timeout=budget.aws_connect_timeout_seconds,
+        read_timeout=budget.aws_read_timeout_seconds,
+    )
+
+
+@lru_cache(maxsize=1)
+def bounded_dynamodb_client() -> DynamoDBClient:
+    return boto3.client("dynamodb", config=_bounded_config())
+
+
+@lru_cache(maxsize=1)
+def bounded_secrets_client() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", config=_bounded_config())
+
+
+@lru_cache(maxsize=1)
+def bounded_kms_client() -> KMSClient:
+    return boto3.client("kms", config=_bounded_config())
+
+
 def reset_clients() -> None:
     """Forget every cached client (tests that start a fresh moto use this)."""
-    for factory in (dynamodb_client, secrets_client, sqs_client, stepfunctions_client):
+    for factory in (
+        dynamodb_client,
+        secrets_client,
+        sqs_client,
+        stepfunctions_client,
+        bounded_dynamodb_client,
+        bounded_secrets_client,
+        bounded_kms_client,
+    ):
         factory.cache_clear()

@@ -25,8 +25,10 @@ from qbosync.store.table import (
     MainTable,
     audit_sk,
     realm_pk,
+    serialize,
     tenant_pk,
 )
+from qbosync.store.token_backup import TOKEN_BACKUP_SK
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -53,6 +55,7 @@ class Connection(BaseModel):
     disconnected_by: str | None = None
     needs_reauth_since: datetime | None = None
     needs_reauth_reason: str | None = None
+    needs_reauth_token_version: int | None = None  # the token version Intuit refused
     prerequisites: list[dict[str, Any]] = Field(default_factory=list)
     refresh_token_expires_at: datetime | None = None
     hard_expires_at: datetime | None = None
@@ -85,6 +88,10 @@ class RealmClaimedByAnotherTenant(Conflict):
 
 class ConnectionNotFound(NotFound):
     code = "connection_not_found"
+
+
+class RefusedTokenSuperseded(Exception):
+    """A newer token version was stored than the one Intuit refused: the connection is not dead."""
 
 
 def _iso(at: datetime) -> str:
@@ -164,6 +171,7 @@ class ConnectionRepository:
                 "disconnected_by": None,
                 "needs_reauth_since": None,
                 "needs_reauth_reason": None,
+                "needs_reauth_token_version": None,
             }
         )
         claim = Condition("attribute_not_exists(pk) OR tenant_id = :t", values={":t": tenant_id})
@@ -220,23 +228,84 @@ class ConnectionRepository:
         logger.info("connection recorded", extra={"tenant_id": tenant_id, "realm_id": realm_id})
         return stored
 
-    def mark_needs_reauth(self, tenant_id: str, reason: str, at: datetime) -> Connection:
+    def mark_needs_reauth(
+        self, tenant_id: str, reason: str, at: datetime, *, refused_version: int | None = None
+    ) -> Connection:
         """The tokens stopped working (e.g. ``invalid_grant``): an admin must connect again.
 
+        With ``refused_version`` the mark is made only while that version is still the latest stored copy
+        of the tokens (checked in the same transaction): a refresh that refused a superseded token must
+        not strand a connection that has a newer, valid one. Raises ``RefusedTokenSuperseded`` then.
         ``needs_reauth_since`` keeps the first time it happened; repeated marks only update the reason.
         """
-        update = Condition(
+        values: dict[str, Any] = {":s": "needs_reauth", ":r": reason, ":at": _iso(at)}
+        expression = (
             "SET #status = :s, needs_reauth_reason = :r,"
-            " needs_reauth_since = if_not_exists(needs_reauth_since, :at)",
-            names={"#status": "status"},
-            values={":s": "needs_reauth", ":r": reason, ":at": _iso(at)},
+            " needs_reauth_since = if_not_exists(needs_reauth_since, :at)"
         )
+        if refused_version is not None:
+            expression += ", needs_reauth_token_version = :rv"
+            values[":rv"] = refused_version
+        update = Condition(expression, names={"#status": "status"}, values=values)
         condition = Condition(
             "attribute_exists(pk) AND #status <> :disconnected",
             names={"#status": "status"},
             values={":disconnected": "disconnected"},
         )
         current = self._require(tenant_id)
+        operations = [
+            self._table.update_op(tenant_pk(tenant_id), CONNECTION_SK, update, condition=condition),
+            self._audit_op(
+                tenant_id,
+                at,
+                "qbosync",
+                "connection.needs_reauth",
+                before=_summary(current),
+                after={**_summary(current), "status": "needs_reauth", "reason": reason},
+            ),
+        ]
+        if refused_version is not None:
+            operations.append(self._refused_is_latest_op(tenant_id, refused_version))
+        try:
+            self._table.transact_write(operations)
+        except ConditionFailed as exc:
+            if refused_version is not None and exc.failed_at(2):
+                raise RefusedTokenSuperseded(f"a token version after {refused_version} is stored") from None
+            raise ConnectionNotFound("no active QBO connection for this tenant") from exc
+        logger.warning("connection needs re-authorization", extra={"tenant_id": tenant_id, "reason": reason})
+        return self._require(tenant_id)
+
+    def _refused_is_latest_op(self, tenant_id: str, refused_version: int) -> TransactWriteItemTypeDef:
+        """A transaction check: the token copy is absent or not newer than the refused version."""
+        return {
+            "ConditionCheck": {
+                "TableName": self._table.name,
+                "Key": self._table.key(tenant_pk(tenant_id), TOKEN_BACKUP_SK),
+                "ConditionExpression": "attribute_not_exists(pk) OR version <= :rv",
+                "ExpressionAttributeValues": serialize({":rv": refused_version}),
+            }
+        }
+
+    def clear_superseded_needs_reauth(self, tenant_id: str, stored_version: int, at: datetime) -> bool:
+        """Back to ``connected`` when the mark was for a token older than ``stored_version``.
+
+        A refresh whose lease ran out can still land a valid grant after another process had its
+        superseded token refused; the newer grant proves the connection alive. True when a mark was cleared.
+        """
+        current = self.get(tenant_id)
+        if current is None or current.status != "needs_reauth" or current.needs_reauth_token_version is None:
+            return False
+        update = Condition(
+            "SET #status = :connected"
+            " REMOVE needs_reauth_since, needs_reauth_reason, needs_reauth_token_version",
+            names={"#status": "status"},
+            values={":connected": "connected"},
+        )
+        condition = Condition(
+            "#status = :needs AND needs_reauth_token_version < :v",
+            names={"#status": "status"},
+            values={":needs": "needs_reauth", ":v": stored_version},
+        )
         try:
             self._table.transact_write(
                 [
@@ -245,16 +314,19 @@ class ConnectionRepository:
                         tenant_id,
                         at,
                         "qbosync",
-                        "connection.needs_reauth",
+                        "connection.reauth_cleared",
                         before=_summary(current),
-                        after={**_summary(current), "status": "needs_reauth", "reason": reason},
+                        after={**_summary(current), "status": "connected"},
                     ),
                 ]
             )
-        except ConditionFailed as exc:
-            raise ConnectionNotFound("no active QBO connection for this tenant") from exc
-        logger.warning("connection needs re-authorization", extra={"tenant_id": tenant_id, "reason": reason})
-        return self._require(tenant_id)
+        except ConditionFailed:
+            return False
+        logger.info(
+            "needs_reauth cleared by a newer token version",
+            extra={"tenant_id": tenant_id, "version": stored_version},
+        )
+        return True
 
     def mark_disconnected(self, tenant_id: str, by: str, at: datetime) -> Connection:
         """Disconnect: keep the record as audit, leave the realm index and release the realm claim."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from qbosync.store.oauth_states import StateInvalid
@@ -30,10 +31,17 @@ class ParsedState:
 class OAuthStateSigner:
     """Issues and checks ``state`` values with an HMAC-SHA256 key held in Secrets Manager."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes | Callable[[], bytes]):
+        """``key`` or a provider of it (read through a max-age cache, so a rotated key is picked up)."""
+        self._key = key
+        if isinstance(key, bytes):
+            self._checked(key)
+
+    @staticmethod
+    def _checked(key: bytes) -> bytes:
         if len(key) < 32:
             raise ValueError("the state-signing key must be at least 32 bytes")
-        self._key = key
+        return key
 
     @staticmethod
     def new_nonce() -> str:
@@ -71,7 +79,8 @@ class OAuthStateSigner:
         self, nonce: str, expires_at: int, tenant_id: str, admin_sub: str, browser_hash: str
     ) -> str:
         message = "\n".join((_VERSION, nonce, str(expires_at), tenant_id, admin_sub, browser_hash)).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        key = self._key if isinstance(self._key, bytes) else self._checked(self._key())
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def browser_hash(browser_key: str) -> str:

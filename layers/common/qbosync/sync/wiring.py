@@ -25,8 +25,10 @@ from qbosync.qbo.governor import RealmGovernor
 from qbosync.qbo.http import shared_http_client
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
 from qbosync.settings import get_qbo_limits, get_settings
-from qbosync.source.http import HttpSourceAdapter
-from qbosync.store.app_secrets import AppSecrets, TenantSecrets
+from qbosync.source.config import SourceAdapterCredentials
+from qbosync.source.port import SourcePort
+from qbosync.source.registry import default_registry
+from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
 from qbosync.store.aws import dynamodb_client, reset_clients
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
@@ -37,6 +39,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
+from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
@@ -78,10 +81,17 @@ def reset() -> None:
 
 
 @_cached
+def app_secrets() -> AppSecrets:
+    """The app's secrets behind one max-age cache per container (a rotated secret is picked up)."""
+    return AppSecrets(SecretBox())
+
+
+@_cached
 def oauth_client() -> IntuitOAuthClient:
-    """The Intuit app's OAuth client, from the app secret and the discovery URL setting."""
-    app = AppSecrets().intuit_app()
-    return IntuitOAuthClient(str(get_settings().intuit_discovery_url), app.client_id, app.client_secret)
+    """The Intuit app's OAuth client; its client credentials are read through ``app_secrets()``."""
+    return IntuitOAuthClient(
+        str(get_settings().intuit_discovery_url), credentials=app_secrets().intuit_client_credentials
+    )
 
 
 class _CountedGovernor(RealmGovernor):
@@ -143,11 +153,15 @@ def company_reader(realm_id: str, access_token: str) -> QboClient:
     return QboClient.for_realm(realm_id, _FreshTokenProvider(access_token), realm_governor())
 
 
-def source_for_tenant(tenant_id: str) -> HttpSourceAdapter:
-    """The tenant's source system, through the HTTP adapter of the source contract."""
+def source_for_tenant(tenant_id: str) -> SourcePort:
+    """The tenant's source system, through the adapter its tenant record names (the source contract's
+    HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
     credentials = TenantSecrets().source_credentials(tenant_id)
-    return HttpSourceAdapter(
-        get_settings().source_base_url, tenant_id, credentials.api_key.get_secret_value()
+    return default_registry().build(
+        tenant_id,
+        TenantRepository().get(tenant_id).source,
+        SourceAdapterCredentials(api_key=credentials.api_key),
+        default_base_url=get_settings().source_base_url,
     )
 
 
@@ -184,7 +198,7 @@ def connection_service() -> ConnectionService:
     return ConnectionService(
         states=OAuthStateRepository(),
         connections=ConnectionRepository(),
-        signer=OAuthStateSigner(AppSecrets().state_signing_key().get_secret_value().encode()),
+        signer=OAuthStateSigner(lambda: app_secrets().state_signing_key().get_secret_value().encode()),
         oauth=oauth_client(),
         vault_for=token_vault,
         company_reader_for=company_reader,
