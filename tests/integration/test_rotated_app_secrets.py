@@ -69,20 +69,20 @@ def test_given_a_rotated_state_key_when_the_max_age_passes_then_the_signer_uses_
 ) -> None:
     app, ticks = secrets
     signer = OAuthStateSigner(lambda: app.state_signing_key().get_secret_value().encode())
-    before = OAuthStateSigner.parse(signer.sign("nonce-1", 2_000_000_000, "t1", "admin"))
+    before = OAuthStateSigner.parse(signer.sign("nonce-1", 2_000_000_000, "t1", "admin", browser_hash="b"))
     _rotate(get_settings().state_signing_secret_name, '{"key": "' + "n" * 48 + '"}')
     ticks.now += MAX_AGE + 1
 
-    after = OAuthStateSigner.parse(signer.sign("nonce-1", 2_000_000_000, "t1", "admin"))
+    after = OAuthStateSigner.parse(signer.sign("nonce-1", 2_000_000_000, "t1", "admin", browser_hash="b"))
 
     assert after.signature != before.signature
-    signer.verify(after, "t1", "admin", now=0)
+    signer.verify(after, "t1", "admin", now=0, browser_hash="b")
     with pytest.raises(StateInvalid):
-        signer.verify(before, "t1", "admin", now=0)
+        signer.verify(before, "t1", "admin", now=0, browser_hash="b")
 
 
 def test_given_a_key_provider_serving_a_short_key_when_signing_then_it_is_refused() -> None:
     signer = OAuthStateSigner(lambda: b"short")
 
     with pytest.raises(ValueError, match="32 bytes"):
-        signer.sign("nonce", 1, "t1", "admin")
+        signer.sign("nonce", 1, "t1", "admin", browser_hash="b")

@@ -82,6 +82,7 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "PushDeadLetterQueue": "http://q/push-dlq",
             "PullDeadLetterQueue": "http://q/pull-dlq",
             "HttpApi": "api",
+            "TokenBackupKey": "key-1",
         },
         parameters={
             "Stage": "local",
@@ -94,6 +95,7 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
     environment = resolve_environment(model.functions["ApiFunction"], IntrinsicResolver(model, resources))
     assert environment["TABLE_NAME"] == "t-main"
     assert environment["SECRET_PREFIX"] == "qbosync/local"
+    assert environment["TOKEN_BACKUP_KEY_ID"] == "key-1"
     assert environment["QBO_BASE_URL"] == "http://127.0.0.1:1"
     assert environment["OAUTH_REDIRECT_URI"] == "http://127.0.0.1:2/oauth/callback"
     assert environment["BULK_SYNC_STATE_MACHINE_ARN"] == (
