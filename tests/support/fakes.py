@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 
 class StaticToken:
     """An access token a sandbox issued to the test or benchmark; it never expires there, so a 401 is a
@@ -15,3 +17,11 @@ class StaticToken:
 
     def refresh_after_unauthorized(self, rejected: str) -> str:
         raise AssertionError("the sandbox refused a token it issued")
+
+
+class TopOfRange(random.Random):
+    """A random source whose ``uniform(a, b)`` is always ``b``: every jittered wait is its ceiling, so a
+    test can name the exact waits a backoff policy allows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b

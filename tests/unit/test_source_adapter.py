@@ -16,6 +16,7 @@ from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceR
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.source.models import NewSourceCustomer, NewSourceProduct, SourceCustomer
 from qbosync.source.port import SourcePort
+from tests.support.fakes import TopOfRange
 
 BASE_URL = "http://source-sandbox"
 
@@ -42,7 +43,7 @@ def slept() -> list[float]:
 
 @pytest.fixture
 def adapter(http: httpx.Client, slept: list[float]) -> HttpSourceAdapter:
-    return HttpSourceAdapter(BASE_URL, "acme", "sk_sandbox_acme", http, sleep=slept.append)
+    return HttpSourceAdapter(BASE_URL, "acme", "sk_sandbox_acme", http, sleep=slept.append, rng=TopOfRange())
 
 
 def inject(http: httpx.Client, status: int, count: int) -> None:

@@ -21,6 +21,7 @@ from qbosync.source.models import (
     NewSourcePayment,
     SourceCustomerUpdate,
 )
+from tests.support.fakes import TopOfRange
 
 BASE_URL = "http://source.example"
 CUSTOMER = {
@@ -76,7 +77,7 @@ class Scripted:
 def adapter_for(script: Scripted, slept: list[float] | None = None) -> HttpSourceAdapter:
     http = httpx.Client(transport=httpx.MockTransport(script))
     sleep = slept.append if slept is not None else (lambda _: None)
-    return HttpSourceAdapter(BASE_URL, "acme", "sk_test", http, sleep=sleep)
+    return HttpSourceAdapter(BASE_URL, "acme", "sk_test", http, sleep=sleep, rng=TopOfRange())
 
 
 # -- the request models --------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
@@ -76,9 +77,16 @@ class LazyTracer:
     decorate with ``capture_lambda_handler`` exactly as with ``Tracer``.
     """
 
-    def __init__(self, service: str, patch_modules: tuple[str, ...] = TRACED_MODULES) -> None:
+    def __init__(
+        self,
+        service: str,
+        patch_modules: tuple[str, ...] = TRACED_MODULES,
+        *,
+        build: Callable[[], Tracer] | None = None,
+    ) -> None:
         self._service = service
         self._patch_modules = patch_modules
+        self._build = build or self._build_xray_tracer
         self._tracer: Tracer | None = None
         self._lock = threading.Lock()
 
@@ -91,10 +99,26 @@ class LazyTracer:
         """The Powertools tracer, built (and the traced clients patched) on first use."""
         with self._lock:
             if self._tracer is None:
-                from aws_lambda_powertools import Tracer
-
-                self._tracer = Tracer(service=self._service, patch_modules=list(self._patch_modules))
+                self._tracer = self._build()
             return self._tracer
+
+    def _build_xray_tracer(self) -> Tracer:
+        from aws_lambda_powertools import Tracer
+
+        return Tracer(service=self._service, patch_modules=list(self._patch_modules))
+
+    def subsegment(self, name: str, **annotations: str) -> AbstractContextManager[Any]:
+        """An X-Ray subsegment around one outbound call, annotated with ``annotations``.
+
+        Free when tracing is off: until a traced handler has built the tracer (never, while
+        ``POWERTOOLS_TRACE_DISABLED`` is set) this is a no-op context. Annotations are indexed and
+        searchable, so callers pass only identifiers (realm, tenant, entity, method), never amounts,
+        names or bodies.
+        """
+        tracer = self._tracer
+        if tracer is None or tracer.disabled:
+            return nullcontext()
+        return _annotated(tracer, name, annotations)
 
     @staticmethod
     def sdk_disabled() -> bool:
@@ -126,6 +150,14 @@ class LazyTracer:
             return cast(HandlerT, run)
 
         return decorate
+
+
+@contextmanager
+def _annotated(tracer: Tracer, name: str, annotations: dict[str, str]) -> Iterator[Any]:
+    with tracer.provider.in_subsegment(f"## {name}") as subsegment:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+        yield subsegment
 
 
 logger = Logger(service=SERVICE)

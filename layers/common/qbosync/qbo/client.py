@@ -3,9 +3,10 @@
 Over 400 lines on purpose: every QBO call shares one retry, token-refresh and governor path, kept in
 one place so no call can skip it.
 
-Retries. 429, 5xx and connection failures are retried with exponential backoff and full jitter
-(``Retry-After`` wins when QBO sends it, and a 429 also penalises the whole realm through the
-governor). Validation faults are never retried: the same body fails the same way.
+Retries. 429, 5xx and connection failures are retried after the shared ``BackoffPolicy``
+(exponential, capped, full jitter, as the source adapter waits; ``Retry-After`` wins when QBO sends
+it, and a 429 also penalises the whole realm through the governor). Validation faults are never
+retried: the same body fails the same way.
 
 Writes and lost responses. Every write carries a ``requestid``. QBO remembers it per company and
 answers a repeated requestid with the original response instead of writing again, so a write whose
@@ -32,7 +33,8 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from qbosync.observability import logger
+from qbosync.backoff import BackoffPolicy
+from qbosync.observability import logger, tracer
 from qbosync.qbo.faults import (
     QboAuthenticationFault,
     QboFault,
@@ -206,10 +208,11 @@ class QboClient:
         self._max_attempts = max_attempts
         self._clock = clock
         self._sleep = sleep
-        # Jitter only spreads retries apart; it needs no cryptographic randomness.
-        self._rng = rng or random.Random()  # noqa: S311
-        self._backoff_base = backoff_base_seconds
-        self._backoff_cap = backoff_cap_seconds
+        self._backoff = BackoffPolicy(
+            backoff_base_seconds,
+            backoff_cap_seconds,
+            rng or random.Random(),  # noqa: S311 - jitter needs no cryptographic randomness
+        )
         self._batch_max_items = batch_max_items
 
     @classmethod
@@ -427,10 +430,6 @@ class QboClient:
             )
         return BatchItemResult(bid=item.bid, entity=entity)
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
-        return self._rng.uniform(0, ceiling)
-
     def _admission(self, batch: bool) -> AbstractContextManager[None]:
         if self._governor is None:
             return nullcontext()
@@ -506,7 +505,7 @@ class QboClient:
             raise failure
         if isinstance(failure, QboThrottled) and failure.retry_after is not None:
             return failure.retry_after
-        return self._backoff(state.number)
+        return self._backoff.delay(state.number)
 
     @staticmethod
     def _uncertain(
@@ -541,7 +540,10 @@ class QboClient:
         started = self._clock()
         log = {"method": method, "entity": entity, "attempt": attempt, "realm_id": self.realm_id}
         try:
-            with self._admission(batch):
+            with (
+                self._admission(batch),
+                tracer.subsegment("qbo", realm_id=self.realm_id, entity=entity, method=method),
+            ):
                 response = self.http.request(method, url, params=query, content=content, headers=headers)
         except httpx.TransportError as exc:
             logger.warning(

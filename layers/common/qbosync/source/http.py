@@ -1,15 +1,17 @@
 """``HttpSourceAdapter``: the ``SourcePort`` over the JSON source contract.
 
-httpx retries nothing but connection setup, so retrying is done here: 429, 5xx and transport
-errors are retried with exponential backoff (``Retry-After`` honoured, capped); 404 becomes
-``SourceNotFound``; any other 4xx is ``SourceRejected`` at once. ``sleep`` is injectable so tests
-never wait. Creates carry an ``Idempotency-Key``, which is what makes retrying a POST safe; a
-customer patch and a payment void are idempotent by nature (repeating one changes nothing more),
-so they are retried the same way without a key.
+httpx retries nothing but connection setup, so retrying is done here, by tenacity: 429, 5xx and
+transport errors are retried after the shared ``BackoffPolicy`` (exponential, capped, full jitter;
+``Retry-After`` honoured up to the cap); 404 becomes ``SourceNotFound``; any other 4xx is
+``SourceRejected`` at once. ``sleep`` and ``rng`` are injectable so tests never wait and fix every
+wait. Creates carry an ``Idempotency-Key``, which is what makes retrying a POST safe; a customer
+patch and a payment void are idempotent by nature (repeating one changes nothing more), so they are
+retried the same way without a key. Each attempt is a ``## source`` tracing subsegment.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -18,9 +20,11 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
+from qbosync.backoff import BackoffPolicy
 from qbosync.errors import validation_details
-from qbosync.observability import logger
+from qbosync.observability import logger, tracer
 from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected, SourceUnavailable
 from qbosync.source.models import (
     MAX_PAGE_LIMIT,
@@ -62,6 +66,7 @@ class HttpSourceAdapter:
         backoff_seconds: float = 0.25,
         max_backoff_seconds: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -72,8 +77,7 @@ class HttpSourceAdapter:
         self._owns_http = http is None
         self._timeout_seconds = timeout_seconds
         self._max_attempts = max_attempts
-        self._backoff_seconds = backoff_seconds
-        self._max_backoff_seconds = max_backoff_seconds
+        self._backoff = BackoffPolicy(backoff_seconds, max_backoff_seconds, rng or random.Random())  # noqa: S311
         self._sleep = sleep
 
     def __repr__(self) -> str:  # the API key stays out of reprs, and so out of tracebacks and logs
@@ -286,57 +290,95 @@ class HttpSourceAdapter:
         url = self._tenant_root + path
         request_headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         request_headers.update(headers or {})
-        for attempt in range(1, self._max_attempts + 1):
-            last_attempt = attempt == self._max_attempts
+        retrying = Retrying(
+            stop=stop_after_attempt(self._max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(_RetryableFailure),
+            sleep=self._sleep,
+            before_sleep=lambda state: self._log_retry(method, path, state),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._attempt(
+                        method, url=url, path=path, params=params, json=json, headers=request_headers
+                    )
+                    number = attempt.retry_state.attempt_number
+                    if response.status_code in _RETRYABLE_STATUSES:
+                        raise _RetryableFailure(
+                            SourceUnavailable(
+                                f"the source answered {response.status_code} after {number} attempts",
+                                details=[{"method": method, "path": path, "status": response.status_code}],
+                            ),
+                            reason=str(response.status_code),
+                            retry_after=_seconds(response.headers.get("Retry-After")),
+                        )
+                    if not response.is_success:
+                        raise _rejection(method, path, response)
+                    return response
+        except _RetryableFailure as exhausted:
+            raise exhausted.error from exhausted.__cause__
+        raise AssertionError("unreachable: tenacity returns or re-raises on the last attempt")
+
+    def _attempt(
+        self,
+        method: str,
+        *,
+        url: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        with tracer.subsegment("source", tenant_id=self._tenant_id, method=method):
             try:
-                response = self._client().request(
-                    method, url, params=params, json=json, headers=request_headers
-                )
+                return self._client().request(method, url, params=params, json=json, headers=headers)
             except httpx.TransportError as exc:
-                if last_attempt:
-                    raise SourceUnavailable(
+                raise _RetryableFailure(
+                    SourceUnavailable(
                         "the source could not be reached",
                         details=[{"method": method, "path": path, "reason": type(exc).__name__}],
-                    ) from exc
-                self._back_off(method, path, attempt, reason=type(exc).__name__, retry_after=None)
-                continue
-            if response.is_success:
-                return response
-            if response.status_code in _RETRYABLE_STATUSES:
-                if last_attempt:
-                    raise SourceUnavailable(
-                        f"the source answered {response.status_code} after {attempt} attempts",
-                        details=[{"method": method, "path": path, "status": response.status_code}],
-                    )
-                self._back_off(
-                    method,
-                    path,
-                    attempt,
-                    reason=str(response.status_code),
-                    retry_after=response.headers.get("Retry-After"),
-                )
-                continue
-            raise _rejection(method, path, response)
-        raise AssertionError("unreachable: the loop returns or raises on its last attempt")
+                    ),
+                    reason=type(exc).__name__,
+                    retry_after=None,
+                ) from exc
 
-    def _back_off(
-        self, method: str, path: str, attempt: int, *, reason: str, retry_after: str | None
-    ) -> None:
-        delay = min(self._max_backoff_seconds, self._backoff_seconds * 2 ** (attempt - 1))
-        if retry_after is not None and retry_after.strip().isdigit():
-            delay = min(self._max_backoff_seconds, max(delay, float(retry_after.strip())))
+    def _wait(self, state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        retry_after = failure.retry_after if isinstance(failure, _RetryableFailure) else None
+        return self._backoff.delay(state.attempt_number, at_least=retry_after)
+
+    def _log_retry(self, method: str, path: str, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
         logger.warning(
             "retrying source request",
             extra={
                 "tenant_id": self._tenant_id,
                 "method": method,
                 "path": path,
-                "attempt": attempt,
-                "reason": reason,
-                "delay_seconds": delay,
+                "attempt": state.attempt_number,
+                "reason": failure.reason if isinstance(failure, _RetryableFailure) else None,
+                "delay_seconds": state.upcoming_sleep,
             },
         )
-        self._sleep(delay)
+
+
+class _RetryableFailure(Exception):
+    """One failed attempt worth retrying; ``error`` is what the caller gets if it was the last."""
+
+    def __init__(self, error: SourceUnavailable, *, reason: str, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """A ``Retry-After`` in seconds (the HTTP-date form is not used by the source contract)."""
+    if retry_after is None or not retry_after.strip().isdigit():
+        return None
+    return float(retry_after.strip())
 
 
 def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
