@@ -3,13 +3,16 @@
 One style throughout: a service that is safe to share for a container's life is a cached factory
 (``@_cached``: built on first use, never at import time); a tenant's clients are built per call. Services
 take their collaborators as required arguments and import nothing from here, so this is the only module
-that knows the production graph. ``reset()`` forgets everything cached (the root ``tests/conftest.py``
-calls it around every test).
+that knows the production graph. A router built from its own parts (an API app's dependencies) caches
+what it builds from them through ``cached_factory``, the same style. ``reset()`` forgets everything
+cached (the root ``tests/conftest.py`` calls it around every test).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from typing import TypeVar
 
@@ -34,23 +37,27 @@ from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository
+from qbosync.store.executions import BulkSyncExecutions
 from qbosync.store.governor import DynamoGovernorStore
 from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
+from qbosync.store.runs import RunRepository
 from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.service import InitialSyncService
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
 from qbosync.sync.connection import ConnectionService
 from qbosync.sync.keepalive import TokenKeepAlive
 from qbosync.sync.oauth_state import OAuthStateSigner
-from qbosync.sync.preflight import connection_prerequisites
+from qbosync.sync.preflight import PreflightReport, connection_prerequisites
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.push.customers import CustomerPush
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
+from qbosync.sync.reference import ConnectionReader
 from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
@@ -58,6 +65,8 @@ from qbosync.sync.retry.schedule import EventRetrySchedule
 
 _T = TypeVar("_T")
 _CACHED: list[Callable[[], object]] = []
+# Factories made for one router live as long as it does (tests build many), so they are held weakly.
+_ROUTER_CACHED: weakref.WeakSet[Callable[[], object]] = weakref.WeakSet()
 
 
 def _cached(factory: Callable[[], _T]) -> Callable[[], _T]:
@@ -67,10 +76,18 @@ def _cached(factory: Callable[[], _T]) -> Callable[[], _T]:
     return built
 
 
+def cached_factory(factory: Callable[[], _T]) -> Callable[[], _T]:
+    """``factory`` built on its first call (never when a router is made), then reused while its owner
+    lives; ``reset()`` forgets it. For services a router builds from the parts it was given."""
+    built = cache(factory)
+    _ROUTER_CACHED.add(built)
+    return built
+
+
 def reset() -> None:
     """Forget every cached service and client, and the process-wide caches under them (the shared
     httpx client, the boto3 clients, the token cache): tests switching environments use this."""
-    for factory in _CACHED:
+    for factory in [*_CACHED, *_ROUTER_CACHED]:
         factory.cache_clear()  # type: ignore[attr-defined]
     shared_http_client.cache_clear()
     reset_clients()
@@ -294,3 +311,13 @@ def token_keepalive() -> TokenKeepAlive:
 @_cached
 def bulk_sync_dependencies() -> BulkSyncDependencies:
     return BulkSyncDependencies(qbo_for=qbo_client_for_tenant, source_for=source_for_tenant)
+
+
+def initial_sync_service(
+    connections: ConnectionReader,
+    preflight: Callable[[str], PreflightReport],
+    clock: Callable[[], datetime],
+) -> InitialSyncService:
+    """Starts, shows and resumes a tenant's initial bulk sync (one Step Functions execution per run);
+    the API passes the connection reader, preflight and clock its routes use."""
+    return InitialSyncService(RunRepository(), BulkSyncExecutions(), connections, preflight, clock)

@@ -13,7 +13,6 @@ is not an error: the second call returns the record as it is.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -29,6 +28,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.observability import logger
 from qbosync.store.connections import Connection
+from qbosync.sync import wiring
 from qbosync.sync.connection import BROWSER_COOKIE, CallbackParams, CallbackResult, ConnectStart
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -88,26 +88,6 @@ class AuthorizeRedirect(BaseModel):
     authorize_url: str
 
 
-def _production_flows() -> ConnectionFlows:
-    from qbosync.sync.wiring import connection_service
-
-    return connection_service()
-
-
-def _once(factory: Callable[[], ConnectionFlows]) -> Callable[[], ConnectionFlows]:
-    """Build the flows on first use, then reuse them for the container's life (never at import)."""
-    built: list[ConnectionFlows] = []
-    lock = threading.Lock()
-
-    def flows() -> ConnectionFlows:
-        with lock:
-            if not built:
-                built.append(factory())
-            return built[0]
-
-    return flows
-
-
 def _redirect(
     location: str, body: BaseModel | None = None, cookies: list[Cookie] | None = None
 ) -> Response[Any]:
@@ -158,7 +138,9 @@ def connection_router(
 ) -> APIGatewayHttpRouter:
     """Routes that connect, show and disconnect a tenant's QBO company; ``flows`` defaults to production."""
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    service = _once(flows or deps.connection_flows or _production_flows)
+    service: Callable[[], ConnectionFlows] = wiring.cached_factory(
+        flows or deps.connection_flows or wiring.connection_service
+    )
 
     @router.get(
         "/tenants/<tenant_id>/qbo/connect",

@@ -16,6 +16,7 @@ from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.api.routes.readiness import tenant_preflight
+from qbosync.sync import wiring
 from qbosync.sync.bulk.service import InitialSyncService, RunView
 from qbosync.sync.preflight import PreflightReport
 
@@ -28,15 +29,6 @@ def preflight_for(deps: ApiDependencies) -> Callable[[str], PreflightReport]:
     return lambda tenant_id: tenant_preflight(deps, tenant_id)
 
 
-def default_service(deps: ApiDependencies) -> InitialSyncService:
-    from qbosync.store.executions import BulkSyncExecutions
-    from qbosync.store.runs import RunRepository
-
-    return InitialSyncService(
-        RunRepository(), BulkSyncExecutions(), deps.connections, preflight_for(deps), deps.clock
-    )
-
-
 def _accepted(body: dict[str, Any]) -> Response[Any]:
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
@@ -45,12 +37,9 @@ def sync_runs_router(
     deps: ApiDependencies, service: InitialSyncService | None = None
 ) -> APIGatewayHttpRouter:
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
-    services: list[InitialSyncService] = [service] if service is not None else []
-
-    def runs() -> InitialSyncService:
-        if not services:
-            services.append(default_service(deps))
-        return services[0]
+    runs = wiring.cached_factory(
+        lambda: service or wiring.initial_sync_service(deps.connections, preflight_for(deps), deps.clock)
+    )
 
     @router.post(
         "/tenants/<tenant_id>/sync/initial",
