@@ -23,9 +23,9 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from qbosync.backoff import BackoffPolicy
-from qbosync.errors import validation_details
 from qbosync.observability import logger, tracer
-from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected, SourceUnavailable
+from qbosync.source.answers import invalid_answer, parse_answer, rejection
+from qbosync.source.errors import SourceInvalidResponse, SourceUnavailable
 from qbosync.source.models import (
     MAX_PAGE_LIMIT,
     NewSourceCustomer,
@@ -169,7 +169,7 @@ class HttpSourceAdapter:
         if not body:
             raise ValueError("a customer update must set at least one field")
         response = self._request("PATCH", f"/customers/{quote(customer_id, safe='')}", json=body)
-        return _parse(response, SourceCustomer)
+        return parse_answer(response, SourceCustomer)
 
     def create_payment(self, payment: NewSourcePayment, idempotency_key: str) -> SourcePayment:
         """Record a payment entered in QBO; the same key returns the same payment instead of a duplicate."""
@@ -178,7 +178,7 @@ class HttpSourceAdapter:
     def void_payment(self, payment_id: str) -> SourcePayment:
         """Void a payment (voided in QBO); voiding a void payment returns it unchanged."""
         response = self._request("POST", f"/payments/{quote(payment_id, safe='')}/void")
-        return _parse(response, SourcePayment)
+        return parse_answer(response, SourcePayment)
 
     # -- reference lists the admin maps from -------------------------------------------------
 
@@ -242,11 +242,11 @@ class HttpSourceAdapter:
         if updated_since is not None:
             params["updated_since"] = updated_since.isoformat()
         response = self._request("GET", path, params=params)
-        return _parse(response, page_type)
+        return parse_answer(response, page_type)
 
     def _get_one(self, collection: str, object_id: str, model: type[ModelT]) -> ModelT:
         response = self._request("GET", f"/{collection}/{quote(object_id, safe='')}")
-        return _parse(response, model)
+        return parse_answer(response, model)
 
     def _create(self, path: str, body: BaseModel, idempotency_key: str, model: type[ModelT]) -> ModelT:
         if not idempotency_key:
@@ -257,7 +257,7 @@ class HttpSourceAdapter:
             json=body.model_dump(mode="json", exclude_none=True),
             headers={"Idempotency-Key": idempotency_key},
         )
-        return _parse(response, model)
+        return parse_answer(response, model)
 
     def _reference(self, kind: ReferenceKind, model: type[ModelT]) -> list[ModelT]:
         page_adapter = TypeAdapter(Page[model])  # type: ignore[valid-type]
@@ -269,7 +269,7 @@ class HttpSourceAdapter:
             try:
                 page = page_adapter.validate_json(response.content)
             except ValidationError as exc:
-                raise _invalid_response(response, exc) from exc
+                raise invalid_answer(response, exc) from exc
             entries.extend(page.items)
             if not page.next_cursor or page.next_cursor == cursor:
                 return entries
@@ -315,7 +315,7 @@ class HttpSourceAdapter:
                             retry_after=_seconds(response.headers.get("Retry-After")),
                         )
                     if not response.is_success:
-                        raise _rejection(method, path, response)
+                        raise rejection(method, path, response)
                     return response
         except _RetryableFailure as exhausted:
             raise exhausted.error from exhausted.__cause__
@@ -379,49 +379,3 @@ def _seconds(retry_after: str | None) -> float | None:
     if retry_after is None or not retry_after.strip().isdigit():
         return None
     return float(retry_after.strip())
-
-
-def _parse(response: httpx.Response, model: type[ModelT]) -> ModelT:
-    try:
-        return model.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise _invalid_response(response, exc) from exc
-
-
-def _invalid_response(response: httpx.Response, exc: ValidationError) -> SourceInvalidResponse:
-    problems = validation_details(exc.errors(include_input=False, include_url=False)[:10])
-    return SourceInvalidResponse(
-        f"the source's answer to {response.request.url.path} does not follow the contract", details=problems
-    )
-
-
-def _error_fields(response: httpx.Response) -> tuple[str | None, str | None, list[dict[str, Any]]]:
-    """The ``code``, ``message`` and ``details`` of a contract error body, if it is one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None, None, []
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, None, []
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    message = error.get("message") if isinstance(error.get("message"), str) else None
-    details = error.get("details")
-    safe_details = [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
-    return code, message, safe_details
-
-
-def _rejection(method: str, path: str, response: httpx.Response) -> SourceNotFound | SourceRejected:
-    code, message, details = _error_fields(response)
-    if response.status_code == 404:
-        return SourceNotFound(
-            message or f"the source has nothing at {path}",
-            details=[{"path": path, "source_code": code}],
-        )
-    return SourceRejected(
-        f"the source refused {method} {path} with {response.status_code}"
-        + (f" ({code}): {message}" if code and message else ""),
-        source_status=response.status_code,
-        source_code=code,
-        details=details,
-    )

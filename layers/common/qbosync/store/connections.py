@@ -1,5 +1,8 @@
 """A tenant's QBO connection, the realm it owns, and the append-only trail of what happened to it.
 
+Over 400 lines on purpose: the connection, its realm claim and its audit entries are written in the
+same transactions, so their item shapes and the conditions between them stay together.
+
 One realm belongs to one tenant: ``REALM#{realm}/OWNER`` is written in the same transaction as the
 connection, with a condition, so two tenants racing for one company cannot both win. A disconnected
 connection stays as a record (status ``disconnected``) but leaves the realm index and releases the claim.

@@ -1,5 +1,9 @@
 """The one DynamoDB table: key builders for every item, and a small typed wrapper over the client.
 
+Over 400 lines on purpose: this is the table's whole schema in one place, every key shape next to
+the one wrapper that reads and writes them, so a new item type cannot miss a rule (key escaping,
+cursor ownership, error translation).
+
 Repositories speak plain Python values; this module turns them into DynamoDB's wire format (numbers as
 ``Decimal`` on the way in, back to ``int``/``float`` on the way out) and turns botocore's errors into the
 project's: a failed condition (single write or transaction) is ``ConditionFailed``, anything else

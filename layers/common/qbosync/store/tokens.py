@@ -1,5 +1,9 @@
 """The token vault: one tenant's QBO tokens in Secrets Manager, refreshed once at a time per realm.
 
+Over 400 lines on purpose: the promises below interlock (the lock's lease bounds the refresh, the
+refresh bounds the two stores, the reauth mark is fenced by the stored version), so the vault that keeps
+them is read as one state machine; the sealed copy's storage already lives in ``store.token_backup``.
+
 What it promises (README, "Tokens"), and how:
 - **A grant Intuit returned is durable before the vault returns it or releases the lock.** Intuit rotates
   the refresh token; the only copy of the new one is in its answer. The vault stores two copies: first a

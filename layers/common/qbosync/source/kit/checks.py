@@ -1,5 +1,8 @@
 """The source-contract checks: drive one tenant of a live source API and judge every rule.
 
+Over 400 lines on purpose: one rule a short method, in the order of the source contract, so the kit
+reads top to bottom as the contract does and a rule is found where the contract puts it.
+
 The kit reads freely but writes only records it marks as its own: one customer named
 ``qbosync contract kit <run id> (test record, safe to delete)`` and one unapplied payment of 1.00
 on that customer, referenced ``QBOSYNC-KIT-<run id>``, which it voids; at the end it deactivates
