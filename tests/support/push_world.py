@@ -726,7 +726,7 @@ class Storm:
         for doc in self.docs.values():
             if doc.kind == "payment":
                 current = source.get_payment(doc.source_id)
-                rows = payments.get(f"PMT-{current.number}", [])
+                rows = payments.get(current.number, [])
                 pushed_before_removal = (
                     doc.removed_round is not None and doc.created_round < doc.removed_round
                 )
@@ -771,7 +771,7 @@ class Storm:
             if doc.kind != "invoice":
                 continue
             invoice = source.get_invoice(doc.source_id)
-            rows = invoices.get(f"INV-{invoice.number}", [])
+            rows = invoices.get(invoice.number, [])
             if invoice.status in ("open", "paid"):
                 if not rows:
                     missing += 1
