@@ -22,6 +22,7 @@ from qbosync.store.runs import (
     RunAlreadyActive,
     RunNotFound,
     RunRepository,
+    RunStatus,
     SkippedSample,
     SyncRun,
 )
@@ -74,7 +75,7 @@ class RunView(BaseModel):
     """A run as an admin follows it."""
 
     run_id: str
-    status: str
+    status: RunStatus
     phase: str
     counts: dict[str, EntityCounts]
     totals: EntityCounts
