@@ -749,8 +749,10 @@ class Storm:
             elif doc.kind == "credit_note":
                 note = source.get_credit_note(doc.source_id)
                 prefix = "WO-" if note.kind == "write_off" else "CN-"
-                rows = memos.get(f"{prefix}{note.number}", [])
-                applications = payments.get(f"{prefix}{note.number}", [])
+                # A number that already carries the prefix keeps its own (CN-301), others get it (WO-CN-302).
+                number = note.number if note.number.startswith(prefix) else f"{prefix}{note.number}"
+                rows = memos.get(number, [])
+                applications = payments.get(number, [])
                 if note.status in ("open", "applied"):
                     if not rows:
                         missing += 1

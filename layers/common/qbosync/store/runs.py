@@ -134,7 +134,7 @@ def _skips_of(item: dict[str, Any]) -> list[EntitySkips]:
         entity, code = name[len(_SKIP_PREFIX) :].rsplit("#", 1)
         sample = item.get(f"{_SAMPLE_PREFIX}{entity}#{code}") or []
         skips.append(EntitySkips(entity=entity, code=code, count=int(value), sample=sample))
-    return sorted(skips, key=lambda skips_of: (skips_of.entity, -skips_of.count, skips_of.code))
+    return sorted(skips, key=lambda entry: (entry.entity, -entry.count, entry.code))
 
 
 class RunRepository:
