@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import Select
 from local.demo.clients import OperatorSecrets, SourceSystem
 from tests.browser.conftest import SYNC_WAIT_SECONDS, TENANT, Console
 
-FINISHED = {"SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"}
+FINISHED = {"SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"}
 HOST_ACCENT = "#6b2bd9"
 
 
@@ -176,9 +176,23 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
         SYNC_WAIT_SECONDS,
     )
 
-    assert run.get_attribute("data-status") == "SUCCEEDED"
+    # Only the "service" product type is mapped, so the other products are skipped for that reason.
+    assert run.get_attribute("data-status") == "SUCCEEDED_WITH_WARNINGS"
     assert console.text_of("#sync-percentage") == "100%"
     assert console.wait_for("#sync-progress").get_attribute("aria-valuenow") == "100"
+    view = console.api().get(f"/sync/runs/{run.get_attribute('data-run-id')}").json()
+    assert ("products", "no_product_type_mapping") in {(s["entity"], s["code"]) for s in view["skips"]}
+    for skips in view["skips"]:
+        item = console.wait_for(
+            f"#skip-reasons li.skip-reason[data-entity='{skips['entity']}'][data-code='{skips['code']}']"
+        )
+        assert item.text.startswith(f"{skips['count']} ")
+        assert skips["explanation"] in item.text
+    unmapped = console.wait_for("li.skip-reason[data-code='no_product_type_mapping']")
+    unmapped.find_element(By.CSS_SELECTOR, "summary").click()
+    sample_ids = {record["source_id"] for s in view["skips"] for record in s["sample"]}
+    shown = unmapped.find_elements(By.CSS_SELECTOR, ".skip-sample li code")
+    assert shown and {element.text for element in shown} <= sample_ids
     console.screenshot("08-initial-sync")
 
 

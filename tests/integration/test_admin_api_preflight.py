@@ -171,6 +171,68 @@ def test_given_a_product_using_an_unmapped_gl_code_when_preflight_runs_then_the_
     assert "gl-codes: 4000, 4100, 4999" in checks["unmapped_source_codes"]["reason"]
 
 
+def test_given_no_product_mappings_when_preflight_runs_then_it_warns_which_products_the_sync_would_skip(
+    admin_api: AdminApi,
+) -> None:
+    _ok, checks = _checks(admin_api)
+
+    check = checks["product_mappings_in_use"]
+    assert check["status"] == "warn"  # a warning: the sync may still run, and will list the skips
+    assert "would skip 2 of 2 active products" in check["reason"]
+    assert "no_product_type_mapping: 2 (hardware, service)" in check["reason"]
+    assert "product types" in check["fix"]
+
+
+def test_given_product_types_mapped_but_a_gl_code_not_when_preflight_runs_then_the_gl_code_is_the_warning(
+    admin_api: AdminApi,
+) -> None:
+    for kind, rows in (
+        (
+            "product-types",
+            [
+                {"source_key": "service", "qbo_id": "Service"},
+                {"source_key": "hardware", "qbo_id": "NonInventory"},
+            ],
+        ),
+        ("gl-codes", [{"source_key": "4000", "qbo_id": "1"}]),
+    ):
+        status, _h, reply = admin_api.call(
+            "PUT", f"{BASE}/mappings/{kind}", body={"rows": rows}, headers={"If-Match": '"0"'}
+        )
+        assert status == 200, reply
+
+    _ok, checks = _checks(admin_api)
+
+    check = checks["product_mappings_in_use"]
+    assert check["status"] == "warn"
+    assert "would skip 1 of 2 active products" in check["reason"]
+    assert "no_gl_code_mapping: 1 (4100)" in check["reason"]
+    assert "no_product_type_mapping" not in check["reason"]
+
+
+def test_given_every_product_mapped_when_preflight_runs_then_products_in_use_pass(
+    admin_api: AdminApi,
+) -> None:
+    for kind, rows in (
+        (
+            "product-types",
+            [
+                {"source_key": "service", "qbo_id": "Service"},
+                {"source_key": "hardware", "qbo_id": "NonInventory"},
+            ],
+        ),
+        ("gl-codes", [{"source_key": "4000", "qbo_id": "1"}, {"source_key": "4100", "qbo_id": "2"}]),
+    ):
+        status, _h, reply = admin_api.call(
+            "PUT", f"{BASE}/mappings/{kind}", body={"rows": rows}, headers={"If-Match": '"0"'}
+        )
+        assert status == 200, reply
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["product_mappings_in_use"]["status"] == "pass"
+
+
 def test_given_more_products_than_preflight_reads_when_it_runs_then_it_says_how_many_were_checked(
     admin_api: AdminApi,
 ) -> None:
@@ -193,6 +255,8 @@ def test_given_an_unreadable_source_when_preflight_runs_then_unmapped_codes_is_a
 
     assert checks["unmapped_source_codes"]["status"] == "warn"
     assert "SourceUnavailable" in checks["unmapped_source_codes"]["reason"]
+    assert checks["product_mappings_in_use"]["status"] == "warn"
+    assert checks["product_mappings_in_use"]["reason"].startswith("not checked:")
 
 
 def test_given_qbo_failing_to_list_entries_when_preflight_runs_then_it_reports_what_it_could_not_check(

@@ -122,7 +122,8 @@ def test_given_500_customers_and_200_products_when_synced_then_counts_are_exact_
     items_after_first = len(world.qbo_rows(TENANT, "Item"))
     second = world.wait_until_finished(TENANT, start(world))
 
-    assert second.status == "SUCCEEDED" and second.failed_pages == []
+    # Unmapped discount products are skipped again, with their reason: the run warns.
+    assert second.status == "SUCCEEDED_WITH_WARNINGS" and second.failed_pages == []
     assert second.counts["products"] == EntityCounts(
         created=expected_product_counts(world.source_products(TENANT)[PAGE_SIZE:]).created,
         skipped=PRODUCTS - expected_product_counts(world.source_products(TENANT)[PAGE_SIZE:]).created,
@@ -135,3 +136,13 @@ def test_given_500_customers_and_200_products_when_synced_then_counts_are_exact_
     assert status == 200
     assert view["status"] == "SUCCEEDED_WITH_ERRORS" and view["percentage"] == 100.0
     assert view["failed_pages"][0]["page_no"] == 2
+    first_page = world.source_products(TENANT)[:PAGE_SIZE]
+    unmapped = {p.id for p in first_page if p.active and not p.deleted and p.product_type == "discount"}
+    inactive = {p.id for p in first_page if not p.active or p.deleted}
+    by_reason = {(skips["entity"], skips["code"]): skips for skips in view["skips"]}
+    unmapped_skips = by_reason[("products", "no_product_type_mapping")]
+    assert unmapped_skips["count"] == len(unmapped) and unmapped_skips["warns"] is True
+    assert "Product types" in unmapped_skips["explanation"]
+    assert {record["source_id"] for record in unmapped_skips["sample"]} <= unmapped
+    assert 0 < len(unmapped_skips["sample"]) <= 5
+    assert by_reason.get(("products", "inactive_in_source"), {"count": 0})["count"] == len(inactive)

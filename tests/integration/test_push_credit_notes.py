@@ -47,7 +47,7 @@ def test_given_a_credit_and_a_write_off_when_pushed_then_each_gets_its_own_prefi
     world.deliver_all()
     world.drain()
 
-    credit_memo = _memo(world, f"CN-{credit['number']}")
+    credit_memo = _memo(world, credit["number"])
     write_off_memo = _memo(world, f"WO-{write_off['number']}")
     assert Decimal(str(credit_memo["RemainingCredit"])) == Decimal(credit["total"])
     assert Decimal(str(write_off_memo["RemainingCredit"])) == Decimal(write_off["total"])
@@ -67,13 +67,13 @@ def test_given_a_credit_note_applied_to_an_invoice_when_pushed_then_a_payment_li
     world.deliver_all()
     world.drain()
 
-    memo = _memo(world, f"CN-{note['number']}")
+    memo = _memo(world, note["number"])
     assert Decimal(str(memo["RemainingCredit"])) == 0
     invoice_link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
     assert invoice_link is not None
     balance = Decimal(str(world.qbo.read("Invoice", invoice_link.qbo_id)["Balance"]))
     assert balance == Decimal(invoice["total"]) - Decimal(note["total"])
-    (application,) = world.qbo_rows("Payment", f"PaymentRefNum = 'CN-{note['number']}'")
+    (application,) = world.qbo_rows("Payment", f"PaymentRefNum = '{note['number']}'")
     assert Decimal(str(application["TotalAmt"])) == 0
     assert {line["LinkedTxn"][0]["TxnType"] for line in application["Line"]} == {"Invoice", "CreditMemo"}
 
@@ -124,7 +124,7 @@ def test_given_an_applied_credit_note_when_its_application_changes_then_qbo_appl
     assert invoice_link is not None
     balance = Decimal(str(world.qbo.read("Invoice", invoice_link.qbo_id)["Balance"]))
     assert balance == Decimal(invoice["total"]) - Decimal("2.00")
-    assert Decimal(str(_memo(world, f"CN-{note['number']}")["RemainingCredit"])) == Decimal(note["total"]) - 2
+    assert Decimal(str(_memo(world, note["number"])["RemainingCredit"])) == Decimal(note["total"]) - 2
 
 
 def test_given_an_applied_credit_note_when_it_is_unapplied_in_the_source_then_qbo_removes_the_application(
@@ -141,5 +141,5 @@ def test_given_an_applied_credit_note_when_it_is_unapplied_in_the_source_then_qb
     world.deliver_all()
     world.drain()
 
-    assert world.qbo_rows("Payment", f"PaymentRefNum = 'CN-{note['number']}'") == []
-    assert Decimal(str(_memo(world, f"CN-{note['number']}")["RemainingCredit"])) == Decimal(note["total"])
+    assert world.qbo_rows("Payment", f"PaymentRefNum = '{note['number']}'") == []
+    assert Decimal(str(_memo(world, note["number"])["RemainingCredit"])) == Decimal(note["total"])

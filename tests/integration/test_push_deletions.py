@@ -30,7 +30,7 @@ def test_given_an_unpaid_invoice_and_the_delete_policy_when_deleted_in_the_sourc
     world.deliver_all()
     world.drain()
 
-    assert world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'") == []
+    assert world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'") == []
     link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
     assert link is not None and link.state is LinkState.DELETED
 
@@ -45,7 +45,7 @@ def test_given_a_paid_invoice_and_the_delete_policy_when_deleted_in_the_source_t
     world.deliver_all()
     world.drain()
 
-    (voided,) = world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
+    (voided,) = world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'")
     assert Decimal(str(voided["TotalAmt"])) == 0
     assert voided["PrivateNote"] == "Voided"
 
@@ -59,7 +59,7 @@ def test_given_a_pushed_invoice_when_voided_in_the_source_then_qbo_voids_it(worl
     world.deliver_all()
     world.drain()
 
-    (voided,) = world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
+    (voided,) = world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'")
     assert Decimal(str(voided["TotalAmt"])) == 0
     link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
     assert link is not None and link.state is LinkState.VOIDED
@@ -86,7 +86,7 @@ def test_given_a_pushed_payment_and_the_delete_policy_when_deleted_in_the_source
     world.deliver_all()
     world.drain()
 
-    assert world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'") == []
+    assert world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'") == []
     invoice_link = world.links.get(world.tenant_id, "Invoice", invoice["id"])
     assert invoice_link is not None
     assert Decimal(str(world.qbo.read("Invoice", invoice_link.qbo_id)["Balance"])) == Decimal(

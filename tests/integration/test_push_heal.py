@@ -37,7 +37,7 @@ def _pushed_invoice(world: PushWorld, lines: int = 2) -> dict[str, Any]:
 
 
 def _invoices_numbered(world: PushWorld, invoice: dict[str, Any]) -> list[dict[str, Any]]:
-    return world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
+    return world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'")
 
 
 # Deleted in QBO
@@ -88,7 +88,7 @@ def test_given_a_heal_whose_link_was_lost_when_retried_then_qbo_replays_the_recr
 
     world.heal("payment", payment["id"], redelivery=1)
 
-    rows = world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
+    rows = world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'")
     assert [row["Id"] for row in rows] == [recreated_id]
     assert world.linked("Payment", payment["id"]).qbo_id == recreated_id
 
@@ -105,7 +105,7 @@ def test_given_a_payment_deleted_in_qbo_when_healed_then_it_is_recreated_and_pay
 
     event = world.heal("payment", payment["id"])
 
-    (recreated,) = world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
+    (recreated,) = world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'")
     assert recreated["Id"] != deleted_id
     assert recreated["Line"][0]["LinkedTxn"][0] == {"TxnId": invoice_id, "TxnType": "Invoice"}
     assert _money(world.qbo.read("Invoice", invoice_id)["Balance"]) == 0
@@ -134,7 +134,7 @@ def test_given_a_credit_application_deleted_in_qbo_when_the_credit_note_is_heale
 
     event = world.heal("credit_note", note["id"])
 
-    (application,) = world.qbo_rows("Payment", f"PaymentRefNum = 'CN-{note['number']}'")
+    (application,) = world.qbo_rows("Payment", f"PaymentRefNum = '{note['number']}'")
     assert application["Id"] != deleted_id
     memo_id = world.linked("CreditMemo", note["id"]).qbo_id
     assert {

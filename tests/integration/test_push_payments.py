@@ -38,7 +38,7 @@ def _pay(world: PushWorld, invoice: dict[str, Any], method: str = "ACH") -> dict
 
 
 def _qbo_payment(world: PushWorld, payment: dict[str, Any]) -> dict[str, Any]:
-    rows = world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
+    rows = world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'")
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -73,7 +73,7 @@ def test_given_a_payment_before_its_invoice_when_pushed_then_it_is_parked_until_
     world.drain()
     parked = world.events.get(world.tenant_id, payment_event["event_id"])
     assert parked is not None and parked.status == "parked" and parked.parked_on == f"invoice:{invoice['id']}"
-    assert world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'") == []
+    assert world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'") == []
 
     world.post_webhook(invoice_event)
     world.drain()
@@ -139,6 +139,6 @@ def test_given_payment_sync_is_off_when_a_payment_is_pushed_then_nothing_is_writ
 
         world.drain()
 
-        assert world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'") == []
+        assert world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'") == []
         skipped = world.events.get(world.tenant_id, deliveries[1].event_id)
         assert skipped is not None and skipped.status == "done"

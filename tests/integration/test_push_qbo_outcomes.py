@@ -106,7 +106,7 @@ def test_given_an_invoice_dated_in_a_closed_period_when_pushed_then_the_event_fa
     assert event is not None and event.status == "failed"
     assert event.reason_code == "qbo_closed_period"
     assert event.qbo_fault is not None and event.qbo_fault.code == "6210"
-    assert closed_world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'") == []
+    assert closed_world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'") == []
     assert closed_world.links.get(closed_world.tenant_id, "Invoice", invoice["id"]) is None
 
 
@@ -126,7 +126,7 @@ def test_given_a_deposited_payment_when_voided_in_the_source_then_the_event_fail
         assert event is not None and event.status == "failed"
         assert event.reason_code == "qbo_deposited_transaction"
         assert event.qbo_fault is not None and event.qbo_fault.code == "6540"
-        (kept,) = world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
+        (kept,) = world.qbo_rows("Payment", f"PaymentRefNum = '{payment['number']}'")
         assert str(kept["TotalAmt"]) == str(float(invoice["total"]))
 
 
@@ -138,7 +138,7 @@ def test_given_every_answer_to_a_create_is_lost_when_pushed_then_it_is_found_by_
 
     lossy_world.drain()
 
-    rows = lossy_world.qbo_rows("Invoice", f"DocNumber = 'INV-{invoice['number']}'")
+    rows = lossy_world.qbo_rows("Invoice", f"DocNumber = '{invoice['number']}'")
     assert len(rows) == 1
     link = lossy_world.links.get(lossy_world.tenant_id, "Invoice", invoice["id"])
     assert link is not None and link.qbo_id == rows[0]["Id"]

@@ -8,12 +8,16 @@ import pytest
 
 from qbosync.store.runs import (
     EntityCounts,
+    EntitySkips,
     RunAlreadyActive,
     RunAlreadyFinished,
     RunNotFound,
     RunRepository,
+    SkippedSample,
+    SkipTally,
     SyncRun,
 )
+from qbosync.store.table import MainTable, run_sk, tenant_pk
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
@@ -72,6 +76,71 @@ def test_given_a_page_result_when_retried_then_it_is_counted_once(main_table: st
         "item": EntityCounts(matched=4),
     }
     assert run.done_pages == 3
+
+
+def test_given_pages_with_skips_when_counted_then_skips_add_up_by_reason_and_the_first_sample_stays(
+    main_table: str,
+) -> None:
+    repository = RunRepository()
+    repository.start(a_run())
+    first_page = [
+        SkipTally(
+            code="no_product_type_mapping",
+            count=7,
+            sample=[SkippedSample(source_id=f"prd_{n}", message="no mapping") for n in range(1, 8)],
+        )
+    ]
+    second_page = [
+        SkipTally(
+            code="no_product_type_mapping", count=2, sample=[SkippedSample(source_id="prd_9", message="x")]
+        ),
+        SkipTally(
+            code="inactive_in_source", count=1, sample=[SkippedSample(source_id="prd_8", message="off")]
+        ),
+    ]
+
+    repository.add_page_result("t1", "run-1", "products", EntityCounts(skipped=7), 1, skips=first_page)
+    repository.add_page_result("t1", "run-1", "products", EntityCounts(skipped=7), 1, skips=first_page)
+    repository.add_page_result("t1", "run-1", "products", EntityCounts(skipped=3), 2, skips=second_page)
+
+    run = repository.get("t1", "run-1")
+    assert run is not None
+    assert run.counts["products"].skipped == 10
+    assert run.skips == [
+        EntitySkips(
+            entity="products",
+            code="no_product_type_mapping",
+            count=9,
+            sample=[SkippedSample(source_id=f"prd_{n}", message="no mapping") for n in range(1, 6)],
+        ),
+        EntitySkips(
+            entity="products",
+            code="inactive_in_source",
+            count=1,
+            sample=[SkippedSample(source_id="prd_8", message="off")],
+        ),
+    ]
+
+
+def test_given_a_run_stored_before_skip_reasons_when_read_then_it_has_no_skips(main_table: str) -> None:
+    MainTable().put(
+        {
+            "pk": tenant_pk("t1"),
+            "sk": run_sk("old-run"),
+            "item_type": "run",
+            "run_id": "old-run",
+            "tenant_id": "t1",
+            "status": "SUCCEEDED",
+            "started_at": AT.isoformat(),
+            "started_by": "admin-1",
+            "count#products#skipped": 60,
+        }
+    )
+
+    run = RunRepository().get("t1", "old-run")
+
+    assert run is not None and run.status == "SUCCEEDED"
+    assert run.counts["products"].skipped == 60 and run.skips == []
 
 
 def test_given_a_failed_page_when_it_later_succeeds_then_it_leaves_the_failed_list(main_table: str) -> None:

@@ -726,7 +726,7 @@ class Storm:
         for doc in self.docs.values():
             if doc.kind == "payment":
                 current = source.get_payment(doc.source_id)
-                rows = payments.get(f"PMT-{current.number}", [])
+                rows = payments.get(current.number, [])
                 pushed_before_removal = (
                     doc.removed_round is not None and doc.created_round < doc.removed_round
                 )
@@ -749,8 +749,10 @@ class Storm:
             elif doc.kind == "credit_note":
                 note = source.get_credit_note(doc.source_id)
                 prefix = "WO-" if note.kind == "write_off" else "CN-"
-                rows = memos.get(f"{prefix}{note.number}", [])
-                applications = payments.get(f"{prefix}{note.number}", [])
+                # A number that already carries the prefix keeps its own (CN-301), others get it (WO-CN-302).
+                number = note.number if note.number.startswith(prefix) else f"{prefix}{note.number}"
+                rows = memos.get(number, [])
+                applications = payments.get(number, [])
                 if note.status in ("open", "applied"):
                     if not rows:
                         missing += 1
@@ -771,7 +773,7 @@ class Storm:
             if doc.kind != "invoice":
                 continue
             invoice = source.get_invoice(doc.source_id)
-            rows = invoices.get(f"INV-{invoice.number}", [])
+            rows = invoices.get(invoice.number, [])
             if invoice.status in ("open", "paid"):
                 if not rows:
                     missing += 1

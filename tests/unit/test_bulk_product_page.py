@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from qbosync.store.links import LinkRepository
+from qbosync.store.runs import SKIP_SAMPLE_SIZE
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.products import sync_product_page
+from qbosync.sync.bulk.skips import SkipReason
 from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
     QboWorld,
     SourceWorld,
@@ -77,11 +79,17 @@ def test_given_a_product_type_without_mapping_when_the_page_syncs_then_it_is_ski
 
     tally = sync_product_page(context(qbo, source, links), PAGE)
 
-    reasons = {skip.source_id: skip.reason for skip in tally.skipped_reasons}
+    reasons = {skip.source_id: (skip.code, skip.reason) for skip in tally.skipped_reasons}
     assert discounts
     for product in discounts:
-        assert reasons[product.id] == "no product-types mapping for 'discount'"  # type: ignore[attr-defined]
+        assert reasons[product.id] == (  # type: ignore[attr-defined]
+            SkipReason.NO_PRODUCT_TYPE_MAPPING,
+            "no product-types mapping for 'discount'",
+        )
         assert product.name not in items_by_name(qbo)  # type: ignore[attr-defined]
+    by_code = {tally.code: tally for tally in tally.skips()}
+    assert by_code["no_product_type_mapping"].count == len(discounts)
+    assert len(by_code["no_product_type_mapping"].sample) == min(len(discounts), SKIP_SAMPLE_SIZE)
 
 
 def test_given_an_item_with_the_name_in_qbo_when_the_page_syncs_then_the_product_is_matched(

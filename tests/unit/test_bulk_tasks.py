@@ -12,7 +12,7 @@ import pytest
 from qbosync.qbo.faults import QboServerFault, QboThrottled, QboValidationFault
 from qbosync.qbo.governor import GovernorTimeout
 from qbosync.source.errors import SourceRejected, SourceUnavailable
-from qbosync.store.runs import EntityCounts, FailedPage, SyncRun
+from qbosync.store.runs import EntityCounts, EntitySkips, FailedPage, SkippedSample, SyncRun
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
@@ -22,7 +22,9 @@ from qbosync.sync.bulk.errors import (
 )
 from qbosync.sync.bulk.models import MarkPageFailedEvent, StepFunctionsError, SyncPageEvent
 from qbosync.sync.bulk.service import run_view
-from qbosync.sync.bulk.tasks import run_task
+from qbosync.sync.bulk.skips import EXPLANATIONS, SkipReason
+from qbosync.sync.bulk.tasks import final_status, run_task
+from qbosync.sync.records.items import ItemMappingGap
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 DEFINITION = Path(__file__).resolve().parents[2] / "statemachines" / "bulk_sync.asl.json"
@@ -123,3 +125,48 @@ def test_given_counts_per_entity_when_viewed_then_totals_add_them_up() -> None:
 
 def test_given_a_finished_run_when_viewed_then_it_is_at_100_percent() -> None:
     assert run_view(_run(status="SUCCEEDED_WITH_ERRORS", total_pages=4, done_pages=3)).percentage == 100.0
+
+
+def _skips(code: str, count: int = 1, entity: str = "products") -> EntitySkips:
+    return EntitySkips(
+        entity=entity, code=code, count=count, sample=[SkippedSample(source_id="prd_1", message="why")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("skips", "failed", "expected"),
+    [
+        ([], 0, "SUCCEEDED"),
+        ([_skips("already_linked", 40), _skips("inactive_in_source", 3)], 0, "SUCCEEDED"),
+        ([_skips("no_product_type_mapping", 60)], 0, "SUCCEEDED_WITH_WARNINGS"),
+        ([_skips("a_code_of_a_newer_version")], 0, "SUCCEEDED_WITH_WARNINGS"),
+        ([_skips("no_gl_code_mapping")], 1, "SUCCEEDED_WITH_ERRORS"),
+    ],
+)
+def test_given_what_a_run_skipped_and_failed_when_it_finishes_then_its_status_says_so(
+    skips: list[EntitySkips], failed: int, expected: str
+) -> None:
+    run = _run(
+        skips=skips, counts={"products": EntityCounts(skipped=sum(s.count for s in skips), failed=failed)}
+    )
+
+    assert final_status(run) == expected
+
+
+def test_given_a_run_with_skips_when_viewed_then_each_reason_has_its_count_explanation_and_sample() -> None:
+    view = run_view(_run(status="SUCCEEDED_WITH_WARNINGS", skips=[_skips("no_product_type_mapping", 60)]))
+
+    (skips,) = view.skips
+    assert (skips.entity, skips.code, skips.count, skips.warns) == (
+        "products",
+        SkipReason.NO_PRODUCT_TYPE_MAPPING,
+        60,
+        True,
+    )
+    assert skips.explanation == EXPLANATIONS[SkipReason.NO_PRODUCT_TYPE_MAPPING]
+    assert [record.source_id for record in skips.sample] == ["prd_1"]
+
+
+def test_given_every_skip_reason_and_mapping_gap_then_each_has_an_explanation_and_a_skip_code() -> None:
+    assert set(EXPLANATIONS) == set(SkipReason)
+    assert all(SkipReason.for_mapping_gap(gap).value == gap.value for gap in ItemMappingGap)

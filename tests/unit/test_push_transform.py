@@ -64,6 +64,23 @@ def test_given_a_short_number_when_prefixed_then_the_prefix_is_put_before_it() -
     assert doc_number(NumberPrefix(enabled=True, value="INV-"), "1001") == "INV-1001"
 
 
+def test_given_a_number_already_starting_with_the_prefix_when_prefixed_then_the_prefix_is_not_doubled() -> (
+    None
+):
+    invoice = NumberPrefix(enabled=True, value="INV-")
+
+    assert doc_number(invoice, "INV-1020") == "INV-1020"
+    assert doc_number(invoice, "inv-1020") == "inv-1020"
+    assert doc_number(invoice, "INVOICE-7") == "INV-INVOICE-7"
+
+
+def test_given_a_long_number_carrying_the_prefix_when_shortened_then_the_prefix_appears_once() -> None:
+    written = doc_number(NumberPrefix(enabled=True, value="INV-"), "INV-2026-0000000012345")
+
+    assert written == "INV-026-0000000012345"
+    assert len(written) == 21
+
+
 def test_given_a_number_too_long_for_qbo_when_prefixed_then_prefix_and_number_tail_fill_21_characters() -> (
     None
 ):
@@ -87,7 +104,7 @@ def test_given_an_invoice_when_transformed_then_lines_carry_item_account_tax_cod
 
     body = invoice_body(_invoice(), "58", [resolved], TenantSettings())
 
-    assert body["DocNumber"] == "INV-INV-1001"
+    assert body["DocNumber"] == "INV-1001"
     assert body["CustomerRef"] == {"value": "58"}
     assert (body["TxnDate"], body["DueDate"]) == ("2026-02-01", "2026-03-03")
     (line,) = body["Line"]

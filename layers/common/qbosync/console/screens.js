@@ -11,7 +11,7 @@ const IDLE_EXPIRY_WARNING_DAYS = 14;
 const POLL_MS = 1000;
 const CONNECT_WAIT_MS = 5 * 60 * 1000;
 const PREREQUISITE_POLLS = 15;
-const FINISHED = new Set(["SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]);
+const FINISHED = new Set(["SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]);
 const PRODUCT_ITEM_TYPES = ["Service", "NonInventory", "Inventory"];
 
 let generation = 0;
@@ -486,7 +486,9 @@ function prefixEditor(settings, kind) {
     setPath(settings, `${path}.enabled`, enabled.checked);
     setPath(settings, `${path}.value`, value.value);
     value.disabled = !enabled.checked;
-    const number = (enabled.checked ? value.value : "") + sample.value;
+    // As the push writes it: a number that already starts with the prefix keeps its own, not doubled.
+    const alreadyPrefixed = sample.value.toLowerCase().startsWith(value.value.toLowerCase());
+    const number = (enabled.checked && !alreadyPrefixed ? value.value : "") + sample.value;
     preview.textContent = number || "—";
     preview.classList.toggle("too-long", number.length > DOC_NUMBER_MAX);
     length.textContent = number.length > DOC_NUMBER_MAX
@@ -761,7 +763,7 @@ function runView(run, ctx, follow) {
   const percentage = Math.max(0, Math.min(100, Number(run.percentage) || 0));
   const counts = Object.entries(run.counts || {}).sort(([a], [b]) => a.localeCompare(b));
   const fields = ["matched", "created", "skipped", "failed"];
-  const tone = run.status === "SUCCEEDED" ? "ok" : run.status === "RUNNING" ? "info" : run.status === "SUCCEEDED_WITH_ERRORS" ? "warn" : "bad";
+  const tone = run.status === "SUCCEEDED" ? "ok" : run.status === "RUNNING" ? "info" : run.status === "SUCCEEDED_WITH_ERRORS" || run.status === "SUCCEEDED_WITH_WARNINGS" ? "warn" : "bad";
   const view = h(
     "div",
     { class: "run", dataset: { status: run.status, runId: run.run_id } },
@@ -808,18 +810,42 @@ function runView(run, ctx, follow) {
   return view;
 }
 
+// One entry per entity and skip reason: the count, what the code means (from the API), and a few records.
+function skipReasonItem(skips) {
+  const sample = skips.sample || [];
+  return h(
+    "li",
+    { class: `skip-reason${skips.warns ? " skip-warns" : ""}`, dataset: { code: skips.code, entity: skips.entity } },
+    h("strong", {}, `${skips.count} ${humanize(skips.entity).toLowerCase()}: `),
+    h("code", { class: "reason-code" }, skips.code),
+    h("p", { class: "skip-explanation muted" }, skips.explanation || ""),
+    sample.length
+      ? h(
+          "details",
+          {},
+          h("summary", {}, sample.length < skips.count ? `First ${sample.length} of them` : "Which ones"),
+          h("ul", { class: "skip-sample" }, sample.map((record) => h("li", {}, h("code", {}, record.source_id), ` ${record.message}`))),
+        )
+      : null,
+  );
+}
+
 function skipsAndFailures(run) {
-  const skipped = Object.entries(run.counts || {}).filter(([, count]) => count.skipped);
+  const reasons = run.skips || [];
+  const explained = new Set(reasons.map((skips) => skips.entity));
+  // Runs stored before skips had reasons report only a count.
+  const unexplained = Object.entries(run.counts || {}).filter(([entity, count]) => count.skipped && !explained.has(entity));
   const failed = run.failed_pages || [];
-  if (!skipped.length && !failed.length) return null;
+  if (!reasons.length && !unexplained.length && !failed.length) return null;
   return h(
     "div",
     { class: "skips" },
     h("h2", {}, "Skipped and failed"),
     h(
       "ul",
-      {},
-      skipped.map(([entity, count]) => h("li", {}, `${count.skipped} ${entity} skipped (the run does not report why per record yet; see the events and the run's logs)`)),
+      { id: "skip-reasons" },
+      reasons.map(skipReasonItem),
+      unexplained.map(([entity, count]) => h("li", {}, `${count.skipped} ${entity} skipped (this run predates skip reasons)`)),
       failed.map((page) => h("li", { class: "failed-page" }, h("strong", {}, `${humanize(page.entity)} page ${page.page_no}: `), page.reason, explainReason(page.reason) ? h("span", { class: "muted" }, ` — ${explainReason(page.reason)}`) : null)),
     ),
   );

@@ -4,11 +4,14 @@ The tenant's ``RUNLOCK`` item names the active run; it is created with the run (
 deleted when the run finishes, so "no lock" means "no run in progress". Page results are counted with
 atomic ADDs guarded by a set of done page keys, so a retried page is counted once.
 Counters live in flat attributes (``count#{entity}#{field}``) because DynamoDB cannot ADD into a nested
-map that does not exist yet.
+map that does not exist yet. Skips are counted by reason the same way (``skip#{entity}#{code}``), and
+the first page that skips for a reason leaves a small sample of those records
+(``sample#{entity}#{code}``, written only if absent), so the item stays small however long the run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -27,10 +30,16 @@ from qbosync.store.table import (
     tenant_pk,
 )
 
-RunStatus = Literal["RUNNING", "SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]
-FinalRunStatus = Literal["SUCCEEDED", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]
+RunStatus = Literal[
+    "RUNNING", "SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"
+]
+FinalRunStatus = Literal["SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]
 _COUNT_FIELDS = ("matched", "created", "skipped", "failed")
 _COUNT_PREFIX = "count#"
+_SKIP_PREFIX = "skip#"
+_SAMPLE_PREFIX = "sample#"
+SKIP_SAMPLE_SIZE = 5
+SKIP_MESSAGE_LENGTH = 200
 _STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "failed_pages")
 
 
@@ -41,6 +50,27 @@ class EntityCounts(BaseModel):
     created: int = Field(0, ge=0)
     skipped: int = Field(0, ge=0)
     failed: int = Field(0, ge=0)
+
+
+class SkippedSample(BaseModel):
+    """One skipped record: its source id and why, in words."""
+
+    source_id: str
+    message: str
+
+
+class SkipTally(BaseModel):
+    """How many records a page skipped for one reason, with a few of them."""
+
+    code: str
+    count: int = Field(ge=1)
+    sample: list[SkippedSample] = Field(default_factory=list)
+
+
+class EntitySkips(SkipTally):
+    """A run's skips of one entity for one reason; ``sample`` comes from the first page that had any."""
+
+    entity: str
 
 
 class FailedPage(BaseModel):
@@ -61,6 +91,7 @@ class SyncRun(BaseModel):
     total_pages: int = 0
     done_pages: int = 0
     failed_pages: list[FailedPage] = Field(default_factory=list)
+    skips: list[EntitySkips] = Field(default_factory=list)
     started_at: datetime
     finished_at: datetime | None = None
     execution_arn: str | None = None
@@ -95,6 +126,17 @@ def _count_attribute(entity: str, field: str) -> str:
     return f"{_COUNT_PREFIX}{entity}#{field}"
 
 
+def _skips_of(item: dict[str, Any]) -> list[EntitySkips]:
+    skips: list[EntitySkips] = []
+    for name, value in item.items():
+        if not name.startswith(_SKIP_PREFIX):
+            continue
+        entity, code = name[len(_SKIP_PREFIX) :].rsplit("#", 1)
+        sample = item.get(f"{_SAMPLE_PREFIX}{entity}#{code}") or []
+        skips.append(EntitySkips(entity=entity, code=code, count=int(value), sample=sample))
+    return sorted(skips, key=lambda entry: (entry.entity, -entry.count, entry.code))
+
+
 class RunRepository:
     def __init__(self, table: MainTable | None = None) -> None:
         self._table = table or MainTable()
@@ -107,12 +149,14 @@ class RunRepository:
             if name.startswith(_COUNT_PREFIX):
                 entity, field = name[len(_COUNT_PREFIX) :].rsplit("#", 1)
                 counts.setdefault(entity, {})[field] = int(value)
-            elif name not in _STORED_ONLY:
+            elif name not in _STORED_ONLY and not name.startswith((_SKIP_PREFIX, _SAMPLE_PREFIX)):
                 plain[name] = value
         failed = sorted(
             (item.get("failed_pages") or {}).values(), key=lambda page: (page["entity"], page["page_no"])
         )
-        return SyncRun.model_validate({**plain, "counts": counts, "failed_pages": failed})
+        return SyncRun.model_validate(
+            {**plain, "counts": counts, "failed_pages": failed, "skips": _skips_of(item)}
+        )
 
     def start(self, run: SyncRun) -> SyncRun:
         """Store a new RUNNING run and take the tenant's run lock; ``RunAlreadyActive`` if one is running."""
@@ -122,7 +166,7 @@ class RunRepository:
             "pk": pk,
             "sk": run_sk(run.run_id),
             "item_type": "run",
-            **started.model_dump(mode="json", exclude={"counts", "failed_pages"}),
+            **started.model_dump(mode="json", exclude={"counts", "failed_pages", "skips"}),
             "failed_pages": {},
         }
         for entity, counts in run.counts.items():
@@ -155,19 +199,40 @@ class RunRepository:
         return str(lock["run_id"]) if lock else None
 
     def add_page_result(
-        self, tenant_id: str, run_id: str, entity: str, counts: EntityCounts, page_no: int
+        self,
+        tenant_id: str,
+        run_id: str,
+        entity: str,
+        counts: EntityCounts,
+        page_no: int,
+        *,
+        skips: Sequence[SkipTally] = (),
     ) -> bool:
-        """Count one finished page; False (and nothing changes) if that page was already counted."""
+        """Count one finished page (its skips by reason too); False (and nothing changes) if that page
+        was already counted."""
         key = _page_key(entity, page_no)
         names = {"#failed_page": key}
         values: dict[str, Any] = {":one": 1, ":keys": {key}, ":key": key}
         adds = ["done_pages :one", "done_page_keys :keys"]
+        sets: list[str] = []
         for index, field in enumerate(_COUNT_FIELDS):
             names[f"#c{index}"] = _count_attribute(entity, field)
             values[f":c{index}"] = getattr(counts, field)
             adds.append(f"#c{index} :c{index}")
+        for index, skip in enumerate(skips):
+            names[f"#s{index}"] = f"{_SKIP_PREFIX}{entity}#{skip.code}"
+            values[f":s{index}"] = skip.count
+            adds.append(f"#s{index} :s{index}")
+            if skip.sample:
+                names[f"#p{index}"] = f"{_SAMPLE_PREFIX}{entity}#{skip.code}"
+                values[f":p{index}"] = [
+                    {"source_id": sample.source_id, "message": sample.message[:SKIP_MESSAGE_LENGTH]}
+                    for sample in skip.sample[:SKIP_SAMPLE_SIZE]
+                ]
+                sets.append(f"#p{index} = if_not_exists(#p{index}, :p{index})")
+        set_clause = f"SET {', '.join(sets)} " if sets else ""
         update = Condition(
-            f"ADD {', '.join(adds)} REMOVE failed_pages.#failed_page", names=names, values=values
+            f"{set_clause}ADD {', '.join(adds)} REMOVE failed_pages.#failed_page", names=names, values=values
         )
         condition = Condition("attribute_exists(pk) AND NOT contains(done_page_keys, :key)")
         try:

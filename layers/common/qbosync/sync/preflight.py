@@ -30,6 +30,7 @@ from qbosync.sync.configuration import (
     validate_mapping_rows,
     validate_settings_targets,
 )
+from qbosync.sync.records.items import ItemMappingGap, find_mapping_problem
 from qbosync.sync.reference import CONNECTED, ConnectionView, ReferenceCatalog, ReferenceKind, ReferenceReader
 
 CheckStatus = Literal["pass", "fail", "warn"]
@@ -109,7 +110,7 @@ def run_preflight(
             "connect QuickBooks Online, then run preflight again",
         )
     checks += _required_defaults_checks(settings)
-    checks.append(_unmapped_source_codes_check(mappings, source))
+    checks += _source_checks(settings, mappings, source)
     return PreflightReport(ok=all(check.status != "fail" for check in checks), checks=checks)
 
 
@@ -377,9 +378,11 @@ def _required_defaults_checks(settings: TenantSettings) -> list[PreflightCheck]:
     return checks
 
 
-def _unmapped_source_codes_check(
-    mappings: Mapping[MappingKind, list[MappingRow]], source: Callable[[], SourceReferenceReader]
-) -> PreflightCheck:
+def _source_checks(
+    settings: TenantSettings,
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    source: Callable[[], SourceReferenceReader],
+) -> list[PreflightCheck]:
     try:
         reader = source()
         accounts = list(reader.list_accounts())
@@ -391,26 +394,43 @@ def _unmapped_source_codes_check(
             MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in ("income", "expense")],
             MappingKind.TAX_CODES: reader.list_tax_codes(),
         }
-        products_in_use, all_products_read = _codes_used_by_products(reader)
+        products, all_products_read = _active_products(reader)
     except Exception as error:  # reported as the finding, not raised
         logger.warning(
             "preflight could not read source reference data", extra={"error_type": type(error).__name__}
         )
-        return _check(
-            "unmapped_source_codes",
-            "warn",
-            f"the source's reference lists could not be read ({type(error).__name__})",
-            "check the source connection settings, then run preflight again",
-        )
+        why = f"the source's reference lists could not be read ({type(error).__name__})"
+        fix = "check the source connection settings, then run preflight again"
+        return [
+            _check("unmapped_source_codes", "warn", why, fix),
+            _check("product_mappings_in_use", "warn", f"not checked: {why}", fix),
+        ]
+    return [
+        _unmapped_source_codes_check(mappings, seen, products, all_products_read),
+        _product_mappings_in_use_check(settings, mappings, products, all_products_read),
+    ]
+
+
+def _products_scope(all_products_read: bool) -> str:
+    return (
+        "" if all_products_read else f" (products: first {PRODUCT_PAGES_CHECKED * PRODUCT_PAGE_SIZE} checked)"
+    )
+
+
+def _unmapped_source_codes_check(
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    seen: Mapping[MappingKind, Iterable[SourceCode]],
+    products: Sequence[SourceProduct],
+    all_products_read: bool,
+) -> PreflightCheck:
+    products_in_use = _codes_used_by_products(products)
     unmapped: list[str] = []
     for kind, codes in seen.items():
         mapped = {row.source_key for row in mappings.get(kind, [])}
         missing = sorted(({code.code for code in codes} | products_in_use.get(kind, set())) - mapped)
         if missing:
             unmapped.append(f"{kind.value}: {', '.join(missing)}")
-    scope = (
-        "" if all_products_read else f" (products: first {PRODUCT_PAGES_CHECKED * PRODUCT_PAGE_SIZE} checked)"
-    )
+    scope = _products_scope(all_products_read)
     if not unmapped:
         return _check("unmapped_source_codes", "pass", "every source code in use has a mapping" + scope)
     return _check(
@@ -421,24 +441,75 @@ def _unmapped_source_codes_check(
     )
 
 
-def _codes_used_by_products(reader: SourceReferenceReader) -> tuple[dict[MappingKind, set[str]], bool]:
-    """The codes active source products refer to, by mapping kind, and whether every page was read."""
-    used: dict[MappingKind, set[str]] = {kind: set() for kind in MappingKind}
+def _product_mappings_in_use_check(
+    settings: TenantSettings,
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    products: Sequence[SourceProduct],
+    all_products_read: bool,
+) -> PreflightCheck:
+    """Which active products the initial sync would skip for want of a product-type or GL-code mapping.
+
+    Bulk product creation has no default item type or income account, so an unmapped product type or
+    GL code in use means skipped products (unless QBO already has an item of the same name to match).
+    """
+    if not settings.sync.products:
+        return _check("product_mappings_in_use", "pass", "products are not synced")
+    product_types = {row.source_key: row.qbo_id for row in mappings.get(MappingKind.PRODUCT_TYPES, [])}
+    gl_codes = {row.source_key: row.qbo_id for row in mappings.get(MappingKind.GL_CODES, [])}
+    skipped: dict[ItemMappingGap, int] = {}
+    codes: dict[ItemMappingGap, set[str]] = {}
+    for product in products:
+        problem = find_mapping_problem(product, product_types, gl_codes)
+        if problem is None:
+            continue
+        skipped[problem.gap] = skipped.get(problem.gap, 0) + 1
+        code = product.gl_code if problem.gap is ItemMappingGap.NO_GL_CODE_MAPPING else product.product_type
+        codes.setdefault(problem.gap, set()).add(str(code))
+    scope = _products_scope(all_products_read)
+    if not skipped:
+        return _check(
+            "product_mappings_in_use",
+            "pass",
+            "every active source product has the product-type and GL-code mappings the initial sync needs"
+            + scope,
+        )
+    findings = "; ".join(
+        f"{gap.value}: {count} ({', '.join(sorted(codes[gap]))})"
+        for gap, count in sorted(skipped.items(), key=lambda entry: -entry[1])
+    )
+    return _check(
+        "product_mappings_in_use",
+        "warn",
+        f"the initial sync would skip {sum(skipped.values())} of {len(products)} active products "
+        f"(unless QBO has an item of the same name): {findings}{scope}",
+        "map these product types (to Service or NonInventory) and GL codes (to an income account); "
+        "products skipped anyway are listed by reason on the run",
+    )
+
+
+def _active_products(reader: SourceReferenceReader) -> tuple[list[SourceProduct], bool]:
+    """Active source products of the first pages, and whether every page was read."""
+    products: list[SourceProduct] = []
     cursor: str | None = None
     for _page in range(PRODUCT_PAGES_CHECKED):
         page = reader.list_products(cursor=cursor, limit=PRODUCT_PAGE_SIZE)
-        for product in page.items:
-            if product.deleted or not product.active:
-                continue
-            used[MappingKind.PRODUCT_TYPES].add(product.product_type)
-            for kind, code in (
-                (MappingKind.GL_CODES, product.gl_code),
-                (MappingKind.TAX_CODES, product.tax_code),
-                (MappingKind.INCOME_ACCOUNTS, product.income_account),
-            ):
-                if code:
-                    used[kind].add(code)
+        products += [product for product in page.items if product.active and not product.deleted]
         cursor = page.next_cursor
         if cursor is None:
-            return used, True
-    return used, False
+            return products, True
+    return products, False
+
+
+def _codes_used_by_products(products: Sequence[SourceProduct]) -> dict[MappingKind, set[str]]:
+    """The codes these source products refer to, by mapping kind."""
+    used: dict[MappingKind, set[str]] = {kind: set() for kind in MappingKind}
+    for product in products:
+        used[MappingKind.PRODUCT_TYPES].add(product.product_type)
+        for kind, code in (
+            (MappingKind.GL_CODES, product.gl_code),
+            (MappingKind.TAX_CODES, product.tax_code),
+            (MappingKind.INCOME_ACCOUNTS, product.income_account),
+        ):
+            if code:
+                used[kind].add(code)
+    return used

@@ -61,7 +61,10 @@ def sync_runs_router(
         "/tenants/<tenant_id>/sync/runs/<run_id>",
         summary="Follow an initial sync run",
         description=(
-            "Phase, status, counts per entity (matched, created, skipped, failed), percentage, failed pages."
+            "Phase, status (RUNNING, SUCCEEDED, SUCCEEDED_WITH_WARNINGS, SUCCEEDED_WITH_ERRORS, FAILED, "
+            "ABORTED), counts per entity (matched, created, skipped, failed), percentage, failed pages, and "
+            "`skips`: per entity and reason code, the count, what the code means, whether it warns, and up "
+            "to five skipped records (source id and message)."
         ),
         responses={200: {"description": "The run"}, **error_responses(401, 403, 404)},
         tags=["sync"],

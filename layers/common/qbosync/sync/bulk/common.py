@@ -11,8 +11,9 @@ from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
 from qbosync.qbo.metadata import metadata_time
 from qbosync.store.links import Link, LinkOrigin
-from qbosync.store.runs import EntityCounts
-from qbosync.sync.bulk.models import MAX_SKIP_REASONS, SkippedRecord
+from qbosync.store.runs import SKIP_SAMPLE_SIZE, EntityCounts, SkippedSample, SkipTally
+from qbosync.sync.bulk.models import MAX_SKIP_REASONS, FailedRecord, SkippedRecord
+from qbosync.sync.bulk.skips import SkipReason
 
 # A GET query's URL stays under common 8 KB limits once URL-encoded; a page's names usually fit one.
 MAX_QUERY_CHARS = 4000
@@ -21,25 +22,38 @@ MAX_QUERY_RESULTS = 1000
 
 @dataclass
 class Tally:
-    """Counts of one page, with the reasons of what was skipped or failed (the first few)."""
+    """Counts of one page, skips counted by reason, and the records skipped or failed (the first few)."""
 
     matched: int = 0
     created: int = 0
     skipped: int = 0
     failed: int = 0
     skipped_reasons: list[SkippedRecord] = field(default_factory=list)
-    failed_reasons: list[SkippedRecord] = field(default_factory=list)
+    failed_reasons: list[FailedRecord] = field(default_factory=list)
+    skips_by_code: dict[SkipReason, SkipTally] = field(default_factory=dict)
     qbo_requests: int = 0
 
-    def skip(self, source_id: str, reason: str) -> None:
+    def skip(self, source_id: str, code: SkipReason, reason: str) -> None:
         self.skipped += 1
         if len(self.skipped_reasons) < MAX_SKIP_REASONS:
-            self.skipped_reasons.append(SkippedRecord(source_id=source_id, reason=reason))
+            self.skipped_reasons.append(SkippedRecord(source_id=source_id, code=code, reason=reason))
+        sample = SkippedSample(source_id=source_id, message=reason)
+        tally = self.skips_by_code.get(code)
+        if tally is None:
+            self.skips_by_code[code] = SkipTally(code=code.value, count=1, sample=[sample])
+            return
+        tally.count += 1
+        if len(tally.sample) < SKIP_SAMPLE_SIZE:
+            tally.sample.append(sample)
 
     def fail(self, source_id: str, reason: str) -> None:
         self.failed += 1
         if len(self.failed_reasons) < MAX_SKIP_REASONS:
-            self.failed_reasons.append(SkippedRecord(source_id=source_id, reason=reason))
+            self.failed_reasons.append(FailedRecord(source_id=source_id, reason=reason))
+
+    def skips(self) -> list[SkipTally]:
+        """The page's skips by reason, most frequent first."""
+        return sorted(self.skips_by_code.values(), key=lambda tally: (-tally.count, tally.code))
 
     def count_link(self, origin: LinkOrigin) -> None:
         if origin == "matched":
@@ -58,7 +72,7 @@ def count_existing_link(tally: Tally, link: Link, run_started_at: datetime) -> N
     if link.updated_at >= run_started_at:
         tally.count_link(link.origin)
     else:
-        tally.skip(link.source_id, "already linked before this run")
+        tally.skip(link.source_id, SkipReason.ALREADY_LINKED, "already linked before this run")
 
 
 def created_during_run(qbo_record: Mapping[str, Any], run_started_at: datetime) -> bool:
@@ -198,7 +212,7 @@ def create_with_name_policy(
     _count(tally, outcome)
     if policy == "report":
         for creation in outcome.duplicate_names:
-            tally.skip(creation.source_id, name_taken)
+            tally.skip(creation.source_id, SkipReason.NAME_TAKEN, name_taken)
         return
     if not outcome.duplicate_names:
         return
@@ -214,7 +228,7 @@ def create_with_name_policy(
     )
     _count(tally, second)
     for creation in second.duplicate_names:
-        tally.skip(creation.source_id, both_taken)
+        tally.skip(creation.source_id, SkipReason.SUFFIXED_NAME_TAKEN, both_taken)
 
 
 def _count(tally: Tally, outcome: CreationOutcome) -> None:

@@ -23,6 +23,7 @@ from qbosync.sync.bulk.common import (
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.records.customers import customer_body
 from qbosync.sync.records.links import CUSTOMER, new_link
 from qbosync.sync.records.names import name_key, suffixed_name
@@ -55,7 +56,7 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     pending: list[SourceCustomer] = []
     for customer in listing.items:
         if customer.deleted or not customer.active:
-            tally.skip(customer.id, "inactive or deleted in the source")
+            tally.skip(customer.id, SkipReason.INACTIVE_IN_SOURCE, "inactive or deleted in the source")
             continue
         link = context.links.get(context.tenant_id, CUSTOMER, customer.id)
         if link is not None:
@@ -73,7 +74,7 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
             customer, candidates, settings.customer_matching, settings.name_collision_policy
         )
         if problem is not None:
-            tally.skip(customer.id, problem)
+            tally.skip(customer.id, problem[0], problem[1])
         elif match is not None:
             origin: LinkOrigin = (
                 "qbosync" if created_during_run(match, context.config.run_started_at) else "matched"
@@ -114,15 +115,16 @@ def _find_candidates(context: PageContext, tally: Tally, pending: list[SourceCus
 
 def _match(
     customer: SourceCustomer, candidates: _QboCustomers, rule: str, collision_policy: str
-) -> tuple[dict[str, Any] | None, str | None]:
-    """The QBO customer this source customer is, or a reason it cannot be decided."""
+) -> tuple[dict[str, Any] | None, tuple[SkipReason, str] | None]:
+    """The QBO customer this source customer is, or why it cannot be decided (code and message)."""
     email = name_key(customer.email) if customer.email else ""
     if rule == "email":
         if not email:
             return None, None
         found = candidates.by_email.get(email, [])
         if len(found) > 1:
-            return None, f"ambiguous: {len(found)} QBO customers have this email"
+            message = f"ambiguous: {len(found)} QBO customers have this email"
+            return None, (SkipReason.AMBIGUOUS_MATCH, message)
         return (found[0] if found else None), None
     by_name = candidates.by_name.get(name_key(customer.display_name))
     if by_name is None and collision_policy == "suffix":
@@ -130,7 +132,10 @@ def _match(
     if by_name is None:
         return None, None
     if rule == "both" and _email_of(by_name) != email:
-        return None, "a QBO customer has this display name but a different email"
+        return None, (
+            SkipReason.EMAIL_MISMATCH,
+            "a QBO customer has this display name but a different email",
+        )
     return by_name, None
 
 

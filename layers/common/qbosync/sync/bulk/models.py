@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from qbosync.store.runs import EntityCounts
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
 
 PageEntity = Literal["customers", "products"]
@@ -153,6 +154,12 @@ TaskEvent = Annotated[
 
 class SkippedRecord(BaseModel):
     source_id: str
+    code: SkipReason
+    reason: str
+
+
+class FailedRecord(BaseModel):
+    source_id: str
     reason: str
 
 
@@ -165,7 +172,7 @@ class PageResult(BaseModel):
     counted: bool
     qbo_requests: int = 0
     skipped: list[SkippedRecord] = Field(default_factory=list)
-    failed: list[SkippedRecord] = Field(default_factory=list)
+    failed: list[FailedRecord] = Field(default_factory=list)
 
 
 class PreparedRun(BaseModel):

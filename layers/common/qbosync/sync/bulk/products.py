@@ -20,7 +20,8 @@ from qbosync.sync.bulk.common import (
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.records.items import item_body, mapping_problem
+from qbosync.sync.bulk.skips import SkipReason
+from qbosync.sync.records.items import find_mapping_problem, item_body
 from qbosync.sync.records.links import ITEM, new_link
 from qbosync.sync.records.names import name_key, qbo_item_name, suffixed_item_name
 
@@ -33,7 +34,7 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
     pending: list[SourceProduct] = []
     for product in listing.items:
         if product.deleted or not product.active:
-            tally.skip(product.id, "inactive or deleted in the source")
+            tally.skip(product.id, SkipReason.INACTIVE_IN_SOURCE, "inactive or deleted in the source")
             continue
         link = context.links.get(context.tenant_id, ITEM, product.id)
         if link is not None:
@@ -74,9 +75,9 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
             )
             tally.count_link(origin)
             continue
-        problem = mapping_problem(product, config.product_types, config.gl_codes)
+        problem = find_mapping_problem(product, config.product_types, config.gl_codes)
         if problem is not None:
-            tally.skip(product.id, problem)
+            tally.skip(product.id, SkipReason.for_mapping_gap(problem.gap), problem.message)
             continue
         to_create[product.id] = product
         creations.append(

@@ -15,7 +15,18 @@ from pydantic import BaseModel
 
 from qbosync.errors import Conflict, NotConnected, ValidationFailed
 from qbosync.observability import logger
-from qbosync.store.runs import EntityCounts, FailedPage, RunAlreadyActive, RunNotFound, RunRepository, SyncRun
+from qbosync.store.runs import (
+    EntityCounts,
+    EntitySkips,
+    FailedPage,
+    RunAlreadyActive,
+    RunNotFound,
+    RunRepository,
+    RunStatus,
+    SkippedSample,
+    SyncRun,
+)
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.preflight import PreflightReport
 from qbosync.sync.reference import CONNECTED, ConnectionReader
 
@@ -49,11 +60,22 @@ class StartedRun(BaseModel):
     status_url: str
 
 
+class SkipsView(BaseModel):
+    """Records of one entity skipped for one reason: how many, what it means, and a few of them."""
+
+    entity: str
+    code: SkipReason
+    count: int
+    warns: bool
+    explanation: str
+    sample: list[SkippedSample]
+
+
 class RunView(BaseModel):
     """A run as an admin follows it."""
 
     run_id: str
-    status: str
+    status: RunStatus
     phase: str
     counts: dict[str, EntityCounts]
     totals: EntityCounts
@@ -61,9 +83,22 @@ class RunView(BaseModel):
     total_pages: int
     done_pages: int
     failed_pages: list[FailedPage]
+    skips: list[SkipsView]
     started_at: datetime
     finished_at: datetime | None
     started_by: str
+
+
+def skips_view(skips: EntitySkips) -> SkipsView:
+    code = SkipReason(skips.code)
+    return SkipsView(
+        entity=skips.entity,
+        code=code,
+        count=skips.count,
+        warns=code.warns,
+        explanation=code.explanation,
+        sample=skips.sample,
+    )
 
 
 def new_run_id(now: datetime) -> str:
@@ -99,6 +134,7 @@ def run_view(run: SyncRun) -> RunView:
         total_pages=run.total_pages,
         done_pages=run.done_pages,
         failed_pages=run.failed_pages,
+        skips=[skips_view(skips) for skips in run.skips],
         started_at=run.started_at,
         finished_at=run.finished_at,
         started_by=run.started_by,

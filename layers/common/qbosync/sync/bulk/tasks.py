@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from qbosync.observability import logger
-from qbosync.store.runs import EntityCounts, FinalRunStatus
+from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
 from qbosync.sync.bulk.common import Tally
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
@@ -44,6 +44,7 @@ from qbosync.sync.bulk.models import (
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.preflight import run_preflight
 from qbosync.sync.reference import CONNECTED, ReferenceCatalog, ReferenceKind
 
@@ -176,7 +177,7 @@ def sync_page(event: SyncPageEvent, deps: BulkSyncDependencies) -> PageResult:
     else:
         tally = sync_customer_page(context, page)
     counted = deps.runs.add_page_result(
-        event.tenant_id, event.run_id, page.entity, tally.counts(), page.page_no
+        event.tenant_id, event.run_id, page.entity, tally.counts(), page.page_no, skips=tally.skips()
     )
     logger.info(
         "bulk sync page done",
@@ -224,18 +225,19 @@ def qbo_to_source(event: QboToSourceEvent, deps: BulkSyncDependencies) -> dict[s
         tally = step(context)
         if tally is None:
             continue
-        counted = deps.runs.add_page_result(event.tenant_id, event.run_id, entity, tally.counts(), 1)
+        counted = deps.runs.add_page_result(
+            event.tenant_id, event.run_id, entity, tally.counts(), 1, skips=tally.skips()
+        )
         results[entity] = dump(_result(entity, 1, tally, counted))
     return results
 
 
 def finish(event: FinishEvent, deps: BulkSyncDependencies) -> FinishedRun:
-    """End the run: SUCCEEDED, or SUCCEEDED_WITH_ERRORS when a page or a record failed."""
+    """End the run with ``final_status``, releasing the tenant's run lock."""
     run = deps.runs.get(event.tenant_id, event.run_id)
     if run is None:
         raise BulkSyncPageRejected(f"there is no run {event.run_id} for this tenant")
-    with_errors = bool(run.failed_pages) or any(counts.failed for counts in run.counts.values())
-    status: FinalRunStatus = "SUCCEEDED_WITH_ERRORS" if with_errors else "SUCCEEDED"
+    status = final_status(run)
     finished = deps.runs.finish(event.tenant_id, event.run_id, status, deps.clock())
     logger.info(
         "bulk sync finished",
@@ -244,6 +246,23 @@ def finish(event: FinishEvent, deps: BulkSyncDependencies) -> FinishedRun:
     return FinishedRun(
         status=finished.status, counts=finished.counts, failed_pages=len(finished.failed_pages)
     )
+
+
+def final_status(run: SyncRun) -> FinalRunStatus:
+    """SUCCEEDED_WITH_ERRORS when a page or a record failed; else SUCCEEDED_WITH_WARNINGS when a record
+    was skipped for a reason that needs the admin (``SkipReason.warns``); else SUCCEEDED."""
+    if run.failed_pages or any(counts.failed for counts in run.counts.values()):
+        return "SUCCEEDED_WITH_ERRORS"
+    if any(_warns(skips.code) for skips in run.skips):
+        return "SUCCEEDED_WITH_WARNINGS"
+    return "SUCCEEDED"
+
+
+def _warns(code: str) -> bool:
+    try:
+        return SkipReason(code).warns
+    except ValueError:
+        return True  # a code this version does not know is still a skip the admin should see
 
 
 def abort(event: AbortEvent, deps: BulkSyncDependencies) -> FinishedRun:

@@ -55,14 +55,23 @@ class ResolvedLine:
     class_id: str | None = None
 
 
+def _prefixed(prefix: NumberPrefix, number: str) -> tuple[str, str]:
+    """The prefix to write and the rest of the number: a number that already starts with the prefix
+    (``INV-1020`` under ``INV-``, in any letter case) keeps its own, so the prefix is never doubled."""
+    if not prefix.enabled:
+        return "", number
+    if number.casefold().startswith(prefix.value.casefold()):
+        return number[: len(prefix.value)], number[len(prefix.value) :]
+    return prefix.value, number
+
+
 def doc_number(prefix: NumberPrefix, number: str) -> str:
     """The QBO DocNumber (or PaymentRefNum) for a source number: prefixed, at most 21 characters."""
-    full = prefix.apply(number)
-    if len(full) <= QBO_DOC_NUMBER_LENGTH:
-        return full
-    head = prefix.value if prefix.enabled else ""
+    head, rest = _prefixed(prefix, number)
+    if len(head) + len(rest) <= QBO_DOC_NUMBER_LENGTH:
+        return head + rest
     room = QBO_DOC_NUMBER_LENGTH - len(head)
-    return head + number[-room:]
+    return head + rest[-room:]
 
 
 def content_hash(body: Mapping[str, Any]) -> str:
@@ -74,7 +83,7 @@ def content_hash(body: Mapping[str, Any]) -> str:
 def _note(prefix: NumberPrefix, number: str, written: str, extra: str | None = None) -> str | None:
     """``PrivateNote``: the full source number when it had to be shortened, and ``extra``."""
     parts = []
-    if written != prefix.apply(number):
+    if written != "".join(_prefixed(prefix, number)):
         parts.append(f"Source number {number}")
     if extra:
         parts.append(extra)
