@@ -10,6 +10,7 @@ calls it around every test).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from functools import cache
 from typing import TypeVar
 
@@ -35,6 +36,7 @@ from qbosync.store.config import AuditRepository, MappingRepository, SettingsRep
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository
 from qbosync.store.governor import DynamoGovernorStore
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
@@ -238,6 +240,8 @@ def push_service() -> PushService:
             source_for=source_for_tenant,
             parked=ParkedRelease(EventRepository(), event_requeue()),
             clock=utc_now,
+            ledger=WriteLedger(),
+            requestid_window=timedelta(seconds=get_settings().qbo_requestid_window_seconds),
         )
     )
 

@@ -3,14 +3,12 @@ a payment entered in QBO and recorded in the source by the pull belongs to QBO."
 
 from __future__ import annotations
 
-from functools import partial
-
 from qbosync.source.models import SourcePayment
 from qbosync.store.links import Link
 from qbosync.sync.configuration import MappingKind
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.transform import MissingMapping, payment_body
-from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
+from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
 from qbosync.sync.records.links import PAYMENT
 
 
@@ -44,7 +42,7 @@ class PaymentPush(DocumentPush):
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
-        find = partial(self._writer.find_by, PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             return Applied(reason=healed, qbo_id=written.qbo_id)

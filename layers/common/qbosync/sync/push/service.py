@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -63,6 +63,7 @@ from qbosync.qbo.faults import (
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
@@ -73,6 +74,8 @@ from qbosync.sync.push.transform import MissingMapping
 from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
 from qbosync.sync.records.events import fault_code, fault_info
 from qbosync.sync.records.messages import PushMessage
+
+REQUESTID_WINDOW = timedelta(hours=1)
 
 OutcomeStatus = Literal["done", "parked", "failed"]
 
@@ -119,6 +122,9 @@ class PushDependencies:
     source_for: Callable[[str], SourcePort]
     parked: ParkedEvents
     clock: Callable[[], datetime]
+    ledger: WriteLedger
+    requestid_window: timedelta = REQUESTID_WINDOW
+    """How long QBO is trusted to replay a requestid (Intuit does not document it)."""
 
 
 class PushService:
@@ -238,7 +244,14 @@ class PushService:
             references=QboReferences(
                 tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock
             ),
-            writer=QboWriter(tenant_id, qbo, deps.links, deps.clock),
+            writer=QboWriter(
+                tenant_id,
+                qbo,
+                deps.links,
+                deps.clock,
+                ledger=deps.ledger,
+                requestid_window=deps.requestid_window,
+            ),
             parked=deps.parked,
         )
         invoices = InvoicePush(context)
