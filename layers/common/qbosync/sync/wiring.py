@@ -207,6 +207,7 @@ def connection_service() -> ConnectionService:
         prerequisites=_prerequisites_of_connected_company,
         redirect_uri=settings.oauth_redirect_uri,
         admin_return_url=settings.admin_return_url,
+        writes=WriteLedger(),
     )
 
 
