@@ -3,14 +3,14 @@ one QBO document, whether QBO still replays the requestid or has forgotten it.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from qbosync.store.links import Link, LinkRepository
+from qbosync.store.links import Link, LinkRepository, LinkState
 from qbosync.store.table import StoreUnavailable
 from tests.support.push_world import PushWorld, push_world
 
@@ -36,6 +36,9 @@ class WorkerKilledAfterCommit(httpx.BaseTransport):
 
     armed: str | None = None
     kills: int = 0
+    forget: bool = True
+    meanwhile: Callable[[], object] | None = None
+    """What else happens before the queue delivers the change again (a source edit)."""
 
     def __init__(self, inner: httpx.BaseTransport) -> None:
         self._inner = inner
@@ -50,7 +53,10 @@ class WorkerKilledAfterCommit(httpx.BaseTransport):
             forget = httpx.Request(
                 "POST", request.url.copy_with(path="/_sandbox/requestids/forget", query=b"")
             )
-            self._inner.handle_request(forget).raise_for_status()
+            if WorkerKilledAfterCommit.forget:
+                self._inner.handle_request(forget).raise_for_status()
+            if WorkerKilledAfterCommit.meanwhile is not None:
+                WorkerKilledAfterCommit.meanwhile()
             raise WorkerKilled(f"killed after QBO committed a {armed}")
         return answer
 
@@ -59,8 +65,11 @@ class WorkerKilledAfterCommit(httpx.BaseTransport):
 def _disarmed() -> Iterator[None]:
     WorkerKilledAfterCommit.armed = None
     WorkerKilledAfterCommit.kills = 0
+    WorkerKilledAfterCommit.forget = True
+    WorkerKilledAfterCommit.meanwhile = None
     yield
     WorkerKilledAfterCommit.armed = None
+    WorkerKilledAfterCommit.meanwhile = None
 
 
 def _paid(world: PushWorld) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -137,4 +146,26 @@ def test_given_a_lost_answer_and_a_forgotten_requestid_when_redelivered_then_qbo
     (qbo_payment,) = _qbo_payments(world, payment)
     assert world.linked("Payment", payment["id"]).qbo_id == qbo_payment["Id"]
     assert world.qbo_writes("POST payment") == 1  # found by its identity, never sent again
+    assert list(world.ledger.ambiguous(world.tenant_id)) == []
+
+
+@pytest.mark.integration
+def test_given_a_payment_create_cut_off_when_the_source_voids_it_before_redelivery_then_qbo_voids_it(
+    world: PushWorld,
+) -> None:
+    _invoice, payment = _paid(world)
+    WorkerKilledAfterCommit.armed = "payment"
+    WorkerKilledAfterCommit.forget = False
+    WorkerKilledAfterCommit.meanwhile = lambda: world.change("POST", f"payments/{payment['id']}/void")
+    world.deliver_all()
+    world.drain()
+    world.deliver_all()
+
+    world.drain()
+
+    assert WorkerKilledAfterCommit.kills == 1
+    (qbo_payment,) = _qbo_payments(world, payment)
+    assert float(qbo_payment["TotalAmt"]) == 0
+    link = world.linked("Payment", payment["id"])
+    assert (link.qbo_id, link.state) == (qbo_payment["Id"], LinkState.VOIDED)
     assert list(world.ledger.ambiguous(world.tenant_id)) == []

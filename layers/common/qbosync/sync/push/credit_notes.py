@@ -70,11 +70,12 @@ class CreditNotePush(DocumentPush):
     def _remove_credit_note(
         self, note: SourceCreditNote, link: Link | None, application: Link | None
     ) -> Applied:
+        application_target = Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
+        application = self._writer.settle_before_removal(application_target, application)
         if application is not None and application.is_live:
-            target = Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
-            self._writer.remove_transaction(target, application, delete=True)
+            self._writer.remove_transaction(application_target, application, delete=True)
+        memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version)
+        link = self._writer.settle_before_removal(memo_target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(note.version, link)
-        return self._writer.remove_transaction(
-            Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version), link, delete=True
-        )
+        return self._writer.remove_transaction(memo_target, link, delete=True)

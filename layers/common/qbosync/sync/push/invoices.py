@@ -51,6 +51,8 @@ class InvoicePush(DocumentPush):
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
+        target = Target(INVOICE, INVOICE, invoice.id, invoice.version)
+        link = self._writer.settle_before_removal(target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(invoice.version, link)
         try:
@@ -60,7 +62,6 @@ class InvoicePush(DocumentPush):
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
         policy = self._config.settings.deletion_policy
-        target = Target(INVOICE, INVOICE, invoice.id, invoice.version)
         if invoice.status == "void" or policy == "void" or has_payments:
             self._writer.void(target, link, str(current["SyncToken"]))
             return Applied(

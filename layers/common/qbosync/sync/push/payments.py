@@ -50,8 +50,9 @@ class PaymentPush(DocumentPush):
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
+        target = Target(PAYMENT, PAYMENT, payment.id, payment.version)
+        link = self._writer.settle_before_removal(target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(payment.version, link)
         delete = payment.status == "deleted" and self._config.settings.deletion_policy == "delete"
-        target = Target(PAYMENT, PAYMENT, payment.id, payment.version)
         return self._writer.remove_transaction(target, link, delete=delete)

@@ -332,6 +332,21 @@ class QboWriter:
         voided = self._qbo.void(target.qbo_entity, link.qbo_id, sync_token, rid)
         return self.record(relinked(link, voided, None, LinkState.VOIDED), target.version)
 
+    def settle_before_removal(self, target: Target, link: Link | None) -> Link | None:
+        """Before removing a document: a create of it still open is looked up by the identity it
+        recorded (a requestid replay would need the body); found, it is linked so it can be removed."""
+        if link is not None and link.is_live:
+            return link
+        intent = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if intent is None or not intent.is_create or intent.identity is None:
+            return link
+        found = self.find(intent.qbo_entity, intent.identity, ours_only=True)
+        if found is None:
+            self._ledger.settle(self._tenant, target.link_entity, target.source_id)
+            return link
+        at = Target(target.qbo_entity, target.link_entity, target.source_id, intent.version)
+        return self.record(self._new_link(at, found, None), intent.version)
+
     def record_absent(self, version: int, link: Link | None) -> Applied:
         """A removed document that is not (or no longer) in QBO: nothing to write."""
         if link is not None:
