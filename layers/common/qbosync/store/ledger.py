@@ -25,7 +25,7 @@ from qbosync.store.table import MainTable, tenant_pk
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-_PREFIX = "write#"
+_PREFIX = "WRITE#"
 _ITEM_KEYS = ("pk", "sk", "item_type")
 
 

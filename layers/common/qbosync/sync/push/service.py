@@ -8,7 +8,10 @@ The webhook only names the object: the source is read again and its *current* ve
 (a late or repeated notification finds the link already at that version and does nothing). Every
 write carries ``request_id_for(tenant, entity, source id, version, operation)``, so a retried write is
 replayed by QBO, never doubled; the link (QBO id, SyncToken, content hash, source version) is recorded
-before the event is acknowledged.
+before the event is acknowledged. Every write is first recorded as an intent in the write ledger
+(``store.ledger``) and settled in the transaction that records the link; an intent left open by a lost
+answer or a killed worker is resolved (same requestid inside the window, else a lookup by identity and
+qbosync's ``PrivateNote`` marker) before the document is written again (``writer.QboWriter``).
 
 - Edits are sparse updates with the link's SyncToken; a stale token (5010) is read again and the
   change re-applied once. Unchanged content (same hash) is not written again.
