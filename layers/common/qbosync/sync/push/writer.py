@@ -257,8 +257,13 @@ class QboWriter:
             current = self._qbo.read(target.qbo_entity, link.qbo_id)
         except QboNotFound:
             logger.info("healing: re-creating a record deleted in QBO", extra={"qbo_id": link.qbo_id})
-            record = self.create(target, body, identity, replacing=link.qbo_id)
-            recreated = self.record(relinked(link, record, digest), target.version)
+            # A re-create an earlier heal started and never saw the end of is settled first.
+            adopted, generation = self.resolve_open_create(target, body, identity)
+            if adopted is not None:
+                recreated = self.upsert(target, adopted, body, identity)
+            else:
+                record = self.create(target, body, identity, replacing=link.qbo_id, generation=generation)
+                recreated = self.record(relinked(link, record, digest), target.version)
             return recreated, f"re-created in QBO as {recreated.qbo_id} (was {link.qbo_id}, deleted there)"
         if voided_in_qbo(current, body):
             raise Refused(
