@@ -169,3 +169,25 @@ def test_given_a_payment_create_cut_off_when_the_source_voids_it_before_redelive
     link = world.linked("Payment", payment["id"])
     assert (link.qbo_id, link.state) == (qbo_payment["Id"], LinkState.VOIDED)
     assert list(world.ledger.ambiguous(world.tenant_id)) == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("world", [PAST_THE_WINDOW], indirect=True)
+def test_given_a_heal_re_create_cut_off_and_forgotten_when_redelivered_then_qbo_has_one_payment(
+    world: PushWorld,
+) -> None:
+    _invoice, payment = _paid(world)
+    world.deliver_all()
+    world.drain()
+    deleted_id = world.linked("Payment", payment["id"]).qbo_id
+    world.delete_in_qbo("Payment", deleted_id, "someone-deletes-it")
+    WorkerKilledAfterCommit.armed = "payment"
+
+    event = world.heal("payment", payment["id"])
+
+    assert WorkerKilledAfterCommit.kills == 1
+    assert event.status == "done"
+    (qbo_payment,) = _qbo_payments(world, payment)
+    assert qbo_payment["Id"] != deleted_id
+    assert world.linked("Payment", payment["id"]).qbo_id == qbo_payment["Id"]
+    assert list(world.ledger.ambiguous(world.tenant_id)) == []
