@@ -243,6 +243,18 @@ async def company_preferences(request: Request) -> Response:
     return JSONResponse(preferences)
 
 
+async def forget_request_ids(request: Request) -> Response:
+    """Intuit does not say how long it remembers a requestid: this makes every realm forget them all
+    now, so a later write with an old requestid is applied as new."""
+    sandbox = _sandbox(request)
+    forgotten = 0
+    for company in sandbox.companies.values():
+        with company.lock:
+            forgotten += len(company.request_cache)
+            company.request_cache.clear()
+    return JSONResponse({"forgotten": forgotten})
+
+
 async def snapshot(request: Request) -> Response:
     sandbox = _sandbox(request)
     if sandbox.config.snapshot_path is None:
@@ -264,5 +276,6 @@ def control_routes() -> list[Route]:
         Route("/_sandbox/webhooks/flush", flush_webhooks, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/snapshot", snapshot, methods=["POST"]),
+        Route("/_sandbox/requestids/forget", forget_request_ids, methods=["POST"]),
         Route("/_sandbox/realms/{realm_id}/preferences", company_preferences, methods=["GET", "POST"]),
     ]

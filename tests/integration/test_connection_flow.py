@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from qbosync.store.connections import ConnectionRepository
+from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.table import OWNER_SK, MainTable, realm_pk
 from tests.support.connection_world import (
     ADMIN,
@@ -206,3 +208,50 @@ def test_given_prerequisite_checks_that_crash_when_connecting_then_connected_wit
     checks = world.call("api_connection_get.json").body["prerequisites"]
     assert [(check["id"], check["status"]) for check in checks] == [("prerequisites", "warn")]
     assert "TimeoutError" in checks[0]["reason"]
+
+
+def _open_write(tenant_id: str) -> WriteIntent:
+    intent = WriteIntent(
+        tenant_id=tenant_id,
+        link_entity="Payment",
+        qbo_entity="Payment",
+        source_id="pay_000001",
+        version=3,
+        operation="create",
+        request_id="e09536919a79f0c16505b617bf382467",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    WriteLedger().begin(intent)
+    return intent
+
+
+def test_given_an_ambiguous_qbo_write_when_disconnecting_then_409_lists_it_and_nothing_is_revoked(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+    intent = _open_write(TENANT_A)
+
+    reply = world.call("api_connection_delete.json")
+
+    assert (reply.status, reply.body["error"]["code"]) == (409, "ambiguous_writes")
+    (listed,) = reply.body["error"]["details"]
+    assert (listed["entity"], listed["source_id"], listed["operation"], listed["request_id"]) == (
+        "Payment",
+        "pay_000001",
+        "create",
+        intent.request_id,
+    )
+    assert world.stats()["revocations"] == 0
+    assert world.call("api_connection_get.json").body["status"] == "connected"
+
+
+def test_given_an_ambiguous_qbo_write_when_disconnecting_with_force_then_it_is_disconnected(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+    _open_write(TENANT_A)
+
+    reply = world.call("api_connection_delete.json", query={"force": "true"})
+
+    assert (reply.status, reply.body["status"]) == (200, "disconnected")
+    assert world.stats()["revocations"] == 1

@@ -18,6 +18,7 @@ from qbosync.api.routes.events import events_router
 from qbosync.clock import utc_now
 from qbosync.store.aws import sqs_client
 from qbosync.store.events import STUCK_AFTER, ReasonCode
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.tenants import TenantRepository
 from qbosync.sync.push.service import PushDependencies, PushService
@@ -64,6 +65,7 @@ def _killed_after_received(world: PushWorld) -> PushMessage:
             source_for=killed,
             parked=ParkedRelease(world.events, _requeue(world)),
             clock=utc_now,
+            ledger=WriteLedger(),
         )
     )
     with pytest.raises(WorkerKilled):

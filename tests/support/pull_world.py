@@ -42,6 +42,7 @@ from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRecord, AuditRepository, MappingRepository, SettingsRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.store.queues import PushQueue
 from qbosync.store.tokens import TokenVault, clear_token_cache
@@ -204,6 +205,7 @@ class PullWorld:
                 source_for=self.source,
                 parked=ParkedRelease(EventRepository(), wiring.event_requeue()),
                 clock=now,
+                ledger=WriteLedger(),
             )
         )
 

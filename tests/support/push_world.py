@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -40,13 +40,14 @@ from qbosync.store.config import (
     SettingsRepository,
 )
 from qbosync.store.events import EventRepository, SyncEvent
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, TenantSettings
 from qbosync.sync.push.receiver import WebhookReceiver
-from qbosync.sync.push.service import PushDependencies, PushService
+from qbosync.sync.push.service import REQUESTID_WINDOW, PushDependencies, PushService
 from qbosync.sync.records.messages import HealKind, PushMessage
 from qbosync.sync.reference import ReferenceCatalog
 from qbosync.sync.retry.parked import ParkedRelease
@@ -133,6 +134,7 @@ class PushWorld:
     webhook_secret: str
     events: EventRepository
     links: LinkRepository
+    ledger: WriteLedger
     configuration: ConfigurationService
     receiver: WebhookReceiver
     service: PushService
@@ -413,6 +415,7 @@ def push_world(
     qbo_backoff_seconds: float = 0.0,
     wrap_qbo_transport: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
     qbo_requests_per_minute: int | None = None,
+    requestid_window: timedelta = REQUESTID_WINDOW,
 ) -> Iterator[PushWorld]:
     """Everything the push flow touches, in-process. Needs moto active and ``TABLE_NAME`` set.
 
@@ -463,6 +466,7 @@ def push_world(
         queue = PushQueue(queue_url=queue_url)
         events = EventRepository()
         links = LinkRepository()
+        ledger = WriteLedger()
         configuration = ConfigurationService(
             SettingsRepository(), MappingRepository(), AuditRepository(), utc_now
         )
@@ -475,6 +479,8 @@ def push_world(
                 source_for=lambda _tenant: source,
                 parked=ParkedRelease(events, EventRequeue(push_queue=queue, pull_queue=PullQueue())),
                 clock=utc_now,
+                ledger=ledger,
+                requestid_window=requestid_window,
             )
         )
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -495,6 +501,7 @@ def push_world(
             webhook_secret=tenant_config.webhook_secret,
             events=events,
             links=links,
+            ledger=ledger,
             configuration=configuration,
             receiver=WebhookReceiver(queue=queue),
             service=service,

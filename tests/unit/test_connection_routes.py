@@ -64,8 +64,8 @@ class RecordingFlows:
             raise NotConnected(f"Tenant '{tenant_id}' has never connected a QuickBooks company.")
         return self.connection
 
-    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection:
-        self.calls.append(("disconnect", (tenant_id, admin_sub)))
+    def disconnect(self, tenant_id: str, admin_sub: str, *, force: bool = False) -> Connection:
+        self.calls.append(("disconnect", (tenant_id, admin_sub, force) if force else (tenant_id, admin_sub)))
         current = self.status(tenant_id)
         return current.model_copy(update={"status": "disconnected", "disconnected_by": admin_sub})
 

@@ -164,6 +164,8 @@ class Settings(BaseSettings):
     pull_queue_url: str | None = Field(None, alias="PULL_QUEUE_URL")
     bulk_sync_state_machine_arn: str | None = Field(None, alias="BULK_SYNC_STATE_MACHINE_ARN")
 
+    qbo_requestid_window_seconds: int = Field(3600, ge=0, alias="QBO_REQUESTID_WINDOW_SECONDS")
+    """How long QBO is trusted to replay a requestid; past it an ambiguous write is looked up instead."""
     http_timeout_seconds: float = Field(20.0, gt=0, alias="HTTP_TIMEOUT_SECONDS")
     secret_cache_seconds: int = Field(300, ge=0, alias="SECRET_CACHE_SECONDS")
     # Powertools' own switch; qbosync reads it too, to skip importing the X-Ray SDK when it is off.

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -27,6 +27,9 @@ from qbosync.store.table import (
     link_sk,
     tenant_pk,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 LinkOrigin = Literal["qbosync", "qbo", "matched"]
 
@@ -124,16 +127,24 @@ class LinkRepository:
         page = self._table.query_gsi1(link_gsi1pk(tenant_id, entity), sk_equals=qbo_id)
         return self._to_link(page.items[0]) if page.items else None
 
-    def put(self, link: Link) -> Link:
-        """Record the link unless a newer source version is already recorded (equal versions overwrite)."""
+    def put(self, link: Link, *, together: Sequence[TransactWriteItemTypeDef] = ()) -> Link:
+        """Record the link unless a newer source version is already recorded (equal versions overwrite).
+
+        ``together``: writes that must happen with it or not at all (the write ledger's settlement).
+        """
+        condition = Condition(
+            "attribute_not_exists(pk) OR source_version <= :v", values={":v": link.source_version}
+        )
         try:
-            self._table.put(
-                self._to_item(link),
-                condition=Condition(
-                    "attribute_not_exists(pk) OR source_version <= :v", values={":v": link.source_version}
-                ),
-            )
+            if together:
+                self._table.transact_write(
+                    [self._table.put_op(self._to_item(link), condition=condition), *together]
+                )
+            else:
+                self._table.put(self._to_item(link), condition=condition)
         except ConditionFailed as exc:
+            if together and not exc.failed_at(0):
+                raise
             raise StaleSourceVersion(
                 "a newer version of this record is already synced",
                 details=[{"entity": link.entity, "source_id": link.source_id}],

@@ -10,8 +10,8 @@ racing for one company cannot both win; the loser's fresh tokens are revoked at 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -19,10 +19,11 @@ from urllib.parse import urlencode, urlsplit
 
 from pydantic import BaseModel
 
-from qbosync.errors import NotConnected, UpstreamUnavailable
+from qbosync.errors import Conflict, NotConnected, UpstreamUnavailable
 from qbosync.observability import logger
 from qbosync.qbo.oauth import InvalidGrant, OAuthError, TokenGrant
 from qbosync.store.connections import Connection, ConnectionRepository, RealmClaimedByAnotherTenant
+from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.oauth_states import OAuthStateRepository, StateInvalid
 from qbosync.sync.oauth_state import STATE_LIFETIME_SECONDS, OAuthStateSigner, browser_hash, same_browser
 
@@ -98,6 +99,18 @@ class CallbackResult:
     realm_id: str | None = None
 
 
+class OpenWrites(Protocol):
+    """The QBO writes of a tenant whose outcome qbosync has not recorded (``WriteLedger``)."""
+
+    def ambiguous(self, tenant_id: str) -> Iterable[WriteIntent]: ...
+
+
+class AmbiguousWrites(Conflict):
+    """Disconnecting now would leave QBO writes whose outcome nobody could settle any more."""
+
+    code = "ambiguous_writes"
+
+
 @dataclass
 class ConnectionService:
     """Runs the connect, callback, status and disconnect flows for every tenant."""
@@ -112,6 +125,7 @@ class ConnectionService:
     redirect_uri: str
     admin_return_url: str
     clock: Callable[[], float] = time.time
+    writes: OpenWrites = field(default_factory=WriteLedger)
 
     def start(self, tenant_id: str, admin_sub: str) -> ConnectStart:
         """Intuit's authorize URL for this tenant and admin, with a fresh single-use state bound to a
@@ -194,11 +208,34 @@ class ConnectionService:
             raise NotConnected(f"Tenant '{tenant_id}' has never connected a QuickBooks company.")
         return connection
 
-    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection:
-        """Revoke at Intuit, delete the tokens, keep the connection record as history."""
+    def disconnect(self, tenant_id: str, admin_sub: str, *, force: bool = False) -> Connection:
+        """Revoke at Intuit, delete the tokens, keep the connection record as history.
+
+        Refused (``AmbiguousWrites``) while a QBO write's outcome is unknown, since only this connection
+        can still find out whether QBO committed it; ``force`` disconnects anyway.
+        """
         connection = self.status(tenant_id)
         if connection.status == "disconnected":
             return connection
+        ambiguous = [] if force else list(self.writes.ambiguous(tenant_id))
+        if ambiguous:
+            raise AmbiguousWrites(
+                f"{len(ambiguous)} QBO write(s) have no recorded outcome yet; retry once the push settles"
+                " them, or disconnect with ?force=true and check these documents in QBO by hand",
+                details=[
+                    {
+                        "entity": intent.link_entity,
+                        "source_id": intent.source_id,
+                        "version": intent.version,
+                        "operation": intent.operation,
+                        "request_id": intent.request_id,
+                        "started_at": intent.started_at.isoformat(),
+                    }
+                    for intent in ambiguous
+                ],
+            )
+        if force:
+            logger.warning("disconnect forced", extra={"tenant_id": tenant_id})
         vault = self.vault_for(tenant_id)
         refresh_token = vault.current_refresh_token()
         if refresh_token is not None:

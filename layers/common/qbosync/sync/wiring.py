@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TypeVar
 
@@ -39,6 +39,7 @@ from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository
 from qbosync.store.executions import BulkSyncExecutions
 from qbosync.store.governor import DynamoGovernorStore
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
@@ -222,6 +223,7 @@ def connection_service() -> ConnectionService:
         prerequisites=_prerequisites_of_connected_company,
         redirect_uri=settings.oauth_redirect_uri,
         admin_return_url=settings.admin_return_url,
+        writes=WriteLedger(),
     )
 
 
@@ -255,6 +257,8 @@ def push_service() -> PushService:
             source_for=source_for_tenant,
             parked=ParkedRelease(EventRepository(), event_requeue()),
             clock=utc_now,
+            ledger=WriteLedger(),
+            requestid_window=timedelta(seconds=get_settings().qbo_requestid_window_seconds),
         )
     )
 

@@ -45,7 +45,7 @@ class ConnectionFlows(Protocol):
     def start(self, tenant_id: str, admin_sub: str) -> ConnectStart: ...
     def complete(self, params: CallbackParams, browser_key: str | None = None) -> CallbackResult: ...
     def status(self, tenant_id: str) -> Connection: ...
-    def disconnect(self, tenant_id: str, admin_sub: str) -> Connection: ...
+    def disconnect(self, tenant_id: str, admin_sub: str, *, force: bool = False) -> Connection: ...
 
 
 class PrerequisiteView(BaseModel):
@@ -238,7 +238,9 @@ def connection_router(
         summary="Disconnect QuickBooks Online",
         description=(
             "Revokes the grant at Intuit and deletes the tokens; the connection record stays, with status "
-            "disconnected. Disconnecting again returns the record unchanged."
+            "disconnected. Disconnecting again returns the record unchanged. Refused with 409 "
+            "`ambiguous_writes` (the writes in `details`) while a QBO write's outcome is not recorded, "
+            "unless `force=true`."
         ),
         responses={
             200: {"description": "The connection, now disconnected"},
@@ -246,8 +248,8 @@ def connection_router(
         },
         tags=["connection"],
     )
-    def delete_connection(tenant_id: TenantId) -> QboConnectionView:
+    def delete_connection(tenant_id: TenantId, force: Annotated[bool, Query()] = False) -> QboConnectionView:
         principal = require_tenant(router, tenant_id, deps.tenants)
-        return QboConnectionView.of(service().disconnect(tenant_id, principal.sub))
+        return QboConnectionView.of(service().disconnect(tenant_id, principal.sub, force=force))
 
     return router

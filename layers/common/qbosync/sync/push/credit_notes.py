@@ -5,13 +5,11 @@ the API, so a removed credit note is deleted (its application payment first)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from qbosync.source.models import SourceCreditNote
 from qbosync.store.links import Link
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.transform import credit_application_body, credit_memo_body
-from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
+from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
 from qbosync.sync.records.links import CREDIT_APPLICATION, CREDIT_MEMO, PAYMENT
 
 
@@ -44,7 +42,7 @@ class CreditNotePush(DocumentPush):
         body = credit_memo_body(note, customer_id, lines, self._config.settings)
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
-        find_memo = partial(self._writer.find_by, CREDIT_MEMO, "DocNumber", body["DocNumber"], customer_id)
+        find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)
         if heal_memo is not None:
             memo, memo_healed = self._writer.heal(memo_target, heal_memo, body, find_memo)
             healed.append(f"credit memo {memo_healed}")
@@ -54,8 +52,8 @@ class CreditNotePush(DocumentPush):
             applying = credit_application_body(note, customer_id, memo.qbo_id, invoice_ids)
             applying["PaymentRefNum"] = body["DocNumber"]
             application_target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
-            find_application = partial(
-                self._writer.find_by, PAYMENT, "PaymentRefNum", applying["PaymentRefNum"], customer_id
+            find_application = identity_of(
+                application_target, "PaymentRefNum", applying["PaymentRefNum"], customer_id
             )
             if heal_application is not None:
                 _written, application_healed = self._writer.heal(
@@ -72,11 +70,12 @@ class CreditNotePush(DocumentPush):
     def _remove_credit_note(
         self, note: SourceCreditNote, link: Link | None, application: Link | None
     ) -> Applied:
+        application_target = Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
+        application = self._writer.settle_before_removal(application_target, application)
         if application is not None and application.is_live:
-            target = Target(PAYMENT, CREDIT_APPLICATION, note.id, note.version)
-            self._writer.remove_transaction(target, application, delete=True)
+            self._writer.remove_transaction(application_target, application, delete=True)
+        memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version)
+        link = self._writer.settle_before_removal(memo_target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(note.version, link)
-        return self._writer.remove_transaction(
-            Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version), link, delete=True
-        )
+        return self._writer.remove_transaction(memo_target, link, delete=True)

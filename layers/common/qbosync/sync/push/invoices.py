@@ -4,14 +4,12 @@ lands."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
-from qbosync.qbo.client import request_id_for
 from qbosync.qbo.faults import QboNotFound
 from qbosync.source.models import SourceInvoice
 from qbosync.store.events import ReasonCode, parked_key
-from qbosync.store.links import Link, LinkState
+from qbosync.store.links import Link
 from qbosync.sync.push.transform import invoice_body
 from qbosync.sync.push.writer import (
     Applied,
@@ -20,7 +18,7 @@ from qbosync.sync.push.writer import (
     Refused,
     Target,
     deleted,
-    relinked,
+    identity_of,
     to_heal,
 )
 from qbosync.sync.records.links import INVOICE, PAYMENT
@@ -43,7 +41,7 @@ class InvoicePush(DocumentPush):
         lines = [self._references.line(line) for line in invoice.lines]
         body = invoice_body(invoice, customer_id, lines, self._config.settings)
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
-        find = partial(self._writer.find_by, INVOICE, "DocNumber", body["DocNumber"], customer_id)
+        find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             self._release_if_landed(written)
@@ -53,6 +51,8 @@ class InvoicePush(DocumentPush):
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
+        target = Target(INVOICE, INVOICE, invoice.id, invoice.version)
+        link = self._writer.settle_before_removal(target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(invoice.version, link)
         try:
@@ -63,15 +63,11 @@ class InvoicePush(DocumentPush):
         has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
         policy = self._config.settings.deletion_policy
         if invoice.status == "void" or policy == "void" or has_payments:
-            rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "void")
-            voided = self._qbo.void(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
-            self._writer.record(relinked(link, voided, None, LinkState.VOIDED), invoice.version)
+            self._writer.void(target, link, str(current["SyncToken"]))
             return Applied(
                 reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
             )
-        rid = request_id_for(self._tenant, INVOICE, invoice.id, str(invoice.version), "delete")
-        self._qbo.delete(INVOICE, link.qbo_id, str(current["SyncToken"]), rid)
-        self._writer.record(deleted(link), invoice.version)
+        self._writer.delete(target, link, str(current["SyncToken"]))
         return Applied(reason="deleted", qbo_id=link.qbo_id)
 
     def _release_if_landed(self, link: Link) -> None:

@@ -3,14 +3,12 @@ a payment entered in QBO and recorded in the source by the pull belongs to QBO."
 
 from __future__ import annotations
 
-from functools import partial
-
 from qbosync.source.models import SourcePayment
 from qbosync.store.links import Link
 from qbosync.sync.configuration import MappingKind
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.transform import MissingMapping, payment_body
-from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, to_heal
+from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
 from qbosync.sync.records.links import PAYMENT
 
 
@@ -44,7 +42,7 @@ class PaymentPush(DocumentPush):
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
-        find = partial(self._writer.find_by, PAYMENT, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             return Applied(reason=healed, qbo_id=written.qbo_id)
@@ -52,8 +50,9 @@ class PaymentPush(DocumentPush):
         return Applied(qbo_id=written.qbo_id)
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
+        target = Target(PAYMENT, PAYMENT, payment.id, payment.version)
+        link = self._writer.settle_before_removal(target, link)
         if link is None or not link.is_live:
             return self._writer.record_absent(payment.version, link)
         delete = payment.status == "deleted" and self._config.settings.deletion_policy == "delete"
-        target = Target(PAYMENT, PAYMENT, payment.id, payment.version)
         return self._writer.remove_transaction(target, link, delete=delete)

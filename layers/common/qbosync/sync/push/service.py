@@ -8,7 +8,10 @@ The webhook only names the object: the source is read again and its *current* ve
 (a late or repeated notification finds the link already at that version and does nothing). Every
 write carries ``request_id_for(tenant, entity, source id, version, operation)``, so a retried write is
 replayed by QBO, never doubled; the link (QBO id, SyncToken, content hash, source version) is recorded
-before the event is acknowledged.
+before the event is acknowledged. Every write is first recorded as an intent in the write ledger
+(``store.ledger``) and settled in the transaction that records the link; an intent left open by a lost
+answer or a killed worker is resolved (same requestid inside the window, else a lookup by identity and
+qbosync's ``PrivateNote`` marker) before the document is written again (``writer.QboWriter``).
 
 - Edits are sparse updates with the link's SyncToken; a stale token (5010) is read again and the
   change re-applied once. Unchanged content (same hash) is not written again.
@@ -44,7 +47,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -63,6 +66,7 @@ from qbosync.qbo.faults import (
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
@@ -73,6 +77,8 @@ from qbosync.sync.push.transform import MissingMapping
 from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
 from qbosync.sync.records.events import fault_code, fault_info
 from qbosync.sync.records.messages import PushMessage
+
+REQUESTID_WINDOW = timedelta(hours=1)
 
 OutcomeStatus = Literal["done", "parked", "failed"]
 
@@ -119,6 +125,9 @@ class PushDependencies:
     source_for: Callable[[str], SourcePort]
     parked: ParkedEvents
     clock: Callable[[], datetime]
+    ledger: WriteLedger
+    requestid_window: timedelta = REQUESTID_WINDOW
+    """How long QBO is trusted to replay a requestid (Intuit does not document it)."""
 
 
 class PushService:
@@ -238,7 +247,14 @@ class PushService:
             references=QboReferences(
                 tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock
             ),
-            writer=QboWriter(tenant_id, qbo, deps.links, deps.clock),
+            writer=QboWriter(
+                tenant_id,
+                qbo,
+                deps.links,
+                deps.clock,
+                ledger=deps.ledger,
+                requestid_window=deps.requestid_window,
+            ),
             parked=deps.parked,
         )
         invoices = InvoicePush(context)

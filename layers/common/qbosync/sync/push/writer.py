@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -21,9 +21,10 @@ from qbosync.qbo.faults import QboDuplicateDocNumber, QboNotFound, QboStaleObjec
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.port import SourcePort
 from qbosync.store.events import ReasonCode
+from qbosync.store.ledger import DocumentIdentity, WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.sync.push.references import PushConfiguration, QboReferences
-from qbosync.sync.push.transform import content_hash
+from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash
 
 
 class Parked(Exception):
@@ -53,8 +54,34 @@ class Target:
     source_id: str
     version: int
 
-    def request_id(self, tenant_id: str, operation: str) -> str:
-        return request_id_for(tenant_id, self.link_entity, self.source_id, str(self.version), operation)
+    def request_id(self, tenant_id: str, operation: str, generation: int = 0) -> str:
+        """Generation 0 is the requestid every deploy has always sent; later generations are used only
+        after a lookup proved the earlier create absent (so QBO cannot replay a deleted record's Id)."""
+        named = operation if generation == 0 else f"{operation}#g{generation}"
+        return request_id_for(tenant_id, self.link_entity, self.source_id, str(self.version), named)
+
+    @property
+    def marker(self) -> str:
+        return private_marker(self.source_id)
+
+
+def private_marker(source_id: str) -> str:
+    """What qbosync writes in the ``PrivateNote`` of every document it writes (bracketed, so ``inv-1``
+    never matches ``inv-10``)."""
+    return f"[qbosync:{source_id}]"
+
+
+def identity_of(target: Target, field_name: str, value: str, customer_id: str) -> DocumentIdentity:
+    """How QBO is searched for the record a create of ``target`` may have made."""
+    return DocumentIdentity(field_name=field_name, value=value, customer_id=customer_id, marker=target.marker)
+
+
+def marked(body: Mapping[str, Any], marker: str) -> dict[str, Any]:
+    """``body`` with qbosync's marker first in its ``PrivateNote`` (QBO keeps 4,000 characters)."""
+    note = str(body.get("PrivateNote") or "")
+    if note.startswith(marker):
+        return dict(body)
+    return {**body, "PrivateNote": f"{marker} {note}".strip()[:PRIVATE_NOTE_MAX]}
 
 
 @dataclass(frozen=True)
@@ -70,32 +97,49 @@ class ParkedEvents(Protocol):
 
 
 class QboWriter:
-    """Writes one tenant's documents to QBO and records their links."""
+    """Writes one tenant's documents to QBO and records their links.
+
+    Every write is recorded in the write ledger before it is sent and settled with the link; a create
+    still open from an earlier delivery is resolved (same requestid inside ``requestid_window``, else a
+    lookup by the document's identity) before anything is written again.
+    """
 
     def __init__(
-        self, tenant_id: str, qbo: QboClient, links: LinkRepository, clock: Callable[[], datetime]
+        self,
+        tenant_id: str,
+        qbo: QboClient,
+        links: LinkRepository,
+        clock: Callable[[], datetime],
+        *,
+        ledger: WriteLedger,
+        requestid_window: timedelta,
     ) -> None:
         self._tenant = tenant_id
         self._qbo = qbo
         self._links = links
         self._clock = clock
+        self._ledger = ledger
+        self._window = requestid_window
 
     def upsert(
-        self,
-        target: Target,
-        link: Link | None,
-        body: dict[str, Any],
-        find_existing: Callable[[], dict[str, Any] | None],
+        self, target: Target, link: Link | None, body: dict[str, Any], identity: DocumentIdentity
     ) -> Link:
         """Create or update one QBO record and record its link at ``version``."""
         digest = content_hash(body)
+        generation = 0
+        if link is None or not link.is_live:
+            adopted, generation = self.resolve_open_create(target, body, identity)
+            link = adopted or link
         if link is not None and link.is_live:
             if link.content_hash == digest:
                 return self.record(link, target.version)
             record = self.update(target, link.qbo_id, link.sync_token, body)
             return self.record(relinked(link, record, digest), target.version)
-        record = self.create(target, body, find_existing)
-        created = Link(
+        record = self.create(target, body, identity, generation=generation)
+        return self.record(self._new_link(target, record, digest), target.version)
+
+    def _new_link(self, target: Target, record: Mapping[str, Any], digest: str | None) -> Link:
+        return Link(
             tenant_id=self._tenant,
             entity=target.link_entity,
             source_id=target.source_id,
@@ -106,15 +150,46 @@ class QboWriter:
             updated_at=self._clock(),
             qbo_written_at=last_updated_time(record),
         )
-        return self.record(created, target.version)
+
+    def resolve_open_create(
+        self, target: Target, body: Mapping[str, Any], identity: DocumentIdentity
+    ) -> tuple[Link | None, int]:
+        """Settle a create an earlier delivery started but never saw the end of.
+
+        Inside the requestid window the create is sent again with its requestid (QBO replays the record
+        it made, or makes it now); outside, or when QBO refuses it as a duplicate, QBO is searched by
+        the identity the intent recorded. Found: linked at the intent's version (the caller then brings
+        it to this one). Proved absent: the next generation to create with.
+        """
+        intent = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if intent is None or not intent.is_create:
+            return None, 0
+        found: dict[str, Any] | None = None
+        if intent.within(self._window, self._clock()):
+            try:
+                found = self._qbo.create(intent.qbo_entity, marked(body, target.marker), intent.request_id)
+            except QboDuplicateDocNumber:
+                found = self.find(intent.qbo_entity, intent.identity or identity, ours_only=True)
+        else:
+            found = self.find(intent.qbo_entity, intent.identity or identity, ours_only=True)
+        logger.info(
+            "resolved an ambiguous create",
+            extra={"found": found is not None, "within_window": intent.within(self._window, self._clock())},
+        )
+        if found is None:
+            return None, intent.generation + 1
+        at = Target(target.qbo_entity, target.link_entity, target.source_id, intent.version)
+        digest = content_hash(body) if intent.version == target.version else None
+        return self.record(self._new_link(at, found, digest), intent.version), 0
 
     def create(
         self,
         target: Target,
         body: dict[str, Any],
-        find_existing: Callable[[], dict[str, Any] | None],
+        identity: DocumentIdentity,
         *,
         replacing: str | None = None,
+        generation: int = 0,
     ) -> dict[str, Any]:
         """Create the record; ``replacing``: the QBO id of a deleted record this one re-creates (a heal).
 
@@ -122,10 +197,12 @@ class QboWriter:
         record first: found, it is adopted (and brought to ``body`` when it was the DocNumber).
         """
         operation = "create" if replacing is None else f"recreate-{replacing}"
+        request_id = target.request_id(self._tenant, operation, generation)
+        self._begin(target, operation, request_id, identity, generation)
         try:
-            return self._qbo.create(target.qbo_entity, body, target.request_id(self._tenant, operation))
+            return self._qbo.create(target.qbo_entity, marked(body, target.marker), request_id)
         except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
-            found = find_existing()
+            found = self.find(target.qbo_entity, identity, ours_only=False)
             if found is None:
                 raise
             logger.info(
@@ -140,12 +217,35 @@ class QboWriter:
                 return self.update(target, found_id, token, body)
             return self.heal_update(target, found_id, token, body)
 
+    def _begin(
+        self,
+        target: Target,
+        operation: str,
+        request_id: str,
+        identity: DocumentIdentity | None = None,
+        generation: int = 0,
+    ) -> None:
+        self._ledger.begin(
+            WriteIntent(
+                tenant_id=self._tenant,
+                link_entity=target.link_entity,
+                qbo_entity=target.qbo_entity,
+                source_id=target.source_id,
+                version=target.version,
+                operation=operation,
+                request_id=request_id,
+                started_at=self._clock(),
+                generation=generation,
+                identity=identity,
+            )
+        )
+
     def heal(
         self,
         target: Target,
         link: Link,
         body: dict[str, Any],
-        find_existing: Callable[[], dict[str, Any] | None],
+        identity: DocumentIdentity,
     ) -> tuple[Link, str]:
         """Write ``body`` again to the QBO record of ``link``, which drifted; the link and what was done.
 
@@ -157,8 +257,13 @@ class QboWriter:
             current = self._qbo.read(target.qbo_entity, link.qbo_id)
         except QboNotFound:
             logger.info("healing: re-creating a record deleted in QBO", extra={"qbo_id": link.qbo_id})
-            record = self.create(target, body, find_existing, replacing=link.qbo_id)
-            recreated = self.record(relinked(link, record, digest), target.version)
+            # A re-create an earlier heal started and never saw the end of is settled first.
+            adopted, generation = self.resolve_open_create(target, body, identity)
+            if adopted is not None:
+                recreated = self.upsert(target, adopted, body, identity)
+            else:
+                record = self.create(target, body, identity, replacing=link.qbo_id, generation=generation)
+                recreated = self.record(relinked(link, record, digest), target.version)
             return recreated, f"re-created in QBO as {recreated.qbo_id} (was {link.qbo_id}, deleted there)"
         if voided_in_qbo(current, body):
             raise Refused(
@@ -176,9 +281,11 @@ class QboWriter:
         self, target: Target, qbo_id: str, sync_token: str, body: Mapping[str, Any]
     ) -> dict[str, Any]:
         """A sparse update at the SyncToken just read; a stale token (5010) is left to the next delivery."""
-        rid = target.request_id(self._tenant, f"heal-at-{sync_token}")
+        operation = f"heal-at-{sync_token}"
+        rid = target.request_id(self._tenant, operation)
+        self._begin(target, operation, rid)
         return self._qbo.sparse_update(
-            target.qbo_entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid
+            target.qbo_entity, {**marked(body, target.marker), "Id": qbo_id, "SyncToken": sync_token}, rid
         )
 
     def update(
@@ -186,16 +293,20 @@ class QboWriter:
     ) -> dict[str, Any]:
         """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once."""
         entity = target.qbo_entity
+        body = marked(body, target.marker)
         try:
             if sync_token is None:
                 raise QboStaleObject("no SyncToken is known for this record")
             rid = target.request_id(self._tenant, "update")
+            self._begin(target, "update", rid)
             return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
         except QboStaleObject:
             current = self._qbo.read(entity, qbo_id)
             logger.info("stale SyncToken, re-applying", extra={"qbo_id": qbo_id})
             token = str(current["SyncToken"])
-            rid = target.request_id(self._tenant, f"update-at-{token}")
+            operation = f"update-at-{token}"
+            rid = target.request_id(self._tenant, operation)
+            self._begin(target, operation, rid)
             return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
 
     def remove_transaction(self, target: Target, link: Link, *, delete: bool) -> Applied:
@@ -207,14 +318,39 @@ class QboWriter:
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         token = str(current["SyncToken"])
         if delete:
-            self._qbo.delete(target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "delete"))
-            self.record(deleted(link), version)
+            self.delete(target, link, token)
             return Applied(reason="deleted", qbo_id=link.qbo_id)
-        voided = self._qbo.void(
-            target.qbo_entity, link.qbo_id, token, target.request_id(self._tenant, "void")
-        )
-        self.record(relinked(link, voided, None, LinkState.VOIDED), version)
+        self.void(target, link, token)
         return Applied(reason="voided", qbo_id=link.qbo_id)
+
+    def delete(self, target: Target, link: Link, sync_token: str) -> Link:
+        """Delete the linked QBO record at ``sync_token`` (just read) and record the link as deleted."""
+        rid = target.request_id(self._tenant, "delete")
+        self._begin(target, "delete", rid)
+        self._qbo.delete(target.qbo_entity, link.qbo_id, sync_token, rid)
+        return self.record(deleted(link), target.version)
+
+    def void(self, target: Target, link: Link, sync_token: str) -> Link:
+        """Void the linked QBO record at ``sync_token`` (just read) and record the link as voided."""
+        rid = target.request_id(self._tenant, "void")
+        self._begin(target, "void", rid)
+        voided = self._qbo.void(target.qbo_entity, link.qbo_id, sync_token, rid)
+        return self.record(relinked(link, voided, None, LinkState.VOIDED), target.version)
+
+    def settle_before_removal(self, target: Target, link: Link | None) -> Link | None:
+        """Before removing a document: a create of it still open is looked up by the identity it
+        recorded (a requestid replay would need the body); found, it is linked so it can be removed."""
+        if link is not None and link.is_live:
+            return link
+        intent = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if intent is None or not intent.is_create or intent.identity is None:
+            return link
+        found = self.find(intent.qbo_entity, intent.identity, ours_only=True)
+        if found is None:
+            self._ledger.settle(self._tenant, target.link_entity, target.source_id)
+            return link
+        at = Target(target.qbo_entity, target.link_entity, target.source_id, intent.version)
+        return self.record(self._new_link(at, found, None), intent.version)
 
     def record_absent(self, version: int, link: Link | None) -> Applied:
         """A removed document that is not (or no longer) in QBO: nothing to write."""
@@ -223,21 +359,32 @@ class QboWriter:
         return Applied(reason="not in QBO, nothing to remove")
 
     def record(self, link: Link, version: int) -> Link:
+        """Record the link at ``version``, settling the write intent of its document in the same
+        transaction (no write open: the settlement deletes nothing)."""
         updated = link.model_copy(update={"source_version": version, "updated_at": self._clock()})
+        settlement = self._ledger.settle_op(self._tenant, link.entity, link.source_id)
         try:
-            return self._links.put(updated)
+            return self._links.put(updated, together=[settlement])
         except StaleSourceVersion:
+            # A newer version was linked by another delivery, which resolved or replaced this write.
+            self._ledger.settle(self._tenant, link.entity, link.source_id)
             newer = self._links.get(self._tenant, link.entity, link.source_id)
             return newer or updated
 
-    def find_by(self, entity: str, field_name: str, value: str, customer_id: str) -> dict[str, Any] | None:
-        """The record a write may have created: same number, same customer."""
+    def find(self, entity: str, identity: DocumentIdentity, *, ours_only: bool) -> dict[str, Any] | None:
+        """The record a write may have created: same number and customer, and not another document's
+        (a record carrying another qbosync marker is never adopted). ``ours_only``: it must carry this
+        document's marker (resolving a ledger intent: a record entered by hand is not ours)."""
         rows = self._qbo.query(
-            f"SELECT * FROM {entity} WHERE {field_name} = {qbo_literal(value)}"  # noqa: S608 - QBO query language
+            f"SELECT * FROM {entity} WHERE {identity.field_name} = {qbo_literal(identity.value)}"  # noqa: S608 - QBO query language
         )
-        return next(
-            (row for row in rows if str((row.get("CustomerRef") or {}).get("value")) == customer_id), None
-        )
+        candidates = [
+            row for row in rows if str((row.get("CustomerRef") or {}).get("value")) == identity.customer_id
+        ]
+        mine = [row for row in candidates if identity.marker in str(row.get("PrivateNote") or "")]
+        if mine or ours_only:
+            return mine[0] if mine else None
+        return next((row for row in candidates if "[qbosync:" not in str(row.get("PrivateNote") or "")), None)
 
 
 def relinked(

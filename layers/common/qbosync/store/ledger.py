@@ -1,0 +1,110 @@
+"""The write ledger: every QBO write of the push is recorded as an *intent* before the HTTP call, and
+the intent is settled (deleted) in the same transaction that records the write's outcome in the link.
+
+An intent that is still open when the next delivery, retry, redrive or heal of the same document
+arrives is *ambiguous*: QBO may or may not have committed it. The writer resolves it before writing
+again (``qbosync.sync.push.writer``). One intent per link (tenant, link entity, source id): a document is
+written by one delivery at a time, and a newer write replaces an older one only after resolving it.
+
+Why a separate item rather than a field of the link: a document's first create has no link yet (the
+link needs a QBO id), and the intent must outlive a link write that failed; keeping it beside the link
+(same partition, its own sort key) lets the outcome and the settlement be one transaction, and lets
+disconnect list a tenant's open writes with one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from qbosync.store.table import MainTable, tenant_pk
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+_PREFIX = "WRITE#"
+_ITEM_KEYS = ("pk", "sk", "item_type")
+
+
+def intent_sk(link_entity: str, source_id: str) -> str:
+    if not source_id:
+        raise ValueError("source_id must be non-empty")
+    return f"{_PREFIX}{link_entity}#{source_id}"
+
+
+class DocumentIdentity(BaseModel):
+    """How to find the record a create may have made, without its id: the number field and value QBO
+    holds, the customer, and the private marker qbosync writes in ``PrivateNote``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    field_name: str
+    value: str
+    customer_id: str
+    marker: str
+
+
+class WriteIntent(BaseModel):
+    """One QBO write qbosync started and has not yet seen the outcome of."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    tenant_id: str
+    link_entity: str
+    qbo_entity: str
+    source_id: str
+    version: int
+    operation: str
+    request_id: str
+    started_at: datetime
+    generation: int = 0
+    """Bumped when a lookup proved an earlier create absent, so its requestid is never sent again."""
+    identity: DocumentIdentity | None = None
+    """Set for creates: what a lookup searches QBO by when the requestid may be forgotten."""
+
+    @property
+    def is_create(self) -> bool:
+        return self.operation == "create" or self.operation.startswith(("create-", "recreate-"))
+
+    def within(self, window: timedelta, now: datetime) -> bool:
+        """Still inside the span QBO is trusted to replay this requestid."""
+        return now - self.started_at < window
+
+
+class WriteLedger:
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
+
+    def begin(self, intent: WriteIntent) -> None:
+        """Record the intent durably; raises (and nothing is sent to QBO) when the store fails."""
+        self._table.put(
+            {
+                "pk": tenant_pk(intent.tenant_id),
+                "sk": intent_sk(intent.link_entity, intent.source_id),
+                "item_type": "write_intent",
+                **intent.model_dump(mode="json"),
+            }
+        )
+
+    def open(self, tenant_id: str, link_entity: str, source_id: str) -> WriteIntent | None:
+        item = self._table.get(tenant_pk(tenant_id), intent_sk(link_entity, source_id))
+        return self._to_intent(item) if item else None
+
+    def settle_op(self, tenant_id: str, link_entity: str, source_id: str) -> TransactWriteItemTypeDef:
+        """The settlement, to run in the transaction that records the outcome."""
+        return self._table.delete_op(tenant_pk(tenant_id), intent_sk(link_entity, source_id))
+
+    def settle(self, tenant_id: str, link_entity: str, source_id: str) -> None:
+        self._table.delete(tenant_pk(tenant_id), intent_sk(link_entity, source_id))
+
+    def ambiguous(self, tenant_id: str) -> Iterator[WriteIntent]:
+        """Every open intent of a tenant (in flight now, or cut off before its outcome was recorded)."""
+        for item in self._table.query_all(tenant_pk(tenant_id), _PREFIX):
+            yield self._to_intent(item)
+
+    @staticmethod
+    def _to_intent(item: dict[str, Any]) -> WriteIntent:
+        return WriteIntent.model_validate({k: v for k, v in item.items() if k not in _ITEM_KEYS})
