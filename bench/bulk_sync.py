@@ -384,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.setLevel(os.environ["POWERTOOLS_LOG_LEVEL"])
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "1")  # EMF lines would bury the figures
 
     sandbox = start_qbo_sandbox(args)
     try:

@@ -65,6 +65,7 @@ def _environment(table_name: str, endpoint: str | None = None) -> None:
             "TABLE_NAME": table_name,
             "POWERTOOLS_LOG_LEVEL": "ERROR",
             "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "1",  # EMF lines would bury the figures
             "POWERTOOLS_METRICS_NAMESPACE": "qbosync",
         }
     )

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             "TABLE_NAME": TABLE_NAME,
             "POWERTOOLS_LOG_LEVEL": "ERROR",
             "POWERTOOLS_TRACE_DISABLED": "1",
+            "POWERTOOLS_METRICS_DISABLED": "1",
         }
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)

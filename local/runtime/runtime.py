@@ -187,6 +187,8 @@ class LocalRuntime:
                 "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
                 "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
                 "POWERTOOLS_TRACE_DISABLED": "1",
+                # EMF metric lines are for CloudWatch; locally they would bury the runtime's own output.
+                "POWERTOOLS_METRICS_DISABLED": "1",
             }
         )
 
