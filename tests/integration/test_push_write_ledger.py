@@ -91,7 +91,10 @@ def _paid(world: PushWorld) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _qbo_payments(world: PushWorld, payment: dict[str, Any]) -> list[dict[str, Any]]:
-    return world.qbo_rows("Payment", f"PaymentRefNum = 'PMT-{payment['number']}'")
+    # The payment prefix is not doubled when the source number already starts with it.
+    number = str(payment["number"])
+    ref = number if number.upper().startswith("PMT-") else f"PMT-{number}"
+    return world.qbo_rows("Payment", f"PaymentRefNum = '{ref}'")
 
 
 @pytest.mark.integration
