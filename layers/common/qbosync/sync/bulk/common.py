@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
@@ -65,6 +65,42 @@ class Tally:
         return EntityCounts(
             matched=self.matched, created=self.created, skipped=self.skipped, failed=self.failed
         )
+
+
+class SourceRecord(Protocol):
+    """What the bulk sync reads of any source record before deciding to match or create it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def active(self) -> bool: ...
+
+    @property
+    def deleted(self) -> bool: ...
+
+
+_R = TypeVar("_R", bound=SourceRecord)
+
+
+def records_to_sync(
+    records: Iterable[_R],
+    tally: Tally,
+    link_of: Callable[[str], Link | None],
+    run_started_at: datetime,
+) -> list[_R]:
+    """The active records with no link yet; inactive ones are skipped and linked ones counted."""
+    pending: list[_R] = []
+    for record in records:
+        if record.deleted or not record.active:
+            tally.skip(record.id, SkipReason.INACTIVE_IN_SOURCE, "inactive or deleted in the source")
+            continue
+        link = link_of(record.id)
+        if link is not None:
+            count_existing_link(tally, link, run_started_at)
+            continue
+        pending.append(record)
+    return pending
 
 
 def count_existing_link(tally: Tally, link: Link, run_started_at: datetime) -> None:

@@ -16,10 +16,10 @@ from qbosync.store.links import LinkOrigin
 from qbosync.sync.bulk.common import (
     Creation,
     Tally,
-    count_existing_link,
     create_with_name_policy,
     created_during_run,
     query_in,
+    records_to_sync,
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
@@ -53,16 +53,12 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     tally = Tally()
     settings = context.config.settings
     listing = context.source.list_customers(page.cursor, page.limit)
-    pending: list[SourceCustomer] = []
-    for customer in listing.items:
-        if customer.deleted or not customer.active:
-            tally.skip(customer.id, SkipReason.INACTIVE_IN_SOURCE, "inactive or deleted in the source")
-            continue
-        link = context.links.get(context.tenant_id, CUSTOMER, customer.id)
-        if link is not None:
-            count_existing_link(tally, link, context.config.run_started_at)
-            continue
-        pending.append(customer)
+    pending = records_to_sync(
+        listing.items,
+        tally,
+        lambda source_id: context.links.get(context.tenant_id, CUSTOMER, source_id),
+        context.config.run_started_at,
+    )
     if not pending:
         return tally
 
@@ -145,21 +141,7 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
     by_id = {customer.id: customer for customer, _ in to_create}
 
     def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
-        now = context.clock()
-        context.links.put_many(
-            [
-                new_link(
-                    context.tenant_id,
-                    CUSTOMER,
-                    c.source_id,
-                    c.source_version,
-                    row,
-                    "qbosync",
-                    now,
-                )
-                for c, row in created
-            ]
-        )
+        context.record_created_links(CUSTOMER, created)
 
     def renamed(creation: Creation) -> Creation:
         customer = by_id[creation.source_id]

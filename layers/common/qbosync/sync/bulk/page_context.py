@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
 from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import RunConfig
+from qbosync.sync.records.links import new_link
+
+
+class CreatedRecord(Protocol):
+    """What a batch creation knows of the source record it created (``bulk.common.Creation``)."""
+
+    @property
+    def source_id(self) -> str: ...
+
+    @property
+    def source_version(self) -> int: ...
+
 
 QBO_BATCH_MAX_ITEMS = 30
 
@@ -24,3 +37,15 @@ class PageContext:
     links: LinkRepository
     clock: Callable[[], datetime]
     batch_size: int = QBO_BATCH_MAX_ITEMS
+
+    def record_created_links(
+        self, entity: str, created: Sequence[tuple[CreatedRecord, Mapping[str, Any]]]
+    ) -> None:
+        """Link each record this run created in QBO (origin ``qbosync``) before the page counts."""
+        now = self.clock()
+        self.links.put_many(
+            [
+                new_link(self.tenant_id, entity, c.source_id, c.source_version, row, "qbosync", now)
+                for c, row in created
+            ]
+        )

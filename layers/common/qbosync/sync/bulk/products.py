@@ -13,10 +13,10 @@ from qbosync.source.models import SourceProduct
 from qbosync.sync.bulk.common import (
     Creation,
     Tally,
-    count_existing_link,
     create_with_name_policy,
     created_during_run,
     query_in,
+    records_to_sync,
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
@@ -31,16 +31,12 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
     tally = Tally()
     config = context.config
     listing = context.source.list_products(page.cursor, page.limit)
-    pending: list[SourceProduct] = []
-    for product in listing.items:
-        if product.deleted or not product.active:
-            tally.skip(product.id, SkipReason.INACTIVE_IN_SOURCE, "inactive or deleted in the source")
-            continue
-        link = context.links.get(context.tenant_id, ITEM, product.id)
-        if link is not None:
-            count_existing_link(tally, link, config.run_started_at)
-            continue
-        pending.append(product)
+    pending = records_to_sync(
+        listing.items,
+        tally,
+        lambda source_id: context.links.get(context.tenant_id, ITEM, source_id),
+        config.run_started_at,
+    )
     if not pending:
         return tally
 
@@ -106,13 +102,7 @@ def _create(
     config = context.config
 
     def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
-        now = context.clock()
-        context.links.put_many(
-            [
-                new_link(context.tenant_id, ITEM, c.source_id, c.source_version, row, "qbosync", now)
-                for c, row in created
-            ]
-        )
+        context.record_created_links(ITEM, created)
 
     def renamed(creation: Creation) -> Creation:
         product = products[creation.source_id]

@@ -7,11 +7,13 @@ failed, finishing and aborting are idempotent in the run repository.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
 from qbosync.observability import logger
+from qbosync.source.models import Page
 from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
 from qbosync.sync.bulk.common import Tally
 from qbosync.sync.bulk.customers import sync_customer_page
@@ -91,30 +93,9 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
     settings = event.config.settings
     source = deps.source_for(event.tenant_id)
     limit = event.config.page_size
-    customers: list[PageDescriptor] = []
-    products: list[PageDescriptor] = []
-    if settings.sync.customers:
-        cursor: str | None = None
-        while True:
-            page = source.list_customers(cursor, limit)
-            if page.items:
-                customers.append(
-                    PageDescriptor(entity="customers", page_no=len(customers) + 1, cursor=cursor, limit=limit)
-                )
-            cursor = page.next_cursor
-            if cursor is None or not page.items:
-                break
-    if settings.sync.products:
-        cursor = None
-        while True:
-            product_page = source.list_products(cursor, limit)
-            if product_page.items:
-                products.append(
-                    PageDescriptor(entity="products", page_no=len(products) + 1, cursor=cursor, limit=limit)
-                )
-            cursor = product_page.next_cursor
-            if cursor is None or not product_page.items:
-                break
+    sync = settings.sync
+    customers = _page_descriptors("customers", source.list_customers, limit) if sync.customers else []
+    products = _page_descriptors("products", source.list_products, limit) if sync.products else []
     steps = _qbo_to_source_steps(event.config)
     deps.runs.set_phase(
         event.tenant_id, event.run_id, "customers", total_pages=len(customers) + len(products) + steps
@@ -129,6 +110,21 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
         },
     )
     return PageList(customers=customers, products=products)
+
+
+def _page_descriptors(
+    entity: Literal["customers", "products"], list_page: Callable[[str | None, int], Page[Any]], limit: int
+) -> list[PageDescriptor]:
+    """Walk the source's pages once, noting each non-empty page's cursor so a Map state can sync it."""
+    pages: list[PageDescriptor] = []
+    cursor: str | None = None
+    while True:
+        page = list_page(cursor, limit)
+        if page.items:
+            pages.append(PageDescriptor(entity=entity, page_no=len(pages) + 1, cursor=cursor, limit=limit))
+        cursor = page.next_cursor
+        if cursor is None or not page.items:
+            return pages
 
 
 def _qbo_to_source_steps(config: RunConfig) -> int:
