@@ -72,6 +72,26 @@ def waiting_until_version(world: TokenWorld, version: int, waited: set[str]) -> 
     return sleep
 
 
+def stall_first_holder_past_its_lease(
+    world: TokenWorld, resume: threading.Event, *, resume_when_refused: bool = False
+) -> threading.Event:
+    """The first refresh gets Intuit's answer, then its holder stalls past its lease (the fake clock moves)
+    until ``resume`` is set; with ``resume_when_refused``, a later refused refresh sets it. Returns the event
+    set once the first holder has the grant."""
+    has_grant = threading.Event()
+
+    def after_answer(call: int, refused: bool) -> None:
+        if call == 1:
+            world.clock.advance(world.lease_seconds + 1)
+            has_grant.set()
+            assert resume.wait(timeout=SAFETY_TIMEOUT)
+        elif refused and resume_when_refused:
+            resume.set()
+
+    world.intuit.after_answer = after_answer
+    return has_grant
+
+
 def test_given_20_vaults_with_an_expired_token_when_all_ask_then_one_refresh_and_all_get_the_new_token(
     backup_key: str,
 ) -> None:
@@ -104,19 +124,10 @@ def test_given_a_lease_that_expires_while_intuit_rotates_when_19_more_vaults_ask
     world = TokenWorld(intuit=IntuitTokenEndpoint(rotate=True))  # strict: the old token dies at once
     world.connect()
     world.expire_access_token()
-    first_has_grant = threading.Event()
+    # The first holder has the rotated grant but stalls past its lease before storing it; once the
+    # taker-over has sent the superseded token (refused), the first one may store.
     release_first = threading.Event()
-
-    def stall_first_refresh(call: int, refused: bool) -> None:
-        if call == 1:
-            # The first holder has the rotated grant but stalls past its lease before storing it.
-            world.clock.advance(world.lease_seconds + 1)
-            first_has_grant.set()
-            assert release_first.wait(timeout=SAFETY_TIMEOUT)
-        elif refused:
-            release_first.set()  # the taker-over sent the superseded token; now let the first one store
-
-    world.intuit.after_answer = stall_first_refresh
+    first_has_grant = stall_first_holder_past_its_lease(world, release_first, resume_when_refused=True)
     waited: set[str] = set()
     race = Race()
     race.start(0, world.vault(sleep=waiting_until_version(world, 2, waited)))
@@ -138,21 +149,14 @@ def test_given_a_lease_that_expires_inside_intuits_rotation_window_when_19_more_
     world = TokenWorld(intuit=IntuitTokenEndpoint(rotate=False))  # Intuit's 24 h window: same refresh token
     world.connect()
     world.expire_access_token()
-    first_has_grant = threading.Event()
+    # The first holder resumes only after the taker-over stored version 2: it must lose the fence.
     second_stored = threading.Event()
-
-    def stall_first_refresh(call: int, refused: bool) -> None:
-        if call == 1:
-            world.clock.advance(world.lease_seconds + 1)
-            first_has_grant.set()
-            # The first holder resumes only after the taker-over stored version 2: it must lose the fence.
-            assert second_stored.wait(timeout=SAFETY_TIMEOUT)
+    first_has_grant = stall_first_holder_past_its_lease(world, second_stored)
 
     def note_version_2() -> None:
         world.wait_for_version(2)
         second_stored.set()
 
-    world.intuit.after_answer = stall_first_refresh
     watcher = threading.Thread(target=note_version_2)
     watcher.start()
     waited: set[str] = set()
@@ -181,16 +185,8 @@ def test_given_a_stale_refused_token_marked_needs_reauth_when_the_first_holder_s
     world = TokenWorld(intuit=IntuitTokenEndpoint(rotate=True))
     world.connect()
     world.expire_access_token()
-    first_has_grant = threading.Event()
     release_first = threading.Event()
-
-    def stall_first_refresh(call: int, refused: bool) -> None:
-        if call == 1:
-            world.clock.advance(world.lease_seconds + 1)
-            first_has_grant.set()
-            assert release_first.wait(timeout=SAFETY_TIMEOUT)
-
-    world.intuit.after_answer = stall_first_refresh
+    first_has_grant = stall_first_holder_past_its_lease(world, release_first)
     race = Race()
     race.start(0, world.vault())
     assert first_has_grant.wait(timeout=SAFETY_TIMEOUT)
@@ -214,16 +210,8 @@ def test_given_a_taker_over_with_little_time_left_when_its_token_is_refused_then
     world = TokenWorld(intuit=IntuitTokenEndpoint(rotate=True))
     world.connect()
     world.expire_access_token()
-    first_has_grant = threading.Event()
     release_first = threading.Event()
-
-    def stall_first_refresh(call: int, refused: bool) -> None:
-        if call == 1:
-            world.clock.advance(world.lease_seconds + 1)
-            first_has_grant.set()
-            assert release_first.wait(timeout=SAFETY_TIMEOUT)
-
-    world.intuit.after_answer = stall_first_refresh
+    first_has_grant = stall_first_holder_past_its_lease(world, release_first)
     race = Race()
     race.start(0, world.vault())
     assert first_has_grant.wait(timeout=SAFETY_TIMEOUT)
