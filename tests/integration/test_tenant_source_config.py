@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
-from moto import mock_aws
 
 from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
 from qbosync.source.http import HttpSourceAdapter
@@ -15,21 +11,9 @@ from qbosync.store.tenants import Tenant, TenantRepository
 
 
 @pytest.fixture
-def tenants() -> Iterator[TenantRepository]:
-    with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName="qbosync-local",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield TenantRepository()
+def tenants(main_table: str) -> TenantRepository:
+    """The tenant registry on the main table as template.yaml declares it (moto)."""
+    return TenantRepository()
 
 
 SOURCE = TenantSourceConfig(
