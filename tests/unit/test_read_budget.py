@@ -4,10 +4,13 @@ QBO client counting reads (never writes) by kind."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from local.template_model import Intrinsic, load_template
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.read_budget import (
     BudgetLevel,
@@ -20,7 +23,9 @@ from qbosync.qbo.read_budget import (
     TenantReads,
     month_of,
 )
+from qbosync.settings import ReadBudgetSettings
 
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC).timestamp()
 POLICY = ReadBudgetPolicy(monthly_allowance=1_000, reserve=100)
 
@@ -203,3 +208,30 @@ def test_given_an_exhausted_budget_when_a_reconcile_client_reads_then_nothing_is
 
     with pytest.raises(ReadBudgetExhausted):
         qbo.cdc(["Customer"], datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def test_given_the_template_when_read_then_each_budget_variable_has_the_models_default_and_bounds() -> (
+    None
+):
+    model = load_template(TEMPLATE)
+
+    for info in ReadBudgetSettings.model_fields.values():
+        variable = str(info.alias)
+        for function_id in ("ApiFunction", "ReconcileFunction", "PushWorkerFunction", "PullWorkerFunction"):
+            assert variable in model.functions[function_id].environment, (function_id, variable)
+        reference = model.functions["ApiFunction"].environment[variable]
+        assert isinstance(reference, Intrinsic) and reference.name == "Ref", variable
+        parameter = model.parameters[reference.value]
+        bounds = {type(rule).__name__: rule for rule in info.metadata}
+        assert (parameter["Type"], parameter["Default"]) == ("Number", info.default), variable
+        assert (parameter["MinValue"], parameter["MaxValue"]) == (bounds["Ge"].ge, bounds["Le"].le), variable
+
+
+def test_given_a_reserve_of_half_the_allowance_when_read_then_the_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QBOSYNC_READ_BUDGET_MONTHLY", "10000")
+    monkeypatch.setenv("QBOSYNC_READ_BUDGET_RESERVE", "5000")
+
+    with pytest.raises(ValidationError, match="QBOSYNC_READ_BUDGET_RESERVE"):
+        ReadBudgetSettings()

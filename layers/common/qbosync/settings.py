@@ -290,6 +290,7 @@ class ReadBudgetSettings(BaseSettings):
     reserve: int = Field(
         50_000,
         ge=0,
+        le=500_000_000,
         alias="QBOSYNC_READ_BUDGET_RESERVE",
         description="reads kept for pushes and pulls: reconciliation is slowed within two reserves of the"
         " allowance and stopped within one; admin reads stop within half of one",
