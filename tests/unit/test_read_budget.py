@@ -210,9 +210,7 @@ def test_given_an_exhausted_budget_when_a_reconcile_client_reads_then_nothing_is
         qbo.cdc(["Customer"], datetime(2026, 12, 1, tzinfo=UTC))
 
 
-def test_given_the_template_when_read_then_each_budget_variable_has_the_models_default_and_bounds() -> (
-    None
-):
+def test_given_the_template_when_read_then_each_budget_variable_has_the_models_default_and_bounds() -> None:
     model = load_template(TEMPLATE)
 
     for info in ReadBudgetSettings.model_fields.values():
