@@ -120,7 +120,7 @@ def test_given_an_exhausted_budget_when_a_gap_or_request_makes_it_due_then_it_is
     world: World,
 ) -> None:
     world.others_read(950)
-    world.signals.mark_gap(TENANT, GapReason.SIGNATURE_FAILURE, T0 + timedelta(hours=1))
+    world.signals.mark_gap(TENANT, GapReason.PULL_DEAD_LETTER, T0 + timedelta(hours=1))
     world.signals.request(TENANT, T0 + timedelta(hours=1))
     world.now = T0 + timedelta(days=5)
 

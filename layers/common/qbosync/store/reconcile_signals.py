@@ -24,12 +24,10 @@ SIGNALS_SK = "RECONCILE#SIGNALS"
 
 
 class GapReason(StrEnum):
-    """Why qbosync suspects it missed a QBO webhook."""
+    """Why qbosync suspects it missed a QBO change."""
 
-    ADMIN_REQUEST = "admin_request"
-    SIGNATURE_FAILURE = "signature_failure"
     PULL_DEAD_LETTER = "pull_dead_letter"
-    WEBHOOKS_QUIET = "webhooks_quiet"
+    """A pull message failed on its last receive: SQS dead-letters it, so its change was not applied."""
 
 
 class ReconcileSignals(BaseModel):

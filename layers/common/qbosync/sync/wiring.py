@@ -324,11 +324,17 @@ def pull_service() -> PullService:
 
 
 @_cached
+def reconcile_signals() -> ReconcileSignalRepository:
+    """What makes a tenant's reconciliation due sooner: requests and detected gaps."""
+    return ReconcileSignalRepository()
+
+
+@_cached
 def reconcile_cadence() -> ReconcileCadence:
     """When each tenant's reconciliation reads: the backstop CDC and the source listing's backoff."""
     settings = get_read_budget_settings()
     return ReconcileCadence(
-        signals=ReconcileSignalRepository(),
+        signals=reconcile_signals(),
         budget=read_budget(),
         backstop_interval=settings.reconcile_backstop,
         low_budget_factor=settings.reconcile_low_budget_factor,
