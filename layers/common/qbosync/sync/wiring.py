@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
+from qbosync.invocation import at_invocation_end, forget_end_work
 from qbosync.metrics import Metric, count, count_reads
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
@@ -97,6 +98,7 @@ def reset() -> None:
     shared_http_client.cache_clear()
     reset_clients()
     clear_token_cache()
+    forget_end_work()
 
 
 # --- QBO, Intuit and the source --------------------------------------------------------------------
@@ -158,13 +160,16 @@ def read_budget() -> ReadBudget:
         for purpose, reads_made in reads.items():
             count_reads(purpose, reads_made)
 
-    return ReadBudget(
+    budget = ReadBudget(
         ReadBudgetPolicy(settings.monthly_allowance, settings.reserve),
         DynamoReadBudgetStore(),
         flush_every=settings.flush_every,
         flush_seconds=settings.flush_seconds,
         on_flush=counted,
     )
+    # A container may be frozen for hours after an invocation: its counts go to the shared counter first.
+    at_invocation_end("read_budget", budget.flush)
+    return budget
 
 
 def qbo_client_for_tenant(tenant_id: str, purpose: ReadPurpose = ReadPurpose.ADMIN) -> QboClient:
