@@ -67,6 +67,7 @@ class SqueezeWorld:
             backstop_interval=timedelta(hours=24),
             low_budget_factor=4,
             source_max_backoff=timedelta(hours=4),
+            events=EventRepository(),
         )
         TenantRepository().register(Tenant(tenant_id=TENANT, name="Acme"))
 
@@ -242,3 +243,25 @@ def test_given_the_budget_squeezed_when_days_pass_then_reconcile_slows_stops_and
     status, tenant = squeeze.api("GET", f"/tenants/{TENANT}/read-budget")
     assert (tenant["read_budget"]["month"], tenant["read_budget"]["level"]) == ("2027-01", "normal")
     assert tenant["reconcile"]["deferred_at"] is None
+
+
+def test_given_a_pushs_webhook_echo_lost_when_the_next_tick_comes_then_the_backstop_runs_the_same_day(
+    pull_world: PullWorld,
+) -> None:
+    squeeze = SqueezeWorld(pull_world)
+    _push_ready(pull_world)
+    pull_world.hook.drop_all = True
+    squeeze.reconciler().reconcile_tenant(TENANT)
+    pull_world.qbo_http.post("/_sandbox/clock", json={"advance_seconds": 5}).raise_for_status()
+
+    squeeze.now += timedelta(minutes=30)
+    assert squeeze.push_invoice(0) == "done"
+    missed = pull_world.qbo_customer(DisplayName="Added Next To A Push")
+    pull_world.deliver_qbo_webhooks()  # the push's echo and the customer's webhook are both lost
+    squeeze.now += timedelta(minutes=15)
+    report = squeeze.reconciler().reconcile_tenant(TENANT)
+
+    assert report.qbo_due is DueReason.GAP
+    assert pull_world.link_of_qbo("Customer", missed["Id"]) is not None
+    status, tenant = squeeze.api("GET", f"/tenants/{TENANT}/read-budget")
+    assert (status, tenant["reconcile"]["gap_reason"]) == (200, "webhooks_quiet")

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from qbosync.qbo.read_budget import InMemoryReadBudgetStore, ReadBudget, ReadBudgetPolicy, month_of
+from qbosync.store.events import EventStatus, SyncEvent
 from qbosync.store.reconcile_signals import GapReason, ReconcileSignals
-from qbosync.sync.backstop import DueReason, ReconcileCadence
+from qbosync.store.table import Page
+from qbosync.sync.backstop import DueReason, ReconcileCadence, webhooks_quiet
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 TENANT = "acme"
@@ -153,3 +155,60 @@ def test_given_a_source_run_finding_changes_when_backing_off_then_it_lists_every
     signals = world.signals.get(TENANT)
     assert (signals.source_idle_runs, signals.source_next_at) == (0, None)
     assert world.cadence.source_due(TENANT, T0, world.now).reason is DueReason.CHANGES_FLOWING
+
+
+def _event(kind: str, at: datetime) -> SyncEvent:
+    return SyncEvent(
+        event_id=f"{kind}-{at.isoformat()}",
+        tenant_id=TENANT,
+        kind=kind,
+        source_object_id="x",
+        source_version=1,
+        status="done",
+        received_at=at,
+        updated_at=at,
+    )
+
+
+class Events:
+    """The tenant's finished events, newest first, as the events index lists them."""
+
+    def __init__(self, *events: SyncEvent) -> None:
+        self.events = sorted(events, key=lambda event: event.received_at, reverse=True)
+
+    def list(
+        self, tenant_id: str, status: EventStatus, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[SyncEvent]:
+        return Page(items=self.events[:limit])
+
+
+@pytest.mark.parametrize(
+    ("events", "quiet"),
+    [
+        ([_event("invoice", T0 + timedelta(minutes=5))], True),  # written, no echo for 10+ minutes
+        ([_event("invoice", T0 + timedelta(minutes=14))], False),  # still within the grace
+        (
+            [_event("invoice", T0 + timedelta(minutes=5)), _event("qbo.invoice", T0 + timedelta(minutes=6))],
+            False,
+        ),
+        ([_event("invoice", T0 - timedelta(minutes=5))], False),  # before the last backstop: it covered it
+        ([_event("qbo.customer", T0 + timedelta(minutes=1))], False),  # nothing written
+    ],
+)
+def test_given_recent_events_when_checked_then_webhooks_are_quiet_only_after_an_unanswered_write(
+    events: list[SyncEvent], quiet: bool
+) -> None:
+    assert webhooks_quiet(events, T0, T0 + timedelta(minutes=15)) is quiet
+
+
+def test_given_a_write_whose_echo_never_came_when_the_next_tick_checks_then_a_gap_makes_the_backstop_due(
+    world: World,
+) -> None:
+    world.cadence.events = Events(_event("payment", T0 + timedelta(hours=3)))
+    world.now = T0 + timedelta(hours=3, minutes=15)
+
+    signals = world.cadence.detect_gaps(TENANT, T0, world.now, world.signals.get(TENANT))
+    due = world.cadence.qbo_due(TENANT, T0, world.now, signals)
+
+    assert (due.due, due.reason) == (True, DueReason.GAP)
+    assert world.signals.get(TENANT).gap_reason is GapReason.WEBHOOKS_QUIET

@@ -28,6 +28,8 @@ class GapReason(StrEnum):
 
     PULL_DEAD_LETTER = "pull_dead_letter"
     """A pull message failed on its last receive: SQS dead-letters it, so its change was not applied."""
+    WEBHOOKS_QUIET = "webhooks_quiet"
+    """qbosync wrote to QBO and no webhook (not even the write's echo) came back within the grace."""
 
 
 class ReconcileSignals(BaseModel):

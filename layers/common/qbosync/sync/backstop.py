@@ -4,7 +4,11 @@ The QBO direction (one CDC read per run) is due when
 - it never ran (``first_run``);
 - an admin asked for it after the last run (``on_demand``);
 - a gap was detected after the last run (``gap``: a missed webhook is suspected), so it runs at the next
-  scheduled tick, at most one schedule interval (15 min) after detection;
+  scheduled tick, at most one schedule interval (15 min) after detection. Gaps: a pull message dead-lettered
+  (the pull worker records it), or webhooks gone quiet on an active tenant: qbosync wrote to QBO (a push
+  event done) more than ``QUIET_GRACE`` ago, after the last backstop, and no QBO change has been pulled since,
+  although every write of qbosync's comes back as a webhook (its echo). Checked here, from the tenant's
+  newest events (one index query, no Intuit read);
 - the backstop interval passed since the last run (``interval``, default 24 h), times the low-budget
   factor while the app's read budget is low.
 A due run is held back (``budget_stopped``) while the read budget refuses reconciliation reads; its
@@ -25,9 +29,16 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from qbosync.qbo.read_budget import BudgetLevel, ReadBudget, ReadPurpose
-from qbosync.store.reconcile_signals import ReconcileSignals
+from qbosync.store.events import EventStatus, SyncEvent
+from qbosync.store.reconcile_signals import GapReason, ReconcileSignals
+from qbosync.store.table import Page
 
 SCHEDULE_INTERVAL = timedelta(minutes=15)
+# Intuit batches webhooks for a few minutes; a write's echo later than this is taken as missing.
+QUIET_GRACE = timedelta(minutes=10)
+# How many of a tenant's newest finished events the quiet-webhook check looks at.
+QUIET_SAMPLE = 25
+PULLED_KIND_PREFIX = "qbo."
 
 
 class DueReason(StrEnum):
@@ -58,6 +69,30 @@ class SignalStore(Protocol):
 
     def deferred(self, tenant_id: str, at: datetime | None, reason: str | None) -> None: ...
 
+    def mark_gap(self, tenant_id: str, reason: GapReason, at: datetime) -> None: ...
+
+
+class RecentEvents(Protocol):
+    """A tenant's events, newest first (``qbosync.store.events.EventRepository``)."""
+
+    def list(
+        self, tenant_id: str, status: EventStatus, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[SyncEvent]: ...
+
+
+def webhooks_quiet(events: list[SyncEvent], last_run: datetime | None, now: datetime) -> bool:
+    """Whether qbosync wrote to QBO after ``last_run`` and at least ``QUIET_GRACE`` ago, and no QBO
+    change was pulled after that write: its webhook (the echo every write gets) never came."""
+    pulled = [event.received_at for event in events if event.kind.startswith(PULLED_KIND_PREFIX)]
+    last_pulled = max(pulled, default=None)
+    return any(
+        not event.kind.startswith(PULLED_KIND_PREFIX)
+        and (last_run is None or event.received_at > last_run)
+        and (last_pulled is None or event.received_at > last_pulled)
+        and now - event.received_at >= QUIET_GRACE
+        for event in events
+    )
+
 
 @dataclass
 class ReconcileCadence:
@@ -69,6 +104,21 @@ class ReconcileCadence:
     low_budget_factor: int
     source_max_backoff: timedelta
     source_base_interval: timedelta = SCHEDULE_INTERVAL
+    events: RecentEvents | None = None
+
+    def detect_gaps(
+        self, tenant_id: str, last_run: datetime | None, now: datetime, signals: ReconcileSignals
+    ) -> ReconcileSignals:
+        """Record a gap when webhooks went quiet on an active tenant; the signals as they are now."""
+        if self.events is None or last_run is None:
+            return signals
+        if signals.gap_at is not None and signals.gap_at > last_run:
+            return signals  # a gap is already pending
+        recent = self.events.list(tenant_id, "done", limit=QUIET_SAMPLE).items
+        if not webhooks_quiet(recent, last_run, now):
+            return signals
+        self.signals.mark_gap(tenant_id, GapReason.WEBHOOKS_QUIET, now)
+        return signals.model_copy(update={"gap_at": now, "gap_reason": GapReason.WEBHOOKS_QUIET})
 
     def backstop(self) -> timedelta:
         """The backstop interval at the budget's current level."""

@@ -178,8 +178,9 @@ class Reconciler:
         self, cadence: ReconcileCadence, connection: Connection, started: datetime, report: ReconcileReport
     ) -> None:
         tenant_id = connection.tenant_id
-        signals = cadence.signals.get(tenant_id)
-        due = cadence.qbo_due(tenant_id, self.checkpoints.get(tenant_id, QBO_CHECKPOINT), started, signals)
+        last_backstop = self.checkpoints.get(tenant_id, QBO_CHECKPOINT)
+        signals = cadence.detect_gaps(tenant_id, last_backstop, started, cadence.signals.get(tenant_id))
+        due = cadence.qbo_due(tenant_id, last_backstop, started, signals)
         if due.due:
             try:
                 self._qbo_to_source(connection, started, report)

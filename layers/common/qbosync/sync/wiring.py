@@ -344,6 +344,7 @@ def reconcile_cadence() -> ReconcileCadence:
         backstop_interval=settings.reconcile_backstop,
         low_budget_factor=settings.reconcile_low_budget_factor,
         source_max_backoff=settings.source_reconcile_max_backoff,
+        events=EventRepository(),
     )
 
 
