@@ -158,9 +158,10 @@ class SqueezeWorld:
         used = self.store.app_usage(self.month()).used
         self.store.record(self.month(), "others", {"pull": ALLOWANCE - remaining - used}, 0)
 
-    def api(self, method: str, path: str) -> tuple[int, Any]:
+    def api(self, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any]:
         deps = ApiDependencies(
             connections=ConnectionRepository(),
+            qbo_reader_for=self.qbo_for(ReadPurpose.ADMIN),
             read_budget=lambda: ReadBudget(
                 ReadBudgetPolicy(ALLOWANCE, RESERVE), self.store, clock=self.budget_epoch
             ),
@@ -168,7 +169,8 @@ class SqueezeWorld:
             reconcile_signals=self.signals,
             clock=self.clock,
         )
-        reply = api_handler(http_event(method, path, tenants=TENANT), LambdaContextStub(), deps=deps)
+        event = http_event(method, path, tenants=TENANT, query=query)
+        reply = api_handler(event, LambdaContextStub(), deps=deps)
         return reply["statusCode"], json.loads(reply["body"])
 
 
@@ -217,7 +219,6 @@ def test_given_the_budget_squeezed_when_days_pass_then_reconcile_slows_stops_and
     assert stopped.qbo_due is DueReason.BUDGET_STOPPED
     assert CheckpointRepository().get(TENANT, QBO_CHECKPOINT) == last_backstop
     assert pull_world.link_of_qbo("Customer", missed["Id"]) is None
-    assert squeeze.push_invoice(1) == "done"
 
     status, app = squeeze.api("GET", "/budget")
     assert (status, app["level"], app["allowance"]) == (200, "exhausted", ALLOWANCE)
@@ -230,6 +231,14 @@ def test_given_the_budget_squeezed_when_days_pass_then_reconcile_slows_stops_and
         "budget_stopped",
         "budget_stopped",
     )
+    # Admin reads go on into the reserve, then stop halfway through it; pushes still go on.
+    status, _accounts = squeeze.api("GET", f"/tenants/{TENANT}/qbo/reference/accounts", {"refresh": "true"})
+    assert status == 200
+    squeeze.others_read_until(remaining=RESERVE // 2 - 10)
+    squeeze.now += timedelta(minutes=1)  # a process trusts the app total it last saw for a minute
+    status, error = squeeze.api("GET", f"/tenants/{TENANT}/qbo/reference/accounts", {"refresh": "true"})
+    assert (status, error["error"]["code"]) == (429, "read_budget_exhausted")
+    assert squeeze.push_invoice(1) == "done"
     status, error = squeeze.api("POST", f"/tenants/{TENANT}/reconcile")
     assert status == 202, error
 
