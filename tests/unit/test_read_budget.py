@@ -3,6 +3,7 @@ QBO client counting reads (never writes) by kind."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pydantic import ValidationError
 from local.template_model import Intrinsic, load_template
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.read_budget import (
+    AppUsage,
     BudgetLevel,
     InMemoryReadBudgetStore,
     ReadBudget,
@@ -21,6 +23,7 @@ from qbosync.qbo.read_budget import (
     ReadKind,
     ReadPurpose,
     TenantReads,
+    TenantUsage,
     month_of,
 )
 from qbosync.settings import ReadBudgetSettings
@@ -233,3 +236,30 @@ def test_given_a_reserve_of_half_the_allowance_when_read_then_the_settings_are_r
 
     with pytest.raises(ValidationError, match="QBOSYNC_READ_BUDGET_RESERVE"):
         ReadBudgetSettings()
+
+
+class FlakyStore(InMemoryReadBudgetStore):
+    """The shared counter, refusing its next ``failures`` records (DynamoDB throttling)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def record(
+        self, month: str, tenant_id: str, reads: Mapping[str, int], source_calls: int
+    ) -> tuple[AppUsage, TenantUsage]:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("throttled")
+        return super().record(month, tenant_id, reads, source_calls)
+
+
+def test_given_the_store_failing_when_a_batch_is_due_then_the_read_goes_on_and_the_counts_are_kept() -> None:
+    store = FlakyStore(failures=1)
+    budget = ReadBudget(POLICY, store, clock=Clock(), flush_every=2)
+
+    budget.draw("t1", ReadPurpose.PUSH_LOOKUP, ReadKind.READ)
+    budget.draw("t1", ReadPurpose.PUSH_LOOKUP, ReadKind.READ)  # its flush fails: nothing is lost
+    budget.draw("t1", ReadPurpose.PUSH_LOOKUP, ReadKind.READ)
+
+    assert store.tenant_usage(month_of(NOW), "t1").used == 3

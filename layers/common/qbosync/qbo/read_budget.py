@@ -42,6 +42,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from qbosync.errors import QbosyncError
+from qbosync.observability import logger
 
 
 class ReadPurpose(StrEnum):
@@ -270,16 +271,30 @@ class ReadBudget:
         self._flush_if_due()
 
     def flush(self) -> None:
-        """Add every pending count to the shared counters."""
+        """Add every pending count to the shared counters; what the store refused stays pending."""
         with self._lock:
             pending, self._pending, self._pending_since = self._pending, {}, None
         month = self.month()
-        for tenant_id, counts in pending.items():
-            app, tenant = self._store.record(month, tenant_id, dict(counts.reads), counts.source_calls)
-            self._app, self._app_read_at = app, self._clock()
-            self._tenants[tenant_id] = tenant
-            if self._on_flush is not None and counts.reads:
-                self._on_flush(dict(counts.reads))
+        unflushed = list(pending)
+        try:
+            for tenant_id, counts in pending.items():
+                app, tenant = self._store.record(month, tenant_id, dict(counts.reads), counts.source_calls)
+                unflushed.remove(tenant_id)
+                self._app, self._app_read_at = app, self._clock()
+                self._tenants[tenant_id] = tenant
+                if self._on_flush is not None and counts.reads:
+                    self._on_flush(dict(counts.reads))
+        finally:
+            if unflushed:
+                self._keep_pending({tenant_id: pending[tenant_id] for tenant_id in unflushed})
+
+    def _keep_pending(self, counts: Mapping[str, _Pending]) -> None:
+        with self._lock:
+            for tenant_id, kept in counts.items():
+                mine = self._pending.setdefault(tenant_id, _Pending())
+                mine.reads.update(kept.reads)
+                mine.source_calls += kept.source_calls
+            self._pending_since = self._pending_since or self._clock()
 
     # --- showing ------------------------------------------------------------------------------------
 
@@ -326,7 +341,11 @@ class ReadBudget:
         since = self._pending_since
         old = since is not None and self._clock() - since >= self._flush_seconds
         if pending >= self._flush_every or old:
-            self.flush()
+            try:
+                self.flush()
+            except Exception:
+                # Counting must never stop a read: the counts stay pending for the next flush.
+                logger.exception("the read budget's counts could not be stored; kept for the next flush")
 
     def _app_usage(self) -> AppUsage:
         """The app total: the last one a flush returned, re-read once it is ``flush_seconds`` old or
