@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
-from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning, get_token_refresh_budget
+from qbosync.settings import (
+    get_qbo_limits,
+    get_read_budget_settings,
+    get_settings,
+    get_sync_tuning,
+    get_token_refresh_budget,
+)
 from qbosync.store.aws import reset_clients
 from qbosync.sync import wiring
 
@@ -54,6 +60,7 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
+    get_read_budget_settings.cache_clear()
     reset_clients()
     wiring.reset()
     yield
@@ -61,5 +68,6 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
+    get_read_budget_settings.cache_clear()
     reset_clients()
     wiring.reset()

@@ -24,4 +24,6 @@ def lambda_handler(
     from qbosync.sync import wiring
     from qbosync.sync.pull.worker import process_pull_batch
 
-    return process_pull_batch(event, context, service or wiring.pull_service())
+    return process_pull_batch(
+        event, context, service or wiring.pull_service(), gaps=wiring.reconcile_signals()
+    )

@@ -157,7 +157,8 @@ def grant(actions: tuple[str, ...], *resources: str) -> set[tuple[str, ...]]:
     return {(action, resource, "") for action in actions for resource in resources}
 
 
-WORKER_KEYS = ("TENANT#*", "REALM#*", "GOV#*")
+# BUDGET#: the app-wide read budget every QBO reader counts into (qbosync.store.read_budget).
+WORKER_KEYS = ("TENANT#*", "REALM#*", "GOV#*", "BUDGET#*")
 WORKER_TABLE = table((*ITEM_CRUD, "dynamodb:BatchWriteItem"), WORKER_KEYS, T, GSI)
 # The vault seals a second copy of each grant with the stack's KMS key (never the public webhooks).
 SEAL_TOKEN_COPY = grant(("kms:Encrypt", "kms:Decrypt"), "TokenBackupKey")

@@ -34,6 +34,8 @@ class Metric(StrEnum):
     """A 429 from QBO, absorbed by the realm governor's backoff."""
     TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 - a metric name, not a secret
     """Refresh-token grants asked of Intuit."""
+    QBO_READS = "QboReads"
+    """QBO reads drawn from the app's monthly read budget; dimension ``purpose``."""
 
 
 def count(metric: Metric, value: int = 1) -> None:
@@ -48,3 +50,12 @@ def count_failure(flow: Flow, reason_code: str) -> None:
     ) as metric:
         metric.add_dimension(name="flow", value=flow)
         metric.add_dimension(name="reason_code", value=reason_code)
+
+
+def count_reads(purpose: str, reads: int) -> None:
+    """Count QBO reads (metered by Intuit against the app's monthly budget) by purpose, never by tenant:
+    per-tenant counts are in the read budget's store and ``GET /tenants/{t}/read-budget``."""
+    with single_metric(
+        name=Metric.QBO_READS.value, unit=MetricUnit.Count, value=reads, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="purpose", value=purpose)

@@ -268,3 +268,98 @@ def get_token_refresh_budget() -> TokenRefreshBudget:
 def get_sync_tuning() -> SyncTuning:
     """The scheduled services' tuning, parsed from the environment on first use."""
     return SyncTuning()
+
+
+class ReadBudgetSettings(BaseSettings):
+    """The app-wide Intuit read budget, the adaptive reconciliation backstop and the reference cache.
+
+    Each field is read from the environment variable named by its alias (``template.yaml`` passes them
+    from its parameters, with the same bounds).
+    """
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    monthly_allowance: int = Field(
+        500_000,
+        ge=1_000,
+        le=1_000_000_000,
+        alias="QBOSYNC_READ_BUDGET_MONTHLY",
+        description="QBO reads (reads, queries, CDC, reports) the whole app may make per calendar month;"
+        " Intuit's Builder tier includes 500,000",
+    )
+    reserve: int = Field(
+        50_000,
+        ge=0,
+        le=500_000_000,
+        alias="QBOSYNC_READ_BUDGET_RESERVE",
+        description="reads kept for pushes and pulls: reconciliation is slowed within two reserves of the"
+        " allowance and stopped within one; admin reads stop within half of one",
+    )
+    flush_every: int = Field(
+        25,
+        ge=1,
+        le=1_000,
+        alias="QBOSYNC_READ_BUDGET_FLUSH_EVERY",
+        description="a process adds its counted reads to the shared counter once this many are pending",
+    )
+    flush_seconds: int = Field(
+        60,
+        ge=1,
+        le=3_600,
+        alias="QBOSYNC_READ_BUDGET_FLUSH_SECONDS",
+        description="... or once the oldest pending read is this old; also how long a process trusts the"
+        " app total it last saw",
+    )
+    reconcile_backstop_seconds: int = Field(
+        86_400,
+        ge=900,
+        le=7 * 86_400,
+        alias="QBOSYNC_RECONCILE_BACKSTOP_SECONDS",
+        description="while webhooks flow, a tenant's backstop CDC runs this often (sooner after a detected"
+        " gap or an admin's request)",
+    )
+    reconcile_low_budget_factor: int = Field(
+        4,
+        ge=1,
+        le=30,
+        alias="QBOSYNC_RECONCILE_LOW_BUDGET_FACTOR",
+        description="the backstop interval is multiplied by this while the read budget is low",
+    )
+    source_reconcile_max_backoff_seconds: int = Field(
+        14_400,
+        ge=900,
+        le=7 * 86_400,
+        alias="QBOSYNC_SOURCE_RECONCILE_MAX_BACKOFF_SECONDS",
+        description="the source listing's wait doubles after each run that found no change, up to this",
+    )
+    reference_cache_seconds: int = Field(
+        3_600,
+        ge=60,
+        le=86_400,
+        alias="QBOSYNC_REFERENCE_CACHE_SECONDS",
+        description="QBO reference lists (accounts, items, tax codes, ...) are read again after this;"
+        " refresh=true on the reference route reads them now",
+    )
+
+    @model_validator(mode="after")
+    def _reserve_leaves_room(self) -> Self:
+        if 2 * self.reserve >= self.monthly_allowance:
+            raise ValueError(
+                f"QBOSYNC_READ_BUDGET_RESERVE ({self.reserve}) must be under half of"
+                f" QBOSYNC_READ_BUDGET_MONTHLY ({self.monthly_allowance})"
+            )
+        return self
+
+    @property
+    def reconcile_backstop(self) -> timedelta:
+        return timedelta(seconds=self.reconcile_backstop_seconds)
+
+    @property
+    def source_reconcile_max_backoff(self) -> timedelta:
+        return timedelta(seconds=self.source_reconcile_max_backoff_seconds)
+
+
+@lru_cache(maxsize=1)
+def get_read_budget_settings() -> ReadBudgetSettings:
+    """The read budget's settings, parsed from the environment on first use."""
+    return ReadBudgetSettings()

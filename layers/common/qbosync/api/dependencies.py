@@ -14,6 +14,9 @@ from typing import Any
 
 from qbosync.api.auth import TenantLookup
 from qbosync.clock import utc_now
+from qbosync.qbo.read_budget import ReadBudget
+from qbosync.settings import get_read_budget_settings
+from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import (
     AuditRepository,
     MappingRepository,
@@ -21,8 +24,10 @@ from qbosync.store.config import (
     SettingsRepository,
 )
 from qbosync.store.connections import ConnectionRepository
+from qbosync.store.reconcile_signals import ReconcileSignalRepository
 from qbosync.store.tenants import TenantRepository
 from qbosync.sync import wiring
+from qbosync.sync.backstop import ReconcileCadence
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.preflight import SourceReferenceReader
 from qbosync.sync.reference import (
@@ -61,6 +66,15 @@ class ApiDependencies:
     # Called with (tenant, kind, source keys) after a mappings change: events that failed for want of
     # one of those mappings are queued again. Returns how many.
     mappings_added: Callable[[str, str, list[str]], int] = wiring.release_events_waiting_for_mappings
+    # The app-wide read budget and when reconciliation reads (GET /budget, /tenants/{t}/read-budget,
+    # POST /tenants/{t}/reconcile).
+    read_budget: Callable[[], ReadBudget] = wiring.read_budget
+    reconcile_cadence: Callable[[], ReconcileCadence] = wiring.reconcile_cadence
+    reconcile_signals: ReconcileSignalRepository = field(default_factory=ReconcileSignalRepository)
+    checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
+    reference_ttl_seconds: float = field(
+        default_factory=lambda: float(get_read_budget_settings().reference_cache_seconds)
+    )
 
     def configuration(self) -> ConfigurationService:
         return ConfigurationService(self.settings, self.mappings, self.audit, self.clock)
@@ -69,7 +83,10 @@ class ApiDependencies:
         """A QBO reader and reference catalog for a connected tenant; ``NotConnected`` otherwise."""
         require_connected(self.connections.get(tenant_id))
         reader = self.qbo_reader_for(tenant_id)
-        return reader, ReferenceCatalog(tenant_id, reader, self.reference_cache, self.epoch_clock)
+        catalog = ReferenceCatalog(
+            tenant_id, reader, self.reference_cache, self.epoch_clock, ttl_seconds=self.reference_ttl_seconds
+        )
+        return reader, catalog
 
     def catalog_for(self, tenant_id: str) -> Callable[[], ReferenceCatalog]:
         """A deferred catalog: built (and the connection checked) only if a change needs live QBO data."""

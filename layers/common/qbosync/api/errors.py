@@ -121,6 +121,7 @@ ERROR_DESCRIPTIONS = {
     415: "The body is not application/json",
     422: "The request or a mapping target is not acceptable",
     428: "If-Match is required",
+    429: "The app's QuickBooks read budget is too low for this read; cached data still answers",
     502: "QuickBooks Online or the source failed; retry later",
 }
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from qbosync.api.body_checks import BodyRules, CheckedBodyResolver
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.budget import budget_router
 from qbosync.api.routes.configuration import configuration_router
 from qbosync.api.routes.connection import connection_router
 from qbosync.api.routes.console import console_router
@@ -38,6 +39,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     sync_runs_router,
     events_router,
     console_router,
+    budget_router,
 )
 
 

@@ -47,6 +47,7 @@ from qbosync.qbo.faults import (
 )
 from qbosync.qbo.governor import RealmGovernor
 from qbosync.qbo.http import shared_http_client
+from qbosync.qbo.read_budget import ReadKind
 from qbosync.settings import Settings, get_settings
 
 MAX_REQUEST_ID_LENGTH = 50
@@ -68,6 +69,14 @@ class AccessTokenProvider(Protocol):
 
     def refresh_after_unauthorized(self, rejected: str) -> str:
         """A fresh token after QBO rejected ``rejected`` (single-flight: one refresh per realm)."""
+        ...
+
+
+class ReadMeter(Protocol):
+    """Where the client counts its reads (``qbo.read_budget.TenantReads``: the app-wide read budget)."""
+
+    def draw(self, kind: ReadKind, *, retry: bool = False) -> None:
+        """Count one metered request; may refuse (raise) a first attempt, never a retry."""
         ...
 
 
@@ -165,6 +174,17 @@ def _decode(content: bytes) -> dict[str, Any]:
     return payload
 
 
+def _read_kind(path: str) -> ReadKind:
+    """The metered kind of a read request by its path (a batch of queries is a query)."""
+    if path == "cdc":
+        return ReadKind.CDC
+    if path in ("query", "batch"):
+        return ReadKind.QUERY
+    if path.startswith("reports/"):
+        return ReadKind.REPORT
+    return ReadKind.READ
+
+
 def _validate_request_id(request_id: str, *, limit: int = MAX_REQUEST_ID_LENGTH) -> None:
     if not request_id or len(request_id) > limit:
         raise InvalidRequestId(f"requestid must be 1 to {limit} characters, got {len(request_id)}")
@@ -198,8 +218,10 @@ class QboClient:
         backoff_base_seconds: float = 0.5,
         backoff_cap_seconds: float = 20.0,
         batch_max_items: int = 30,
+        reads: ReadMeter | None = None,
     ) -> None:
         self.realm_id = realm_id
+        self._reads = reads
         self._tokens = tokens
         self._governor = governor
         self._company_url = f"{base_url.rstrip('/')}/v3/company/{realm_id}"
@@ -222,8 +244,10 @@ class QboClient:
         tokens: AccessTokenProvider,
         governor: RealmGovernor | None = None,
         settings: Settings | None = None,
+        reads: ReadMeter | None = None,
     ) -> QboClient:
-        """A client for one realm, configured from the deployment settings (base URL, minor version)."""
+        """A client for one realm, configured from the deployment settings (base URL, minor version);
+        ``reads`` counts its reads against the app's read budget."""
         settings = settings or get_settings()
         return cls(
             realm_id,
@@ -231,6 +255,7 @@ class QboClient:
             governor,
             str(settings.qbo_base_url),
             minor_version=settings.qbo_minor_version,
+            reads=reads,
         )
 
     @property
@@ -453,9 +478,13 @@ class QboClient:
         content = _encode(body) if body is not None else None
         url = f"{self._company_url}/{path}"
         state = _Attempt()
+        read_kind = None if write else _read_kind(path)
         token = self._tokens.access_token()
         while True:
             state.number += 1
+            if read_kind is not None and self._reads is not None:
+                # Intuit meters every request that carries data out, retries included; writes are free.
+                self._reads.draw(read_kind, retry=state.number > 1)
             outcome = self._send(
                 method, url, query, content, token, entity=entity, attempt=state.number, batch=batch
             )

@@ -14,6 +14,10 @@
   below (``QboChangeApplier``, ``SourceCustomerWriter``), which ``qbosync.sync.wiring`` fills in.
 - Each checkpoint moves to the run's start (minus ``overlap``, for clock skew) only after its
   direction succeeded, so a failed run is simply done again next time.
+- **When it reads** is the ``ReconcileCadence``'s call (``qbosync.sync.backstop``): the QBO direction is a
+  backstop to webhooks (due daily, sooner after a gap or an admin's request, slowed then stopped when the
+  app's read budget runs low); the source direction backs off while it finds nothing. Without a cadence
+  (tests of the reconciliation itself) every call runs both directions.
 - ``overlap`` and ``cdc_max_lookback`` default to the deployment settings
   ``QBOSYNC_RECONCILE_OVERLAP_SECONDS`` (300) and ``QBOSYNC_RECONCILE_CDC_MAX_LOOKBACK_DAYS`` (29, at
   most 30), read when the reconciler is constructed.
@@ -35,12 +39,14 @@ from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal
 from qbosync.qbo.faults import QboValidationFault
 from qbosync.qbo.metadata import last_updated_time
+from qbosync.qbo.read_budget import ReadBudgetExhausted
 from qbosync.settings import get_sync_tuning
 from qbosync.source.models import ChangeAction, ObjectKind, SourceCustomer, SourceObject
 from qbosync.source.port import SourcePort
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.links import Link, LinkRepository
+from qbosync.sync.backstop import Due, DueReason, ReconcileCadence
 from qbosync.sync.configuration import TenantSettings
 from qbosync.sync.records.messages import EntityChange, MessageQueue, PullMessage, PushMessage
 
@@ -91,6 +97,11 @@ class ReconcileReport(BaseModel):
     pushes_queued: int = 0
     customers_synced: int = 0
     customers_failed: int = 0
+    qbo_due: DueReason | None = None
+    qbo_next_due_at: datetime | None = None
+    source_due: DueReason | None = None
+    source_next_due_at: datetime | None = None
+    source_calls: int = 0
 
 
 def change_of_row(realm_id: str, entity: str, row: Mapping[str, Any]) -> EntityChange:
@@ -133,6 +144,7 @@ class Reconciler:
     clock: Callable[[], datetime] = utc_now
     overlap: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_overlap)
     cdc_max_lookback: timedelta = field(default_factory=lambda: get_sync_tuning().reconcile_cdc_max_lookback)
+    cadence: ReconcileCadence | None = None
 
     def reconcile_all(self) -> list[ReconcileReport]:
         """Every connected tenant; one tenant's failure is logged and does not stop the others."""
@@ -150,10 +162,42 @@ class Reconciler:
             raise NotConnected(f"Tenant '{tenant_id}' has no working QuickBooks connection.")
         report = ReconcileReport(tenant_id=tenant_id)
         started = self.clock()
-        self._qbo_to_source(connection, started, report)
-        self._source_to_qbo(connection, started, report)
+        if self.cadence is None:
+            self._qbo_to_source(connection, started, report)
+            self._source_to_qbo(connection, started, report)
+        else:
+            try:
+                self._as_due(self.cadence, connection, started, report)
+            finally:
+                self.cadence.budget.count_source_calls(tenant_id, report.source_calls)
+                self.cadence.budget.flush()
         logger.info("reconciled", extra=report.model_dump(mode="json"))
         return report
+
+    def _as_due(
+        self, cadence: ReconcileCadence, connection: Connection, started: datetime, report: ReconcileReport
+    ) -> None:
+        tenant_id = connection.tenant_id
+        last_backstop = self.checkpoints.get(tenant_id, QBO_CHECKPOINT)
+        signals = cadence.detect_gaps(tenant_id, last_backstop, started, cadence.signals.get(tenant_id))
+        due = cadence.qbo_due(tenant_id, last_backstop, started, signals)
+        if due.due:
+            try:
+                self._qbo_to_source(connection, started, report)
+            except ReadBudgetExhausted:
+                # The budget fell while this run read: its checkpoint did not move, the next run catches up.
+                due = Due(due=False, reason=DueReason.BUDGET_STOPPED)
+        report.qbo_due, report.qbo_next_due_at = due.reason, due.next_due_at
+        cadence.record_qbo_outcome(tenant_id, due, started, signals)
+
+        source_due = cadence.source_due(
+            tenant_id, self.checkpoints.get(tenant_id, SOURCE_CHECKPOINT), started, signals
+        )
+        report.source_due, report.source_next_due_at = source_due.reason, source_due.next_due_at
+        if source_due.due:
+            self._source_to_qbo(connection, started, report)
+            changes = report.pushes_queued + report.customers_synced + report.customers_failed
+            cadence.source_ran(tenant_id, started, changes, signals)
 
     def _since(self, connection: Connection, name: str) -> datetime:
         checkpoint = self.checkpoints.get(connection.tenant_id, name)
@@ -212,6 +256,7 @@ class Reconciler:
             cursor: str | None = None
             while True:
                 page = lister(cursor, SOURCE_PAGE_LIMIT, updated_since=since)
+                report.source_calls += 1
                 for item in page.items:
                     link = self.links.get(tenant_id, LINK_ENTITY_BY_KIND[kind], item.id)
                     if link is not None and link.source_version >= item.version:

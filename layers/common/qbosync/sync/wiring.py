@@ -11,7 +11,7 @@ cached (the root ``tests/conftest.py`` calls it around every test).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from functools import cache
 from typing import TypeVar
@@ -21,13 +21,15 @@ from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePer
 
 from qbosync.clock import utc_now
 from qbosync.errors import NotConnected
-from qbosync.metrics import Metric, count
+from qbosync.invocation import at_invocation_end, forget_end_work
+from qbosync.metrics import Metric, count, count_reads
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.governor import RealmGovernor
 from qbosync.qbo.http import shared_http_client
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
-from qbosync.settings import get_qbo_limits, get_settings
+from qbosync.qbo.read_budget import ReadBudget, ReadBudgetPolicy, ReadPurpose, TenantReads
+from qbosync.settings import get_qbo_limits, get_read_budget_settings, get_settings
 from qbosync.source.config import SourceAdapterCredentials
 from qbosync.source.port import SourcePort
 from qbosync.source.registry import default_registry
@@ -44,9 +46,12 @@ from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
+from qbosync.store.read_budget import DynamoReadBudgetStore
+from qbosync.store.reconcile_signals import ReconcileSignalRepository
 from qbosync.store.runs import RunRepository
 from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.sync.backstop import ReconcileCadence
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.service import InitialSyncService
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
@@ -93,6 +98,7 @@ def reset() -> None:
     shared_http_client.cache_clear()
     reset_clients()
     clear_token_cache()
+    forget_end_work()
 
 
 # --- QBO, Intuit and the source --------------------------------------------------------------------
@@ -145,12 +151,48 @@ def token_vault(tenant_id: str) -> TokenVault:
     )
 
 
-def qbo_client_for_tenant(tenant_id: str) -> QboClient:
-    """A QBO client for the tenant's connected company, governed and refreshing its own tokens."""
+@_cached
+def read_budget() -> ReadBudget:
+    """The app-wide Intuit read budget, counted in batches into DynamoDB (reads per purpose as metrics)."""
+    settings = get_read_budget_settings()
+
+    def counted(reads: Mapping[str, int]) -> None:
+        for purpose, reads_made in reads.items():
+            count_reads(purpose, reads_made)
+
+    budget = ReadBudget(
+        ReadBudgetPolicy(settings.monthly_allowance, settings.reserve),
+        DynamoReadBudgetStore(),
+        flush_every=settings.flush_every,
+        flush_seconds=settings.flush_seconds,
+        on_flush=counted,
+    )
+    # A container may be frozen for hours after an invocation: its counts go to the shared counter first.
+    at_invocation_end("read_budget", budget.flush)
+    return budget
+
+
+def qbo_client_for_tenant(tenant_id: str, purpose: ReadPurpose = ReadPurpose.ADMIN) -> QboClient:
+    """A QBO client for the tenant's connected company, governed, refreshing its own tokens, and
+    counting its reads for ``purpose`` against the read budget."""
     connection = ConnectionRepository().get(tenant_id)
     if connection is None or connection.status == "disconnected":
         raise NotConnected(f"Tenant '{tenant_id}' has no QuickBooks connection.")
-    return QboClient.for_realm(connection.realm_id, token_vault(tenant_id), realm_governor())
+    return QboClient.for_realm(
+        connection.realm_id,
+        token_vault(tenant_id),
+        realm_governor(),
+        reads=TenantReads(read_budget(), tenant_id, purpose),
+    )
+
+
+def qbo_reader_for(purpose: ReadPurpose) -> Callable[[str], QboClient]:
+    """``qbo_client_for_tenant`` with its reads counted for ``purpose``, for a flow's ``qbo_for``."""
+
+    def for_tenant(tenant_id: str) -> QboClient:
+        return qbo_client_for_tenant(tenant_id, purpose)
+
+    return for_tenant
 
 
 class _FreshTokenProvider:
@@ -206,7 +248,9 @@ def payment_method_rows(tenant_id: str) -> list[MappingRow]:
 
 
 def _prerequisites_of_connected_company(tenant_id: str, realm_id: str) -> list[dict[str, object]]:
-    return connection_prerequisites(tenant_id, realm_id, qbo_client_for_tenant(tenant_id))
+    return connection_prerequisites(
+        tenant_id, realm_id, qbo_client_for_tenant(tenant_id, ReadPurpose.ONBOARDING)
+    )
 
 
 @_cached
@@ -253,7 +297,7 @@ def push_service() -> PushService:
             events=EventRepository(),
             links=LinkRepository(),
             configuration=configuration_service(),
-            qbo_for=qbo_client_for_tenant,
+            qbo_for=qbo_reader_for(ReadPurpose.PUSH_LOOKUP),
             source_for=source_for_tenant,
             parked=ParkedRelease(EventRepository(), event_requeue()),
             clock=utc_now,
@@ -274,7 +318,7 @@ def idempotency_store() -> BasePersistenceLayer:
 @_cached
 def pull_service() -> PullService:
     return PullService(
-        qbo_for=qbo_client_for_tenant,
+        qbo_for=qbo_reader_for(ReadPurpose.PULL),
         source_for=source_for_tenant,
         settings_for=tenant_settings,
         payment_methods_for=payment_method_rows,
@@ -285,18 +329,41 @@ def pull_service() -> PullService:
 
 
 @_cached
+def reconcile_signals() -> ReconcileSignalRepository:
+    """What makes a tenant's reconciliation due sooner: requests and detected gaps."""
+    return ReconcileSignalRepository()
+
+
+@_cached
+def reconcile_cadence() -> ReconcileCadence:
+    """When each tenant's reconciliation reads: the backstop CDC and the source listing's backoff."""
+    settings = get_read_budget_settings()
+    return ReconcileCadence(
+        signals=reconcile_signals(),
+        budget=read_budget(),
+        backstop_interval=settings.reconcile_backstop,
+        low_budget_factor=settings.reconcile_low_budget_factor,
+        source_max_backoff=settings.source_reconcile_max_backoff,
+        events=EventRepository(),
+    )
+
+
+@_cached
 def reconciler() -> Reconciler:
     links = LinkRepository()
     return Reconciler(
         pull=pull_service(),
-        customers=CustomerPush(qbo_for=qbo_client_for_tenant, source_for=source_for_tenant, links=links),
-        qbo_for=qbo_client_for_tenant,
+        customers=CustomerPush(
+            qbo_for=qbo_reader_for(ReadPurpose.PUSH_LOOKUP), source_for=source_for_tenant, links=links
+        ),
+        qbo_for=qbo_reader_for(ReadPurpose.RECONCILE),
         source_for=source_for_tenant,
         settings_for=tenant_settings,
         connections=ConnectionRepository(),
         checkpoints=CheckpointRepository(),
         links=links,
         push_queue=PushQueue(),
+        cadence=reconcile_cadence(),
     )
 
 
@@ -314,7 +381,7 @@ def token_keepalive() -> TokenKeepAlive:
 
 @_cached
 def bulk_sync_dependencies() -> BulkSyncDependencies:
-    return BulkSyncDependencies(qbo_for=qbo_client_for_tenant, source_for=source_for_tenant)
+    return BulkSyncDependencies(qbo_for=qbo_reader_for(ReadPurpose.ONBOARDING), source_for=source_for_tenant)
 
 
 def initial_sync_service(

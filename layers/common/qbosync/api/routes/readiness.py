@@ -43,10 +43,11 @@ def readiness_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         "/tenants/<tenant_id>/qbo/reference/<kind>",
         summary="List QBO reference data, marking entries already mapped",
         description=(
-            "kind is one of " + ", ".join(k.value for k in ReferenceKind) + ". Cached for 5 minutes; "
-            "refresh=true reads QBO now."
+            "kind is one of " + ", ".join(k.value for k in ReferenceKind) + ". Cached for"
+            " QBOSYNC_REFERENCE_CACHE_SECONDS (1 hour by default); refresh=true reads QBO now (429 when the"
+            " app's read budget is exhausted)."
         ),
-        responses={200: {"description": "The entries"}, **error_responses(409, 502)},
+        responses={200: {"description": "The entries"}, **error_responses(409, 429, 502)},
         tags=["reference"],
     )
     def get_reference(

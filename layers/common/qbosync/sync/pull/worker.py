@@ -3,29 +3,55 @@
 A message whose change failed for a transient reason (QBO or source unavailable, throttled) is
 reported as a batch item failure, so SQS redelivers it (and after five receives parks it in the DLQ);
 every other outcome, failed ones included, is recorded as a sync event and the message is consumed.
+A message failing on its last receive is about to be dead-lettered: its change is then recorded as a gap,
+so the tenant's backstop CDC runs at the next scheduled reconciliation instead of a day later.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from qbosync.clock import utc_now
 from qbosync.observability import logger
+from qbosync.store.reconcile_signals import GapReason
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.records.messages import PullMessage
 
+# The pull queue's redrive policy (template.yaml): SQS dead-letters a message after this many receives.
+PULL_MAX_RECEIVES = 5
 
-def process_pull_batch(event: dict[str, Any], context: LambdaContext, service: PullService) -> dict[str, Any]:
+
+class GapRecorder(Protocol):
+    """Where a suspected missed change is recorded (``store.reconcile_signals.ReconcileSignalRepository``)."""
+
+    def mark_gap(self, tenant_id: str, reason: GapReason, at: datetime) -> None: ...
+
+
+def process_pull_batch(
+    event: dict[str, Any],
+    context: LambdaContext,
+    service: PullService,
+    gaps: GapRecorder | None = None,
+    max_receives: int = PULL_MAX_RECEIVES,
+) -> dict[str, Any]:
     """Apply every message of the batch; returns ``{"batchItemFailures": [...]}`` for SQS."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def handle(record: SQSRecord) -> None:
         message = PullMessage.model_validate_json(record.body)
         logger.append_keys(tenant_id=message.tenant_id)
-        service.apply(message)
+        try:
+            service.apply(message)
+        except Exception:
+            if gaps is not None and int(record.attributes.approximate_receive_count) >= max_receives:
+                logger.warning("pull message dead-lettered; the backstop reconciliation is due")
+                gaps.mark_gap(message.tenant_id, GapReason.PULL_DEAD_LETTER, utc_now())
+            raise
 
     response = process_partial_response(
         event=event, record_handler=handle, processor=processor, context=context

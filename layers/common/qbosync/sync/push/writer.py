@@ -17,7 +17,13 @@ from typing import Any, Protocol
 
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
-from qbosync.qbo.faults import QboDuplicateDocNumber, QboNotFound, QboStaleObject, QboUncertainOutcome
+from qbosync.qbo.faults import (
+    QboDuplicateDocNumber,
+    QboInvalidReference,
+    QboNotFound,
+    QboStaleObject,
+    QboUncertainOutcome,
+)
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.port import SourcePort
 from qbosync.store.events import ReasonCode
@@ -310,30 +316,50 @@ class QboWriter:
             return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
 
     def remove_transaction(self, target: Target, link: Link, *, delete: bool) -> Applied:
+        """Delete or void the linked record at the SyncToken of qbosync's last write, without reading it
+        first (every read is metered); only when QBO says that token is stale (edited there since) is the
+        current one read and the removal sent again, under its own requestid."""
         version = target.version
+        if link.sync_token:
+            try:
+                return self._remove_at(target, link, link.sync_token, delete=delete, operation="")
+            except QboStaleObject:
+                logger.info(
+                    "stale SyncToken on removal, reading the current one", extra={"qbo_id": link.qbo_id}
+                )
+            except QboInvalidReference:
+                raise
+            except QboNotFound:
+                self.record(deleted(link), version)
+                return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         try:
             current = self._qbo.read(target.qbo_entity, link.qbo_id)
         except QboNotFound:
             self.record(deleted(link), version)
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         token = str(current["SyncToken"])
+        return self._remove_at(target, link, token, delete=delete, operation=f"-at-{token}")
+
+    def _remove_at(
+        self, target: Target, link: Link, sync_token: str, *, delete: bool, operation: str
+    ) -> Applied:
         if delete:
-            self.delete(target, link, token)
+            self.delete(target, link, sync_token, operation=f"delete{operation}")
             return Applied(reason="deleted", qbo_id=link.qbo_id)
-        self.void(target, link, token)
+        self.void(target, link, sync_token, operation=f"void{operation}")
         return Applied(reason="voided", qbo_id=link.qbo_id)
 
-    def delete(self, target: Target, link: Link, sync_token: str) -> Link:
-        """Delete the linked QBO record at ``sync_token`` (just read) and record the link as deleted."""
-        rid = target.request_id(self._tenant, "delete")
-        self._begin(target, "delete", rid)
+    def delete(self, target: Target, link: Link, sync_token: str, *, operation: str = "delete") -> Link:
+        """Delete the linked QBO record at ``sync_token`` and record the link as deleted."""
+        rid = target.request_id(self._tenant, operation)
+        self._begin(target, operation, rid)
         self._qbo.delete(target.qbo_entity, link.qbo_id, sync_token, rid)
         return self.record(deleted(link), target.version)
 
-    def void(self, target: Target, link: Link, sync_token: str) -> Link:
-        """Void the linked QBO record at ``sync_token`` (just read) and record the link as voided."""
-        rid = target.request_id(self._tenant, "void")
-        self._begin(target, "void", rid)
+    def void(self, target: Target, link: Link, sync_token: str, *, operation: str = "void") -> Link:
+        """Void the linked QBO record at ``sync_token`` and record the link as voided."""
+        rid = target.request_id(self._tenant, operation)
+        self._begin(target, operation, rid)
         voided = self._qbo.void(target.qbo_entity, link.qbo_id, sync_token, rid)
         return self.record(relinked(link, voided, None, LinkState.VOIDED), target.version)
 
