@@ -16,6 +16,11 @@ from qbosync.sync.preflight import PreflightReport, run_preflight
 from qbosync.sync.reference import ReferenceEntryView, ReferenceKind, mark_mapped
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# An unknown kind stays a 404 naming the kinds (``reference_kind``); the enum documents the closed set.
+QboKind = Annotated[
+    str,
+    Path(description="which QBO list", json_schema_extra={"enum": [kind.value for kind in ReferenceKind]}),
+]
 
 
 class ReferenceList(BaseModel):
@@ -50,7 +55,7 @@ def readiness_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         tags=["reference"],
     )
     def get_reference(
-        tenant_id: TenantId, kind: str, refresh: Annotated[bool, Query()] = False
+        tenant_id: TenantId, kind: QboKind, refresh: Annotated[bool, Query()] = False
     ) -> ReferenceList:
         require_tenant(router, tenant_id, deps.tenants)
         reference = reference_kind(kind)
