@@ -206,6 +206,9 @@ def test_given_a_tenant_needing_reauth_when_a_qbo_mapping_is_put_then_409_not_co
     status, body = _put(admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}])
 
     assert (status, body["error"]["code"]) == (409, "not_connected")
+    assert body["error"]["message"].startswith("QuickBooks Online refused the stored sign-in")
+    assert "is needs_reauth" not in body["error"]["message"]
+    assert body["error"]["details"] == [{"status": "needs_reauth"}]
 
 
 def test_given_an_unknown_reference_kind_when_read_then_404(admin_api: AdminApi) -> None:

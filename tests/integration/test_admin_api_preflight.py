@@ -49,7 +49,9 @@ def test_given_a_connection_needing_reauth_when_preflight_runs_then_it_fails(adm
 
     _ok, checks = _checks(admin_api)
 
-    assert "needs_reauth" in checks["connection"]["reason"]
+    assert checks["connection"]["reason"] == (
+        "QuickBooks Online refused the stored sign-in (it expired or was revoked) (status needs_reauth)"
+    )
 
 
 def test_given_a_cash_basis_company_when_preflight_runs_then_accrual_basis_fails(admin_api: AdminApi) -> None:

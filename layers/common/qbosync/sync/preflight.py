@@ -33,7 +33,14 @@ from qbosync.sync.configuration import (
     validate_settings_targets,
 )
 from qbosync.sync.records.items import ItemMappingGap, find_mapping_problem
-from qbosync.sync.reference import CONNECTED, ConnectionView, ReferenceCatalog, ReferenceKind, ReferenceReader
+from qbosync.sync.reference import (
+    CONNECTED,
+    ConnectionView,
+    ReferenceCatalog,
+    ReferenceKind,
+    ReferenceReader,
+    unusable_connection_sentence,
+)
 from qbosync.sync.source_reference import INCOME_ACCOUNT_TYPES, SourceReferenceKind, SourceReferenceReader
 
 CheckStatus = Literal["pass", "fail", "warn"]
@@ -165,7 +172,7 @@ def _connection_check(connection: ConnectionView | None) -> PreflightCheck:
         return _check(
             "connection",
             "fail",
-            f"the QuickBooks Online connection is {connection.status}",
+            f"{unusable_connection_sentence(connection.status)} (status {connection.status})",
             "reconnect QuickBooks Online with an administrator account",
         )
     name = connection.company_name or connection.realm_id
