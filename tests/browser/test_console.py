@@ -83,6 +83,8 @@ def test_given_a_new_tenant_when_the_admin_connects_then_the_status_light_turns_
 
     assert "Sandbox Company" in console.text_of(".connection-card .company")
     assert console.wait_for(".checks .check")  # the prerequisites checked at connection time
+    plan = console.text_of("#plan-details")  # the plan details next to them, from QBO's Preferences
+    assert "Multi-currency" in plan and "home currency USD" in plan and "Automated Sales Tax" in plan
     console.screenshot("02-connection")
 
 

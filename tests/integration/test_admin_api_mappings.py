@@ -315,3 +315,13 @@ def test_given_an_unknown_source_reference_kind_when_read_then_404_names_the_kin
 
     assert (status, body["error"]["code"]) == (404, "unknown_reference_kind")
     assert "bill-profiles" in body["error"]["details"][0]["allowed"]
+
+
+def test_given_a_source_offering_no_list_of_a_kind_when_rows_of_that_kind_are_put_then_only_qbo_is_checked(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.payment_methods = []
+
+    status, body = _put(admin_api, "payment-methods", [{"source_key": "ANYTHING", "qbo_id": "2"}])
+
+    assert (status, [row["source_key"] for row in body["rows"]]) == (200, ["ANYTHING"])

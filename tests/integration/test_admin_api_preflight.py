@@ -8,6 +8,7 @@ from typing import Any
 
 from qbosync.qbo.faults import QboServerFault
 from qbosync.source.errors import SourceUnavailable
+from qbosync.source.models import ReferenceEntry
 from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
@@ -291,7 +292,7 @@ def test_given_source_defaults_the_source_no_longer_has_when_preflight_runs_then
         "source_defaults",
         {"new_customer_bill_profile_id": "BP-MONTHLY", "qbo_payment_method_code": "CC"},
     )
-    admin_api.source.bill_profiles.clear()
+    admin_api.source.bill_profiles = [ReferenceEntry(code="BP-QUARTERLY", name="Quarterly")]
 
     ok, checks = _checks(admin_api)
 
@@ -337,3 +338,16 @@ def test_given_an_unreadable_source_when_preflight_runs_then_set_source_defaults
 
     assert checks["new_customer_bill_profile"]["status"] == "warn"
     assert "not checked" in checks["new_customer_bill_profile"]["reason"]
+
+
+def test_given_a_source_offering_no_bill_profiles_when_preflight_runs_then_the_default_warns_unchecked(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.bill_profiles = []
+    _set_settings(admin_api, "sync", {"qbo_to_source_customers": True})
+    _set_settings(admin_api, "source_defaults", {"new_customer_bill_profile_id": "BP-ANY"})
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["new_customer_bill_profile"]["status"] == "warn"
+    assert "lists no bill-profiles" in checks["new_customer_bill_profile"]["reason"]

@@ -150,6 +150,7 @@ async function connectionScreen(section, ctx) {
     ),
     serviceAccountAdvice(),
     connection?.prerequisites?.length ? prerequisites(connection.prerequisites) : null,
+    connection?.status === "connected" ? planDetails(connection) : null,
     h("p", { class: "fine-print" }, "The connect button follows Intuit's “Connect to QuickBooks” button guidelines: its label is not changed, it starts only the connection, and it opens Intuit's sign-in in its own window (Intuit's pages cannot be framed)."),
     status === "connected" ? nextButton(ctx) : null,
   );
@@ -206,6 +207,28 @@ function prerequisites(checks) {
     { class: "card" },
     h("h2", {}, "Prerequisites"),
     checkList(checks),
+  );
+}
+
+// The company settings that change what the sync does (GET /qbo/connection's `plan`).
+function planDetails(connection) {
+  const plan = connection.plan;
+  if (!plan) {
+    return h("div", { class: "card", id: "plan-details" }, h("h2", {}, "QuickBooks plan"), h("p", { class: "muted" }, connection.plan_unavailable_reason || "Not read yet."));
+  }
+  const onOff = (value) => (value ? "on" : "off");
+  const rows = [
+    ["Edition", plan.edition || "—"],
+    ["Multi-currency", plan.multi_currency ? `on (home currency ${plan.home_currency || "—"})` : `off (home currency ${plan.home_currency || "—"})`],
+    ["Track inventory quantities", onOff(plan.track_inventory)],
+    ["Account numbers", onOff(plan.account_numbers)],
+    ["Automated Sales Tax", plan.automated_sales_tax ? (plan.automated_sales_tax_set_up ? "on" : "on, not set up yet") : "off"],
+  ];
+  return h(
+    "div",
+    { class: "card", id: "plan-details" },
+    h("h2", {}, "QuickBooks plan"),
+    h("dl", { class: "facts" }, rows.map(([name, value]) => [h("dt", {}, name), h("dd", { dataset: { plan: name } }, value)])),
   );
 }
 

@@ -447,7 +447,8 @@ def source_default_problems(settings: TenantSettings, catalog: SourceCatalog) ->
         if kind is SourceReferenceKind.PRODUCTS:
             known = catalog.has_product(value)
         else:
-            known = any(entry.code == value for entry in catalog.live(kind))
+            listed = catalog.live(kind)
+            known = not listed or any(entry.code == value for entry in listed)  # no list: not checkable
         if not known:
             problems.append(unknown_source_value_problem(field, value, kind))
     return problems
@@ -630,7 +631,9 @@ class ConfigurationService:
         live = catalog().live(reference_kind) if reference_kind is not None and rows else []
         source_codes = None
         if source_catalog is not None and rows:
-            source_codes = {entry.code for entry in source_catalog().live(SourceReferenceKind(kind.value))}
+            listed = {entry.code for entry in source_catalog().live(SourceReferenceKind(kind.value))}
+            # A source that offers no list of this kind (an empty one) cannot be checked against it.
+            source_codes = listed or None
         accepted = validate_mapping_rows(kind, rows, live, source_codes)
         version = self._store_rows(
             tenant_id,

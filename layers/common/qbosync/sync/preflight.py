@@ -390,6 +390,10 @@ def _source_default_check(
     )
     if isinstance(lists, str):
         return _check(check_id, "warn", f"set to {value!r}, but not checked: {lists}", fix)
+    if lists.is_empty(kind):
+        return _check(
+            check_id, "warn", f"set to {value!r}, but the source lists no {kind.value} to check it", fix
+        )
     if not lists.has(kind, value):
         return _check(check_id, "fail", f"the source has no {kind.value} entry {value!r}", fix)
     return _check(check_id, "pass", f"set to {value!r}, which the source has")
@@ -401,16 +405,24 @@ class SourceLists:
     def __init__(self, reader: SourceReferenceReader) -> None:
         self._reader = reader
         accounts = list(reader.list_accounts())
-        self.seen: dict[MappingKind, Iterable[SourceCode]] = {
-            MappingKind.PAYMENT_METHODS: reader.list_payment_methods(),
-            MappingKind.GL_CODES: reader.list_gl_codes(),
-            MappingKind.PRODUCT_TYPES: reader.list_product_types(),
+        self.seen: dict[MappingKind, list[SourceCode]] = {
+            MappingKind.PAYMENT_METHODS: list(reader.list_payment_methods()),
+            MappingKind.GL_CODES: list(reader.list_gl_codes()),
+            MappingKind.PRODUCT_TYPES: list(reader.list_product_types()),
             MappingKind.INCOME_ACCOUNTS: [a for a in accounts if a.account_type in INCOME_ACCOUNT_TYPES],
             MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in INCOME_ACCOUNT_TYPES],
-            MappingKind.TAX_CODES: reader.list_tax_codes(),
+            MappingKind.TAX_CODES: list(reader.list_tax_codes()),
         }
         self.bill_profiles = {entry.code for entry in reader.list_bill_profiles()}
         self.products, self.all_products_read = _active_products(reader)
+
+    def is_empty(self, kind: SourceReferenceKind) -> bool:
+        """Whether the source offers no list of this kind (products are checked one by one instead)."""
+        if kind is SourceReferenceKind.PRODUCTS:
+            return False
+        if kind is SourceReferenceKind.BILL_PROFILES:
+            return not self.bill_profiles
+        return not self.seen[MappingKind(kind.value)]
 
     def has(self, kind: SourceReferenceKind, value: str) -> bool:
         if kind is SourceReferenceKind.BILL_PROFILES:
@@ -465,7 +477,8 @@ def _mapping_source_keys_check(
         f"{kind.value} {row.source_key!r}"
         for kind, rows in mappings.items()
         for row in rows
-        if not lists.has(SourceReferenceKind(kind.value), row.source_key)
+        if not lists.is_empty(SourceReferenceKind(kind.value))
+        and not lists.has(SourceReferenceKind(kind.value), row.source_key)
     ]
     if not unknown:
         return _check("mapping_source_keys", "pass", "every mapping's source key exists in the source")
