@@ -325,3 +325,18 @@ def test_given_a_source_offering_no_list_of_a_kind_when_rows_of_that_kind_are_pu
     status, body = _put(admin_api, "payment-methods", [{"source_key": "ANYTHING", "qbo_id": "2"}])
 
     assert (status, [row["source_key"] for row in body["rows"]]) == (200, ["ANYTHING"])
+
+
+def test_given_a_product_type_mapping_when_qbo_item_types_are_read_then_the_fixed_set_is_marked_without_qbo(
+    admin_api: AdminApi,
+) -> None:
+    _put(admin_api, "product-types", [{"source_key": "hardware", "qbo_id": "NonInventory"}])
+    admin_api.connections.by_tenant.clear()  # a fixed set: no QBO read, no connection needed
+
+    listing, _ = admin_api.read(f"{BASE}/qbo/reference/item-types")
+
+    assert [(e["id"], e["mapped_from"]) for e in listing["entries"]] == [
+        ("Service", []),
+        ("NonInventory", ["hardware"]),
+        ("Inventory", []),
+    ]

@@ -12,7 +12,6 @@ const POLL_MS = 1000;
 const CONNECT_WAIT_MS = 5 * 60 * 1000;
 const PREREQUISITE_POLLS = 15;
 const FINISHED = new Set(["SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]);
-const PRODUCT_ITEM_TYPES = ["Service", "NonInventory", "Inventory"];
 
 let generation = 0;
 
@@ -570,7 +569,7 @@ function prefixEditor(settings, kind) {
 const MAPPINGS = {
   "payment-methods": { reference: "payment-methods", source: "Source payment method", qbo: "QuickBooks payment method", intro: "Map each payment method the source uses to a QuickBooks payment method." },
   "gl-codes": { reference: "accounts", source: "Source GL code", qbo: "QuickBooks income account", intro: "Map each source GL code to a QuickBooks income account (accounts of type Income)." },
-  "product-types": { reference: null, source: "Source product type", qbo: "QuickBooks item type", intro: "Map each source product type to the kind of QuickBooks item its products become." },
+  "product-types": { reference: "item-types", source: "Source product type", qbo: "QuickBooks item type", intro: "Map each source product type to the kind of QuickBooks item its products become." },
   "income-accounts": { reference: "items", source: "Source income or expense account", qbo: "QuickBooks product/service", intro: "Map each source fee income and expense account to the QuickBooks product or service whose income account it feeds. Map at least one for invoicing." },
   "gl-accounts": { reference: "accounts", source: "Source GL account", qbo: "QuickBooks account", intro: "Map the accounts of the source's general ledger to their QuickBooks equivalents." },
   "tax-codes": { reference: "tax-codes", source: "Source tax code", qbo: "QuickBooks tax code", intro: "Map each source tax code to a QuickBooks tax code. Set up a zero-rate tax code in QuickBooks first." },
@@ -580,7 +579,7 @@ async function mappingScreen(section, ctx, kind) {
   const spec = MAPPINGS[kind];
   const [mapping, entries, sourceEntries] = await Promise.all([
     ctx.api.get(`/mappings/${kind}`),
-    spec.reference ? loadReference(ctx.api, spec.reference) : Promise.resolve(PRODUCT_ITEM_TYPES.map((name) => ({ id: name, name, mapped: false, mapped_from: [] }))),
+    loadReference(ctx.api, spec.reference),
     // Without the source's list the source value is typed instead (the API still checks it).
     loadSourceReference(ctx.api, kind).catch(() => null),
   ]);
@@ -598,7 +597,7 @@ async function mappingScreen(section, ctx, kind) {
 
   function renderReference() {
     reference.replaceChildren(
-      h("h2", { id: `${kind}-reference-title` }, `QuickBooks ${spec.reference ? humanize(spec.reference).toLowerCase() : "item types"}`),
+      h("h2", { id: `${kind}-reference-title` }, `QuickBooks ${humanize(spec.reference).toLowerCase()}`),
       h(
         "ul",
         { "aria-labelledby": `${kind}-reference-title` },
@@ -692,7 +691,7 @@ async function mappingScreen(section, ctx, kind) {
     const done = busy(refresh, "Refreshing…");
     try {
       const [qboEntries, sourceEntries] = await Promise.all([
-        spec.reference ? loadReference(ctx.api, spec.reference, true) : Promise.resolve(view.entries),
+        loadReference(ctx.api, spec.reference, true),
         loadSourceReference(ctx.api, kind, true),
       ]);
       view.entries = qboEntries;
@@ -724,7 +723,7 @@ async function mappingScreen(section, ctx, kind) {
       const reply = await ctx.api.put(`/mappings/${kind}`, { rows }, view.etag);
       view.etag = reply.etag;
       view.rows = reply.body.rows.map((row) => ({ key: uid("row"), source_key: row.source_key, qbo_id: row.qbo_id }));
-      if (spec.reference) view.entries = await loadReference(ctx.api, spec.reference);
+      view.entries = await loadReference(ctx.api, spec.reference);
       if (view.sourceEntries) view.sourceEntries = await loadSourceReference(ctx.api, kind);
       renderRows();
       status.replaceChildren(h("p", { class: "notice notice-ok" }, `Saved ${reply.body.rows.length} mapping(s) (version ${reply.body.version}).`));
