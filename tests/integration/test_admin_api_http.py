@@ -94,6 +94,7 @@ SAMPLE_STORY = [
     "api_put_mappings.json",
     "api_delete_mapping.json",
     "api_get_reference.json",
+    "api_get_source_reference.json",
     "api_get_preflight.json",
     "api_get_audit.json",
 ]

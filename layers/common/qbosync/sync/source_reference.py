@@ -20,8 +20,8 @@ from qbosync.source.errors import SourceNotFound
 from qbosync.source.models import Page, ReferenceEntry, SourceAccount, SourceProduct, SourceTaxCode
 from qbosync.sync.reference import REFERENCE_CACHE_SECONDS, ReferenceCache
 
-# Products are the one long list; a dropdown offers the first ones, and a product id outside them is
-# still checked one by one (``SourceReferenceReader.get_product``).
+# Products are the one long list: a dropdown offers the first ones; a product id is checked by reading
+# that product (``SourceReferenceReader.get_product``).
 PRODUCT_PAGES_LISTED = 5
 PRODUCT_PAGE_SIZE = 200
 INCOME_ACCOUNT_TYPES = frozenset({"income", "expense"})
@@ -186,12 +186,7 @@ class SourceCatalog:
         return self.entries(kind, refresh=True)[0]
 
     def has_product(self, product_id: str) -> bool:
-        """Whether the source has this (undeleted) product, read one by one past the listed ones."""
-        listed, complete = self.entries(SourceReferenceKind.PRODUCTS, refresh=True)
-        if any(entry.code == product_id for entry in listed):
-            return True
-        if complete:
-            return False
+        """Whether the source has this (undeleted) product: one read of it, not a walk of the list."""
         try:
             return not self._reader.get_product(product_id).deleted
         except SourceNotFound:
