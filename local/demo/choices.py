@@ -1,5 +1,6 @@
 """What the demo's admin chooses on the first seed's configuration screens, as a person reading both
-lists would: by name, looked up in live QBO reference data, never by a hard-coded QBO id.
+lists would: by name, looked up in the admin API's live reference data of both sides
+(``/qbo/reference/{kind}`` and ``/source/reference/{kind}``), never by a hard-coded id or code.
 
 Each ``choose_*`` function takes the lists as the APIs return them and either returns the rows or
 settings to send, or raises ``StepFailed`` naming the choice QBO or the source cannot satisfy.
@@ -25,7 +26,9 @@ ONE_TIME_DEFAULT_ITEM = "Services"
 RECURRING_DEFAULT_ITEM = "Hours"
 INVOICE_TAX_CODE = "TAX"
 INVOICE_CLASS = "Consulting"
-NEW_CUSTOMER_BILL_PROFILE = "BP-STD-EMAIL"
+# The seed's advice: customers created from QBO get the e-mailed monthly bill profile.
+NEW_CUSTOMER_BILL_PROFILE_WORDS = ("monthly", "email")
+UNMATCHED_ITEM_PRODUCT_TYPE = "service"
 # Distinct from the source's own "INV-"/"PMT-" numbers, so synced documents stand out in QBO.
 PREFIXES = {"invoice": "RV-", "payment": "RVP-", "credit_note": "RVC-", "write_off": "RVW-"}
 
@@ -91,11 +94,21 @@ def product_type_rows(source_types: Entries) -> Entries:
 
 
 def unmatched_qbo_item_product(products: Entries) -> dict[str, Any]:
-    """The source product a QBO item nobody mapped becomes: the first active one-time service."""
+    """The source product a QBO item nobody mapped becomes: the first active service (the source's
+    ``products`` list, whose ``type`` is the product type)."""
     for product in products:
-        if product.get("product_type") == "service" and product.get("billing") == "one_time":
+        if product.get("type") == UNMATCHED_ITEM_PRODUCT_TYPE and product.get("active", True):
             return product
-    raise StepFailed("the source has no one-time service product to stand for unmatched QBO items")
+    raise StepFailed("the source has no active service product to stand for unmatched QBO items")
+
+
+def new_customer_bill_profile(profiles: Entries) -> str:
+    """The bill profile for customers created from QBO: the e-mailed monthly one, by name."""
+    for profile in profiles:
+        name = profile["name"].lower()
+        if all(word in name for word in NEW_CUSTOMER_BILL_PROFILE_WORDS) and profile.get("active", True):
+            return str(profile["code"])
+    raise StepFailed("the source has no active e-mailed monthly bill profile for customers created in QBO")
 
 
 def configured_settings(
@@ -110,8 +123,7 @@ def configured_settings(
     entered in QBO against synced invoices are recorded with the first source payment method when
     their QBO method maps to none.
     """
-    if NEW_CUSTOMER_BILL_PROFILE not in {profile["code"] for profile in source_lists["bill-profiles"]}:
-        raise StepFailed(f"the source has no active bill profile {NEW_CUSTOMER_BILL_PROFILE}")
+    bill_profile = new_customer_bill_profile(source_lists["bill-profiles"])
     if not source_lists["payment-methods"]:
         raise StepFailed("the source has no payment method for payments entered in QBO")
     settings = dict(current)
@@ -124,8 +136,8 @@ def configured_settings(
         "unmatched_recurring_item_id": qbo.id_of("items", RECURRING_DEFAULT_ITEM),
     }
     settings["source_defaults"] = {
-        "unmatched_qbo_item_product_id": fallback_product["id"],
-        "new_customer_bill_profile_id": NEW_CUSTOMER_BILL_PROFILE,
+        "unmatched_qbo_item_product_id": fallback_product["code"],
+        "new_customer_bill_profile_id": bill_profile,
         "qbo_payment_method_code": source_lists["payment-methods"][0]["code"],
     }
     settings["deletion_policy"] = "delete"  # so the demo can show a deletion; paid invoices are voided

@@ -228,9 +228,15 @@ class DemoScenario:
         n, endpoints = self.narrator, self.endpoints
         api_key = OperatorSecrets(endpoints.aws_endpoint_url).read(f"/tenants/{self.tenant_id}/source")
         self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, str(api_key["api_key"]))
+        # The source's lists come through the admin API, as the console's dropdowns get them: the admin
+        # never needs the source's own API key to configure.
         source_lists = {
-            kind: [entry for entry in self.source.list_all(kind) if entry.get("active", True)]
-            for kind in ("payment-methods", "gl-codes", "product-types", "bill-profiles")
+            kind: [
+                entry
+                for entry in self.admin.get(f"/source/reference/{kind}", refresh="true")["entries"]
+                if entry.get("active", True)
+            ]
+            for kind in ("payment-methods", "gl-codes", "product-types", "bill-profiles", "products")
         }
         qbo = choices.QboLists(
             {
@@ -239,7 +245,7 @@ class DemoScenario:
             }
         )
         n.ok(
-            "read the source's lists ("
+            "read the source's lists through the admin API ("
             + ", ".join(f"{len(v)} {k}" for k, v in source_lists.items())
             + ") and QBO's live reference data ("
             + ", ".join(f"{len(v)} {k}" for k, v in qbo.entries.items())
@@ -253,7 +259,7 @@ class DemoScenario:
                 ("product-types", choices.product_type_rows(source_lists["product-types"])),
             )
         }
-        fallback_product = choices.unmatched_qbo_item_product(self.source.list_all("products"))
+        fallback_product = choices.unmatched_qbo_item_product(source_lists["products"])
         current, etag = self.admin.get_versioned("/settings")
         settings = choices.configured_settings(current["settings"], qbo, source_lists, fallback_product)
         saved = self.admin.put_versioned("/settings", settings, etag)
@@ -261,7 +267,7 @@ class DemoScenario:
         n.ok(f"PUT /settings with If-Match {etag}: now version {saved['version']}")
         n.show(self._settings_table(settings, qbo, fallback_product))
         self._show_mapped(stored)
-        self.facts.update(settings=settings, unmatched_product=fallback_product["id"])
+        self.facts.update(settings=settings, unmatched_product=fallback_product["code"])
         rows = sum(len(kind_rows) for kind_rows in stored.values())
         self.rows.append(
             SummaryRow(
@@ -287,7 +293,7 @@ class DemoScenario:
         for label, value in (
             ("QBO item for unmatched one-time products", qbo.name_of("items", defaults[ONE_TIME])),
             ("QBO item for unmatched recurring products", qbo.name_of("items", defaults[RECURRING])),
-            ("source product for unmatched QBO items", f"{product['name']} ({product['id']})"),
+            ("source product for unmatched QBO items", f"{product['name']} ({product['code']})"),
             ("QBO tax code for invoices", qbo.name_of("tax-codes", defaults["invoice_tax_code_id"])),
             ("QBO class for invoice lines", qbo.name_of("classes", defaults["invoice_class_id"])),
             ("bill profile for customers created from QBO", settings["source_defaults"][BILL_PROFILE]),
@@ -671,10 +677,8 @@ class DemoScenario:
         copies = in_source()
         require(len(copies) == 1, f"the source has {len(copies)} customers named {named}, not one")
         profile = pulled.get("bill_profile_id")
-        require(
-            profile == choices.NEW_CUSTOMER_BILL_PROFILE,
-            f"the source customer has bill profile {profile}, not {choices.NEW_CUSTOMER_BILL_PROFILE}",
-        )
+        chosen = self.facts["settings"]["source_defaults"]["new_customer_bill_profile_id"]
+        require(profile == chosen, f"the source customer has bill profile {profile}, not {chosen}")
         n.ok(f"source: customer [bold]{named}[/] ({pulled['id']}) with bill profile {profile}")
         self.facts["pull"] = {
             "qbo_customer_id": created["Id"],

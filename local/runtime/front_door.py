@@ -4,13 +4,18 @@ Each request is matched to a route of template.yaml (the most specific wins, as 
 checked by the route's JWT authorizer, turned into a payload format 2.0 event, given to the route's
 function, and the handler's answer is turned back into HTTP with API Gateway's rules (a result without
 ``statusCode`` is a 200 JSON body). API Gateway's own answers are kept: 404 ``{"message":"Not Found"}``
-for no route, 401 ``{"message":"Unauthorized"}`` for a refused token, 500
-``{"message":"Internal Server Error"}`` when the handler fails.
+for no route, 500 ``{"message":"Internal Server Error"}`` when the handler fails. A refused token is
+the one exception: it gets the API's documented error shape (``{"error": {"code": "unauthorized", ...}}``),
+which API Gateway's HTTP API cannot give (its JWT authorizer's 401 body is fixed; README "Errors").
+
+It also serves ``/connected``, the admin return URL of the local runtime: the page Intuit's callback
+redirects the connect window to, saying how connecting ended.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import logging
 import time
@@ -207,6 +212,56 @@ def _message(status: int, message: str) -> Response:
     )
 
 
+def _unauthorized() -> Response:
+    body = {
+        "error": {
+            "code": "unauthorized",
+            "message": "no valid admin token: send Authorization: Bearer <JWT> from the identity provider",
+            "details": [],
+        }
+    }
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=401,
+        media_type="application/json",
+        headers={"apigw-requestid": uuid.uuid4().hex[:16], "WWW-Authenticate": "Bearer"},
+    )
+
+
+CONNECTED_PATH = "/connected"
+_OUTCOME_SENTENCES = {
+    "connected": "QuickBooks Online is connected.",
+    "denied": "QuickBooks Online was not connected: the sign-in was cancelled or access was denied.",
+    "realm_in_use": (
+        "QuickBooks Online was not connected: that company is already connected to another tenant."
+    ),
+    "other_realm_connected": (
+        "QuickBooks Online was not connected: this tenant is connected to another company; "
+        "disconnect it first."
+    ),
+}
+
+
+def connected_page(query: str) -> Response:
+    """The local admin return page: how connecting ended, in words, with the way back to the console."""
+    params = dict(parse_qsl(query))
+    outcome = params.get("qbo_connection", "")
+    sentence = _OUTCOME_SENTENCES.get(
+        outcome, f"QuickBooks Online was not connected ({outcome or 'no outcome given'}); try again."
+    )
+    reason = params.get("reason")
+    detail = f"<p>{html.escape(reason)}</p>" if reason else ""
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>qbosync: QuickBooks connection</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto; padding: 0 1rem">
+<h1 style="font-size: 1.4rem" data-outcome="{html.escape(outcome)}">{html.escape(sentence)}</h1>{detail}
+<p>You can close this window; the console shows the connection. <a href="/console">Open the console</a></p>
+</body></html>"""
+    return Response(page, status_code=200, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
 def http_response_from_result(result: Any) -> Response:
     """API Gateway's payload 2.0 response mapping, including its inference for a bare result."""
     if not (isinstance(result, dict) and "statusCode" in result):
@@ -276,6 +331,8 @@ class FrontDoor:
 
     async def _handle(self, request: Request) -> Response:
         raw_path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1") or "/"
+        if raw_path == CONNECTED_PATH and request.method in ("GET", "HEAD"):
+            return connected_page(request.scope.get("query_string", b"").decode("latin-1"))
         match = self._routes.match(request.method, raw_path)
         if match is None:
             return _message(404, "Not Found")
@@ -287,7 +344,7 @@ class FrontDoor:
                 claims = check.issuer.verify(token, check.audiences)
             except Unauthorized as refused:
                 LOGGER.info("401 for %s %s: %s", request.method, raw_path, refused)
-                return _message(401, "Unauthorized")
+                return _unauthorized()
             if match.route.scopes and not set(match.route.scopes) & set(scopes_of(claims) or []):
                 return _message(403, "Forbidden")
         incoming = IncomingRequest(

@@ -245,6 +245,20 @@ def _injected_fault(state: SandboxState, request: Request) -> Response | None:
 # -- the public source contract --------------------------------------------------------------------
 
 
+def _reference_items(state: SandboxState, request: Request, name: str) -> list[dict[str, Any]]:
+    """One reference list as the contract serves it (or as a broken rule mangles it)."""
+    tenant = state.tenant(request.path_params["tenant_id"])
+    items = [_dump(e) for e in tenant.reference[name]]
+    if name == "tax-codes" and _broken(request, ContractRule.REFERENCE_LISTS):
+        items = [{k: v for k, v in item.items() if k != "rate"} for item in items]
+    if name == "product-types" and _broken(request, ContractRule.REFERENCE_CODES_IN_USE):
+        # The first product's type left out of the list, though products still use it.
+        products = tenant.collections["products"]
+        in_use = getattr(products.items[products.ids[0]], "product_type", None) if products.ids else None
+        items = [item for item in items if item["code"] != in_use]
+    return items
+
+
 def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
     def page_of(request: Request, collection: str) -> Response:
         limit = _limit(request)
@@ -277,11 +291,7 @@ def _public_routes(state: SandboxState, outbox: WebhookOutbox) -> list[Route]:
         if name in REFERENCE_KINDS:
             if request.method != "GET":
                 raise HTTPException(405, f"{name} is read-only")
-            entries = state.tenant(request.path_params["tenant_id"]).reference[name]
-            items = [_dump(e) for e in entries]
-            if name == "tax-codes" and _broken(request, ContractRule.REFERENCE_LISTS):
-                items = [{k: v for k, v in item.items() if k != "rate"} for item in items]
-            return JSONResponse({"items": items, "next_cursor": None})
+            return JSONResponse({"items": _reference_items(state, request, name), "next_cursor": None})
         collection = _collection(request)
         if request.method == "GET":
             return page_of(request, collection)

@@ -59,9 +59,11 @@ def connect_through_the_button(console: Console) -> None:
 
 
 def add_mapping_row(console: Console, kind: str, source_key: str, qbo_id: str) -> None:
+    """Add a row, picking both sides from their dropdowns (the source side is the source's own list)."""
     console.wait_for(f"#{kind}-add-row").click()
     row = console.driver.find_elements(By.CSS_SELECTOR, ".mapping-table tbody tr")[-1]
-    row.find_element(By.NAME, "source_key").send_keys(source_key)
+    Select(row.find_element(By.NAME, "source_key")).select_by_value(source_key)
+    row = console.driver.find_elements(By.CSS_SELECTOR, ".mapping-table tbody tr")[-1]  # redrawn on change
     Select(row.find_element(By.NAME, "qbo_id")).select_by_value(qbo_id)
 
 
@@ -81,6 +83,8 @@ def test_given_a_new_tenant_when_the_admin_connects_then_the_status_light_turns_
 
     assert "Sandbox Company" in console.text_of(".connection-card .company")
     assert console.wait_for(".checks .check")  # the prerequisites checked at connection time
+    plan = console.text_of("#plan-details")  # the plan details next to them, from QBO's Preferences
+    assert "Multi-currency" in plan and "home currency USD" in plan and "Automated Sales Tax" in plan
     console.screenshot("02-connection")
 
 
@@ -122,7 +126,9 @@ def test_given_qbo_lists_when_one_row_of_each_kind_is_mapped_then_a_refused_row_
     refused = console.wait_for(".mapping-table tr.has-error .row-error")
     assert "Income" in refused.text
     console.screenshot("04-mapping-refused-row")
-    Select(console.driver.find_element(By.CSS_SELECTOR, "tr.has-error select")).select_by_value(income)
+    Select(console.driver.find_element(By.CSS_SELECTOR, "tr.has-error select[name=qbo_id]")).select_by_value(
+        income
+    )
     save_mappings(console)
     console.wait_for(".form-status .notice-ok")
 
@@ -136,6 +142,31 @@ def test_given_qbo_lists_when_one_row_of_each_kind_is_mapped_then_a_refused_row_
         assert (source_key, qbo_id) in rows, kind
     console.open("income-accounts")
     console.screenshot("05-mapping-income-accounts")
+
+
+def test_given_the_sources_lists_when_a_mapping_row_is_added_then_its_source_dropdown_offers_them_marked(
+    console: Console,
+) -> None:
+    api = console.api()
+    listed = api.get("/source/reference/payment-methods").json()["entries"]
+    console.open("payment-methods")
+
+    console.wait_for("#payment-methods-add-row").click()
+    new_row = console.driver.find_elements(By.CSS_SELECTOR, ".mapping-table tbody tr")[-1]
+    options = Select(new_row.find_element(By.NAME, "source_key")).options
+
+    assert [option.get_attribute("value") for option in options[1:]] == [entry["code"] for entry in listed]
+    ach = next(option for option in options if option.get_attribute("value") == "ACH")
+    assert ach.text.endswith("✓ mapped")  # the earlier test mapped ACH on this screen
+    assert next(e for e in listed if e["code"] == "ACH")["mapped_to"] != []
+    console.driver.find_element(By.ID, "payment-methods-refresh").click()
+    console.wait_until(
+        lambda driver: (
+            "source lists refreshed"
+            in (driver.find_element(By.ID, "toast").get_attribute("textContent") or "")
+        )
+    )
+    console.screenshot("05b-mapping-source-dropdown")
 
 
 def test_given_mappings_when_defaults_are_chosen_then_preflight_is_ready(console: Console) -> None:

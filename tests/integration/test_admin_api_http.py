@@ -37,6 +37,7 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/mappings/{kind}/{source_key}",
         "/tenants/{tenant_id}/audit",
         "/tenants/{tenant_id}/qbo/reference/{kind}",
+        "/tenants/{tenant_id}/source/reference/{kind}",
         "/tenants/{tenant_id}/preflight",
         "/tenants/{tenant_id}/qbo/connect",
         "/tenants/{tenant_id}/qbo/connection",
@@ -66,7 +67,7 @@ def test_given_a_known_path_when_called_with_an_undeclared_method_then_405_names
 ) -> None:
     status, headers, body = admin_api.call("POST", f"/tenants/{TENANT_A}/settings", body={})
 
-    assert (status, body["error"]["code"], headers["allow"]) == (405, "method_not_allowed", "GET, PUT")
+    assert (status, body["error"]["code"], headers["allow"]) == (405, "method_not_allowed", "GET, PATCH, PUT")
 
 
 def test_given_an_unknown_path_when_called_then_404_in_the_error_shape(admin_api: AdminApi) -> None:
@@ -96,6 +97,7 @@ SAMPLE_STORY = [
     "api_put_mappings.json",
     "api_delete_mapping.json",
     "api_get_reference.json",
+    "api_get_source_reference.json",
     "api_get_preflight.json",
     "api_get_audit.json",
 ]

@@ -13,6 +13,11 @@ from tests.support.admin_api import TENANT_A, AdminApi, admin_api  # noqa: F401
 BASE = f"/tenants/{TENANT_A}"
 
 
+def _qbo_side(body: Any) -> list[dict[str, Any]]:
+    """The problems of a refusal other than source keys the fake source does not list."""
+    return [d for d in body["error"]["details"] if d["reason"] != "unknown_source_value"]
+
+
 def _put(api: AdminApi, kind: str, rows: list[dict[str, str]], if_match: str = '"0"') -> tuple[int, Any]:
     status, _headers, body = api.call(
         "PUT", f"{BASE}/mappings/{kind}", body={"rows": rows}, headers={"If-Match": if_match}
@@ -43,7 +48,7 @@ def test_given_a_bad_row_when_put_then_it_is_refused_with_its_source_key_and_rea
 
     assert status == 422
     assert body["error"]["code"] == "invalid_mapping"
-    assert [(d["source_key"], d["qbo_id"], d["reason"]) for d in body["error"]["details"]] == [
+    assert [(d["source_key"], d["qbo_id"], d["reason"]) for d in _qbo_side(body)] == [
         (row["source_key"], row["qbo_id"], reason)
     ]
 
@@ -63,7 +68,7 @@ def test_given_several_bad_rows_and_a_good_one_when_put_then_every_bad_row_is_na
     stored, tag = admin_api.read(f"{BASE}/mappings/gl-codes")
 
     assert status == 422
-    assert [(d["source_key"], d["reason"]) for d in body["error"]["details"]] == [
+    assert [(d["source_key"], d["reason"]) for d in _qbo_side(body)] == [
         ("4100", "wrong_type"),
         ("4200", "not_found"),
         ("4300", "duplicate_source_key"),
@@ -145,14 +150,14 @@ def test_given_a_mapping_when_a_target_list_is_read_then_entries_are_marked_with
     admin_api: AdminApi,
 ) -> None:
     _put(
-        admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}, {"source_key": "4001", "qbo_id": "1"}]
+        admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}, {"source_key": "4100", "qbo_id": "1"}]
     )
     _put(admin_api, "gl-accounts", [{"source_key": "1-1100", "qbo_id": "35"}])
 
     listing, _ = admin_api.read(f"{BASE}/qbo/reference/accounts")
 
     marked = {entry["id"]: entry["mapped_from"] for entry in listing["entries"] if entry["mapped"]}
-    assert marked == {"1": ["4000", "4001"], "35": ["1-1100"]}
+    assert marked == {"1": ["4000", "4100"], "35": ["1-1100"]}
 
 
 def test_given_a_recent_read_when_reference_data_is_read_again_then_qbo_is_not_queried(
@@ -201,9 +206,137 @@ def test_given_a_tenant_needing_reauth_when_a_qbo_mapping_is_put_then_409_not_co
     status, body = _put(admin_api, "gl-codes", [{"source_key": "4000", "qbo_id": "1"}])
 
     assert (status, body["error"]["code"]) == (409, "not_connected")
+    assert body["error"]["message"].startswith("QuickBooks Online refused the stored sign-in")
+    assert "is needs_reauth" not in body["error"]["message"]
+    assert body["error"]["details"] == [{"status": "needs_reauth"}]
 
 
 def test_given_an_unknown_reference_kind_when_read_then_404(admin_api: AdminApi) -> None:
     status, _headers, body = admin_api.call("GET", f"{BASE}/qbo/reference/vendors")
 
     assert (status, body["error"]["code"]) == (404, "unknown_reference_kind")
+
+
+def test_given_source_keys_the_source_does_not_have_when_put_then_each_is_refused_by_field_and_value(
+    admin_api: AdminApi,
+) -> None:
+    rows = [
+        {"source_key": "CC", "qbo_id": "3"},
+        {"source_key": "BITCOIN", "qbo_id": "2"},
+        {"source_key": "WAMPUM", "qbo_id": "999"},
+    ]
+
+    status, body = _put(admin_api, "payment-methods", rows)
+    stored, tag = admin_api.read(f"{BASE}/mappings/payment-methods")
+
+    assert (status, body["error"]["code"]) == (422, "invalid_mapping")
+    assert [(d["field"], d["source_key"], d["reason"]) for d in body["error"]["details"]] == [
+        ("source_key", "BITCOIN", "unknown_source_value"),
+        ("source_key", "WAMPUM", "unknown_source_value"),
+        ("qbo_id", "WAMPUM", "not_found"),
+    ]
+    assert "BITCOIN" in body["error"]["details"][0]["message"]
+    assert (stored["rows"], tag) == ([], '"0"')
+
+
+def test_given_an_empty_qbo_id_and_other_bad_rows_when_put_then_every_bad_row_is_named(
+    admin_api: AdminApi,
+) -> None:
+    rows = [
+        {"source_key": "4000", "qbo_id": ""},
+        {"source_key": "4100", "qbo_id": "35"},
+        {"source_key": "", "qbo_id": "1"},
+    ]
+
+    status, body = _put(admin_api, "gl-codes", rows)
+
+    assert (status, body["error"]["code"]) == (422, "invalid_mapping")
+    assert [(d["field"], d["source_key"], d["reason"]) for d in body["error"]["details"]] == [
+        ("qbo_id", "4000", "empty"),
+        ("qbo_id", "4100", "wrong_type"),
+        ("source_key", "", "empty"),
+    ]
+
+
+def test_given_a_mapping_when_the_source_list_is_read_then_mapped_entries_name_their_qbo_targets(
+    admin_api: AdminApi,
+) -> None:
+    _put(admin_api, "payment-methods", [{"source_key": "CC", "qbo_id": "3"}])
+
+    listing, _ = admin_api.read(f"{BASE}/source/reference/payment-methods")
+
+    assert listing["kind"] == "payment-methods"
+    assert listing["complete"] is True
+    assert [(e["code"], e["mapped"], e["mapped_to"]) for e in listing["entries"]] == [
+        ("CHECK", False, []),
+        ("CC", True, ["3"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "codes"),
+    [
+        ("gl-codes", ["4100", "4000"]),
+        ("product-types", ["hardware", "service"]),
+        ("income-accounts", ["5-2000", "4-1000"]),
+        ("gl-accounts", ["1-1100"]),
+        ("tax-codes", ["CA", "EXEMPT"]),
+        ("bill-profiles", ["BP-MONTHLY"]),
+        ("products", ["P-1", "P-2"]),
+    ],
+)
+def test_given_each_source_list_when_read_then_its_entries_come_sorted_by_name(
+    admin_api: AdminApi, kind: str, codes: list[str]
+) -> None:
+    listing, _ = admin_api.read(f"{BASE}/source/reference/{kind}")
+
+    assert [entry["code"] for entry in listing["entries"]] == codes
+
+
+def test_given_a_recent_read_when_a_source_list_is_read_again_then_the_cache_answers_until_refresh(
+    admin_api: AdminApi,
+) -> None:
+    from qbosync.source.models import ReferenceEntry
+
+    admin_api.read(f"{BASE}/source/reference/bill-profiles")
+    admin_api.source.bill_profiles.append(ReferenceEntry(code="BP-PAPER", name="Paper invoices"))
+
+    cached, _ = admin_api.read(f"{BASE}/source/reference/bill-profiles")
+    refreshed, _ = admin_api.read(f"{BASE}/source/reference/bill-profiles", query={"refresh": "true"})
+
+    assert [e["code"] for e in cached["entries"]] == ["BP-MONTHLY"]
+    assert [e["code"] for e in refreshed["entries"]] == ["BP-MONTHLY", "BP-PAPER"]
+
+
+def test_given_an_unknown_source_reference_kind_when_read_then_404_names_the_kinds(
+    admin_api: AdminApi,
+) -> None:
+    status, _headers, body = admin_api.call("GET", f"{BASE}/source/reference/vendors")
+
+    assert (status, body["error"]["code"]) == (404, "unknown_reference_kind")
+    assert "bill-profiles" in body["error"]["details"][0]["allowed"]
+
+
+def test_given_a_source_offering_no_list_of_a_kind_when_rows_of_that_kind_are_put_then_only_qbo_is_checked(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.payment_methods = []
+
+    status, body = _put(admin_api, "payment-methods", [{"source_key": "ANYTHING", "qbo_id": "2"}])
+
+    assert (status, [row["source_key"] for row in body["rows"]]) == (200, ["ANYTHING"])
+
+
+def test_given_a_product_type_mapping_when_qbo_item_types_are_read_then_the_fixed_set_is_marked_without_qbo(
+    admin_api: AdminApi,
+) -> None:
+    _put(admin_api, "product-types", [{"source_key": "hardware", "qbo_id": "NonInventory"}])
+    admin_api.connections.by_tenant.clear()  # a fixed set: no QBO read, no connection needed
+
+    listing, _ = admin_api.read(f"{BASE}/qbo/reference/item-types")
+
+    assert [(e["id"], e["mapped_from"]) for e in listing["entries"]] == [
+        ("Service", []),
+        ("NonInventory", ["hardware"]),
+        ("Inventory", []),
+    ]

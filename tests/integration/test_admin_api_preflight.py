@@ -8,6 +8,7 @@ from typing import Any
 
 from qbosync.qbo.faults import QboServerFault
 from qbosync.source.errors import SourceUnavailable
+from qbosync.source.models import ReferenceEntry
 from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
@@ -49,7 +50,9 @@ def test_given_a_connection_needing_reauth_when_preflight_runs_then_it_fails(adm
 
     _ok, checks = _checks(admin_api)
 
-    assert "needs_reauth" in checks["connection"]["reason"]
+    assert checks["connection"]["reason"] == (
+        "QuickBooks Online refused the stored sign-in (it expired or was revoked) (status needs_reauth)"
+    )
 
 
 def test_given_a_cash_basis_company_when_preflight_runs_then_accrual_basis_fails(admin_api: AdminApi) -> None:
@@ -278,3 +281,73 @@ def test_given_qbo_failing_to_list_entries_when_preflight_runs_then_it_reports_w
 
     assert checks["mapping_targets"]["status"] == "warn"
     assert checks["mapping_targets"]["reason"].startswith("not checked: QuickBooks Online could not list")
+
+
+def test_given_source_defaults_the_source_no_longer_has_when_preflight_runs_then_each_fails_by_value(
+    admin_api: AdminApi,
+) -> None:
+    _set_settings(admin_api, "sync", {"qbo_to_source_customers": True, "qbo_to_source_payments": True})
+    _set_settings(
+        admin_api,
+        "source_defaults",
+        {"new_customer_bill_profile_id": "BP-MONTHLY", "qbo_payment_method_code": "CC"},
+    )
+    admin_api.source.bill_profiles = [ReferenceEntry(code="BP-QUARTERLY", name="Quarterly")]
+
+    ok, checks = _checks(admin_api)
+
+    assert ok is False
+    assert checks["new_customer_bill_profile"]["status"] == "fail"
+    assert "'BP-MONTHLY'" in checks["new_customer_bill_profile"]["reason"]
+    assert "source/reference/bill-profiles" in checks["new_customer_bill_profile"]["fix"]
+    assert (checks["qbo_payment_method"]["status"], checks["qbo_payment_method"]["reason"]) == (
+        "pass",
+        "set to 'CC', which the source has",
+    )
+
+
+def test_given_a_mapping_from_a_code_the_source_dropped_when_preflight_runs_then_mapping_source_keys_fails(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.call(
+        "PUT",
+        f"{BASE}/mappings/payment-methods",
+        body={"rows": [{"source_key": "CC", "qbo_id": "3"}]},
+        headers={"If-Match": '"0"'},
+    )
+    admin_api.source.payment_methods = [p for p in admin_api.source.payment_methods if p.code != "CC"]
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["mapping_source_keys"]["status"] == "fail"
+    assert "payment-methods 'CC'" in checks["mapping_source_keys"]["reason"]
+
+
+def test_given_an_unreadable_source_when_preflight_runs_then_set_source_defaults_only_warn(
+    admin_api: AdminApi,
+) -> None:
+    _set_settings(admin_api, "sync", {"qbo_to_source_customers": True})
+    _set_settings(admin_api, "source_defaults", {"new_customer_bill_profile_id": "BP-MONTHLY"})
+
+    def unreachable(_tenant: str) -> Any:
+        raise SourceUnavailable("the source is down")
+
+    admin_api.deps.source_reader_for = unreachable
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["new_customer_bill_profile"]["status"] == "warn"
+    assert "not checked" in checks["new_customer_bill_profile"]["reason"]
+
+
+def test_given_a_source_offering_no_bill_profiles_when_preflight_runs_then_the_default_warns_unchecked(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.bill_profiles = []
+    _set_settings(admin_api, "sync", {"qbo_to_source_customers": True})
+    _set_settings(admin_api, "source_defaults", {"new_customer_bill_profile_id": "BP-ANY"})
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["new_customer_bill_profile"]["status"] == "warn"
+    assert "lists no bill-profiles" in checks["new_customer_bill_profile"]["reason"]

@@ -64,7 +64,7 @@ def _configure_first_seed(api: AdminApi) -> None:
                 "unmatched_recurring_item_id": "10",
             },
             "source_defaults": {
-                "unmatched_qbo_item_product_id": "PROD-MISC",
+                "unmatched_qbo_item_product_id": "P-1",
                 "new_customer_bill_profile_id": "BP-MONTHLY",
             },
         },
@@ -107,7 +107,7 @@ def test_given_the_first_seeds_choices_when_set_through_the_api_then_the_setting
         "unmatched_recurring_item_id": "10",
     }
     assert body["settings"]["source_defaults"] == {
-        "unmatched_qbo_item_product_id": "PROD-MISC",
+        "unmatched_qbo_item_product_id": "P-1",
         "new_customer_bill_profile_id": "BP-MONTHLY",
         "qbo_payment_method_code": None,
     }

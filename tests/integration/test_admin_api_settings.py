@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from qbosync.source.models import ReferenceEntry
 from qbosync.store.config import AuditRecord, VersionConflict
 from tests.support.admin_api import ADMIN, TENANT_A, AdminApi, admin_api  # noqa: F401
 
@@ -162,6 +163,7 @@ def test_given_a_settings_change_when_the_audit_is_read_then_it_names_who_when_b
 def test_given_several_changes_when_the_audit_is_paged_then_newest_come_first_across_pages(
     admin_api: AdminApi,
 ) -> None:
+    admin_api.source.payment_methods.append(ReferenceEntry(code="ACH", name="Bank transfer"))
     for version, method in enumerate(["CC", "CHECK", "ACH"]):
         admin_api.call(
             "PUT",
@@ -211,3 +213,143 @@ def test_given_a_write_that_lost_the_race_after_its_version_check_when_stored_th
 
     page, _ = admin_api.read(f"{BASE}/audit")
     assert len(page["entries"]) == 1
+
+
+def _patch(api: AdminApi, patch: Any, if_match: str | None = '"0"') -> tuple[int, Any]:
+    headers = {"If-Match": if_match} if if_match is not None else {}
+    headers["Content-Type"] = "application/merge-patch+json"
+    status, _headers, body = api.call("PATCH", f"{BASE}/settings", body=patch, headers=headers)
+    return status, body
+
+
+def test_given_a_body_leaving_sections_out_when_put_then_422_names_each_missing_one_and_nothing_resets(
+    admin_api: AdminApi,
+) -> None:
+    settings = _settings_with(admin_api, "qbo_defaults", {"invoice_class_id": "100"})
+    _put(admin_api, settings)
+    partial = {"sync": settings["sync"], "prefixes": settings["prefixes"]}
+    del partial["sync"]["credit_notes"]
+
+    status, body = _put(admin_api, partial, if_match='"1"')
+    stored, tag = admin_api.read(f"{BASE}/settings")
+
+    assert (status, body["error"]["code"]) == (422, "settings_incomplete")
+    missing = [detail["loc"] for detail in body["error"]["details"]]
+    assert "body.sync.credit_notes" in missing
+    assert {"body.qbo_defaults", "body.source_defaults", "body.field_ownership"} <= set(missing)
+    assert (stored["settings"]["qbo_defaults"]["invoice_class_id"], tag) == ("100", '"1"')
+
+
+def test_given_a_merge_patch_when_sent_then_only_the_named_fields_change(admin_api: AdminApi) -> None:
+    _put(admin_api, _settings_with(admin_api, "qbo_defaults", {"invoice_class_id": "100"}))
+
+    status, body = _patch(admin_api, {"sync": {"payments": False}, "drift_policy": "heal"}, if_match='"1"')
+
+    assert (status, body["version"]) == (200, 2)
+    assert body["settings"]["sync"]["payments"] is False
+    assert body["settings"]["sync"]["invoices"] is True
+    assert body["settings"]["drift_policy"] == "heal"
+    assert body["settings"]["qbo_defaults"]["invoice_class_id"] == "100"
+
+
+def test_given_a_merge_patch_with_null_when_sent_then_that_field_returns_to_its_default(
+    admin_api: AdminApi,
+) -> None:
+    _put(admin_api, _settings_with(admin_api, "qbo_defaults", {"invoice_class_id": "100"}))
+
+    status, body = _patch(admin_api, {"qbo_defaults": {"invoice_class_id": None}}, if_match='"1"')
+
+    assert (status, body["settings"]["qbo_defaults"]["invoice_class_id"]) == (200, None)
+
+
+def test_given_no_if_match_when_settings_are_patched_then_428(admin_api: AdminApi) -> None:
+    status, body = _patch(admin_api, {"drift_policy": "heal"}, if_match=None)
+
+    assert (status, body["error"]["code"]) == (428, "precondition_required")
+
+
+def test_given_an_old_if_match_when_settings_are_patched_then_412_and_nothing_changes(
+    admin_api: AdminApi,
+) -> None:
+    _put(admin_api, _settings_with(admin_api, "sync", {"payments": False}))
+
+    status, body = _patch(admin_api, {"drift_policy": "heal"}, if_match='"0"')
+    stored, tag = admin_api.read(f"{BASE}/settings")
+
+    assert (status, body["error"]["code"]) == (412, "precondition_failed")
+    assert (stored["settings"]["drift_policy"], tag) == ("report", '"1"')
+
+
+def test_given_a_patch_that_makes_the_settings_invalid_when_sent_then_422_names_the_field(
+    admin_api: AdminApi,
+) -> None:
+    status, body = _patch(admin_api, {"sync": {"vendors": True}, "drift_policy": "ignore"})
+
+    assert (status, body["error"]["code"]) == (422, "validation_failed")
+    assert {detail["loc"] for detail in body["error"]["details"]} == {"sync.vendors", "drift_policy"}
+
+
+def test_given_source_defaults_the_source_does_not_have_when_put_then_each_is_named_with_its_value(
+    admin_api: AdminApi,
+) -> None:
+    settings = _settings_with(
+        admin_api,
+        "source_defaults",
+        {
+            "new_customer_bill_profile_id": "BP-NOPE",
+            "unmatched_qbo_item_product_id": "prd_nope",
+            "qbo_payment_method_code": "BITCOIN",
+        },
+    )
+    settings["qbo_defaults"]["invoice_class_id"] = "999"
+
+    status, body = _put(admin_api, settings)
+
+    assert (status, body["error"]["code"]) == (422, "invalid_settings")
+    assert sorted(
+        (d["field"], d.get("value") or d.get("qbo_id"), d["reason"]) for d in body["error"]["details"]
+    ) == [
+        ("qbo_defaults.invoice_class_id", "999", "not_found"),
+        ("source_defaults.new_customer_bill_profile_id", "BP-NOPE", "unknown_source_value"),
+        ("source_defaults.qbo_payment_method_code", "BITCOIN", "unknown_source_value"),
+        ("source_defaults.unmatched_qbo_item_product_id", "prd_nope", "unknown_source_value"),
+    ]
+
+
+def test_given_source_defaults_the_source_has_when_patched_then_they_are_stored_and_marked_in_its_lists(
+    admin_api: AdminApi,
+) -> None:
+    status, _body = _patch(
+        admin_api,
+        {"source_defaults": {"new_customer_bill_profile_id": "BP-MONTHLY", "qbo_payment_method_code": "CC"}},
+    )
+    profiles, _ = admin_api.read(f"{BASE}/source/reference/bill-profiles")
+
+    assert status == 200
+    assert profiles["entries"][0]["default_for"] == ["source_defaults.new_customer_bill_profile_id"]
+    assert profiles["entries"][0]["mapped"] is True
+
+
+def test_given_the_openapi_document_then_closed_sets_are_enums_and_if_match_is_required(
+    admin_api: AdminApi,
+) -> None:
+    _status, _headers, spec = admin_api.call("GET", "/openapi.json", tenants=None)
+
+    def parameter(path: str, method: str, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = next(
+            p for p in spec["paths"][path][method]["parameters"] if p["name"] == name
+        )
+        return found
+
+    mapping_kind = parameter("/tenants/{tenant_id}/mappings/{kind}", "put", "kind")
+    source_kind = parameter("/tenants/{tenant_id}/source/reference/{kind}", "get", "kind")
+    assert "income-accounts" in mapping_kind["schema"]["enum"]
+    assert "bill-profiles" in source_kind["schema"]["enum"]
+    assert "terms" in parameter("/tenants/{tenant_id}/qbo/reference/{kind}", "get", "kind")["schema"]["enum"]
+    for path, method in (
+        ("/tenants/{tenant_id}/settings", "put"),
+        ("/tenants/{tenant_id}/settings", "patch"),
+        ("/tenants/{tenant_id}/mappings/{kind}", "put"),
+        ("/tenants/{tenant_id}/mappings/{kind}/{source_key}", "delete"),
+    ):
+        assert parameter(path, method, "if-match")["required"] is True

@@ -86,6 +86,27 @@ def test_given_a_connection_when_its_status_is_read_then_it_shows_who_when_and_p
     assert tokens["refresh_token"] not in text
 
 
+def test_given_a_company_whose_plan_changes_when_status_is_read_then_the_plan_shows_it_after_refresh(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+    before = world.call("api_connection_get.json").body["plan"]
+    changed = world.http.post(
+        f"/_sandbox/realms/{world.realms[0]}/preferences",
+        json={"multi_currency": True, "automated_sales_tax": True},
+    )
+    assert changed.status_code == 200, changed.text
+
+    cached = world.call("api_connection_get.json").body["plan"]
+    refreshed = world.call("api_connection_get.json", query={"refresh": "true"}).body["plan"]
+
+    assert before["edition"] and before["home_currency"] == "USD"
+    assert (before["multi_currency"], before["automated_sales_tax"]) == (False, False)
+    assert (before["track_inventory"], before["account_numbers"]) == (True, True)
+    assert cached == before  # read once, then from the reference cache
+    assert (refreshed["multi_currency"], refreshed["automated_sales_tax"]) == (True, True)
+
+
 def test_given_a_connection_when_disconnected_then_revoked_at_intuit_secret_gone_and_record_kept(
     world: ConnectionWorld,
 ) -> None:

@@ -40,6 +40,10 @@ def test_given_a_new_source_invoice_when_its_webhook_is_pushed_then_qbo_has_it_w
     assert link is not None and link.qbo_id == qbo_invoice["Id"] and link.source_version == invoice["version"]
     event = world.events.get(world.tenant_id, deliveries[0].event_id)
     assert event is not None and event.status == "done"
+    assert event.reason == (
+        f"created QBO Invoice {qbo_invoice['Id']} from source invoice {invoice['id']} "
+        f"version {invoice['version']}"
+    )
 
 
 def test_given_a_pushed_invoice_when_its_lines_are_edited_then_qbo_is_updated_with_the_next_sync_token(

@@ -172,11 +172,34 @@ def test_given_an_event_from_the_front_door_when_a_powertools_http_resolver_hand
         pytest.param({"Authorization": "Bearer not-a-jwt"}, id="garbage"),
     ],
 )
-def test_given_no_valid_token_when_calling_an_admin_route_then_401_like_api_gateway(
+def test_given_no_valid_token_when_calling_an_admin_route_then_401_in_the_documented_error_shape(
     client: httpx.Client, recorder: Recorder, headers: dict[str, str]
 ) -> None:
     response = client.get("/tenants/acme-psa/settings", headers=headers)
-    assert (response.status_code, response.json()) == (401, {"message": "Unauthorized"})
+    body = response.json()
+    assert (response.status_code, sorted(body["error"])) == (401, ["code", "details", "message"])
+    assert (body["error"]["code"], body["error"]["details"]) == ("unauthorized", [])
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    ("query", "sentence"),
+    [
+        ("qbo_connection=connected&tenant_id=acme-psa&realm_id=9130", "QuickBooks Online is connected."),
+        ("qbo_connection=denied&tenant_id=acme-psa", "the sign-in was cancelled or access was denied"),
+        ("qbo_connection=upstream_error&reason=%3Cb%3Eboom%3C%2Fb%3E", "(upstream_error)"),
+    ],
+)
+def test_given_intuits_callback_redirect_when_the_return_page_opens_then_it_says_how_connecting_ended(
+    client: httpx.Client, recorder: Recorder, query: str, sentence: str
+) -> None:
+    response = client.get(f"/connected?{query}")
+
+    assert (response.status_code, response.headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert sentence in response.text
+    assert "<b>boom" not in response.text
+    assert 'href="/console"' in response.text
     assert recorder.calls == []
 
 

@@ -116,4 +116,4 @@ def test_given_the_sandbox_process_when_the_pytest_plugin_runs_then_one_test_per
         )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "20 passed, 1 skipped" in result.stdout  # key retention waits for a journal a day old
+    assert "21 passed, 1 skipped" in result.stdout  # key retention waits for a journal a day old

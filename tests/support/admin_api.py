@@ -19,6 +19,7 @@ from functions.api.app import lambda_handler
 from local.qbo_sandbox.app import build_app
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.api.dependencies import ApiDependencies
+from qbosync.source.errors import SourceNotFound
 from qbosync.source.models import Page, ReferenceEntry, SourceAccount, SourceProduct, SourceTaxCode
 from qbosync.store.tenants import Tenant, TenantRepository
 from tests.support.connection_world import SANDBOX_BASE, SettableClock, build_world, sandbox_config
@@ -249,6 +250,12 @@ class FakeSourceReference:
         return Page(
             items=self.products[start:end], next_cursor=str(end) if end < len(self.products) else None
         )
+
+    def get_product(self, product_id: str) -> SourceProduct:
+        found = next((product for product in self.products if product.id == product_id), None)
+        if found is None:
+            raise SourceNotFound(f"no product {product_id!r}")
+        return found
 
     def list_payment_methods(self) -> list[ReferenceEntry]:
         return self.payment_methods

@@ -281,7 +281,15 @@ def build_world(
         admin_return_url=ADMIN_RETURN_URL,
         clock=clock,
     )
-    deps = ApiDependencies(tenants=tenants, connections=ConnectionRepository())
+
+    def qbo_reader_for(tenant_id: str) -> QboClient:
+        connection = ConnectionRepository().get(tenant_id)
+        assert connection is not None
+        return QboClient(connection.realm_id, vault_for(tenant_id), None, SANDBOX_BASE, http=http)
+
+    deps = ApiDependencies(
+        tenants=tenants, connections=ConnectionRepository(), qbo_reader_for=qbo_reader_for, epoch_clock=clock
+    )
     resolver = APIGatewayHttpResolver(enable_validation=True)
     register_error_handlers(resolver)
     resolver.include_router(connection_router(deps, flows=lambda: service))

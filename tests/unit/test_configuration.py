@@ -16,6 +16,8 @@ from qbosync.sync.configuration import (
     SettingsRejected,
     TenantSettings,
     mapping_kind,
+    merge_patch,
+    sections_left_out,
     validate_mapping_rows,
     validate_settings_targets,
 )
@@ -149,3 +151,54 @@ def test_given_settings_without_qbo_targets_when_validated_then_no_reference_dat
         raise AssertionError(f"read {kind}")
 
     validate_settings_targets(TenantSettings(), no_reads)
+
+
+@pytest.mark.parametrize(
+    ("target", "patch", "merged"),
+    [
+        # RFC 7396 appendix A, a selection
+        ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+        ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+        ({"a": "b"}, {"a": None}, {}),
+        ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+        ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+        ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+        ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+    ],
+)
+def test_given_rfc_7396_examples_when_merged_then_the_results_match_the_rfc(
+    target: dict[str, object], patch: dict[str, object], merged: dict[str, object]
+) -> None:
+    assert merge_patch(target, patch) == merged
+
+
+def test_given_a_settings_body_missing_nested_fields_when_checked_then_each_missing_path_is_named() -> None:
+    body = TenantSettings().model_dump(mode="json")
+    del body["drift_policy"]
+    del body["prefixes"]["write_off"]
+    del body["sync"]["payments"]
+    del body["schema_version"]  # has one value only: not asked for
+
+    missing = sections_left_out(TenantSettings.model_validate(body))
+
+    assert missing == ["sync.payments", "prefixes.write_off", "drift_policy"]
+
+
+def test_given_a_whole_settings_document_when_checked_then_nothing_is_missing() -> None:
+    whole = TenantSettings.model_validate(TenantSettings().model_dump(mode="json"))
+
+    assert sections_left_out(whole) == []
+
+
+def test_given_an_empty_qbo_id_and_a_duplicate_when_validated_then_each_row_names_its_own_problem() -> None:
+    rows = [MappingRowInput(source_key="4000", qbo_id=""), *_rows(("4100", "1"), ("4100", "35"))]
+
+    with pytest.raises(MappingRejected) as raised:
+        validate_mapping_rows(MappingKind.GL_CODES, rows, [INCOME, BANK], source_codes={"4000", "4100"})
+
+    assert [(d["source_key"], d["field"], d["reason"]) for d in raised.value.details] == [
+        ("4000", "qbo_id", "empty"),
+        ("4100", "source_key", "duplicate_source_key"),
+        ("4100", "source_key", "duplicate_source_key"),
+        ("4100", "qbo_id", "wrong_type"),
+    ]

@@ -83,15 +83,59 @@ def a_connection() -> Connection:
     )
 
 
-def resolver(flows: RecordingFlows) -> APIGatewayHttpResolver:
+class CompanySettings:
+    """A connected company's CompanyInfo and Preferences, counting reads."""
+
+    def __init__(self, preferences: dict[str, Any]) -> None:
+        self.preferences_document = preferences
+        self.reads = 0
+
+    def query_all(self, entity: str, where: str = "") -> list[dict[str, Any]]:
+        raise AssertionError("plan details need no query")
+
+    def company_info(self) -> dict[str, Any]:
+        self.reads += 1
+        return {"CompanyInfo": {"NameValue": [{"Name": "OfferingSku", "Value": "QuickBooks Online Plus"}]}}
+
+    def preferences(self) -> dict[str, Any]:
+        return {"Preferences": self.preferences_document}
+
+
+class MemoryCache:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], tuple[list[dict[str, Any]], float]] = {}
+
+    def get(self, tenant_id: str, kind: str, now: float) -> list[dict[str, Any]] | None:
+        entries, expires_at = self.items.get((tenant_id, kind), ([], 0.0))
+        return entries if expires_at > now else None
+
+    def put(self, tenant_id: str, kind: str, entries: list[dict[str, Any]], expires_at: float) -> None:
+        self.items[(tenant_id, kind)] = (entries, expires_at)
+
+
+def unreadable_company(_tenant_id: str) -> Any:
+    raise NotConnected("no tokens in this test")
+
+
+def resolver(flows: RecordingFlows, deps: ApiDependencies | None = None) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
     register_error_handlers(app)
-    app.include_router(connection_router(ApiDependencies(tenants=Tenants()), flows=lambda: flows))
+    dependencies = deps or ApiDependencies(
+        tenants=Tenants(),
+        qbo_reader_for=unreadable_company,
+        reference_cache=MemoryCache(),  # type: ignore[arg-type]
+    )
+    app.include_router(connection_router(dependencies, flows=lambda: flows))
     return app
 
 
 def call(
-    flows: RecordingFlows, sample: str, *, path: str | None = None, tenants: str | None = TENANT
+    flows: RecordingFlows,
+    sample: str,
+    *,
+    path: str | None = None,
+    tenants: str | None = TENANT,
+    deps: ApiDependencies | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     event = json.loads((ROOT / "events" / sample).read_text())
     if path is not None:
@@ -100,7 +144,7 @@ def call(
         event["requestContext"].pop("authorizer", None)
     elif "authorizer" in event["requestContext"]:
         event["requestContext"]["authorizer"]["jwt"]["claims"]["qbosync_tenants"] = tenants
-    reply = resolver(flows).resolve(event, LambdaContextStub())
+    reply = resolver(flows, deps).resolve(event, LambdaContextStub())
     headers = {key.lower(): value for key, value in (reply.get("headers") or {}).items()}
     text = reply.get("body") or ""
     body = json.loads(text) if "json" in headers.get("content-type", "") and text else text
@@ -168,7 +212,13 @@ def test_given_a_connection_when_its_status_is_read_then_the_view_has_no_field_b
         "refresh_token_expires_at",
         "hard_expires_at",
         "prerequisites",
+        "plan",
+        "plan_unavailable_reason",
     }
+    assert (body["plan"], body["plan_unavailable_reason"]) == (
+        None,
+        "QuickBooks Online's company settings could not be read (NotConnected)",
+    )
     assert body["prerequisites"] == [
         {"id": "accrual_basis", "status": "pass", "reason": "accrual", "fix": ""}
     ]
@@ -263,3 +313,45 @@ def test_given_redirect_false_when_connecting_then_200_with_the_authorize_url_fo
     assert flows.calls == [("start", (TENANT, ADMIN))]
     [set_cookie] = reply["cookies"]
     assert set_cookie.startswith(f"{BROWSER_COOKIE}=browser-key;")
+
+
+def test_given_a_connected_company_when_its_status_is_read_twice_then_plan_details_come_from_one_read() -> (
+    None
+):
+    company = CompanySettings(
+        {
+            "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "CAD"}},
+            "ProductAndServicesPrefs": {"QuantityOnHand": False},
+            "AccountingInfoPrefs": {"UseAccountNumbers": True},
+            "TaxPrefs": {"UsingSalesTax": True, "PartnerTaxEnabled": False},
+        }
+    )
+    deps = ApiDependencies(
+        tenants=Tenants(),
+        qbo_reader_for=lambda _tenant: company,
+        reference_cache=MemoryCache(),  # type: ignore[arg-type]
+        epoch_clock=lambda: 1_000.0,
+    )
+    flows = RecordingFlows(connection=a_connection())
+
+    call(flows, "api_connection_get.json", deps=deps)
+    status, _headers, body = call(flows, "api_connection_get.json", deps=deps)
+
+    assert (status, company.reads) == (200, 1)
+    assert body["plan"] == {
+        "edition": "QuickBooks Online Plus",
+        "multi_currency": True,
+        "home_currency": "CAD",
+        "track_inventory": False,
+        "account_numbers": True,
+        "automated_sales_tax": True,
+        "automated_sales_tax_set_up": False,
+    }
+
+
+def test_given_a_disconnected_company_when_its_status_is_read_then_no_plan_is_read() -> None:
+    connection = a_connection().model_copy(update={"status": "disconnected"})
+
+    status, _headers, body = call(RecordingFlows(connection=connection), "api_connection_get.json")
+
+    assert (status, body["plan"], body["plan_unavailable_reason"]) == (200, None, None)

@@ -85,5 +85,16 @@ class CheckedBodyResolver(APIGatewayHttpResolver):
             self.body_rules.check(event)
         except QbosyncError as refusal:
             return error_reply(refusal)
-        reply: dict[str, Any] = super().resolve(event, context)
+        reply: dict[str, Any] = super().resolve(_as_plain_json(event), context)
         return reply
+
+
+def _as_plain_json(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Powertools parses only ``application/json`` bodies; a ``+json`` type already accepted by the
+    rules (``application/merge-patch+json`` for PATCH) is handed on as plain JSON."""
+    headers = dict(event.get("headers") or {})
+    name = next((key for key in headers if str(key).lower() == "content-type"), None)
+    if name is None or not str(headers[name]).split(";", 1)[0].strip().lower().endswith("+json"):
+        return event
+    headers[name] = JSON
+    return {**event, "headers": headers}

@@ -29,13 +29,13 @@ from qbosync.store.tenants import TenantRepository
 from qbosync.sync import wiring
 from qbosync.sync.backstop import ReconcileCadence
 from qbosync.sync.configuration import ConfigurationService
-from qbosync.sync.preflight import SourceReferenceReader
 from qbosync.sync.reference import (
     ConnectionReader,
     ReferenceCatalog,
     ReferenceReader,
     require_connected,
 )
+from qbosync.sync.source_reference import SourceCatalog, SourceReferenceReader
 
 
 def _default_tenants() -> TenantLookup:
@@ -93,5 +93,19 @@ class ApiDependencies:
 
         def build() -> ReferenceCatalog:
             return self.connected_qbo(tenant_id)[1]
+
+        return build
+
+    def source_catalog(self, tenant_id: str) -> SourceCatalog:
+        """The tenant's source reference lists, cached in the same store as the QBO side's."""
+        return SourceCatalog(
+            tenant_id, self.source_reader_for(tenant_id), self.reference_cache, self.epoch_clock
+        )
+
+    def source_catalog_for(self, tenant_id: str) -> Callable[[], SourceCatalog]:
+        """A deferred source catalog: built only if a change names source keys."""
+
+        def build() -> SourceCatalog:
+            return self.source_catalog(tenant_id)
 
         return build

@@ -73,6 +73,13 @@ def register_error_handlers(
 
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
         details = validation_details(error.errors())
+        if any(d["type"] == "missing" and d["loc"].casefold() == "header.if-match" for d in details):
+            # If-Match is a required header in the OpenAPI document; its absence is RFC 6585's 428.
+            return error_response(
+                HTTPStatus.PRECONDITION_REQUIRED,
+                "precondition_required",
+                "send If-Match with the ETag from your last read, so a concurrent edit is not overwritten",
+            )
         if any(detail["type"] == "json_invalid" for detail in details):
             return error_response(
                 HTTPStatus.BAD_REQUEST, "malformed_json", "the request body is not valid JSON"
@@ -118,6 +125,7 @@ ERROR_DESCRIPTIONS = {
     403: "The token does not grant this tenant",
     404: "Unknown tenant, mapping kind, mapping row or route",
     409: "Version conflict, or QuickBooks Online not connected",
+    412: "If-Match names an older version than the stored one",
     415: "The body is not application/json",
     422: "The request or a mapping target is not acceptable",
     428: "If-Match is required",

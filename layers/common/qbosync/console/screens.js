@@ -12,7 +12,6 @@ const POLL_MS = 1000;
 const CONNECT_WAIT_MS = 5 * 60 * 1000;
 const PREREQUISITE_POLLS = 15;
 const FINISHED = new Set(["SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"]);
-const PRODUCT_ITEM_TYPES = ["Service", "NonInventory", "Inventory"];
 
 let generation = 0;
 
@@ -150,6 +149,7 @@ async function connectionScreen(section, ctx) {
     ),
     serviceAccountAdvice(),
     connection?.prerequisites?.length ? prerequisites(connection.prerequisites) : null,
+    connection?.status === "connected" ? planDetails(connection) : null,
     h("p", { class: "fine-print" }, "The connect button follows Intuit's “Connect to QuickBooks” button guidelines: its label is not changed, it starts only the connection, and it opens Intuit's sign-in in its own window (Intuit's pages cannot be framed)."),
     status === "connected" ? nextButton(ctx) : null,
   );
@@ -206,6 +206,28 @@ function prerequisites(checks) {
     { class: "card" },
     h("h2", {}, "Prerequisites"),
     checkList(checks),
+  );
+}
+
+// The company settings that change what the sync does (GET /qbo/connection's `plan`).
+function planDetails(connection) {
+  const plan = connection.plan;
+  if (!plan) {
+    return h("div", { class: "card", id: "plan-details" }, h("h2", {}, "QuickBooks plan"), h("p", { class: "muted" }, connection.plan_unavailable_reason || "Not read yet."));
+  }
+  const onOff = (value) => (value ? "on" : "off");
+  const rows = [
+    ["Edition", plan.edition || "—"],
+    ["Multi-currency", plan.multi_currency ? `on (home currency ${plan.home_currency || "—"})` : `off (home currency ${plan.home_currency || "—"})`],
+    ["Track inventory quantities", onOff(plan.track_inventory)],
+    ["Account numbers", onOff(plan.account_numbers)],
+    ["Automated Sales Tax", plan.automated_sales_tax ? (plan.automated_sales_tax_set_up ? "on" : "on, not set up yet") : "off"],
+  ];
+  return h(
+    "div",
+    { class: "card", id: "plan-details" },
+    h("h2", {}, "QuickBooks plan"),
+    h("dl", { class: "facts" }, rows.map(([name, value]) => [h("dt", {}, name), h("dd", { dataset: { plan: name } }, value)])),
   );
 }
 
@@ -332,7 +354,7 @@ const PAYMENT_OPTIONS = {
   groups: [
     { legend: "Sync", fields: [{ path: "sync.payments", label: "Payments", type: "checkbox" }, { path: "sync.qbo_to_source_payments", label: "Record payments entered in QuickBooks in the source", type: "checkbox" }] },
     { legend: "Payment number prefix", prefix: "payment" },
-    { legend: "Source side", fields: [{ path: "source_defaults.qbo_payment_method_code", label: "Source payment method for QuickBooks payments no mapping names", type: "source", hint: "A source payment method code." }] },
+    { legend: "Source side", fields: [{ path: "source_defaults.qbo_payment_method_code", label: "Source payment method for QuickBooks payments no mapping names", type: "source", sourceList: "payment-methods" }] },
   ],
 };
 
@@ -343,7 +365,7 @@ const DEFAULTS = {
     {
       legend: "Unmatched items",
       fields: [
-        { path: "source_defaults.unmatched_qbo_item_product_id", label: "Source product for unmatched QuickBooks items", type: "source" },
+        { path: "source_defaults.unmatched_qbo_item_product_id", label: "Source product for unmatched QuickBooks items", type: "source", sourceList: "products" },
         { path: "qbo_defaults.unmatched_one_time_item_id", label: "QuickBooks item for unmatched one-time products", type: "qbo", reference: "items" },
         { path: "qbo_defaults.unmatched_recurring_item_id", label: "QuickBooks item for unmatched recurring products", type: "qbo", reference: "items" },
       ],
@@ -358,7 +380,7 @@ const DEFAULTS = {
     {
       legend: "Customers created in QuickBooks",
       fields: [
-        { path: "source_defaults.new_customer_bill_profile_id", label: "Bill profile for customers created in the source from QuickBooks", type: "source" },
+        { path: "source_defaults.new_customer_bill_profile_id", label: "Bill profile for customers created in the source from QuickBooks", type: "source", sourceList: "bill-profiles" },
         { path: "sync.qbo_to_source_customers", label: "Create customers entered in QuickBooks in the source", type: "checkbox" },
       ],
     },
@@ -381,6 +403,30 @@ async function loadReference(api, kind, refresh = false) {
   return reply.body.entries;
 }
 
+// The source's list of one kind (`code`, `name`, `mapped`, `mapped_to`, `default_for`).
+async function loadSourceReference(api, kind, refresh = false) {
+  const reply = await api.get(`/source/reference/${kind}`, refresh ? { refresh: "true" } : undefined);
+  return reply.body.entries;
+}
+
+function sourceEntryLabel(entry) {
+  const parts = [entry.code === entry.name ? entry.code : `${entry.code} · ${entry.name}`];
+  if (entry.active === false) parts.push("(inactive)");
+  return parts.join(" ");
+}
+
+// A dropdown of source values; a stored value the source no longer lists stays visible, marked.
+function sourceSelect(entries, value, attributes, markTaken = () => false) {
+  const known = entries.some((entry) => entry.code === value);
+  return h(
+    "select",
+    attributes,
+    h("option", { value: "" }, "— choose —"),
+    value && !known ? h("option", { value, selected: true }, `${value} (not in the source's list)`) : null,
+    entries.map((entry) => h("option", { value: entry.code, selected: entry.code === value }, sourceEntryLabel(entry) + (markTaken(entry) ? "  ✓ mapped" : ""))),
+  );
+}
+
 function entryLabel(entry) {
   const parts = [entry.name];
   if (entry.type) parts.push(`· ${entry.type}`);
@@ -391,10 +437,15 @@ function entryLabel(entry) {
 async function settingsScreen(section, ctx, spec) {
   const loaded = await ctx.api.get("/settings");
   const kinds = [...new Set(spec.groups.flatMap((group) => (group.fields || []).filter((f) => f.type === "qbo").map((f) => f.reference)))];
+  const sourceKinds = [...new Set(spec.groups.flatMap((group) => (group.fields || []).filter((f) => f.type === "source").map((f) => f.sourceList)))];
   const references = {};
+  const sourceLists = {};
   let referenceError = null;
   try {
-    await Promise.all(kinds.map(async (kind) => { references[kind] = await loadReference(ctx.api, kind); }));
+    await Promise.all([
+      ...kinds.map(async (kind) => { references[kind] = await loadReference(ctx.api, kind); }),
+      ...sourceKinds.map(async (kind) => { sourceLists[kind] = await loadSourceReference(ctx.api, kind); }),
+    ]);
   } catch (error) {
     referenceError = error;
   }
@@ -406,7 +457,7 @@ async function settingsScreen(section, ctx, spec) {
   for (const group of spec.groups) {
     const fieldset = h("fieldset", { class: "card" }, h("legend", {}, group.legend));
     if (group.prefix) fieldset.append(prefixEditor(settings, group.prefix));
-    for (const fieldSpec of group.fields || []) fieldset.append(settingControl(settings, fieldSpec, references));
+    for (const fieldSpec of group.fields || []) fieldset.append(settingControl(settings, fieldSpec, references, sourceLists));
     form.append(fieldset);
   }
   const save = h("button", { class: "button primary", type: "submit" }, "Save");
@@ -448,7 +499,7 @@ function nearestField(form, path) {
   return path;
 }
 
-function settingControl(settings, spec, references) {
+function settingControl(settings, spec, references, sourceLists) {
   const value = getPath(settings, spec.path);
   let control;
   if (spec.type === "checkbox") {
@@ -466,11 +517,16 @@ function settingControl(settings, spec, references) {
       entries.map((entry) => h("option", { value: entry.id, selected: entry.id === value }, entryLabel(entry))),
     );
     control.addEventListener("change", () => setPath(settings, spec.path, control.value || null));
+  } else if (spec.type === "source" && sourceLists[spec.sourceList]) {
+    control = sourceSelect(sourceLists[spec.sourceList], value ?? "", { name: spec.path });
+    control.querySelector("option[value='']").textContent = "— none —";
+    control.addEventListener("change", () => setPath(settings, spec.path, control.value || null));
   } else {
+    // The source's list could not be read: the value can still be typed, and the API checks it.
     control = h("input", { type: "text", name: spec.path, value: value ?? "", autocomplete: "off", spellcheck: "false" });
     control.addEventListener("input", () => setPath(settings, spec.path, control.value.trim() || null));
   }
-  const hint = spec.type === "source" ? `${spec.hint ? spec.hint + " " : ""}Type the source's id: the admin API has no source-side lists yet.` : spec.hint;
+  const hint = spec.type === "source" ? `${spec.hint ? spec.hint + " " : ""}From the source's ${humanize(spec.sourceList).toLowerCase()}.` : spec.hint;
   return field(spec.label, control, hint);
 }
 
@@ -513,7 +569,7 @@ function prefixEditor(settings, kind) {
 const MAPPINGS = {
   "payment-methods": { reference: "payment-methods", source: "Source payment method", qbo: "QuickBooks payment method", intro: "Map each payment method the source uses to a QuickBooks payment method." },
   "gl-codes": { reference: "accounts", source: "Source GL code", qbo: "QuickBooks income account", intro: "Map each source GL code to a QuickBooks income account (accounts of type Income)." },
-  "product-types": { reference: null, source: "Source product type", qbo: "QuickBooks item type", intro: "Map each source product type to the kind of QuickBooks item its products become." },
+  "product-types": { reference: "item-types", source: "Source product type", qbo: "QuickBooks item type", intro: "Map each source product type to the kind of QuickBooks item its products become." },
   "income-accounts": { reference: "items", source: "Source income or expense account", qbo: "QuickBooks product/service", intro: "Map each source fee income and expense account to the QuickBooks product or service whose income account it feeds. Map at least one for invoicing." },
   "gl-accounts": { reference: "accounts", source: "Source GL account", qbo: "QuickBooks account", intro: "Map the accounts of the source's general ledger to their QuickBooks equivalents." },
   "tax-codes": { reference: "tax-codes", source: "Source tax code", qbo: "QuickBooks tax code", intro: "Map each source tax code to a QuickBooks tax code. Set up a zero-rate tax code in QuickBooks first." },
@@ -521,12 +577,14 @@ const MAPPINGS = {
 
 async function mappingScreen(section, ctx, kind) {
   const spec = MAPPINGS[kind];
-  const [mapping, entries] = await Promise.all([
+  const [mapping, entries, sourceEntries] = await Promise.all([
     ctx.api.get(`/mappings/${kind}`),
-    spec.reference ? loadReference(ctx.api, spec.reference) : Promise.resolve(PRODUCT_ITEM_TYPES.map((name) => ({ id: name, name, mapped: false, mapped_from: [] }))),
+    loadReference(ctx.api, spec.reference),
+    // Without the source's list the source value is typed instead (the API still checks it).
+    loadSourceReference(ctx.api, kind).catch(() => null),
   ]);
   if (!ctx.alive()) return;
-  const view = { kind, spec, entries, etag: mapping.etag, rows: mapping.body.rows.map((row) => ({ key: uid("row"), source_key: row.source_key, qbo_id: row.qbo_id })) };
+  const view = { kind, spec, entries, sourceEntries, etag: mapping.etag, rows: mapping.body.rows.map((row) => ({ key: uid("row"), source_key: row.source_key, qbo_id: row.qbo_id })) };
   const suggestions = h("datalist", { id: `${kind}-source-values` });
   const tbody = h("tbody");
   const reference = h("div", { class: "reference-list" });
@@ -539,7 +597,7 @@ async function mappingScreen(section, ctx, kind) {
 
   function renderReference() {
     reference.replaceChildren(
-      h("h2", { id: `${kind}-reference-title` }, `QuickBooks ${spec.reference ? humanize(spec.reference).toLowerCase() : "item types"}`),
+      h("h2", { id: `${kind}-reference-title` }, `QuickBooks ${humanize(spec.reference).toLowerCase()}`),
       h(
         "ul",
         { "aria-labelledby": `${kind}-reference-title` },
@@ -562,8 +620,17 @@ async function mappingScreen(section, ctx, kind) {
   }
 
   function rowElement(row, index) {
-    const source = h("input", { type: "text", value: row.source_key, list: suggestions.id, autocomplete: "off", spellcheck: "false", "aria-label": `${spec.source}, row ${index + 1}`, name: "source_key" });
-    source.addEventListener("input", () => { row.source_key = source.value; renderReference(); renderSuggestions(); });
+    const label = `${spec.source}, row ${index + 1}`;
+    let source;
+    if (view.sourceEntries) {
+      // Mapped = another row of this table already maps from it (the API refuses a key twice).
+      const taken = (entry) => view.rows.some((other) => other !== row && other.source_key.trim() === entry.code);
+      source = sourceSelect(view.sourceEntries, row.source_key, { "aria-label": label, name: "source_key" }, taken);
+      source.addEventListener("change", () => { row.source_key = source.value; renderRows(); });
+    } else {
+      source = h("input", { type: "text", value: row.source_key, list: suggestions.id, autocomplete: "off", spellcheck: "false", "aria-label": label, name: "source_key" });
+      source.addEventListener("input", () => { row.source_key = source.value; renderReference(); renderSuggestions(); });
+    }
     const select = h(
       "select",
       { "aria-label": `${spec.qbo}, row ${index + 1}`, name: "qbo_id" },
@@ -616,17 +683,21 @@ async function mappingScreen(section, ctx, kind) {
   add.addEventListener("click", () => {
     view.rows.push({ key: uid("row"), source_key: "", qbo_id: "" });
     renderRows();
-    tbody.querySelector("tr:last-child input")?.focus();
+    tbody.querySelector("tr:last-child select, tr:last-child input")?.focus();
   });
   const save = h("button", { class: "button primary", type: "submit" }, "Save mappings");
-  const refresh = h("button", { class: "button ghost", type: "button", id: `${kind}-refresh` }, "Refresh QuickBooks lists");
-  refresh.hidden = !spec.reference;
+  const refresh = h("button", { class: "button ghost", type: "button", id: `${kind}-refresh` }, "Refresh reference data");
   refresh.addEventListener("click", async () => {
     const done = busy(refresh, "Refreshing…");
     try {
-      view.entries = await loadReference(ctx.api, spec.reference, true);
+      const [qboEntries, sourceEntries] = await Promise.all([
+        loadReference(ctx.api, spec.reference, true),
+        loadSourceReference(ctx.api, kind, true),
+      ]);
+      view.entries = qboEntries;
+      view.sourceEntries = sourceEntries;
       renderRows();
-      ctx.toast("QuickBooks lists refreshed", "ok");
+      ctx.toast("QuickBooks and source lists refreshed", "ok");
     } catch (error) {
       status.replaceChildren(errorNotice(error));
     } finally {
@@ -652,7 +723,8 @@ async function mappingScreen(section, ctx, kind) {
       const reply = await ctx.api.put(`/mappings/${kind}`, { rows }, view.etag);
       view.etag = reply.etag;
       view.rows = reply.body.rows.map((row) => ({ key: uid("row"), source_key: row.source_key, qbo_id: row.qbo_id }));
-      if (spec.reference) view.entries = await loadReference(ctx.api, spec.reference);
+      view.entries = await loadReference(ctx.api, spec.reference);
+      if (view.sourceEntries) view.sourceEntries = await loadSourceReference(ctx.api, kind);
       renderRows();
       status.replaceChildren(h("p", { class: "notice notice-ok" }, `Saved ${reply.body.rows.length} mapping(s) (version ${reply.body.version}).`));
       ctx.toast("Mappings saved", "ok");
@@ -666,7 +738,9 @@ async function mappingScreen(section, ctx, kind) {
   });
   put(section, 
     ...title(ctx, `${ctx.screen.title} mappings`, spec.intro),
-    h("p", { class: "muted small" }, "Source values are typed in: the admin API has no source-side lists yet, so suggestions come from the values already mapped."),
+    h("p", { class: "muted small" }, view.sourceEntries
+      ? "Source values come from the source's own list; values another row already maps from are marked ✓ mapped."
+      : "The source's list could not be read, so source values are typed in; the API checks each one against the source."),
     h("div", { class: "mapping-layout" }, h("div", { class: "card" }, form), h("aside", { class: "card reference", "aria-label": "QuickBooks reference" }, reference, refresh)),
     nextButton(ctx),
   );

@@ -12,15 +12,15 @@ every bad row at once, so an admin can fix a whole screen in one go.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
 
-from qbosync.errors import NotFound, ValidationFailed
+from qbosync.errors import NotFound, PreconditionFailed, ValidationFailed, validation_details
 from qbosync.store.config import (
     AuditRecord,
     AuditRepository,
@@ -29,6 +29,7 @@ from qbosync.store.config import (
     VersionConflict,
 )
 from qbosync.sync.reference import QboReference, ReferenceCatalog, ReferenceKind
+from qbosync.sync.source_reference import SourceCatalog, SourceReferenceKind, unknown_source_value_problem
 
 # QBO's DocNumber holds 21 characters; a 10-character prefix leaves 11 for the source's number.
 MAX_PREFIX_LENGTH = 10
@@ -36,6 +37,10 @@ QBO_DOC_NUMBER_LENGTH = 21
 
 SourceKey = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
 QboId = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+# A mapping row's keys may arrive empty: that is reported as the row's problem, next to every other bad
+# row, instead of failing the whole body's validation on the first empty one.
+RowSourceKey = Annotated[str, StringConstraints(max_length=64, strip_whitespace=True)]
+RowQboId = Annotated[str, StringConstraints(max_length=64, strip_whitespace=True)]
 PrefixValue = Annotated[str, StringConstraints(max_length=MAX_PREFIX_LENGTH, pattern=r"^[A-Za-z0-9#/_.-]*$")]
 
 
@@ -111,6 +116,14 @@ class SourceDefaults(_Strict):
     new_customer_bill_profile_id: SourceKey | None = None
     qbo_payment_method_code: SourceKey | None = None
     """Source payment method for a QBO payment whose method no payment-method mapping names."""
+
+
+SOURCE_DEFAULT_LISTS: dict[str, SourceReferenceKind] = {
+    "unmatched_qbo_item_product_id": SourceReferenceKind.PRODUCTS,
+    "new_customer_bill_profile_id": SourceReferenceKind.BILL_PROFILES,
+    "qbo_payment_method_code": SourceReferenceKind.PAYMENT_METHODS,
+}
+"""The source list each source default must name an entry of."""
 
 
 FieldOwner = Literal["origin", "source", "qbo"]
@@ -235,10 +248,11 @@ def mapping_kind(value: str) -> MappingKind:
 
 
 class MappingRowInput(_Strict):
-    """One row as an admin sends it: which source key maps to which QBO id."""
+    """One row as an admin sends it: which source key maps to which QBO id (an empty one is refused
+    as that row's problem)."""
 
-    source_key: SourceKey
-    qbo_id: QboId
+    source_key: RowSourceKey
+    qbo_id: RowQboId
 
 
 class MappingRow(BaseModel):
@@ -256,8 +270,11 @@ class MappingRowProblem(BaseModel):
 
     source_key: str
     qbo_id: str
-    reason: Literal["not_found", "inactive", "wrong_type", "duplicate_source_key"]
+    reason: Literal[
+        "not_found", "inactive", "wrong_type", "duplicate_source_key", "empty", "unknown_source_value"
+    ]
     message: str
+    field: Literal["source_key", "qbo_id"] = "qbo_id"
 
 
 class MappingRejected(ValidationFailed):
@@ -282,12 +299,16 @@ def reference_kind_for(kind: MappingKind) -> ReferenceKind | None:
 
 
 def validate_mapping_rows(
-    kind: MappingKind, rows: Sequence[MappingRowInput], reference: Iterable[QboReference]
+    kind: MappingKind,
+    rows: Sequence[MappingRowInput],
+    reference: Iterable[QboReference],
+    source_codes: Collection[str] | None = None,
 ) -> list[MappingRow]:
     """Rows ready to store, or ``MappingRejected`` naming every bad row and why.
 
     ``reference`` is the live QBO list for the kind (ignored for product types, whose targets are
-    QBO's fixed item types).
+    QBO's fixed item types); ``source_codes`` the codes of the source list of the same name (None:
+    the source side is not checked).
     """
     target = MAPPING_TARGETS[kind]
     entries = _product_type_reference() if target.reference_kind is None else list(reference)
@@ -296,9 +317,11 @@ def validate_mapping_rows(
     problems: list[MappingRowProblem] = []
     accepted: list[MappingRow] = []
     for row in rows:
-        problem = _row_problem(kind, target, row, by_id.get(row.qbo_id), key_counts[row.source_key])
-        if problem is not None:
-            problems.append(problem)
+        row_problems = _source_key_problems(kind, row, key_counts[row.source_key], source_codes)
+        qbo_problem = _row_problem(kind, target, row, by_id.get(row.qbo_id))
+        row_problems += [qbo_problem] if qbo_problem is not None else []
+        if row_problems:
+            problems += row_problems
         else:
             accepted.append(
                 MappingRow(source_key=row.source_key, qbo_id=row.qbo_id, qbo_name=by_id[row.qbo_id].name)
@@ -311,21 +334,40 @@ def validate_mapping_rows(
     return sorted(accepted, key=lambda row: row.source_key)
 
 
-def _row_problem(
+def _source_key_problems(
     kind: MappingKind,
-    target: MappingTarget,
     row: MappingRowInput,
-    entry: QboReference | None,
     times_source_key_appears: int,
+    source_codes: Collection[str] | None,
+) -> list[MappingRowProblem]:
+    def problem(reason: Any, message: str) -> MappingRowProblem:
+        return MappingRowProblem(
+            source_key=row.source_key, qbo_id=row.qbo_id, reason=reason, message=message, field="source_key"
+        )
+
+    if not row.source_key:
+        return [problem("empty", "source_key is empty; name a source code")]
+    if times_source_key_appears > 1:
+        return [
+            problem(
+                "duplicate_source_key",
+                f"{row.source_key!r} appears {times_source_key_appears} times; "
+                "a source key maps to one target",
+            )
+        ]
+    if source_codes is not None and row.source_key not in source_codes:
+        return [problem("unknown_source_value", f"the source has no {kind.value} entry {row.source_key!r}")]
+    return []
+
+
+def _row_problem(
+    kind: MappingKind, target: MappingTarget, row: MappingRowInput, entry: QboReference | None
 ) -> MappingRowProblem | None:
     def problem(reason: Any, message: str) -> MappingRowProblem:
         return MappingRowProblem(source_key=row.source_key, qbo_id=row.qbo_id, reason=reason, message=message)
 
-    if times_source_key_appears > 1:
-        return problem(
-            "duplicate_source_key",
-            f"{row.source_key!r} appears {times_source_key_appears} times; a source key maps to one target",
-        )
+    if not row.qbo_id:
+        return problem("empty", "qbo_id is empty; choose a QBO entry")
     if entry is None:
         if target.reference_kind is None:
             allowed = ", ".join(QBO_ITEM_TYPES_FOR_PRODUCTS)
@@ -381,6 +423,41 @@ def validate_settings_targets(
     settings: TenantSettings, reference: Callable[[ReferenceKind], Sequence[QboReference]]
 ) -> None:
     """Raise ``SettingsRejected`` naming every QBO target in the settings that is missing or unusable."""
+    problems = settings_target_problems(settings, reference)
+    if problems:
+        raise SettingsRejected(
+            f"{len(problems)} QBO target(s) in the settings refused; nothing was changed", details=problems
+        )
+
+
+def referenced_source_defaults(settings: TenantSettings) -> list[tuple[str, str, SourceReferenceKind]]:
+    """The source defaults the settings set: (field, value, the source list it must be in)."""
+    defaults = settings.source_defaults.model_dump()
+    return [
+        (f"source_defaults.{name}", str(defaults[name]), kind)
+        for name, kind in SOURCE_DEFAULT_LISTS.items()
+        if defaults[name] is not None
+    ]
+
+
+def source_default_problems(settings: TenantSettings, catalog: SourceCatalog) -> list[dict[str, Any]]:
+    """A ``details`` entry for every source default that names something the source does not have."""
+    problems = []
+    for field, value, kind in referenced_source_defaults(settings):
+        if kind is SourceReferenceKind.PRODUCTS:
+            known = catalog.has_product(value)
+        else:
+            listed = catalog.live(kind)
+            known = not listed or any(entry.code == value for entry in listed)  # no list: not checkable
+        if not known:
+            problems.append(unknown_source_value_problem(field, value, kind))
+    return problems
+
+
+def settings_target_problems(
+    settings: TenantSettings, reference: Callable[[ReferenceKind], Sequence[QboReference]]
+) -> list[dict[str, Any]]:
+    """A ``details`` entry for every QBO target in the settings that is missing or unusable."""
     problems: list[dict[str, Any]] = []
     for target, qbo_id in referenced_qbo_targets(settings):
         entry = next((e for e in reference(target.reference_kind) if e.id == qbo_id), None)
@@ -393,10 +470,7 @@ def validate_settings_targets(
         else:
             continue
         problems.append({"field": target.field, "qbo_id": qbo_id, "reason": reason, "message": message})
-    if problems:
-        raise SettingsRejected(
-            f"{len(problems)} QBO target(s) in the settings refused; nothing was changed", details=problems
-        )
+    return problems
 
 
 class AuditAction(StrEnum):
@@ -449,15 +523,73 @@ class ConfigurationService:
         settings: TenantSettings,
         expected_version: int,
         catalog: Callable[[], ReferenceCatalog],
+        *,
+        source_catalog: Callable[[], SourceCatalog] | None = None,
     ) -> tuple[TenantSettings, int]:
-        """Store new settings if every QBO target they name is usable and nobody changed them meanwhile.
+        """Store new settings if every QBO target and source default they name exists and is usable,
+        and nobody changed them meanwhile.
 
-        ``catalog`` is called only when the settings name QBO targets (it needs a connected tenant).
+        ``catalog`` is called only when the settings name QBO targets (it needs a connected tenant);
+        ``source_catalog`` only when they set source defaults (None: source defaults are not checked).
         """
         before, current_version = self.read_settings(tenant_id)
         _require_current(current_version, expected_version, "settings")
+        problems: list[dict[str, Any]] = []
         if referenced_qbo_targets(settings):
-            validate_settings_targets(settings, catalog().live)
+            problems += settings_target_problems(settings, catalog().live)
+        if source_catalog is not None and referenced_source_defaults(settings):
+            problems += source_default_problems(settings, source_catalog())
+        if problems:
+            raise SettingsRejected(
+                f"{len(problems)} value(s) in the settings refused; nothing was changed", details=problems
+            )
+        return self._store_settings(tenant_id, actor, before, settings, expected_version)
+
+    def patch_settings(
+        self,
+        tenant_id: str,
+        actor: str,
+        patch: dict[str, Any],
+        expected_version: int,
+        catalog: Callable[[], ReferenceCatalog],
+        *,
+        source_catalog: Callable[[], SourceCatalog] | None = None,
+    ) -> tuple[TenantSettings, int]:
+        """Apply a JSON merge patch (RFC 7396) to the stored settings, then store them as
+        ``replace_settings`` would: only what the patch names changes."""
+        before, current_version = self.read_settings(tenant_id)
+        if current_version != expected_version:
+            raise PreconditionFailed(
+                f"settings are at version {current_version}, not {expected_version}; read them again and "
+                "reapply the patch",
+                details=[
+                    {
+                        "target": "settings",
+                        "expected_version": expected_version,
+                        "current_version": current_version,
+                    }
+                ],
+            )
+        merged = merge_patch(before.model_dump(mode="json"), patch)
+        try:
+            patched = TenantSettings.model_validate(merged)
+        except ValidationError as error:
+            raise ValidationFailed(
+                "the patched settings are not valid; nothing was changed",
+                details=validation_details(error.errors()),
+            ) from None
+        return self.replace_settings(
+            tenant_id, actor, patched, expected_version, catalog, source_catalog=source_catalog
+        )
+
+    def _store_settings(
+        self,
+        tenant_id: str,
+        actor: str,
+        before: TenantSettings,
+        settings: TenantSettings,
+        expected_version: int,
+    ) -> tuple[TenantSettings, int]:
         version = self._settings.replace(
             tenant_id,
             settings.model_dump(mode="json"),
@@ -488,13 +620,21 @@ class ConfigurationService:
         rows: Sequence[MappingRowInput],
         expected_version: int,
         catalog: Callable[[], ReferenceCatalog],
+        source_catalog: Callable[[], SourceCatalog] | None = None,
     ) -> tuple[list[MappingRow], int]:
-        """Replace every row of ``kind``: all rows valid against live QBO data, or nothing changes."""
+        """Replace every row of ``kind``: all rows valid against live QBO data and, with
+        ``source_catalog``, every source key an entry of the source's list of the same name; or
+        nothing changes."""
         before, current_version = self.read_mapping(tenant_id, kind)
         _require_current(current_version, expected_version, f"mappings/{kind.value}")
         reference_kind = reference_kind_for(kind)
         live = catalog().live(reference_kind) if reference_kind is not None and rows else []
-        accepted = validate_mapping_rows(kind, rows, live)
+        source_codes = None
+        if source_catalog is not None and rows:
+            listed = {entry.code for entry in source_catalog().live(SourceReferenceKind(kind.value))}
+            # A source that offers no list of this kind (an empty one) cannot be checked against it.
+            source_codes = listed or None
+        accepted = validate_mapping_rows(kind, rows, live, source_codes)
         version = self._store_rows(
             tenant_id,
             actor,
@@ -572,6 +712,37 @@ class ConfigurationService:
         return AuditRecord(
             actor=actor, action=action.value, target=target, before=before, after=after, at=self._clock()
         )
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge key by key, ``null`` removes a key, anything else
+    replaces what was there."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def sections_left_out(settings: BaseModel, prefix: str = "") -> list[str]:
+    """Every field (nested ones by dotted path) a settings body did not send, so a ``PUT`` that
+    leaves something out is refused instead of resetting it to its default."""
+    missing = []
+    for name in type(settings).model_fields:
+        if name == "schema_version":
+            continue
+        path = f"{prefix}{name}"
+        if name not in settings.model_fields_set:
+            missing.append(path)
+            continue
+        value = getattr(settings, name)
+        if isinstance(value, BaseModel):
+            missing += sections_left_out(value, f"{path}.")
+    return missing
 
 
 def _require_current(current_version: int, expected_version: int, target: str) -> None:

@@ -18,8 +18,10 @@ from pydantic import BaseModel
 
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger
-from qbosync.source.models import Page, SourceProduct
+from qbosync.source.errors import SourceNotFound
+from qbosync.source.models import SourceProduct
 from qbosync.sync.configuration import (
+    SOURCE_DEFAULT_LISTS,
     MappingKind,
     MappingRejected,
     MappingRow,
@@ -31,7 +33,15 @@ from qbosync.sync.configuration import (
     validate_settings_targets,
 )
 from qbosync.sync.records.items import ItemMappingGap, find_mapping_problem
-from qbosync.sync.reference import CONNECTED, ConnectionView, ReferenceCatalog, ReferenceKind, ReferenceReader
+from qbosync.sync.reference import (
+    CONNECTED,
+    ConnectionView,
+    ReferenceCatalog,
+    ReferenceKind,
+    ReferenceReader,
+    unusable_connection_sentence,
+)
+from qbosync.sync.source_reference import INCOME_ACCOUNT_TYPES, SourceReferenceKind, SourceReferenceReader
 
 CheckStatus = Literal["pass", "fail", "warn"]
 
@@ -44,24 +54,6 @@ class SourceCode(Protocol):
 class SourceAccountCode(SourceCode, Protocol):
     @property
     def account_type(self) -> str: ...
-
-
-class SourceReferenceReader(Protocol):
-    """The source's reference lists (``qbosync.source`` port); a source without a list returns []."""
-
-    def list_payment_methods(self) -> Sequence[SourceCode]: ...
-
-    def list_gl_codes(self) -> Sequence[SourceCode]: ...
-
-    def list_product_types(self) -> Sequence[SourceCode]: ...
-
-    def list_accounts(self) -> Sequence[SourceAccountCode]: ...
-
-    def list_tax_codes(self) -> Sequence[SourceCode]: ...
-
-    def list_bill_profiles(self) -> Sequence[SourceCode]: ...
-
-    def list_products(self, cursor: str | None = None, limit: int = ...) -> Page[SourceProduct]: ...
 
 
 # Preflight answers within API Gateway's 29 s; products beyond these pages are left to the sync's own
@@ -109,8 +101,9 @@ def run_preflight(
             "there is no usable QuickBooks Online connection",
             "connect QuickBooks Online, then run preflight again",
         )
-    checks += _required_defaults_checks(settings)
-    checks += _source_checks(settings, mappings, source)
+    lists = _read_source_lists(source)
+    checks += _required_defaults_checks(settings, lists)
+    checks += _source_checks(settings, mappings, lists)
     return PreflightReport(ok=all(check.status != "fail" for check in checks), checks=checks)
 
 
@@ -179,7 +172,7 @@ def _connection_check(connection: ConnectionView | None) -> PreflightCheck:
         return _check(
             "connection",
             "fail",
-            f"the QuickBooks Online connection is {connection.status}",
+            f"{unusable_connection_sentence(connection.status)} (status {connection.status})",
             "reconnect QuickBooks Online with an administrator account",
         )
     name = connection.company_name or connection.realm_id
@@ -314,7 +307,7 @@ def _settings_targets_check(settings: TenantSettings, catalog: ReferenceCatalog)
     return _check("settings_targets", "pass", "every QBO entry named in the settings is usable")
 
 
-def _required_defaults_checks(settings: TenantSettings) -> list[PreflightCheck]:
+def _required_defaults_checks(settings: TenantSettings, lists: SourceLists | str) -> list[PreflightCheck]:
     qbo, source = settings.qbo_defaults, settings.source_defaults
     needs: list[tuple[str, bool, bool, CheckStatus, str, str]] = [
         (
@@ -367,48 +360,134 @@ def _required_defaults_checks(settings: TenantSettings) -> list[PreflightCheck]:
             "set source_defaults.qbo_payment_method_code",
         ),
     ]
+    source_fields = {
+        "new_customer_bill_profile": "new_customer_bill_profile_id",
+        "unmatched_qbo_item_product": "unmatched_qbo_item_product_id",
+        "qbo_payment_method": "qbo_payment_method_code",
+    }
     checks = []
     for check_id, needed, present, status_if_missing, reason, fix in needs:
         if not needed:
             checks.append(_check(check_id, "pass", "not needed: the flow that uses it is off"))
-        elif present:
-            checks.append(_check(check_id, "pass", "set"))
-        else:
+        elif not present:
             checks.append(_check(check_id, status_if_missing, reason, fix))
+        elif check_id in source_fields:
+            checks.append(_source_default_check(check_id, source_fields[check_id], settings, lists))
+        else:
+            checks.append(_check(check_id, "pass", "set"))
     return checks
+
+
+def _source_default_check(
+    check_id: str, field: str, settings: TenantSettings, lists: SourceLists | str
+) -> PreflightCheck:
+    """A source default passes only when the source has what it names: "set" is not enough."""
+    value = str(getattr(settings.source_defaults, field))
+    kind = SOURCE_DEFAULT_LISTS[field]
+    fix = (
+        f"choose a value from GET /tenants/{{tenant}}/source/reference/{kind.value} "
+        f"for source_defaults.{field}"
+    )
+    if isinstance(lists, str):
+        return _check(check_id, "warn", f"set to {value!r}, but not checked: {lists}", fix)
+    if lists.is_empty(kind):
+        return _check(
+            check_id, "warn", f"set to {value!r}, but the source lists no {kind.value} to check it", fix
+        )
+    if not lists.has(kind, value):
+        return _check(check_id, "fail", f"the source has no {kind.value} entry {value!r}", fix)
+    return _check(check_id, "pass", f"set to {value!r}, which the source has")
+
+
+class SourceLists:
+    """The source's reference lists and its first pages of active products, read once for preflight."""
+
+    def __init__(self, reader: SourceReferenceReader) -> None:
+        self._reader = reader
+        accounts = list(reader.list_accounts())
+        self.seen: dict[MappingKind, list[SourceCode]] = {
+            MappingKind.PAYMENT_METHODS: list(reader.list_payment_methods()),
+            MappingKind.GL_CODES: list(reader.list_gl_codes()),
+            MappingKind.PRODUCT_TYPES: list(reader.list_product_types()),
+            MappingKind.INCOME_ACCOUNTS: [a for a in accounts if a.account_type in INCOME_ACCOUNT_TYPES],
+            MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in INCOME_ACCOUNT_TYPES],
+            MappingKind.TAX_CODES: list(reader.list_tax_codes()),
+        }
+        self.bill_profiles = {entry.code for entry in reader.list_bill_profiles()}
+        self.products, self.all_products_read = _active_products(reader)
+
+    def is_empty(self, kind: SourceReferenceKind) -> bool:
+        """Whether the source offers no list of this kind (products are checked one by one instead)."""
+        if kind is SourceReferenceKind.PRODUCTS:
+            return False
+        if kind is SourceReferenceKind.BILL_PROFILES:
+            return not self.bill_profiles
+        return not self.seen[MappingKind(kind.value)]
+
+    def has(self, kind: SourceReferenceKind, value: str) -> bool:
+        if kind is SourceReferenceKind.BILL_PROFILES:
+            return value in self.bill_profiles
+        if kind is SourceReferenceKind.PRODUCTS:
+            if any(product.id == value for product in self.products):
+                return True
+            if self.all_products_read:
+                return False
+            try:
+                return not self._reader.get_product(value).deleted
+            except SourceNotFound:
+                return False
+        return value in {entry.code for entry in self.seen[MappingKind(kind.value)]}
+
+
+def _read_source_lists(source: Callable[[], SourceReferenceReader]) -> SourceLists | str:
+    """The source's lists, or why they could not be read."""
+    try:
+        return SourceLists(source())
+    except Exception as error:  # reported as the finding, not raised
+        logger.warning(
+            "preflight could not read source reference data", extra={"error_type": type(error).__name__}
+        )
+        return f"the source's reference lists could not be read ({type(error).__name__})"
 
 
 def _source_checks(
     settings: TenantSettings,
     mappings: Mapping[MappingKind, list[MappingRow]],
-    source: Callable[[], SourceReferenceReader],
+    lists: SourceLists | str,
 ) -> list[PreflightCheck]:
-    try:
-        reader = source()
-        accounts = list(reader.list_accounts())
-        seen: dict[MappingKind, Iterable[SourceCode]] = {
-            MappingKind.PAYMENT_METHODS: reader.list_payment_methods(),
-            MappingKind.GL_CODES: reader.list_gl_codes(),
-            MappingKind.PRODUCT_TYPES: reader.list_product_types(),
-            MappingKind.INCOME_ACCOUNTS: [a for a in accounts if a.account_type in ("income", "expense")],
-            MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in ("income", "expense")],
-            MappingKind.TAX_CODES: reader.list_tax_codes(),
-        }
-        products, all_products_read = _active_products(reader)
-    except Exception as error:  # reported as the finding, not raised
-        logger.warning(
-            "preflight could not read source reference data", extra={"error_type": type(error).__name__}
-        )
-        why = f"the source's reference lists could not be read ({type(error).__name__})"
+    if isinstance(lists, str):
         fix = "check the source connection settings, then run preflight again"
         return [
-            _check("unmapped_source_codes", "warn", why, fix),
-            _check("product_mappings_in_use", "warn", f"not checked: {why}", fix),
+            _check("mapping_source_keys", "warn", f"not checked: {lists}", fix),
+            _check("unmapped_source_codes", "warn", lists, fix),
+            _check("product_mappings_in_use", "warn", f"not checked: {lists}", fix),
         ]
     return [
-        _unmapped_source_codes_check(mappings, seen, products, all_products_read),
-        _product_mappings_in_use_check(settings, mappings, products, all_products_read),
+        _mapping_source_keys_check(mappings, lists),
+        _unmapped_source_codes_check(mappings, lists.seen, lists.products, lists.all_products_read),
+        _product_mappings_in_use_check(settings, mappings, lists.products, lists.all_products_read),
     ]
+
+
+def _mapping_source_keys_check(
+    mappings: Mapping[MappingKind, list[MappingRow]], lists: SourceLists
+) -> PreflightCheck:
+    """Mapping rows whose source key the source no longer has (deleted or renamed there)."""
+    unknown = [
+        f"{kind.value} {row.source_key!r}"
+        for kind, rows in mappings.items()
+        for row in rows
+        if not lists.is_empty(SourceReferenceKind(kind.value))
+        and not lists.has(SourceReferenceKind(kind.value), row.source_key)
+    ]
+    if not unknown:
+        return _check("mapping_source_keys", "pass", "every mapping's source key exists in the source")
+    return _check(
+        "mapping_source_keys",
+        "fail",
+        f"{len(unknown)} mapping row(s) name source codes the source does not have: {', '.join(unknown)}",
+        "remove those rows, or map the codes the source lists under GET /source/reference/{kind}",
+    )
 
 
 def _products_scope(all_products_read: bool) -> str:

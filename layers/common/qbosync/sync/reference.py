@@ -186,6 +186,16 @@ class ConnectionReader(Protocol):
 
 CONNECTED = "connected"
 
+_UNUSABLE_CONNECTION = {
+    "needs_reauth": "QuickBooks Online refused the stored sign-in (it expired or was revoked)",
+    "disconnected": "QuickBooks Online was disconnected",
+}
+
+
+def unusable_connection_sentence(status: str) -> str:
+    """Why a connection in ``status`` cannot be used, in words (the status code goes in ``details``)."""
+    return _UNUSABLE_CONNECTION.get(status, f"the QuickBooks Online connection cannot be used ({status})")
+
 
 def require_connected(connection: ConnectionView | None) -> ConnectionView:
     """The connection if it can be used now, else ``NotConnected`` saying what to do."""
@@ -193,7 +203,7 @@ def require_connected(connection: ConnectionView | None) -> ConnectionView:
         raise NotConnected("the tenant has not connected QuickBooks Online yet; connect it first")
     if connection.status != CONNECTED:
         raise NotConnected(
-            f"the QuickBooks Online connection is {connection.status}; reconnect it",
+            f"{unusable_connection_sentence(connection.status)}; reconnect it as a company administrator",
             details=[{"status": connection.status}],
         )
     return connection

@@ -13,6 +13,7 @@ from qbosync.api.auth import require_tenant
 from qbosync.api.concurrency import ETAG_PATTERN, etag, expected_version
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses, versioned_ok
+from qbosync.errors import ValidationFailed
 from qbosync.observability import logger
 from qbosync.sync.configuration import (
     AuditEntryView,
@@ -21,14 +22,20 @@ from qbosync.sync.configuration import (
     MappingRowInput,
     TenantSettings,
     mapping_kind,
+    sections_left_out,
 )
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Required in the OpenAPI document; a request without it is answered 428 (``api.errors``), not 422.
 IfMatch = Annotated[
-    str | None,
+    str,
     Header(alias="If-Match", pattern=ETAG_PATTERN, description='the ETag of your last read, e.g. "3"'),
 ]
 KIND_DESCRIPTION = "one of " + ", ".join(kind.value for kind in MappingKind)
+# An unknown kind stays a 404 naming the kinds (``mapping_kind``); the enum documents the closed set.
+Kind = Annotated[
+    str, Path(description="which mapping", json_schema_extra={"enum": [kind.value for kind in MappingKind]})
+]
 
 
 class SettingsEnvelope(BaseModel):
@@ -83,7 +90,10 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
     @router.put(
         "/tenants/<tenant_id>/settings",
         summary="Replace the tenant's settings",
-        description="Needs If-Match. QBO targets named by the settings are checked against live QBO data.",
+        description=(
+            "Needs If-Match and the whole document (422 settings_incomplete names what is missing; PATCH "
+            "changes part of it). QBO targets and source defaults are checked against live data."
+        ),
         responses={
             **versioned_ok("The stored settings and their new version"),
             **error_responses(409, 415, 428, 502),
@@ -91,13 +101,57 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         tags=["settings"],
     )
     def put_settings(
-        tenant_id: TenantId, settings: Annotated[TenantSettings, Body()], if_match: IfMatch = None
+        tenant_id: TenantId, settings: Annotated[TenantSettings, Body()], if_match: IfMatch
     ) -> Response[SettingsEnvelope]:
         principal = require_tenant(router, tenant_id, deps.tenants)
+        missing = sections_left_out(settings)
+        if missing:
+            raise ValidationFailed(
+                f"PUT replaces the whole settings document; {len(missing)} field(s) are missing. Send them "
+                "all (read them first), or use PATCH to change some",
+                code="settings_incomplete",
+                details=[
+                    {"loc": f"body.{path}", "type": "missing", "message": "not sent"} for path in missing
+                ],
+            )
         stored, version = deps.configuration().replace_settings(
-            tenant_id, principal.sub, settings, expected_version(if_match), deps.catalog_for(tenant_id)
+            tenant_id,
+            principal.sub,
+            settings,
+            expected_version(if_match),
+            deps.catalog_for(tenant_id),
+            source_catalog=deps.source_catalog_for(tenant_id),
         )
         logger.info("settings replaced", extra={"version": version})
+        return _versioned(SettingsEnvelope(settings=stored, version=version), version)
+
+    @router.patch(
+        "/tenants/<tenant_id>/settings",
+        summary="Change some of the tenant's settings",
+        description=(
+            "A JSON merge patch (RFC 7396): objects merge field by field, null resets a field to its "
+            "default, anything else replaces it. Needs If-Match (428 without it, 412 when it is not "
+            "the current version). The patched settings are checked as PUT checks them."
+        ),
+        responses={
+            **versioned_ok("The stored settings and their new version"),
+            **error_responses(409, 412, 415, 428, 502),
+        },
+        tags=["settings"],
+    )
+    def patch_settings(
+        tenant_id: TenantId, patch: Annotated[dict[str, Any], Body()], if_match: IfMatch
+    ) -> Response[SettingsEnvelope]:
+        principal = require_tenant(router, tenant_id, deps.tenants)
+        stored, version = deps.configuration().patch_settings(
+            tenant_id,
+            principal.sub,
+            patch,
+            expected_version(if_match),
+            deps.catalog_for(tenant_id),
+            source_catalog=deps.source_catalog_for(tenant_id),
+        )
+        logger.info("settings patched", extra={"version": version, "fields": sorted(patch)})
         return _versioned(SettingsEnvelope(settings=stored, version=version), version)
 
     @router.get(
@@ -107,7 +161,7 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         responses={**versioned_ok("The rows and their version"), **error_responses()},
         tags=["mappings"],
     )
-    def get_mappings(tenant_id: TenantId, kind: str) -> Response[MappingsEnvelope]:
+    def get_mappings(tenant_id: TenantId, kind: Kind) -> Response[MappingsEnvelope]:
         require_tenant(router, tenant_id, deps.tenants)
         mapping = mapping_kind(kind)
         rows, version = deps.configuration().read_mapping(tenant_id, mapping)
@@ -117,8 +171,10 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         "/tenants/<tenant_id>/mappings/<kind>",
         summary="Replace every row of one kind of mapping",
         description=(
-            f"kind is {KIND_DESCRIPTION}. Needs If-Match. Every row is checked against live QBO data; "
-            "a refused request names every bad row and changes nothing."
+            f"kind is {KIND_DESCRIPTION}. Needs If-Match. Every row is checked against live QBO data, "
+            "and every source_key against the source's list of the same kind "
+            "(GET /tenants/{tenant_id}/source/reference/{kind}); a refused request names every bad row "
+            "and changes nothing."
         ),
         responses={
             **versioned_ok("The stored rows and their new version"),
@@ -128,9 +184,9 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
     )
     def put_mappings(
         tenant_id: TenantId,
-        kind: str,
+        kind: Kind,
         replacement: Annotated[MappingsReplacement, Body()],
-        if_match: IfMatch = None,
+        if_match: IfMatch,
     ) -> Response[MappingsEnvelope]:
         principal = require_tenant(router, tenant_id, deps.tenants)
         mapping = mapping_kind(kind)
@@ -141,6 +197,7 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
             rows=replacement.rows,
             expected_version=expected_version(if_match),
             catalog=deps.catalog_for(tenant_id),
+            source_catalog=deps.source_catalog_for(tenant_id),
         )
         released = deps.mappings_added(tenant_id, mapping.value, [row.source_key for row in rows])
         logger.info(
@@ -160,7 +217,7 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
         tags=["mappings"],
     )
     def delete_mapping(
-        tenant_id: TenantId, kind: str, source_key: str, if_match: IfMatch = None
+        tenant_id: TenantId, kind: Kind, source_key: str, if_match: IfMatch
     ) -> Response[MappingsEnvelope]:
         principal = require_tenant(router, tenant_id, deps.tenants)
         mapping = mapping_kind(kind)

@@ -30,6 +30,7 @@ from qbosync.observability import logger
 from qbosync.store.connections import Connection
 from qbosync.sync import wiring
 from qbosync.sync.connection import BROWSER_COOKIE, CallbackParams, CallbackResult, ConnectStart
+from qbosync.sync.qbo_plan import QboPlanDetails, read_plan_details
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -78,6 +79,8 @@ class QboConnectionView(BaseModel):
     refresh_token_expires_at: datetime | None
     hard_expires_at: datetime | None
     prerequisites: list[PrerequisiteView]
+    plan: QboPlanDetails | None = None
+    plan_unavailable_reason: str | None = None
 
     @classmethod
     def of(cls, connection: Connection) -> QboConnectionView:
@@ -224,14 +227,32 @@ def connection_router(
         summary="Read the tenant's QuickBooks Online connection",
         description=(
             "Realm, company name, status (connected, needs_reauth, disconnected), who connected it and "
-            "when, and the prerequisites checked at connection time. 409 not_connected if it never connected."
+            "when, and the prerequisites checked at connection time. 409 not_connected if it never "
+            "connected. A connected company also shows its plan details (edition, multi-currency and "
+            "home currency, inventory tracking, account numbers, Automated Sales Tax), cached for 5 "
+            "minutes; refresh=true reads them now."
         ),
         responses={200: {"description": "The connection"}, **error_responses(409)},
         tags=["connection"],
     )
-    def get_connection(tenant_id: TenantId) -> QboConnectionView:
+    def get_connection(tenant_id: TenantId, refresh: Annotated[bool, Query()] = False) -> QboConnectionView:
         require_tenant(router, tenant_id, deps.tenants)
-        return QboConnectionView.of(service().status(tenant_id))
+        view = QboConnectionView.of(service().status(tenant_id))
+        if view.status == "connected":
+            try:
+                view.plan = read_plan_details(
+                    tenant_id,
+                    lambda: deps.qbo_reader_for(tenant_id),
+                    deps.reference_cache,
+                    deps.epoch_clock,
+                    refresh=refresh,
+                )
+            except Exception as error:  # the connection still shows; the plan says why it is missing
+                logger.warning("plan details unavailable", extra={"error_type": type(error).__name__})
+                view.plan_unavailable_reason = (
+                    f"QuickBooks Online's company settings could not be read ({type(error).__name__})"
+                )
+        return view
 
     @router.delete(
         "/tenants/<tenant_id>/qbo/connection",

@@ -282,6 +282,7 @@ class ContractKit:
             self._check_auth_and_errors()
             self._check_reading()
             references = self._check_reference_lists()
+            self._check_codes_in_use(references)
             self._check_writes(references)
             self._check_retention_journal()
         except httpx.HTTPError as exc:
@@ -438,6 +439,57 @@ class ContractKit:
             )
             found[kind] = [i for i in items if isinstance(i, dict)]
         return found
+
+    def _check_codes_in_use(self, references: dict[str, list[dict[str, Any]]]) -> None:
+        """The codes the first page of products and of customers name are all in the lists: qbosync
+        offers an admin only listed codes and refuses others, so an unlisted code could never be mapped."""
+        listed = {kind: {str(item.get("code")) for item in items} for kind, items in references.items()}
+        income_or_expense = {
+            str(item.get("code"))
+            for item in references.get("accounts", [])
+            if item.get("account_type") in ("income", "expense")
+        }
+        limit = {"limit": str(self._options.page_limit)}
+        products = self._get("/products", limit).json()["items"]
+        customers = self._get("/customers", limit).json()["items"]
+        uses = [
+            *(
+                (f"product {p['id']}", field, p.get(field), listed.get(kind, set()))
+                for p in products
+                for field, kind in (
+                    ("product_type", "product-types"),
+                    ("gl_code", "gl-codes"),
+                    ("tax_code", "tax-codes"),
+                )
+            ),
+            *(
+                (f"product {p['id']}", "income_account", p.get("income_account"), income_or_expense)
+                for p in products
+            ),
+            *(
+                (
+                    f"customer {c['id']}",
+                    "bill_profile_id",
+                    c.get("bill_profile_id"),
+                    listed.get("bill-profiles", set()),
+                )
+                for c in customers
+            ),
+        ]
+        unlisted = sorted(
+            {
+                f"{field} {value!r} ({owner})"
+                for owner, field, value, codes in uses
+                if value and str(value) not in codes
+            }
+        )
+        checked = sum(1 for _owner, _field, value, _codes in uses if value)
+        self._record.check(
+            ContractRule.REFERENCE_CODES_IN_USE,
+            not unlisted,
+            f"{checked} codes on {len(products)} products and {len(customers)} customers"
+            + (f"; not in their lists: {unlisted[:5]}" if unlisted else ", each in its list"),
+        )
 
     # -- idempotency keys kept a day, by replaying keys from earlier runs ---------------------
 

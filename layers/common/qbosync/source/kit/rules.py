@@ -16,6 +16,7 @@ class ContractRule(StrEnum):
     PAGING_CURSOR = "paging.foreign_cursor"
     UPDATED_SINCE = "paging.updated_since"
     REFERENCE_LISTS = "reference.lists"
+    REFERENCE_CODES_IN_USE = "reference.codes_in_use"
     CREATE_KEY_REQUIRED = "create.key_required"
     CREATE_REPLAY = "create.replay"
     CREATE_KEY_REUSE = "create.key_reuse"
@@ -40,6 +41,9 @@ RULE_TEXT: dict[ContractRule, str] = {
     ContractRule.PAGING_CURSOR: "a cursor the list did not issue is 400 invalid_cursor",
     ContractRule.UPDATED_SINCE: "updated_since keeps the objects with updated_at >= it; a bad value is 400",
     ContractRule.REFERENCE_LISTS: "the six reference lists answer pages of well-formed entries",
+    ContractRule.REFERENCE_CODES_IN_USE: (
+        "every code products and customers use is in its reference list (admins map only listed codes)"
+    ),
     ContractRule.CREATE_KEY_REQUIRED: "a create without Idempotency-Key is 428 idempotency_key_required",
     ContractRule.CREATE_REPLAY: "the same key and body return the same object (201, Idempotent-Replayed)",
     ContractRule.CREATE_KEY_REUSE: "the same key with a different body is 409 idempotency_key_reused",

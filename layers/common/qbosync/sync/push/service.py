@@ -73,6 +73,7 @@ from qbosync.sync.push.credit_notes import CreditNotePush
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.summaries import written_summary
 from qbosync.sync.push.transform import MissingMapping
 from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
 from qbosync.sync.records.events import fault_code, fault_info
@@ -194,12 +195,11 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, failure)
-        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
+        reason = applied.reason or written_summary(message, applied.qbo_id)
+        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=reason)
         count(Metric.PUSHED)
-        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
-        return PushOutcome(
-            event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
-        )
+        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": reason})
+        return PushOutcome(event_id=message.event_id, status="done", reason=reason, qbo_id=applied.qbo_id)
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
         self._deps.events.mark_failed(message.tenant_id, message.event_id, failure, self._deps.clock())
