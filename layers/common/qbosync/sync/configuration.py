@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from qbosync.errors import NotFound, ValidationFailed
 from qbosync.store.config import (
@@ -110,7 +110,11 @@ class SourceDefaults(_Strict):
     unmatched_qbo_item_product_id: SourceKey | None = None
     new_customer_bill_profile_id: SourceKey | None = None
     qbo_payment_method_code: SourceKey | None = None
-    """Source payment method for a QBO payment whose method no payment-method mapping names."""
+    """Source payment method for a QBO payment whose method no payment-method mapping names (and,
+    among several source methods mapped to one QBO method, the one chosen when it is one of them)."""
+    qbo_payment_method_choices: dict[QboId, SourceKey] = Field(default_factory=dict, max_length=100)
+    """Per QBO payment method id: the source method a payment entered in QBO with it is recorded
+    with; the explicit choice when several source methods map to that QBO method."""
 
 
 FieldOwner = Literal["origin", "source", "qbo"]

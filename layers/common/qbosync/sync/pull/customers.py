@@ -51,7 +51,9 @@ class CustomerPull(PullContext):
             return PullOutcome("skipped", "an inactive QBO customer is not created in the source")
         # The same key as the initial sync's, so the two flows never create one customer twice.
         key = request_id_for(tenant_id, CUSTOMER, change.entity_id, "", "create-in-source")
-        created = self.source_for(tenant_id).create_customer(new_source_customer(row, profile), key)
+        created = self.source_for(tenant_id).create_customer(
+            new_source_customer(row, profile, settings.field_ownership.customers), key
+        )
         self.links.put(new_link(tenant_id, CUSTOMER, created.id, created.version, row, "qbo", self.clock()))
         return PullOutcome("applied", f"created source customer {created.id}")
 

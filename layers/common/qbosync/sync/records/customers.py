@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbosync.source.models import Address, NewSourceCustomer, SourceCustomer, SourceCustomerUpdate
-from qbosync.sync.configuration import CustomerFieldGroup
+from qbosync.sync.configuration import CustomerFieldGroup, CustomerFieldOwnership
 from qbosync.sync.records.names import QBO_DISPLAY_NAME_MAX
 
 QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
@@ -136,9 +136,15 @@ def qbo_update_from_source(customer: SourceCustomer, groups: Iterable[CustomerFi
     return {key: value for key, value in body.items() if key in keys}
 
 
-def new_source_customer(row: Mapping[str, Any], bill_profile_id: str) -> NewSourceCustomer:
-    """The source customer for a QBO customer: its names, contact details and active flag, read as
-    ``source_values_of`` reads them for later edits, with the chosen bill profile. The billing address
-    is not carried at creation."""
-    values = {name: value for name, value in source_values_of(row).items() if name != "billing_address"}
-    return NewSourceCustomer(**values, bill_profile_id=bill_profile_id)
+def new_source_customer(
+    row: Mapping[str, Any], bill_profile_id: str, ownership: CustomerFieldOwnership
+) -> NewSourceCustomer:
+    """The source customer for a QBO customer, read as ``source_values_of`` reads later edits, with the
+    chosen bill profile: the fields of every group QBO owns for a customer that started in QBO (by
+    default all of them: names, e-mail and phone, billing address); a group the source owns is left
+    for the source to fill. The display name is always carried (the source requires one)."""
+    values = source_values_of(row)
+    groups = ownership.groups_owned_by("qbo", started_in_qbo=True)
+    carried = {name for group in groups for name in SOURCE_FIELDS[group]} | {"display_name"}
+    fields = {name: value for name, value in values.items() if name in carried}
+    return NewSourceCustomer(**fields, bill_profile_id=bill_profile_id)
