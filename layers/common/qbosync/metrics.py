@@ -7,6 +7,7 @@ structured log line written next to each count. Handlers flush with ``@metrics.l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
@@ -34,6 +35,9 @@ class Metric(StrEnum):
     """A 429 from QBO, absorbed by the realm governor's backoff."""
     TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 - a metric name, not a secret
     """Refresh-token grants asked of Intuit."""
+    SYNCED_WITH_WARNINGS = "EventsSyncedWithWarnings"
+    """A change applied where qbosync improvised; dimensions ``flow`` and ``warning_code`` (one count
+    per distinct code on the event)."""
 
 
 def count(metric: Metric, value: int = 1) -> None:
@@ -48,3 +52,16 @@ def count_failure(flow: Flow, reason_code: str) -> None:
     ) as metric:
         metric.add_dimension(name="flow", value=flow)
         metric.add_dimension(name="reason_code", value=reason_code)
+
+
+def count_warnings(flow: Flow, warning_codes: Iterable[str]) -> None:
+    """Count one event synced with warnings, once per distinct warning code (dimensions flow, code)."""
+    for code in sorted(set(warning_codes)):
+        with single_metric(
+            name=Metric.SYNCED_WITH_WARNINGS.value,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=METRICS_NAMESPACE,
+        ) as metric:
+            metric.add_dimension(name="flow", value=flow)
+            metric.add_dimension(name="warning_code", value=code)

@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from qbosync.errors import QbosyncError, UpstreamUnavailable
-from qbosync.metrics import Metric, count, count_failure
+from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import logger
 from qbosync.qbo.faults import QboFault
 from qbosync.store.events import EventFailure, QboFaultInfo, ReasonCode, SyncEvent
@@ -130,8 +130,14 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
             count_failure("pull", outcome.failure().code)
         else:
             self.events.mark_done(
-                tenant_id, event_id, self.clock(), note=f"{outcome.status}: {outcome.reason}"
+                tenant_id,
+                event_id,
+                self.clock(),
+                note=f"{outcome.status}: {outcome.reason}",
+                warnings=outcome.warnings,
             )
+            if outcome.warnings:
+                count_warnings("pull", [warning.code for warning in outcome.warnings])
         count(Metric.PULLED)
         if outcome.status in ("drift", "healing"):
             count(Metric.DRIFT_FOUND)

@@ -41,6 +41,7 @@ class PaymentPush(DocumentPush):
             )
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        self._note_number(self._config.settings.prefixes.payment, payment.number, body["PaymentRefNum"])
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
         find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         if healing is not None:

@@ -21,6 +21,7 @@ from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
 from qbosync.source.models import SourceLine, SourceProduct
 from qbosync.source.port import SourcePort
+from qbosync.store.events import EventWarning, WarningCode
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
 from qbosync.sync.push.transform import MissingMapping, ResolvedLine
@@ -69,6 +70,11 @@ class QboReferences:
         self._config = config
         self._clock = clock
         self._products: dict[str, SourceProduct] = {}
+        self.warnings: list[EventWarning] = []
+        """Where resolving this change had to improvise; the done event carries them."""
+
+    def warn(self, code: WarningCode, message: str) -> None:
+        self.warnings.append(EventWarning.of(code, message))
 
     # Customers
 
@@ -96,6 +102,11 @@ class QboReferences:
                     self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
                 )
                 found = self._create("Customer", customer_body(customer, name), suffixed_id, "DisplayName")
+            self.warn(
+                WarningCode.NAME_SUFFIXED,
+                f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
+                f" employee), so it is {name!r} in QBO",
+            )
             return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
         return self._link(CUSTOMER, customer.id, customer.version, created, "qbosync")
 
@@ -120,6 +131,11 @@ class QboReferences:
         defaults = self._config.settings.qbo_defaults
         if line.product_id is None:
             if defaults.unmatched_one_time_item_id:
+                self.warn(
+                    WarningCode.DEFAULT_ITEM_USED,
+                    f"line {line.id} has no product: QBO item {defaults.unmatched_one_time_item_id}"
+                    " (unmatched one-time products) was used",
+                )
                 return defaults.unmatched_one_time_item_id
             raise MissingMapping(
                 "qbo_defaults",
@@ -142,6 +158,11 @@ class QboReferences:
             else defaults.unmatched_one_time_item_id
         )
         if default:
+            self.warn(
+                WarningCode.DEFAULT_ITEM_USED,
+                f"line {line.id}: product {product.id} has no QBO item ({problem.message}), so QBO item"
+                f" {default} (unmatched {product.billing.replace('_', '-')} products) was used",
+            )
             return default
         raise problem
 
@@ -164,6 +185,12 @@ class QboReferences:
 
     def _ensure_item(self, product: SourceProduct) -> str:
         name = qbo_item_name(product.name)
+        if name != product.name:
+            self.warn(
+                WarningCode.NAME_TRUNCATED,
+                f"product {product.id}: {product.name!r} is {name!r} in QBO (QBO item names hold 100"
+                " characters and no ':')",
+            )
         found = self._find("Item", "Name", name)
         if found is not None:
             return self._link(ITEM, product.id, product.version, found, "matched")

@@ -46,14 +46,14 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qbosync.errors import NotConnected
-from qbosync.metrics import Metric, count, count_failure
+from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import (
@@ -65,7 +65,14 @@ from qbosync.qbo.faults import (
 )
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.events import (
+    EventFailure,
+    EventRepository,
+    EventWarning,
+    ReasonCode,
+    SyncEvent,
+    distinct_warnings,
+)
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
@@ -91,6 +98,7 @@ class PushOutcome(BaseModel):
     reason_code: ReasonCode | None = None
     reason: str | None = None
     qbo_id: str | None = None
+    warnings: list[EventWarning] = Field(default_factory=list)
 
 
 def permanent_failure(exc: Exception) -> EventFailure | None:  # noqa: PLR0911 (one per family)
@@ -194,11 +202,22 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, failure)
-        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
+        deps.events.mark_done(
+            message.tenant_id, message.event_id, deps.clock(), note=applied.reason, warnings=applied.warnings
+        )
         count(Metric.PUSHED)
-        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
+        codes = [warning.code for warning in applied.warnings]
+        if codes:
+            count_warnings("push", codes)
+        logger.info(
+            "push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason, "warnings": codes}
+        )
         return PushOutcome(
-            event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
+            event_id=message.event_id,
+            status="done",
+            reason=applied.reason,
+            qbo_id=applied.qbo_id,
+            warnings=list(distinct_warnings(applied.warnings)),
         )
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
@@ -238,15 +257,14 @@ class PushService:
             return Applied(reason=f"{message.kind} sync is turned off")
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
+        references = QboReferences(tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock)
         context = DocumentContext(
             tenant_id=tenant_id,
             qbo=qbo,
             source=source,
             links=deps.links,
             config=config,
-            references=QboReferences(
-                tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock
-            ),
+            references=references,
             writer=QboWriter(
                 tenant_id,
                 qbo,
@@ -259,7 +277,9 @@ class PushService:
         )
         invoices = InvoicePush(context)
         if message.kind == "invoice":
-            return invoices.invoice(message.source_id, heal=message.heal)
-        if message.kind == "payment":
-            return PaymentPush(context, invoices).payment(message.source_id, heal=message.heal)
-        return CreditNotePush(context, invoices).credit_note(message.source_id, heal=message.heal)
+            applied = invoices.invoice(message.source_id, heal=message.heal)
+        elif message.kind == "payment":
+            applied = PaymentPush(context, invoices).payment(message.source_id, heal=message.heal)
+        else:
+            applied = CreditNotePush(context, invoices).credit_note(message.source_id, heal=message.heal)
+        return replace(applied, warnings=(*applied.warnings, *references.warnings))

@@ -21,7 +21,7 @@ from typing import Any
 
 from qbosync.errors import QbosyncError
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourceLine, SourcePayment
-from qbosync.store.events import MissingMappingRef
+from qbosync.store.events import EventWarning, MissingMappingRef, WarningCode
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix, TenantSettings
 
 PRIVATE_NOTE_MAX = 4000
@@ -72,6 +72,17 @@ def doc_number(prefix: NumberPrefix, number: str) -> str:
         return head + rest
     room = QBO_DOC_NUMBER_LENGTH - len(head)
     return head + rest[-room:]
+
+
+def shortened_number_warning(prefix: NumberPrefix, number: str, written: str) -> EventWarning | None:
+    """The warning for a number QBO could not hold whole (None when it is written as it is)."""
+    if written == "".join(_prefixed(prefix, number)):
+        return None
+    return EventWarning.of(
+        WarningCode.DOC_NUMBER_SHORTENED,
+        f"number {number!r} is {written!r} in QBO (QBO holds {QBO_DOC_NUMBER_LENGTH} characters);"
+        " the full number is in its private note",
+    )
 
 
 def content_hash(body: Mapping[str, Any]) -> str:

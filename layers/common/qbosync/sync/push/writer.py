@@ -20,11 +20,12 @@ from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateDocNumber, QboNotFound, QboStaleObject, QboUncertainOutcome
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.port import SourcePort
-from qbosync.store.events import ReasonCode
+from qbosync.store.events import EventWarning, ReasonCode
 from qbosync.store.ledger import DocumentIdentity, WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
+from qbosync.sync.configuration import NumberPrefix
 from qbosync.sync.push.references import PushConfiguration, QboReferences
-from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash
+from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash, shortened_number_warning
 
 
 class Parked(Exception):
@@ -88,6 +89,8 @@ def marked(body: Mapping[str, Any], marker: str) -> dict[str, Any]:
 class Applied:
     reason: str | None = None
     qbo_id: str | None = None
+    warnings: tuple[EventWarning, ...] = ()
+    """Where qbosync improvised (the done event is "synced with warnings")."""
 
 
 class ParkedEvents(Protocol):
@@ -458,3 +461,9 @@ class DocumentPush:
         self._references = context.references
         self._writer = context.writer
         self._parked = context.parked
+
+    def _note_number(self, prefix: NumberPrefix, number: str, written: str) -> None:
+        """A number QBO could not hold whole is a warning on the event."""
+        warning = shortened_number_warning(prefix, number, written)
+        if warning is not None:
+            self._references.warnings.append(warning)
