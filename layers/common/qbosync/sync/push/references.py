@@ -166,6 +166,14 @@ class QboReferences:
             return default
         raise problem
 
+    def item_creation_problem(self, product: SourceProduct) -> MissingMapping | None:
+        """Why the mappings do not let ``product`` have a QBO item of its own (None: they do)."""
+        return self._item_creation_problem(product)
+
+    def create_item(self, product: SourceProduct) -> str:
+        """The QBO item of ``product``: one of that name adopted, else created; linked either way."""
+        return self._ensure_item(product)
+
     def _item_creation_problem(self, product: SourceProduct) -> MissingMapping | None:
         settings = self._config.settings
         if not settings.sync.products:

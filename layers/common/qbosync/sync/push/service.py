@@ -39,6 +39,9 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
   unchanged since qbosync wrote it, nothing is written. A credit note heals its CreditMemo and the zero
   payment applying it. A source document that is itself void or deleted, or not linked to a live QBO
   record, is pushed as any change would be.
+- Products (``products.ProductPush``) become QBO Items: created (or matched by name) when first seen,
+  sparse-updated on an edit, made inactive when deactivated or deleted in the source; the
+  product-types, gl-codes and income-accounts mappings decide, as for a document line's item.
 - Every link records ``qbo_written_at``, QBO's ``LastUpdatedTime`` of qbosync's own last create, update
   or void of the record, so the pull tells qbosync's writes from later edits in QBO by QBO's clock.
 """
@@ -79,6 +82,7 @@ from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
+from qbosync.sync.push.products import ProductPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
 from qbosync.sync.push.transform import MissingMapping
 from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
@@ -244,11 +248,12 @@ class PushService:
 
     def _apply(self, message: PushMessage) -> Applied:
         deps = self._deps
-        if message.kind not in ("invoice", "payment", "credit_note"):
-            return Applied(reason="customers and products sync through the bulk sync and reconciliation")
+        if message.kind == "customer":
+            return Applied(reason="customers sync through the initial sync and reconciliation")
         config = self._configuration(message.tenant_id)
         settings = config.settings
         enabled = {
+            "product": settings.sync.products,
             "invoice": settings.sync.invoices,
             "payment": settings.sync.payments,
             "credit_note": settings.sync.credit_notes,
@@ -276,7 +281,9 @@ class PushService:
             parked=deps.parked,
         )
         invoices = InvoicePush(context)
-        if message.kind == "invoice":
+        if message.kind == "product":
+            applied = ProductPush(context).product(message.source_id)
+        elif message.kind == "invoice":
             applied = invoices.invoice(message.source_id, heal=message.heal)
         elif message.kind == "payment":
             applied = PaymentPush(context, invoices).payment(message.source_id, heal=message.heal)

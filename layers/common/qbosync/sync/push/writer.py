@@ -292,11 +292,18 @@ class QboWriter:
         )
 
     def update(
-        self, target: Target, qbo_id: str, sync_token: str | None, body: Mapping[str, Any]
+        self,
+        target: Target,
+        qbo_id: str,
+        sync_token: str | None,
+        body: Mapping[str, Any],
+        *,
+        mark: bool = True,
     ) -> dict[str, Any]:
-        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once."""
+        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once.
+        ``mark``: put qbosync's marker in ``PrivateNote`` (transactions; a QBO Item has no such field)."""
         entity = target.qbo_entity
-        body = marked(body, target.marker)
+        body = marked(body, target.marker) if mark else dict(body)
         try:
             if sync_token is None:
                 raise QboStaleObject("no SyncToken is known for this record")
