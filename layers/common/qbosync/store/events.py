@@ -1,5 +1,11 @@
 """Sync events: every source webhook (or pull change) and what became of it, so failures can be replayed.
 
+A document (kind and source id) is listed as failed once: its latest failed push event. A later
+failure of the same document supersedes the earlier one, and a later done event supersedes it too
+(status ``superseded``, ``superseded_by`` naming the later event), so a webhook's event and the
+reconciliation's ``reconcile-…`` event for the same invoice are never both listed. An item
+``FAILEDDOC#{kind}#{source id}`` names the document's listed failure.
+
 Index layout on ``gsi1`` (chosen so both listings are single queries):
 - listing by status: ``gsi1pk = TENANT#{t}#EVENTS#{status}``, ``gsi1sk = {received_at}#{event_id}``;
 - parked events use ``gsi1sk = {parked_on}#{received_at}#{event_id}`` in the ``parked`` partition, so
@@ -28,8 +34,8 @@ from qbosync.store.table import (
     tenant_pk,
 )
 
-EventStatus = Literal["received", "done", "parked", "failed"]
-EventOutcome = Literal["received", "done", "done_with_warnings", "parked", "failed"]
+EventStatus = Literal["received", "done", "parked", "failed", "superseded"]
+EventOutcome = Literal["received", "done", "done_with_warnings", "parked", "failed", "superseded"]
 """The status as an admin filters it: a done event with warnings is "synced with warnings"."""
 _ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
 
@@ -171,6 +177,8 @@ class SyncEvent(BaseModel):
     parked_on: str | None = None
     warnings: list[EventWarning] = Field(default_factory=list)
     """Done events: where qbosync improvised ("synced with warnings"); empty otherwise."""
+    superseded_by: str | None = None
+    """A failed event a later event of the same document replaced (``one_failure_per_document``)."""
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -228,6 +236,11 @@ class EventNotFound(NotFound):
     code = "event_not_found"
 
 
+def _failed_document_sk(kind: str, source_id: str) -> str:
+    """The item naming the one listed failure of a document (``kind`` and source id)."""
+    return f"FAILEDDOC#{kind}#{source_id}"
+
+
 def _status_sk(received_at: str, event_id: str, parked_on: str | None = None) -> str:
     base = f"{received_at}#{event_id}"
     return f"{parked_on}#{base}" if parked_on else base
@@ -276,7 +289,7 @@ class EventRepository:
         """Done; ``note`` (kept as its ``reason``) says what was done or why nothing had to be, e.g.
         "the source owns every field of source customer cus_000001"; an earlier failure's is dropped.
         ``warnings``: where qbosync improvised (an earlier delivery's are replaced)."""
-        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on")
+        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on", "superseded_by")
         sets: dict[str, Any] = {"retryable": True}
         kept = distinct_warnings(warnings)
         if kept:
@@ -312,7 +325,7 @@ class EventRepository:
             "reason": failure.message,
             "retryable": failure.retryable,
         }
-        removes: tuple[str, ...] = ("parked_on", "warnings")
+        removes: tuple[str, ...] = ("parked_on", "warnings", "superseded_by")
         for name, value in (("qbo_fault", failure.qbo_fault), ("mapping", failure.mapping)):
             if value is None:
                 removes += (name,)
@@ -361,6 +374,40 @@ class EventRepository:
         except ConditionFailed as exc:
             raise EventNotFound("no such sync event") from exc
         return self._to_event(item)
+
+    def keep_one_failure(self, event: SyncEvent, at: datetime) -> str | None:
+        """``event`` (just failed) is now its document's one failed entry: the document's earlier
+        failed event, if any, is superseded by it. Returns the superseded event's id."""
+        key = (tenant_pk(event.tenant_id), _failed_document_sk(event.kind, event.source_object_id))
+        previous = self._table.get(*key)
+        self._table.put(
+            {"pk": key[0], "sk": key[1], "item_type": "failed_document", "event_id": event.event_id}
+        )
+        return self._supersede(event, str(previous["event_id"]) if previous else None, at)
+
+    def release_failure_entry(self, event: SyncEvent, at: datetime) -> str | None:
+        """``event`` (just done) ends its document's failures: an earlier failed event of the document
+        is superseded by it. Returns the superseded event's id."""
+        previous = self._table.delete(
+            tenant_pk(event.tenant_id), _failed_document_sk(event.kind, event.source_object_id)
+        )
+        return self._supersede(event, str(previous["event_id"]) if previous else None, at)
+
+    def _supersede(self, by: SyncEvent, earlier_id: str | None, at: datetime) -> str | None:
+        if earlier_id is None or earlier_id == by.event_id:
+            return None
+        earlier = self.get(by.tenant_id, earlier_id)
+        if earlier is None or earlier.status != "failed":
+            return None
+        self._transition(
+            by.tenant_id,
+            earlier_id,
+            "superseded",
+            at,
+            sets={"superseded_by": by.event_id},
+            removes=("parked_on",),
+        )
+        return earlier_id
 
     def list(
         self, tenant_id: str, status: EventStatus, *, limit: int = 50, cursor: str | None = None

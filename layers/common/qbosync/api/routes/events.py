@@ -40,7 +40,7 @@ from qbosync.sync.retry.replay import EventReplay
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
-ListedStatus = Literal["done", "done_with_warnings", "parked", "failed", "stuck"]
+ListedStatus = Literal["done", "done_with_warnings", "parked", "failed", "stuck", "superseded"]
 
 
 class EventView(BaseModel):
@@ -60,6 +60,8 @@ class EventView(BaseModel):
     outcome: EventOutcome
     """The status, or ``done_with_warnings`` for a done event where qbosync improvised."""
     warnings: list[EventWarning] = []
+    superseded_by: str | None = None
+    """A failure a later event of the same document replaced (a document is listed as failed once)."""
     attempts: int
     received_at: datetime
     updated_at: datetime
@@ -102,7 +104,8 @@ def events_router(
             " to be, and its warnings where qbosync improvised (default item used, name suffixed or"
             " shortened, number shortened): done_with_warnings lists only those (warning= narrows them"
             " to one code; a page may then hold fewer than limit); a stuck event is one a worker took"
-            " and never finished (it died), listed with its age."
+            " and never finished (it died), listed with its age; superseded: failures a later event of"
+            " the same document replaced (a document is listed as failed once, under its latest event)."
         ),
         responses={200: {"description": "One page of events"}, **error_responses(401, 403, 404, 422)},
         tags=["events"],

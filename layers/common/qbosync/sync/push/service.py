@@ -42,6 +42,9 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
 - Products (``products.ProductPush``) become QBO Items: created (or matched by name) when first seen,
   sparse-updated on an edit, made inactive when deactivated or deleted in the source; the
   product-types, gl-codes and income-accounts mappings decide, as for a document line's item.
+- A document is listed as failed once: a failure supersedes its document's earlier failed event, and
+  a done event supersedes it too (``EventRepository.keep_one_failure`` / ``release_failure_entry``),
+  so a webhook's event and reconciliation's ``reconcile-…`` event for one invoice are one entry.
 - Every link records ``qbo_written_at``, QBO's ``LastUpdatedTime`` of qbosync's own last create, update
   or void of the record, so the pull tells qbosync's writes from later edits in QBO by QBO's clock.
 """
@@ -206,9 +209,10 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, failure)
-        deps.events.mark_done(
+        done = deps.events.mark_done(
             message.tenant_id, message.event_id, deps.clock(), note=applied.reason, warnings=applied.warnings
         )
+        deps.events.release_failure_entry(done, deps.clock())
         count(Metric.PUSHED)
         codes = [warning.code for warning in applied.warnings]
         if codes:
@@ -225,7 +229,10 @@ class PushService:
         )
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
-        self._deps.events.mark_failed(message.tenant_id, message.event_id, failure, self._deps.clock())
+        events, clock = self._deps.events, self._deps.clock
+        events.keep_one_failure(
+            events.mark_failed(message.tenant_id, message.event_id, failure, clock()), clock()
+        )
         count_failure("push", failure.code)
         fault = failure.qbo_fault
         logger.warning(
@@ -240,7 +247,9 @@ class PushService:
         """Make a transient failure visible while the queue retries (and if it ends in the DLQ)."""
         try:
             retrying = EventFailure.of(ReasonCode.RETRYING, f"{what}; the queue delivers it again")
-            self._deps.events.mark_failed(message.tenant_id, message.event_id, retrying, self._deps.clock())
+            events, clock = self._deps.events, self._deps.clock
+            failed = events.mark_failed(message.tenant_id, message.event_id, retrying, clock())
+            events.keep_one_failure(failed, clock())
         except Exception:  # the original failure matters more than its bookkeeping
             logger.exception("could not record a retry")
         count_failure("push", ReasonCode.RETRYING)

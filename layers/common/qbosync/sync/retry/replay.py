@@ -1,5 +1,5 @@
 """An admin's retry of one event (``POST .../retry``), and the release of failed events once the
-mapping they missed is added."""
+mapping they missed is added, or once QuickBooks is connected again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from qbosync.errors import Conflict
+from qbosync.observability import logger
 from qbosync.store.events import EventNotFound, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
 from qbosync.sync.retry.requeue import EventRequeue
 
@@ -48,6 +49,25 @@ class EventReplay:
                 "this event's message cannot be read any more; nothing is re-run"
             ) from None
         return event
+
+    def release_after_reconnect(self, tenant_id: str) -> int:
+        """Re-queue every event that failed because QuickBooks was not connected (reason code
+        ``qbo_not_connected``), right after the tenant connects again; returns how many."""
+        released = 0
+        cursor: str | None = None
+        while True:
+            page = self.events.list(tenant_id, "failed", limit=100, cursor=cursor)
+            for event in page.items:
+                if event.reason_code is ReasonCode.QBO_NOT_CONNECTED and event.payload:
+                    self.requeue.requeue(event)
+                    released += 1
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        logger.info(
+            "released events after reconnecting", extra={"tenant_id": tenant_id, "released": released}
+        )
+        return released
 
     def release_waiting_for_mappings(self, tenant_id: str, kind: str, source_keys: Iterable[str]) -> int:
         """Re-queue every event that failed because one of ``source_keys`` of ``kind`` had no mapping.
