@@ -149,3 +149,21 @@ def test_given_settings_without_qbo_targets_when_validated_then_no_reference_dat
         raise AssertionError(f"read {kind}")
 
     validate_settings_targets(TenantSettings(), no_reads)
+
+
+def test_given_a_payment_method_choice_for_an_unknown_qbo_method_when_validated_then_the_field_is_named() -> (
+    None
+):
+    check = QboReference(id="3", name="Check", type="NON_CREDIT_CARD", active=True)
+    settings = TenantSettings.model_validate(
+        {"source_defaults": {"qbo_payment_method_choices": {"3": "CHEQUE", "99": "ACH"}}}
+    )
+
+    with pytest.raises(SettingsRejected) as raised:
+        validate_settings_targets(
+            settings, lambda kind: [check] if kind is ReferenceKind.PAYMENT_METHODS else []
+        )
+
+    assert [(d["field"], d["qbo_id"]) for d in raised.value.details] == [
+        ("source_defaults.qbo_payment_method_choices", "99")
+    ]

@@ -397,10 +397,31 @@ def validate_settings_targets(
         else:
             continue
         problems.append({"field": target.field, "qbo_id": qbo_id, "reason": reason, "message": message})
+    problems += _payment_method_choice_problems(settings, reference)
     if problems:
         raise SettingsRejected(
             f"{len(problems)} QBO target(s) in the settings refused; nothing was changed", details=problems
         )
+
+
+def _payment_method_choice_problems(
+    settings: TenantSettings, reference: Callable[[ReferenceKind], Sequence[QboReference]]
+) -> list[dict[str, Any]]:
+    """Each key of ``source_defaults.qbo_payment_method_choices`` must be a QBO payment method."""
+    choices = settings.source_defaults.qbo_payment_method_choices
+    if not choices:
+        return []
+    known = {entry.id for entry in reference(ReferenceKind.PAYMENT_METHODS)}
+    return [
+        {
+            "field": "source_defaults.qbo_payment_method_choices",
+            "qbo_id": qbo_id,
+            "reason": "not_found",
+            "message": f"no QBO payment method with id {qbo_id!r}",
+        }
+        for qbo_id in choices
+        if qbo_id not in known
+    ]
 
 
 class AuditAction(StrEnum):
