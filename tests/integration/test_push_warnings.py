@@ -14,7 +14,7 @@ from qbosync.api.errors import register_error_handlers
 from qbosync.api.routes.events import events_router
 from qbosync.store.events import WarningCode
 from qbosync.store.tenants import TenantRepository
-from qbosync.sync.configuration import QboDefaults, TenantSettings
+from qbosync.sync.configuration import MappingKind, MappingRowInput, QboDefaults, TenantSettings
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
 from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
@@ -71,7 +71,7 @@ def _list(api: APIGatewayHttpResolver, **query: str) -> tuple[int, Any]:
 
 
 def _push(world: PushWorld, **invoice: Any) -> dict[str, Any]:
-    created = world.change("POST", "invoices", {"customer_id": world.first_customer_id(), **invoice})
+    created = world.change("POST", "invoices", {"customer_id": world.first_customer_id()} | invoice)
     world.deliver_all()
     world.drain()
     return created
@@ -132,3 +132,30 @@ def test_given_a_warning_filter_on_failed_events_when_listed_then_422_names_the_
 
     assert (status, body["error"]["details"][0]["loc"]) == (422, ["query", "warning"])
     assert unknown == 422
+
+
+def test_given_tax_codes_mapped_but_not_this_one_when_a_line_uses_it_then_the_tax_code_warning_names_it(
+    world: PushWorld, api: APIGatewayHttpResolver
+) -> None:
+    tax_code = world.qbo_rows("TaxCode")[0]
+    world.map(MappingKind.TAX_CODES, [MappingRowInput(source_key="CA", qbo_id=str(tax_code["Id"]))])
+
+    _push(world, lines=[{"product_id": world.product_ids()[0], "tax_code": "NY"}])
+
+    _status, page = _list(api, status="done_with_warnings", warning="tax_code_not_mapped")
+    [item] = page["items"]
+    assert "'NY'" in item["warnings"][0]["message"]
+
+
+def test_given_a_customer_name_longer_than_qbo_holds_when_its_invoice_is_pushed_then_the_cut_is_a_warning(
+    world: PushWorld, api: APIGatewayHttpResolver
+) -> None:
+    customer = world.change("POST", "customers", {"display_name": "Long Co", "company_name": "L" * 150})
+
+    _push(world, customer_id=customer["id"], lines=[{"product_id": world.product_ids()[0]}])
+
+    _status, page = _list(api, status="done_with_warnings", warning="field_truncated")
+    [item] = page["items"]
+    assert "company_name" in item["warnings"][0]["message"]
+    [qbo_customer] = world.qbo_rows("Customer", "DisplayName = 'Long Co'")
+    assert len(qbo_customer["CompanyName"]) == 50

@@ -92,6 +92,11 @@ class WarningCode(StrEnum):
     """The prefixed number was longer than QBO's 21 characters; the full number is in ``PrivateNote``."""
     NAME_INVENTED = "name_invented"
     """The record had no name qbosync could use, so it was given one (e.g. ``QBO customer 58``)."""
+    TAX_CODE_NOT_MAPPED = "tax_code_not_mapped"
+    """A line's source tax code is missing from the tax-codes mapping (which maps others): the default
+    tax code (or none) was used."""
+    FIELD_TRUNCATED = "field_truncated"
+    """A field was longer than QBO holds (company or person name, phone, description) and was cut."""
 
 
 class EventWarning(BaseModel):

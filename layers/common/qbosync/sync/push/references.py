@@ -24,8 +24,8 @@ from qbosync.source.port import SourcePort
 from qbosync.store.events import EventWarning, WarningCode
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
-from qbosync.sync.push.transform import MissingMapping, ResolvedLine
-from qbosync.sync.records.customers import customer_body
+from qbosync.sync.push.transform import LINE_DESCRIPTION_MAX, MissingMapping, ResolvedLine
+from qbosync.sync.records.customers import customer_body, truncated_customer_fields
 from qbosync.sync.records.items import item_body, mapping_problem
 from qbosync.sync.records.links import CUSTOMER, ITEM, new_link
 from qbosync.sync.records.names import name_key, qbo_item_name, suffixed_name
@@ -88,6 +88,12 @@ class QboReferences:
         if found is not None:
             return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
         request_id = request_id_for(self._tenant_id, "Customer", customer.id, str(customer.version), "create")
+        cut = truncated_customer_fields(customer)
+        if cut:
+            self.warn(
+                WarningCode.FIELD_TRUNCATED,
+                f"customer {customer.id}: {', '.join(cut)} longer than QBO holds, so cut in QBO",
+            )
         try:
             created = self._create(
                 "Customer", customer_body(customer, customer.display_name), request_id, "DisplayName"
@@ -115,10 +121,21 @@ class QboReferences:
     def line(self, line: SourceLine) -> ResolvedLine:
         """A source line with its QBO item, income account, tax code and class."""
         settings = self._config.settings
-        tax_code = (
-            self._config.mapped(MappingKind.TAX_CODES, line.tax_code)
-            or settings.qbo_defaults.invoice_tax_code_id
-        )
+        mapped_tax_code = self._config.mapped(MappingKind.TAX_CODES, line.tax_code)
+        tax_code = mapped_tax_code or settings.qbo_defaults.invoice_tax_code_id
+        # A tenant that maps no tax code leaves tax to QBO on purpose; one that maps some missed this one.
+        if line.tax_code and mapped_tax_code is None and self._config.mappings.get(MappingKind.TAX_CODES):
+            used = f"the default tax code {tax_code}" if tax_code else "no tax code (QBO's own rules)"
+            self.warn(
+                WarningCode.TAX_CODE_NOT_MAPPED,
+                f"line {line.id}: source tax code {line.tax_code!r} has no tax-codes mapping, so {used}"
+                " was used",
+            )
+        if line.description and len(line.description) > LINE_DESCRIPTION_MAX:
+            self.warn(
+                WarningCode.FIELD_TRUNCATED,
+                f"line {line.id}: its description was cut to QBO's {LINE_DESCRIPTION_MAX} characters",
+            )
         return ResolvedLine(
             line=line,
             item_id=self._item_for(line),

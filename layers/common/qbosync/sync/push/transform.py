@@ -25,6 +25,7 @@ from qbosync.store.events import EventWarning, MissingMappingRef, WarningCode
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix, TenantSettings
 
 PRIVATE_NOTE_MAX = 4000
+LINE_DESCRIPTION_MAX = 4000
 
 
 class MissingMapping(QbosyncError):
@@ -123,7 +124,7 @@ def sales_lines(lines: Sequence[ResolvedLine]) -> list[dict[str, Any]]:
             "SalesItemLineDetail": detail,
         }
         if line.description:
-            entry["Description"] = line.description[:4000]
+            entry["Description"] = line.description[:LINE_DESCRIPTION_MAX]
         wire.append(entry)
     return wire
 

@@ -30,19 +30,28 @@ SOURCE_FIELDS: dict[CustomerFieldGroup, tuple[str, ...]] = {
 }
 
 
+QBO_FIELD_LIMITS = {"company_name": 50, "given_name": 100, "family_name": 100, "phone": 30}
+"""What ``customer_body`` cuts each source field to: QBO's lengths (CompanyName 50, fault 2050 beyond)."""
+
+
+def truncated_customer_fields(customer: SourceCustomer) -> list[str]:
+    """The source fields ``customer_body`` has to cut to fit QBO, by name."""
+    return [name for name, limit in QBO_FIELD_LIMITS.items() if len(getattr(customer, name) or "") > limit]
+
+
 def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]:
     """The QBO Customer for a source customer (only the fields the source has)."""
     body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
     if customer.company_name:
-        body["CompanyName"] = customer.company_name[:100]
+        body["CompanyName"] = customer.company_name[: QBO_FIELD_LIMITS["company_name"]]
     if customer.given_name:
-        body["GivenName"] = customer.given_name[:100]
+        body["GivenName"] = customer.given_name[: QBO_FIELD_LIMITS["given_name"]]
     if customer.family_name:
-        body["FamilyName"] = customer.family_name[:100]
+        body["FamilyName"] = customer.family_name[: QBO_FIELD_LIMITS["family_name"]]
     if customer.email:
         body["PrimaryEmailAddr"] = {"Address": customer.email}
     if customer.phone:
-        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
+        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[: QBO_FIELD_LIMITS["phone"]]}
     address = customer.billing_address
     if address is not None:
         bill = {
