@@ -124,6 +124,7 @@ def configured_settings(
         "unmatched_recurring_item_id": qbo.id_of("items", RECURRING_DEFAULT_ITEM),
     }
     settings["source_defaults"] = {
+        **current["source_defaults"],
         "unmatched_qbo_item_product_id": fallback_product["id"],
         "new_customer_bill_profile_id": NEW_CUSTOMER_BILL_PROFILE,
         "qbo_payment_method_code": source_lists["payment-methods"][0]["code"],
