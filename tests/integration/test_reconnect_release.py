@@ -153,3 +153,21 @@ def test_given_other_failures_when_reconnected_then_only_the_not_connected_ones_
     assert [event.reason_code for event in world.events.list("acme", "failed").items] == [
         ReasonCode.MISSING_MAPPING
     ]
+
+
+def test_given_more_not_connected_failures_than_the_limit_when_reconnected_then_only_the_limit_is_released(
+    world: PushWorld,
+) -> None:
+    disconnected = _disconnected(world)
+    for _ in range(3):
+        invoice = world.new_invoice(lines=1)
+        disconnected.apply(_message(f"evt-{invoice['id']}", invoice))
+    world.held_webhooks()
+
+    released = _replay(world).release_after_reconnect("acme", limit=2)
+    world.drain()
+
+    assert released == 2
+    assert [event.reason_code for event in world.events.list("acme", "failed").items] == [
+        ReasonCode.QBO_NOT_CONNECTED
+    ]

@@ -13,6 +13,9 @@ from qbosync.observability import logger
 from qbosync.store.events import EventNotFound, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
 from qbosync.sync.retry.requeue import EventRequeue
 
+RELEASE_ON_CONNECT_LIMIT = 500
+"""Events the OAuth callback re-queues itself (each is one queue message); the schedule does the rest."""
+
 
 class EventAlreadyDone(Conflict):
     code = "event_already_done"
@@ -50,15 +53,16 @@ class EventReplay:
             ) from None
         return event
 
-    def release_after_reconnect(self, tenant_id: str) -> int:
-        """Re-queue every event that failed because QuickBooks was not connected (reason code
-        ``qbo_not_connected``), right after the tenant connects again; returns how many."""
+    def release_after_reconnect(self, tenant_id: str, limit: int = RELEASE_ON_CONNECT_LIMIT) -> int:
+        """Re-queue the events that failed because QuickBooks was not connected (reason code
+        ``qbo_not_connected``), right after the tenant connects again: at most ``limit`` of them, newest
+        first, so the OAuth callback stays quick; the retry schedule re-queues the rest. Returns how many."""
         released = 0
         cursor: str | None = None
-        while True:
+        while released < limit:
             page = self.events.list(tenant_id, "failed", limit=100, cursor=cursor)
             for event in page.items:
-                if event.reason_code is ReasonCode.QBO_NOT_CONNECTED and event.payload:
+                if released < limit and event.reason_code is ReasonCode.QBO_NOT_CONNECTED and event.payload:
                     self.requeue.requeue(event)
                     released += 1
             if page.cursor is None:
