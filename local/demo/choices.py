@@ -136,6 +136,7 @@ def configured_settings(
         "unmatched_recurring_item_id": qbo.id_of("items", RECURRING_DEFAULT_ITEM),
     }
     settings["source_defaults"] = {
+        **current["source_defaults"],
         "unmatched_qbo_item_product_id": fallback_product["code"],
         "new_customer_bill_profile_id": bill_profile,
         "qbo_payment_method_code": source_lists["payment-methods"][0]["code"],

@@ -107,6 +107,7 @@ class PaymentInput(BaseModel):
     method: Code
     reference: str | None = None
     applied_to: list[AppliedAmount] = Field(default_factory=list)
+    deposit_account: Code | None = None
 
 
 class CreditNoteInput(BaseModel):
@@ -736,6 +737,12 @@ def _unknown_references(data: TenantData, parsed: BaseModel) -> list[dict[str, A
         check("customer_id", getattr(parsed, "customer_id", None), customers, "customer")
         if isinstance(parsed, PaymentInput):
             check("method", parsed.method, data.reference_codes("payment-methods"), "payment method")
+            balance_sheet = {
+                code
+                for kind in ("asset", "liability")
+                for code in data.reference_codes("accounts", only=kind)
+            }
+            check("deposit_account", parsed.deposit_account, balance_sheet, "deposit account")
         for index, line in enumerate(getattr(parsed, "lines", [])):
             check(f"lines.{index}.product_id", line.product_id, data.collections["products"].items, "product")
             check(f"lines.{index}.gl_code", line.gl_code, data.reference_codes("gl-codes"), "GL code")

@@ -110,6 +110,7 @@ def test_given_the_first_seeds_choices_when_set_through_the_api_then_the_setting
         "unmatched_qbo_item_product_id": "P-1",
         "new_customer_bill_profile_id": "BP-MONTHLY",
         "qbo_payment_method_code": None,
+        "qbo_payment_method_choices": {},
     }
     assert body["settings"]["prefixes"]["invoice"] == {"enabled": True, "value": "RIO-"}
     assert body["settings"]["sync"]["qbo_to_source_customers"] is True

@@ -316,6 +316,19 @@ def test_given_source_defaults_the_source_does_not_have_when_put_then_each_is_na
     ]
 
 
+def test_given_a_payment_method_choice_naming_a_source_method_that_does_not_exist_when_patched_then_422_names_it(
+    admin_api: AdminApi,
+) -> None:
+    status, body = _patch(admin_api, {"source_defaults": {"qbo_payment_method_choices": {"1": "WAMPUM"}}})
+
+    assert (status, body["error"]["code"]) == (422, "invalid_settings")
+    assert (
+        "source_defaults.qbo_payment_method_choices.1",
+        "WAMPUM",
+        "unknown_source_value",
+    ) in [(d["field"], d.get("value"), d["reason"]) for d in body["error"]["details"]]
+
+
 def test_given_source_defaults_the_source_has_when_patched_then_they_are_stored_and_marked_in_its_lists(
     admin_api: AdminApi,
 ) -> None:

@@ -202,3 +202,21 @@ def test_given_an_empty_qbo_id_and_a_duplicate_when_validated_then_each_row_name
         ("4100", "source_key", "duplicate_source_key"),
         ("4100", "qbo_id", "wrong_type"),
     ]
+
+
+def test_given_a_payment_method_choice_for_an_unknown_qbo_method_when_validated_then_the_field_is_named() -> (
+    None
+):
+    check = QboReference(id="3", name="Check", type="NON_CREDIT_CARD", active=True)
+    settings = TenantSettings.model_validate(
+        {"source_defaults": {"qbo_payment_method_choices": {"3": "CHEQUE", "99": "ACH"}}}
+    )
+
+    with pytest.raises(SettingsRejected) as raised:
+        validate_settings_targets(
+            settings, lambda kind: [check] if kind is ReferenceKind.PAYMENT_METHODS else []
+        )
+
+    assert [(d["field"], d["qbo_id"]) for d in raised.value.details] == [
+        ("source_defaults.qbo_payment_method_choices", "99")
+    ]

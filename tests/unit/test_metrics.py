@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from qbosync.metrics import Metric, count, count_failure
+from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import metrics
 
 
@@ -44,3 +44,19 @@ def test_given_counts_when_flushed_then_they_add_up_under_their_names_without_a_
     assert names == {"EventsPushed", "DriftFound"}
     assert record["EventsPushed"] == [1.0, 1.0]
     assert "tenant_id" not in record
+
+
+def test_given_an_event_synced_with_warnings_when_counted_then_one_record_per_distinct_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    count_warnings("push", ["default_item_used", "doc_number_shortened", "default_item_used"])
+
+    records = _emf_records(capsys.readouterr().out)
+    assert sorted((r["flow"], r["warning_code"]) for r in records) == [
+        ("push", "default_item_used"),
+        ("push", "doc_number_shortened"),
+    ]
+    assert {d["Metrics"][0]["Name"] for r in records for d in r["_aws"]["CloudWatchMetrics"]} == {
+        "EventsSyncedWithWarnings"
+    }
+    assert all("tenant_id" not in record for record in records)

@@ -7,6 +7,7 @@ structured log line written next to each count. Handlers flush with ``@metrics.l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
@@ -36,6 +37,9 @@ class Metric(StrEnum):
     """Refresh-token grants asked of Intuit."""
     QBO_READS = "QboReads"
     """QBO reads drawn from the app's monthly read budget; dimension ``purpose``."""
+    SYNCED_WITH_WARNINGS = "EventsSyncedWithWarnings"
+    """A change applied where qbosync improvised; dimensions ``flow`` and ``warning_code`` (one count
+    per distinct code on the event)."""
 
 
 def count(metric: Metric, value: int = 1) -> None:
@@ -59,3 +63,16 @@ def count_reads(purpose: str, reads: int) -> None:
         name=Metric.QBO_READS.value, unit=MetricUnit.Count, value=reads, namespace=METRICS_NAMESPACE
     ) as metric:
         metric.add_dimension(name="purpose", value=purpose)
+
+
+def count_warnings(flow: Flow, warning_codes: Iterable[str]) -> None:
+    """Count one event synced with warnings, once per distinct warning code (dimensions flow, code)."""
+    for code in sorted(set(warning_codes)):
+        with single_metric(
+            name=Metric.SYNCED_WITH_WARNINGS.value,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=METRICS_NAMESPACE,
+        ) as metric:
+            metric.add_dimension(name="flow", value=flow)
+            metric.add_dimension(name="warning_code", value=code)

@@ -230,6 +230,9 @@ class SourcePayment(SourceObject):
     reference: str | None = None
     applied_to: list[AppliedAmount] = Field(default_factory=list)
     status: PaymentStatus
+    deposit_account: Code | None = None
+    """The source GL account (a bank or clearing account) the payment was deposited to, if the source
+    says; the gl-accounts mapping turns it into the QBO Payment's deposit account."""
 
 
 class SourceCreditNote(SourceObject):

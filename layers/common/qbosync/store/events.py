@@ -1,5 +1,11 @@
 """Sync events: every source webhook (or pull change) and what became of it, so failures can be replayed.
 
+A document (kind and source id) is listed as failed once: its latest failed push event. A later
+failure of the same document supersedes the earlier one, and a later done event supersedes it too
+(status ``superseded``, ``superseded_by`` naming the later event), so a webhook's event and the
+reconciliation's ``reconcile-…`` event for the same invoice are never both listed. An item
+``FAILEDDOC#{kind}#{source id}`` names the document's listed failure.
+
 Index layout on ``gsi1`` (chosen so both listings are single queries):
 - listing by status: ``gsi1pk = TENANT#{t}#EVENTS#{status}``, ``gsi1sk = {received_at}#{event_id}``;
 - parked events use ``gsi1sk = {parked_on}#{received_at}#{event_id}`` in the ``parked`` partition, so
@@ -10,6 +16,7 @@ Index layout on ``gsi1`` (chosen so both listings are single queries):
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
@@ -27,7 +34,9 @@ from qbosync.store.table import (
     tenant_pk,
 )
 
-EventStatus = Literal["received", "done", "parked", "failed"]
+EventStatus = Literal["received", "done", "parked", "failed", "superseded"]
+EventOutcome = Literal["received", "done", "done_with_warnings", "parked", "failed", "superseded"]
+"""The status as an admin filters it: a done event with warnings is "synced with warnings"."""
 _ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
 
 
@@ -66,6 +75,50 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+
+
+class WarningCode(StrEnum):
+    """Where qbosync had to improvise on a change it applied: the event is done, "synced with warnings"."""
+
+    DEFAULT_ITEM_USED = "default_item_used"
+    """A line took the settings' QBO item for unmatched one-time or recurring products."""
+    DEFAULT_PRODUCT_USED = "default_product_used"
+    """A QBO item was linked to the settings' default source product (the unmatched-item rule)."""
+    NAME_SUFFIXED = "name_suffixed"
+    """QBO had the name already (a vendor or employee): the record was created under a suffixed name."""
+    NAME_TRUNCATED = "name_truncated"
+    """A name was longer than QBO holds (or held ``:``, QBO's sub-item separator) and was shortened."""
+    DOC_NUMBER_SHORTENED = "doc_number_shortened"
+    """The prefixed number was longer than QBO's 21 characters; the full number is in ``PrivateNote``."""
+    NAME_INVENTED = "name_invented"
+    """The record had no name qbosync could use, so it was given one (e.g. ``QBO customer 58``)."""
+    TAX_CODE_NOT_MAPPED = "tax_code_not_mapped"
+    """A line's source tax code is missing from the tax-codes mapping (which maps others): the default
+    tax code (or none) was used."""
+    FIELD_TRUNCATED = "field_truncated"
+    """A field was longer than QBO holds (company or person name, phone, description) and was cut."""
+
+
+class EventWarning(BaseModel):
+    """One improvisation on a done event: its code and a sentence naming what was done instead."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: WarningCode
+    message: str
+
+    @classmethod
+    def of(cls, code: WarningCode, message: str) -> EventWarning:
+        return cls(code=code, message=message[:300])
+
+
+MAX_WARNINGS = 20
+"""Warnings kept on one event (a document with hundreds of defaulted lines says so 20 times at most)."""
+
+
+def distinct_warnings(warnings: Iterable[EventWarning]) -> list[EventWarning]:
+    """Each warning once, in the order first met, at most ``MAX_WARNINGS``."""
+    return list(dict.fromkeys(warnings))[:MAX_WARNINGS]
 
 
 STUCK_AFTER = timedelta(minutes=15)
@@ -127,7 +180,18 @@ class SyncEvent(BaseModel):
     received_at: datetime
     updated_at: datetime
     parked_on: str | None = None
+    warnings: list[EventWarning] = Field(default_factory=list)
+    """Done events: where qbosync improvised ("synced with warnings"); empty otherwise."""
+    superseded_by: str | None = None
+    """A failed event a later event of the same document replaced (``one_failure_per_document``)."""
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def outcome(self) -> EventOutcome:
+        """The status, with ``done_with_warnings`` for a done event that carries warnings."""
+        if self.status == "done" and self.warnings:
+            return "done_with_warnings"
+        return self.status
 
     @model_validator(mode="before")
     @classmethod
@@ -177,6 +241,11 @@ class EventNotFound(NotFound):
     code = "event_not_found"
 
 
+def _failed_document_sk(kind: str, source_id: str) -> str:
+    """The item naming the one listed failure of a document (``kind`` and source id)."""
+    return f"FAILEDDOC#{kind}#{source_id}"
+
+
 def _status_sk(received_at: str, event_id: str, parked_on: str | None = None) -> str:
     base = f"{received_at}#{event_id}"
     return f"{parked_on}#{base}" if parked_on else base
@@ -214,11 +283,24 @@ class EventRepository:
         item = self._table.get(tenant_pk(tenant_id), event_sk(event_id))
         return self._to_event(item) if item else None
 
-    def mark_done(self, tenant_id: str, event_id: str, at: datetime, note: str | None = None) -> SyncEvent:
+    def mark_done(
+        self,
+        tenant_id: str,
+        event_id: str,
+        at: datetime,
+        note: str | None = None,
+        warnings: Iterable[EventWarning] = (),
+    ) -> SyncEvent:
         """Done; ``note`` (kept as its ``reason``) says what was done or why nothing had to be, e.g.
-        "the source owns every field of source customer cus_000001"; an earlier failure's is dropped."""
-        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on")
+        "the source owns every field of source customer cus_000001"; an earlier failure's is dropped.
+        ``warnings``: where qbosync improvised (an earlier delivery's are replaced)."""
+        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on", "superseded_by")
         sets: dict[str, Any] = {"retryable": True}
+        kept = distinct_warnings(warnings)
+        if kept:
+            sets["warnings"] = [warning.model_dump(mode="json") for warning in kept]
+        else:
+            removes += ("warnings",)
         if note is None:
             removes += ("reason",)
         else:
@@ -234,7 +316,7 @@ class EventRepository:
             "reason_code": ReasonCode.WAITING_FOR_INVOICE.value,
             "retryable": True,
         }
-        removes: tuple[str, ...] = ("qbo_fault", "mapping")
+        removes: tuple[str, ...] = ("qbo_fault", "mapping", "warnings")
         if reason is not None:
             sets["reason"] = reason
         else:
@@ -248,7 +330,7 @@ class EventRepository:
             "reason": failure.message,
             "retryable": failure.retryable,
         }
-        removes: tuple[str, ...] = ("parked_on",)
+        removes: tuple[str, ...] = ("parked_on", "warnings", "superseded_by")
         for name, value in (("qbo_fault", failure.qbo_fault), ("mapping", failure.mapping)):
             if value is None:
                 removes += (name,)
@@ -298,6 +380,40 @@ class EventRepository:
             raise EventNotFound("no such sync event") from exc
         return self._to_event(item)
 
+    def keep_one_failure(self, event: SyncEvent, at: datetime) -> str | None:
+        """``event`` (just failed) is now its document's one failed entry: the document's earlier
+        failed event, if any, is superseded by it. Returns the superseded event's id."""
+        key = (tenant_pk(event.tenant_id), _failed_document_sk(event.kind, event.source_object_id))
+        previous = self._table.get(*key)
+        self._table.put(
+            {"pk": key[0], "sk": key[1], "item_type": "failed_document", "event_id": event.event_id}
+        )
+        return self._supersede(event, str(previous["event_id"]) if previous else None, at)
+
+    def release_failure_entry(self, event: SyncEvent, at: datetime) -> str | None:
+        """``event`` (just done) ends its document's failures: an earlier failed event of the document
+        is superseded by it. Returns the superseded event's id."""
+        previous = self._table.delete(
+            tenant_pk(event.tenant_id), _failed_document_sk(event.kind, event.source_object_id)
+        )
+        return self._supersede(event, str(previous["event_id"]) if previous else None, at)
+
+    def _supersede(self, by: SyncEvent, earlier_id: str | None, at: datetime) -> str | None:
+        if earlier_id is None or earlier_id == by.event_id:
+            return None
+        earlier = self.get(by.tenant_id, earlier_id)
+        if earlier is None or earlier.status != "failed":
+            return None
+        self._transition(
+            by.tenant_id,
+            earlier_id,
+            "superseded",
+            at,
+            sets={"superseded_by": by.event_id},
+            removes=("parked_on",),
+        )
+        return earlier_id
+
     def list(
         self, tenant_id: str, status: EventStatus, *, limit: int = 50, cursor: str | None = None
     ) -> Page[SyncEvent]:
@@ -306,6 +422,24 @@ class EventRepository:
             events_gsi1pk(tenant_id, status), limit=limit, cursor=cursor, newest_first=status != "parked"
         )
         return Page(items=[self._to_event(item) for item in page.items], cursor=page.cursor)
+
+    def list_with_warnings(
+        self,
+        tenant_id: str,
+        *,
+        code: WarningCode | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[SyncEvent]:
+        """One page of done events that carry warnings (``code``: that one among them), newest first.
+        A page of the done events is read and filtered, so it may hold fewer than ``limit``."""
+        page = self.list(tenant_id, "done", limit=limit, cursor=cursor)
+        kept = [
+            event
+            for event in page.items
+            if event.warnings and (code is None or any(w.code == code for w in event.warnings))
+        ]
+        return Page(items=kept, cursor=page.cursor)
 
     def list_stuck(
         self, tenant_id: str, older_than: datetime, *, limit: int = 50, cursor: str | None = None

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from qbosync.errors import NotFound, PreconditionFailed, ValidationFailed, validation_details
 from qbosync.store.config import (
@@ -115,7 +115,11 @@ class SourceDefaults(_Strict):
     unmatched_qbo_item_product_id: SourceKey | None = None
     new_customer_bill_profile_id: SourceKey | None = None
     qbo_payment_method_code: SourceKey | None = None
-    """Source payment method for a QBO payment whose method no payment-method mapping names."""
+    """Source payment method for a QBO payment whose method no payment-method mapping names (and,
+    among several source methods mapped to one QBO method, the one chosen when it is one of them)."""
+    qbo_payment_method_choices: dict[QboId, SourceKey] = Field(default_factory=dict, max_length=100)
+    """Per QBO payment method id: the source method a payment entered in QBO with it is recorded
+    with; the explicit choice when several source methods map to that QBO method."""
 
 
 SOURCE_DEFAULT_LISTS: dict[str, SourceReferenceKind] = {
@@ -433,11 +437,16 @@ def validate_settings_targets(
 def referenced_source_defaults(settings: TenantSettings) -> list[tuple[str, str, SourceReferenceKind]]:
     """The source defaults the settings set: (field, value, the source list it must be in)."""
     defaults = settings.source_defaults.model_dump()
-    return [
+    named = [
         (f"source_defaults.{name}", str(defaults[name]), kind)
         for name, kind in SOURCE_DEFAULT_LISTS.items()
         if defaults[name] is not None
     ]
+    chosen = [
+        (f"source_defaults.qbo_payment_method_choices.{qbo_id}", code, SourceReferenceKind.PAYMENT_METHODS)
+        for qbo_id, code in settings.source_defaults.qbo_payment_method_choices.items()
+    ]
+    return named + chosen
 
 
 def source_default_problems(settings: TenantSettings, catalog: SourceCatalog) -> list[dict[str, Any]]:
@@ -470,7 +479,28 @@ def settings_target_problems(
         else:
             continue
         problems.append({"field": target.field, "qbo_id": qbo_id, "reason": reason, "message": message})
+    problems += _payment_method_choice_problems(settings, reference)
     return problems
+
+
+def _payment_method_choice_problems(
+    settings: TenantSettings, reference: Callable[[ReferenceKind], Sequence[QboReference]]
+) -> list[dict[str, Any]]:
+    """Each key of ``source_defaults.qbo_payment_method_choices`` must be a QBO payment method."""
+    choices = settings.source_defaults.qbo_payment_method_choices
+    if not choices:
+        return []
+    known = {entry.id for entry in reference(ReferenceKind.PAYMENT_METHODS)}
+    return [
+        {
+            "field": "source_defaults.qbo_payment_method_choices",
+            "qbo_id": qbo_id,
+            "reason": "not_found",
+            "message": f"no QBO payment method with id {qbo_id!r}",
+        }
+        for qbo_id in choices
+        if qbo_id not in known
+    ]
 
 
 class AuditAction(StrEnum):

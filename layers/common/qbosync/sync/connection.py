@@ -126,6 +126,9 @@ class ConnectionService:
     admin_return_url: str
     clock: Callable[[], float] = time.time
     writes: OpenWrites = field(default_factory=WriteLedger)
+    on_connected: Callable[[str], object] | None = None
+    """Called with the tenant once connected: the composition root re-queues the events that failed
+    because QuickBooks was not connected (``EventReplay.release_after_reconnect``)."""
 
     def start(self, tenant_id: str, admin_sub: str) -> ConnectStart:
         """Intuit's authorize URL for this tenant and admin, with a fresh single-use state bound to a
@@ -300,6 +303,11 @@ class ConnectionService:
             return self._result(CallbackOutcome.REALM_IN_USE, tenant_id, realm_id=realm_id)
         self.connections.set_prerequisites(tenant_id, self._checked_prerequisites(tenant_id, realm_id))
         logger.info("qbo connected", extra={"tenant_id": tenant_id, "realm_id": realm_id})
+        if self.on_connected is not None:
+            try:
+                self.on_connected(tenant_id)
+            except Exception:  # the retry schedule re-queues them later; the connection stands
+                logger.exception("could not release events after connecting", extra={"tenant_id": tenant_id})
         return self._result(CallbackOutcome.CONNECTED, tenant_id, realm_id=realm_id)
 
     def _checked_prerequisites(self, tenant_id: str, realm_id: str) -> list[dict[str, Any]]:

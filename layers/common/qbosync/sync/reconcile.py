@@ -5,11 +5,10 @@
   ``MetaData.LastUpdatedTime``. Each changed row goes through the pull service exactly as a webhook's
   change would (same sync event id, so a change a webhook already brought is not applied twice).
 - **Source → QBO.** Source objects updated since the ``source`` checkpoint whose version is newer than
-  their link's (or that have no link): documents (invoices, payments, credit notes) are queued for the
-  push worker as if their webhook had arrived; customers, which the push worker leaves to
-  reconciliation, go to the push's ``CustomerPush`` (matched or created when unlinked, else the
-  groups of fields the source owns). Products are left to the initial sync and to the push
-  worker, which creates an item when a document first uses the product.
+  their link's (or that have no link): products and documents (invoices, payments, credit notes) are
+  queued for the push worker as if their webhook had arrived (a product becomes a QBO item created,
+  updated or made inactive); customers, which the push worker leaves to reconciliation, go to the
+  push's ``CustomerPush`` (matched or created when unlinked, else the groups of fields the source owns).
 - Reconciliation is a flow of its own: it reaches the pull and the push through the two protocols
   below (``QboChangeApplier``, ``SourceCustomerWriter``), which ``qbosync.sync.wiring`` fills in.
 - Each checkpoint moves to the run's start (minus ``overlap``, for clock skew) only after its
@@ -277,7 +276,7 @@ class Reconciler:
                             report.customers_failed += 1
                             continue
                         report.customers_synced += 1
-                    elif kind != "product":
+                    else:
                         self._queue_push(tenant_id, kind, item, link, started)
                         report.pushes_queued += 1
                 cursor = page.next_cursor

@@ -268,6 +268,7 @@ def connection_service() -> ConnectionService:
         redirect_uri=settings.oauth_redirect_uri,
         admin_return_url=settings.admin_return_url,
         writes=WriteLedger(),
+        on_connected=release_after_reconnect,
     )
 
 
@@ -288,6 +289,11 @@ def event_replay() -> EventReplay:
 def release_events_waiting_for_mappings(tenant_id: str, kind: str, source_keys: list[str]) -> int:
     """For the mappings PUT: once these ``kind`` keys are mapped, retry the events that waited for them."""
     return event_replay().release_waiting_for_mappings(tenant_id, kind, source_keys)
+
+
+def release_after_reconnect(tenant_id: str) -> int:
+    """Re-queue the tenant's events that failed because QuickBooks was not connected."""
+    return event_replay().release_after_reconnect(tenant_id)
 
 
 @_cached

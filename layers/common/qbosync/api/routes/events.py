@@ -1,8 +1,10 @@
 """Sync events: what the push (and pull) flows did with each change, and replaying the ones that failed.
 
-``GET  /tenants/{tenant_id}/sync/events?status=done|parked|failed|stuck&limit=&cursor=`` (newest
-first; parked ones grouped by what they wait for; stuck ones, oldest first, are events a worker took
-and never finished, older than ``STUCK_AFTER`` (15 min), with their age) and
+``GET  /tenants/{tenant_id}/sync/events?status=done|done_with_warnings|parked|failed|stuck``
+(also ``&warning=&limit=&cursor=``)
+(newest first; parked ones grouped by what they wait for; stuck ones, oldest first, are events a worker
+took and never finished, older than ``STUCK_AFTER`` (15 min), with their age; ``done_with_warnings``:
+done events where qbosync improvised, ``warning=<code>`` narrowing them to one ``WarningCode``) and
 ``POST /tenants/{tenant_id}/sync/events/{event_id}/retry``
 (202 and re-queued; 404 unknown; 409 when already done). The lead includes ``events_router`` in the
 admin API resolver.
@@ -22,13 +24,23 @@ from pydantic import BaseModel
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
-from qbosync.store.events import STUCK_AFTER, MissingMappingRef, QboFaultInfo, ReasonCode, SyncEvent
+from qbosync.errors import ValidationFailed
+from qbosync.store.events import (
+    STUCK_AFTER,
+    EventOutcome,
+    EventWarning,
+    MissingMappingRef,
+    QboFaultInfo,
+    ReasonCode,
+    SyncEvent,
+    WarningCode,
+)
 from qbosync.sync import wiring
 from qbosync.sync.retry.replay import EventReplay
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
-ListedStatus = Literal["done", "parked", "failed", "stuck"]
+ListedStatus = Literal["done", "done_with_warnings", "parked", "failed", "stuck", "superseded"]
 
 
 class EventView(BaseModel):
@@ -45,6 +57,11 @@ class EventView(BaseModel):
     mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
     parked_on: str | None = None
+    outcome: EventOutcome
+    """The status, or ``done_with_warnings`` for a done event where qbosync improvised."""
+    warnings: list[EventWarning] = []
+    superseded_by: str | None = None
+    """A failure a later event of the same document replaced (a document is listed as failed once)."""
     attempts: int
     received_at: datetime
     updated_at: datetime
@@ -53,7 +70,9 @@ class EventView(BaseModel):
 
     @classmethod
     def of(cls, event: SyncEvent, now: datetime | None = None) -> EventView:
-        view = cls.model_validate(event.model_dump(exclude={"payload", "tenant_id"}))
+        view = cls.model_validate(
+            {**event.model_dump(exclude={"payload", "tenant_id"}), "outcome": event.outcome}
+        )
         if now is not None:
             view.age_seconds = int((now - event.updated_at).total_seconds())
         return view
@@ -80,9 +99,13 @@ def events_router(
         "/tenants/<tenant_id>/sync/events",
         summary="List sync events by status",
         description=(
-            "status is done, parked, failed (default) or stuck, each with its reason code, reason and"
-            " QBO fault; a done event's reason says what was done, or why nothing had to be; a stuck"
-            " event is one a worker took and never finished (it died), listed with its age."
+            "status is done, done_with_warnings, parked, failed (default) or stuck, each with its reason"
+            " code, reason and QBO fault; a done event's reason says what was done, or why nothing had"
+            " to be, and its warnings where qbosync improvised (default item used, name suffixed or"
+            " shortened, number shortened): done_with_warnings lists only those (warning= narrows them"
+            " to one code; a page may then hold fewer than limit); a stuck event is one a worker took"
+            " and never finished (it died), listed with its age; superseded: failures a later event of"
+            " the same document replaced (a document is listed as failed once, under its latest event)."
         ),
         responses={200: {"description": "One page of events"}, **error_responses(401, 403, 404, 422)},
         tags=["events"],
@@ -92,9 +115,18 @@ def events_router(
         status: Annotated[ListedStatus, Query()] = "failed",
         limit: Annotated[int, Query(ge=1, le=100)] = 50,
         cursor: Annotated[str | None, Query(max_length=2048)] = None,
+        warning: Annotated[WarningCode | None, Query()] = None,
     ) -> EventPage:
         require_tenant(router, tenant_id, deps.tenants)
         events = replayer().events
+        if status == "done_with_warnings" or warning is not None:
+            if status not in ("done", "done_with_warnings"):
+                raise ValidationFailed(
+                    "warning= filters done events only",
+                    details=[{"loc": ["query", "warning"], "status": status}],
+                )
+            warned = events.list_with_warnings(tenant_id, code=warning, limit=limit, cursor=cursor)
+            return EventPage(items=[EventView.of(e) for e in warned.items], next_cursor=warned.cursor)
         if status == "stuck":
             now = deps.clock()
             cutoff = now - STUCK_AFTER

@@ -50,7 +50,9 @@ def customers_to_source(context: PageContext) -> Tally | None:
             _made_by_this_run(tally, existing, context)
             continue
         key = request_id_for(context.tenant_id, "Customer", qbo_id, "", "create-in-source")
-        created = context.source.create_customer(new_source_customer(row, profile), key)
+        created = context.source.create_customer(
+            new_source_customer(row, profile, settings.field_ownership.customers), key
+        )
         context.links.put_many(
             [
                 new_link(

@@ -13,7 +13,7 @@ from qbosync.clock import utc_now
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import QboNotFound
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventFailure, EventRepository, ReasonCode
+from qbosync.store.events import EventFailure, EventRepository, EventWarning, ReasonCode
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.configuration import MappingRow, TenantSettings
 from qbosync.sync.pull.echo import own_write_without_reading
@@ -27,6 +27,8 @@ FAILED_STATUSES = frozenset({"unsupported", "drift", "failed"})
 class PullOutcome:
     status: OutcomeStatus
     reason: str
+    warnings: tuple[EventWarning, ...] = ()
+    """Where the pull improvised (the done event is "synced with warnings")."""
 
     @property
     def failed(self) -> bool:

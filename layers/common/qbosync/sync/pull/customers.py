@@ -9,6 +9,7 @@ from typing import Any
 
 from qbosync.qbo.client import request_id_for
 from qbosync.source.models import SourceCustomer, SourceCustomerUpdate
+from qbosync.store.events import EventWarning, WarningCode
 from qbosync.store.links import Link, StaleSourceVersion
 from qbosync.sync.configuration import TenantSettings
 from qbosync.sync.pull.context import PullContext, PullOutcome
@@ -51,9 +52,11 @@ class CustomerPull(PullContext):
             return PullOutcome("skipped", "an inactive QBO customer is not created in the source")
         # The same key as the initial sync's, so the two flows never create one customer twice.
         key = request_id_for(tenant_id, CUSTOMER, change.entity_id, "", "create-in-source")
-        created = self.source_for(tenant_id).create_customer(new_source_customer(row, profile), key)
+        created = self.source_for(tenant_id).create_customer(
+            new_source_customer(row, profile, settings.field_ownership.customers), key
+        )
         self.links.put(new_link(tenant_id, CUSTOMER, created.id, created.version, row, "qbo", self.clock()))
-        return PullOutcome("applied", f"created source customer {created.id}")
+        return PullOutcome("applied", f"created source customer {created.id}", warnings=_invented_name(row))
 
     def _linked_customer_changed(
         self,
@@ -164,3 +167,15 @@ class CustomerPull(PullContext):
             f"{merged}: source customer {loser.source_id} is deactivated; source customer"
             f" {survivor.source_id} carries on",
         )
+
+
+def _invented_name(row: Mapping[str, Any]) -> tuple[EventWarning, ...]:
+    """A QBO customer with neither a display nor a company name is created under ``QBO customer <id>``."""
+    if str(row.get("DisplayName") or "").strip() or str(row.get("CompanyName") or "").strip():
+        return ()
+    return (
+        EventWarning.of(
+            WarningCode.NAME_INVENTED,
+            f"QBO customer {row['Id']} has no name: it is 'QBO customer {row['Id']}' in the source",
+        ),
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from qbosync.store.events import EventWarning, WarningCode
 from qbosync.sync.pull.context import PullContext, PullOutcome
 from qbosync.sync.pull.echo import is_echo
 from qbosync.sync.records.items import ITEM_TYPES_FOR_PRODUCTS, unmatched_item_source_key
@@ -51,4 +52,14 @@ class ItemPull(PullContext):
                 self.clock(),
             )
         )
-        return PullOutcome("applied", f"linked to the default source product {default_product}")
+        return PullOutcome(
+            "applied",
+            f"linked to the default source product {default_product}",
+            warnings=(
+                EventWarning.of(
+                    WarningCode.DEFAULT_PRODUCT_USED,
+                    f"QBO item {change.entity_id} ({row.get('Name')}) has no source product of its own:"
+                    f" it stands for the default source product {default_product}",
+                ),
+            ),
+        )

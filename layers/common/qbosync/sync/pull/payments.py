@@ -4,7 +4,8 @@ documents (drift checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from qbosync.qbo.client import request_id_for
 from qbosync.source.models import NewAppliedAmount, NewSourcePayment
 from qbosync.store.links import Link, LinkState
-from qbosync.sync.configuration import TenantSettings
+from qbosync.sync.configuration import MappingRow, SourceDefaults, TenantSettings
 from qbosync.sync.pull.context import PullOutcome, money
 from qbosync.sync.pull.documents import DocumentPull
 from qbosync.sync.pull.echo import is_echo, sync_token
@@ -84,14 +85,10 @@ class PaymentPull(DocumentPull):
         customer = self.links.get_by_qbo_id(tenant_id, CUSTOMER, customer_ref)
         if customer is None:
             return PullOutcome("failed", f"QBO payment {qbo_id}: its customer {customer_ref} is not linked")
-        method = self._source_payment_method(tenant_id, settings, row)
-        if method is None:
-            qbo_method = (row.get("PaymentMethodRef") or {}).get("value")
-            return PullOutcome(
-                "failed",
-                f"QBO payment {qbo_id}: no payment-method mapping names QBO payment method {qbo_method}"
-                " and source_defaults.qbo_payment_method_code is not set",
-            )
+        choice = self._source_payment_method(tenant_id, settings, row)
+        if choice.method is None:
+            return PullOutcome("failed", f"QBO payment {qbo_id}: {choice.problem}")
+        method = choice.method
         payment = NewSourcePayment(
             customer_id=customer.source_id,
             date=date.fromisoformat(str(row.get("TxnDate"))),
@@ -113,14 +110,10 @@ class PaymentPull(DocumentPull):
 
     def _source_payment_method(
         self, tenant_id: str, settings: TenantSettings, row: Mapping[str, Any]
-    ) -> str | None:
-        """The source method a payment-method mapping points at QBO's method, else the default."""
+    ) -> MethodChoice:
         qbo_method = str((row.get("PaymentMethodRef") or {}).get("value", ""))
-        if qbo_method:
-            for mapped in self.payment_methods_for(tenant_id):
-                if mapped.qbo_id == qbo_method:
-                    return mapped.source_key
-        return settings.source_defaults.qbo_payment_method_code
+        rows = self.payment_methods_for(tenant_id)
+        return source_payment_method(qbo_method, rows, settings.source_defaults)
 
     def _qbo_payment_changed(
         self,
@@ -159,6 +152,44 @@ class PaymentPull(DocumentPull):
             f"QBO payment {change.entity_id} was edited: source payment {link.source_id} voided and"
             f" {outcome.reason}",
         )
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """The source payment method a QBO payment is recorded with, or why there is none to choose."""
+
+    method: str | None
+    problem: str = ""
+
+
+def source_payment_method(
+    qbo_method: str, rows: Sequence[MappingRow], defaults: SourceDefaults
+) -> MethodChoice:
+    """The source method for a QBO payment method, chosen explicitly, never by the rows' order:
+    the per-method choice (``qbo_payment_method_choices``); else the one source method mapped to it;
+    among several, ``qbo_payment_method_code`` when it is one of them, else no choice (the admin
+    picks one); a method no row maps (or none on the payment) takes ``qbo_payment_method_code``."""
+    chosen = defaults.qbo_payment_method_choices.get(qbo_method) if qbo_method else None
+    if chosen:
+        return MethodChoice(chosen)
+    mapped = sorted({row.source_key for row in rows if qbo_method and row.qbo_id == qbo_method})
+    if len(mapped) == 1:
+        return MethodChoice(mapped[0])
+    if mapped:
+        if defaults.qbo_payment_method_code in mapped:
+            return MethodChoice(defaults.qbo_payment_method_code)
+        return MethodChoice(
+            None,
+            f"source payment methods {', '.join(mapped)} all map to QBO payment method {qbo_method}:"
+            f" choose one in source_defaults.qbo_payment_method_choices[{qbo_method!r}]",
+        )
+    if defaults.qbo_payment_method_code:
+        return MethodChoice(defaults.qbo_payment_method_code)
+    return MethodChoice(
+        None,
+        f"no payment-method mapping names QBO payment method {qbo_method or '(none)'}"
+        " and source_defaults.qbo_payment_method_code is not set",
+    )
 
 
 def _linked_invoice_amounts(row: Mapping[str, Any]) -> list[tuple[str, Decimal]]:

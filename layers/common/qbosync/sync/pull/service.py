@@ -43,10 +43,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qbosync.errors import QbosyncError, UpstreamUnavailable
-from qbosync.metrics import Metric, count, count_failure
+from qbosync.errors import NotConnected, QbosyncError, UpstreamUnavailable
+from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import logger
-from qbosync.qbo.faults import QboFault
+from qbosync.qbo.faults import QboAuthenticationFault, QboFault
 from qbosync.store.events import EventFailure, QboFaultInfo, ReasonCode, SyncEvent
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.pull.context import PullOutcome
@@ -61,6 +61,9 @@ DOCUMENTS = frozenset({"Invoice", "CreditMemo"})
 
 def _failure_of(exc: Exception) -> EventFailure:
     """The event's failure for an exception the pull met (transient ones are retried too)."""
+    if isinstance(exc, QboAuthenticationFault | NotConnected):
+        # Released as soon as QuickBooks is connected again (``EventReplay.release_after_reconnect``).
+        return EventFailure.of(ReasonCode.QBO_NOT_CONNECTED, "QuickBooks is not connected; connect it again")
     if isinstance(exc, QboFault):
         info = QboFaultInfo(code=exc.code or "", message=exc.message)
         code = ReasonCode.UPSTREAM_UNAVAILABLE if exc.retryable else fault_code(exc)
@@ -130,8 +133,14 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
             count_failure("pull", outcome.failure().code)
         else:
             self.events.mark_done(
-                tenant_id, event_id, self.clock(), note=f"{outcome.status}: {outcome.reason}"
+                tenant_id,
+                event_id,
+                self.clock(),
+                note=f"{outcome.status}: {outcome.reason}",
+                warnings=outcome.warnings,
             )
+            if outcome.warnings:
+                count_warnings("pull", [warning.code for warning in outcome.warnings])
         count(Metric.PULLED)
         if outcome.status in ("drift", "healing"):
             count(Metric.DRIFT_FOUND)

@@ -1,4 +1,4 @@
-"""Push (flow 4): source webhooks for invoices, payments and credit notes, applied to QBO exactly once.
+"""Push (flow 4): source webhooks for products, invoices, payments and credit notes, applied to QBO once.
 
 ``receiver`` verifies a webhook and queues it; ``service`` applies one queued change (re-reading the
 source, ensuring customer and items, transforming, writing with a deterministic requestid, recording

@@ -40,6 +40,12 @@ class CreditNotePush(DocumentPush):
         customer_id = self._references.customer_id(note.customer_id)
         lines = [self._references.line(line) for line in note.lines]
         body = credit_memo_body(note, customer_id, lines, self._config.settings)
+        prefixes = self._config.settings.prefixes
+        self._note_number(
+            prefixes.write_off if note.kind == "write_off" else prefixes.credit_note,
+            note.number,
+            body["DocNumber"],
+        )
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
         find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)

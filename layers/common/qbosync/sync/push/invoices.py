@@ -40,6 +40,7 @@ class InvoicePush(DocumentPush):
         customer_id = self._references.customer_id(invoice.customer_id)
         lines = [self._references.line(line) for line in invoice.lines]
         body = invoice_body(invoice, customer_id, lines, self._config.settings)
+        self._note_number(self._config.settings.prefixes.invoice, invoice.number, body["DocNumber"])
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
         find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
         if healing is not None:

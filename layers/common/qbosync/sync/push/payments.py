@@ -1,5 +1,7 @@
 """Source payments → QBO Payments against the invoices they apply to (parked until those reach QBO);
-a payment entered in QBO and recorded in the source by the pull belongs to QBO."""
+a payment entered in QBO and recorded in the source by the pull belongs to QBO. A payment whose source
+names the GL account it was deposited to goes to the QBO account the gl-accounts mapping names for it
+(unmapped: the event waits for the mapping); one that names none goes to QBO's Undeposited Funds."""
 
 from __future__ import annotations
 
@@ -39,8 +41,12 @@ class PaymentPush(DocumentPush):
                 payment.method,
                 f"source payment method {payment.method!r} is not mapped to a QBO payment method",
             )
+        deposit_to = self._deposit_account(payment)
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        if deposit_to is not None:
+            body["DepositToAccountRef"] = {"value": deposit_to}
+        self._note_number(self._config.settings.prefixes.payment, payment.number, body["PaymentRefNum"])
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
         find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         if healing is not None:
@@ -48,6 +54,21 @@ class PaymentPush(DocumentPush):
             return Applied(reason=healed, qbo_id=written.qbo_id)
         written = self._writer.upsert(target, link, body, find)
         return Applied(qbo_id=written.qbo_id)
+
+    def _deposit_account(self, payment: SourcePayment) -> str | None:
+        """The QBO account the payment is deposited to: the gl-accounts mapping of the source's deposit
+        account; None (QBO's Undeposited Funds) when the source names none."""
+        if payment.deposit_account is None:
+            return None
+        mapped = self._config.mapped(MappingKind.GL_ACCOUNTS, payment.deposit_account)
+        if mapped is None:
+            raise MissingMapping(
+                MappingKind.GL_ACCOUNTS.value,
+                payment.deposit_account,
+                f"source GL account {payment.deposit_account!r} (the payment's deposit account) is not"
+                " mapped to a QBO account",
+            )
+        return mapped
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
         target = Target(PAYMENT, PAYMENT, payment.id, payment.version)

@@ -21,10 +21,11 @@ from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
 from qbosync.source.models import SourceLine, SourceProduct
 from qbosync.source.port import SourcePort
+from qbosync.store.events import EventWarning, WarningCode
 from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
-from qbosync.sync.push.transform import MissingMapping, ResolvedLine
-from qbosync.sync.records.customers import customer_body
+from qbosync.sync.push.transform import LINE_DESCRIPTION_MAX, MissingMapping, ResolvedLine
+from qbosync.sync.records.customers import customer_body, truncated_customer_fields
 from qbosync.sync.records.items import item_body, mapping_problem
 from qbosync.sync.records.links import CUSTOMER, ITEM, new_link
 from qbosync.sync.records.names import name_key, qbo_item_name, suffixed_name
@@ -69,6 +70,11 @@ class QboReferences:
         self._config = config
         self._clock = clock
         self._products: dict[str, SourceProduct] = {}
+        self.warnings: list[EventWarning] = []
+        """Where resolving this change had to improvise; the done event carries them."""
+
+    def warn(self, code: WarningCode, message: str) -> None:
+        self.warnings.append(EventWarning.of(code, message))
 
     # Customers
 
@@ -82,6 +88,12 @@ class QboReferences:
         if found is not None:
             return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
         request_id = request_id_for(self._tenant_id, "Customer", customer.id, str(customer.version), "create")
+        cut = truncated_customer_fields(customer)
+        if cut:
+            self.warn(
+                WarningCode.FIELD_TRUNCATED,
+                f"customer {customer.id}: {', '.join(cut)} longer than QBO holds, so cut in QBO",
+            )
         try:
             created = self._create(
                 "Customer", customer_body(customer, customer.display_name), request_id, "DisplayName"
@@ -96,6 +108,11 @@ class QboReferences:
                     self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
                 )
                 found = self._create("Customer", customer_body(customer, name), suffixed_id, "DisplayName")
+            self.warn(
+                WarningCode.NAME_SUFFIXED,
+                f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
+                f" employee), so it is {name!r} in QBO",
+            )
             return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
         return self._link(CUSTOMER, customer.id, customer.version, created, "qbosync")
 
@@ -104,10 +121,21 @@ class QboReferences:
     def line(self, line: SourceLine) -> ResolvedLine:
         """A source line with its QBO item, income account, tax code and class."""
         settings = self._config.settings
-        tax_code = (
-            self._config.mapped(MappingKind.TAX_CODES, line.tax_code)
-            or settings.qbo_defaults.invoice_tax_code_id
-        )
+        mapped_tax_code = self._config.mapped(MappingKind.TAX_CODES, line.tax_code)
+        tax_code = mapped_tax_code or settings.qbo_defaults.invoice_tax_code_id
+        # A tenant that maps no tax code leaves tax to QBO on purpose; one that maps some missed this one.
+        if line.tax_code and mapped_tax_code is None and self._config.mappings.get(MappingKind.TAX_CODES):
+            used = f"the default tax code {tax_code}" if tax_code else "no tax code (QBO's own rules)"
+            self.warn(
+                WarningCode.TAX_CODE_NOT_MAPPED,
+                f"line {line.id}: source tax code {line.tax_code!r} has no tax-codes mapping, so {used}"
+                " was used",
+            )
+        if line.description and len(line.description) > LINE_DESCRIPTION_MAX:
+            self.warn(
+                WarningCode.FIELD_TRUNCATED,
+                f"line {line.id}: its description was cut to QBO's {LINE_DESCRIPTION_MAX} characters",
+            )
         return ResolvedLine(
             line=line,
             item_id=self._item_for(line),
@@ -120,6 +148,11 @@ class QboReferences:
         defaults = self._config.settings.qbo_defaults
         if line.product_id is None:
             if defaults.unmatched_one_time_item_id:
+                self.warn(
+                    WarningCode.DEFAULT_ITEM_USED,
+                    f"line {line.id} has no product: QBO item {defaults.unmatched_one_time_item_id}"
+                    " (unmatched one-time products) was used",
+                )
                 return defaults.unmatched_one_time_item_id
             raise MissingMapping(
                 "qbo_defaults",
@@ -142,8 +175,21 @@ class QboReferences:
             else defaults.unmatched_one_time_item_id
         )
         if default:
+            self.warn(
+                WarningCode.DEFAULT_ITEM_USED,
+                f"line {line.id}: product {product.id} has no QBO item ({problem.message}), so QBO item"
+                f" {default} (unmatched {product.billing.replace('_', '-')} products) was used",
+            )
             return default
         raise problem
+
+    def item_creation_problem(self, product: SourceProduct) -> MissingMapping | None:
+        """Why the mappings do not let ``product`` have a QBO item of its own (None: they do)."""
+        return self._item_creation_problem(product)
+
+    def create_item(self, product: SourceProduct) -> str:
+        """The QBO item of ``product``: one of that name adopted, else created; linked either way."""
+        return self._ensure_item(product)
 
     def _item_creation_problem(self, product: SourceProduct) -> MissingMapping | None:
         settings = self._config.settings
@@ -164,6 +210,12 @@ class QboReferences:
 
     def _ensure_item(self, product: SourceProduct) -> str:
         name = qbo_item_name(product.name)
+        if name != product.name:
+            self.warn(
+                WarningCode.NAME_TRUNCATED,
+                f"product {product.id}: {product.name!r} is {name!r} in QBO (QBO item names hold 100"
+                " characters and no ':')",
+            )
         found = self._find("Item", "Name", name)
         if found is not None:
             return self._link(ITEM, product.id, product.version, found, "matched")

@@ -39,6 +39,12 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
   unchanged since qbosync wrote it, nothing is written. A credit note heals its CreditMemo and the zero
   payment applying it. A source document that is itself void or deleted, or not linked to a live QBO
   record, is pushed as any change would be.
+- Products (``products.ProductPush``) become QBO Items: created (or matched by name) when first seen,
+  sparse-updated on an edit, made inactive when deactivated or deleted in the source; the
+  product-types, gl-codes and income-accounts mappings decide, as for a document line's item.
+- A document is listed as failed once: a failure supersedes its document's earlier failed event, and
+  a done event supersedes it too (``EventRepository.keep_one_failure`` / ``release_failure_entry``),
+  so a webhook's event and reconciliation's ``reconcile-…`` event for one invoice are one entry.
 - Every link records ``qbo_written_at``, QBO's ``LastUpdatedTime`` of qbosync's own last create, update
   or void of the record, so the pull tells qbosync's writes from later edits in QBO by QBO's clock.
 """
@@ -46,14 +52,14 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from qbosync.errors import NotConnected
-from qbosync.metrics import Metric, count, count_failure
+from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import logger
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.faults import (
@@ -65,13 +71,21 @@ from qbosync.qbo.faults import (
 )
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.events import (
+    EventFailure,
+    EventRepository,
+    EventWarning,
+    ReasonCode,
+    SyncEvent,
+    distinct_warnings,
+)
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
+from qbosync.sync.push.products import ProductPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
 from qbosync.sync.push.summaries import written_summary
 from qbosync.sync.push.transform import MissingMapping
@@ -92,6 +106,7 @@ class PushOutcome(BaseModel):
     reason_code: ReasonCode | None = None
     reason: str | None = None
     qbo_id: str | None = None
+    warnings: list[EventWarning] = Field(default_factory=list)
 
 
 def permanent_failure(exc: Exception) -> EventFailure | None:  # noqa: PLR0911 (one per family)
@@ -196,13 +211,28 @@ class PushService:
                 raise
             return self._failed(message, failure)
         reason = applied.reason or written_summary(message, applied.qbo_id)
-        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=reason)
+        done = deps.events.mark_done(
+            message.tenant_id, message.event_id, deps.clock(), note=reason, warnings=applied.warnings
+        )
+        deps.events.release_failure_entry(done, deps.clock())
         count(Metric.PUSHED)
-        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": reason})
-        return PushOutcome(event_id=message.event_id, status="done", reason=reason, qbo_id=applied.qbo_id)
+        codes = [warning.code for warning in applied.warnings]
+        if codes:
+            count_warnings("push", codes)
+        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": reason, "warnings": codes})
+        return PushOutcome(
+            event_id=message.event_id,
+            status="done",
+            reason=reason,
+            qbo_id=applied.qbo_id,
+            warnings=list(distinct_warnings(applied.warnings)),
+        )
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
-        self._deps.events.mark_failed(message.tenant_id, message.event_id, failure, self._deps.clock())
+        events, clock = self._deps.events, self._deps.clock
+        events.keep_one_failure(
+            events.mark_failed(message.tenant_id, message.event_id, failure, clock()), clock()
+        )
         count_failure("push", failure.code)
         fault = failure.qbo_fault
         logger.warning(
@@ -217,7 +247,9 @@ class PushService:
         """Make a transient failure visible while the queue retries (and if it ends in the DLQ)."""
         try:
             retrying = EventFailure.of(ReasonCode.RETRYING, f"{what}; the queue delivers it again")
-            self._deps.events.mark_failed(message.tenant_id, message.event_id, retrying, self._deps.clock())
+            events, clock = self._deps.events, self._deps.clock
+            failed = events.mark_failed(message.tenant_id, message.event_id, retrying, clock())
+            events.keep_one_failure(failed, clock())
         except Exception:  # the original failure matters more than its bookkeeping
             logger.exception("could not record a retry")
         count_failure("push", ReasonCode.RETRYING)
@@ -225,11 +257,12 @@ class PushService:
 
     def _apply(self, message: PushMessage) -> Applied:
         deps = self._deps
-        if message.kind not in ("invoice", "payment", "credit_note"):
-            return Applied(reason="customers and products sync through the bulk sync and reconciliation")
+        if message.kind == "customer":
+            return Applied(reason="customers sync through the initial sync and reconciliation")
         config = self._configuration(message.tenant_id)
         settings = config.settings
         enabled = {
+            "product": settings.sync.products,
             "invoice": settings.sync.invoices,
             "payment": settings.sync.payments,
             "credit_note": settings.sync.credit_notes,
@@ -238,15 +271,14 @@ class PushService:
             return Applied(reason=f"{message.kind} sync is turned off")
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
+        references = QboReferences(tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock)
         context = DocumentContext(
             tenant_id=tenant_id,
             qbo=qbo,
             source=source,
             links=deps.links,
             config=config,
-            references=QboReferences(
-                tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock
-            ),
+            references=references,
             writer=QboWriter(
                 tenant_id,
                 qbo,
@@ -258,8 +290,12 @@ class PushService:
             parked=deps.parked,
         )
         invoices = InvoicePush(context)
-        if message.kind == "invoice":
-            return invoices.invoice(message.source_id, heal=message.heal)
-        if message.kind == "payment":
-            return PaymentPush(context, invoices).payment(message.source_id, heal=message.heal)
-        return CreditNotePush(context, invoices).credit_note(message.source_id, heal=message.heal)
+        if message.kind == "product":
+            applied = ProductPush(context).product(message.source_id)
+        elif message.kind == "invoice":
+            applied = invoices.invoice(message.source_id, heal=message.heal)
+        elif message.kind == "payment":
+            applied = PaymentPush(context, invoices).payment(message.source_id, heal=message.heal)
+        else:
+            applied = CreditNotePush(context, invoices).credit_note(message.source_id, heal=message.heal)
+        return replace(applied, warnings=(*applied.warnings, *references.warnings))

@@ -21,10 +21,11 @@ from typing import Any
 
 from qbosync.errors import QbosyncError
 from qbosync.source.models import SourceCreditNote, SourceInvoice, SourceLine, SourcePayment
-from qbosync.store.events import MissingMappingRef
+from qbosync.store.events import EventWarning, MissingMappingRef, WarningCode
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix, TenantSettings
 
 PRIVATE_NOTE_MAX = 4000
+LINE_DESCRIPTION_MAX = 4000
 
 
 class MissingMapping(QbosyncError):
@@ -74,6 +75,17 @@ def doc_number(prefix: NumberPrefix, number: str) -> str:
     return head + rest[-room:]
 
 
+def shortened_number_warning(prefix: NumberPrefix, number: str, written: str) -> EventWarning | None:
+    """The warning for a number QBO could not hold whole (None when it is written as it is)."""
+    if written == "".join(_prefixed(prefix, number)):
+        return None
+    return EventWarning.of(
+        WarningCode.DOC_NUMBER_SHORTENED,
+        f"number {number!r} is {written!r} in QBO (QBO holds {QBO_DOC_NUMBER_LENGTH} characters);"
+        " the full number is in its private note",
+    )
+
+
 def content_hash(body: Mapping[str, Any]) -> str:
     """A digest of what was sent, so an unchanged document is not written again."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
@@ -112,7 +124,7 @@ def sales_lines(lines: Sequence[ResolvedLine]) -> list[dict[str, Any]]:
             "SalesItemLineDetail": detail,
         }
         if line.description:
-            entry["Description"] = line.description[:4000]
+            entry["Description"] = line.description[:LINE_DESCRIPTION_MAX]
         wire.append(entry)
     return wire
 

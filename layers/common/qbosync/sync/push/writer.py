@@ -26,11 +26,12 @@ from qbosync.qbo.faults import (
 )
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.port import SourcePort
-from qbosync.store.events import ReasonCode
+from qbosync.store.events import EventWarning, ReasonCode
 from qbosync.store.ledger import DocumentIdentity, WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
+from qbosync.sync.configuration import NumberPrefix
 from qbosync.sync.push.references import PushConfiguration, QboReferences
-from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash
+from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash, shortened_number_warning
 
 
 class Parked(Exception):
@@ -94,6 +95,8 @@ def marked(body: Mapping[str, Any], marker: str) -> dict[str, Any]:
 class Applied:
     reason: str | None = None
     qbo_id: str | None = None
+    warnings: tuple[EventWarning, ...] = ()
+    """Where qbosync improvised (the done event is "synced with warnings")."""
 
 
 class ParkedEvents(Protocol):
@@ -295,11 +298,18 @@ class QboWriter:
         )
 
     def update(
-        self, target: Target, qbo_id: str, sync_token: str | None, body: Mapping[str, Any]
+        self,
+        target: Target,
+        qbo_id: str,
+        sync_token: str | None,
+        body: Mapping[str, Any],
+        *,
+        mark: bool = True,
     ) -> dict[str, Any]:
-        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once."""
+        """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once.
+        ``mark``: put qbosync's marker in ``PrivateNote`` (transactions; a QBO Item has no such field)."""
         entity = target.qbo_entity
-        body = marked(body, target.marker)
+        body = marked(body, target.marker) if mark else dict(body)
         try:
             if sync_token is None:
                 raise QboStaleObject("no SyncToken is known for this record")
@@ -484,3 +494,9 @@ class DocumentPush:
         self._references = context.references
         self._writer = context.writer
         self._parked = context.parked
+
+    def _note_number(self, prefix: NumberPrefix, number: str, written: str) -> None:
+        """A number QBO could not hold whole is a warning on the event."""
+        warning = shortened_number_warning(prefix, number, written)
+        if warning is not None:
+            self._references.warnings.append(warning)

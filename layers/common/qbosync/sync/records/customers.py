@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbosync.source.models import Address, NewSourceCustomer, SourceCustomer, SourceCustomerUpdate
-from qbosync.sync.configuration import CustomerFieldGroup
+from qbosync.sync.configuration import CustomerFieldGroup, CustomerFieldOwnership
 from qbosync.sync.records.names import QBO_DISPLAY_NAME_MAX
 
 QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
@@ -30,19 +30,28 @@ SOURCE_FIELDS: dict[CustomerFieldGroup, tuple[str, ...]] = {
 }
 
 
+QBO_FIELD_LIMITS = {"company_name": 50, "given_name": 100, "family_name": 100, "phone": 30}
+"""What ``customer_body`` cuts each source field to: QBO's lengths (CompanyName 50, fault 2050 beyond)."""
+
+
+def truncated_customer_fields(customer: SourceCustomer) -> list[str]:
+    """The source fields ``customer_body`` has to cut to fit QBO, by name."""
+    return [name for name, limit in QBO_FIELD_LIMITS.items() if len(getattr(customer, name) or "") > limit]
+
+
 def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]:
     """The QBO Customer for a source customer (only the fields the source has)."""
     body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
     if customer.company_name:
-        body["CompanyName"] = customer.company_name[:100]
+        body["CompanyName"] = customer.company_name[: QBO_FIELD_LIMITS["company_name"]]
     if customer.given_name:
-        body["GivenName"] = customer.given_name[:100]
+        body["GivenName"] = customer.given_name[: QBO_FIELD_LIMITS["given_name"]]
     if customer.family_name:
-        body["FamilyName"] = customer.family_name[:100]
+        body["FamilyName"] = customer.family_name[: QBO_FIELD_LIMITS["family_name"]]
     if customer.email:
         body["PrimaryEmailAddr"] = {"Address": customer.email}
     if customer.phone:
-        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
+        body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[: QBO_FIELD_LIMITS["phone"]]}
     address = customer.billing_address
     if address is not None:
         bill = {
@@ -136,9 +145,15 @@ def qbo_update_from_source(customer: SourceCustomer, groups: Iterable[CustomerFi
     return {key: value for key, value in body.items() if key in keys}
 
 
-def new_source_customer(row: Mapping[str, Any], bill_profile_id: str) -> NewSourceCustomer:
-    """The source customer for a QBO customer: its names, contact details and active flag, read as
-    ``source_values_of`` reads them for later edits, with the chosen bill profile. The billing address
-    is not carried at creation."""
-    values = {name: value for name, value in source_values_of(row).items() if name != "billing_address"}
-    return NewSourceCustomer(**values, bill_profile_id=bill_profile_id)
+def new_source_customer(
+    row: Mapping[str, Any], bill_profile_id: str, ownership: CustomerFieldOwnership
+) -> NewSourceCustomer:
+    """The source customer for a QBO customer, read as ``source_values_of`` reads later edits, with the
+    chosen bill profile: the fields of every group QBO owns for a customer that started in QBO (by
+    default all of them: names, e-mail and phone, billing address); a group the source owns is left
+    for the source to fill. The display name is always carried (the source requires one)."""
+    values = source_values_of(row)
+    groups = ownership.groups_owned_by("qbo", started_in_qbo=True)
+    carried = {name for group in groups for name in SOURCE_FIELDS[group]} | {"display_name"}
+    fields = {name: value for name, value in values.items() if name in carried}
+    return NewSourceCustomer(**fields, bill_profile_id=bill_profile_id)

@@ -1,5 +1,5 @@
 """An admin's retry of one event (``POST .../retry``), and the release of failed events once the
-mapping they missed is added."""
+mapping they missed is added, or once QuickBooks is connected again."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from qbosync.errors import Conflict
+from qbosync.observability import logger
 from qbosync.store.events import EventNotFound, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
 from qbosync.sync.retry.requeue import EventRequeue
+
+RELEASE_ON_CONNECT_LIMIT = 500
+"""Events the OAuth callback re-queues itself (each is one queue message); the schedule does the rest."""
 
 
 class EventAlreadyDone(Conflict):
@@ -48,6 +52,26 @@ class EventReplay:
                 "this event's message cannot be read any more; nothing is re-run"
             ) from None
         return event
+
+    def release_after_reconnect(self, tenant_id: str, limit: int = RELEASE_ON_CONNECT_LIMIT) -> int:
+        """Re-queue the events that failed because QuickBooks was not connected (reason code
+        ``qbo_not_connected``), right after the tenant connects again: at most ``limit`` of them, newest
+        first, so the OAuth callback stays quick; the retry schedule re-queues the rest. Returns how many."""
+        released = 0
+        cursor: str | None = None
+        while released < limit:
+            page = self.events.list(tenant_id, "failed", limit=100, cursor=cursor)
+            for event in page.items:
+                if released < limit and event.reason_code is ReasonCode.QBO_NOT_CONNECTED and event.payload:
+                    self.requeue.requeue(event)
+                    released += 1
+            if page.cursor is None:
+                break
+            cursor = page.cursor
+        logger.info(
+            "released events after reconnecting", extra={"tenant_id": tenant_id, "released": released}
+        )
+        return released
 
     def release_waiting_for_mappings(self, tenant_id: str, kind: str, source_keys: Iterable[str]) -> int:
         """Re-queue every event that failed because one of ``source_keys`` of ``kind`` had no mapping.
