@@ -316,7 +316,7 @@ def test_given_source_defaults_the_source_does_not_have_when_put_then_each_is_na
     ]
 
 
-def test_given_a_payment_method_choice_naming_a_source_method_that_does_not_exist_when_patched_then_422_names_it(
+def test_given_a_payment_method_choice_of_an_unknown_source_method_when_patched_then_422_names_it(
     admin_api: AdminApi,
 ) -> None:
     status, body = _patch(admin_api, {"source_defaults": {"qbo_payment_method_choices": {"1": "WAMPUM"}}})
