@@ -66,6 +66,12 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+    GO_LIVE_NOT_SET = "go_live_not_set"
+    """The tenant's ``onboarding.go_live_date`` is not set; no document is pushed until it is."""
+    PRE_GO_LIVE_NO_MATCH = "pre_go_live_no_match"
+    """A document dated before go-live has no QBO document to link to (it is never created)."""
+    PRE_GO_LIVE_AMBIGUOUS = "pre_go_live_ambiguous"
+    """A document dated before go-live matches several QBO documents; link one by import."""
 
 
 STUCK_AFTER = timedelta(minutes=15)

@@ -70,6 +70,7 @@ from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
+from qbosync.sync.push.go_live import go_live_date
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
@@ -236,6 +237,7 @@ class PushService:
         }[message.kind]
         if not enabled:
             return Applied(reason=f"{message.kind} sync is turned off")
+        go_live_date(settings)  # no document is written before the tenant has a go-live date
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
         context = DocumentContext(
