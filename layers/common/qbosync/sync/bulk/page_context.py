@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
 from qbosync.store.links import LinkRepository
+from qbosync.store.onboarding import SuggestionRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.records.links import new_link
 
@@ -37,6 +38,8 @@ class PageContext:
     links: LinkRepository
     clock: Callable[[], datetime]
     batch_size: int = QBO_BATCH_MAX_ITEMS
+    suggestions: SuggestionRepository | None = None
+    """Where ambiguous matches are listed and admins' decisions read (None: neither)."""
 
     def record_created_links(
         self, entity: str, created: Sequence[tuple[CreatedRecord, Mapping[str, Any]]]
@@ -45,7 +48,9 @@ class PageContext:
         now = self.clock()
         self.links.put_many(
             [
-                new_link(self.tenant_id, entity, c.source_id, c.source_version, row, "qbosync", now)
+                new_link(
+                    self.tenant_id, entity, c.source_id, c.source_version, row, "qbosync", now
+                ).model_copy(update={"created_by_run": self.run_id})
                 for c, row in created
             ]
         )

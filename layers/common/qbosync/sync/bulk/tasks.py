@@ -148,6 +148,7 @@ def _context(event: SyncPageEvent | QboToSourceEvent, deps: BulkSyncDependencies
         links=deps.links,
         clock=deps.clock,
         batch_size=deps.batch_size,
+        suggestions=deps.suggestions,
     )
 
 
