@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from qbosync.store.events import ReasonCode
+from qbosync.sync.bulk.documents import match_documents
+from qbosync.sync.bulk.models import RunConfig
+from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.configuration import OnboardingSettings, TenantSettings
 from tests.support.push_world import PushWorld, push_world
 
@@ -159,3 +163,45 @@ def test_given_no_go_live_date_when_an_invoice_is_pushed_then_it_fails_naming_th
         assert event.reason_code == ReasonCode.GO_LIVE_NOT_SET
         assert "onboarding.go_live_date" in (event.reason or "")
         assert len(world.qbo_rows("Invoice")) == invoices_before
+
+
+def test_given_document_matching_from_a_date_when_the_initial_sync_runs_then_later_edits_update_qbo_documents(
+    world: PushWorld,
+) -> None:
+    customer_id = _customer_in_qbo(world)
+    old = world.new_invoice(
+        customer_id=customer_id, lines=1, issue_date=BEFORE_GO_LIVE.isoformat(), number="INV-880003"
+    )
+    missing = world.new_invoice(customer_id=customer_id, lines=1, issue_date=BEFORE_GO_LIVE.isoformat())
+    world.held_webhooks()
+    legacy = _legacy_invoice_in_qbo(world, old, number="880003")
+    settings, _version = world.configuration.read_settings(world.tenant_id)
+    onboarding = settings.onboarding.model_copy(update={"match_documents_from": BEFORE_GO_LIVE})
+    context = PageContext(
+        tenant_id=world.tenant_id,
+        run_id="run-1",
+        config=RunConfig(
+            settings=settings.model_copy(update={"onboarding": onboarding}),
+            run_started_at=datetime.now(UTC),
+        ),
+        qbo=world.qbo,
+        source=world.source,
+        links=world.links,
+        clock=lambda: datetime.now(UTC),
+    )
+
+    tally = match_documents(context)
+
+    assert tally is not None and tally.matched == 1
+    assert {(s.source_id, s.code) for s in tally.skipped_reasons} >= {
+        (missing["id"], SkipReason.NO_DOCUMENT_MATCH)
+    }
+    assert world.linked("Invoice", old["id"]).qbo_id == legacy["Id"]
+    invoices_before = len(world.qbo_rows("Invoice"))
+    edited = world.change(
+        "PUT", f"invoices/{old['id']}", {"lines": [{"product_id": world.product_ids()[0], "quantity": "2"}]}
+    )
+    world.deliver_all()
+    world.drain()
+    assert len(world.qbo_rows("Invoice")) == invoices_before
+    assert Decimal(str(world.qbo.read("Invoice", legacy["Id"])["TotalAmt"])) == Decimal(edited["total"])

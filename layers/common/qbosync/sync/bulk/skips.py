@@ -16,6 +16,7 @@ class SkipReason(StrEnum):
     ALREADY_LINKED = "already_linked"
     AMBIGUOUS_MATCH = "ambiguous_match"
     SKIPPED_BY_ADMIN = "skipped_by_admin"
+    NO_DOCUMENT_MATCH = "no_document_match"
     EMAIL_MISMATCH = "email_mismatch"
     NAME_TAKEN = "name_taken"
     SUFFIXED_NAME_TAKEN = "suffixed_name_taken"
@@ -58,6 +59,10 @@ EXPLANATIONS: dict[SkipReason, str] = {
         "Several QuickBooks customers have this e-mail (or display name), so qbosync cannot tell which "
         "one it is. It is listed under GET /tenants/{t}/suggestions with its candidates: confirm one, "
         "or choose create or skip, then run the sync again."
+    ),
+    SkipReason.NO_DOCUMENT_MATCH: (
+        "Document matching found no single QuickBooks document with this number (with or without the "
+        "prefix), customer and date. Import its link (POST /tenants/{t}/links/import) if it is there."
     ),
     SkipReason.SKIPPED_BY_ADMIN: (
         "An admin rejected every QuickBooks candidate for this record and chose to skip it."

@@ -18,6 +18,7 @@ from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
 from qbosync.sync.bulk.common import Tally
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
@@ -52,6 +53,7 @@ from qbosync.sync.reference import CONNECTED, ReferenceCatalog, ReferenceKind
 
 _TASK_EVENT: TypeAdapter[Any] = TypeAdapter(TaskEvent)
 RUN_STEP_ENTITY = "run"
+DOCUMENTS_ENTITY = "documents"
 
 
 def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
@@ -135,7 +137,8 @@ def _qbo_to_source_steps(config: RunConfig) -> int:
         and settings.source_defaults.new_customer_bill_profile_id is not None
     )
     items = settings.sync.products and settings.source_defaults.unmatched_qbo_item_product_id is not None
-    return int(bool(customers)) + int(bool(items))
+    documents = settings.onboarding.match_documents_from is not None
+    return int(bool(customers)) + int(bool(items)) + int(documents)
 
 
 def _context(event: SyncPageEvent | QboToSourceEvent, deps: BulkSyncDependencies) -> PageContext:
@@ -218,6 +221,7 @@ def qbo_to_source(event: QboToSourceEvent, deps: BulkSyncDependencies) -> dict[s
     for entity, step in (
         (QBO_CUSTOMERS_ENTITY, customers_to_source),
         (QBO_ITEMS_ENTITY, items_to_default_product),
+        (DOCUMENTS_ENTITY, match_documents),
     ):
         tally = step(context)
         if tally is None:
