@@ -20,6 +20,7 @@ from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.settings import get_settings
 from qbosync.store.links import LinkRepository
 from qbosync.sync import wiring
+from qbosync.sync.bulk.plan import PREPARE_READS
 from tests.support.admin_api import ADMIN, http_event
 from tests.support.bulk_world import BulkWorld, bulk_world, provision_tenant
 from tests.support.lambda_context import LambdaContextStub
@@ -72,6 +73,7 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert status == 202
     run = world.wait_until_finished(TENANT, started["run_id"])
     assert run.status.startswith("SUCCEEDED")
+    assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"
     linked = {**links_of("Customer"), **links_of("Item")}
     for row in planned:
         link = linked.get(row["source_id"])

@@ -95,14 +95,11 @@ def _match_one(  # noqa: PLR0917 - one document's identity, field by field
         tally.skip(document.id, SkipReason.NO_DOCUMENT_MATCH, "its customer is not linked to QBO")
         return
 
-    def counted() -> None:
-        tally.qbo_requests += 1
-
     match = find_existing_document(
         context.qbo,
         DocumentQuery(entity, number_field, document.number, prefix, customer.qbo_id, amount, dated),
         lambda qbo_id: context.links.get_by_qbo_id(context.tenant_id, entity, qbo_id),
-        counted,
+        tally.count_read,
     )
     if match.outcome is DocumentMatchOutcome.MATCHED and match.record is not None:
         context.links.put(

@@ -174,7 +174,7 @@ class InitialSyncPlanner:
                             candidates=list(decision.candidates),
                         )
                     )
-                reads += tally.qbo_requests
+                reads += tally.qbo_reads
         if settings.sync.products:
             for listing in _pages(context.source.list_products, self._page_size):
                 tally = Tally()
@@ -192,7 +192,7 @@ class InitialSyncPlanner:
                             qbo_body=_as_json(product.body),
                         )
                     )
-                reads += tally.qbo_requests
+                reads += tally.qbo_reads
         return entries, reads
 
     @staticmethod

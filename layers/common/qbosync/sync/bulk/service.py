@@ -87,6 +87,8 @@ class RunView(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     started_by: str
+    qbo_reads: int = 0
+    """QBO reads the run made so far (a dry run's plan says how many to expect)."""
 
 
 def skips_view(skips: EntitySkips) -> SkipsView:
@@ -138,6 +140,7 @@ def run_view(run: SyncRun) -> RunView:
         started_at=run.started_at,
         finished_at=run.finished_at,
         started_by=run.started_by,
+        qbo_reads=run.qbo_reads,
     )
 
 

@@ -177,7 +177,13 @@ def sync_page(event: SyncPageEvent, deps: BulkSyncDependencies) -> PageResult:
     else:
         tally = sync_customer_page(context, page)
     counted = deps.runs.add_page_result(
-        event.tenant_id, event.run_id, page.entity, tally.counts(), page.page_no, skips=tally.skips()
+        event.tenant_id,
+        event.run_id,
+        page.entity,
+        tally.counts(),
+        page.page_no,
+        skips=tally.skips(),
+        qbo_reads=tally.qbo_reads,
     )
     logger.info(
         "bulk sync page done",
@@ -227,7 +233,13 @@ def qbo_to_source(event: QboToSourceEvent, deps: BulkSyncDependencies) -> dict[s
         if tally is None:
             continue
         counted = deps.runs.add_page_result(
-            event.tenant_id, event.run_id, entity, tally.counts(), 1, skips=tally.skips()
+            event.tenant_id,
+            event.run_id,
+            entity,
+            tally.counts(),
+            1,
+            skips=tally.skips(),
+            qbo_reads=tally.qbo_reads,
         )
         results[entity] = dump(_result(entity, 1, tally, counted))
     return results
