@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from qbosync.sync.bulk.models import PageDescriptor, RunConfig
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale, plan_as_csv
 from qbosync.sync.bulk.products import sync_product_page
+from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.onboarding.suggestions import (
     NotACandidate,
     SuggestionDecision,
@@ -195,3 +197,25 @@ def test_given_two_qbo_customers_share_an_email_when_one_is_confirmed_and_one_re
         confirmed_customer.id: SuggestionStatus.CONFIRMED,
         rejected_customer.id: SuggestionStatus.CREATE_NEW,
     }
+
+
+def test_given_a_run_following_a_plan_when_a_customer_changed_since_then_the_run_leaves_it_for_a_new_plan(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    summary = world.planner.plan(TENANT, "admin-1")
+    changed = world.source.list_customers(None, 50).items[3]
+    world.source_world.http.put(
+        f"/_sandbox/tenants/{TENANT}/customers/{changed.id}", json={"display_name": "Changed Since Plan"}
+    ).raise_for_status()
+    following = replace(
+        world.context(),
+        config=world.config(TENANT, world.now()).model_copy(update={"plan_id": summary.plan_id}),
+        plans=PlanRepository(),
+    )
+
+    tally = sync_customer_page(following, CUSTOMERS)
+
+    assert [(s.source_id, s.code) for s in tally.skipped_reasons] == [(changed.id, SkipReason.PLAN_CHANGED)]
+    assert links.get(TENANT, "Customer", changed.id) is None
+    assert tally.created == 11

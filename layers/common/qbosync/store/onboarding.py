@@ -5,7 +5,7 @@ on them, and dry-run plans with their entries.
 |---|---|---|
 | suggestion | ``TENANT#{t}`` | ``SUGGESTION#{entity}#{source_id}`` (candidates, status, decision) |
 | plan | ``TENANT#{t}`` | ``PLAN#{plan_id}`` (summary; expires after ``PLAN_TTL``) |
-| plan entry | ``TENANT#{t}`` | ``PLANENTRY#{plan_id}#{n:06d}`` (one record's planned action; same TTL) |
+| plan entry | ``TENANT#{t}`` | ``PLANENTRY#{plan_id}#{entity}#{source_id}`` (one record, same TTL) |
 
 Documents are stored as JSON strings (like settings), read back into the models below.
 """
@@ -118,6 +118,14 @@ class PlanAction(StrEnum):
     """Ambiguous: nothing is created or linked until an admin decides."""
 
 
+def json_body(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A QBO body as a plan stores and compares it (amounts as JSON sends them)."""
+    if body is None:
+        return None
+    loaded: dict[str, Any] = json.loads(json.dumps(body, default=str))
+    return loaded
+
+
 class PlanEntry(BaseModel):
     """What the real run will do with one source record, and why."""
 
@@ -132,6 +140,15 @@ class PlanEntry(BaseModel):
     qbo_id: str | None = None
     qbo_body: dict[str, Any] | None = None
     candidates: list[Candidate] = Field(default_factory=list)
+
+    def same_outcome(self, other: PlanEntry) -> bool:
+        """Same action on the same QBO record, from the same source version, with the same body."""
+        return (
+            self.action is other.action
+            and self.qbo_id == other.qbo_id
+            and self.source_version == other.source_version
+            and self.qbo_body == other.qbo_body
+        )
 
 
 class PlanSummary(BaseModel):
@@ -156,6 +173,10 @@ def _entry_prefix(plan_id: str) -> str:
     return f"PLANENTRY#{plan_id}#"
 
 
+def _entry_sk(plan_id: str, entity: str, source_id: str) -> str:
+    return f"{_entry_prefix(plan_id)}{entity}#{source_id}"
+
+
 class PlanRepository:
     def __init__(self, table: MainTable | None = None) -> None:
         self._table = table or MainTable()
@@ -168,12 +189,12 @@ class PlanRepository:
             [
                 {
                     "pk": pk,
-                    "sk": f"{_entry_prefix(summary.plan_id)}{index:06d}",
+                    "sk": _entry_sk(summary.plan_id, entry.entity, entry.source_id),
                     "item_type": "plan_entry",
                     "document": entry.model_dump_json(),
                     "expires_at": expires_at,
                 }
-                for index, entry in enumerate(entries)
+                for entry in entries
             ],
             sleep=lambda _seconds: None,
         )
@@ -190,6 +211,10 @@ class PlanRepository:
     def get(self, tenant_id: str, plan_id: str) -> PlanSummary | None:
         item = self._table.get(tenant_pk(tenant_id), _plan_sk(plan_id))
         return PlanSummary.model_validate_json(item["document"]) if item else None
+
+    def entry(self, tenant_id: str, plan_id: str, entity: str, source_id: str) -> PlanEntry | None:
+        item = self._table.get(tenant_pk(tenant_id), _entry_sk(plan_id, entity, source_id))
+        return PlanEntry.model_validate_json(item["document"]) if item else None
 
     def entries(
         self, tenant_id: str, plan_id: str, *, limit: int = 100, cursor: str | None = None

@@ -98,6 +98,8 @@ class SyncRun(BaseModel):
     started_by: str
     qbo_reads: int = 0
     """QBO reads the run's pages made (matching queries), counted once per page."""
+    plan_id: str | None = None
+    """The dry run's plan the run follows: a record whose outcome changed since is skipped."""
 
 
 class RunAlreadyActive(Conflict):

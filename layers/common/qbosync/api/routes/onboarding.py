@@ -75,7 +75,7 @@ def onboarding_router(
             "linked elsewhere). The report lists every row: accepted, already_linked (nothing written) or "
             "refused with a reason code. The same import twice gives the same report."
         ),
-        responses={200: {"description": "The report"}, **error_responses(401, 403, 404, 415, 422, 502)},
+        responses={200: {"description": "The report"}, **error_responses(401, 403, 404, 409, 415, 422, 502)},
         tags=["onboarding"],
     )
     def import_links(tenant_id: TenantId, request: Annotated[LinkImportRequest, Body()]) -> LinkImportReport:

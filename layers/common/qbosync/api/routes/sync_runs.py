@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.api.routes.readiness import tenant_preflight
+from qbosync.errors import ValidationFailed
 from qbosync.sync import wiring
 from qbosync.sync.bulk.plan import InitialSyncPlanner
 from qbosync.sync.bulk.service import InitialSyncService, RunView
@@ -44,12 +45,6 @@ class InitialSyncRequest(BaseModel):
     plan_id: (
         Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")] | None
     ) = None
-
-    @model_validator(mode="after")
-    def _plan_or_dry_run(self) -> InitialSyncRequest:
-        if self.dry_run and self.plan_id is not None:
-            raise ValueError("a dry run makes a new plan; send plan_id to run an existing one")
-        return self
 
 
 def plan_url(tenant_id: str, plan_id: str) -> str:
@@ -90,6 +85,11 @@ def sync_runs_router(
     ) -> Response[Any]:
         principal = require_tenant(router, tenant_id, deps.tenants)
         asked = request or InitialSyncRequest()
+        if asked.dry_run and asked.plan_id is not None:
+            raise ValidationFailed(
+                "a dry run makes a new plan; send plan_id alone to run an existing one",
+                code="invalid_request",
+            )
         if asked.dry_run:
             plan = plans().plan(tenant_id, principal.sub)
             return Response(
@@ -99,7 +99,7 @@ def sync_runs_router(
             )
         if asked.plan_id is not None:
             plans().recheck(tenant_id, asked.plan_id)  # 409 plan_stale when a record changed since
-        started = runs().start(tenant_id, principal.sub)
+        started = runs().start(tenant_id, principal.sub, asked.plan_id)
         return _accepted(started.model_dump())
 
     @router.get(

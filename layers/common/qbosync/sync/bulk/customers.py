@@ -18,8 +18,10 @@ from qbosync.store.onboarding import (
     Candidate,
     CandidateReason,
     PlanAction,
+    PlanEntry,
     Suggestion,
     SuggestionStatus,
+    json_body,
 )
 from qbosync.sync.bulk.common import (
     Creation,
@@ -77,6 +79,20 @@ class CustomerDecision:
             return None
         return customer_body(self.customer, self.customer.display_name)
 
+    def entry(self) -> PlanEntry:
+        """This decision as a dry run's plan records it."""
+        return PlanEntry(
+            entity=CUSTOMER,
+            source_id=self.customer.id,
+            source_version=self.customer.version,
+            action=self.action,
+            reason_code=self.code,
+            reason=self.reason,
+            qbo_id=str(self.match["Id"]) if self.match is not None else self.chosen_qbo_id,
+            qbo_body=json_body(self.body()),
+            candidates=list(self.candidates),
+        )
+
 
 def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     """Sync one page of source customers into QBO; links are recorded before this returns."""
@@ -95,7 +111,9 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     to_create: list[tuple[SourceCustomer, Creation]] = []
     for decision in decide_customers(context, tally, pending):
         customer = decision.customer
-        if decision.action is PlanAction.MATCH:
+        if context.departs_from_plan(decision.entry()):
+            tally.skip(customer.id, SkipReason.PLAN_CHANGED, "changed since the plan this run follows")
+        elif decision.action is PlanAction.MATCH:
             match = decision.match or context.qbo.read("Customer", str(decision.chosen_qbo_id))
             origin: LinkOrigin = (
                 "qbosync" if created_during_run(match, context.config.run_started_at) else "matched"

@@ -160,38 +160,13 @@ class InitialSyncPlanner:
             for listing in _pages(context.source.list_customers, self._page_size):
                 tally = Tally()
                 pending = self._pending(context, CUSTOMER, listing.items, tally, entries)
-                for decision in decide_customers(context, tally, pending) if pending else []:
-                    entries.append(
-                        PlanEntry(
-                            entity=CUSTOMER,
-                            source_id=decision.customer.id,
-                            source_version=decision.customer.version,
-                            action=decision.action,
-                            reason_code=decision.code,
-                            reason=decision.reason,
-                            qbo_id=_qbo_id(decision.match) or decision.chosen_qbo_id,
-                            qbo_body=_as_json(decision.body()),
-                            candidates=list(decision.candidates),
-                        )
-                    )
+                entries += [d.entry() for d in decide_customers(context, tally, pending)] if pending else []
                 reads += tally.qbo_reads
         if settings.sync.products:
             for listing in _pages(context.source.list_products, self._page_size):
                 tally = Tally()
                 pending = self._pending(context, ITEM, listing.items, tally, entries)
-                for product in decide_products(context, tally, pending) if pending else []:
-                    entries.append(
-                        PlanEntry(
-                            entity=ITEM,
-                            source_id=product.product.id,
-                            source_version=product.product.version,
-                            action=product.action,
-                            reason_code=product.code,
-                            reason=product.reason,
-                            qbo_id=_qbo_id(product.match),
-                            qbo_body=_as_json(product.body),
-                        )
-                    )
+                entries += [d.entry() for d in decide_products(context, tally, pending)] if pending else []
                 reads += tally.qbo_reads
         return entries, reads
 
@@ -237,18 +212,6 @@ def _pages(list_page: Callable[[str | None, int], Page[Any]], limit: int) -> Ite
             return
 
 
-def _as_json(body: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The body as it is stored and compared (amounts as JSON sends them)."""
-    if body is None:
-        return None
-    loaded: dict[str, Any] = json.loads(json.dumps(body, default=str))
-    return loaded
-
-
-def _qbo_id(row: dict[str, Any] | None) -> str | None:
-    return str(row["Id"]) if row is not None and row.get("Id") is not None else None
-
-
 def _action_of(entry: PlanEntry | None) -> dict[str, Any] | None:
     if entry is None:
         return None
@@ -256,15 +219,9 @@ def _action_of(entry: PlanEntry | None) -> dict[str, Any] | None:
 
 
 def _same_outcome(planned: PlanEntry | None, now: PlanEntry | None) -> bool:
-    """Same action on the same QBO record from the same source version (and the same body)."""
     if planned is None or now is None:
         return planned is now
-    return (
-        planned.action is now.action
-        and planned.qbo_id == now.qbo_id
-        and planned.source_version == now.source_version
-        and planned.qbo_body == now.qbo_body
-    )
+    return planned.same_outcome(now)
 
 
 def plan_as_csv(entries: Iterable[PlanEntry]) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from qbosync.source.models import SourceProduct
-from qbosync.store.onboarding import PlanAction
+from qbosync.store.onboarding import PlanAction, PlanEntry, json_body
 from qbosync.sync.bulk.common import (
     Creation,
     Tally,
@@ -47,7 +47,9 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
     creations: list[Creation] = []
     for decision in decide_products(context, tally, pending):
         product = decision.product
-        if decision.action is PlanAction.MATCH and decision.match is not None:
+        if context.departs_from_plan(decision.entry()):
+            tally.skip(product.id, SkipReason.PLAN_CHANGED, "changed since the plan this run follows")
+        elif decision.action is PlanAction.MATCH and decision.match is not None:
             origin: Literal["qbosync", "matched"] = (
                 "qbosync" if created_during_run(decision.match, config.run_started_at) else "matched"
             )
@@ -84,6 +86,19 @@ class ProductDecision:
     reason: str
     match: dict[str, Any] | None = None
     body: dict[str, Any] | None = None
+
+    def entry(self) -> PlanEntry:
+        """This decision as a dry run's plan records it."""
+        return PlanEntry(
+            entity=ITEM,
+            source_id=self.product.id,
+            source_version=self.product.version,
+            action=self.action,
+            reason_code=self.code,
+            reason=self.reason,
+            qbo_id=str(self.match["Id"]) if self.match is not None else None,
+            qbo_body=json_body(self.body),
+        )
 
 
 def decide_products(

@@ -17,6 +17,7 @@ class SkipReason(StrEnum):
     AMBIGUOUS_MATCH = "ambiguous_match"
     SKIPPED_BY_ADMIN = "skipped_by_admin"
     NO_DOCUMENT_MATCH = "no_document_match"
+    PLAN_CHANGED = "plan_changed"
     EMAIL_MISMATCH = "email_mismatch"
     NAME_TAKEN = "name_taken"
     SUFFIXED_NAME_TAKEN = "suffixed_name_taken"
@@ -59,6 +60,10 @@ EXPLANATIONS: dict[SkipReason, str] = {
         "Several QuickBooks customers have this e-mail (or display name), so qbosync cannot tell which "
         "one it is. It is listed under GET /tenants/{t}/suggestions with its candidates: confirm one, "
         "or choose create or skip, then run the sync again."
+    ),
+    SkipReason.PLAN_CHANGED: (
+        "The run follows a dry run's plan, and this record would now be handled differently (it changed in "
+        "the source or QuickBooks since). Make a new dry run, review it, and run from the new plan."
     ),
     SkipReason.NO_DOCUMENT_MATCH: (
         "Document matching found no single QuickBooks document with this number (with or without the "

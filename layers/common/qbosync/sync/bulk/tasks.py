@@ -85,7 +85,7 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
             f"{check.id}: {check.reason}" for check in report.checks if check.status == "fail"
         )
         raise BulkSyncPreflightFailed(f"preflight failed: {failing}"[:500])
-    config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size)
+    config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
     return PreparedRun(config=config)
 
@@ -152,6 +152,7 @@ def _context(event: SyncPageEvent | QboToSourceEvent, deps: BulkSyncDependencies
         clock=deps.clock,
         batch_size=deps.batch_size,
         suggestions=deps.suggestions,
+        plans=deps.plans,
     )
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from qbosync.errors import ValidationFailed, validation_details
 from qbosync.observability import logger
@@ -58,13 +58,10 @@ class LinkImportRequest(BaseModel):
     rows: list[LinkImportRow] | None = Field(None, max_length=MAX_ROWS)
     csv: str | None = Field(None, max_length=200_000)
 
-    @model_validator(mode="after")
-    def _one_form(self) -> LinkImportRequest:
-        if (self.rows is None) == (self.csv is None):
-            raise ValueError("send either rows or csv")
-        return self
-
     def parsed_rows(self) -> list[LinkImportRow]:
+        """The rows, whichever form they came in (checked after the caller is authorised)."""
+        if (self.rows is None) == (self.csv is None):
+            raise ValidationFailed("send either rows or csv", code="invalid_import")
         return self.rows if self.rows is not None else rows_from_csv(self.csv or "")
 
 

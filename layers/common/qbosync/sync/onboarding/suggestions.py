@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from qbosync.errors import Conflict, NotFound, ValidationFailed
 from qbosync.observability import logger
@@ -35,13 +35,7 @@ class SuggestionDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["confirm", "create", "skip"]
-    qbo_id: str | None = None
-
-    @model_validator(mode="after")
-    def _confirm_names_a_candidate(self) -> SuggestionDecision:
-        if (self.action == "confirm") != (self.qbo_id is not None):
-            raise ValueError("qbo_id is required to confirm, and only then")
-        return self
+    qbo_id: str | None = Field(None, min_length=1, max_length=64)
 
 
 _STATUS = {
@@ -63,6 +57,8 @@ class SuggestionService:
         self, tenant_id: str, entity: str, source_id: str, decision: SuggestionDecision, admin: str
     ) -> Suggestion:
         """Record the admin's decision; a decision already taken is changed only to the same one."""
+        if (decision.action == "confirm") != (decision.qbo_id is not None):
+            raise ValidationFailed("qbo_id is required to confirm, and only then", code="invalid_decision")
         found = self._suggestions.get(tenant_id, entity, source_id)
         if found is None:
             raise SuggestionNotFound(f"no suggestion for {entity} {source_id}")
