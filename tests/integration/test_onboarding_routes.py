@@ -187,3 +187,19 @@ def test_given_an_import_with_good_and_bad_rows_when_sent_twice_then_same_report
     assert elsewhere["rows"][0]["reason_code"] == "qbo_linked_elsewhere"
     status, bad, _ = call("POST", f"/tenants/{TENANT}/links/import", {"csv": "who,what\nx,y"})
     assert status == 422 and bad["error"]["code"] == "invalid_csv"
+
+
+def test_given_no_suggestion_when_one_is_decided_then_404_and_a_confirm_without_a_candidate_is_422(
+    world: BulkWorld,
+) -> None:
+    status, listed, _ = call("GET", f"/tenants/{TENANT}/suggestions")
+    missing_status, missing, _ = call(
+        "POST", f"/tenants/{TENANT}/suggestions/Customer/cus_1/decision", {"action": "skip"}
+    )
+    bad_status, bad, _ = call(
+        "POST", f"/tenants/{TENANT}/suggestions/Customer/cus_1/decision", {"action": "confirm"}
+    )
+
+    assert (status, listed) == (200, {"suggestions": [], "cursor": None})
+    assert missing_status == 404 and missing["error"]["code"] == "suggestion_not_found"
+    assert bad_status == 422 and bad["error"]["code"] == "invalid_decision"
