@@ -213,6 +213,7 @@ class RuntimeWorld:
         credentials = box.read(settings.tenant_source_secret_name(self.tenant_id))
         self.webhook_secret = str(credentials["webhook_secret"])
         self.source = HttpSourceAdapter(self.source_url, self.tenant_id, str(credentials["api_key"]))
+        self._go_live_long_ago()
         tokens = box.read(settings.tenant_token_secret_name(self.tenant_id), fresh=True)
         from tests.support.fakes import StaticToken
 
@@ -233,6 +234,17 @@ class RuntimeWorld:
         response.raise_for_status()
         entries: list[dict[str, Any]] = response.json()["entries"]
         return entries
+
+    def _go_live_long_ago(self) -> None:
+        """Every push needs a go-live date; one long past keeps every storm document after it."""
+        url = f"{self.front_door}/tenants/{self.tenant_id}/settings"
+        current = self.http.get(url, headers=self.admin)
+        current.raise_for_status()
+        settings = {**current.json()["settings"], "onboarding": {"go_live_date": "2000-01-01"}}
+        answer = self.http.put(
+            url, json=settings, headers={**self.admin, "If-Match": current.headers["etag"]}
+        )
+        answer.raise_for_status()
 
     def _map(self, kind: str, rows: dict[str, str]) -> None:
         url = f"{self.front_door}/tenants/{self.tenant_id}/mappings/{kind}"

@@ -9,6 +9,7 @@ settings to send, or raises ``StepFailed`` naming the choice QBO or the source c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from local.demo.narration import StepFailed
@@ -142,4 +143,6 @@ def configured_settings(
         "qbo_payment_method_code": source_lists["payment-methods"][0]["code"],
     }
     settings["deletion_policy"] = "delete"  # so the demo can show a deletion; paid invoices are voided
+    # Going live today: the documents the demo writes are dated today, so they are created in QBO.
+    settings["onboarding"] = {**current.get("onboarding", {}), "go_live_date": date.today().isoformat()}
     return settings

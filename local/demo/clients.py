@@ -83,8 +83,8 @@ class AdminApi:
         response = self.http.put(self.path(suffix), json=body, headers={"If-Match": etag})
         return _json_object(_expect(response, 200))
 
-    def post(self, suffix: str, expected: int) -> dict[str, Any]:
-        return _json_object(_expect(self.http.post(self.path(suffix)), expected))
+    def post(self, suffix: str, expected: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        return _json_object(_expect(self.http.post(self.path(suffix), json=body), expected))
 
     def redirect_from(self, suffix: str) -> str:
         response = _expect(self.http.get(self.path(suffix)), 302, 303, 307)

@@ -143,6 +143,7 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
             ("Connect to QuickBooks Online", scenario.connect),
             ("Configure mappings and settings", scenario.configure),
             ("Preflight", scenario.preflight),
+            ("Dry run: what the initial sync will do", scenario.dry_run),
             ("Initial bulk sync", scenario.initial_sync),
             ("Push: source documents to QBO", scenario.push),
             ("Pull: a QBO customer to the source", scenario.pull),

@@ -144,6 +144,7 @@ class DemoScenario:
     admin_token: str
     rows: list[SummaryRow] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    plan_id: str | None = None
     admin: AdminApi = field(init=False)
     browser: Browser = field(init=False)
     _source: SourceSystem | None = None
@@ -353,18 +354,52 @@ class DemoScenario:
 
     # ------------------------------------------------------------------ 4. initial bulk sync
 
+    def dry_run(self) -> None:
+        """Plan the initial sync without writing anything, and show what the run will do."""
+        n = self.narrator
+        qbo_customers = self.qbo.count("Customer")
+        plan = self.admin.post("/sync/initial", 201, {"dry_run": True})
+        plan_id = str(plan.get("plan_id", ""))
+        require(bool(plan_id), f"the dry run answered without a plan id: {plan}")
+        n.ok(f"POST /sync/initial {{dry_run: true}} → 201, plan [bold]{plan_id}[/]: nothing written")
+        actions = ("match", "create", "skip", "suggestion")
+        table = Table("entity", *actions, title=f"Plan {plan_id}")
+        for entity, counts in sorted(plan.get("counts", {}).items()):
+            table.add_row(entity, *(str(counts.get(action, 0)) for action in actions))
+        n.show(table)
+        n.say(f"the real run will read QBO [bold]{plan['qbo_reads']}[/] times (plus its writes)")
+        require(self.qbo.count("Customer") == qbo_customers, "the dry run changed QBO's customers")
+        self.plan_id = plan_id
+        self.facts["dry_run"] = {
+            "plan_id": plan_id,
+            "counts": plan.get("counts"),
+            "qbo_reads": plan["qbo_reads"],
+        }
+        self.rows.append(
+            SummaryRow(
+                "dry run",
+                "plan only",
+                f"{plan['entries']} records planned",
+                self._api_link(f"/sync/plans/{plan_id}"),
+            )
+        )
+
     def initial_sync(self) -> None:
-        """Finish: start the run, follow it live, and check the counts against both systems."""
+        """Finish: start the run (from the dry run's plan), follow it live, and check the counts against
+        both systems."""
         n, source, qbo = self.narrator, self.source, self.qbo
         source_customers = len(source.list_all("customers"))
         n.say(
             f"before: the source has {source_customers} customers and {len(source.list_all('products'))} "
             f"products; QBO has {qbo.count('Customer')} customers and {qbo.count('Item')} items"
         )
-        started = self.admin.post("/sync/initial", 202)
+        started = self.admin.post("/sync/initial", 202, {"plan_id": self.plan_id} if self.plan_id else None)
         run_id = str(started.get("run_id", ""))
         require(bool(run_id), f"POST /sync/initial answered 202 without a run id: {started}")
-        n.ok(f"POST /sync/initial → 202, run [bold]{run_id}[/]")
+        n.ok(
+            f"POST /sync/initial → 202, run [bold]{run_id}[/]"
+            + (f" from plan {self.plan_id}" if self.plan_id else "")
+        )
         run = self._follow_run(run_id)
         table = Table("entity", *COUNT_FIELDS, title=f"Run {run_id}: {run['status']}")
         for entity, counts in sorted(run.get("counts", {}).items()):

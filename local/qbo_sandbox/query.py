@@ -297,6 +297,8 @@ def member(record: dict[str, Any], path: str) -> Any:
         current = next((v for k, v in current.items() if k.lower() == lowered), None)
     if isinstance(current, dict) and "value" in current:
         return current["value"]
+    if isinstance(current, dict) and "Address" in current:
+        return current["Address"]  # QBO filters PrimaryEmailAddr by its address
     return current
 
 

@@ -231,6 +231,7 @@ def test_given_an_invoice_that_failed_while_disconnected_when_retried_after_reco
     console: Console,
 ) -> None:
     api = console.api()
+    go_live_long_ago(api)
     console.open("connection")
     console.wait_for("#disconnect-button").click()
     console.wait_for("#confirm-disconnect").click()
@@ -252,6 +253,14 @@ def test_given_an_invoice_that_failed_while_disconnected_when_retried_after_reco
     console.driver.find_element(By.CSS_SELECTOR, ".tabs [data-status=done]").click()
     console.wait_for(f"tr[data-event-id='{event['event_id']}'] .badge-done")
     console.screenshot("10-events-done")
+
+
+def go_live_long_ago(api: httpx.Client) -> None:
+    """Every push needs a go-live date; one long past keeps the test's invoice after it."""
+    current = api.get("/settings")
+    current.raise_for_status()
+    settings = {**current.json()["settings"], "onboarding": {"go_live_date": "2000-01-01"}}
+    api.put("/settings", json=settings, headers={"If-Match": current.headers["etag"]}).raise_for_status()
 
 
 def create_source_invoice(console: Console) -> str:

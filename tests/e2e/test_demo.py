@@ -21,6 +21,7 @@ EXPECTED_STEPS = [
     "Connect to QuickBooks Online",
     "Configure mappings and settings",
     "Preflight",
+    "Dry run: what the initial sync will do",
     "Initial bulk sync",
     "Push: source documents to QBO",
     "Pull: a QBO customer to the source",
@@ -67,7 +68,7 @@ def test_given_a_fresh_runtime_when_running_the_demo_then_every_step_passes_and_
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-6000:]
-    assert "DEMO PASSED: 7/7 steps passed" in completed.stdout
+    assert "DEMO PASSED: 8/8 steps passed" in completed.stdout
 
     summary = json.loads(summary_path.read_text())
     assert summary["passed"] is True
@@ -75,6 +76,7 @@ def test_given_a_fresh_runtime_when_running_the_demo_then_every_step_passes_and_
     assert all(step["status"] == "passed" for step in summary["steps"])
 
     facts = summary["facts"]
+    assert facts["dry_run"]["counts"]["Customer"]["create"] > 0 and facts["dry_run"]["qbo_reads"] > 0
     assert facts["initial_sync"]["status"] == "SUCCEEDED"
     assert facts["initial_sync"]["totals"]["failed"] == 0
     assert facts["initial_sync"]["totals"]["created"] > 0

@@ -50,6 +50,12 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/budget",
         "/tenants/{tenant_id}/read-budget",
         "/tenants/{tenant_id}/reconcile",
+        "/tenants/{tenant_id}/links/import",
+        "/tenants/{tenant_id}/suggestions",
+        "/tenants/{tenant_id}/suggestions/{entity}/{source_id}/decision",
+        "/tenants/{tenant_id}/sync/plans/{plan_id}",
+        "/tenants/{tenant_id}/sync/plans/{plan_id}/download",
+        "/tenants/{tenant_id}/sync/runs/{run_id}/undo",
     }
 
 

@@ -366,3 +366,16 @@ def test_given_the_openapi_document_then_closed_sets_are_enums_and_if_match_is_r
         ("/tenants/{tenant_id}/mappings/{kind}/{source_key}", "delete"),
     ):
         assert parameter(path, method, "if-match")["required"] is True
+
+
+def test_given_a_patch_setting_the_go_live_date_when_saved_then_the_pushes_waiting_for_it_are_released(
+    admin_api: AdminApi,
+) -> None:
+    released_for: list[str] = []
+    admin_api.deps.go_live_set = lambda tenant_id: released_for.append(tenant_id) or 0
+    status, _body = _patch(admin_api, {"drift_policy": "report"})
+    assert (status, released_for) == (200, [])  # no go-live date yet: nothing waits to be released
+
+    status, _body = _patch(admin_api, {"onboarding": {"go_live_date": "2026-12-01"}}, if_match='"1"')
+
+    assert (status, released_for) == (200, [TENANT_A])

@@ -395,6 +395,7 @@ def test_given_a_qbo_payment_recorded_in_the_source_when_its_webhooks_are_pushed
     # the push before the pull has re-linked the replacement.
     voided = pull_world.source().void_payment(recorded.id)
     writes = pull_world.qbo_writes()
+    pull_world.store_settings()  # the push reads the stored settings (its go-live date among them)
     push = pull_world.push_service()
 
     created = push.apply(_source_payment_event("evt-payment-created", "created", recorded))

@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,13 @@ from qbosync.store.links import Link, LinkRepository
 from qbosync.store.queues import PushQueue
 from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync import wiring
-from qbosync.sync.configuration import ConfigurationService, SourceDefaults, SyncToggles, TenantSettings
+from qbosync.sync.configuration import (
+    ConfigurationService,
+    OnboardingSettings,
+    SourceDefaults,
+    SyncToggles,
+    TenantSettings,
+)
 from qbosync.sync.pull.receiver import expected_signature
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.push.customers import CustomerPush
@@ -398,6 +404,8 @@ def pull_world_fixture(main_table: str, monkeypatch: pytest.MonkeyPatch) -> Iter
             source_defaults=SourceDefaults(
                 new_customer_bill_profile_id=bill_profile, unmatched_qbo_item_product_id=default_product
             ),
+            # Every push needs a go-live date; one long past keeps every sandbox document after it.
+            onboarding=OnboardingSettings(go_live_date=date(2000, 1, 1)),
         )
         yield PullWorld(
             qbo_sandbox=sandbox,

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -45,7 +45,13 @@ from qbosync.store.links import Link, LinkRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.store.tenants import Tenant, TenantRepository
-from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRowInput, TenantSettings
+from qbosync.sync.configuration import (
+    ConfigurationService,
+    MappingKind,
+    MappingRowInput,
+    OnboardingSettings,
+    TenantSettings,
+)
 from qbosync.sync.push.receiver import WebhookReceiver
 from qbosync.sync.push.service import REQUESTID_WINDOW, PushDependencies, PushService
 from qbosync.sync.records.messages import HealKind, PushMessage
@@ -62,6 +68,10 @@ QBO_CLIENT_ID = "push-tests-client"
 QBO_REDIRECT = "http://127.0.0.1:9/callback"
 
 FakeLambdaContext = LambdaContextStub  # the one stub in tests/support; this name is kept for importers
+
+
+LONG_AGO = date(2000, 1, 1)
+"""The go-live date push tests use: every sandbox document is dated after it."""
 
 
 def utc_now() -> datetime:
@@ -329,9 +339,11 @@ class PushWorld:
         """Settings, and mappings for every source product type, GL code and payment method."""
         catalog = ReferenceCatalog(self.tenant_id, self.qbo, ReferenceCacheRepository(), time.time)
         _settings, version = self.configuration.read_settings(self.tenant_id)
-        self.configuration.replace_settings(
-            self.tenant_id, "tests", settings or TenantSettings(), version, lambda: catalog
-        )
+        chosen = settings or TenantSettings()
+        if chosen.onboarding.go_live_date is None:
+            # Every push needs a go-live date; one long past keeps every sandbox document after it.
+            chosen = chosen.model_copy(update={"onboarding": OnboardingSettings(go_live_date=LONG_AGO)})
+        self.configuration.replace_settings(self.tenant_id, "tests", chosen, version, lambda: catalog)
         income = next(
             row for row in self.qbo_rows("Account", "AccountType = 'Income'") if row.get("Active", True)
         )

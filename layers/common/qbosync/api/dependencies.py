@@ -66,6 +66,9 @@ class ApiDependencies:
     # Called with (tenant, kind, source keys) after a mappings change: events that failed for want of
     # one of those mappings are queued again. Returns how many.
     mappings_added: Callable[[str, str, list[str]], int] = wiring.release_events_waiting_for_mappings
+    # Called with the tenant after a settings save that has a go-live date: document pushes parked for
+    # want of one are queued again. Returns how many.
+    go_live_set: Callable[[str], int] = wiring.release_events_waiting_for_go_live
     # The app-wide read budget and when reconciliation reads (GET /budget, /tenants/{t}/read-budget,
     # POST /tenants/{t}/reconcile).
     read_budget: Callable[[], ReadBudget] = wiring.read_budget

@@ -75,6 +75,12 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+    GO_LIVE_NOT_SET = "go_live_not_set"
+    """The tenant's ``onboarding.go_live_date`` is not set; no document is pushed until it is."""
+    PRE_GO_LIVE_NO_MATCH = "pre_go_live_no_match"
+    """A document dated before go-live has no QBO document to link to (it is never created)."""
+    PRE_GO_LIVE_AMBIGUOUS = "pre_go_live_ambiguous"
+    """A document dated before go-live matches several QBO documents; link one by import."""
 
 
 class WarningCode(StrEnum):
@@ -308,12 +314,19 @@ class EventRepository:
         return self._transition(tenant_id, event_id, "done", at, sets=sets, removes=removes)
 
     def mark_parked(
-        self, tenant_id: str, event_id: str, on: str, at: datetime, reason: str | None = None
+        self,
+        tenant_id: str,
+        event_id: str,
+        on: str,
+        at: datetime,
+        reason: str | None = None,
+        *,
+        reason_code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
     ) -> SyncEvent:
-        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO."""
+        """Hold the event until ``on`` (e.g. ``"invoice:123"`` lands in QBO, or a setting is made)."""
         sets: dict[str, Any] = {
             "parked_on": on,
-            "reason_code": ReasonCode.WAITING_FOR_INVOICE.value,
+            "reason_code": reason_code.value,
             "retryable": True,
         }
         removes: tuple[str, ...] = ("qbo_fault", "mapping", "warnings")

@@ -71,6 +71,8 @@ class Link(BaseModel):
     update or void (QBO's clock, comparable with a webhook's ``lastUpdated``). None when qbosync never
     wrote the record (matched, or created from QBO) or QBO did not say; a link recorded again without
     a write keeps it. A deletion leaves it as it was: ``state`` ``deleted`` tells."""
+    created_by_run: str | None = None
+    """The initial sync run that created the QBO record (what undoing that run may deactivate)."""
 
     @property
     def is_live(self) -> bool:
@@ -159,6 +161,10 @@ class LinkRepository:
         """One page of a tenant's links of one entity, by source id."""
         page = self._table.query(tenant_pk(tenant_id), link_prefix(entity), limit=limit, cursor=cursor)
         return Page(items=[self._to_link(item) for item in page.items], cursor=page.cursor)
+
+    def delete(self, tenant_id: str, entity: str, source_id: str) -> None:
+        """Forget a link (undoing a run's creation: the QBO record is inactive, nothing twins it)."""
+        self._table.delete(tenant_pk(tenant_id), link_sk(entity, source_id))
 
     def replace(self, old: Link, new: Link) -> Link:
         """Swap one link for another in one transaction: a QBO record now twinned by another source

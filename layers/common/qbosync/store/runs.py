@@ -96,6 +96,10 @@ class SyncRun(BaseModel):
     finished_at: datetime | None = None
     execution_arn: str | None = None
     started_by: str
+    qbo_reads: int = 0
+    """QBO reads the run's pages made (matching queries), counted once per page."""
+    plan_id: str | None = None
+    """The dry run's plan the run follows: a record whose outcome changed since is skipped."""
 
 
 class RunAlreadyActive(Conflict):
@@ -207,13 +211,14 @@ class RunRepository:
         page_no: int,
         *,
         skips: Sequence[SkipTally] = (),
+        qbo_reads: int = 0,
     ) -> bool:
-        """Count one finished page (its skips by reason too); False (and nothing changes) if that page
-        was already counted."""
+        """Count one finished page (its skips by reason too, and the QBO reads it made); False (and
+        nothing changes) if that page was already counted."""
         key = _page_key(entity, page_no)
         names = {"#failed_page": key}
-        values: dict[str, Any] = {":one": 1, ":keys": {key}, ":key": key}
-        adds = ["done_pages :one", "done_page_keys :keys"]
+        values: dict[str, Any] = {":one": 1, ":keys": {key}, ":key": key, ":reads": qbo_reads}
+        adds = ["done_pages :one", "done_page_keys :keys", "qbo_reads :reads"]
         sets: list[str] = []
         for index, field in enumerate(_COUNT_FIELDS):
             names[f"#c{index}"] = _count_attribute(entity, field)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -171,6 +171,30 @@ class FieldOwnership(_Strict):
     customers: CustomerFieldOwnership = CustomerFieldOwnership()
 
 
+class OnboardingSettings(_Strict):
+    """Turning qbosync on for a tenant whose books already exist in QBO.
+
+    ``go_live_date`` is required before the first push: a document dated before it is never created
+    in QBO; when it changes or is paid in the source it is matched to the QBO document that already
+    exists and linked, or refused with a reason code. ``match_documents_from``: the initial sync also
+    matches and links the invoices, payments and credit notes dated from then (up to the go-live
+    date) to the QBO documents that already exist, so later edits update them.
+    """
+
+    go_live_date: date | None = None
+    match_documents_from: date | None = None
+
+    @model_validator(mode="after")
+    def _match_window_ends_at_go_live(self) -> OnboardingSettings:
+        if (
+            self.match_documents_from is not None
+            and self.go_live_date is not None
+            and self.match_documents_from > self.go_live_date
+        ):
+            raise ValueError("match_documents_from must not be after go_live_date")
+        return self
+
+
 class TenantSettings(_Strict):
     """One tenant's configuration document.
 
@@ -192,6 +216,7 @@ class TenantSettings(_Strict):
     name_collision_policy: Literal["suffix", "report"] = "report"
     field_ownership: FieldOwnership = FieldOwnership()
     drift_policy: Literal["report", "heal"] = "report"
+    onboarding: OnboardingSettings = OnboardingSettings()
 
 
 class MappingKind(StrEnum):

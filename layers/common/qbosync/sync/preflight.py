@@ -104,7 +104,25 @@ def run_preflight(
     lists = _read_source_lists(source)
     checks += _required_defaults_checks(settings, lists)
     checks += _source_checks(settings, mappings, lists)
+    checks.append(_go_live_check(settings))
     return PreflightReport(ok=all(check.status != "fail" for check in checks), checks=checks)
+
+
+def _go_live_check(settings: TenantSettings) -> PreflightCheck:
+    """Pushes need the go-live date; the initial sync of customers and products does not, so a missing
+    one warns here and fails each document push with ``go_live_not_set``."""
+    sync = settings.sync
+    go_live = settings.onboarding.go_live_date
+    if go_live is not None:
+        return _check("go_live_date", "pass", f"documents dated before {go_live} are matched, never created")
+    if not (sync.invoices or sync.payments or sync.credit_notes):
+        return _check("go_live_date", "pass", "no document flow is on")
+    return _check(
+        "go_live_date",
+        "warn",
+        "onboarding.go_live_date is not set: no invoice, payment or credit note is pushed until it is",
+        "set onboarding.go_live_date in the settings (documents dated before it already exist in QBO)",
+    )
 
 
 QBO_CHECK_IDS = (

@@ -44,6 +44,7 @@ from qbosync.store.governor import DynamoGovernorStore
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
+from qbosync.store.onboarding import SuggestionRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.store.read_budget import DynamoReadBudgetStore
@@ -53,11 +54,15 @@ from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync.backstop import ReconcileCadence
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.plan import InitialSyncPlanner
 from qbosync.sync.bulk.service import InitialSyncService
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
 from qbosync.sync.connection import ConnectionService
 from qbosync.sync.keepalive import TokenKeepAlive
 from qbosync.sync.oauth_state import OAuthStateSigner
+from qbosync.sync.onboarding.link_import import LinkImportService
+from qbosync.sync.onboarding.suggestions import SuggestionService
+from qbosync.sync.onboarding.undo import RunUndo
 from qbosync.sync.preflight import PreflightReport, connection_prerequisites
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.push.customers import CustomerPush
@@ -291,6 +296,13 @@ def release_events_waiting_for_mappings(tenant_id: str, kind: str, source_keys: 
     return event_replay().release_waiting_for_mappings(tenant_id, kind, source_keys)
 
 
+def release_events_waiting_for_go_live(tenant_id: str) -> int:
+    """For a settings save that sets ``onboarding.go_live_date``: push the documents parked for want of it."""
+    from qbosync.sync.push.go_live import GO_LIVE_PARKED_KEY
+
+    return ParkedRelease(EventRepository(), event_requeue()).release(tenant_id, GO_LIVE_PARKED_KEY)
+
+
 def release_after_reconnect(tenant_id: str) -> int:
     """Re-queue the tenant's events that failed because QuickBooks was not connected."""
     return event_replay().release_after_reconnect(tenant_id)
@@ -398,3 +410,23 @@ def initial_sync_service(
     """Starts, shows and resumes a tenant's initial bulk sync (one Step Functions execution per run);
     the API passes the connection reader, preflight and clock its routes use."""
     return InitialSyncService(RunRepository(), BulkSyncExecutions(), connections, preflight, clock)
+
+
+# --- Onboarding a tenant whose books already exist ------------------------------------------------------
+
+
+def initial_sync_planner() -> InitialSyncPlanner:
+    """The initial sync's dry run, on the same collaborators as the run's tasks."""
+    return InitialSyncPlanner(bulk_sync_dependencies())
+
+
+def link_import_service(clock: Callable[[], datetime]) -> LinkImportService:
+    return LinkImportService(LinkRepository(), qbo_client_for_tenant, source_for_tenant, clock)
+
+
+def suggestion_service(clock: Callable[[], datetime]) -> SuggestionService:
+    return SuggestionService(SuggestionRepository(), clock)
+
+
+def run_undo() -> RunUndo:
+    return RunUndo(RunRepository(), LinkRepository(), qbo_client_for_tenant)

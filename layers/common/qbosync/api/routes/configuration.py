@@ -75,6 +75,10 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
     """Routes that read and change a tenant's configuration."""
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
 
+    def _released(tenant_id: str, stored: TenantSettings) -> int:
+        """Document pushes parked for want of a go-live date go again once the settings have one."""
+        return deps.go_live_set(tenant_id) if stored.onboarding.go_live_date is not None else 0
+
     @router.get(
         "/tenants/<tenant_id>/settings",
         summary="Read the tenant's settings",
@@ -122,7 +126,9 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
             deps.catalog_for(tenant_id),
             source_catalog=deps.source_catalog_for(tenant_id),
         )
-        logger.info("settings replaced", extra={"version": version})
+        logger.info(
+            "settings replaced", extra={"version": version, "events_released": _released(tenant_id, stored)}
+        )
         return _versioned(SettingsEnvelope(settings=stored, version=version), version)
 
     @router.patch(
@@ -151,7 +157,14 @@ def configuration_router(deps: ApiDependencies) -> APIGatewayHttpRouter:
             deps.catalog_for(tenant_id),
             source_catalog=deps.source_catalog_for(tenant_id),
         )
-        logger.info("settings patched", extra={"version": version, "fields": sorted(patch)})
+        logger.info(
+            "settings patched",
+            extra={
+                "version": version,
+                "fields": sorted(patch),
+                "events_released": _released(tenant_id, stored),
+            },
+        )
         return _versioned(SettingsEnvelope(settings=stored, version=version), version)
 
     @router.get(

@@ -9,14 +9,17 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.api.routes.readiness import tenant_preflight
+from qbosync.errors import ValidationFailed
 from qbosync.sync import wiring
+from qbosync.sync.bulk.plan import InitialSyncPlanner
 from qbosync.sync.bulk.service import InitialSyncService, RunView
 from qbosync.sync.preflight import PreflightReport
 
@@ -33,28 +36,70 @@ def _accepted(body: dict[str, Any]) -> Response[Any]:
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+class InitialSyncRequest(BaseModel):
+    """Optional: ``dry_run`` plans instead of running; ``plan_id`` runs after re-checking that plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: bool = False
+    plan_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")] | None
+    ) = None
+
+
+def plan_url(tenant_id: str, plan_id: str) -> str:
+    return f"/tenants/{tenant_id}/sync/plans/{plan_id}"
+
+
 def sync_runs_router(
-    deps: ApiDependencies, service: InitialSyncService | None = None
+    deps: ApiDependencies,
+    service: InitialSyncService | None = None,
+    planner: Callable[[], InitialSyncPlanner] | None = None,
 ) -> APIGatewayHttpRouter:
     router = APIGatewayHttpRouter()  # type: ignore[no-untyped-call]
     runs = wiring.cached_factory(
         lambda: service or wiring.initial_sync_service(deps.connections, preflight_for(deps), deps.clock)
     )
+    plans = wiring.cached_factory(planner or wiring.initial_sync_planner)
 
     @router.post(
         "/tenants/<tenant_id>/sync/initial",
-        summary="Start the initial bulk sync of customers and products",
+        summary="Start the initial bulk sync of customers and products, or plan it (dry run)",
         description=(
             "202 with the run id and where to follow it. One run at a time per tenant (409 run_active); "
             "a tenant without a QBO connection gets 409 not_connected, "
-            "failing preflight 422 preflight_failed."
+            'failing preflight 422 preflight_failed. With `{"dry_run": true}`: 201 with a plan (what '
+            "the run will do with each record, and the QBO reads it will cost), nothing written. With "
+            '`{"plan_id": ...}`: the plan is checked again first; 409 plan_stale names the records '
+            "that changed since."
         ),
-        responses={202: {"description": "The run started"}, **error_responses(401, 403, 404, 409, 422, 502)},
+        responses={
+            201: {"description": "The dry run's plan"},
+            202: {"description": "The run started"},
+            **error_responses(401, 403, 404, 409, 422, 502),
+        },
         tags=["sync"],
     )
-    def start_initial_sync(tenant_id: TenantId) -> Response[Any]:
+    def start_initial_sync(
+        tenant_id: TenantId, request: Annotated[InitialSyncRequest | None, Body()] = None
+    ) -> Response[Any]:
         principal = require_tenant(router, tenant_id, deps.tenants)
-        started = runs().start(tenant_id, principal.sub)
+        asked = request or InitialSyncRequest()
+        if asked.dry_run and asked.plan_id is not None:
+            raise ValidationFailed(
+                "a dry run makes a new plan; send plan_id alone to run an existing one",
+                code="invalid_request",
+            )
+        if asked.dry_run:
+            plan = plans().plan(tenant_id, principal.sub)
+            return Response(
+                status_code=201,
+                content_type=content_types.APPLICATION_JSON,
+                body={**plan.model_dump(mode="json"), "plan_url": plan_url(tenant_id, plan.plan_id)},
+            )
+        if asked.plan_id is not None:
+            plans().recheck(tenant_id, asked.plan_id)  # 409 plan_stale when a record changed since
+        started = runs().start(tenant_id, principal.sub, asked.plan_id)
         return _accepted(started.model_dump())
 
     @router.get(

@@ -32,6 +32,12 @@ class Tally:
     failed_reasons: list[FailedRecord] = field(default_factory=list)
     skips_by_code: dict[SkipReason, SkipTally] = field(default_factory=dict)
     qbo_requests: int = 0
+    qbo_reads: int = 0
+    """The reads among ``qbo_requests`` (queries): what onboarding is charged for."""
+
+    def count_read(self) -> None:
+        self.qbo_requests += 1
+        self.qbo_reads += 1
 
     def skip(self, source_id: str, code: SkipReason, reason: str) -> None:
         self.skipped += 1
@@ -142,7 +148,7 @@ def query_in(
 def _run_in_query(
     qbo: QboClient, tally: Tally, entity: str, field_name: str, literals: Sequence[str]
 ) -> list[dict[str, Any]]:
-    tally.qbo_requests += 1
+    tally.count_read()
     # QBO's query language, values quoted by qbo_literal.
     sql = (
         f"SELECT * FROM {entity} WHERE {field_name} IN ({', '.join(literals)}) MAXRESULTS {MAX_QUERY_RESULTS}"  # noqa: S608

@@ -9,10 +9,20 @@ or reported as skipped with the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from qbosync.source.models import SourceCustomer
 from qbosync.store.links import LinkOrigin
+from qbosync.store.onboarding import (
+    Candidate,
+    CandidateReason,
+    PlanAction,
+    PlanEntry,
+    Suggestion,
+    SuggestionStatus,
+    json_body,
+)
 from qbosync.sync.bulk.common import (
     Creation,
     Tally,
@@ -39,19 +49,54 @@ class _QboCustomers:
     """The QBO customers a page could match, indexed by display name and by email."""
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.by_name: dict[str, dict[str, Any]] = {}
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.by_name: dict[str, list[dict[str, Any]]] = {}
         self.by_email: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            self.by_name.setdefault(name_key(str(row.get("DisplayName", ""))), row)
+            if str(row.get("Id")) in self.by_id:
+                continue
+            self.by_id[str(row.get("Id"))] = row
+            self.by_name.setdefault(name_key(str(row.get("DisplayName", ""))), []).append(row)
             email = _email_of(row)
-            if email and row not in self.by_email.setdefault(email, []):
-                self.by_email[email].append(row)
+            if email:
+                self.by_email.setdefault(email, []).append(row)
+
+
+@dataclass(frozen=True)
+class CustomerDecision:
+    """What a run does with one unlinked source customer, and why (the dry run's plan entry)."""
+
+    customer: SourceCustomer
+    action: PlanAction
+    code: str
+    reason: str
+    match: dict[str, Any] | None = None
+    candidates: tuple[Candidate, ...] = ()
+    chosen_qbo_id: str | None = None
+
+    def body(self) -> dict[str, Any] | None:
+        if self.action is not PlanAction.CREATE:
+            return None
+        return customer_body(self.customer, self.customer.display_name)
+
+    def entry(self) -> PlanEntry:
+        """This decision as a dry run's plan records it."""
+        return PlanEntry(
+            entity=CUSTOMER,
+            source_id=self.customer.id,
+            source_version=self.customer.version,
+            action=self.action,
+            reason_code=self.code,
+            reason=self.reason,
+            qbo_id=str(self.match["Id"]) if self.match is not None else self.chosen_qbo_id,
+            qbo_body=json_body(self.body()),
+            candidates=list(self.candidates),
+        )
 
 
 def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     """Sync one page of source customers into QBO; links are recorded before this returns."""
     tally = Tally()
-    settings = context.config.settings
     listing = context.source.list_customers(page.cursor, page.limit)
     pending = records_to_sync(
         listing.items,
@@ -62,16 +107,14 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     if not pending:
         return tally
 
-    candidates = _find_candidates(context, tally, pending)
     links = []
     to_create: list[tuple[SourceCustomer, Creation]] = []
-    for customer in pending:
-        match, problem = _match(
-            customer, candidates, settings.customer_matching, settings.name_collision_policy
-        )
-        if problem is not None:
-            tally.skip(customer.id, problem[0], problem[1])
-        elif match is not None:
+    for decision in decide_customers(context, tally, pending):
+        customer = decision.customer
+        if context.departs_from_plan(decision.entry()):
+            tally.skip(customer.id, SkipReason.PLAN_CHANGED, "changed since the plan this run follows")
+        elif decision.action is PlanAction.MATCH:
+            match = decision.match or context.qbo.read("Customer", str(decision.chosen_qbo_id))
             origin: LinkOrigin = (
                 "qbosync" if created_during_run(match, context.config.run_started_at) else "matched"
             )
@@ -87,14 +130,86 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
                 )
             )
             tally.count_link(origin)
-        else:
+        elif decision.action is PlanAction.CREATE:
             creation = Creation(customer.id, customer.version, customer_body(customer, customer.display_name))
             to_create.append((customer, creation))
+        else:
+            tally.skip(customer.id, SkipReason(decision.code), decision.reason)
+            if decision.action is PlanAction.SUGGESTION and context.suggestions is not None:
+                context.suggestions.record_open(
+                    Suggestion(
+                        tenant_id=context.tenant_id,
+                        entity=CUSTOMER,
+                        source_id=customer.id,
+                        source_name=customer.display_name,
+                        candidates=list(decision.candidates),
+                        found_at=context.clock(),
+                    )
+                )
     if links:
         context.links.put_many(links)
 
     _create(context, tally, to_create)
     return tally
+
+
+def decide_customers(
+    context: PageContext, tally: Tally, pending: list[SourceCustomer]
+) -> list[CustomerDecision]:
+    """Match, create, skip or ask, for each unlinked customer of a page: what the real run does and
+    what a dry run plans (one or a few QBO queries, counted in ``tally``; nothing written)."""
+    settings = context.config.settings
+    candidates = _find_candidates(context, tally, pending)
+    decisions = []
+    for customer in pending:
+        decided = _decided(context, customer, candidates)
+        if decided is not None:
+            decisions.append(decided)
+            continue
+        match, problem = _match(
+            customer, candidates, settings.customer_matching, settings.name_collision_policy
+        )
+        if isinstance(problem, tuple):
+            code, reason = problem
+            decisions.append(CustomerDecision(customer, PlanAction.SKIP, code.value, reason))
+        elif problem is not None:
+            decisions.append(problem)
+        elif match is not None:
+            decisions.append(
+                CustomerDecision(customer, PlanAction.MATCH, "matched", "the QBO customer it is", match)
+            )
+        else:
+            decisions.append(
+                CustomerDecision(customer, PlanAction.CREATE, "no_match", "no QBO customer matches it")
+            )
+    return decisions
+
+
+def _decided(
+    context: PageContext, customer: SourceCustomer, candidates: _QboCustomers
+) -> CustomerDecision | None:
+    """An admin's decision on this customer's ambiguous match, remembered across runs."""
+    if context.suggestions is None:
+        return None
+    suggestion = context.suggestions.get(context.tenant_id, CUSTOMER, customer.id)
+    if suggestion is None or suggestion.status is SuggestionStatus.OPEN:
+        return None
+    if suggestion.status is SuggestionStatus.CONFIRMED and suggestion.chosen_qbo_id is not None:
+        return CustomerDecision(
+            customer,
+            PlanAction.MATCH,
+            "confirmed_by_admin",
+            f"an admin confirmed QBO customer {suggestion.chosen_qbo_id}",
+            candidates.by_id.get(suggestion.chosen_qbo_id),
+            chosen_qbo_id=suggestion.chosen_qbo_id,
+        )
+    if suggestion.status is SuggestionStatus.CREATE_NEW:
+        return CustomerDecision(
+            customer, PlanAction.CREATE, "create_confirmed_by_admin", "an admin chose to create a new one"
+        )
+    return CustomerDecision(
+        customer, PlanAction.SKIP, SkipReason.SKIPPED_BY_ADMIN.value, "an admin chose to skip it"
+    )
 
 
 def _find_candidates(context: PageContext, tally: Tally, pending: list[SourceCustomer]) -> _QboCustomers:
@@ -109,30 +224,62 @@ def _find_candidates(context: PageContext, tally: Tally, pending: list[SourceCus
     return _QboCustomers(query_in(context.qbo, tally, "Customer", "DisplayName", names))
 
 
+def _candidates(customer: SourceCustomer, rows: list[dict[str, Any]]) -> tuple[Candidate, ...]:
+    """Why each QBO customer is a candidate for ``customer``: exact e-mail, exact name, or both."""
+    email = name_key(customer.email) if customer.email else ""
+    name = name_key(customer.display_name)
+    found = []
+    for row in rows:
+        reasons = []
+        if email and _email_of(row) == email:
+            reasons.append(CandidateReason.EXACT_EMAIL)
+        if name_key(str(row.get("DisplayName", ""))) == name:
+            reasons.append(CandidateReason.EXACT_NAME)
+        found.append(
+            Candidate(
+                qbo_id=str(row.get("Id")),
+                name=str(row.get("DisplayName", "")),
+                email=_email_of(row) or None,
+                reasons=reasons,
+            )
+        )
+    return tuple(found)
+
+
+def _ambiguous(customer: SourceCustomer, rows: list[dict[str, Any]], what: str) -> CustomerDecision:
+    return CustomerDecision(
+        customer,
+        PlanAction.SUGGESTION,
+        SkipReason.AMBIGUOUS_MATCH.value,
+        f"ambiguous: {len(rows)} QBO customers have this {what}; confirm one, or create or skip",
+        candidates=_candidates(customer, rows),
+    )
+
+
 def _match(
     customer: SourceCustomer, candidates: _QboCustomers, rule: str, collision_policy: str
-) -> tuple[dict[str, Any] | None, tuple[SkipReason, str] | None]:
-    """The QBO customer this source customer is, or why it cannot be decided (code and message)."""
+) -> tuple[dict[str, Any] | None, tuple[SkipReason, str] | CustomerDecision | None]:
+    """The QBO customer this source customer is, or why it cannot be decided (a skip's code and
+    message, or a suggestion for an admin when several QBO customers fit)."""
     email = name_key(customer.email) if customer.email else ""
     if rule == "email":
-        if not email:
-            return None, None
-        found = candidates.by_email.get(email, [])
-        if len(found) > 1:
-            message = f"ambiguous: {len(found)} QBO customers have this email"
-            return None, (SkipReason.AMBIGUOUS_MATCH, message)
-        return (found[0] if found else None), None
-    by_name = candidates.by_name.get(name_key(customer.display_name))
-    if by_name is None and collision_policy == "suffix":
-        by_name = candidates.by_name.get(name_key(suffixed_name(customer.display_name)))
-    if by_name is None:
+        found = candidates.by_email.get(email, []) if email else []
+        what = "email"
+    else:
+        found = candidates.by_name.get(name_key(customer.display_name), [])
+        if not found and collision_policy == "suffix":
+            found = candidates.by_name.get(name_key(suffixed_name(customer.display_name)), [])
+        what = "display name"
+    if len(found) > 1:
+        return None, _ambiguous(customer, found, what)
+    if not found:
         return None, None
-    if rule == "both" and _email_of(by_name) != email:
+    if rule == "both" and _email_of(found[0]) != email:
         return None, (
             SkipReason.EMAIL_MISMATCH,
             "a QBO customer has this display name but a different email",
         )
-    return by_name, None
+    return found[0], None
 
 
 def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCustomer, Creation]]) -> None:

@@ -16,6 +16,7 @@ from qbosync.store.config import (
     SettingsRepository,
 )
 from qbosync.store.links import LinkRepository
+from qbosync.store.onboarding import PlanRepository, SuggestionRepository
 from qbosync.store.runs import RunRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.reference import ConnectionReader
@@ -40,6 +41,8 @@ class BulkSyncDependencies:
     clock: Callable[[], datetime] = utc_now
     epoch_clock: Callable[[], float] = field(default_factory=lambda: lambda: utc_now().timestamp())
     batch_size: int = 30
+    suggestions: SuggestionRepository = field(default_factory=SuggestionRepository)
+    plans: PlanRepository = field(default_factory=PlanRepository)
 
     def configuration(self) -> ConfigurationService:
         return ConfigurationService(self.settings, self.mappings, AuditRepository(), self.clock)

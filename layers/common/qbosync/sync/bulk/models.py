@@ -49,6 +49,8 @@ class RunConfig(_Wire):
     gl_codes: dict[str, str] = Field(default_factory=dict)
     run_started_at: datetime
     page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=500)
+    plan_id: str | None = None
+    """The dry run's plan this run follows (``bulk.plan``), if it was started from one."""
 
     @classmethod
     def freeze(
@@ -57,6 +59,7 @@ class RunConfig(_Wire):
         mappings: Mapping[MappingKind, list[MappingRow]],
         run_started_at: datetime,
         page_size: int = DEFAULT_PAGE_SIZE,
+        plan_id: str | None = None,
     ) -> RunConfig:
         def rows(kind: MappingKind) -> dict[str, str]:
             return {row.source_key: row.qbo_id for row in mappings.get(kind, [])}
@@ -67,6 +70,7 @@ class RunConfig(_Wire):
             gl_codes=rows(MappingKind.GL_CODES),
             run_started_at=run_started_at,
             page_size=page_size,
+            plan_id=plan_id,
         )
 
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
 from qbosync.store.links import LinkRepository
+from qbosync.store.onboarding import PlanEntry, PlanRepository, SuggestionRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.records.links import new_link
 
@@ -37,6 +38,20 @@ class PageContext:
     links: LinkRepository
     clock: Callable[[], datetime]
     batch_size: int = QBO_BATCH_MAX_ITEMS
+    suggestions: SuggestionRepository | None = None
+    """Where ambiguous matches are listed and admins' decisions read (None: neither)."""
+    plans: PlanRepository | None = None
+    """Where the plan a run follows is read (``config.plan_id``)."""
+
+    def departs_from_plan(self, planned_now: PlanEntry) -> bool:
+        """True when the run follows a plan and this record's outcome is not the planned one: the
+        record is left alone (``plan_changed``) for a new dry run to show."""
+        if self.config.plan_id is None or self.plans is None:
+            return False
+        planned = self.plans.entry(
+            self.tenant_id, self.config.plan_id, planned_now.entity, planned_now.source_id
+        )
+        return planned is None or not planned.same_outcome(planned_now)
 
     def record_created_links(
         self, entity: str, created: Sequence[tuple[CreatedRecord, Mapping[str, Any]]]
@@ -45,7 +60,9 @@ class PageContext:
         now = self.clock()
         self.links.put_many(
             [
-                new_link(self.tenant_id, entity, c.source_id, c.source_version, row, "qbosync", now)
+                new_link(
+                    self.tenant_id, entity, c.source_id, c.source_version, row, "qbosync", now
+                ).model_copy(update={"created_by_run": self.run_id})
                 for c, row in created
             ]
         )

@@ -7,9 +7,11 @@ the reason, so an admin sees what to map before re-running.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from qbosync.source.models import SourceProduct
+from qbosync.store.onboarding import PlanAction, PlanEntry, json_body
 from qbosync.sync.bulk.common import (
     Creation,
     Tally,
@@ -40,23 +42,16 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
     if not pending:
         return tally
 
-    names = [qbo_item_name(product.name) for product in pending]
-    if config.settings.name_collision_policy == "suffix":
-        names += [suffixed_item_name(product.name) for product in pending]
-    by_name: dict[str, dict[str, Any]] = {}
-    for row in query_in(context.qbo, tally, "Item", "Name", names):
-        by_name.setdefault(name_key(str(row.get("Name", ""))), row)
-
     links = []
     to_create: dict[str, SourceProduct] = {}
     creations: list[Creation] = []
-    for product in pending:
-        match = by_name.get(name_key(qbo_item_name(product.name)))
-        if match is None and config.settings.name_collision_policy == "suffix":
-            match = by_name.get(name_key(suffixed_item_name(product.name)))
-        if match is not None:
+    for decision in decide_products(context, tally, pending):
+        product = decision.product
+        if context.departs_from_plan(decision.entry()):
+            tally.skip(product.id, SkipReason.PLAN_CHANGED, "changed since the plan this run follows")
+        elif decision.action is PlanAction.MATCH and decision.match is not None:
             origin: Literal["qbosync", "matched"] = (
-                "qbosync" if created_during_run(match, config.run_started_at) else "matched"
+                "qbosync" if created_during_run(decision.match, config.run_started_at) else "matched"
             )
             links.append(
                 new_link(
@@ -64,34 +59,86 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
                     ITEM,
                     product.id,
                     product.version,
-                    match,
+                    decision.match,
                     origin,
                     context.clock(),
                 )
             )
             tally.count_link(origin)
-            continue
-        problem = find_mapping_problem(product, config.product_types, config.gl_codes)
-        if problem is not None:
-            tally.skip(product.id, SkipReason.for_mapping_gap(problem.gap), problem.message)
-            continue
-        to_create[product.id] = product
-        creations.append(
-            Creation(
-                product.id,
-                product.version,
-                item_body(
-                    product,
-                    config.product_types[product.product_type],
-                    config.gl_codes[str(product.gl_code)],
-                    qbo_item_name(product.name),
-                ),
-            )
-        )
+        elif decision.action is PlanAction.CREATE and decision.body is not None:
+            to_create[product.id] = product
+            creations.append(Creation(product.id, product.version, decision.body))
+        else:
+            tally.skip(product.id, SkipReason(decision.code), decision.reason)
     if links:
         context.links.put_many(links)
     _create(context, tally, to_create, creations)
     return tally
+
+
+@dataclass(frozen=True)
+class ProductDecision:
+    """What a run does with one unlinked source product, and why (the dry run's plan entry)."""
+
+    product: SourceProduct
+    action: PlanAction
+    code: str
+    reason: str
+    match: dict[str, Any] | None = None
+    body: dict[str, Any] | None = None
+
+    def entry(self) -> PlanEntry:
+        """This decision as a dry run's plan records it."""
+        return PlanEntry(
+            entity=ITEM,
+            source_id=self.product.id,
+            source_version=self.product.version,
+            action=self.action,
+            reason_code=self.code,
+            reason=self.reason,
+            qbo_id=str(self.match["Id"]) if self.match is not None else None,
+            qbo_body=json_body(self.body),
+        )
+
+
+def decide_products(
+    context: PageContext, tally: Tally, pending: list[SourceProduct]
+) -> list[ProductDecision]:
+    """Match by name, create what the mappings cover, skip the rest: what the real run does and what a
+    dry run plans (QBO queries counted in ``tally``; nothing written)."""
+    config = context.config
+    names = [qbo_item_name(product.name) for product in pending]
+    if config.settings.name_collision_policy == "suffix":
+        names += [suffixed_item_name(product.name) for product in pending]
+    by_name: dict[str, dict[str, Any]] = {}
+    for row in query_in(context.qbo, tally, "Item", "Name", names):
+        by_name.setdefault(name_key(str(row.get("Name", ""))), row)
+
+    decisions = []
+    for product in pending:
+        match = by_name.get(name_key(qbo_item_name(product.name)))
+        if match is None and config.settings.name_collision_policy == "suffix":
+            match = by_name.get(name_key(suffixed_item_name(product.name)))
+        if match is not None:
+            decisions.append(
+                ProductDecision(product, PlanAction.MATCH, "matched", "a QBO item has its name", match)
+            )
+            continue
+        problem = find_mapping_problem(product, config.product_types, config.gl_codes)
+        if problem is not None:
+            code = SkipReason.for_mapping_gap(problem.gap).value
+            decisions.append(ProductDecision(product, PlanAction.SKIP, code, problem.message))
+            continue
+        body = item_body(
+            product,
+            config.product_types[product.product_type],
+            config.gl_codes[str(product.gl_code)],
+            qbo_item_name(product.name),
+        )
+        decisions.append(
+            ProductDecision(product, PlanAction.CREATE, "no_match", "no QBO item has its name", body=body)
+        )
+    return decisions
 
 
 def _create(

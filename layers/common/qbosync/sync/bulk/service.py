@@ -87,6 +87,9 @@ class RunView(BaseModel):
     started_at: datetime
     finished_at: datetime | None
     started_by: str
+    qbo_reads: int = 0
+    """QBO reads the run made so far (a dry run's plan says how many to expect)."""
+    plan_id: str | None = None
 
 
 def skips_view(skips: EntitySkips) -> SkipsView:
@@ -138,6 +141,8 @@ def run_view(run: SyncRun) -> RunView:
         started_at=run.started_at,
         finished_at=run.finished_at,
         started_by=run.started_by,
+        qbo_reads=run.qbo_reads,
+        plan_id=run.plan_id,
     )
 
 
@@ -156,8 +161,9 @@ class InitialSyncService:
         self._preflight = preflight
         self._clock = clock
 
-    def start(self, tenant_id: str, admin: str) -> StartedRun:
-        """Check, store the run (taking the tenant's run lock), then start its execution."""
+    def start(self, tenant_id: str, admin: str, plan_id: str | None = None) -> StartedRun:
+        """Check, store the run (taking the tenant's run lock), then start its execution. A run started
+        from a dry run's ``plan_id`` leaves alone each record whose outcome changed since the plan."""
         connection = self._connections.get(tenant_id)
         if connection is None or connection.status != CONNECTED:
             state = "not connected" if connection is None else connection.status
@@ -170,7 +176,9 @@ class InitialSyncService:
                 "preflight checks failed; fix them and start the sync again", details=failing
             )
         now = self._clock()
-        run = SyncRun(run_id=new_run_id(now), tenant_id=tenant_id, started_at=now, started_by=admin)
+        run = SyncRun(
+            run_id=new_run_id(now), tenant_id=tenant_id, started_at=now, started_by=admin, plan_id=plan_id
+        )
         try:
             self._runs.start(run)
         except RunAlreadyActive as exc:

@@ -15,6 +15,9 @@ class SkipReason(StrEnum):
     INACTIVE_IN_SOURCE = "inactive_in_source"
     ALREADY_LINKED = "already_linked"
     AMBIGUOUS_MATCH = "ambiguous_match"
+    SKIPPED_BY_ADMIN = "skipped_by_admin"
+    NO_DOCUMENT_MATCH = "no_document_match"
+    PLAN_CHANGED = "plan_changed"
     EMAIL_MISMATCH = "email_mismatch"
     NAME_TAKEN = "name_taken"
     SUFFIXED_NAME_TAKEN = "suffixed_name_taken"
@@ -34,7 +37,11 @@ class SkipReason(StrEnum):
         A record already linked is in sync, and an inactive one is left out on purpose: counted and
         listed, but no warning, or every re-run would warn about what nobody has to fix.
         """
-        return self not in (SkipReason.ALREADY_LINKED, SkipReason.INACTIVE_IN_SOURCE)
+        return self not in (
+            SkipReason.ALREADY_LINKED,
+            SkipReason.INACTIVE_IN_SOURCE,
+            SkipReason.SKIPPED_BY_ADMIN,
+        )
 
     @classmethod
     def for_mapping_gap(cls, gap: ItemMappingGap) -> SkipReason:
@@ -50,8 +57,20 @@ EXPLANATIONS: dict[SkipReason, str] = {
         "Linked to a QuickBooks record before this run (an earlier sync or a webhook); nothing to do."
     ),
     SkipReason.AMBIGUOUS_MATCH: (
-        "Several QuickBooks customers have this e-mail, so qbosync cannot tell which one it is. "
-        "Make the e-mail unique in QuickBooks (or match by display name), then run the sync again."
+        "Several QuickBooks customers have this e-mail (or display name), so qbosync cannot tell which "
+        "one it is. It is listed under GET /tenants/{t}/suggestions with its candidates: confirm one, "
+        "or choose create or skip, then run the sync again."
+    ),
+    SkipReason.PLAN_CHANGED: (
+        "The run follows a dry run's plan, and this record would now be handled differently (it changed in "
+        "the source or QuickBooks since). Make a new dry run, review it, and run from the new plan."
+    ),
+    SkipReason.NO_DOCUMENT_MATCH: (
+        "Document matching found no single QuickBooks document with this number (with or without the "
+        "prefix), customer and date. Import its link (POST /tenants/{t}/links/import) if it is there."
+    ),
+    SkipReason.SKIPPED_BY_ADMIN: (
+        "An admin rejected every QuickBooks candidate for this record and chose to skip it."
     ),
     SkipReason.EMAIL_MISMATCH: (
         "A QuickBooks customer has this display name but another e-mail (matching rule: both). "

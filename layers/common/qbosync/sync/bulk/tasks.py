@@ -18,6 +18,7 @@ from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
 from qbosync.sync.bulk.common import Tally
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
@@ -52,6 +53,7 @@ from qbosync.sync.reference import CONNECTED, ReferenceCatalog, ReferenceKind
 
 _TASK_EVENT: TypeAdapter[Any] = TypeAdapter(TaskEvent)
 RUN_STEP_ENTITY = "run"
+DOCUMENTS_ENTITY = "documents"
 
 
 def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
@@ -83,7 +85,7 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
             f"{check.id}: {check.reason}" for check in report.checks if check.status == "fail"
         )
         raise BulkSyncPreflightFailed(f"preflight failed: {failing}"[:500])
-    config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size)
+    config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
     return PreparedRun(config=config)
 
@@ -135,7 +137,8 @@ def _qbo_to_source_steps(config: RunConfig) -> int:
         and settings.source_defaults.new_customer_bill_profile_id is not None
     )
     items = settings.sync.products and settings.source_defaults.unmatched_qbo_item_product_id is not None
-    return int(bool(customers)) + int(bool(items))
+    documents = settings.onboarding.match_documents_from is not None
+    return int(bool(customers)) + int(bool(items)) + int(documents)
 
 
 def _context(event: SyncPageEvent | QboToSourceEvent, deps: BulkSyncDependencies) -> PageContext:
@@ -148,6 +151,8 @@ def _context(event: SyncPageEvent | QboToSourceEvent, deps: BulkSyncDependencies
         links=deps.links,
         clock=deps.clock,
         batch_size=deps.batch_size,
+        suggestions=deps.suggestions,
+        plans=deps.plans,
     )
 
 
@@ -173,7 +178,13 @@ def sync_page(event: SyncPageEvent, deps: BulkSyncDependencies) -> PageResult:
     else:
         tally = sync_customer_page(context, page)
     counted = deps.runs.add_page_result(
-        event.tenant_id, event.run_id, page.entity, tally.counts(), page.page_no, skips=tally.skips()
+        event.tenant_id,
+        event.run_id,
+        page.entity,
+        tally.counts(),
+        page.page_no,
+        skips=tally.skips(),
+        qbo_reads=tally.qbo_reads,
     )
     logger.info(
         "bulk sync page done",
@@ -217,12 +228,19 @@ def qbo_to_source(event: QboToSourceEvent, deps: BulkSyncDependencies) -> dict[s
     for entity, step in (
         (QBO_CUSTOMERS_ENTITY, customers_to_source),
         (QBO_ITEMS_ENTITY, items_to_default_product),
+        (DOCUMENTS_ENTITY, match_documents),
     ):
         tally = step(context)
         if tally is None:
             continue
         counted = deps.runs.add_page_result(
-            event.tenant_id, event.run_id, entity, tally.counts(), 1, skips=tally.skips()
+            event.tenant_id,
+            event.run_id,
+            entity,
+            tally.counts(),
+            1,
+            skips=tally.skips(),
+            qbo_reads=tally.qbo_reads,
         )
         results[entity] = dump(_result(entity, 1, tally, counted))
     return results

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from qbosync.source.models import SourceCreditNote
 from qbosync.store.links import Link
+from qbosync.sync.push.go_live import PreGoLiveAdoption, before_go_live, keep_qbo_number
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.transform import credit_application_body, credit_memo_body
 from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
@@ -23,6 +24,17 @@ class CreditNotePush(DocumentPush):
     def credit_note(self, source_id: str, *, heal: bool = False) -> Applied:
         note = self._source.get_credit_note(source_id)
         link = self._links.get(self._tenant, CREDIT_MEMO, source_id)
+        if link is None and before_go_live(self._config.settings, note.date):
+            prefixes = self._config.settings.prefixes
+            link = PreGoLiveAdoption(self._context).adopt(
+                Target(CREDIT_MEMO, CREDIT_MEMO, note.id, note.version),
+                number_field="DocNumber",
+                number=note.number,
+                prefix=prefixes.write_off if note.kind == "write_off" else prefixes.credit_note,
+                customer_id=self._references.customer_id(note.customer_id),
+                amount=note.total,
+                dated=note.date,
+            )
         application = self._links.get(self._tenant, CREDIT_APPLICATION, source_id)
         removed = note.status in ("void", "deleted")
         heal_memo = to_heal(link, heal=heal and not removed)
@@ -49,6 +61,7 @@ class CreditNotePush(DocumentPush):
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
         find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)
+        body = keep_qbo_number(body, "DocNumber", link)
         if heal_memo is not None:
             memo, memo_healed = self._writer.heal(memo_target, heal_memo, body, find_memo)
             healed.append(f"credit memo {memo_healed}")
@@ -56,7 +69,7 @@ class CreditNotePush(DocumentPush):
             memo = self._writer.upsert(memo_target, link, body, find_memo)
         if note.applied_to:
             applying = credit_application_body(note, customer_id, memo.qbo_id, invoice_ids)
-            applying["PaymentRefNum"] = body["DocNumber"]
+            applying["PaymentRefNum"] = find_memo.value
             application_target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             find_application = identity_of(
                 application_target, "PaymentRefNum", applying["PaymentRefNum"], customer_id

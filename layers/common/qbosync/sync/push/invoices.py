@@ -10,6 +10,7 @@ from qbosync.qbo.faults import QboNotFound
 from qbosync.source.models import SourceInvoice
 from qbosync.store.events import ReasonCode, parked_key
 from qbosync.store.links import Link
+from qbosync.sync.push.go_live import PreGoLiveAdoption, before_go_live, keep_qbo_number
 from qbosync.sync.push.transform import invoice_body
 from qbosync.sync.push.writer import (
     Applied,
@@ -30,6 +31,8 @@ class InvoicePush(DocumentPush):
     def invoice(self, source_id: str, *, heal: bool = False) -> Applied:
         invoice = self._source.get_invoice(source_id)
         link = self._links.get(self._tenant, INVOICE, source_id)
+        if link is None and before_go_live(self._config.settings, invoice.issue_date):
+            link = self._adopt(invoice)
         removed = invoice.status in ("void", "deleted")
         healing = to_heal(link, heal=heal and not removed)
         if healing is None and link is not None and link.source_version >= invoice.version:
@@ -43,6 +46,7 @@ class InvoicePush(DocumentPush):
         self._note_number(self._config.settings.prefixes.invoice, invoice.number, body["DocNumber"])
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
         find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
+        body = keep_qbo_number(body, "DocNumber", link)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             self._release_if_landed(written)
@@ -50,6 +54,18 @@ class InvoicePush(DocumentPush):
         written = self._writer.upsert(target, link, body, find)
         self._release_if_landed(written)
         return Applied(qbo_id=written.qbo_id)
+
+    def _adopt(self, invoice: SourceInvoice) -> Link:
+        """A source invoice from before go-live: link the QBO invoice it already is, or refuse."""
+        return PreGoLiveAdoption(self._context).adopt(
+            Target(INVOICE, INVOICE, invoice.id, invoice.version),
+            number_field="DocNumber",
+            number=invoice.number,
+            prefix=self._config.settings.prefixes.invoice,
+            customer_id=self._references.customer_id(invoice.customer_id),
+            amount=invoice.total,
+            dated=invoice.issue_date,
+        )
 
     def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
         target = Target(INVOICE, INVOICE, invoice.id, invoice.version)
@@ -77,6 +93,13 @@ class InvoicePush(DocumentPush):
             return
         self._parked.release(self._tenant, parked_key("invoice", link.source_id))
 
+    def _adopt_if_before_go_live(self, invoice_id: str) -> Link | None:
+        """The invoice a payment applies to, linked now when it predates go-live (never created)."""
+        invoice = self._source.get_invoice(invoice_id)
+        if not before_go_live(self._config.settings, invoice.issue_date):
+            return None
+        return self._adopt(invoice)
+
     def linked_invoices(self, applied_to: Any) -> dict[str, str]:
         """QBO ids of the invoices a document applies to, each brought up to the source's version.
 
@@ -86,6 +109,8 @@ class InvoicePush(DocumentPush):
         invoice_ids: dict[str, str] = {}
         for applied in applied_to:
             invoice_link = self._links.get(self._tenant, INVOICE, applied.invoice_id)
+            if invoice_link is None:
+                invoice_link = self._adopt_if_before_go_live(applied.invoice_id)
             if invoice_link is None:
                 raise Parked(
                     parked_key("invoice", applied.invoice_id),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from qbosync.source.models import SourcePayment
 from qbosync.store.links import Link
 from qbosync.sync.configuration import MappingKind
+from qbosync.sync.push.go_live import PreGoLiveAdoption, before_go_live, keep_qbo_number
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.transform import MissingMapping, payment_body
 from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
@@ -24,6 +25,16 @@ class PaymentPush(DocumentPush):
     def payment(self, source_id: str, *, heal: bool = False) -> Applied:
         payment = self._source.get_payment(source_id)
         link = self._links.get(self._tenant, PAYMENT, source_id)
+        if link is None and before_go_live(self._config.settings, payment.date):
+            link = PreGoLiveAdoption(self._context).adopt(
+                Target(PAYMENT, PAYMENT, payment.id, payment.version),
+                number_field="PaymentRefNum",
+                number=payment.number,
+                prefix=self._config.settings.prefixes.payment,
+                customer_id=self._references.customer_id(payment.customer_id),
+                amount=payment.amount,
+                dated=payment.date,
+            )
         if link is not None and link.origin == "qbo":
             # Entered in QBO and recorded in the source by the pull: QBO owns it, the pull follows it.
             return Applied(reason="entered in QBO; QBO owns this payment", qbo_id=link.qbo_id)
@@ -49,6 +60,7 @@ class PaymentPush(DocumentPush):
         self._note_number(self._config.settings.prefixes.payment, payment.number, body["PaymentRefNum"])
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
         find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        body = keep_qbo_number(body, "PaymentRefNum", link)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             return Applied(reason=healed, qbo_id=written.qbo_id)

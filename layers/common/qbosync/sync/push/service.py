@@ -83,6 +83,7 @@ from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
+from qbosync.sync.push.go_live import go_live_date
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
 from qbosync.sync.push.products import ProductPush
@@ -194,14 +195,19 @@ class PushService:
             applied = self._apply(message)
         except Parked as parked:
             deps.events.mark_parked(
-                message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason
+                message.tenant_id,
+                message.event_id,
+                parked.on,
+                deps.clock(),
+                parked.reason,
+                reason_code=parked.code,
             )
             logger.info("push parked", extra={"parked_on": parked.on})
             count(Metric.PARKED)
             return PushOutcome(
                 event_id=message.event_id,
                 status="parked",
-                reason_code=ReasonCode.WAITING_FOR_INVOICE,
+                reason_code=parked.code,
                 reason=parked.reason,
             )
         except Exception as exc:
@@ -269,6 +275,8 @@ class PushService:
         }[message.kind]
         if not enabled:
             return Applied(reason=f"{message.kind} sync is turned off")
+        if message.kind != "product":
+            go_live_date(settings)  # no document is written before the tenant has a go-live date
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
         references = QboReferences(tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock)

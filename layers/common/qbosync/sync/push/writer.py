@@ -32,15 +32,17 @@ from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVers
 from qbosync.sync.configuration import NumberPrefix
 from qbosync.sync.push.references import PushConfiguration, QboReferences
 from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash, shortened_number_warning
+from qbosync.sync.records.links import new_link
 
 
 class Parked(Exception):
-    """The change waits for another record to reach QBO first."""
+    """The change waits for something first: another record to reach QBO, or a setting to be made."""
 
-    def __init__(self, on: str, reason: str) -> None:
+    def __init__(self, on: str, reason: str, code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE) -> None:
         super().__init__(reason)
         self.on = on
         self.reason = reason
+        self.code = code
 
 
 class Refused(Exception):
@@ -388,6 +390,14 @@ class QboWriter:
         at = Target(target.qbo_entity, target.link_entity, target.source_id, intent.version)
         return self.record(self._new_link(at, found, None), intent.version)
 
+    def adopt(self, target: Target, record: Mapping[str, Any]) -> Link:
+        """Link a QBO document qbosync did not write (one from before go-live), at version 0, so the
+        source's current version is then written to it as an update."""
+        link = new_link(
+            self._tenant, target.link_entity, target.source_id, 0, record, "matched", self._clock()
+        )
+        return self._links.put(link)
+
     def record_absent(self, version: int, link: Link | None) -> Applied:
         """A removed document that is not (or no longer) in QBO: nothing to write."""
         if link is not None:
@@ -486,6 +496,7 @@ class DocumentPush:
     """What every document push reads from its context."""
 
     def __init__(self, context: DocumentContext) -> None:
+        self._context = context
         self._tenant = context.tenant_id
         self._qbo = context.qbo
         self._source = context.source

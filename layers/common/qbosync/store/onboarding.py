@@ -1,0 +1,232 @@
+"""What onboarding a tenant with existing books remembers: match suggestions and the admin's decisions
+on them, and dry-run plans with their entries.
+
+| item | pk | sk |
+|---|---|---|
+| suggestion | ``TENANT#{t}`` | ``SUGGESTION#{entity}#{source_id}`` (candidates, status, decision) |
+| plan | ``TENANT#{t}`` | ``PLAN#{plan_id}`` (summary; expires after ``PLAN_TTL``) |
+| plan entry | ``TENANT#{t}`` | ``PLANENTRY#{plan_id}#{entity}#{source_id}`` (one record, same TTL) |
+
+Documents are stored as JSON strings (like settings), read back into the models below.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qbosync.store.table import MainTable, Page, tenant_pk
+
+PLAN_TTL = timedelta(days=7)
+
+
+class CandidateReason(StrEnum):
+    """Why a QBO record is a candidate, strongest first (the order the matching tries them)."""
+
+    EXISTING_MAPPING = "existing_mapping"
+    LINK = "link"
+    EXACT_EMAIL = "exact_email"
+    EXACT_SKU = "exact_sku"
+    EXACT_NAME = "exact_name"
+
+
+class SuggestionStatus(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    """The admin picked one candidate: the next run links it."""
+    CREATE_NEW = "create_new"
+    """The admin rejected every candidate: the next run creates a new QBO record."""
+    SKIPPED = "skipped"
+    """The admin rejected every candidate and wants nothing done for the record."""
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    qbo_id: str
+    name: str
+    reasons: list[CandidateReason]
+    email: str | None = None
+
+
+class Suggestion(BaseModel):
+    """One ambiguous match, waiting for (or carrying) an admin's decision."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    entity: str
+    source_id: str
+    source_name: str
+    candidates: list[Candidate]
+    status: SuggestionStatus = SuggestionStatus.OPEN
+    chosen_qbo_id: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    found_at: datetime
+
+
+def _suggestion_sk(entity: str, source_id: str) -> str:
+    return f"SUGGESTION#{entity}#{source_id}"
+
+
+class SuggestionRepository:
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
+
+    def get(self, tenant_id: str, entity: str, source_id: str) -> Suggestion | None:
+        item = self._table.get(tenant_pk(tenant_id), _suggestion_sk(entity, source_id))
+        return Suggestion.model_validate_json(item["document"]) if item else None
+
+    def put(self, suggestion: Suggestion) -> Suggestion:
+        self._table.put(
+            {
+                "pk": tenant_pk(suggestion.tenant_id),
+                "sk": _suggestion_sk(suggestion.entity, suggestion.source_id),
+                "item_type": "suggestion",
+                "status": suggestion.status.value,
+                "document": suggestion.model_dump_json(),
+            }
+        )
+        return suggestion
+
+    def record_open(self, suggestion: Suggestion) -> Suggestion:
+        """Record an ambiguous match found by a run; a decision already taken is never overwritten."""
+        current = self.get(suggestion.tenant_id, suggestion.entity, suggestion.source_id)
+        if current is not None and current.status is not SuggestionStatus.OPEN:
+            return current
+        return self.put(suggestion)
+
+    def list(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Suggestion]:
+        page = self._table.query(tenant_pk(tenant_id), "SUGGESTION#", limit=limit, cursor=cursor)
+        return Page(
+            items=[Suggestion.model_validate_json(item["document"]) for item in page.items],
+            cursor=page.cursor,
+        )
+
+
+class PlanAction(StrEnum):
+    MATCH = "match"
+    CREATE = "create"
+    SKIP = "skip"
+    SUGGESTION = "suggestion"
+    """Ambiguous: nothing is created or linked until an admin decides."""
+
+
+def json_body(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A QBO body as a plan stores and compares it (amounts as JSON sends them)."""
+    if body is None:
+        return None
+    loaded: dict[str, Any] = json.loads(json.dumps(body, default=str))
+    return loaded
+
+
+class PlanEntry(BaseModel):
+    """What the real run will do with one source record, and why."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: str
+    source_id: str
+    source_version: int
+    action: PlanAction
+    reason_code: str
+    reason: str
+    qbo_id: str | None = None
+    qbo_body: dict[str, Any] | None = None
+    candidates: list[Candidate] = Field(default_factory=list)
+
+    def same_outcome(self, other: PlanEntry) -> bool:
+        """Same action on the same QBO record, from the same source version, with the same body."""
+        return (
+            self.action is other.action
+            and self.qbo_id == other.qbo_id
+            and self.source_version == other.source_version
+            and self.qbo_body == other.qbo_body
+        )
+
+
+class PlanSummary(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    plan_id: str
+    tenant_id: str
+    created_at: datetime
+    created_by: str
+    counts: dict[str, dict[str, int]]
+    """Per entity, per action: how many records."""
+    qbo_reads: int
+    """QBO reads the dry run made: the real run makes the same reads (and its writes)."""
+    entries: int
+
+
+def _plan_sk(plan_id: str) -> str:
+    return f"PLAN#{plan_id}"
+
+
+def _entry_prefix(plan_id: str) -> str:
+    return f"PLANENTRY#{plan_id}#"
+
+
+def _entry_sk(plan_id: str, entity: str, source_id: str) -> str:
+    return f"{_entry_prefix(plan_id)}{entity}#{source_id}"
+
+
+class PlanRepository:
+    def __init__(self, table: MainTable | None = None) -> None:
+        self._table = table or MainTable()
+
+    def save(self, summary: PlanSummary, entries: Sequence[PlanEntry]) -> None:
+        """Store a plan: its entries first, then the summary that makes it visible."""
+        expires_at = int((summary.created_at + PLAN_TTL).timestamp())
+        pk = tenant_pk(summary.tenant_id)
+        self._table.batch_put(
+            [
+                {
+                    "pk": pk,
+                    "sk": _entry_sk(summary.plan_id, entry.entity, entry.source_id),
+                    "item_type": "plan_entry",
+                    "document": entry.model_dump_json(),
+                    "expires_at": expires_at,
+                }
+                for entry in entries
+            ],
+            sleep=lambda _seconds: None,
+        )
+        self._table.put(
+            {
+                "pk": pk,
+                "sk": _plan_sk(summary.plan_id),
+                "item_type": "plan",
+                "document": summary.model_dump_json(),
+                "expires_at": expires_at,
+            }
+        )
+
+    def get(self, tenant_id: str, plan_id: str) -> PlanSummary | None:
+        item = self._table.get(tenant_pk(tenant_id), _plan_sk(plan_id))
+        return PlanSummary.model_validate_json(item["document"]) if item else None
+
+    def entry(self, tenant_id: str, plan_id: str, entity: str, source_id: str) -> PlanEntry | None:
+        item = self._table.get(tenant_pk(tenant_id), _entry_sk(plan_id, entity, source_id))
+        return PlanEntry.model_validate_json(item["document"]) if item else None
+
+    def entries(
+        self, tenant_id: str, plan_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[PlanEntry]:
+        page = self._table.query(tenant_pk(tenant_id), _entry_prefix(plan_id), limit=limit, cursor=cursor)
+        return Page(
+            items=[PlanEntry.model_validate_json(item["document"]) for item in page.items],
+            cursor=page.cursor,
+        )
+
+    def all_entries(self, tenant_id: str, plan_id: str) -> list[PlanEntry]:
+        return [
+            PlanEntry.model_validate(json.loads(item["document"]))
+            for item in self._table.query_all(tenant_pk(tenant_id), _entry_prefix(plan_id))
+        ]

@@ -1,0 +1,205 @@
+"""Onboarding through the admin API: a dry run, the run from its plan (through the state machine), an
+undo of what the run created, a stale plan refused, and a link import with good and bad rows."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+from qbosync.api.dependencies import ApiDependencies
+from qbosync.api.errors import register_error_handlers
+from qbosync.api.routes.onboarding import onboarding_router
+from qbosync.api.routes.sync_runs import sync_runs_router
+from qbosync.settings import get_settings
+from qbosync.store.links import LinkRepository
+from qbosync.sync import wiring
+from qbosync.sync.bulk.plan import PREPARE_READS
+from tests.support.admin_api import ADMIN, http_event
+from tests.support.bulk_world import BulkWorld, bulk_world, provision_tenant
+from tests.support.lambda_context import LambdaContextStub
+
+TENANT = "books"
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[BulkWorld]:
+    with bulk_world(monkeypatch, [TENANT], 12, 8) as built:
+        provision_tenant(built, TENANT, next(iter(built.qbo.companies)))
+        yield built
+
+
+def call(
+    method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+) -> tuple[int, Any, dict[str, str]]:
+    deps = ApiDependencies(source_reader_for=wiring.source_for_tenant)
+    app = APIGatewayHttpResolver(enable_validation=True)
+    register_error_handlers(app)
+    app.include_router(sync_runs_router(deps))
+    app.include_router(onboarding_router(deps))
+    event = http_event(method, path, body=body, query=query, tenants=TENANT, sub=ADMIN)
+    reply = app.resolve(event, LambdaContextStub())
+    headers = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
+    text = reply.get("body") or "null"
+    parsed = json.loads(text) if "json" in headers.get("content-type", "") else text
+    return int(reply["statusCode"]), parsed, headers
+
+
+def links_of(entity: str) -> dict[str, Any]:
+    return {link.source_id: link for link in LinkRepository().list(TENANT, entity, limit=500).items}
+
+
+def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_what_it_said(
+    world: BulkWorld,
+) -> None:
+    status, plan, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+
+    assert status == 201 and plan["entries"] == 12 + 8 and plan["qbo_reads"] >= 5
+    assert links_of("Customer") == {} and links_of("Item") == {}, "a dry run writes nothing"
+    status, page, _ = call("GET", plan["plan_url"], query={"limit": "5"})
+    assert status == 200 and len(page["entries"]) == 5 and page["cursor"]
+    status, text, headers = call("GET", f"{plan['plan_url']}/download", query={"format": "csv"})
+    assert status == 200 and headers["content-type"].startswith("text/csv")
+    planned = list(csv.DictReader(io.StringIO(text)))
+    assert len(planned) == plan["entries"]
+
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    assert status == 202
+    run = world.wait_until_finished(TENANT, started["run_id"])
+    assert run.status.startswith("SUCCEEDED")
+    assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"
+    linked = {**links_of("Customer"), **links_of("Item")}
+    for row in planned:
+        link = linked.get(row["source_id"])
+        if row["action"] == "create":
+            assert link is not None and link.origin == "qbosync" and link.created_by_run == run.run_id
+        elif row["action"] == "match":
+            assert link is not None and link.qbo_id == row["qbo_id"]
+        else:
+            assert link is None or link.origin == "qbo", row
+
+    created = [row for row in planned if row["action"] == "create" and row["entity"] == "Customer"]
+    kept = linked[created[0]["source_id"]]
+    qbo = wiring.qbo_client_for_tenant(TENANT)
+    item = next(iter(qbo.query_all("Item", "Type = 'Service'")))
+    qbo.create(
+        "Invoice",
+        {
+            "CustomerRef": {"value": kept.qbo_id},
+            "Line": [
+                {
+                    "Amount": 5,
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+        "an-invoice-entered-in-qbo",
+    )
+    status, rehearsal, _ = call("POST", f"/tenants/{TENANT}/sync/runs/{run.run_id}/undo", {})
+    assert status == 200 and rehearsal["dry_run"] is True
+    assert links_of("Customer")[kept.source_id].qbo_id == kept.qbo_id, "a dry run of the undo writes nothing"
+
+    status, undone, _ = call("POST", f"/tenants/{TENANT}/sync/runs/{run.run_id}/undo", {"dry_run": False})
+
+    assert status == 200 and undone["entries"] == rehearsal["entries"]
+    actions = {(e["entity"], e["source_id"]): e["action"] for e in undone["entries"]}
+    assert actions[("Customer", kept.source_id)] == "keep"
+    assert undone["deactivated"] == sum(1 for row in planned if row["action"] == "create") - 1
+    remaining = links_of("Customer")
+    assert set(remaining) & {row["source_id"] for row in created} == {kept.source_id}
+    gone = next(row for row in created if row["source_id"] != kept.source_id)
+    assert qbo.read("Customer", linked[gone["source_id"]].qbo_id)["Active"] is False
+
+
+def test_given_a_plan_when_a_customer_changes_before_the_run_then_409_plan_stale_and_nothing_starts(
+    world: BulkWorld,
+) -> None:
+    _status, plan, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    customer_id = next(row for row in _entries(plan) if row["entity"] == "Customer")["source_id"]
+    with httpx.Client(base_url=get_settings().source_base_url) as source:
+        source.put(
+            f"/_sandbox/tenants/{TENANT}/customers/{customer_id}", json={"display_name": "Changed Since"}
+        ).raise_for_status()
+
+    status, body, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+
+    assert status == 409 and body["error"]["code"] == "plan_stale"
+    assert [d["source_id"] for d in body["error"]["details"]] == [customer_id]
+    assert world.executions() == []
+
+
+def _entries(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    _status, body, _ = call("GET", f"{plan['plan_url']}/download")
+    entries: list[dict[str, Any]] = body["entries"]
+    return entries
+
+
+def test_given_an_import_with_good_and_bad_rows_when_sent_twice_then_same_report_and_nothing_doubled(
+    world: BulkWorld,
+) -> None:
+    realm = world.realm_by_tenant[TENANT]
+    records = world.qbo.companies[realm].records
+    qbo_customers = [row["Id"] for row in records["Customer"].values()]
+    category = next((row["Id"] for row in records["Item"].values() if row.get("Type") == "Category"), None)
+    sources = [c.id for c in world.source_app.state.sandbox.iter_objects(TENANT, "customers")]
+    rows = [
+        {"kind": "customer", "source_id": sources[0], "qbo_id": qbo_customers[0]},
+        {"kind": "customer", "source_id": sources[1], "qbo_id": qbo_customers[0]},
+        {"kind": "customer", "source_id": sources[2], "qbo_id": "987654"},
+        {"kind": "customer", "source_id": "cus_nobody", "qbo_id": qbo_customers[1]},
+        {"kind": "invoice", "source_id": "inv_nobody", "qbo_id": "987654"},
+    ]
+    expected = [
+        ("accepted", None),
+        ("refused", "duplicate_in_import"),
+        ("refused", "qbo_not_found"),
+        ("refused", "source_not_found"),
+        ("refused", "qbo_not_found"),
+    ]
+    if category is not None:
+        rows.append({"kind": "item", "source_id": "prd_x", "qbo_id": category})
+        expected.append(("refused", "qbo_wrong_type"))
+
+    status, first, _ = call("POST", f"/tenants/{TENANT}/links/import", {"rows": rows})
+    text = "kind,source_id,qbo_id\n" + "\n".join(f"{r['kind']},{r['source_id']},{r['qbo_id']}" for r in rows)
+    again_status, again, _ = call("POST", f"/tenants/{TENANT}/links/import", {"csv": text})
+
+    assert status == again_status == 200
+    assert [(r["status"], r["reason_code"]) for r in first["rows"]] == expected
+    assert [(r["status"], r["reason_code"]) for r in again["rows"]] == [
+        ("already_linked", None),
+        *expected[1:],
+    ]
+    assert (first["accepted"], again["accepted"], again["already_linked"]) == (1, 0, 1)
+    assert {s: link.qbo_id for s, link in links_of("Customer").items()} == {sources[0]: qbo_customers[0]}
+    status, elsewhere, _ = call(
+        "POST",
+        f"/tenants/{TENANT}/links/import",
+        {"rows": [{"kind": "customer", "source_id": sources[3], "qbo_id": qbo_customers[0]}]},
+    )
+    assert elsewhere["rows"][0]["reason_code"] == "qbo_linked_elsewhere"
+    status, bad, _ = call("POST", f"/tenants/{TENANT}/links/import", {"csv": "who,what\nx,y"})
+    assert status == 422 and bad["error"]["code"] == "invalid_csv"
+
+
+def test_given_no_suggestion_when_one_is_decided_then_404_and_a_confirm_without_a_candidate_is_422(
+    world: BulkWorld,
+) -> None:
+    status, listed, _ = call("GET", f"/tenants/{TENANT}/suggestions")
+    missing_status, missing, _ = call(
+        "POST", f"/tenants/{TENANT}/suggestions/Customer/cus_1/decision", {"action": "skip"}
+    )
+    bad_status, bad, _ = call(
+        "POST", f"/tenants/{TENANT}/suggestions/Customer/cus_1/decision", {"action": "confirm"}
+    )
+
+    assert (status, listed) == (200, {"suggestions": [], "cursor": None})
+    assert missing_status == 404 and missing["error"]["code"] == "suggestion_not_found"
+    assert bad_status == 422 and bad["error"]["code"] == "invalid_decision"

@@ -1,0 +1,221 @@
+"""The initial sync's dry run (a plan the real run then follows) and ambiguous matches an admin decides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from qbosync.qbo.client import QboClient
+from qbosync.store.links import LinkRepository
+from qbosync.store.onboarding import PlanAction, PlanRepository, SuggestionRepository, SuggestionStatus
+from qbosync.sync.bulk.customers import sync_customer_page
+from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.models import PageDescriptor, RunConfig
+from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale, plan_as_csv
+from qbosync.sync.bulk.products import sync_product_page
+from qbosync.sync.bulk.skips import SkipReason
+from qbosync.sync.onboarding.suggestions import (
+    NotACandidate,
+    SuggestionDecision,
+    SuggestionService,
+)
+from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
+    QboWorld,
+    SourceWorld,
+    links_fixture,
+    qbo_fixture,
+    run_config,
+    source_world,
+)
+
+TENANT = "acme"
+CUSTOMERS = PageDescriptor(entity="customers", page_no=1, cursor=None, limit=50)
+PRODUCTS = PageDescriptor(entity="products", page_no=1, cursor=None, limit=50)
+
+
+@pytest.fixture
+def source() -> Iterator[SourceWorld]:
+    with source_world([TENANT], customers=12, products=8) as world:
+        yield world
+
+
+class World:
+    def __init__(self, qbo: QboWorld, source: SourceWorld, links: LinkRepository, **settings: Any) -> None:
+        self.qbo_world = qbo
+        self.client: QboClient = qbo.client(qbo.realms[0])
+        self.source_world = source
+        self.source = source.adapter(TENANT)
+        self.links = links
+        self.frozen = run_config(self.client, **settings)
+        self.suggestions = SuggestionRepository()
+        self.deps = BulkSyncDependencies(
+            qbo_for=lambda _t: self.client,
+            source_for=lambda _t: self.source,
+            links=links,
+            clock=self.now,
+            suggestions=self.suggestions,
+            plans=PlanRepository(),
+        )
+        self.planner = InitialSyncPlanner(self.deps, page_size=50, config_for=self.config)
+
+    def now(self) -> datetime:
+        """QBO's clock: what exists in QBO before a run was created before the run started."""
+        return datetime.fromtimestamp(self.qbo_world.sandbox.clock.now() + 1.0, UTC)
+
+    def config(self, _tenant: str, started_at: datetime) -> RunConfig:
+        return self.frozen.model_copy(update={"run_started_at": started_at})
+
+    def context(self) -> PageContext:
+        return PageContext(
+            tenant_id=TENANT,
+            run_id="run-1",
+            config=self.config(TENANT, self.now()),
+            qbo=self.client,
+            source=self.source,
+            links=self.links,
+            clock=self.now,
+            suggestions=self.suggestions,
+        )
+
+    def run(self) -> None:
+        """The real run's pages (one page of each: the worlds are small)."""
+        sync_customer_page(self.context(), CUSTOMERS)
+        sync_product_page(self.context(), PRODUCTS)
+
+    def qbo_requests(self) -> int:
+        return int(self.qbo_world.sandbox.stats.requests_by_realm[self.qbo_world.realms[0]])
+
+    def qbo_customer(self, name: str, email: str) -> dict[str, Any]:
+        """A customer someone entered in QBO before qbosync (aged, so no run counts it as its own)."""
+        made = self.client.create(
+            "Customer", {"DisplayName": name, "PrimaryEmailAddr": {"Address": email}}, f"make-{name}"
+        )
+        self.qbo_world.age_existing_records()
+        return made
+
+
+def test_given_a_dry_run_when_the_real_run_follows_on_unchanged_data_then_it_does_exactly_the_plan(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    first = world.source.list_customers(None, 50).items[0]
+    existing = world.qbo_customer(first.display_name, "someone@example.com")
+    requests_before = world.qbo_requests()
+
+    summary = world.planner.plan(TENANT, "admin-1")
+
+    entries = PlanRepository().all_entries(TENANT, summary.plan_id)
+    assert world.qbo_requests() - requests_before == summary.qbo_reads - 3, "the plan counts its reads"
+    assert summary.entries == len(entries) == 12 + 8
+    world.planner.recheck(TENANT, summary.plan_id)  # nothing changed: the plan holds
+    world.run()
+    for entry in entries:
+        link = links.get(TENANT, entry.entity, entry.source_id)
+        if entry.action is PlanAction.MATCH:
+            assert link is not None and link.qbo_id == entry.qbo_id and link.origin == "matched"
+        elif entry.action is PlanAction.CREATE:
+            assert link is not None and link.origin == "qbosync", entry
+            created = world.client.read(entry.entity, link.qbo_id)
+            name_field = "DisplayName" if entry.entity == "Customer" else "Name"
+            assert entry.qbo_body is not None and created[name_field] == entry.qbo_body[name_field]
+        else:
+            assert link is None, entry
+    matched = [e for e in entries if e.action is PlanAction.MATCH and e.entity == "Customer"]
+    assert [(e.source_id, e.qbo_id) for e in matched] == [(first.id, existing["Id"])]
+    assert {e.action for e in entries if e.entity == "Item"} >= {PlanAction.CREATE, PlanAction.SKIP}
+    assert plan_as_csv(entries).splitlines()[0].startswith("entity,source_id,source_version,action")
+
+
+def test_given_a_dry_run_when_a_customer_changes_before_the_real_run_then_the_plan_is_refused_as_stale(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    summary = world.planner.plan(TENANT, "admin-1")
+    customer = world.source.list_customers(None, 50).items[2]
+    world.source_world.http.put(
+        f"/_sandbox/tenants/{TENANT}/customers/{customer.id}", json={"display_name": "Renamed Ltd"}
+    ).raise_for_status()
+
+    with pytest.raises(PlanStale) as refused:
+        world.planner.recheck(TENANT, summary.plan_id)
+
+    assert [(d["source_id"], d["planned"]["action"]) for d in refused.value.details] == [
+        (customer.id, "create")
+    ]
+    assert links.list(TENANT, "Customer").items == [], "nothing was written"
+
+
+def test_given_two_qbo_customers_share_an_email_when_one_is_confirmed_and_one_rejected_then_runs_follow(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links, customer_matching="email")
+    confirmed_customer, rejected_customer = [
+        c for c in world.source.list_customers(None, 50).items if c.email
+    ][:2]
+    pair = [world.qbo_customer(f"Shared A {n}", str(confirmed_customer.email)) for n in (1, 2)]
+    for n in (1, 2):
+        world.qbo_customer(f"Shared B {n}", str(rejected_customer.email))
+    service = SuggestionService(world.suggestions, world.now)
+
+    world.run()
+
+    listed = {s.source_id: s for s in service.list(TENANT).items}
+    assert set(listed) == {confirmed_customer.id, rejected_customer.id}
+    assert [c.reasons for c in listed[confirmed_customer.id].candidates] == [["exact_email"]] * 2
+    assert links.get(TENANT, "Customer", confirmed_customer.id) is None, "nothing linked until decided"
+    assert links.get(TENANT, "Customer", rejected_customer.id) is None
+    with pytest.raises(NotACandidate):
+        service.decide(
+            TENANT, "Customer", confirmed_customer.id, SuggestionDecision(action="confirm", qbo_id="999"), "a"
+        )
+
+    service.decide(
+        TENANT,
+        "Customer",
+        confirmed_customer.id,
+        SuggestionDecision(action="confirm", qbo_id=str(pair[1]["Id"])),
+        "admin-1",
+    )
+    service.decide(TENANT, "Customer", rejected_customer.id, SuggestionDecision(action="create"), "admin-1")
+    world.run()
+    world.run()  # decisions are remembered: a later run changes nothing
+
+    confirmed_link = links.get(TENANT, "Customer", confirmed_customer.id)
+    assert confirmed_link is not None and confirmed_link.qbo_id == str(pair[1]["Id"])
+    created = links.get(TENANT, "Customer", rejected_customer.id)
+    assert created is not None and created.origin == "qbosync"
+    assert created.qbo_id not in {
+        str(row["Id"]) for row in world.client.query_all("Customer", "DisplayName LIKE 'Shared B%'")
+    }
+    statuses = {s.source_id: s.status for s in service.list(TENANT).items}
+    assert statuses == {
+        confirmed_customer.id: SuggestionStatus.CONFIRMED,
+        rejected_customer.id: SuggestionStatus.CREATE_NEW,
+    }
+
+
+def test_given_a_run_following_a_plan_when_a_customer_changed_since_then_the_run_leaves_it_for_a_new_plan(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    summary = world.planner.plan(TENANT, "admin-1")
+    changed = world.source.list_customers(None, 50).items[3]
+    world.source_world.http.put(
+        f"/_sandbox/tenants/{TENANT}/customers/{changed.id}", json={"display_name": "Changed Since Plan"}
+    ).raise_for_status()
+    following = replace(
+        world.context(),
+        config=world.config(TENANT, world.now()).model_copy(update={"plan_id": summary.plan_id}),
+        plans=PlanRepository(),
+    )
+
+    tally = sync_customer_page(following, CUSTOMERS)
+
+    assert [(s.source_id, s.code) for s in tally.skipped_reasons] == [(changed.id, SkipReason.PLAN_CHANGED)]
+    assert links.get(TENANT, "Customer", changed.id) is None
+    assert tally.created == 11
