@@ -174,8 +174,18 @@ class Settings(BaseSettings):
 
     @property
     def intuit_app_secret_name(self) -> str:
-        """The secret holding the Intuit app's client id, client secret and webhook verifier token."""
+        """The secret holding the Intuit app's client id and client secret."""
         return f"{self.secret_prefix}/app/intuit"
+
+    @property
+    def intuit_webhook_verifier_secret_name(self) -> str:
+        """The secret holding only Intuit's webhook verifier token: all the public QBO webhook may read."""
+        return f"{self.secret_prefix}/app/intuit-webhook-verifier"
+
+    @property
+    def source_webhook_key_secret_name(self) -> str:
+        """The app key every tenant's source webhook signing secret is derived from."""
+        return f"{self.secret_prefix}/app/source-webhook-key"
 
     @property
     def state_signing_secret_name(self) -> str:
@@ -187,7 +197,7 @@ class Settings(BaseSettings):
         return f"{self.secret_prefix}/tenants/{tenant_id}/qbo-tokens"
 
     def tenant_source_secret_name(self, tenant_id: str) -> str:
-        """The secret holding one tenant's source API key and webhook signing secret."""
+        """The secret holding one tenant's source API key (its webhook secret is derived, not stored)."""
         return f"{self.secret_prefix}/tenants/{tenant_id}/source"
 
     @property

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +21,6 @@ from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
 DEFAULT_RETENTION_DAYS = 30
 # Failure counts in the fleet listing stop here: enough to rank tenants, without reading a backlog whole.
 COUNT_CAP = 1000
-WEBHOOK_SECRET_BYTES = 32
 
 
 class TenantOffboarded(Conflict):
@@ -79,7 +77,6 @@ class FleetOperator:
     # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
     disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
     clock: Callable[[], datetime] = utc_now
-    new_secret: Callable[[], str] = field(default=lambda: secrets.token_urlsafe(WEBHOOK_SECRET_BYTES))
 
     @property
     def app_secrets(self) -> AppSecrets:
@@ -102,27 +99,30 @@ class FleetOperator:
         self.tenants.register(tenant)
         return self.tenants.get(tenant_id)
 
-    def provision_source(self, tenant_id: str, api_key: str, webhook_secret: str | None = None) -> str:
-        """Store how qbosync calls the tenant's source and checks its webhooks; returns the webhook secret.
+    def provision_source(self, tenant_id: str, api_key: str) -> str:
+        """Store how qbosync calls the tenant's source; returns the tenant's webhook signing secret.
 
-        Without a webhook secret a new random one is made: hand it to the source, which signs with it.
-        Calling it again rotates both values (a new secret version; containers pick it up within
-        ``SECRET_CACHE_SECONDS``).
+        The webhook secret is derived from the app's source webhook key and the tenant's secret version,
+        so it is never stored per tenant: hand it to the source, which signs with it. Calling this again
+        replaces the API key (a new secret version; containers pick it up within ``SECRET_CACHE_SECONDS``).
         """
         self.tenants.get(tenant_id)
         if not api_key.strip():
             raise ValueError("the source API key is required")
-        secret = webhook_secret or self.new_secret()
-        self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip(), secret)
-        return secret
+        self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip())
+        return self.webhook_secret(tenant_id)
+
+    def webhook_secret(self, tenant_id: str) -> str:
+        """The tenant's current source webhook signing secret, for the source to sign with."""
+        version = self.tenants.get(tenant_id).webhook_secret_version
+        return self.app_secrets.source_webhook_secret(tenant_id, version).get_secret_value()
 
     def rotate_webhook_secret(self, tenant_id: str) -> str:
-        """A new webhook signing secret, keeping the source API key; returns it for the source."""
-        self.tenants.get(tenant_id)
-        current = self.tenant_secrets.source_credentials(tenant_id)
-        secret = self.new_secret()
-        self.tenant_secrets.put_source_credentials(tenant_id, current.api_key.get_secret_value(), secret)
-        return secret
+        """Move the tenant to its next webhook secret (the old one is refused at once); returns it."""
+        rotated = self.tenants.next_webhook_secret_version(tenant_id)
+        return self.app_secrets.source_webhook_secret(
+            tenant_id, rotated.webhook_secret_version
+        ).get_secret_value()
 
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""

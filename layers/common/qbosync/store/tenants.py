@@ -39,6 +39,8 @@ class Tenant(BaseModel):
         None,
         description="which source adapter serves this tenant; none: the contract adapter at SOURCE_BASE_URL",
     )
+    # Which derivation of the app's source webhook key signs this tenant's webhooks; a rotation adds one.
+    webhook_secret_version: int = Field(1, ge=1)
 
 
 class TenantRepository:
@@ -99,6 +101,20 @@ class TenantRepository:
             )
         except ConditionFailed as exc:
             raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.") from exc
+        return Tenant.model_validate(item)
+
+    def next_webhook_secret_version(self, tenant_id: str) -> Tenant:
+        """Rotate the tenant's source webhook secret: its derivation moves to the next version."""
+        self.get(tenant_id)
+        item = self._table.update(
+            f"TENANT#{tenant_id}",
+            _PROFILE_SK,
+            Condition(
+                "SET webhook_secret_version = if_not_exists(webhook_secret_version, :first) + :one",
+                values={":first": 1, ":one": 1},
+            ),
+            condition=Condition("attribute_exists(pk)"),
+        )
         return Tenant.model_validate(item)
 
     def exists(self, tenant_id: str) -> bool:
