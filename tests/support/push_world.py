@@ -489,6 +489,7 @@ def push_world(
                 clock=utc_now,
                 ledger=ledger,
                 requestid_window=requestid_window,
+                paused=TenantRepository().is_paused,
             )
         )
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer

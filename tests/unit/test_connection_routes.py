@@ -168,7 +168,11 @@ def test_given_a_connection_when_its_status_is_read_then_the_view_has_no_field_b
         "refresh_token_expires_at",
         "hard_expires_at",
         "prerequisites",
+        "sync_paused",
+        "paused_at",
+        "paused_by",
     }
+    assert (body["sync_paused"], body["paused_at"]) == (False, None)
     assert body["prerequisites"] == [
         {"id": "accrual_basis", "status": "pass", "reason": "accrual", "fix": ""}
     ]

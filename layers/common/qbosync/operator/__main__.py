@@ -45,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("fleet", help="every tenant: connection, checkpoints, failed and parked events")
 
+    pause = commands.add_parser("pause", help="hold a tenant's pushes and pulls (webhooks still accepted)")
+    pause.add_argument("tenant_id")
+    pause.add_argument("--operator", required=True, help="who pauses (shown in the connection status)")
+
+    resume = commands.add_parser("resume", help="resume a tenant's sync and queue what was held again")
+    resume.add_argument("tenant_id")
+    resume.add_argument("--operator", required=True, help="who resumes (kept in the log)")
+
     offboard = commands.add_parser("offboard", help="revoke at Intuit, delete secrets, purge data later")
     offboard.add_argument("tenant_id")
     offboard.add_argument("--operator", required=True, help="who offboards (kept in the connection trail)")
@@ -102,6 +110,10 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
             result = {"tenant_id": args.tenant_id, "webhook_secret": rotated}
         elif args.command == "fleet":
             result = fleet.list_fleet()
+        elif args.command == "pause":
+            result = fleet.pause(args.tenant_id, args.operator)
+        elif args.command == "resume":
+            result = fleet.resume(args.tenant_id, args.operator)
         elif args.command == "offboard":
             result = fleet.offboard(args.tenant_id, args.operator, args.retention_days)
         else:

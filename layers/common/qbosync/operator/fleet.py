@@ -17,6 +17,7 @@ from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus
 from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
+from qbosync.sync.retry.pause import PauseState, TenantPause
 
 DEFAULT_RETENTION_DAYS = 30
 # Failure counts in the fleet listing stop here: enough to rank tenants, without reading a backlog whole.
@@ -43,6 +44,8 @@ class TenantSummary(BaseModel):
     parked_events: int = 0
     offboarded_at: datetime | None = None
     purge_after: datetime | None = None
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
 
 class OffboardReport(BaseModel):
@@ -55,6 +58,12 @@ class OffboardReport(BaseModel):
 class PurgeReport(BaseModel):
     tenant_id: str
     items_deleted: int
+
+
+def _pause_service() -> TenantPause:
+    from qbosync.sync.wiring import tenant_pause
+
+    return tenant_pause()
 
 
 def _disconnect_through_connection_service(tenant_id: str, operator: str) -> None:
@@ -76,6 +85,8 @@ class FleetOperator:
     events: EventRepository = field(default_factory=EventRepository)
     # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
     disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
+    # Pauses and resumes a tenant's sync (the admin API's pause, run as the operator).
+    pause_service: Callable[[], TenantPause] = _pause_service
     clock: Callable[[], datetime] = utc_now
 
     @property
@@ -123,6 +134,14 @@ class FleetOperator:
         return self.app_secrets.source_webhook_secret(
             tenant_id, rotated.webhook_secret_version
         ).get_secret_value()
+
+    def pause(self, tenant_id: str, operator: str) -> PauseState:
+        """Hold the tenant's pushes and pulls until it is resumed (webhooks are still accepted)."""
+        return self.pause_service().pause(tenant_id, operator)
+
+    def resume(self, tenant_id: str, operator: str) -> PauseState:
+        """Resume the tenant's sync and queue again what was held while it was paused."""
+        return self.pause_service().resume(tenant_id, operator)
 
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""
@@ -206,6 +225,8 @@ class FleetOperator:
             parked_events=self._count(tenant.tenant_id, "parked"),
             offboarded_at=tenant.offboarded_at,
             purge_after=tenant.purge_after,
+            paused_at=tenant.paused_at,
+            paused_by=tenant.paused_by,
         )
 
     def _count(self, tenant_id: str, status: EventStatus) -> int:

@@ -66,6 +66,13 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+    TENANT_PAUSED = "tenant_paused"
+    """Held while the tenant's sync is paused (parked on ``PAUSED_KEY``); released when it resumes."""
+
+
+PAUSED_KEY = "tenant:paused"
+"""What events taken while their tenant is paused are parked on (``parked_on``), so one prefix query
+finds them all when it resumes."""
 
 
 STUCK_AFTER = timedelta(minutes=15)
@@ -226,14 +233,18 @@ class EventRepository:
         return self._transition(tenant_id, event_id, "done", at, sets=sets, removes=removes)
 
     def mark_parked(
-        self, tenant_id: str, event_id: str, on: str, at: datetime, reason: str | None = None
+        self,
+        tenant_id: str,
+        event_id: str,
+        on: str,
+        at: datetime,
+        reason: str | None = None,
+        *,
+        code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
     ) -> SyncEvent:
-        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO."""
-        sets: dict[str, Any] = {
-            "parked_on": on,
-            "reason_code": ReasonCode.WAITING_FOR_INVOICE.value,
-            "retryable": True,
-        }
+        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO, or (``PAUSED_KEY``, code
+        ``tenant_paused``) until its tenant's sync resumes."""
+        sets: dict[str, Any] = {"parked_on": on, "reason_code": code.value, "retryable": True}
         removes: tuple[str, ...] = ("qbo_fault", "mapping")
         if reason is not None:
             sets["reason"] = reason

@@ -60,6 +60,7 @@ from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
 from qbosync.sync.reference import ConnectionReader
 from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.pause import TenantPause
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
 from qbosync.sync.retry.schedule import EventRetrySchedule
@@ -259,6 +260,7 @@ def push_service() -> PushService:
             clock=utc_now,
             ledger=WriteLedger(),
             requestid_window=timedelta(seconds=get_settings().qbo_requestid_window_seconds),
+            paused=TenantRepository().is_paused,
         )
     )
 
@@ -281,6 +283,7 @@ def pull_service() -> PullService:
         links=LinkRepository(),
         events=EventRepository(),
         push_queue=PushQueue(),
+        paused=TenantRepository().is_paused,
     )
 
 
@@ -297,14 +300,24 @@ def reconciler() -> Reconciler:
         checkpoints=CheckpointRepository(),
         links=links,
         push_queue=PushQueue(),
+        paused=TenantRepository().is_paused,
     )
 
 
 @_cached
 def retry_schedule() -> EventRetrySchedule:
     return EventRetrySchedule(
-        events=EventRepository(), connections=ConnectionRepository(), requeue=event_requeue()
+        events=EventRepository(),
+        connections=ConnectionRepository(),
+        requeue=event_requeue(),
+        paused=TenantRepository().is_paused,
     )
+
+
+@_cached
+def tenant_pause() -> TenantPause:
+    """Pausing and resuming a tenant's sync (the admin API and the operator CLI)."""
+    return TenantPause(TenantRepository(), ParkedRelease(EventRepository(), event_requeue()), utc_now)
 
 
 @_cached

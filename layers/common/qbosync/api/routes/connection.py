@@ -30,6 +30,7 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.observability import logger
 from qbosync.store.connections import Connection
+from qbosync.store.tenants import Tenant
 from qbosync.sync import wiring
 from qbosync.sync.connection import (
     BROWSER_COOKIE,
@@ -92,10 +93,19 @@ class QboConnectionView(BaseModel):
     refresh_token_expires_at: datetime | None
     hard_expires_at: datetime | None
     prerequisites: list[PrerequisiteView]
+    sync_paused: bool = False
+    """An admin or operator paused the tenant's sync: webhooks are accepted, changes wait for the resume."""
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
     @classmethod
-    def of(cls, connection: Connection) -> QboConnectionView:
-        return cls.model_validate(connection.model_dump())
+    def of(cls, connection: Connection, tenant: object = None) -> QboConnectionView:
+        view = cls.model_validate(connection.model_dump())
+        if isinstance(tenant, Tenant) and tenant.sync_paused:
+            view = view.model_copy(
+                update={"sync_paused": True, "paused_at": tenant.paused_at, "paused_by": tenant.paused_by}
+            )
+        return view
 
 
 class AuthorizeRedirect(BaseModel):
@@ -238,14 +248,15 @@ def connection_router(
         summary="Read the tenant's QuickBooks Online connection",
         description=(
             "Realm, company name, status (connected, needs_reauth, disconnected), who connected it and "
-            "when, and the prerequisites checked at connection time. 409 not_connected if it never connected."
+            "when, the prerequisites checked at connection time, and whether the tenant's sync is paused "
+            "(sync_paused, paused_at, paused_by). 409 not_connected if it never connected."
         ),
         responses={200: {"description": "The connection"}, **error_responses(409)},
         tags=["connection"],
     )
     def get_connection(tenant_id: TenantId) -> QboConnectionView:
         require_tenant(router, tenant_id, deps.tenants)
-        return QboConnectionView.of(service().status(tenant_id))
+        return QboConnectionView.of(service().status(tenant_id), deps.tenants.get(tenant_id))
 
     @router.delete(
         "/tenants/<tenant_id>/qbo/connection",
