@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qbosync.errors import NotFound
+from qbosync.store.schema import upgraded
 from qbosync.store.table import (
     Condition,
     ConditionFailed,
@@ -138,15 +139,15 @@ class SyncEvent(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _migrate_reason_text(cls, data: Any) -> Any:
-        """Items stored before reason codes kept the code inside ``reason``: read it out once, here."""
-        if (
-            isinstance(data, dict)
-            and "reason_code" not in data
-            and data.get("status") in ("failed", "parked")
-        ):
-            return {**data, **_legacy_reason(str(data.get("reason") or ""), data.get("status"))}
-        return data
+    def _upgrade(cls, data: Any) -> Any:
+        return upgraded(data, {1: _reason_code_of_version_1})
+
+
+def _reason_code_of_version_1(item: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 events stored before reason codes kept the code inside ``reason``: read it out, here."""
+    if "reason_code" not in item and item.get("status") in ("failed", "parked"):
+        return {**item, **_legacy_reason(str(item.get("reason") or ""), item.get("status"))}
+    return item
 
 
 _LEGACY_EXACT_CODES = {code.value: code for code in ReasonCode}
