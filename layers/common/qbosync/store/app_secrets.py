@@ -12,6 +12,7 @@ injected, so expiry is tested without sleeping.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -132,6 +133,13 @@ class SecretBox:
                 raise
         with self._lock:
             self._cache.pop(name, None)
+
+
+@functools.cache
+def shared_secret_box() -> SecretBox:
+    """One max-age cache for the whole container, for callers built per request (the QBO webhook's
+    receiver), so a warm container does not read a secret on every request. ``wiring.reset()`` forgets it."""
+    return SecretBox()
 
 
 class AppSecrets:

@@ -31,7 +31,7 @@ from qbosync.settings import get_qbo_limits, get_settings
 from qbosync.source.config import SourceAdapterCredentials
 from qbosync.source.port import SourcePort
 from qbosync.source.registry import default_registry
-from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
+from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets, shared_secret_box
 from qbosync.store.aws import dynamodb_client, reset_clients
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
@@ -88,10 +88,12 @@ def cached_factory(factory: Callable[[], _T]) -> Callable[[], _T]:
 
 def reset() -> None:
     """Forget every cached service and client, and the process-wide caches under them (the shared
-    httpx client, the boto3 clients, the token cache): tests switching environments use this."""
+    httpx client, the shared secret cache, the boto3 clients, the token cache): tests switching
+    environments use this."""
     for factory in [*_CACHED, *_ROUTER_CACHED]:
         factory.cache_clear()  # type: ignore[attr-defined]
     shared_http_client.cache_clear()
+    shared_secret_box.cache_clear()
     reset_clients()
     clear_token_cache()
 

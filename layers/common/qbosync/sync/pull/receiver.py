@@ -79,9 +79,10 @@ class WebhookReceipt(BaseModel):
 
 
 def _default_secrets() -> WebhookVerifierSecret:
-    from qbosync.store.app_secrets import AppSecrets
+    from qbosync.store.app_secrets import AppSecrets, shared_secret_box
 
-    return AppSecrets()
+    # The receiver is built per request; the verifier token is cached per container, not per request.
+    return AppSecrets(shared_secret_box())
 
 
 def _default_realms() -> RealmDirectory:
