@@ -177,7 +177,8 @@ def company_reader(realm_id: str, access_token: str) -> QboClient:
 def source_for_tenant(tenant_id: str) -> SourcePort:
     """The tenant's source system, through the adapter its tenant record names (the source contract's
     HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
-    credentials = TenantSecrets().source_credentials(tenant_id)
+    # Through the container's secret cache: a worker builds a source per batch, not per container.
+    credentials = TenantSecrets(shared_secret_box()).source_credentials(tenant_id)
     return default_registry().build(
         tenant_id,
         TenantRepository().get(tenant_id).source,
