@@ -76,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
     from moto import mock_aws
     from pydantic import SecretStr
 
-    from qbosync.store.app_secrets import IntuitApp
     from qbosync.store.aws import dynamodb_client, sqs_client
     from qbosync.store.checkpoints import WebhookMarks
     from qbosync.store.connections import Connection, ConnectionRepository
@@ -85,10 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     from tests.support.template import create_table_from_template
 
     class BenchSecrets:
-        def intuit_app(self) -> IntuitApp:
-            return IntuitApp(
-                client_id="cid", client_secret=SecretStr("cs"), verifier_token=SecretStr(VERIFIER)
-            )
+        def webhook_verifier_token(self) -> SecretStr:
+            return SecretStr(VERIFIER)
 
     calls: Counter[str] = Counter()
     inside_aws = [0.0]

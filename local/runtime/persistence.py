@@ -54,16 +54,16 @@ class LocalCredentials:
 
     def tenant_source_credentials(self, tenant_id: str) -> tuple[str, str]:
         """A tenant's own source API key and webhook secret, derived from this run's two source
-        secrets, so no tenant can sign for another and a persisted runtime keeps them across restarts."""
+        secrets, so no tenant can sign for another and a persisted runtime keeps them across restarts.
+        The webhook secret is derived as a deployed stack derives it, with ``source_webhook_secret`` as
+        the app's source webhook key."""
+        from qbosync.store.app_secrets import derive_source_webhook_secret
 
-        def derived(seed: str, purpose: str) -> str:
-            digest = hmac.new(seed.encode(), f"{purpose}|{tenant_id}".encode(), hashlib.sha256).digest()
-            return base64.urlsafe_b64encode(digest).decode().rstrip("=")[:32]
-
-        return (
-            f"sk_local_{derived(self.source_api_key, 'api-key')}",
-            f"whsec_local_{derived(self.source_webhook_secret, 'webhook-secret')}",
-        )
+        digest = hmac.new(
+            self.source_api_key.encode(), f"api-key|{tenant_id}".encode(), hashlib.sha256
+        ).digest()
+        api_key = f"sk_local_{base64.urlsafe_b64encode(digest).decode().rstrip('=')[:32]}"
+        return api_key, derive_source_webhook_secret(self.source_webhook_secret, tenant_id, 1)
 
     @classmethod
     def load_or_generate(cls, directory: Path | None) -> LocalCredentials:

@@ -474,11 +474,13 @@ def _provision_secrets_and_tenants(
         credentials.intuit_client_id, credentials.intuit_client_secret, credentials.verifier_token
     )
     app_secrets.put_state_signing_key(credentials.state_signing_key)
+    # The source sandbox signs with each tenant's secret derived from this key, as a deployed source would.
+    app_secrets.put_source_webhook_key(credentials.source_webhook_secret)
     repository = TenantRepository()
     tenant_secrets = TenantSecrets()
-    for tenant_id, (api_key, webhook_secret) in tenants.items():
+    for tenant_id, (api_key, _webhook_secret) in tenants.items():
         repository.register(Tenant(tenant_id=tenant_id, name=tenant_id.replace("-", " ").title()))
-        tenant_secrets.put_source_credentials(tenant_id, api_key, webhook_secret)
+        tenant_secrets.put_source_credentials(tenant_id, api_key)
 
 
 def _warm_up_step_functions() -> None:

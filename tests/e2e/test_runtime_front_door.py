@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qbosync.source.signing import sign
+from qbosync.store.app_secrets import derive_source_webhook_secret
 from tests.e2e.conftest import RunningRuntime
 
 
@@ -92,10 +93,17 @@ def test_given_two_tenants_when_one_signs_a_webhook_for_the_other_then_401_each_
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
     ).client("secretsmanager", endpoint_url=runtime.aws_endpoint_url)
     first, second = runtime.tenant_ids()[:2]
+    app_key = json.loads(
+        secrets.get_secret_value(SecretId="qbosync/local/app/source-webhook-key")["SecretString"]
+    )["key"]
     own = {
-        tenant: json.loads(
-            secrets.get_secret_value(SecretId=f"qbosync/local/tenants/{tenant}/source")["SecretString"]
-        )
+        tenant: {
+            **json.loads(
+                secrets.get_secret_value(SecretId=f"qbosync/local/tenants/{tenant}/source")["SecretString"]
+            ),
+            # Not stored per tenant: derived from the app key, as the operator CLI prints it.
+            "webhook_secret": derive_source_webhook_secret(app_key, tenant, 1),
+        }
         for tenant in (first, second)
     }
     body = json.dumps(

@@ -42,6 +42,8 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/qbo/connect",
         "/tenants/{tenant_id}/qbo/connection",
         "/oauth/callback",
+        "/qbo/disconnected",
+        "/qbo/reconnect",
         "/tenants/{tenant_id}/sync/initial",
         "/tenants/{tenant_id}/sync/runs/{run_id}",
         "/tenants/{tenant_id}/sync/runs/{run_id}/resume",
@@ -56,6 +58,8 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/sync/plans/{plan_id}",
         "/tenants/{tenant_id}/sync/plans/{plan_id}/download",
         "/tenants/{tenant_id}/sync/runs/{run_id}/undo",
+        "/tenants/{tenant_id}/sync/pause",
+        "/tenants/{tenant_id}/sync/resume",
     }
 
 

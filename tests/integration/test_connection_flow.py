@@ -276,3 +276,65 @@ def test_given_an_ambiguous_qbo_write_when_disconnecting_with_force_then_it_is_d
 
     assert (reply.status, reply.body["status"]) == (200, "disconnected")
     assert world.stats()["revocations"] == 1
+
+
+# ------------------------------------------------------------------ Intuit's Disconnect and Reconnect URLs
+
+
+def _disconnect_url(world: ConnectionWorld, realm_id: str) -> str:
+    reply = world.call("api_intuit_disconnect_url.json", query={"realmId": realm_id}, tenants=None)
+    assert reply.status == 302
+    return parse_qs(urlsplit(reply.location).query)["qbo_connection"][0]
+
+
+def test_given_the_app_disconnected_in_quickbooks_when_intuit_opens_the_disconnect_url_then_it_is_recorded(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+    realm_id = world.realms[0]
+    tokens = world.stored_tokens()
+    assert tokens is not None
+    world.oauth.revoke(tokens["refresh_token"])  # what disconnecting inside QuickBooks does to the grant
+
+    outcome = _disconnect_url(world, realm_id)
+
+    stored = ConnectionRepository().get(TENANT_A)
+    assert outcome == "disconnected_in_quickbooks"
+    assert stored is not None and (stored.status, stored.disconnected_by) == ("disconnected", "intuit")
+    assert world.stored_tokens() is None
+    assert MainTable().get(realm_pk(realm_id), OWNER_SK) is None
+
+
+def test_given_a_working_grant_when_someone_opens_the_disconnect_url_then_the_connection_is_kept(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+    tokens = world.stored_tokens()
+
+    outcome = _disconnect_url(world, world.realms[0])
+
+    stored = ConnectionRepository().get(TENANT_A)
+    assert outcome == "still_connected"
+    assert stored is not None and stored.status == "connected"
+    assert world.stored_tokens() == tokens
+    assert world.stats()["revocations"] == 0
+
+
+def test_given_an_unknown_or_malformed_realm_when_the_disconnect_url_is_opened_then_nothing_changes(
+    world: ConnectionWorld,
+) -> None:
+    world.connect()
+
+    outcomes = [_disconnect_url(world, realm) for realm in ("123", "not-a-realm", "")]
+
+    stored = ConnectionRepository().get(TENANT_A)
+    assert outcomes == ["not_connected"] * 3
+    assert stored is not None and stored.status == "connected"
+
+
+def test_given_intuit_sends_a_user_to_the_reconnect_url_then_302_to_the_consoles_connection_screen(
+    world: ConnectionWorld,
+) -> None:
+    reply = world.call("api_intuit_reconnect_url.json", tenants=None)
+
+    assert (reply.status, reply.location) == (302, "/console?screen=connection&reconnect=1")

@@ -11,7 +11,13 @@ import pytest
 from qbosync.operator.__main__ import run
 from qbosync.operator.fleet import FleetOperator, TenantOffboarded
 from qbosync.settings import get_settings
-from qbosync.store.app_secrets import AppSecrets, SecretBox, SecretMissing, TenantSecrets
+from qbosync.store.app_secrets import (
+    AppSecrets,
+    SecretBox,
+    SecretMissing,
+    TenantSecrets,
+    derive_source_webhook_secret,
+)
 from qbosync.store.aws import secrets_client
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
@@ -20,6 +26,7 @@ from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import TenantRepository, UnknownTenant
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+APP_WEBHOOK_KEY = "app-source-webhook-key-for-tests"
 
 
 class FakeClock:
@@ -54,8 +61,8 @@ def disconnect(main_table: str) -> RecordingDisconnect:
 
 @pytest.fixture
 def operator(main_table: str, clock: FakeClock, disconnect: RecordingDisconnect) -> FleetOperator:
-    secrets = iter(f"generated-secret-{n}" for n in range(1, 100))
-    return FleetOperator(disconnect=disconnect, clock=clock, new_secret=lambda: next(secrets))
+    AppSecrets().put_source_webhook_key(APP_WEBHOOK_KEY)
+    return FleetOperator(disconnect=disconnect, clock=clock)
 
 
 def _connect(tenant_id: str, realm_id: str) -> None:
@@ -73,13 +80,23 @@ def test_given_an_intuit_app_set_through_the_cli_when_read_then_the_stack_secret
 ) -> None:
     code = run(["intuit-app", "--client-id", "ABC"], operator=operator, stdin=io.StringIO("s3cr3t\nverif\n"))
 
-    app = AppSecrets(SecretBox(max_age_seconds=0)).intuit_app()
+    secrets = AppSecrets(SecretBox(max_age_seconds=0))
+    app = secrets.intuit_app()
     assert code == 0
-    assert (app.client_id, app.client_secret.get_secret_value(), app.verifier_token.get_secret_value()) == (
-        "ABC",
-        "s3cr3t",
-        "verif",
-    )
+    assert (app.client_id, app.client_secret.get_secret_value()) == ("ABC", "s3cr3t")
+    assert secrets.webhook_verifier_token().get_secret_value() == "verif"
+
+
+def test_given_an_intuit_app_when_stored_then_the_verifier_token_has_a_secret_of_its_own(
+    operator: FleetOperator,
+) -> None:
+    operator.set_intuit_app("ABC", "s3cr3t", "verif")
+
+    settings = get_settings()
+    verifier = secrets_client().get_secret_value(SecretId=settings.intuit_webhook_verifier_secret_name)
+    app = secrets_client().get_secret_value(SecretId=settings.intuit_app_secret_name)
+    assert json.loads(verifier["SecretString"]) == {"verifier_token": "verif"}
+    assert "verif" not in app["SecretString"]
 
 
 def test_given_a_missing_verifier_token_when_setting_the_intuit_app_then_it_is_refused_and_nothing_stored(
@@ -102,24 +119,44 @@ def test_given_a_registered_tenant_when_source_credentials_are_provisioned_then_
     code = run(["source-credentials", "acme"], operator=operator, stdin=io.StringIO("api-key-1\n"))
 
     printed = json.loads(capsys.readouterr().out)
-    stored = TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
+    stored = secrets_client().get_secret_value(SecretId=get_settings().tenant_source_secret_name("acme"))
     assert code == 0
-    assert printed == {"tenant_id": "acme", "webhook_secret": "generated-secret-1"}
-    assert stored.api_key.get_secret_value() == "api-key-1"
-    assert stored.webhook_secret.get_secret_value() == "generated-secret-1"
+    assert printed == {
+        "tenant_id": "acme",
+        "webhook_secret": derive_source_webhook_secret(APP_WEBHOOK_KEY, "acme", 1),
+    }
+    # Only the API key is stored per tenant: the webhook secret is derived from the app key.
+    assert json.loads(stored["SecretString"]) == {"api_key": "api-key-1"}
 
 
-def test_given_source_credentials_when_the_webhook_secret_is_rotated_then_the_api_key_is_kept(
+def test_given_two_tenants_when_their_webhook_secrets_are_printed_then_each_has_its_own(
+    operator: FleetOperator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.register("globex", "Globex")
+
+    assert run(["webhook-secret", "acme"], operator=operator) == 0
+    acme = json.loads(capsys.readouterr().out)["webhook_secret"]
+    assert run(["webhook-secret", "globex"], operator=operator) == 0
+    globex = json.loads(capsys.readouterr().out)["webhook_secret"]
+
+    assert acme == derive_source_webhook_secret(APP_WEBHOOK_KEY, "acme", 1)
+    assert globex == derive_source_webhook_secret(APP_WEBHOOK_KEY, "globex", 1)
+    assert acme != globex
+
+
+def test_given_source_credentials_when_the_webhook_secret_is_rotated_then_the_next_version_signs(
     operator: FleetOperator,
 ) -> None:
     operator.register("acme", "Acme PSA")
-    operator.provision_source("acme", "api-key-1", "old-secret")
+    before = operator.provision_source("acme", "api-key-1")
 
     rotated = operator.rotate_webhook_secret("acme")
 
     stored = TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
-    assert rotated == "generated-secret-1"
-    assert stored.webhook_secret.get_secret_value() == "generated-secret-1"
+    assert rotated != before
+    assert rotated == derive_source_webhook_secret(APP_WEBHOOK_KEY, "acme", 2)
+    assert operator.webhook_secret("acme") == rotated
     assert stored.api_key.get_secret_value() == "api-key-1"
 
 
@@ -171,7 +208,7 @@ def test_given_a_connected_tenant_when_offboarded_then_it_is_revoked_its_secrets
     operator: FleetOperator, disconnect: RecordingDisconnect
 ) -> None:
     operator.register("acme", "Acme PSA")
-    operator.provision_source("acme", "api-key", "secret")
+    operator.provision_source("acme", "api-key")
     _connect("acme", "9130001")
 
     report = operator.offboard("acme", "ops@vendor", retention_days=30)

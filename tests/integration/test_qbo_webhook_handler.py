@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from qbosync.settings import get_settings
+from qbosync.store.aws import secrets_client
 from qbosync.store.connections import ConnectionRepository
 from tests.support.pull_world import PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
@@ -78,3 +80,20 @@ def test_given_a_realm_no_tenant_owns_when_its_webhook_arrives_then_200_and_noth
     assert pull_world.hook.replies == [200]
     assert pull_world.pull_messages() == []
     assert pull_world.qbo_sandbox.webhooks.describe()["deliveries"][0]["delivered"] is True
+
+
+def test_given_a_warm_container_when_two_webhooks_arrive_then_the_verifier_token_is_read_once(
+    pull_world: PullWorld,
+) -> None:
+    reads: list[str] = []
+    secrets_client().meta.events.register(
+        "provide-client-params.secrets-manager.GetSecretValue",
+        lambda params, **_: reads.append(params["SecretId"]),
+    )
+
+    for name in ("First Warm Co", "Second Warm Co"):
+        pull_world.qbo_customer(DisplayName=name)
+        pull_world.deliver_qbo_webhooks()
+
+    assert pull_world.hook.replies == [200, 200]
+    assert reads == [get_settings().intuit_webhook_verifier_secret_name]

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import pytest
 from pydantic import SecretStr
 
-from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.checkpoints import WebhookMarks
 from qbosync.store.connections import ConnectionRepository
 from qbosync.sync.pull.receiver import QboWebhookReceiver, expected_signature
@@ -25,8 +24,8 @@ class LambdaTimedOut(BaseException):
 
 
 class FakeSecrets:
-    def intuit_app(self) -> IntuitApp:
-        return IntuitApp(client_id="cid", client_secret=SecretStr("cs"), verifier_token=SecretStr(VERIFIER))
+    def webhook_verifier_token(self) -> SecretStr:
+        return SecretStr(VERIFIER)
 
 
 class OneTenantRealms:

@@ -9,8 +9,12 @@ from typing import Any
 
 import pytest
 
+from qbosync.settings import get_settings
 from qbosync.source.signing import sign
+from qbosync.store.app_secrets import AppSecrets
+from qbosync.store.aws import secrets_client
 from qbosync.store.tenants import Tenant, TenantRepository
+from qbosync.sync.wiring import reset
 from tests.support.push_world import Delivery, PushWorld, push_world
 
 
@@ -117,7 +121,7 @@ def test_given_any_webhook_when_logged_then_neither_the_secret_nor_the_signature
         assert secret not in logged
 
 
-def test_given_a_registered_tenant_without_a_webhook_secret_when_a_webhook_arrives_then_401_not_500(
+def test_given_a_registered_tenant_when_a_webhook_signed_with_another_tenants_secret_arrives_then_401(
     world: PushWorld,
 ) -> None:
     TenantRepository().register(Tenant(tenant_id="newco", name="New Co"))
@@ -139,3 +143,33 @@ def test_given_an_unknown_tenant_when_a_webhook_arrives_then_the_answer_is_that_
     wrong_signature = world.post_webhook(event, headers={"X-Source-Signature": "v1=" + "0" * 64})
 
     assert (unknown.status, unknown.body) == (wrong_signature.status, wrong_signature.body)
+
+
+def test_given_a_stack_without_its_source_webhook_key_when_a_webhook_arrives_then_401_not_500(
+    world: PushWorld,
+) -> None:
+    event = _event(world)
+    secrets_client().delete_secret(
+        SecretId=get_settings().source_webhook_key_secret_name, ForceDeleteWithoutRecovery=True
+    )
+    reset()  # a new container: nothing cached from the world's set-up
+
+    delivery = world.post_webhook(event)
+
+    assert (delivery.status, delivery.body["error"]["code"]) == (401, "signature_invalid")
+    assert world.queued() == 0
+
+
+def test_given_a_rotated_webhook_secret_when_a_webhook_signed_with_the_old_one_arrives_then_401(
+    world: PushWorld,
+) -> None:
+    event = _event(world)
+    TenantRepository().next_webhook_secret_version(world.tenant_id)
+
+    refused = world.post_webhook(event)
+    world.webhook_secret = AppSecrets().source_webhook_secret(world.tenant_id, 2).get_secret_value()
+    accepted = world.post_webhook(event)
+
+    assert (refused.status, refused.body["error"]["code"]) == (401, "signature_invalid")
+    assert accepted.status == 202
+    assert world.queued() == 1

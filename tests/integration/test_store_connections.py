@@ -12,6 +12,7 @@ from qbosync.store.connections import (
     ConnectionRepository,
     RealmClaimedByAnotherTenant,
 )
+from qbosync.store.schema import SCHEMA_VERSION
 from qbosync.store.table import MainTable, realm_pk
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -86,6 +87,7 @@ def test_given_a_disconnected_tenant_when_another_tenant_connects_that_realm_the
         "sk": "OWNER",
         "tenant_id": "t2",
         "item_type": "realm_owner",
+        "schema_version": SCHEMA_VERSION,
     }
 
 

@@ -15,7 +15,8 @@ from qbosync.store.events import (
     ReasonCode,
     SyncEvent,
 )
-from qbosync.store.table import MainTable, event_sk, events_gsi1pk, tenant_pk
+from qbosync.store.table import event_sk, events_gsi1pk, tenant_pk
+from tests.support.stored_items import put_as_version_1
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 RETRYING = EventFailure.of(ReasonCode.RETRYING, "SourceUnavailable; the queue delivers it again")
@@ -156,7 +157,7 @@ def test_given_events_of_two_tenants_when_listing_one_then_the_other_is_not_visi
 
 def _store_old_shaped_failed_event(event_id: str, reason: str) -> None:
     """An event item as stored before reason codes: the code lived inside ``reason``."""
-    MainTable().put(
+    put_as_version_1(
         {
             "pk": tenant_pk("t1"),
             "sk": event_sk(event_id),

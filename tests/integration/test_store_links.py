@@ -8,6 +8,7 @@ import pytest
 
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.store.table import MainTable, link_gsi1pk, link_sk, tenant_pk
+from tests.support.stored_items import put_as_version_1
 
 AT = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -143,7 +144,7 @@ def test_given_a_link_stored_before_qbo_write_times_when_read_then_it_has_none(m
 def test_given_a_link_stored_with_its_state_in_the_hash_when_read_then_the_state_is_typed(
     main_table: str, stored_hash: str, state: LinkState
 ) -> None:
-    MainTable().put(
+    put_as_version_1(
         {
             "pk": tenant_pk("t1"),
             "sk": link_sk("Invoice", "inv-1"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qbosync.store.schema import SCHEMA_VERSION
 from qbosync.store.table import Condition, ConditionFailed, MainTable, StoreUnavailable
 
 
@@ -20,7 +21,14 @@ def test_given_numbers_when_stored_and_read_then_ints_floats_and_nesting_survive
 
     table.put({"pk": "A", "sk": "1", "n": 3, "f": 0.1, "nested": {"list": [1, 2.5, "x"]}, "skip": None})
 
-    assert table.get("A", "1") == {"pk": "A", "sk": "1", "n": 3, "f": 0.1, "nested": {"list": [1, 2.5, "x"]}}
+    assert table.get("A", "1") == {
+        "pk": "A",
+        "sk": "1",
+        "n": 3,
+        "f": 0.1,
+        "nested": {"list": [1, 2.5, "x"]},
+        "schema_version": SCHEMA_VERSION,
+    }
 
 
 def test_given_a_transaction_with_one_failing_condition_then_nothing_is_written_and_the_item_is_named(
@@ -51,14 +59,14 @@ def test_given_an_update_when_applied_then_the_new_item_is_returned(main_table: 
 
     updated = table.update("A", "1", Condition("ADD hits :one", values={":one": 1}))
 
-    assert updated == {"pk": "A", "sk": "1", "hits": 1}
+    assert updated == {"pk": "A", "sk": "1", "hits": 1, "schema_version": SCHEMA_VERSION}
 
 
 def test_given_a_delete_when_the_item_exists_then_the_old_item_is_returned(main_table: str) -> None:
     table = MainTable()
     table.put({"pk": "A", "sk": "1", "v": "x"})
 
-    assert table.delete("A", "1") == {"pk": "A", "sk": "1", "v": "x"}
+    assert table.delete("A", "1") == {"pk": "A", "sk": "1", "v": "x", "schema_version": SCHEMA_VERSION}
     assert table.delete("A", "1") is None
 
 

@@ -8,7 +8,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from qbosync.store.app_secrets import AppSecrets, SecretBox, SecretMissing, TenantSecrets
+from qbosync.settings import get_settings
+from qbosync.store.app_secrets import (
+    AppSecrets,
+    SecretBox,
+    SecretMissing,
+    TenantSecrets,
+    derive_source_webhook_secret,
+)
+from qbosync.store.aws import secrets_client
 from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
 
 
@@ -65,7 +73,8 @@ def test_given_provisioned_secrets_when_read_then_values_are_secret_strings() ->
     app = AppSecrets()
     app.put_intuit_app("client-1", "s3cr3t-value", "verifier-value")
     app.put_state_signing_key()
-    TenantSecrets().put_source_credentials("acme-psa", "api-key-value", "hook-secret-value")
+    app.put_source_webhook_key("app-webhook-key")
+    TenantSecrets().put_source_credentials("acme-psa", "api-key-value")
 
     intuit = AppSecrets(SecretBox()).intuit_app()
     assert intuit.client_id == "client-1"
@@ -73,7 +82,37 @@ def test_given_provisioned_secrets_when_read_then_values_are_secret_strings() ->
     assert "s3cr3t-value" not in repr(intuit)
     assert len(AppSecrets().state_signing_key().get_secret_value()) >= 32
     creds = TenantSecrets().source_credentials("acme-psa")
-    assert creds.webhook_secret.get_secret_value() == "hook-secret-value"
+    assert creds.api_key.get_secret_value() == "api-key-value"
+    assert "api-key-value" not in repr(creds)
+    assert AppSecrets().webhook_verifier_token().get_secret_value() == "verifier-value"
+    derived = AppSecrets().source_webhook_secret("acme-psa", 1)
+    assert derived.get_secret_value() == derive_source_webhook_secret("app-webhook-key", "acme-psa", 1)
+
+
+@mock_aws
+def test_given_source_credentials_of_the_last_version_when_read_then_their_webhook_secret_is_ignored() -> (
+    None
+):
+    secrets_client().create_secret(
+        Name=get_settings().tenant_source_secret_name("acme-psa"),
+        SecretString='{"api_key": "api-key-value", "webhook_secret": "stored-before"}',
+    )
+
+    creds = TenantSecrets().source_credentials("acme-psa")
+
+    assert creds.api_key.get_secret_value() == "api-key-value"
+    assert "webhook_secret" not in creds.model_dump()
+
+
+def test_given_one_app_key_when_secrets_are_derived_then_they_differ_by_tenant_and_by_version() -> None:
+    derived = {
+        derive_source_webhook_secret("app-key", tenant, version)
+        for tenant in ("acme", "globex")
+        for version in (1, 2)
+    }
+
+    assert len(derived) == 4
+    assert derive_source_webhook_secret("other-key", "acme", 1) not in derived
 
 
 @mock_aws

@@ -90,6 +90,13 @@ def test_given_the_app_secrets_when_read_then_the_stack_creates_them_and_generat
     intuit = resources["IntuitAppSecret"]["Properties"]
     assert intuit["Name"] == {"Fn::Sub": "qbosync/${Stage}/app/intuit"}
     assert json.loads(intuit["SecretString"]) == {}  # filled by the operator with Intuit's values
+    verifier = resources["IntuitWebhookVerifierSecret"]["Properties"]
+    assert verifier["Name"] == {"Fn::Sub": "qbosync/${Stage}/app/intuit-webhook-verifier"}
+    assert json.loads(verifier["SecretString"]) == {}
+    webhook_key = resources["SourceWebhookKeySecret"]["Properties"]
+    assert webhook_key["Name"] == {"Fn::Sub": "qbosync/${Stage}/app/source-webhook-key"}
+    assert webhook_key["GenerateSecretString"]["GenerateStringKey"] == "key"
+    assert webhook_key["GenerateSecretString"]["PasswordLength"] >= 32
 
 
 # ------------------------------------------------------------------ state machine
@@ -192,14 +199,16 @@ DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
         BULK_EXECUTIONS,
     )
     | grant(("sqs:SendMessage",), "PushQueue", "PullQueue"),
-    # Public: the tenant's profile and its source webhook secret; no tokens, no app secret.
+    # Public: the tenant's profile and the one app key its webhook secret is derived from; no tenant
+    # secret, no tokens, no Intuit app.
     "SourceWebhookFunction": table(("dynamodb:GetItem",), ("TENANT#*",), T)
-    | READ_SOURCE
+    | grant(("secretsmanager:GetSecretValue",), "SourceWebhookKeySecret")
     | grant(("sqs:SendMessage",), "PushQueue"),
-    # Public: the realm index, its own dedupe marks, the Intuit app (verifier token); no tenant secret.
+    # Public: the realm index, its own dedupe marks, Intuit's verifier token alone (never the client
+    # secret); no tenant secret.
     "QboWebhookFunction": table(("dynamodb:Query",), ("REALM#*",), GSI)
     | table(("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"), ("QBOHOOK#*",), T)
-    | READ_INTUIT_APP
+    | grant(("secretsmanager:GetSecretValue",), "IntuitWebhookVerifierSecret")
     | grant(("sqs:SendMessage",), "PullQueue"),
     "PullWorkerFunction": WORKER_TABLE
     | grant(POLL, "PullQueue")
@@ -305,6 +314,8 @@ def test_given_the_public_webhooks_when_their_grants_are_read_then_no_token_or_s
         grants = granted(transformed["Resources"][f"{function_id}Role"])
         assert not [g for g in grants if "qbo-tokens" in g[1] or g[0] == "dynamodb:Scan"]
         assert not [g for g in grants if g[0].startswith("dynamodb:") and g[2] == ""], function_id
+        # Neither reads a per-tenant secret or the Intuit app (client secret).
+        assert not [g for g in grants if "/tenants/" in g[1] or g[1] == "IntuitAppSecret"], function_id
 
 
 def test_given_token_secrets_when_grants_are_read_then_only_the_connect_flow_creates_or_deletes_them(

@@ -194,7 +194,7 @@ def provision_tenant(
 ) -> None:
     """Register the tenant, connect it to ``realm_id`` (tokens in moto), store its source key and config."""
     TenantRepository().register(Tenant(tenant_id=tenant_id, name=f"Tenant {tenant_id}"))
-    TenantSecrets().put_source_credentials(tenant_id, SOURCE_API_KEY, SOURCE_WEBHOOK_SECRET)
+    TenantSecrets().put_source_credentials(tenant_id, SOURCE_API_KEY)
     world.realm_by_tenant[tenant_id] = realm_id
     if connected:
         ConnectionRepository().record_connected(

@@ -45,6 +45,7 @@ from qbosync.store.events import EventRepository, SyncEvent
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.store.queues import PushQueue
+from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
 from qbosync.sync import wiring
 from qbosync.sync.configuration import (
@@ -156,6 +157,7 @@ class PullWorld:
             links=LinkRepository(),
             events=EventRepository(),
             push_queue=PushQueue(),
+            paused=TenantRepository().is_paused,
         )
 
     def reconciler(self) -> Reconciler:
@@ -172,6 +174,7 @@ class PullWorld:
             links=links,
             push_queue=PushQueue(),
             overlap=timedelta(0),
+            paused=TenantRepository().is_paused,
         )
 
     def store_settings(self) -> None:

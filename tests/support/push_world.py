@@ -31,7 +31,7 @@ from qbosync.qbo.governor import InMemoryGovernorStore, RealmGovernor
 from qbosync.settings import QboLimits, get_settings
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.source.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from qbosync.store.app_secrets import TenantSecrets
+from qbosync.store.app_secrets import AppSecrets, TenantSecrets, derive_source_webhook_secret
 from qbosync.store.aws import dynamodb_client, sqs_client
 from qbosync.store.config import (
     AuditRepository,
@@ -63,6 +63,7 @@ from tests.support.fakes import StaticToken
 from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "acme"
+SOURCE_WEBHOOK_KEY = "push-tests-source-webhook-key"
 IDEMPOTENCY_TABLE = "qbosync-test-idempotency"
 QBO_CLIENT_ID = "push-tests-client"
 QBO_REDIRECT = "http://127.0.0.1:9/callback"
@@ -436,8 +437,15 @@ def push_world(
     """
     create_table_from_template("IdempotencyTable", IDEMPOTENCY_TABLE)
     queue_url, queue_arn = create_push_queue()
+    # The source signs with the tenant's secret derived from the app key, as the operator CLI hands it out.
+    AppSecrets().put_source_webhook_key(SOURCE_WEBHOOK_KEY)
     source_config = SourceSandboxConfig.for_tenants(
-        [TENANT], customers=customers, products=products, invoices=0, webhooks={"mode": "hold"}
+        [TENANT],
+        webhook_secret=derive_source_webhook_secret(SOURCE_WEBHOOK_KEY, TENANT, 1),
+        customers=customers,
+        products=products,
+        invoices=0,
+        webhooks={"mode": "hold"},
     )
     tenant_config = source_config.tenants[0]
     source_app = build_source_app(source_config)
@@ -460,7 +468,7 @@ def push_world(
         transport: httpx.BaseTransport = DroppedConnections(qbo_http._transport)
         qbo_http._transport = wrap_qbo_transport(transport) if wrap_qbo_transport else transport
         TenantRepository().register(Tenant(tenant_id=TENANT, name="Acme"))
-        TenantSecrets().put_source_credentials(TENANT, tenant_config.api_key, tenant_config.webhook_secret)
+        TenantSecrets().put_source_credentials(TENANT, tenant_config.api_key)
         token = issue_access_token(qbo_app, realm_id)
         qbo = QboClient(
             realm_id,
@@ -493,6 +501,7 @@ def push_world(
                 clock=utc_now,
                 ledger=ledger,
                 requestid_window=requestid_window,
+                paused=TenantRepository().is_paused,
             )
         )
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer

@@ -214,11 +214,15 @@ def test_given_a_connection_when_its_status_is_read_then_the_view_has_no_field_b
         "prerequisites",
         "plan",
         "plan_unavailable_reason",
+        "sync_paused",
+        "paused_at",
+        "paused_by",
     }
     assert (body["plan"], body["plan_unavailable_reason"]) == (
         None,
         "QuickBooks Online's company settings could not be read (NotConnected)",
     )
+    assert (body["sync_paused"], body["paused_at"]) == (False, None)
     assert body["prerequisites"] == [
         {"id": "accrual_basis", "status": "pass", "reason": "accrual", "fix": ""}
     ]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pytest
 from pydantic import SecretStr
 
 from qbosync.source.errors import SignatureInvalid
 from qbosync.source.signing import sign
-from qbosync.store.app_secrets import SourceCredentials
 from qbosync.store.tenants import UnknownTenant
 from qbosync.sync.push.receiver import _DECOY_SECRET, WebhookReceiver
 
@@ -24,20 +24,25 @@ EVENT = {
 }
 
 
+@dataclass(frozen=True)
+class RegisteredTenant:
+    webhook_secret_version: int = 1
+
+
 class Tenants:
-    def get(self, tenant_id: str) -> object:
+    def get(self, tenant_id: str) -> RegisteredTenant:
         if tenant_id != "acme":
             raise UnknownTenant("no such tenant")
-        return object()
+        return RegisteredTenant()
 
 
 class Secrets:
     def __init__(self) -> None:
         self.reads = 0
 
-    def source_credentials(self, tenant_id: str) -> SourceCredentials:
+    def source_webhook_secret(self, tenant_id: str, version: int) -> SecretStr:
         self.reads += 1
-        return SourceCredentials(api_key=SecretStr("k"), webhook_secret=SecretStr(SECRET))
+        return SecretStr(SECRET)
 
 
 class Queue:

@@ -11,7 +11,6 @@ import pytest
 from pydantic import SecretStr
 
 from qbosync.errors import BadRequest
-from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.pull.receiver import (
     QboWebhookReceiver,
@@ -26,8 +25,8 @@ REALM = "9341453050108822"
 
 
 class FakeSecrets:
-    def intuit_app(self) -> IntuitApp:
-        return IntuitApp(client_id="cid", client_secret=SecretStr("cs"), verifier_token=SecretStr(VERIFIER))
+    def webhook_verifier_token(self) -> SecretStr:
+        return SecretStr(VERIFIER)
 
 
 @dataclass

@@ -3,22 +3,52 @@
 Nothing reads ``os.environ`` elsewhere. ``get_settings()``, ``get_qbo_limits()`` and ``get_sync_tuning()``
 parse lazily and cache, so importing a handler does no work; tests call ``get_settings.cache_clear()``
 (and the others') after changing the environment.
+
+The models are plain pydantic models filled from the environment by ``EnvironmentSettings``: importing
+pydantic-settings and building its models cost a cold start about a tenth of importing boto3, for four
+lookups by name.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
-from typing import Self
+from typing import Any, ClassVar, Self
 
-from pydantic import Field, HttpUrl, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 
-class QboLimits(BaseSettings):
+class EnvironmentSettings(BaseModel):
+    """A settings model filled from the environment: each field from the variable its alias names, else
+    ``env_prefix`` and its name, in any case (as pydantic-settings matched them); values given to the
+    constructor win over the environment."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    env_prefix: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**self._from_environment(given=values.keys()), **values})
+
+    @classmethod
+    def _from_environment(cls, given: Iterable[str]) -> dict[str, str]:
+        """The environment's values, by alias where a field has one (so errors name the variable), else
+        by name; fields the constructor was given (by name or alias) are left out."""
+        environment = {name.upper(): value for name, value in os.environ.items()}
+        passed = set(given)
+        found: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            variable = (field.alias or f"{cls.env_prefix}{name}").upper()
+            if variable in environment and not passed & {name, field.alias}:
+                found[field.alias or name] = environment[variable]
+        return found
+
+
+class QboLimits(EnvironmentSettings):
     """QuickBooks Online's per-realm limits, as the governor enforces them (Intuit's production values)."""
 
-    model_config = SettingsConfigDict(env_prefix="QBO_LIMIT_", frozen=True)
+    env_prefix: ClassVar[str] = "QBO_LIMIT_"
 
     requests_per_window: int = Field(500, ge=1, description="requests per realm per window, batch included")
     window_seconds: float = Field(60.0, gt=0, description="length of QBO's rate window")
@@ -28,15 +58,13 @@ class QboLimits(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="a concurrency slot expires after this long")
 
 
-class SyncTuning(BaseSettings):
+class SyncTuning(EnvironmentSettings):
     """The scheduled services' tuning knobs: token keep-alive, event retry schedule, reconciliation.
 
     Each field is read from the environment variable named by its alias (``template.yaml`` passes
     them from its parameters). Bounds keep every value workable; a bad one fails the first service
     construction with a ``ValidationError`` naming the variable.
     """
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     keepalive_idle_days: int = Field(
         7,
@@ -138,10 +166,8 @@ class SyncTuning(BaseSettings):
         return timedelta(days=self.reconcile_cdc_max_lookback_days)
 
 
-class Settings(BaseSettings):
+class Settings(EnvironmentSettings):
     """Deployment settings shared by every function."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     stage: str = Field("local", alias="QBOSYNC_STAGE")
     table_name: str = Field("qbosync-local", alias="TABLE_NAME")
@@ -174,8 +200,18 @@ class Settings(BaseSettings):
 
     @property
     def intuit_app_secret_name(self) -> str:
-        """The secret holding the Intuit app's client id, client secret and webhook verifier token."""
+        """The secret holding the Intuit app's client id and client secret."""
         return f"{self.secret_prefix}/app/intuit"
+
+    @property
+    def intuit_webhook_verifier_secret_name(self) -> str:
+        """The secret holding only Intuit's webhook verifier token: all the public QBO webhook may read."""
+        return f"{self.secret_prefix}/app/intuit-webhook-verifier"
+
+    @property
+    def source_webhook_key_secret_name(self) -> str:
+        """The app key every tenant's source webhook signing secret is derived from."""
+        return f"{self.secret_prefix}/app/source-webhook-key"
 
     @property
     def state_signing_secret_name(self) -> str:
@@ -187,7 +223,7 @@ class Settings(BaseSettings):
         return f"{self.secret_prefix}/tenants/{tenant_id}/qbo-tokens"
 
     def tenant_source_secret_name(self, tenant_id: str) -> str:
-        """The secret holding one tenant's source API key and webhook signing secret."""
+        """The secret holding one tenant's source API key (its webhook secret is derived, not stored)."""
         return f"{self.secret_prefix}/tenants/{tenant_id}/source"
 
     @property
@@ -196,7 +232,7 @@ class Settings(BaseSettings):
         return self.token_backup_key_id or f"alias/{self.secret_prefix}/token-backup"
 
 
-class TokenRefreshBudget(BaseSettings):
+class TokenRefreshBudget(EnvironmentSettings):
     """Time bounds of one token refresh, so the refresh lock's lease provably outlasts the refresh.
 
     A refresh is one Intuit call (four httpx phases: pool, connect, write, read, each bounded by
@@ -205,7 +241,7 @@ class TokenRefreshBudget(BaseSettings):
     retries) still fits in ``store_budget_seconds``. The validator refuses a lease that does not cover both.
     """
 
-    model_config = SettingsConfigDict(env_prefix="QBOSYNC_TOKEN_", frozen=True, extra="ignore")
+    env_prefix: ClassVar[str] = "QBOSYNC_TOKEN_"
 
     lock_lease_seconds: float = Field(30.0, gt=0, le=900, description="the refresh lock expires after this")
     intuit_timeout_seconds: float = Field(2.5, gt=0, le=30, description="each phase of the Intuit token call")
@@ -270,14 +306,12 @@ def get_sync_tuning() -> SyncTuning:
     return SyncTuning()
 
 
-class ReadBudgetSettings(BaseSettings):
+class ReadBudgetSettings(EnvironmentSettings):
     """The app-wide Intuit read budget, the adaptive reconciliation backstop and the reference cache.
 
     Each field is read from the environment variable named by its alias (``template.yaml`` passes them
     from its parameters, with the same bounds).
     """
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     monthly_allowance: int = Field(
         500_000,

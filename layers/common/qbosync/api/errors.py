@@ -14,13 +14,16 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from qbosync.errors import QbosyncError, validation_details
 from qbosync.observability import logger
 
 
 class ErrorDetail(BaseModel):
+    # Built when the OpenAPI document is first asked for, not by every function that imports this module.
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
     details: list[dict[str, Any]]
@@ -28,6 +31,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     """The error shape of every 4xx and 5xx this API returns."""
+
+    model_config = ConfigDict(defer_build=True)
 
     error: ErrorDetail
 

@@ -166,6 +166,7 @@ function connectionFacts(connection) {
   ];
   if (connection.status === "needs_reauth") rows.push(["Why reconnect", connection.needs_reauth_reason || "QuickBooks refused the refresh token"]);
   if (connection.status === "disconnected") rows.push(["Disconnected", `${formatDate(connection.disconnected_at)} by ${connection.disconnected_by || "—"}`]);
+  if (connection.sync_paused) rows.push(["Sync paused", `since ${formatDate(connection.paused_at)} by ${connection.paused_by || "—"}; changes wait for the resume`]);
   return h("dl", { class: "facts" }, rows.map(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
 }
 

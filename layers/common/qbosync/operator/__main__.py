@@ -32,19 +32,26 @@ def _parser() -> argparse.ArgumentParser:
     register.add_argument("--name", required=True)
 
     source = commands.add_parser(
-        "source-credentials", help="provision or replace a tenant's source API key (stdin) and webhook secret"
+        "source-credentials",
+        help="provision or replace a tenant's source API key (stdin); prints its webhook secret",
     )
     source.add_argument("tenant_id")
-    source.add_argument(
-        "--webhook-secret-from-stdin",
-        action="store_true",
-        help="read the webhook secret as a second line instead of generating one",
-    )
+
+    secret = commands.add_parser("webhook-secret", help="print the tenant's source webhook signing secret")
+    secret.add_argument("tenant_id")
 
     rotate = commands.add_parser("rotate-webhook-secret", help="a new webhook signing secret, same API key")
     rotate.add_argument("tenant_id")
 
     commands.add_parser("fleet", help="every tenant: connection, checkpoints, failed and parked events")
+
+    pause = commands.add_parser("pause", help="hold a tenant's pushes and pulls (webhooks still accepted)")
+    pause.add_argument("tenant_id")
+    pause.add_argument("--operator", required=True, help="who pauses (shown in the connection status)")
+
+    resume = commands.add_parser("resume", help="resume a tenant's sync and queue what was held again")
+    resume.add_argument("tenant_id")
+    resume.add_argument("--operator", required=True, help="who resumes (kept in the log)")
 
     offboard = commands.add_parser("offboard", help="revoke at Intuit, delete secrets, purge data later")
     offboard.add_argument("tenant_id")
@@ -94,15 +101,19 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
         elif args.command == "register":
             result = fleet.register(args.tenant_id, args.name)
         elif args.command == "source-credentials":
-            api_key = read_secret("source API key")
-            given = read_secret("webhook secret") if args.webhook_secret_from_stdin else None
-            secret = fleet.provision_source(args.tenant_id, api_key, given)
-            result = {"tenant_id": args.tenant_id, "webhook_secret": None if given else secret}
+            secret = fleet.provision_source(args.tenant_id, read_secret("source API key"))
+            result = {"tenant_id": args.tenant_id, "webhook_secret": secret}
+        elif args.command == "webhook-secret":
+            result = {"tenant_id": args.tenant_id, "webhook_secret": fleet.webhook_secret(args.tenant_id)}
         elif args.command == "rotate-webhook-secret":
             rotated = fleet.rotate_webhook_secret(args.tenant_id)
             result = {"tenant_id": args.tenant_id, "webhook_secret": rotated}
         elif args.command == "fleet":
             result = fleet.list_fleet()
+        elif args.command == "pause":
+            result = fleet.pause(args.tenant_id, args.operator)
+        elif args.command == "resume":
+            result = fleet.resume(args.tenant_id, args.operator)
         elif args.command == "offboard":
             result = fleet.offboard(args.tenant_id, args.operator, args.retention_days)
         else:

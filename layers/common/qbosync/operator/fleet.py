@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,11 +17,11 @@ from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus
 from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
+from qbosync.sync.retry.pause import PauseState, TenantPause
 
 DEFAULT_RETENTION_DAYS = 30
 # Failure counts in the fleet listing stop here: enough to rank tenants, without reading a backlog whole.
 COUNT_CAP = 1000
-WEBHOOK_SECRET_BYTES = 32
 
 
 class TenantOffboarded(Conflict):
@@ -45,6 +44,8 @@ class TenantSummary(BaseModel):
     parked_events: int = 0
     offboarded_at: datetime | None = None
     purge_after: datetime | None = None
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
 
 class OffboardReport(BaseModel):
@@ -57,6 +58,12 @@ class OffboardReport(BaseModel):
 class PurgeReport(BaseModel):
     tenant_id: str
     items_deleted: int
+
+
+def _pause_service() -> TenantPause:
+    from qbosync.sync.wiring import tenant_pause
+
+    return tenant_pause()
 
 
 def _disconnect_through_connection_service(tenant_id: str, operator: str) -> None:
@@ -78,8 +85,9 @@ class FleetOperator:
     events: EventRepository = field(default_factory=EventRepository)
     # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
     disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
+    # Pauses and resumes a tenant's sync (the admin API's pause, run as the operator).
+    pause_service: Callable[[], TenantPause] = _pause_service
     clock: Callable[[], datetime] = utc_now
-    new_secret: Callable[[], str] = field(default=lambda: secrets.token_urlsafe(WEBHOOK_SECRET_BYTES))
 
     @property
     def app_secrets(self) -> AppSecrets:
@@ -102,27 +110,38 @@ class FleetOperator:
         self.tenants.register(tenant)
         return self.tenants.get(tenant_id)
 
-    def provision_source(self, tenant_id: str, api_key: str, webhook_secret: str | None = None) -> str:
-        """Store how qbosync calls the tenant's source and checks its webhooks; returns the webhook secret.
+    def provision_source(self, tenant_id: str, api_key: str) -> str:
+        """Store how qbosync calls the tenant's source; returns the tenant's webhook signing secret.
 
-        Without a webhook secret a new random one is made: hand it to the source, which signs with it.
-        Calling it again rotates both values (a new secret version; containers pick it up within
-        ``SECRET_CACHE_SECONDS``).
+        The webhook secret is derived from the app's source webhook key and the tenant's secret version,
+        so it is never stored per tenant: hand it to the source, which signs with it. Calling this again
+        replaces the API key (a new secret version; containers pick it up within ``SECRET_CACHE_SECONDS``).
         """
         self.tenants.get(tenant_id)
         if not api_key.strip():
             raise ValueError("the source API key is required")
-        secret = webhook_secret or self.new_secret()
-        self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip(), secret)
-        return secret
+        self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip())
+        return self.webhook_secret(tenant_id)
+
+    def webhook_secret(self, tenant_id: str) -> str:
+        """The tenant's current source webhook signing secret, for the source to sign with."""
+        version = self.tenants.get(tenant_id).webhook_secret_version
+        return self.app_secrets.source_webhook_secret(tenant_id, version).get_secret_value()
 
     def rotate_webhook_secret(self, tenant_id: str) -> str:
-        """A new webhook signing secret, keeping the source API key; returns it for the source."""
-        self.tenants.get(tenant_id)
-        current = self.tenant_secrets.source_credentials(tenant_id)
-        secret = self.new_secret()
-        self.tenant_secrets.put_source_credentials(tenant_id, current.api_key.get_secret_value(), secret)
-        return secret
+        """Move the tenant to its next webhook secret (the old one is refused at once); returns it."""
+        rotated = self.tenants.next_webhook_secret_version(tenant_id)
+        return self.app_secrets.source_webhook_secret(
+            tenant_id, rotated.webhook_secret_version
+        ).get_secret_value()
+
+    def pause(self, tenant_id: str, operator: str) -> PauseState:
+        """Hold the tenant's pushes and pulls until it is resumed (webhooks are still accepted)."""
+        return self.pause_service().pause(tenant_id, operator)
+
+    def resume(self, tenant_id: str, operator: str) -> PauseState:
+        """Resume the tenant's sync and queue again what was held while it was paused."""
+        return self.pause_service().resume(tenant_id, operator)
 
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""
@@ -206,6 +225,8 @@ class FleetOperator:
             parked_events=self._count(tenant.tenant_id, "parked"),
             offboarded_at=tenant.offboarded_at,
             purge_after=tenant.purge_after,
+            paused_at=tenant.paused_at,
+            paused_by=tenant.paused_by,
         )
 
     def _count(self, tenant_id: str, status: EventStatus) -> int:

@@ -11,6 +11,10 @@ injected, so expiry is tested without sleeping.
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -37,18 +41,33 @@ class SecretMissing(QbosyncError):
 
 
 class IntuitApp(BaseModel):
-    """The Intuit developer app qbosync runs as."""
+    """The Intuit developer app qbosync runs as (a ``verifier_token`` stored here by older versions is
+    ignored: it lives in its own secret, the only one the public QBO webhook may read)."""
 
     client_id: str
     client_secret: SecretStr
-    verifier_token: SecretStr
 
 
 class SourceCredentials(BaseModel):
-    """How qbosync talks to one tenant's source system, and how it checks that system's webhooks."""
+    """How qbosync calls one tenant's source system (a ``webhook_secret`` stored here by older versions
+    is ignored: webhook secrets are derived from the app's source webhook key, see ``SourceWebhookKey``)."""
 
     api_key: SecretStr
-    webhook_secret: SecretStr
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
+
+
+def derive_source_webhook_secret(app_key: str, tenant_id: str, version: int) -> str:
+    """A tenant's source webhook signing secret: HMAC-SHA256(app key, tenant and version), URL-safe.
+
+    One app key serves every tenant, so the public webhook function reads that key alone; a tenant's
+    secret changes when its ``webhook_secret_version`` does (a rotation), and no tenant can compute
+    another's without the app key.
+    """
+    message = f"qbosync-source-webhook|{tenant_id}|v{version}".encode()
+    digest = hmac.new(app_key.encode(), message, hashlib.sha256).digest()
+    return WEBHOOK_SECRET_PREFIX + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 class SecretBox:
@@ -116,20 +135,55 @@ class SecretBox:
             self._cache.pop(name, None)
 
 
+@functools.cache
+def shared_secret_box() -> SecretBox:
+    """One max-age cache for the whole container, for callers built per request (the QBO webhook's
+    receiver), so a warm container does not read a secret on every request. ``wiring.reset()`` forgets it."""
+    return SecretBox()
+
+
 class AppSecrets:
-    """The Intuit app's credentials and the key that signs OAuth ``state`` values."""
+    """The Intuit app's credentials, its webhook verifier token, the key that signs OAuth ``state``
+    values, and the key source webhook secrets are derived from."""
 
     def __init__(self, box: SecretBox | None = None):
         self._box = box or SecretBox()
 
     def put_intuit_app(self, client_id: str, client_secret: str, verifier_token: str) -> None:
+        """Store the client credentials and, in a secret of its own, the webhook verifier token."""
+        settings = get_settings()
         self._box.write(
-            get_settings().intuit_app_secret_name,
-            {"client_id": client_id, "client_secret": client_secret, "verifier_token": verifier_token},
+            settings.intuit_app_secret_name, {"client_id": client_id, "client_secret": client_secret}
         )
+        self._box.write(settings.intuit_webhook_verifier_secret_name, {"verifier_token": verifier_token})
 
     def intuit_app(self, *, fresh: bool = False) -> IntuitApp:
         return IntuitApp.model_validate(self._box.read(get_settings().intuit_app_secret_name, fresh=fresh))
+
+    def webhook_verifier_token(self, *, fresh: bool = False) -> SecretStr:
+        """Intuit's webhook verifier token; ``SecretMissing`` until the operator has set the app."""
+        name = get_settings().intuit_webhook_verifier_secret_name
+        value = self._box.read(name, fresh=fresh).get("verifier_token")
+        if not value:  # the stack creates the secret empty; `operator intuit-app` fills it
+            raise SecretMissing(f"Secret '{name}' has no verifier_token yet.")
+        return SecretStr(str(value))
+
+    def put_source_webhook_key(self, key: str | None = None) -> None:
+        """Store the app's source webhook key (a fresh random one when none is given)."""
+        self._box.write(
+            get_settings().source_webhook_key_secret_name, {"key": key or secrets.token_urlsafe(48)}
+        )
+
+    def source_webhook_key(self, *, fresh: bool = False) -> SecretStr:
+        """The key every tenant's source webhook secret is derived from (the template generates it)."""
+        return SecretStr(
+            str(self._box.read(get_settings().source_webhook_key_secret_name, fresh=fresh)["key"])
+        )
+
+    def source_webhook_secret(self, tenant_id: str, version: int) -> SecretStr:
+        """The tenant's source webhook signing secret at ``version``, derived from the app key."""
+        key = self.source_webhook_key().get_secret_value()
+        return SecretStr(derive_source_webhook_secret(key, tenant_id, version))
 
     def intuit_client_credentials(self, *, fresh: bool = False) -> tuple[str, SecretStr]:
         """The app's client id and secret (a ``qbo.oauth.ClientCredentials`` provider)."""
@@ -145,16 +199,13 @@ class AppSecrets:
 
 
 class TenantSecrets:
-    """Per-tenant source credentials."""
+    """Per-tenant source credentials (the API key; webhook secrets are derived, see ``AppSecrets``)."""
 
     def __init__(self, box: SecretBox | None = None):
         self._box = box or SecretBox()
 
-    def put_source_credentials(self, tenant_id: str, api_key: str, webhook_secret: str) -> None:
-        self._box.write(
-            get_settings().tenant_source_secret_name(tenant_id),
-            {"api_key": api_key, "webhook_secret": webhook_secret},
-        )
+    def put_source_credentials(self, tenant_id: str, api_key: str) -> None:
+        self._box.write(get_settings().tenant_source_secret_name(tenant_id), {"api_key": api_key})
 
     def source_credentials(self, tenant_id: str) -> SourceCredentials:
         return SourceCredentials.model_validate(

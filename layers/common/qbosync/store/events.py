@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qbosync.errors import NotFound
+from qbosync.store.schema import upgraded
 from qbosync.store.table import (
     Condition,
     ConditionFailed,
@@ -81,6 +82,13 @@ class ReasonCode(StrEnum):
     """A document dated before go-live has no QBO document to link to (it is never created)."""
     PRE_GO_LIVE_AMBIGUOUS = "pre_go_live_ambiguous"
     """A document dated before go-live matches several QBO documents; link one by import."""
+    TENANT_PAUSED = "tenant_paused"
+    """Held while the tenant's sync is paused (parked on ``PAUSED_KEY``); released when it resumes."""
+
+
+PAUSED_KEY = "tenant:paused"
+"""What events taken while their tenant is paused are parked on (``parked_on``), so one prefix query
+finds them all when it resumes."""
 
 
 class WarningCode(StrEnum):
@@ -201,15 +209,15 @@ class SyncEvent(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _migrate_reason_text(cls, data: Any) -> Any:
-        """Items stored before reason codes kept the code inside ``reason``: read it out once, here."""
-        if (
-            isinstance(data, dict)
-            and "reason_code" not in data
-            and data.get("status") in ("failed", "parked")
-        ):
-            return {**data, **_legacy_reason(str(data.get("reason") or ""), data.get("status"))}
-        return data
+    def _upgrade(cls, data: Any) -> Any:
+        return upgraded(data, {1: _reason_code_of_version_1})
+
+
+def _reason_code_of_version_1(item: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 events stored before reason codes kept the code inside ``reason``: read it out, here."""
+    if "reason_code" not in item and item.get("status") in ("failed", "parked"):
+        return {**item, **_legacy_reason(str(item.get("reason") or ""), item.get("status"))}
+    return item
 
 
 _LEGACY_EXACT_CODES = {code.value: code for code in ReasonCode}
@@ -321,14 +329,11 @@ class EventRepository:
         at: datetime,
         reason: str | None = None,
         *,
-        reason_code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
+        code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
     ) -> SyncEvent:
-        """Hold the event until ``on`` (e.g. ``"invoice:123"`` lands in QBO, or a setting is made)."""
-        sets: dict[str, Any] = {
-            "parked_on": on,
-            "reason_code": reason_code.value,
-            "retryable": True,
-        }
+        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO, a setting is made
+        (``go_live_not_set``), or (``PAUSED_KEY``, code ``tenant_paused``) its tenant's sync resumes."""
+        sets: dict[str, Any] = {"parked_on": on, "reason_code": code.value, "retryable": True}
         removes: tuple[str, ...] = ("qbo_fault", "mapping", "warnings")
         if reason is not None:
             sets["reason"] = reason

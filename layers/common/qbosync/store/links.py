@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from qbosync.errors import Conflict
+from qbosync.store.schema import upgraded
 from qbosync.store.table import (
     Condition,
     ConditionFailed,
@@ -81,15 +82,15 @@ class Link(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _migrate_state_hash(cls, data: Any) -> Any:
-        """Links stored before ``state`` kept a voided or deleted record's state in ``content_hash``."""
-        if (
-            isinstance(data, dict)
-            and "state" not in data
-            and data.get("content_hash") in _LEGACY_STATE_HASHES
-        ):
-            return {**data, "state": _LEGACY_STATE_HASHES[data["content_hash"]], "content_hash": None}
-        return data
+    def _upgrade(cls, data: Any) -> Any:
+        return upgraded(data, {1: _state_of_version_1})
+
+
+def _state_of_version_1(item: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 links stored before ``state`` kept a voided or deleted record's state in ``content_hash``."""
+    if "state" not in item and item.get("content_hash") in _LEGACY_STATE_HASHES:
+        return {**item, "state": _LEGACY_STATE_HASHES[item["content_hash"]], "content_hash": None}
+    return item
 
 
 class StaleSourceVersion(Conflict):

@@ -16,6 +16,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,7 @@ from botocore.exceptions import ClientError
 from qbosync.errors import BadRequest, QbosyncError
 from qbosync.settings import get_settings
 from qbosync.store.aws import dynamodb_client
+from qbosync.store.schema import SCHEMA_ATTRIBUTE, SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -270,6 +272,32 @@ class Condition:
     values: Mapping[str, Any] = field(default_factory=dict)
 
 
+_SCHEMA_NAME = "#qbosync_schema_version"
+_SCHEMA_VALUE = ":qbosync_schema_version"
+_SET_CLAUSE = re.compile(r"\bSET\s+")
+
+
+def stamped(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The item as written now: with the current ``schema_version`` (``store.schema``)."""
+    return {**item, SCHEMA_ATTRIBUTE: SCHEMA_VERSION}
+
+
+def stamped_update(update: Condition) -> Condition:
+    """``update`` that also sets the current ``schema_version``, so every write stamps the item."""
+    assignment = f"{_SCHEMA_NAME} = {_SCHEMA_VALUE}"
+    if _SET_CLAUSE.search(update.expression):
+        expression = _SET_CLAUSE.sub(
+            lambda match: f"{match.group(0)}{assignment}, ", update.expression, count=1
+        )
+    else:
+        expression = f"SET {assignment} {update.expression}"
+    return Condition(
+        expression,
+        names={**update.names, _SCHEMA_NAME: SCHEMA_ATTRIBUTE},
+        values={**update.values, _SCHEMA_VALUE: SCHEMA_VERSION},
+    )
+
+
 def _expression_args(*parts: Condition | None) -> dict[str, Any]:
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -331,10 +359,14 @@ class MainTable:
         args = _expression_args(condition)
         if condition is not None:
             args["ConditionExpression"] = condition.expression
-        self._call("PutItem", lambda: self.client.put_item(TableName=self.name, Item=serialize(item), **args))
+        self._call(
+            "PutItem",
+            lambda: self.client.put_item(TableName=self.name, Item=serialize(stamped(item)), **args),
+        )
 
     def update(self, pk: str, sk: str, update: Condition, *, condition: Condition | None = None) -> Item:
         """Apply ``update`` and return the whole item as it is afterwards."""
+        update = stamped_update(update)
         args = _expression_args(update, condition)
         if condition is not None:
             args["ConditionExpression"] = condition.expression
@@ -489,7 +521,11 @@ class MainTable:
     def put_op(
         self, item: Mapping[str, Any], *, condition: Condition | None = None
     ) -> TransactWriteItemTypeDef:
-        op: dict[str, Any] = {"TableName": self.name, "Item": serialize(item), **_expression_args(condition)}
+        op: dict[str, Any] = {
+            "TableName": self.name,
+            "Item": serialize(stamped(item)),
+            **_expression_args(condition),
+        }
         if condition is not None:
             op["ConditionExpression"] = condition.expression
         return {"Put": op}  # type: ignore[typeddict-item]
@@ -497,6 +533,7 @@ class MainTable:
     def update_op(
         self, pk: str, sk: str, update: Condition, *, condition: Condition | None = None
     ) -> TransactWriteItemTypeDef:
+        update = stamped_update(update)
         op: dict[str, Any] = {
             "TableName": self.name,
             "Key": self.key(pk, sk),
@@ -523,7 +560,7 @@ class MainTable:
         """Unconditional puts in batches of 25, retrying unprocessed items with a short backoff."""
         for start in range(0, len(items), _BATCH_WRITE_LIMIT):
             pending: list[Any] = [
-                {"PutRequest": {"Item": serialize(item)}}
+                {"PutRequest": {"Item": serialize(stamped(item))}}
                 for item in items[start : start + _BATCH_WRITE_LIMIT]
             ]
             for attempt in range(_BATCH_RETRIES):

@@ -39,6 +39,16 @@ class Tenant(BaseModel):
         None,
         description="which source adapter serves this tenant; none: the contract adapter at SOURCE_BASE_URL",
     )
+    # Which derivation of the app's source webhook key signs this tenant's webhooks; a rotation adds one.
+    webhook_secret_version: int = Field(1, ge=1)
+    # Set while an admin or operator has paused the tenant's sync: webhooks are still accepted, and what
+    # the workers take is parked (reason code ``tenant_paused``) until the resume releases it.
+    paused_at: datetime | None = None
+    paused_by: str | None = None
+
+    @property
+    def sync_paused(self) -> bool:
+        return self.paused_at is not None
 
 
 class TenantRepository:
@@ -99,6 +109,50 @@ class TenantRepository:
             )
         except ConditionFailed as exc:
             raise UnknownTenant(f"Tenant '{tenant_id}' is not registered with qbosync.") from exc
+        return Tenant.model_validate(item)
+
+    def pause(self, tenant_id: str, by: str, at: datetime) -> Tenant:
+        """Pause the tenant's sync (pausing again keeps who paused it first, and when)."""
+        self.get(tenant_id)
+        item = self._table.update(
+            f"TENANT#{tenant_id}",
+            _PROFILE_SK,
+            Condition(
+                "SET paused_at = if_not_exists(paused_at, :at), paused_by = if_not_exists(paused_by, :by)",
+                values={":at": at.isoformat(), ":by": by},
+            ),
+            condition=Condition("attribute_exists(pk)"),
+        )
+        return Tenant.model_validate(item)
+
+    def resume(self, tenant_id: str) -> Tenant:
+        """Resume the tenant's sync (resuming one that is not paused changes nothing)."""
+        self.get(tenant_id)
+        item = self._table.update(
+            f"TENANT#{tenant_id}",
+            _PROFILE_SK,
+            Condition("REMOVE paused_at, paused_by"),
+            condition=Condition("attribute_exists(pk)"),
+        )
+        return Tenant.model_validate(item)
+
+    def is_paused(self, tenant_id: str) -> bool:
+        """Whether the tenant's sync is paused (an unknown tenant is not)."""
+        profile = self.profile(tenant_id)
+        return profile is not None and profile.sync_paused
+
+    def next_webhook_secret_version(self, tenant_id: str) -> Tenant:
+        """Rotate the tenant's source webhook secret: its derivation moves to the next version."""
+        self.get(tenant_id)
+        item = self._table.update(
+            f"TENANT#{tenant_id}",
+            _PROFILE_SK,
+            Condition(
+                "SET webhook_secret_version = if_not_exists(webhook_secret_version, :first) + :one",
+                values={":first": 1, ":one": 1},
+            ),
+            condition=Condition("attribute_exists(pk)"),
+        )
         return Tenant.model_validate(item)
 
     def exists(self, tenant_id: str) -> bool:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from qbosync.errors import Conflict, NotConnected, UpstreamUnavailable
 from qbosync.observability import logger
+from qbosync.qbo.faults import QboAuthenticationFault
 from qbosync.qbo.oauth import InvalidGrant, OAuthError, TokenGrant
 from qbosync.store.connections import Connection, ConnectionRepository, RealmClaimedByAnotherTenant
 from qbosync.store.ledger import WriteIntent, WriteLedger
@@ -39,6 +40,20 @@ class CallbackOutcome(StrEnum):
     REALM_IN_USE = "realm_in_use"
     OTHER_REALM_CONNECTED = "other_realm_connected"
     UPSTREAM_ERROR = "upstream_error"
+
+
+class IntuitDisconnectOutcome(StrEnum):
+    """What Intuit's Disconnect URL found when a user disconnected the app inside QuickBooks."""
+
+    DISCONNECTED = (
+        "disconnected_in_quickbooks"  # Intuit refuses the grant: tokens deleted, record disconnected
+    )
+    STILL_CONNECTED = "still_connected"  # the grant still works: a forged or stale visit changes nothing
+    NOT_CONNECTED = "not_connected"  # no active connection holds that company
+
+
+INTUIT_DISCONNECTED_BY = "intuit"
+"""Who disconnected, in the connection record, when the user did it from QuickBooks."""
 
 
 class OAuthApp(Protocol):
@@ -61,6 +76,8 @@ class TokenStore(Protocol):
     def store_initial(self, realm_id: str, grant: TokenGrant) -> None: ...
     def current_refresh_token(self) -> str | None: ...
     def delete(self) -> None: ...
+    def access_token(self) -> str: ...
+    def refresh_after_unauthorized(self, rejected: str) -> str: ...
 
 
 PrerequisiteCheck = Callable[[str, str], list[dict[str, Any]]]
@@ -256,6 +273,46 @@ class ConnectionService:
         )
         logger.info("qbo disconnected", extra={"tenant_id": tenant_id, "realm_id": connection.realm_id})
         return disconnected
+
+    def disconnected_in_quickbooks(self, realm_id: str) -> IntuitDisconnectOutcome:
+        """Intuit's Disconnect URL: a user disconnected the app from inside QuickBooks.
+
+        The URL is public, so the visit alone proves nothing: the grant is tried (CompanyInfo, then a
+        refresh through the vault's single-flight refresh). Only when Intuit refuses it are the tokens
+        deleted and the connection marked disconnected by ``intuit``. A connection already marked
+        ``needs_reauth`` holds a grant Intuit refused before, so it is marked disconnected without a try.
+        """
+        connection = self.connections.get_by_realm(realm_id)
+        if connection is None:
+            return IntuitDisconnectOutcome.NOT_CONNECTED
+        tenant_id = connection.tenant_id
+        if connection.status == "connected" and not self._grant_refused(tenant_id, realm_id):
+            logger.warning("disconnect URL visited but the grant still works", extra={"tenant_id": tenant_id})
+            return IntuitDisconnectOutcome.STILL_CONNECTED
+        self.vault_for(tenant_id).delete()
+        self.connections.mark_disconnected(
+            tenant_id, INTUIT_DISCONNECTED_BY, datetime.fromtimestamp(self.clock(), tz=UTC)
+        )
+        logger.info("qbo disconnected in quickbooks", extra={"tenant_id": tenant_id, "realm_id": realm_id})
+        return IntuitDisconnectOutcome.DISCONNECTED
+
+    def return_url(self, outcome: str) -> str:
+        """The admin return URL with ``qbo_connection=<outcome>``, as after the OAuth callback."""
+        separator = "&" if "?" in self.admin_return_url else "?"
+        return f"{self.admin_return_url}{separator}{urlencode({'qbo_connection': outcome})}"
+
+    def _grant_refused(self, tenant_id: str, realm_id: str) -> bool:
+        """True when Intuit refuses the tenant's stored grant (revoked, or disconnected in QuickBooks)."""
+        vault = self.vault_for(tenant_id)
+        try:
+            token = vault.access_token()
+            try:
+                self.company_reader_for(realm_id, token).company_info()
+            except QboAuthenticationFault:
+                vault.refresh_after_unauthorized(token)  # raises ReauthRequired when the grant is gone
+        except NotConnected:
+            return True
+        return False
 
     def _ownership_problem(self, tenant_id: str, realm_id: str) -> CallbackOutcome | None:
         owner = self.connections.get_by_realm(realm_id)

@@ -33,7 +33,7 @@ from qbosync.settings import get_qbo_limits, get_read_budget_settings, get_setti
 from qbosync.source.config import SourceAdapterCredentials
 from qbosync.source.port import SourcePort
 from qbosync.source.registry import default_registry
-from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
+from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets, shared_secret_box
 from qbosync.store.aws import dynamodb_client, reset_clients
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
@@ -70,6 +70,7 @@ from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
 from qbosync.sync.reference import ConnectionReader
 from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.pause import TenantPause
 from qbosync.sync.retry.replay import EventReplay
 from qbosync.sync.retry.requeue import EventRequeue
 from qbosync.sync.retry.schedule import EventRetrySchedule
@@ -97,10 +98,12 @@ def cached_factory(factory: Callable[[], _T]) -> Callable[[], _T]:
 
 def reset() -> None:
     """Forget every cached service and client, and the process-wide caches under them (the shared
-    httpx client, the boto3 clients, the token cache): tests switching environments use this."""
+    httpx client, the shared secret cache, the boto3 clients, the token cache): tests switching
+    environments use this."""
     for factory in [*_CACHED, *_ROUTER_CACHED]:
         factory.cache_clear()  # type: ignore[attr-defined]
     shared_http_client.cache_clear()
+    shared_secret_box.cache_clear()
     reset_clients()
     clear_token_cache()
     forget_end_work()
@@ -221,7 +224,8 @@ def company_reader(realm_id: str, access_token: str) -> QboClient:
 def source_for_tenant(tenant_id: str) -> SourcePort:
     """The tenant's source system, through the adapter its tenant record names (the source contract's
     HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
-    credentials = TenantSecrets().source_credentials(tenant_id)
+    # Through the container's secret cache: a worker builds a source per batch, not per container.
+    credentials = TenantSecrets(shared_secret_box()).source_credentials(tenant_id)
     return default_registry().build(
         tenant_id,
         TenantRepository().get(tenant_id).source,
@@ -321,6 +325,7 @@ def push_service() -> PushService:
             clock=utc_now,
             ledger=WriteLedger(),
             requestid_window=timedelta(seconds=get_settings().qbo_requestid_window_seconds),
+            paused=TenantRepository().is_paused,
         )
     )
 
@@ -343,6 +348,7 @@ def pull_service() -> PullService:
         links=LinkRepository(),
         events=EventRepository(),
         push_queue=PushQueue(),
+        paused=TenantRepository().is_paused,
     )
 
 
@@ -382,14 +388,24 @@ def reconciler() -> Reconciler:
         links=links,
         push_queue=PushQueue(),
         cadence=reconcile_cadence(),
+        paused=TenantRepository().is_paused,
     )
 
 
 @_cached
 def retry_schedule() -> EventRetrySchedule:
     return EventRetrySchedule(
-        events=EventRepository(), connections=ConnectionRepository(), requeue=event_requeue()
+        events=EventRepository(),
+        connections=ConnectionRepository(),
+        requeue=event_requeue(),
+        paused=TenantRepository().is_paused,
     )
+
+
+@_cached
+def tenant_pause() -> TenantPause:
+    """Pausing and resuming a tenant's sync (the admin API and the operator CLI)."""
+    return TenantPause(TenantRepository(), ParkedRelease(EventRepository(), event_requeue()), utc_now)
 
 
 @_cached

@@ -1,5 +1,6 @@
-"""Connecting a tenant to QuickBooks Online: ``/tenants/{tenant_id}/qbo/connect|connection`` and the
-public ``/oauth/callback``.
+"""Connecting a tenant to QuickBooks Online: ``/tenants/{tenant_id}/qbo/connect|connection``, the
+public ``/oauth/callback``, and the two public URLs registered in Intuit's developer portal:
+``/qbo/disconnected`` (the Disconnect URL) and ``/qbo/reconnect`` (the Reconnect URL).
 
 The connect route and the callback answer with redirects because a browser follows them: connect sends
 the admin to Intuit, and the callback sends them back to the admin app with ``qbo_connection=<outcome>``
@@ -13,6 +14,7 @@ is not an error: the second call returns the record as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal, Protocol
@@ -28,14 +30,25 @@ from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.observability import logger
 from qbosync.store.connections import Connection
+from qbosync.store.tenants import Tenant
 from qbosync.sync import wiring
-from qbosync.sync.connection import BROWSER_COOKIE, CallbackParams, CallbackResult, ConnectStart
+from qbosync.sync.connection import (
+    BROWSER_COOKIE,
+    CallbackParams,
+    CallbackResult,
+    ConnectStart,
+    IntuitDisconnectOutcome,
+)
 from qbosync.sync.qbo_plan import QboPlanDetails, read_plan_details
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 # Longer than any code, state or realm id Intuit sends; anything bigger is not a real callback.
 _MAX_CALLBACK_PARAMETER = 2048
+# A realm id is a number of a few dozen digits at most; anything else names no company.
+_REALM_ID = re.compile(r"^[0-9]{1,32}$")
+# Where Intuit's Reconnect URL lands: the console's connection screen, ready to reconnect.
+RECONNECT_LANDING = "/console?screen=connection&reconnect=1"
 # The callback's query string carries the code and state: no cache and no referrer may keep it.
 _REDIRECT_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -47,6 +60,8 @@ class ConnectionFlows(Protocol):
     def complete(self, params: CallbackParams, browser_key: str | None = None) -> CallbackResult: ...
     def status(self, tenant_id: str) -> Connection: ...
     def disconnect(self, tenant_id: str, admin_sub: str, *, force: bool = False) -> Connection: ...
+    def disconnected_in_quickbooks(self, realm_id: str) -> IntuitDisconnectOutcome: ...
+    def return_url(self, outcome: str) -> str: ...
 
 
 class PrerequisiteView(BaseModel):
@@ -81,10 +96,19 @@ class QboConnectionView(BaseModel):
     prerequisites: list[PrerequisiteView]
     plan: QboPlanDetails | None = None
     plan_unavailable_reason: str | None = None
+    sync_paused: bool = False
+    """An admin or operator paused the tenant's sync: webhooks are accepted, changes wait for the resume."""
+    paused_at: datetime | None = None
+    paused_by: str | None = None
 
     @classmethod
-    def of(cls, connection: Connection) -> QboConnectionView:
-        return cls.model_validate(connection.model_dump())
+    def of(cls, connection: Connection, tenant: object = None) -> QboConnectionView:
+        view = cls.model_validate(connection.model_dump())
+        if isinstance(tenant, Tenant) and tenant.sync_paused:
+            view = view.model_copy(
+                update={"sync_paused": True, "paused_at": tenant.paused_at, "paused_by": tenant.paused_by}
+            )
+        return view
 
 
 class AuthorizeRedirect(BaseModel):
@@ -227,17 +251,18 @@ def connection_router(
         summary="Read the tenant's QuickBooks Online connection",
         description=(
             "Realm, company name, status (connected, needs_reauth, disconnected), who connected it and "
-            "when, and the prerequisites checked at connection time. 409 not_connected if it never "
-            "connected. A connected company also shows its plan details (edition, multi-currency and "
-            "home currency, inventory tracking, account numbers, Automated Sales Tax), cached for 5 "
-            "minutes; refresh=true reads them now."
+            "when, the prerequisites checked at connection time, and whether the tenant's sync is paused "
+            "(sync_paused, paused_at, paused_by). 409 not_connected if it never connected. A connected "
+            "company also shows its plan details (edition, multi-currency and home currency, inventory "
+            "tracking, account numbers, Automated Sales Tax), cached for 5 minutes; refresh=true reads "
+            "them now."
         ),
         responses={200: {"description": "The connection"}, **error_responses(409)},
         tags=["connection"],
     )
     def get_connection(tenant_id: TenantId, refresh: Annotated[bool, Query()] = False) -> QboConnectionView:
         require_tenant(router, tenant_id, deps.tenants)
-        view = QboConnectionView.of(service().status(tenant_id))
+        view = QboConnectionView.of(service().status(tenant_id), deps.tenants.get(tenant_id))
         if view.status == "connected":
             try:
                 view.plan = read_plan_details(
@@ -272,5 +297,54 @@ def connection_router(
     def delete_connection(tenant_id: TenantId, force: Annotated[bool, Query()] = False) -> QboConnectionView:
         principal = require_tenant(router, tenant_id, deps.tenants)
         return QboConnectionView.of(service().disconnect(tenant_id, principal.sub, force=force))
+
+    @router.get(
+        "/qbo/disconnected",
+        summary="Intuit's Disconnect URL (public)",
+        description=(
+            "Intuit opens this page after a user disconnects the app inside QuickBooks, with the "
+            "company's realmId. The visit alone proves nothing, so the stored grant is tried: only if "
+            "Intuit refuses it are the tokens deleted and the connection marked disconnected (by intuit). "
+            "Redirects (302) to the admin app with qbo_connection = disconnected_in_quickbooks, "
+            "still_connected or not_connected."
+        ),
+        responses={
+            302: {
+                "description": "Location is the admin app's return URL with the outcome",
+                "content": {content_types.TEXT_PLAIN: {"schema": {"type": "string", "maxLength": 0}}},
+            }
+        },
+        tags=["connection"],
+        security=[{}],  # public: Intuit sends the user's browser here without a bearer token
+    )
+    def intuit_disconnect_url() -> Response[Any]:
+        realm_id = (router.current_event.query_string_parameters or {}).get("realmId", "")
+        flows = service()
+        if _REALM_ID.match(realm_id) is None:  # a browser landing page: the outcome, never an error body
+            outcome = IntuitDisconnectOutcome.NOT_CONNECTED
+        else:
+            outcome = flows.disconnected_in_quickbooks(realm_id)
+        logger.info("intuit disconnect url answered", extra={"outcome": outcome.value})
+        return _redirect(flows.return_url(outcome.value))
+
+    @router.get(
+        "/qbo/reconnect",
+        summary="Intuit's Reconnect URL (public)",
+        description=(
+            "Intuit sends a user here to reconnect the app (mandatory in Intuit's developer portal since "
+            "2026). Redirects (302) to the console's connection screen, ready to reconnect; the admin signs "
+            "in there and reconnects with the usual connect flow."
+        ),
+        responses={
+            302: {
+                "description": "Location is the console's connection screen",
+                "content": {content_types.TEXT_PLAIN: {"schema": {"type": "string", "maxLength": 0}}},
+            }
+        },
+        tags=["connection"],
+        security=[{}],  # public: the console asks for the admin's session itself
+    )
+    def intuit_reconnect_url() -> Response[Any]:
+        return _redirect(RECONNECT_LANDING)
 
     return router

@@ -19,7 +19,9 @@ from qbosync.sync.configuration import MappingRow, TenantSettings
 from qbosync.sync.pull.echo import own_write_without_reading
 from qbosync.sync.records.messages import EntityChange, MessageQueue
 
-OutcomeStatus = Literal["applied", "unchanged", "skipped", "healing", "unsupported", "drift", "failed"]
+OutcomeStatus = Literal[
+    "applied", "unchanged", "skipped", "held", "healing", "unsupported", "drift", "failed"
+]
 FAILED_STATUSES = frozenset({"unsupported", "drift", "failed"})
 
 
@@ -65,6 +67,8 @@ class PullContext:
     events: EventRepository
     push_queue: MessageQueue
     clock: Callable[[], datetime] = utc_now
+    # Whether the tenant's sync is paused (``TenantRepository.is_paused``); never, unless wired.
+    paused: Callable[[str], bool] = lambda _tenant_id: False
 
     @staticmethod
     def _known_echo(

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from qbosync.errors import BadRequest, Unauthorized
 from qbosync.observability import logger
-from qbosync.store.app_secrets import IntuitApp
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.pull.notifications import parse_notifications
 from qbosync.sync.records.messages import EntityChange, PullMessage
@@ -43,8 +42,8 @@ QBO_MEDIA_TYPES = frozenset({"application/json", "application/cloudevents+json"}
 PULLED_ENTITIES = frozenset({"Customer", "Item", "Payment", "Invoice", "CreditMemo"})
 
 
-class IntuitAppSecrets(Protocol):
-    def intuit_app(self) -> IntuitApp: ...
+class WebhookVerifierSecret(Protocol):
+    def webhook_verifier_token(self) -> SecretStr: ...
 
 
 class RealmDirectory(Protocol):
@@ -79,10 +78,11 @@ class WebhookReceipt(BaseModel):
     ignored: int = 0
 
 
-def _default_secrets() -> IntuitAppSecrets:
-    from qbosync.store.app_secrets import AppSecrets
+def _default_secrets() -> WebhookVerifierSecret:
+    from qbosync.store.app_secrets import AppSecrets, shared_secret_box
 
-    return AppSecrets()
+    # The receiver is built per request; the verifier token is cached per container, not per request.
+    return AppSecrets(shared_secret_box())
 
 
 def _default_realms() -> RealmDirectory:
@@ -112,7 +112,8 @@ def expected_signature(verifier_token: str, body: bytes) -> str:
 class QboWebhookReceiver:
     """Verifies QBO webhooks and queues one pull message per entity change."""
 
-    secrets: IntuitAppSecrets = field(default_factory=_default_secrets)
+    # Only the verifier token's own secret: this public function cannot read the Intuit client secret.
+    secrets: WebhookVerifierSecret = field(default_factory=_default_secrets)
     realms: RealmDirectory = field(default_factory=_default_realms)
     marks: ChangeMarks = field(default_factory=_default_marks)
     queue: BatchQueue = field(default_factory=_default_queue)
@@ -132,7 +133,7 @@ class QboWebhookReceiver:
     def _verify(self, signature: str | None, body: bytes) -> None:
         if not signature:
             raise SignatureMissing("the intuit-signature header is missing")
-        verifier = self.secrets.intuit_app().verifier_token.get_secret_value()
+        verifier = self.secrets.webhook_verifier_token().get_secret_value()
         if not hmac.compare_digest(signature.strip().encode(), expected_signature(verifier, body).encode()):
             raise SignatureInvalid("the intuit-signature does not match the body")
 

@@ -35,7 +35,8 @@ Rules (why each is so):
   on the way back, then retried).
 
 Every change is recorded as a sync event (``qbo.<entity>``), done or failed with its reason, so the
-events API shows it and the retry schedule can replay it.
+events API shows it and the retry schedule can replay it. While the tenant's sync is paused, the event is
+parked on ``PAUSED_KEY`` (reason code ``tenant_paused``) before anything is read, and the resume re-queues it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from qbosync.errors import NotConnected, QbosyncError, UpstreamUnavailable
 from qbosync.metrics import Metric, count, count_failure, count_warnings
 from qbosync.observability import logger
 from qbosync.qbo.faults import QboAuthenticationFault, QboFault
-from qbosync.store.events import EventFailure, QboFaultInfo, ReasonCode, SyncEvent
+from qbosync.store.events import PAUSED_KEY, EventFailure, QboFaultInfo, ReasonCode, SyncEvent
 from qbosync.store.table import StoreUnavailable
 from qbosync.sync.pull.context import PullOutcome
 from qbosync.sync.pull.customers import CustomerPull
@@ -110,6 +111,14 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
                 payload=message.model_dump(mode="json"),
             )
         )
+        if self.paused(tenant_id):
+            reason = "the tenant's sync is paused; it is applied when the sync resumes"
+            self.events.mark_parked(
+                tenant_id, event_id, PAUSED_KEY, self.clock(), reason, code=ReasonCode.TENANT_PAUSED
+            )
+            count(Metric.PARKED)
+            logger.info("qbo change held: tenant paused", extra={"tenant_id": tenant_id})
+            return PullOutcome("held", reason)
         try:
             outcome = self._dispatch(tenant_id, change, row)
         except Exception as exc:

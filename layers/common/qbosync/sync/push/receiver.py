@@ -2,8 +2,10 @@
 
 Size and content type are checked before this, by the route's shared body checks
 (``qbosync.api.routes.webhooks``). Here: signature and timestamp window (401), JSON (400), schema and
-tenant match (422). The URL is public, so it must not tell who is a tenant: an
-unknown tenant, or one whose webhook secret was never provisioned (a deployment fault, logged), is
+tenant match (422). The tenant's signing secret is derived from the one app key
+(``AppSecrets.source_webhook_secret``) and the tenant's ``webhook_secret_version``, so this public function
+reads no per-tenant secret. The URL is public, so it must not tell who is a tenant: an
+unknown tenant, or a stack whose source webhook key is missing (a deployment fault, logged), is
 checked against a throw-away secret and answered exactly as a known tenant with a wrong signature.
 The reply is sent as soon as the message is on the FIFO queue; the work happens in the push worker.
 Nothing is written before the message is queued, so a request cut off mid-way leaves nothing that
@@ -19,14 +21,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from qbosync.errors import BadRequest, ValidationFailed, validation_details
 from qbosync.observability import logger
 from qbosync.source.errors import SignatureInvalid
 from qbosync.source.models import SourceWebhook
 from qbosync.source.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from qbosync.store.app_secrets import SecretMissing, SourceCredentials
+from qbosync.store.app_secrets import SecretMissing
 from qbosync.store.tenants import UnknownTenant
 from qbosync.sync.records.messages import PushMessage
 
@@ -35,14 +37,19 @@ from qbosync.sync.records.messages import PushMessage
 _DECOY_SECRET = "qbosync-decoy-webhook-secret-for-unknown-tenants"  # noqa: S105 - public by design
 
 
+class RegisteredTenant(Protocol):
+    @property
+    def webhook_secret_version(self) -> int: ...
+
+
 class TenantDirectory(Protocol):
-    def get(self, tenant_id: str) -> object:
+    def get(self, tenant_id: str) -> RegisteredTenant:
         """The tenant; raises ``UnknownTenant`` when it is not registered."""
         ...
 
 
-class SourceCredentialStore(Protocol):
-    def source_credentials(self, tenant_id: str) -> SourceCredentials: ...
+class WebhookSecrets(Protocol):
+    def source_webhook_secret(self, tenant_id: str, version: int) -> SecretStr: ...
 
 
 class MessageQueue(Protocol):
@@ -59,10 +66,10 @@ def _default_tenants() -> TenantDirectory:
     return TenantRepository()
 
 
-def _default_secrets() -> SourceCredentialStore:
-    from qbosync.store.app_secrets import TenantSecrets
+def _default_secrets() -> WebhookSecrets:
+    from qbosync.store.app_secrets import AppSecrets
 
-    return TenantSecrets()
+    return AppSecrets()
 
 
 def _default_queue() -> MessageQueue:
@@ -76,7 +83,7 @@ class WebhookReceiver:
     """Verifies one tenant's webhooks and queues them for the push worker."""
 
     tenants: TenantDirectory = field(default_factory=_default_tenants)
-    secrets: SourceCredentialStore = field(default_factory=_default_secrets)
+    secrets: WebhookSecrets = field(default_factory=_default_secrets)
     queue: MessageQueue = field(default_factory=_default_queue)
     clock: Callable[[], float] = time.time
 
@@ -113,14 +120,14 @@ class WebhookReceiver:
         return message
 
     def _webhook_secret(self, tenant_id: str) -> str | None:
-        """The tenant's webhook secret; None for an unknown tenant or one not provisioned yet."""
+        """The tenant's webhook secret; None for an unknown tenant or a stack without its webhook key."""
         try:
-            self.tenants.get(tenant_id)
-            return self.secrets.source_credentials(tenant_id).webhook_secret.get_secret_value()
+            version = self.tenants.get(tenant_id).webhook_secret_version
+            return self.secrets.source_webhook_secret(tenant_id, version).get_secret_value()
         except UnknownTenant:
             return None
         except SecretMissing:
-            logger.error("source webhook secret not provisioned", extra={"tenant_id": tenant_id})
+            logger.error("source webhook key not provisioned", extra={"tenant_id": tenant_id})
             return None
 
 

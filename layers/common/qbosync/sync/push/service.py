@@ -45,6 +45,8 @@ qbosync's ``PrivateNote`` marker) before the document is written again (``writer
 - A document is listed as failed once: a failure supersedes its document's earlier failed event, and
   a done event supersedes it too (``EventRepository.keep_one_failure`` / ``release_failure_entry``),
   so a webhook's event and reconciliation's ``reconcile-…`` event for one invoice are one entry.
+- A tenant whose sync is paused (``store.tenants``) has every change it takes parked on ``PAUSED_KEY``
+  with reason code ``tenant_paused``, before anything is read or written; the resume re-queues them.
 - Every link records ``qbo_written_at``, QBO's ``LastUpdatedTime`` of qbosync's own last create, update
   or void of the record, so the pull tells qbosync's writes from later edits in QBO by QBO's clock.
 """
@@ -72,6 +74,7 @@ from qbosync.qbo.faults import (
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
 from qbosync.store.events import (
+    PAUSED_KEY,
     EventFailure,
     EventRepository,
     EventWarning,
@@ -97,6 +100,11 @@ from qbosync.sync.records.messages import PushMessage
 REQUESTID_WINDOW = timedelta(hours=1)
 
 OutcomeStatus = Literal["done", "parked", "failed"]
+PAUSED_REASON = "the tenant's sync is paused; it is applied when the sync resumes"
+
+
+def never_paused(_tenant_id: str) -> bool:
+    return False
 
 
 class PushOutcome(BaseModel):
@@ -145,6 +153,8 @@ class PushDependencies:
     ledger: WriteLedger
     requestid_window: timedelta = REQUESTID_WINDOW
     """How long QBO is trusted to replay a requestid (Intuit does not document it)."""
+    paused: Callable[[str], bool] = never_paused
+    """Whether the tenant's sync is paused (``TenantRepository.is_paused``); read once a batch."""
 
 
 class PushService:
@@ -154,12 +164,19 @@ class PushService:
         self._deps = deps
         self._configurations: dict[str, PushConfiguration] = {}
         self._clients: dict[str, tuple[QboClient, SourcePort]] = {}
+        self._paused: dict[str, bool] = {}
 
     def start_batch(self) -> None:
         """Forget per-batch state: settings, mappings and clients are read afresh for the next batch,
         so an admin's change (or a reconnection) applies from the next batch on."""
         self._configurations.clear()
         self._clients.clear()
+        self._paused.clear()
+
+    def _is_paused(self, tenant_id: str) -> bool:
+        if tenant_id not in self._paused:
+            self._paused[tenant_id] = self._deps.paused(tenant_id)
+        return self._paused[tenant_id]
 
     def _clients_for(self, tenant_id: str) -> tuple[QboClient, SourcePort]:
         if tenant_id not in self._clients:
@@ -191,6 +208,8 @@ class PushService:
                 payload=message.model_dump(mode="json"),
             )
         )
+        if self._is_paused(message.tenant_id):
+            return self._held_while_paused(message)
         try:
             applied = self._apply(message)
         except Parked as parked:
@@ -200,7 +219,7 @@ class PushService:
                 parked.on,
                 deps.clock(),
                 parked.reason,
-                reason_code=parked.code,
+                code=parked.code,
             )
             logger.info("push parked", extra={"parked_on": parked.on})
             count(Metric.PARKED)
@@ -232,6 +251,25 @@ class PushService:
             reason=reason,
             qbo_id=applied.qbo_id,
             warnings=list(distinct_warnings(applied.warnings)),
+        )
+
+    def _held_while_paused(self, message: PushMessage) -> PushOutcome:
+        deps = self._deps
+        deps.events.mark_parked(
+            message.tenant_id,
+            message.event_id,
+            PAUSED_KEY,
+            deps.clock(),
+            PAUSED_REASON,
+            code=ReasonCode.TENANT_PAUSED,
+        )
+        logger.info("push held: tenant paused")
+        count(Metric.PARKED)
+        return PushOutcome(
+            event_id=message.event_id,
+            status="parked",
+            reason_code=ReasonCode.TENANT_PAUSED,
+            reason=PAUSED_REASON,
         )
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:

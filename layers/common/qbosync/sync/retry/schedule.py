@@ -11,7 +11,9 @@ queue is still retrying itself (reason code ``retrying``) until they have been q
 Stuck events: an event still ``received`` ``stuck_after`` after a worker took it (the worker was
 killed by its timeout or memory) is marked failed with reason code ``stuck`` and re-queued at once;
 the events API lists such events under ``?status=stuck`` with their age before the schedule runs.
-``stuck_after`` is ``store.events.STUCK_AFTER`` (15 min). The four knobs
+``stuck_after`` is ``store.events.STUCK_AFTER`` (15 min). Events held for a paused tenant (reason code
+``tenant_paused``) wait while it stays paused; the resume re-queues them, and this schedule re-queues any
+a worker parked just after the resume ran (it read the pause a moment before). The four knobs
 default to the deployment settings ``QBOSYNC_RETRY_BASE_DELAY_SECONDS`` (5 min),
 ``QBOSYNC_RETRY_MAX_DELAY_SECONDS`` (6 h), ``QBOSYNC_RETRY_MAX_ATTEMPTS`` (8) and
 ``QBOSYNC_RETRY_DEAD_LETTER_AFTER_SECONDS`` (1 h), read when the schedule is constructed.
@@ -67,6 +69,8 @@ class EventRetrySchedule:
     max_attempts: int = field(default_factory=lambda: get_sync_tuning().retry_max_attempts)
     dead_letter_after: timedelta = field(default_factory=lambda: get_sync_tuning().retry_dead_letter_after)
     stuck_after: timedelta = STUCK_AFTER
+    # Whether the tenant's sync is paused (``TenantRepository.is_paused``); never, unless wired.
+    paused: Callable[[str], bool] = lambda _tenant_id: False
 
     def run(self) -> RetryReport:
         report = RetryReport()
@@ -120,6 +124,9 @@ class EventRetrySchedule:
         return delay - quiet
 
     def _consider(self, event: SyncEvent, report: RetryReport) -> None:
+        if event.reason_code is ReasonCode.TENANT_PAUSED and self.paused(event.tenant_id):
+            report.waiting += 1  # released by the resume; retrying now would only park it again
+            return
         if not event.retryable or not event.payload:
             report.not_retryable += 1
             return
