@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from qbosync.store.table import (
     tenant_pk,
 )
 
-EventStatus = Literal["received", "done", "parked", "failed"]
+EventStatus = Literal["received", "done", "done_with_variance", "parked", "failed"]
 _ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
 
 
@@ -66,6 +67,12 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+    CURRENCY_NOT_ENABLED = "currency_not_enabled"
+    """A document in a foreign currency while QBO's multi-currency is off; switch it on in QBO, then retry."""
+    CURRENCY_MISMATCH = "currency_mismatch"
+    """The document's currency is not its QBO customer's (QBO keeps one currency per customer)."""
+    EXCHANGE_RATE_UNKNOWN = "exchange_rate_unknown"
+    """A foreign document without a rate from the source, and QBO has none for its date."""
 
 
 STUCK_AFTER = timedelta(minutes=15)
@@ -82,6 +89,15 @@ class QboFaultInfo(BaseModel):
 
     code: str
     message: str
+
+
+class EventVariance(BaseModel):
+    """A push QBO took with a different total than the source's (``done_with_variance``): both amounts,
+    in the document's currency."""
+
+    source_total: Decimal
+    qbo_total: Decimal
+    currency: str
 
 
 class MissingMappingRef(BaseModel):
@@ -123,6 +139,7 @@ class SyncEvent(BaseModel):
     retryable: bool = True
     mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
+    variance_totals: EventVariance | None = None
     attempts: int = 0
     received_at: datetime
     updated_at: datetime
@@ -217,13 +234,25 @@ class EventRepository:
     def mark_done(self, tenant_id: str, event_id: str, at: datetime, note: str | None = None) -> SyncEvent:
         """Done; ``note`` (kept as its ``reason``) says what was done or why nothing had to be, e.g.
         "the source owns every field of source customer cus_000001"; an earlier failure's is dropped."""
-        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on")
+        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on", "variance_totals")
         sets: dict[str, Any] = {"retryable": True}
         if note is None:
             removes += ("reason",)
         else:
             sets["reason"] = note[:500]
         return self._transition(tenant_id, event_id, "done", at, sets=sets, removes=removes)
+
+    def mark_done_with_variance(
+        self, tenant_id: str, event_id: str, variance: EventVariance, at: datetime, note: str
+    ) -> SyncEvent:
+        """Done, but QBO's total is not the source's: listed under ``done_with_variance`` with both."""
+        sets: dict[str, Any] = {
+            "retryable": True,
+            "reason": note[:500],
+            "variance_totals": variance.model_dump(mode="json"),
+        }
+        removes = ("reason_code", "mapping", "qbo_fault", "parked_on")
+        return self._transition(tenant_id, event_id, "done_with_variance", at, sets=sets, removes=removes)
 
     def mark_parked(
         self, tenant_id: str, event_id: str, on: str, at: datetime, reason: str | None = None

@@ -22,13 +22,20 @@ from pydantic import BaseModel
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
-from qbosync.store.events import STUCK_AFTER, MissingMappingRef, QboFaultInfo, ReasonCode, SyncEvent
+from qbosync.store.events import (
+    STUCK_AFTER,
+    EventVariance,
+    MissingMappingRef,
+    QboFaultInfo,
+    ReasonCode,
+    SyncEvent,
+)
 from qbosync.sync import wiring
 from qbosync.sync.retry.replay import EventReplay
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
-ListedStatus = Literal["done", "parked", "failed", "stuck"]
+ListedStatus = Literal["done", "done_with_variance", "parked", "failed", "stuck"]
 
 
 class EventView(BaseModel):
@@ -44,6 +51,8 @@ class EventView(BaseModel):
     retryable: bool = True
     mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
+    variance_totals: EventVariance | None = None
+    """``done_with_variance``: the source's and QBO's totals."""
     parked_on: str | None = None
     attempts: int
     received_at: datetime
@@ -80,7 +89,8 @@ def events_router(
         "/tenants/<tenant_id>/sync/events",
         summary="List sync events by status",
         description=(
-            "status is done, parked, failed (default) or stuck, each with its reason code, reason and"
+            "status is done, done_with_variance (QBO's total differs from the source's: both amounts),"
+            " parked, failed (default) or stuck, each with its reason code, reason and"
             " QBO fault; a done event's reason says what was done, or why nothing had to be; a stuck"
             " event is one a worker took and never finished (it died), listed with its age."
         ),

@@ -10,12 +10,12 @@ from qbosync.qbo.faults import QboNotFound
 from qbosync.source.models import SourceInvoice
 from qbosync.store.events import ReasonCode, parked_key
 from qbosync.store.links import Link
-from qbosync.sync.push.transform import invoice_body
+from qbosync.sync.push.refusals import Refused
+from qbosync.sync.push.transform import invoice_body, shortened
 from qbosync.sync.push.writer import (
     Applied,
     DocumentPush,
     Parked,
-    Refused,
     Target,
     deleted,
     identity_of,
@@ -37,18 +37,30 @@ class InvoicePush(DocumentPush):
             return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
         if removed:
             return self._remove_invoice(invoice, link)
-        customer_id = self._references.customer_id(invoice.customer_id)
+        what = f"source invoice {invoice.number}"
+        customer_id, currency = self._document_money(what, invoice, invoice.issue_date)
         lines = [self._references.line(line) for line in invoice.lines]
-        body = invoice_body(invoice, customer_id, lines, self._config.settings)
+        settings = self._config.settings
+        body = invoice_body(
+            invoice,
+            customer_id,
+            lines,
+            settings,
+            currency=currency,
+            automated_tax=self._currency.company.automated_sales_tax,
+        )
+        warning = shortened("DocNumber", settings.prefixes.invoice, invoice.number, body["DocNumber"])
+        warnings = (warning,) if warning else ()
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
         find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             self._release_if_landed(written)
-            return Applied(reason=healed, qbo_id=written.qbo_id)
+            return Applied(reason=healed, qbo_id=written.qbo_id, warnings=warnings)
         written = self._writer.upsert(target, link, body, find)
         self._release_if_landed(written)
-        return Applied(qbo_id=written.qbo_id)
+        variance = self._variance(written.qbo_id, invoice.total, invoice.currency)
+        return Applied(qbo_id=written.qbo_id, warnings=warnings, variance=variance)
 
     def _remove_invoice(self, invoice: SourceInvoice, link: Link | None) -> Applied:
         target = Target(INVOICE, INVOICE, invoice.id, invoice.version)

@@ -7,7 +7,7 @@ from qbosync.source.models import SourcePayment
 from qbosync.store.links import Link
 from qbosync.sync.configuration import MappingKind
 from qbosync.sync.push.invoices import InvoicePush
-from qbosync.sync.push.transform import MissingMapping, payment_body
+from qbosync.sync.push.transform import MissingMapping, payment_body, shortened
 from qbosync.sync.push.writer import Applied, DocumentContext, DocumentPush, Target, identity_of, to_heal
 from qbosync.sync.records.links import PAYMENT
 
@@ -39,15 +39,19 @@ class PaymentPush(DocumentPush):
                 payment.method,
                 f"source payment method {payment.method!r} is not mapped to a QBO payment method",
             )
-        customer_id = self._references.customer_id(payment.customer_id)
-        body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        what = f"source payment {payment.number}"
+        customer_id, currency = self._document_money(what, payment, payment.date)
+        settings = self._config.settings
+        body = payment_body(payment, customer_id, method_id, invoice_ids, settings, currency=currency)
+        warning = shortened("PaymentRefNum", settings.prefixes.payment, payment.number, body["PaymentRefNum"])
+        warnings = (warning,) if warning else ()
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
         find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
-            return Applied(reason=healed, qbo_id=written.qbo_id)
+            return Applied(reason=healed, qbo_id=written.qbo_id, warnings=warnings)
         written = self._writer.upsert(target, link, body, find)
-        return Applied(qbo_id=written.qbo_id)
+        return Applied(qbo_id=written.qbo_id, warnings=warnings)
 
     def _remove_payment(self, payment: SourcePayment, link: Link | None) -> Applied:
         target = Target(PAYMENT, PAYMENT, payment.id, payment.version)

@@ -65,22 +65,24 @@ from qbosync.qbo.faults import (
 )
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.events import EventFailure, EventRepository, EventVariance, ReasonCode, SyncEvent
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
+from qbosync.sync.push.currency import CurrencyRules
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.refusals import Refused
 from qbosync.sync.push.transform import MissingMapping
-from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
+from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter
 from qbosync.sync.records.events import fault_code, fault_info
 from qbosync.sync.records.messages import PushMessage
 
 REQUESTID_WINDOW = timedelta(hours=1)
 
-OutcomeStatus = Literal["done", "parked", "failed"]
+OutcomeStatus = Literal["done", "done_with_variance", "parked", "failed"]
 
 
 class PushOutcome(BaseModel):
@@ -137,12 +139,20 @@ class PushService:
         self._deps = deps
         self._configurations: dict[str, PushConfiguration] = {}
         self._clients: dict[str, tuple[QboClient, SourcePort]] = {}
+        self._currencies: dict[str, CurrencyRules] = {}
 
     def start_batch(self) -> None:
         """Forget per-batch state: settings, mappings and clients are read afresh for the next batch,
         so an admin's change (or a reconnection) applies from the next batch on."""
         self._configurations.clear()
         self._clients.clear()
+        self._currencies.clear()
+
+    def _currency_rules(self, tenant_id: str, qbo: QboClient) -> CurrencyRules:
+        """One tenant's currency rules for the batch: QBO's Preferences and rates are read once."""
+        if tenant_id not in self._currencies:
+            self._currencies[tenant_id] = CurrencyRules(qbo)
+        return self._currencies[tenant_id]
 
     def _clients_for(self, tenant_id: str) -> tuple[QboClient, SourcePort]:
         if tenant_id not in self._clients:
@@ -194,11 +204,33 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, failure)
-        deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=applied.reason)
+        return self._done(message, applied)
+
+    def _done(self, message: PushMessage, applied: Applied) -> PushOutcome:
+        """Done, or done with a variance (QBO's total is not the source's): listed and counted."""
+        deps = self._deps
+        note = "; ".join(part for part in (applied.reason, *applied.warnings) if part) or None
         count(Metric.PUSHED)
-        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": applied.reason})
+        variance = applied.variance
+        if variance is None:
+            deps.events.mark_done(message.tenant_id, message.event_id, deps.clock(), note=note)
+            logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": note})
+            return PushOutcome(event_id=message.event_id, status="done", reason=note, qbo_id=applied.qbo_id)
+        said = variance.describe(f"{message.kind} {message.source_id}")
+        note = f"{said}; {note}" if note else said
+        deps.events.mark_done_with_variance(
+            message.tenant_id,
+            message.event_id,
+            EventVariance(
+                source_total=variance.source_total, qbo_total=variance.qbo_total, currency=variance.currency
+            ),
+            deps.clock(),
+            note,
+        )
+        count(Metric.VARIANCE_FOUND)
+        logger.warning("push done with variance", extra={"qbo_id": applied.qbo_id})
         return PushOutcome(
-            event_id=message.event_id, status="done", reason=applied.reason, qbo_id=applied.qbo_id
+            event_id=message.event_id, status="done_with_variance", reason=note, qbo_id=applied.qbo_id
         )
 
     def _failed(self, message: PushMessage, failure: EventFailure) -> PushOutcome:
@@ -256,6 +288,7 @@ class PushService:
                 requestid_window=deps.requestid_window,
             ),
             parked=deps.parked,
+            currency=self._currency_rules(tenant_id, qbo),
         )
         invoices = InvoicePush(context)
         if message.kind == "invoice":
