@@ -18,6 +18,7 @@ from qbosync.api.routes.connection import connection_router
 from qbosync.api.routes.console import console_router
 from qbosync.api.routes.events import events_router
 from qbosync.api.routes.readiness import readiness_router
+from qbosync.api.routes.reports import reports_router
 from qbosync.api.routes.sync_runs import sync_runs_router
 
 API_TITLE = "qbosync admin API"
@@ -38,6 +39,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     sync_runs_router,
     events_router,
     console_router,
+    reports_router,
 )
 
 

@@ -9,14 +9,18 @@ A payment settling an invoice changes neither, so it is not drift."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from qbosync.source.errors import SourceNotFound
-from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
 from qbosync.store.links import Link, LinkState
-from qbosync.sync.pull.context import PullContext, PullOutcome, money
+from qbosync.sync.pull.context import PullContext, PullOutcome
 from qbosync.sync.pull.echo import is_deleted, is_echo
+from qbosync.sync.records.documents import (
+    CreditApplication,
+    SourceDocument,
+    document_differences,
+    is_variance_only,
+)
 from qbosync.sync.records.links import CREDIT_APPLICATION, CUSTOMER
 from qbosync.sync.records.messages import HEAL_KIND_OF_LINK_ENTITY, EntityChange, PushMessage
 
@@ -60,11 +64,13 @@ class DocumentPull(PullContext):
         differences = document_differences(row, document, customer.qbo_id if customer else None)
         if not differences:
             return PullOutcome("unchanged", "QBO's change keeps every field the source owns")
+        if is_variance_only(differences):
+            return PullOutcome("unchanged", "only QBO's computed total differs: a variance the push reported")
         return self._drift(
             tenant_id,
             link,
             change,
-            f"{subject} differs from the source: {'; '.join(differences)}"
+            f"{subject} differs from the source: {'; '.join(str(d) for d in differences)}"
             " (edited or voided in QBO; the source owns it)",
         )
 
@@ -111,75 +117,10 @@ class DocumentPull(PullContext):
                 return source.get_invoice(source_id)
             if entity in {"CreditMemo", CREDIT_APPLICATION}:
                 note = source.get_credit_note(source_id)
-                return _CreditApplication(note) if entity == CREDIT_APPLICATION else note
+                return CreditApplication(note) if entity == CREDIT_APPLICATION else note
             return source.get_payment(source_id)
         except SourceNotFound:
             return None
-
-
-class _CreditApplication:
-    """The zero payment applying a credit note: it moves no money, so only its total is compared."""
-
-    def __init__(self, note: SourceCreditNote) -> None:
-        self.customer_id = note.customer_id
-        self.status = note.status
-
-
-SourceDocument = SourceInvoice | SourceCreditNote | SourcePayment | _CreditApplication
-
-
-def document_differences(
-    row: Mapping[str, Any], document: SourceDocument, customer_qbo_id: str | None
-) -> list[str]:
-    """Each field the source owns on which QBO's record ``row`` no longer agrees, said for a person."""
-    if isinstance(document, _CreditApplication):
-        actual = money(row.get("TotalAmt"))
-        return [] if actual == 0 else [f"QBO total {actual} differs from the source's 0.00"]
-    removed = document.status in {"void", "deleted"}
-    found: list[str] = []
-
-    def compare(what: str, qbo_value: object, source_value: object) -> None:
-        if qbo_value != source_value:
-            found.append(f"{what} {qbo_value} in QBO, {source_value} in the source")
-
-    if removed:
-        compare("total", money(row.get("TotalAmt")), Decimal("0.00"))
-        return found
-    if isinstance(document, SourcePayment):
-        compare("total", money(row.get("TotalAmt")), document.amount)
-        compare("date", row.get("TxnDate"), document.date.isoformat())
-    else:
-        issued = document.issue_date if isinstance(document, SourceInvoice) else document.date
-        compare("date", row.get("TxnDate"), issued.isoformat())
-        if isinstance(document, SourceInvoice) and document.due_date is not None:
-            compare("due date", row.get("DueDate"), document.due_date.isoformat())
-        found.extend(_line_differences(row, document))
-        tax = money((row.get("TxnTaxDetail") or {}).get("TotalTax"))
-        source_tax = document.tax_total or Decimal("0.00")
-        compare("total before tax", money(row.get("TotalAmt")) - tax, document.total - source_tax)
-        if document.tax_total is not None and not (row.get("TxnTaxDetail") or {}).get("TxnTaxCodeRef"):
-            compare("tax", tax, document.tax_total)
-    if customer_qbo_id is not None:
-        compare("customer", (row.get("CustomerRef") or {}).get("value"), customer_qbo_id)
-    currency = (row.get("CurrencyRef") or {}).get("value")
-    if currency is not None:
-        compare("currency", currency, document.currency)
-    return found
-
-
-def _line_differences(row: Mapping[str, Any], document: SourceInvoice | SourceCreditNote) -> list[str]:
-    lines = [line for line in row.get("Line") or [] if line.get("DetailType") == "SalesItemLineDetail"]
-    if len(lines) != len(document.lines):
-        return [f"{len(lines)} lines in QBO, {len(document.lines)} in the source"]
-    found = []
-    for number, (qbo_line, source_line) in enumerate(zip(lines, document.lines, strict=True), start=1):
-        amount = money(qbo_line.get("Amount"))
-        if amount != source_line.amount:
-            found.append(f"line {number} amount {amount} in QBO, {source_line.amount} in the source")
-        qty = (qbo_line.get("SalesItemLineDetail") or {}).get("Qty")
-        if qty is not None and Decimal(str(qty)) != source_line.quantity:
-            found.append(f"line {number} quantity {qty} in QBO, {source_line.quantity} in the source")
-    return found
 
 
 def _subject(entity: str, qbo_id: str, source_id: str) -> str:
