@@ -154,6 +154,12 @@ class FieldOwnership(_Strict):
     customers: CustomerFieldOwnership = CustomerFieldOwnership()
 
 
+class MoneySettings(_Strict):
+    """Currencies: the source's home currency, which preflight compares with QBO's."""
+
+    source_home_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
 class TenantSettings(_Strict):
     """One tenant's configuration document.
 
@@ -175,6 +181,7 @@ class TenantSettings(_Strict):
     name_collision_policy: Literal["suffix", "report"] = "report"
     field_ownership: FieldOwnership = FieldOwnership()
     drift_policy: Literal["report", "heal"] = "report"
+    money: MoneySettings = MoneySettings()
 
 
 class MappingKind(StrEnum):
