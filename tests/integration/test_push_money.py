@@ -4,6 +4,7 @@ discounts and QBO's field limits, pushed through the worker into the QBO sandbox
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ CENT = Decimal("0.01")
 
 @pytest.fixture
 def world(main_table: str) -> Iterator[PushWorld]:
-    with push_world() as built:
+    with push_world(company_books_ttl=timedelta(0)) as built:
         built.configure()
         yield built
 

@@ -23,7 +23,7 @@ from tests.support.push_world import FakeLambdaContext, PushWorld, push_world
 
 @pytest.fixture
 def world(main_table: str) -> Iterator[PushWorld]:
-    with push_world(customers=4, products=2) as built:
+    with push_world(customers=4, products=2, company_books_ttl=timedelta(0)) as built:
         built.configure()
         yield built
 

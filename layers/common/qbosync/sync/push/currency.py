@@ -55,13 +55,17 @@ class DocumentCurrency:
 
 
 class CurrencyRules:
-    """One tenant's currency decisions for one batch (QBO's Preferences and rates read once)."""
+    """One tenant's currency decisions (QBO's Preferences, customer currencies and rates read once)."""
 
     def __init__(self, qbo: QboClient) -> None:
         self._qbo = qbo
         self._company: CompanyBooks | None = None
         self._rates: dict[tuple[str, date], Decimal] = {}
         self._customer_currency: dict[str, str] = {}
+
+    def use(self, qbo: QboClient) -> None:
+        """Read through this batch's client (a reconnection gives the tenant a new one)."""
+        self._qbo = qbo
 
     @property
     def company(self) -> CompanyBooks:

@@ -81,6 +81,8 @@ from qbosync.sync.records.events import fault_code, fault_info
 from qbosync.sync.records.messages import PushMessage
 
 REQUESTID_WINDOW = timedelta(hours=1)
+COMPANY_BOOKS_TTL = timedelta(minutes=5)
+"""How long a tenant's QBO money preferences (home currency, multi-currency, AST) and rates are kept."""
 
 OutcomeStatus = Literal["done", "done_with_variance", "parked", "failed"]
 
@@ -130,6 +132,8 @@ class PushDependencies:
     ledger: WriteLedger
     requestid_window: timedelta = REQUESTID_WINDOW
     """How long QBO is trusted to replay a requestid (Intuit does not document it)."""
+    company_books_ttl: timedelta = COMPANY_BOOKS_TTL
+    """How long a tenant's QBO money preferences, customer currencies and rates are kept."""
 
 
 class PushService:
@@ -139,20 +143,25 @@ class PushService:
         self._deps = deps
         self._configurations: dict[str, PushConfiguration] = {}
         self._clients: dict[str, tuple[QboClient, SourcePort]] = {}
-        self._currencies: dict[str, CurrencyRules] = {}
+        self._currencies: dict[str, tuple[CurrencyRules, datetime]] = {}
 
     def start_batch(self) -> None:
         """Forget per-batch state: settings, mappings and clients are read afresh for the next batch,
         so an admin's change (or a reconnection) applies from the next batch on."""
         self._configurations.clear()
         self._clients.clear()
-        self._currencies.clear()
 
     def _currency_rules(self, tenant_id: str, qbo: QboClient) -> CurrencyRules:
-        """One tenant's currency rules for the batch: QBO's Preferences and rates are read once."""
-        if tenant_id not in self._currencies:
-            self._currencies[tenant_id] = CurrencyRules(qbo)
-        return self._currencies[tenant_id]
+        """One tenant's currency rules: QBO's Preferences, customer currencies and rates, read once and
+        kept for ``COMPANY_BOOKS_TTL`` across batches (a customer's currency never changes; a switch to
+        multi-currency or AST applies within that time)."""
+        now = self._deps.clock()
+        kept = self._currencies.get(tenant_id)
+        if kept is None or now - kept[1] >= self._deps.company_books_ttl:
+            kept = (CurrencyRules(qbo), now)
+            self._currencies[tenant_id] = kept
+        kept[0].use(qbo)
+        return kept[0]
 
     def _clients_for(self, tenant_id: str) -> tuple[QboClient, SourcePort]:
         if tenant_id not in self._clients:
