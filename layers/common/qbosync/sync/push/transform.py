@@ -170,9 +170,14 @@ def _unit_price(line: SourceLine) -> Decimal | None:
 def _line_description(line: SourceLine) -> str | None:
     if line.discount is None:
         return line.description
-    off = f"{line.discount.percent.normalize()}%" if line.discount.percent else f"{line.discount.amount}"
-    said = f"discount {off} off {line.unit_price} x {Decimal(line.quantity).normalize()}"
+    off = f"{_plain(line.discount.percent)}%" if line.discount.percent else f"{line.discount.amount}"
+    said = f"discount {off} off {line.unit_price} x {_plain(line.quantity)}"
     return f"{line.description} ({said})" if line.description else said.capitalize()
+
+
+def _plain(number: Decimal) -> str:
+    """A number as people write it: ``10``, ``2.5`` (never ``1E+1``)."""
+    return format(number.normalize(), "f")
 
 
 def discount_line(discount: Discount | None) -> list[dict[str, Any]]:

@@ -16,6 +16,9 @@ from qbosync.source.models import Address, NewSourceCustomer, SourceCustomer, So
 from qbosync.sync.configuration import CustomerFieldGroup
 from qbosync.sync.records.names import QBO_DISPLAY_NAME_MAX
 
+QBO_COMPANY_NAME_MAX = 50
+QBO_NOTES_MAX = 2000
+
 QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
     "name": ("DisplayName", "CompanyName", "GivenName", "FamilyName"),
     "contact": ("PrimaryEmailAddr", "PrimaryPhone"),
@@ -34,7 +37,10 @@ def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]
     """The QBO Customer for a source customer (only the fields the source has)."""
     body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
     if customer.company_name:
-        body["CompanyName"] = customer.company_name[:100]
+        body["CompanyName"] = customer.company_name[:QBO_COMPANY_NAME_MAX]
+        if len(customer.company_name) > QBO_COMPANY_NAME_MAX:
+            # QBO refuses a longer CompanyName (2050); the full name stays readable in the notes.
+            body["Notes"] = f"Company name: {customer.company_name}"[:QBO_NOTES_MAX]
     if customer.given_name:
         body["GivenName"] = customer.given_name[:100]
     if customer.family_name:
