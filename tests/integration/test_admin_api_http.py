@@ -47,6 +47,7 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/sync/events",
         "/tenants/{tenant_id}/sync/events/{event_id}/retry",
         "/tenants/{tenant_id}/reports/reconciliation",
+        "/tenants/{tenant_id}/sync/events/{event_id}/accept-variance",
     }
 
 

@@ -3,7 +3,7 @@ discounts and QBO's field limits, pushed through the worker into the QBO sandbox
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -11,7 +11,11 @@ from typing import Any
 import pytest
 
 from local.qbo_sandbox.sales_tax import AST_RATES
-from tests.support.push_world import PushWorld, push_world
+from qbosync.sync.configuration import MoneySettings, TenantSettings
+from qbosync.sync.retry.parked import ParkedRelease
+from qbosync.sync.retry.requeue import EventRequeue
+from qbosync.sync.variance import accept_variance
+from tests.support.push_world import PushWorld, push_world, utc_now
 
 CENT = Decimal("0.01")
 
@@ -269,3 +273,43 @@ def test_given_a_number_longer_than_qbo_holds_when_pushed_then_the_event_warns_i
     event = _event_of(world, invoice["id"])
     assert event.status == "done"
     assert "DocNumber shortened" in (event.reason or "")
+
+
+class _NoPullQueue:
+    def send_all(self, bodies: Sequence[str]) -> None:
+        raise AssertionError("a push event was sent to the pull queue")
+
+
+def test_given_the_pause_policy_when_a_variance_is_accepted_then_the_held_pushes_go_through(
+    world: PushWorld,
+) -> None:
+    world.configure(TenantSettings(money=MoneySettings(variance_policy="pause")))
+    _qbo_preferences(world, automated_sales_tax=True)
+    qbo_tax = _ast_tax(Decimal("99.99"))
+    body = {"customer_id": world.first_customer_id(), "lines": _single_line(world, tax_code="CA")}
+    off_by_a_cent = world.change("POST", "invoices", {**body, "tax_total": str(qbo_tax + CENT)})
+    _pushed(world, off_by_a_cent)
+    held = world.change("POST", "invoices", {**body, "tax_total": str(qbo_tax)})
+    _pushed(world, held)
+    assert (_event_of(world, held["id"]).status, _event_of(world, held["id"]).reason_code) == (
+        "parked",
+        "paused_for_variance",
+    )
+    assert world.links.get(world.tenant_id, "Invoice", held["id"]) is None
+
+    release = ParkedRelease(
+        world.events, EventRequeue(push_queue=world.receiver.queue, pull_queue=_NoPullQueue())
+    )
+    accepted = accept_variance(
+        world.events,
+        release.release,
+        world.tenant_id,
+        _event_of(world, off_by_a_cent["id"]).event_id,
+        utc_now(),
+    )
+    world.drain()
+
+    assert accepted.released == 1
+    assert _event_of(world, off_by_a_cent["id"]).status == "done"
+    assert _event_of(world, held["id"]).status == "done"
+    assert Decimal(str(_qbo_invoice(world, held["id"])["TotalAmt"])) == Decimal(held["total"])

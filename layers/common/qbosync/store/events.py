@@ -67,6 +67,8 @@ class ReasonCode(StrEnum):
     """The QuickBooks grant runs out soon; connect again."""
     STUCK = "stuck"
     """Left received longer than its worker may run: the worker died; the schedule runs it again."""
+    PAUSED_FOR_VARIANCE = "paused_for_variance"
+    """Parked: a variance waits for an admin (``money.variance_policy: pause``); released when accepted."""
     CURRENCY_NOT_ENABLED = "currency_not_enabled"
     """A document in a foreign currency while QBO's multi-currency is off; switch it on in QBO, then retry."""
     CURRENCY_MISMATCH = "currency_mismatch"
@@ -185,6 +187,10 @@ def _legacy_reason(reason: str, status: object) -> dict[str, Any]:  # noqa: PLR0
     return {"reason_code": ReasonCode.NOT_APPLIED}
 
 
+VARIANCE_PAUSE_KEY = "variance"
+"""What pushes wait for while a tenant's variances wait for an admin (``money.variance_policy: pause``)."""
+
+
 def parked_key(kind: str, source_id: str) -> str:
     """What a parked event waits for, e.g. ``invoice:inv_000001``."""
     return f"{kind}:{source_id}"
@@ -255,12 +261,20 @@ class EventRepository:
         return self._transition(tenant_id, event_id, "done_with_variance", at, sets=sets, removes=removes)
 
     def mark_parked(
-        self, tenant_id: str, event_id: str, on: str, at: datetime, reason: str | None = None
+        self,
+        tenant_id: str,
+        event_id: str,
+        on: str,
+        at: datetime,
+        reason: str | None = None,
+        *,
+        code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
     ) -> SyncEvent:
-        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO."""
+        """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO (or, ``variance``, until an
+        admin accepts the tenant's variances)."""
         sets: dict[str, Any] = {
             "parked_on": on,
-            "reason_code": ReasonCode.WAITING_FOR_INVOICE.value,
+            "reason_code": code.value,
             "retryable": True,
         }
         removes: tuple[str, ...] = ("qbo_fault", "mapping")

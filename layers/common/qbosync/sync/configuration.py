@@ -155,9 +155,12 @@ class FieldOwnership(_Strict):
 
 
 class MoneySettings(_Strict):
-    """Currencies: the source's home currency, which preflight compares with QBO's."""
+    """Currencies and variance: the source's home currency, which preflight compares with QBO's; and
+    whether a push QBO totals differently from the source (``done_with_variance``) pauses the tenant's
+    further pushes until an admin accepts it (``pause``) or is only reported (``report``, default)."""
 
     source_home_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    variance_policy: Literal["report", "pause"] = "report"
 
 
 class TenantSettings(_Strict):

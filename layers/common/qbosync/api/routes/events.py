@@ -31,7 +31,9 @@ from qbosync.store.events import (
     SyncEvent,
 )
 from qbosync.sync import wiring
+from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.variance import AcceptedVariance, accept_variance
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
@@ -128,5 +130,21 @@ def events_router(
             content_type=content_types.APPLICATION_JSON,
             body=RetryAccepted(event_id=event.event_id).model_dump(mode="json"),
         )
+
+    @router.post(
+        "/tenants/<tenant_id>/sync/events/<event_id>/accept-variance",
+        summary="Accept a variance: QBO's total stands",
+        description=(
+            "Marks a done_with_variance event done. With money.variance_policy pause, once no variance is"
+            " left open the pushes it held back (parked, paused_for_variance) are queued again."
+        ),
+        responses={200: {"description": "Accepted"}, **error_responses(401, 403, 404, 409)},
+        tags=["events"],
+    )
+    def accept_event_variance(tenant_id: TenantId, event_id: EventId) -> AcceptedVariance:
+        require_tenant(router, tenant_id, deps.tenants)
+        replay = replayer()
+        release = ParkedRelease(replay.events, replay.requeue).release
+        return accept_variance(replay.events, release, tenant_id, event_id, deps.clock())
 
     return router

@@ -65,7 +65,14 @@ from qbosync.qbo.faults import (
 )
 from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
-from qbosync.store.events import EventFailure, EventRepository, EventVariance, ReasonCode, SyncEvent
+from qbosync.store.events import (
+    VARIANCE_PAUSE_KEY,
+    EventFailure,
+    EventRepository,
+    EventVariance,
+    ReasonCode,
+    SyncEvent,
+)
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
@@ -197,14 +204,14 @@ class PushService:
             applied = self._apply(message)
         except Parked as parked:
             deps.events.mark_parked(
-                message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason
+                message.tenant_id, message.event_id, parked.on, deps.clock(), parked.reason, code=parked.code
             )
             logger.info("push parked", extra={"parked_on": parked.on})
             count(Metric.PARKED)
             return PushOutcome(
                 event_id=message.event_id,
                 status="parked",
-                reason_code=ReasonCode.WAITING_FOR_INVOICE,
+                reason_code=parked.code,
                 reason=parked.reason,
             )
         except Exception as exc:
@@ -264,6 +271,10 @@ class PushService:
         count_failure("push", ReasonCode.RETRYING)
         logger.warning("push will be retried", extra={"error_type": what})
 
+    def _has_open_variance(self, tenant_id: str) -> bool:
+        """A ``done_with_variance`` event no admin has accepted yet."""
+        return bool(self._deps.events.list(tenant_id, "done_with_variance", limit=1).items)
+
     def _apply(self, message: PushMessage) -> Applied:
         deps = self._deps
         if message.kind not in ("invoice", "payment", "credit_note"):
@@ -277,6 +288,13 @@ class PushService:
         }[message.kind]
         if not enabled:
             return Applied(reason=f"{message.kind} sync is turned off")
+        if settings.money.variance_policy == "pause" and self._has_open_variance(message.tenant_id):
+            raise Parked(
+                VARIANCE_PAUSE_KEY,
+                "pushes are paused: a pushed document's QBO total differs from the source's; accept the"
+                " variance (POST …/sync/events/{id}/accept-variance) to resume",
+                ReasonCode.PAUSED_FOR_VARIANCE,
+            )
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
         context = DocumentContext(

@@ -31,12 +31,13 @@ from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash
 
 
 class Parked(Exception):
-    """The change waits for another record to reach QBO first."""
+    """The change waits for another record to reach QBO first (or for an admin to accept a variance)."""
 
-    def __init__(self, on: str, reason: str) -> None:
+    def __init__(self, on: str, reason: str, code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE) -> None:
         super().__init__(reason)
         self.on = on
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True)
