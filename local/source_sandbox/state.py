@@ -559,6 +559,8 @@ class SandboxState:
         if collection == "products":
             return SourceProduct.model_validate({**parsed.model_dump(), **meta})
         fields = parsed.model_dump(exclude={"lines"})
+        if fields.get("currency") is None:
+            fields.pop("currency", None)  # a payment recorded from QBO without one is in the home currency
         number = fields.pop("number") or _previous_number(previous) or _next_number(data, collection)
         if collection == "payments":
             return SourcePayment.model_validate(

@@ -228,6 +228,9 @@ class NewSourcePayment(BaseModel):
     method: Code
     reference: str | None = None
     number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    currency: CurrencyCode | None = None
+    """Sent only for a payment in a foreign currency (left out, the source's home currency)."""
+    exchange_rate: ExchangeRate | None = None
     applied_to: list[NewAppliedAmount] = Field(default_factory=list, max_length=500)
 
 
