@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.events import ReasonCode
 from qbosync.store.links import Link, LinkRepository
+from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
     VERIFIER,
@@ -163,3 +165,24 @@ def test_given_two_linked_customers_merged_in_qbo_when_pulled_then_the_loser_lin
         e.reason or "" for e in pull_world.events("failed") if e.reason_code is ReasonCode.UNSUPPORTED
     ]
     assert any("cus_000001" in r and "cus_000002" in r for r in unsupported)
+
+
+def test_given_a_due_date_edit_whose_webhook_was_lost_when_reconciled_then_drift_names_the_due_date(
+    pull_world: PullWorld,
+) -> None:
+    invoice, source_id = _pushed_invoice(pull_world)
+    CheckpointRepository().put(TENANT, QBO_CHECKPOINT, datetime.now(UTC))
+    CheckpointRepository().put(TENANT, SOURCE_CHECKPOINT, datetime.now(UTC))
+    pull_world.qbo_http.post("/_sandbox/clock", json={"advance_seconds": 5}).raise_for_status()
+    pull_world.hook.drop_all = True
+    pull_world.qbo_http.post(
+        f"/v3/company/{pull_world.realm_id}/invoice",
+        json={**invoice, "DueDate": "2031-01-31"},
+        headers=_headers(pull_world),
+    ).raise_for_status()
+    pull_world.deliver_qbo_webhooks()
+
+    pull_world.reconciler().reconcile_tenant(TENANT)
+
+    [reason] = _drift_reasons(pull_world)
+    assert source_id in reason and "due date 2031-01-31 in QBO" in reason
