@@ -144,3 +144,16 @@ def test_given_a_company_name_too_long_for_qbo_when_built_then_it_is_cut_and_kep
 
     assert body["CompanyName"] == long_name[:50]
     assert body["Notes"] == f"Company name: {long_name}"
+
+
+def test_given_a_customer_billed_in_eur_when_its_body_is_built_then_qbo_creates_it_in_eur() -> None:
+    customer = SourceCustomer(
+        id="cus_2",
+        version=1,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        display_name="Cafe",
+        currency="EUR",
+    )
+
+    assert customer_body(customer, "Cafe")["CurrencyRef"] == {"value": "EUR"}
+    assert "CurrencyRef" not in customer_body(customer.model_copy(update={"currency": None}), "Cafe")

@@ -74,6 +74,9 @@ class CustomerFields(BaseModel):
     billing_address: Address | None = None
     bill_profile_id: Code | None = None
     active: bool = True
+    currency: CurrencyCode | None = None
+    """The currency the customer is billed in, when not the source's home currency (QBO keeps one
+    currency per customer, chosen when it is created)."""
 
 
 class SourceCustomer(CustomerFields, SourceObject):

@@ -49,6 +49,9 @@ def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]
         body["PrimaryEmailAddr"] = {"Address": customer.email}
     if customer.phone:
         body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[:30]}
+    if customer.currency is not None:
+        # QBO sets a customer's currency once, at creation (multi-currency companies only).
+        body["CurrencyRef"] = {"value": customer.currency}
     address = customer.billing_address
     if address is not None:
         bill = {
