@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from local.qbo_sandbox.sales_tax import AST_RATES
+from qbosync.store.events import EventStatus, SyncEvent
 from qbosync.sync.configuration import MoneySettings, TenantSettings
 from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.requeue import EventRequeue
@@ -32,15 +33,16 @@ def _qbo_preferences(world: PushWorld, **change: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def _pushed(world: PushWorld, document: dict[str, Any]) -> None:
+def _pushed(world: PushWorld) -> None:
+    """Deliver the source's held webhooks and let the worker drain the queue."""
     world.deliver_all()
     world.drain()
-    del document
 
 
-def _event_of(world: PushWorld, source_id: str) -> Any:
-    for status in ("done", "done_with_variance", "failed", "parked"):
-        for event in world.events.list(world.tenant_id, status, limit=100).items:  # type: ignore[arg-type]
+def _event_of(world: PushWorld, source_id: str) -> SyncEvent:
+    statuses: tuple[EventStatus, ...] = ("done", "done_with_variance", "failed", "parked")
+    for status in statuses:
+        for event in world.events.list(world.tenant_id, status, limit=100).items:
             if event.source_object_id == source_id:
                 return event
     raise AssertionError(f"no event for {source_id}")
@@ -62,7 +64,7 @@ def test_given_a_home_currency_invoice_when_pushed_then_qbo_books_it_in_the_home
 ) -> None:
     invoice = world.new_invoice(lines=2)
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     assert qbo_invoice["CurrencyRef"]["value"] == "USD"
@@ -77,7 +79,7 @@ def test_given_multi_currency_when_a_eur_invoice_with_a_rate_is_pushed_then_qbo_
     customer = world.first_customer_id(3)
     invoice = world.new_invoice(customer, lines=2, currency="EUR", exchange_rate="1.0825")
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     assert qbo_invoice["CurrencyRef"]["value"] == "EUR"
@@ -95,7 +97,7 @@ def test_given_a_eur_payment_without_a_rate_when_pushed_then_qbo_s_rate_for_its_
     _qbo_preferences(world, multi_currency=True, exchange_rates={"EUR": "1.1"})
     customer = world.first_customer_id(4)
     invoice = world.new_invoice(customer, lines=1, currency="EUR", exchange_rate="1.1")
-    _pushed(world, invoice)
+    _pushed(world)
     payment = world.change(
         "POST",
         "payments",
@@ -108,7 +110,7 @@ def test_given_a_eur_payment_without_a_rate_when_pushed_then_qbo_s_rate_for_its_
         },
     )
 
-    _pushed(world, payment)
+    _pushed(world)
 
     qbo_payment = world.qbo.read("Payment", world.linked("Payment", payment["id"]).qbo_id)
     assert qbo_payment["CurrencyRef"]["value"] == "EUR"
@@ -121,7 +123,7 @@ def test_given_multi_currency_is_off_when_a_eur_invoice_is_pushed_then_it_fails_
 ) -> None:
     invoice = world.new_invoice(lines=1, currency="EUR")
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     event = _event_of(world, invoice["id"])
     assert event.status == "failed"
@@ -136,11 +138,11 @@ def test_given_a_usd_customer_in_qbo_when_its_eur_invoice_is_pushed_then_it_fail
 ) -> None:
     _qbo_preferences(world, multi_currency=True)
     customer = world.first_customer_id(5)
-    first = world.new_invoice(customer, lines=1)
-    _pushed(world, first)
+    world.new_invoice(customer, lines=1)  # pushed first: QBO creates the customer in USD
+    _pushed(world)
 
     second = world.new_invoice(customer, lines=1, currency="EUR", exchange_rate="1.05")
-    _pushed(world, second)
+    _pushed(world)
 
     event = _event_of(world, second["id"])
     assert event.status == "failed" and event.reason_code == "currency_mismatch"
@@ -158,7 +160,7 @@ def test_given_no_automated_tax_when_the_source_charged_tax_then_qbo_s_total_is_
         {"customer_id": world.first_customer_id(), "lines": _single_line(world), "tax_total": "8.25"},
     )
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     assert Decimal(str(qbo_invoice["TxnTaxDetail"]["TotalTax"])) == Decimal("8.25")
@@ -188,7 +190,7 @@ def test_given_automated_tax_when_the_source_s_tax_is_qbo_s_then_the_push_is_don
         },
     )
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     [line] = [line for line in qbo_invoice["Line"] if line["DetailType"] == "SalesItemLineDetail"]
@@ -214,7 +216,7 @@ def test_given_automated_tax_when_qbo_computes_other_tax_then_done_with_variance
         },
     )
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     event = _event_of(world, invoice["id"])
     assert event.status == "done_with_variance"
@@ -250,7 +252,7 @@ def test_given_a_discount_when_the_invoice_is_pushed_then_qbo_s_total_is_the_sou
         body["discount"] = document_discount
     invoice = world.change("POST", "invoices", body)
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     assert Decimal(str(qbo_invoice["TotalAmt"])) == Decimal(invoice["total"]) < Decimal("99.99")
@@ -265,7 +267,7 @@ def test_given_a_number_longer_than_qbo_holds_when_pushed_then_the_event_warns_i
     number = "INV-2026-000000000123456789"
     invoice = world.new_invoice(lines=1, number=number)
 
-    _pushed(world, invoice)
+    _pushed(world)
 
     qbo_invoice = _qbo_invoice(world, invoice["id"])
     assert len(qbo_invoice["DocNumber"]) == 21
@@ -288,9 +290,9 @@ def test_given_the_pause_policy_when_a_variance_is_accepted_then_the_held_pushes
     qbo_tax = _ast_tax(Decimal("99.99"))
     body = {"customer_id": world.first_customer_id(), "lines": _single_line(world, tax_code="CA")}
     off_by_a_cent = world.change("POST", "invoices", {**body, "tax_total": str(qbo_tax + CENT)})
-    _pushed(world, off_by_a_cent)
+    _pushed(world)
     held = world.change("POST", "invoices", {**body, "tax_total": str(qbo_tax)})
-    _pushed(world, held)
+    _pushed(world)
     assert (_event_of(world, held["id"]).status, _event_of(world, held["id"]).reason_code) == (
         "parked",
         "paused_for_variance",
