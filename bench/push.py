@@ -2,6 +2,7 @@
 push worker, with QBO failing on purpose, then check QBO against the source exactly.
 
     .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02]
+                                   [--foreign-share 0.2]
     .venv/bin/python bench/push.py --runtime [...]
 
 Mode ``--runtime``: ``python -m local.runtime`` is started as a process; the tenant is connected through
@@ -19,6 +20,11 @@ where Lambda would wait for the visibility timeout).
 Figures: throughput (changes per second, end to end), latency from a webhook's first POST to its
 event being done (p50, p99: includes waiting behind the rest of its round), QBO requests per change
 (every request QBO saw, retries included). Last line: ``RESULT {json}``.
+
+Currencies: ``--foreign-share`` (default 0.2) of new invoices are billed in EUR to customers kept for
+EUR, with their payments and credit notes in EUR too; QBO has multi-currency on and a EUR rate. The final
+check compares every document in both currencies: its own amount, its currency, its rate and its
+home-currency amount (``--foreign-share 0`` leaves multi-currency off, as before).
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--products", type=int, default=12)
     parser.add_argument("--error-rate", type=float, default=0.05)
     parser.add_argument("--drop-rate", type=float, default=0.02)
+    parser.add_argument(
+        "--foreign-share", type=float, default=0.2, help="share of new invoices billed in EUR (0: none)"
+    )
+    parser.add_argument("--foreign-rate", default="1.0825", help="home (USD) units per EUR")
     parser.add_argument("--runtime", action="store_true", help="go through python -m local.runtime")
     parser.add_argument(
         "--qbo-requests-per-minute", type=int, default=500, help="QBO's per-realm limit (Intuit: 500)"
@@ -90,8 +100,9 @@ def _in_process(options: argparse.Namespace) -> Outcome:
             qbo_requests_per_minute=options.qbo_requests_per_minute,
         ) as world:
             world.configure()
+            _multi_currency(world.qbo_http, "", world.realm_id, options)
             world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
-            storm = Storm(world, seed=options.seed)
+            storm = _storm(Storm, world, options)
             report = storm.run(changes=options.changes, per_round=options.per_round)
             return Outcome(
                 mode="in-process handlers (source_webhook, push_worker), moto, in-process sandboxes; "
@@ -119,8 +130,9 @@ def _through_runtime(options: argparse.Namespace) -> Outcome:
 
         world = RuntimeWorld(ready, tenant)
         world.connect_and_configure()
+        _multi_currency(world.http, world.qbo_url, world.realm_id, options)
         world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
-        storm = Storm(world, seed=options.seed)  # type: ignore[arg-type]
+        storm = _storm(Storm, world, options)
         report = storm.run(changes=options.changes, per_round=options.per_round)
         return Outcome(
             mode="python -m local.runtime (front door, SQS poller, moto server, sandbox processes)",
@@ -135,6 +147,23 @@ def _through_runtime(options: argparse.Namespace) -> Outcome:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _multi_currency(http: Any, base_url: str, realm_id: str, options: argparse.Namespace) -> None:
+    """With foreign-currency documents, QBO gets multi-currency and a EUR rate (as its UI would)."""
+    if options.foreign_share <= 0:
+        return
+    answer = http.post(
+        f"{base_url}/_sandbox/realms/{realm_id}/preferences",
+        json={"multi_currency": True, "exchange_rates": {"EUR": options.foreign_rate}},
+    )
+    answer.raise_for_status()
+
+
+def _storm(storm_type: Any, world: Any, options: argparse.Namespace) -> Any:
+    return storm_type(
+        world, seed=options.seed, foreign_share=options.foreign_share, foreign_rate=options.foreign_rate
+    )
 
 
 def _wait_for_ready(process: Any, seconds: float = 90.0) -> dict[str, Any]:
@@ -378,6 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     p50, p99 = report.percentile(0.50), report.percentile(0.99)
     per_change = report.qbo_requests / report.changes
     print(f"documents: {json.dumps(kinds, sort_keys=True)}")
+    foreign = outcome.storm.foreign_documents()
+    print(
+        f"foreign-currency documents: {foreign} of {len(outcome.storm.docs)} in EUR at"
+        f" {options.foreign_rate} (share of new invoices {options.foreign_share:.0%})"
+    )
     print(f"webhook deliveries: {report.deliveries} for {report.changes} changes")
     print(f"QBO faults injected: {outcome.faults}")
     print(f"throughput: {report.changes / report.seconds:.1f} changes/s ({report.seconds:.1f} s)")
@@ -387,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"push events left failed or parked: {push_unfinished}; all flows: {outcome.unfinished}")
     equal = not (report.duplicates or report.missing or report.mismatched)
     print(
-        f"final check: QBO {'EQUAL' if equal else 'DIFFERENT'} to expected (duplicates {report.duplicates}, "
+        f"final check (amounts in both currencies): QBO {'EQUAL' if equal else 'DIFFERENT'} to expected"
+        f" (duplicates {report.duplicates}, "
         f"missing {report.missing}, mismatched {report.mismatched})"
     )
     for problem in report.problems[:20]:
@@ -404,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms": round(p50, 1),
         "p99_ms": round(p99, 1),
         "requests_per_change": round(per_change, 3),
+        "foreign_documents": foreign,
     }
     print("RESULT " + json.dumps(result, sort_keys=True))
     return 0 if equal and push_unfinished == 0 else 1

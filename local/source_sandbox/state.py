@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +28,9 @@ from qbosync.source.kit.rules import ContractRule
 from qbosync.source.models import (
     AppliedAmount,
     Code,
+    CurrencyCode,
+    Discount,
+    ExchangeRate,
     Money,
     NewSourceCustomer,
     NewSourcePayment,
@@ -83,6 +86,7 @@ class LineInput(BaseModel):
     unit_price: Money | None = None
     gl_code: Code | None = None
     tax_code: Code | None = None
+    discount: Discount | None = None
 
 
 class InvoiceInput(BaseModel):
@@ -92,8 +96,11 @@ class InvoiceInput(BaseModel):
     customer_id: SourceId
     issue_date: dt.date | None = None
     due_date: dt.date | None = None
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     lines: list[LineInput] = Field(min_length=1, max_length=500)
+    discount: Discount | None = None
+    tax_total: Money | None = None
     status: Literal["open", "paid"] = "open"
 
 
@@ -106,6 +113,8 @@ class PaymentInput(BaseModel):
     amount: Annotated[Money, Field(gt=0)]
     method: Code
     reference: str | None = None
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     applied_to: list[AppliedAmount] = Field(default_factory=list)
     deposit_account: Code | None = None
 
@@ -117,7 +126,11 @@ class CreditNoteInput(BaseModel):
     kind: Literal["credit", "write_off"] = "credit"
     customer_id: SourceId
     date: dt.date | None = None
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     lines: list[LineInput] = Field(min_length=1, max_length=500)
+    discount: Discount | None = None
+    tax_total: Money | None = None
     applied_to: list[AppliedAmount] = Field(default_factory=list)
     status: Literal["open", "applied"] = "open"
 
@@ -547,13 +560,15 @@ class SandboxState:
         if collection == "products":
             return SourceProduct.model_validate({**parsed.model_dump(), **meta})
         fields = parsed.model_dump(exclude={"lines"})
+        if fields.get("currency") is None:
+            fields.pop("currency", None)  # a payment recorded from QBO without one is in the home currency
         number = fields.pop("number") or _previous_number(previous) or _next_number(data, collection)
         if collection == "payments":
             return SourcePayment.model_validate(
                 {**fields, **meta, "number": number, "date": fields["date"] or now.date(), "status": "posted"}
             )
         lines = _priced_lines(data, object_id, getattr(parsed, "lines", []))
-        total = sum((line.amount for line in lines), Decimal("0.00"))
+        total = _document_total(lines, getattr(parsed, "discount", None), getattr(parsed, "tax_total", None))
         if collection == "invoices":
             return SourceInvoice.model_validate(
                 {
@@ -693,12 +708,32 @@ def _priced_lines(data: TenantData, document_id: str, lines: list[LineInput]) ->
                 or (product.name if isinstance(product, SourceProduct) else None),
                 quantity=line.quantity,
                 unit_price=unit_price,
-                amount=(line.quantity * unit_price).quantize(seed.CENT),
+                amount=_net_amount(line.quantity * unit_price, line.discount),
+                discount=line.discount,
                 gl_code=line.gl_code or (product.gl_code if isinstance(product, SourceProduct) else None),
                 tax_code=line.tax_code or (product.tax_code if isinstance(product, SourceProduct) else None),
             )
         )
     return priced
+
+
+def _net_amount(gross: Decimal, discount: Discount | None) -> Decimal:
+    """A line's amount after its own discount, to the cent (half up)."""
+    amount = gross.quantize(seed.CENT, rounding=ROUND_HALF_UP)
+    if discount is None:
+        return amount
+    off = discount.amount if discount.amount is not None else amount * (discount.percent or 0) / 100
+    return max(amount - off, Decimal("0.00")).quantize(seed.CENT, rounding=ROUND_HALF_UP)
+
+
+def _document_total(lines: list[SourceLine], discount: Discount | None, tax_total: Decimal | None) -> Decimal:
+    """Lines, less the document's discount (a percent of the lines' sum), plus the source's tax."""
+    subtotal = sum((line.amount for line in lines), Decimal("0.00"))
+    off = Decimal("0.00")
+    if discount is not None:
+        off = discount.amount if discount.amount is not None else subtotal * (discount.percent or 0) / 100
+    total = subtotal - off.quantize(seed.CENT, rounding=ROUND_HALF_UP) + (tax_total or Decimal("0.00"))
+    return max(total, Decimal("0.00"))
 
 
 def _as_input(collection: str, obj: SourceObject) -> dict[str, Any]:

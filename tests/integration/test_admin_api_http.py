@@ -60,6 +60,8 @@ def test_given_the_api_when_openapi_json_is_read_without_a_token_then_it_describ
         "/tenants/{tenant_id}/sync/runs/{run_id}/undo",
         "/tenants/{tenant_id}/sync/pause",
         "/tenants/{tenant_id}/sync/resume",
+        "/tenants/{tenant_id}/reports/reconciliation",
+        "/tenants/{tenant_id}/sync/events/{event_id}/accept-variance",
     }
 
 

@@ -351,3 +351,46 @@ def test_given_a_source_offering_no_bill_profiles_when_preflight_runs_then_the_d
 
     assert checks["new_customer_bill_profile"]["status"] == "warn"
     assert "lists no bill-profiles" in checks["new_customer_bill_profile"]["reason"]
+
+
+def test_given_the_same_home_currency_and_one_currency_when_preflight_runs_then_currencies_pass(
+    admin_api: AdminApi,
+) -> None:
+    _ok, checks = _checks(admin_api)
+
+    assert checks["currencies"]["status"] == "pass"
+
+
+def test_given_qbo_s_home_currency_is_not_the_source_s_when_preflight_runs_then_currencies_fail(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.qbo.currency_prefs = {"HomeCurrency": {"value": "GBP"}}
+
+    ok, checks = _checks(admin_api)
+
+    assert ok is False
+    assert checks["currencies"]["status"] == "fail"
+    assert "GBP" in checks["currencies"]["reason"] and "USD" in checks["currencies"]["reason"]
+
+
+def test_given_the_source_bills_in_eur_and_multi_currency_is_off_when_preflight_runs_then_it_fails(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.invoice_currencies = ["USD", "EUR"]
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["currencies"]["status"] == "fail"
+    assert "EUR" in checks["currencies"]["reason"] and "Multicurrency" in checks["currencies"]["fix"]
+
+
+def test_given_the_source_bills_in_eur_and_multi_currency_is_on_when_preflight_runs_then_it_passes(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.invoice_currencies = ["USD", "EUR"]
+    admin_api.qbo.currency_prefs = {"HomeCurrency": {"value": "USD"}, "MultiCurrencyEnabled": True}
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["currencies"]["status"] == "pass"
+    assert "EUR" in checks["currencies"]["reason"]

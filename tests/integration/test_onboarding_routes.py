@@ -22,7 +22,7 @@ from qbosync.store.links import LinkRepository
 from qbosync.sync import wiring
 from qbosync.sync.bulk.plan import PREPARE_READS
 from tests.support.admin_api import ADMIN, http_event
-from tests.support.bulk_world import BulkWorld, bulk_world, provision_tenant
+from tests.support.bulk_world import BILL_PROFILE, BulkWorld, bulk_world, provision_tenant
 from tests.support.lambda_context import LambdaContextStub
 
 TENANT = "books"
@@ -31,7 +31,10 @@ TENANT = "books"
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[BulkWorld]:
     with bulk_world(monkeypatch, [TENANT], 12, 8) as built:
-        provision_tenant(built, TENANT, next(iter(built.qbo.companies)))
+        # Preflight (run before a sync starts) accepts only an active product as the unmatched-item default.
+        active = next(p.id for p in built.source_products(TENANT) if p.active and not p.deleted)
+        defaults = {"new_customer_bill_profile_id": BILL_PROFILE, "unmatched_qbo_item_product_id": active}
+        provision_tenant(built, TENANT, next(iter(built.qbo.companies)), source_defaults=defaults)
         yield built
 
 
@@ -70,7 +73,7 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert len(planned) == plan["entries"]
 
     status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
-    assert status == 202
+    assert status == 202, started
     run = world.wait_until_finished(TENANT, started["run_id"])
     assert run.status.startswith("SUCCEEDED")
     assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"

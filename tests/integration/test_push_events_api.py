@@ -200,3 +200,15 @@ def test_given_a_failed_pull_event_when_retried_then_it_goes_back_through_the_pu
     requeued = [PullMessage.model_validate_json(body) for body in pull_requeued.bodies]
     assert [(m.change.entity_id, m.redelivery) for m in requeued] == [("58", 1)]
     assert world.queued() == 0
+
+
+def test_given_an_event_without_a_variance_when_its_variance_is_accepted_then_409_variance_not_open(
+    world: PushWorld, api: APIGatewayHttpResolver
+) -> None:
+    failed = _two_failed_payments(world)
+
+    status, body = _call(api, "POST", f"/tenants/acme/sync/events/{failed[0]}/accept-variance")
+    missing_status, _missing = _call(api, "POST", "/tenants/acme/sync/events/nope/accept-variance")
+
+    assert status == 409 and body["error"]["code"] == "variance_not_open"
+    assert missing_status == 404

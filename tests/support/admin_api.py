@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from local.qbo_sandbox.app import build_app
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.source.errors import SourceNotFound
-from qbosync.source.models import Page, ReferenceEntry, SourceAccount, SourceProduct, SourceTaxCode
+from qbosync.source.models import (
+    Page,
+    ReferenceEntry,
+    SourceAccount,
+    SourceInvoice,
+    SourceProduct,
+    SourceTaxCode,
+)
 from qbosync.store.tenants import Tenant, TenantRepository
 from tests.support.connection_world import SANDBOX_BASE, SettableClock, build_world, sandbox_config
 from tests.support.lambda_context import LambdaContextStub
@@ -160,6 +168,9 @@ class FakeQboCompany:
     )
     report_basis: str = "Accrual"
     queries: list[str] = field(default_factory=list)
+    currency_prefs: dict[str, Any] = field(
+        default_factory=lambda: {"HomeCurrency": {"value": "USD"}, "MultiCurrencyEnabled": False}
+    )
 
     def query_all(self, entity: str, where: str = "") -> list[dict[str, Any]]:
         self.queries.append(entity)
@@ -176,6 +187,7 @@ class FakeQboCompany:
             "Preferences": {
                 "ReportPrefs": {"ReportBasis": self.report_basis},
                 "AccountingInfoPrefs": {"ClassTrackingPerLine": True},
+                "CurrencyPrefs": self.currency_prefs,
             }
         }
 
@@ -193,6 +205,21 @@ def make_product(product_id: str, name: str, product_type: str, **codes: str) ->
         name=name,
         product_type=product_type,
         **codes,
+    )
+
+
+def make_invoice(invoice_id: str, currency: str) -> SourceInvoice:
+    return SourceInvoice(
+        id=invoice_id,
+        version=1,
+        updated_at=datetime(2026, 11, 1, tzinfo=UTC),
+        number=invoice_id,
+        customer_id="C-1",
+        issue_date=datetime(2026, 11, 1, tzinfo=UTC).date(),
+        currency=currency,
+        lines=[],
+        total=Decimal("10.00"),
+        status="open",
     )
 
 
@@ -243,6 +270,12 @@ class FakeSourceReference:
             make_product("P-2", "Router", "hardware", gl_code="4100", tax_code="CA"),
         ]
     )
+
+    invoice_currencies: list[str] = field(default_factory=lambda: ["USD"])
+
+    def list_invoices(self, cursor: str | None = None, limit: int = 100) -> Page[SourceInvoice]:
+        """One invoice per currency in ``invoice_currencies`` (what the currency check reads)."""
+        return Page(items=[make_invoice(f"I-{n}", code) for n, code in enumerate(self.invoice_currencies)])
 
     def list_products(self, cursor: str | None = None, limit: int = 100) -> Page[SourceProduct]:
         start = int(cursor or 0)

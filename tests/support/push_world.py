@@ -53,7 +53,7 @@ from qbosync.sync.configuration import (
     TenantSettings,
 )
 from qbosync.sync.push.receiver import WebhookReceiver
-from qbosync.sync.push.service import REQUESTID_WINDOW, PushDependencies, PushService
+from qbosync.sync.push.service import COMPANY_BOOKS_TTL, REQUESTID_WINDOW, PushDependencies, PushService
 from qbosync.sync.records.messages import HealKind, PushMessage
 from qbosync.sync.reference import ReferenceCatalog
 from qbosync.sync.retry.parked import ParkedRelease
@@ -429,6 +429,7 @@ def push_world(
     wrap_qbo_transport: Callable[[httpx.BaseTransport], httpx.BaseTransport] | None = None,
     qbo_requests_per_minute: int | None = None,
     requestid_window: timedelta = REQUESTID_WINDOW,
+    company_books_ttl: timedelta = COMPANY_BOOKS_TTL,
 ) -> Iterator[PushWorld]:
     """Everything the push flow touches, in-process. Needs moto active and ``TABLE_NAME`` set.
 
@@ -502,6 +503,7 @@ def push_world(
                 ledger=ledger,
                 requestid_window=requestid_window,
                 paused=TenantRepository().is_paused,
+                company_books_ttl=company_books_ttl,
             )
         )
         from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
@@ -565,11 +567,19 @@ class StormReport:
         return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+STORM_FOREIGN_CURRENCY = "EUR"
+
+
 class Storm:
     """Source changes in rounds (creates, edits, payments, credits, write-offs, voids, deletes); each
     round's webhooks are delivered 1-3 times, shuffled, then the worker drains the queue."""
 
-    def __init__(self, world: PushWorld, seed: int) -> None:
+    def __init__(
+        self, world: PushWorld, seed: int, *, foreign_share: float = 0.0, foreign_rate: str = "1.0825"
+    ) -> None:
+        """``foreign_share``: the share of new invoices billed in EUR (at ``foreign_rate`` home units per
+        euro) to customers kept for EUR; their payments and credit notes are in EUR too. QBO must then
+        have multi-currency on (``STORM_FOREIGN_CURRENCY`` with ``foreign_rate`` as its rate)."""
         import random
 
         self.world = world
@@ -580,6 +590,11 @@ class Storm:
         self.deliveries = 0
         self.customers = [c.id for c in world.source.list_customers(limit=100).items]
         self.products = world.product_ids()
+        self.foreign_share = foreign_share
+        self.foreign_rate = foreign_rate
+        foreign_count = max(1, round(len(self.customers) * foreign_share)) if foreign_share > 0 else 0
+        self.foreign_customers = self.customers[:foreign_count]
+        self.home_customers = self.customers[foreign_count:] or self.customers
 
     # Changes
 
@@ -603,8 +618,23 @@ class Storm:
         return doc
 
     def _new_invoice(self) -> None:
-        body = {"customer_id": self.rng.choice(self.customers), "lines": self._lines()}
+        if self.foreign_share > 0 and self.rng.random() < self.foreign_share:
+            body: dict[str, Any] = {
+                "customer_id": self.rng.choice(self.foreign_customers),
+                "lines": self._lines(),
+                "currency": STORM_FOREIGN_CURRENCY,
+                "exchange_rate": self.foreign_rate,
+            }
+        else:
+            body = {"customer_id": self.rng.choice(self.home_customers), "lines": self._lines()}
         self._record("invoice", self.world.change("POST", "invoices", body))
+
+    def _in_currency_of(self, invoice: _Doc, body: dict[str, Any], *, with_rate: bool) -> dict[str, Any]:
+        """A payment or credit note for ``invoice`` in its currency (a payment leaves the rate to QBO)."""
+        currency = invoice.data.get("currency", "USD")
+        if currency == "USD":
+            return body
+        return {**body, "currency": currency, **({"exchange_rate": self.foreign_rate} if with_rate else {})}
 
     def one_change(self) -> None:
         """One change, drawn by weight; when there is nothing to apply it to, a new invoice instead."""
@@ -636,6 +666,7 @@ class Storm:
             "method": self.rng.choice(["ACH", "CHECK", "WIRE", "CASH"]),
             "applied_to": [{"invoice_id": invoice.source_id, "amount": total}],
         }
+        body = self._in_currency_of(invoice, body, with_rate=False)
         payment = self._record("payment", self.world.change("POST", "payments", body))
         payment.data["invoice"] = invoice.source_id
         return True
@@ -654,6 +685,7 @@ class Storm:
             invoice.applied = True
             body["applied_to"] = [{"invoice_id": invoice.source_id, "amount": "1.00"}]
             body["status"] = "applied"
+        body = self._in_currency_of(invoice, body, with_rate=True)
         self._record("credit_note", self.world.change("POST", "credit-notes", body))
         return True
 
@@ -766,6 +798,7 @@ class Storm:
                     paid[doc.data["invoice"]] = paid.get(doc.data["invoice"], Decimal(0)) + current.amount
                     if money(rows[0]["TotalAmt"]) != current.amount:
                         mismatch(f"payment {doc.source_id} amount")
+                    self._check_currency(f"payment {doc.source_id}", rows[0], current.currency, mismatch)
                 elif pushed_before_removal:
                     if not rows:
                         missing += 1
@@ -791,6 +824,7 @@ class Storm:
                         credited[a.invoice_id] = credited.get(a.invoice_id, Decimal(0)) + a.amount
                     if money(rows[0]["TotalAmt"]) != note.total:
                         mismatch(f"credit note {doc.source_id} total")
+                    self._check_currency(f"credit note {doc.source_id}", rows[0], note.currency, mismatch)
                     if money(rows[0].get("RemainingCredit", 0)) != note.total - applied:
                         mismatch(f"credit note {doc.source_id} remaining credit")
                     if bool(applications) != bool(note.applied_to):
@@ -814,6 +848,7 @@ class Storm:
                 )
                 if money(rows[0]["TotalAmt"]) != invoice.total:
                     mismatch(f"invoice {doc.source_id} total {rows[0]['TotalAmt']} != {invoice.total}")
+                self._check_currency(f"invoice {doc.source_id}", rows[0], invoice.currency, mismatch)
                 if money(rows[0]["Balance"]) != expected_balance:
                     mismatch(f"invoice {doc.source_id} balance {rows[0]['Balance']} != {expected_balance}")
             elif doc.removed_round is not None and doc.created_round < doc.removed_round:
@@ -825,6 +860,30 @@ class Storm:
             elif rows:
                 mismatch(f"invoice {doc.source_id} removed before it was pushed, yet in QBO")
         return duplicates, missing, mismatched, problems
+
+    def foreign_documents(self) -> int:
+        """How many of the storm's documents are in the foreign currency."""
+        return sum(1 for doc in self.docs.values() if doc.data.get("currency", "USD") != "USD")
+
+    def _check_currency(
+        self, what: str, row: dict[str, Any], currency: str, mismatch: Callable[[str], None]
+    ) -> None:
+        """QBO holds the document in its currency, and (multi-currency on) its home amount at the rate:
+        amounts compared in both currencies."""
+        from decimal import ROUND_HALF_UP, Decimal
+
+        booked = (row.get("CurrencyRef") or {}).get("value", "USD")
+        if booked != currency:
+            mismatch(f"{what} booked in {booked}, not {currency}")
+            return
+        if self.foreign_share <= 0 or "HomeTotalAmt" not in row:
+            return
+        rate = Decimal(self.foreign_rate) if currency != "USD" else Decimal(1)
+        if Decimal(str(row.get("ExchangeRate"))) != rate:
+            mismatch(f"{what} at rate {row.get('ExchangeRate')}, not {rate}")
+        home = (Decimal(str(row["TotalAmt"])) * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        if Decimal(str(row["HomeTotalAmt"])).quantize(Decimal("0.01")) != home:
+            mismatch(f"{what} home amount {row['HomeTotalAmt']} != {home}")
 
     @staticmethod
     def _by(rows: list[dict[str, Any]], field_name: str) -> dict[str, list[dict[str, Any]]]:

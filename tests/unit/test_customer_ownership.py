@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from qbosync.source.models import Address, SourceCustomer
 from qbosync.sync.configuration import CustomerFieldOwnership, TenantSettings
-from qbosync.sync.records.customers import qbo_update_from_source, source_update_from_qbo
+from qbosync.sync.records.customers import customer_body, qbo_update_from_source, source_update_from_qbo
 
 ALL_GROUPS = ("name", "contact", "billing_address", "active")
 
@@ -128,3 +128,32 @@ def test_given_the_source_owns_names_only_when_building_the_qbo_update_then_cont
     fields = qbo_update_from_source(_source_customer(display_name="Northwind Two"), ("name",))
 
     assert fields == {"DisplayName": "Northwind Two", "CompanyName": "Northwind Traders"}
+
+
+def test_given_a_company_name_too_long_for_qbo_when_built_then_it_is_cut_and_kept_in_notes() -> None:
+    long_name = "Northwind Traders International Holdings and Subsidiaries of the Americas"
+    customer = SourceCustomer(
+        id="cus_1",
+        version=1,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        display_name="Northwind",
+        company_name=long_name,
+    )
+
+    body = customer_body(customer, "Northwind")
+
+    assert body["CompanyName"] == long_name[:50]
+    assert body["Notes"] == f"Company name: {long_name}"
+
+
+def test_given_a_customer_billed_in_eur_when_its_body_is_built_then_qbo_creates_it_in_eur() -> None:
+    customer = SourceCustomer(
+        id="cus_2",
+        version=1,
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        display_name="Cafe",
+        currency="EUR",
+    )
+
+    assert customer_body(customer, "Cafe")["CurrencyRef"] == {"value": "EUR"}
+    assert "CurrencyRef" not in customer_body(customer.model_copy(update={"currency": None}), "Cafe")

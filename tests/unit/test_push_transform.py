@@ -6,7 +6,18 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from qbosync.source.models import AppliedAmount, SourceCreditNote, SourceInvoice, SourceLine, SourcePayment
+import pytest
+from pydantic import ValidationError
+
+from qbosync.source.models import (
+    AppliedAmount,
+    Discount,
+    SourceCreditNote,
+    SourceInvoice,
+    SourceLine,
+    SourcePayment,
+)
+from qbosync.store.events import WarningCode
 from qbosync.sync.configuration import NumberPrefix, TenantSettings
 from qbosync.sync.push.transform import (
     ResolvedLine,
@@ -16,6 +27,7 @@ from qbosync.sync.push.transform import (
     doc_number,
     invoice_body,
     payment_body,
+    shortened_number_warning,
 )
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -182,3 +194,89 @@ def test_given_an_applied_credit_note_when_its_application_is_built_then_a_zero_
 def test_given_the_same_body_in_another_key_order_when_hashed_then_only_a_content_change_changes_it() -> None:
     assert content_hash({"a": 1, "b": [1, 2]}) == content_hash({"b": [1, 2], "a": 1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
+
+
+# Money: currency, tax, discounts, shortened numbers
+
+
+def test_given_currency_fields_when_an_invoice_body_is_built_then_currency_ref_and_rate_are_sent() -> None:
+    currency = {"CurrencyRef": {"value": "EUR"}, "ExchangeRate": Decimal("1.0825")}
+
+    body = invoice_body(_invoice(), "58", [ResolvedLine(LINE, "7")], TenantSettings(), currency=currency)
+
+    assert body["CurrencyRef"] == {"value": "EUR"}
+    assert body["ExchangeRate"] == Decimal("1.0825")
+
+
+def test_given_source_tax_without_ast_when_built_then_total_tax_is_sent_and_codes_are_mapped() -> None:
+    invoice = _invoice().model_copy(update={"tax_total": Decimal("1.84"), "total": Decimal("22.84")})
+
+    body = invoice_body(invoice, "58", [ResolvedLine(LINE, "7", tax_code_id="5")], TenantSettings())
+
+    assert body["TxnTaxDetail"] == {"TotalTax": Decimal("1.84")}
+    assert body["Line"][0]["SalesItemLineDetail"]["TaxCodeRef"] == {"value": "5"}
+
+
+def test_given_ast_when_built_then_lines_are_tax_or_non_and_no_tax_amount_is_sent() -> None:
+    taxed = LINE.model_copy(update={"tax_code": "CA"})
+    untaxed = LINE.model_copy(update={"id": "l2", "tax_code": None})
+    invoice = _invoice().model_copy(update={"lines": [taxed, untaxed], "tax_total": Decimal("1.84")})
+    lines = [ResolvedLine(taxed, "7", tax_code_id="5"), ResolvedLine(untaxed, "7")]
+
+    body = invoice_body(invoice, "58", lines, TenantSettings(), automated_tax=True)
+
+    codes = [line["SalesItemLineDetail"]["TaxCodeRef"]["value"] for line in body["Line"]]
+    assert codes == ["TAX", "NON"]
+    assert "TxnTaxDetail" not in body
+
+
+def test_given_a_percent_document_discount_when_built_then_only_the_percent_is_sent() -> None:
+    invoice = _invoice().model_copy(update={"discount": Discount(percent=Decimal("10"))})
+
+    body = invoice_body(invoice, "58", [ResolvedLine(LINE, "7")], TenantSettings())
+
+    assert body["Line"][-1] == {
+        "DetailType": "DiscountLineDetail",
+        "DiscountLineDetail": {"PercentBased": True, "DiscountPercent": Decimal("10")},
+    }
+
+
+def test_given_an_amount_document_discount_when_built_then_the_amount_is_sent_without_a_percent() -> None:
+    invoice = _invoice().model_copy(update={"discount": Discount(amount=Decimal("2.50"))})
+
+    body = invoice_body(invoice, "58", [ResolvedLine(LINE, "7")], TenantSettings())
+
+    assert body["Line"][-1] == {
+        "Amount": Decimal("2.50"),
+        "DetailType": "DiscountLineDetail",
+        "DiscountLineDetail": {"PercentBased": False},
+    }
+
+
+def test_given_a_discounted_line_when_built_then_it_is_sent_net_and_says_the_discount() -> None:
+    line = LINE.model_copy(update={"amount": Decimal("18.90"), "discount": Discount(percent=Decimal("10"))})
+
+    [wire] = invoice_body(_invoice(), "58", [ResolvedLine(line, "7")], TenantSettings())["Line"]
+
+    assert wire["Amount"] == Decimal("18.90")
+    assert wire["SalesItemLineDetail"]["UnitPrice"] * wire["SalesItemLineDetail"]["Qty"] == Decimal("18.90")
+    assert "discount 10% off 10.50 x 2" in wire["Description"]
+
+
+def test_given_a_number_too_long_for_qbo_when_checked_then_the_warning_names_both_numbers() -> None:
+    prefix = NumberPrefix(enabled=True, value="INV-")
+    number = "2026-000000000123456789"
+    written = doc_number(prefix, number)
+
+    warning = shortened_number_warning(prefix, number, written)
+
+    assert warning is not None and warning.code is WarningCode.DOC_NUMBER_SHORTENED
+    assert written in warning.message and number in warning.message
+    assert shortened_number_warning(prefix, "1001", doc_number(prefix, "1001")) is None
+
+
+def test_given_a_discount_with_both_or_neither_when_read_then_it_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        Discount(amount=Decimal("1.00"), percent=Decimal("5"))
+    with pytest.raises(ValidationError):
+        Discount()

@@ -33,6 +33,8 @@ class Metric(StrEnum):
     """Events a dead worker left received, re-queued by the retry schedule."""
     QBO_THROTTLED = "QboThrottledAbsorbed"
     """A 429 from QBO, absorbed by the realm governor's backoff."""
+    VARIANCE_FOUND = "VarianceFound"
+    """A pushed document QBO totals differently from the source (``done_with_variance``)."""
     TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 - a metric name, not a secret
     """Refresh-token grants asked of Intuit."""
     QBO_READS = "QboReads"

@@ -21,6 +21,7 @@ from qbosync.api.routes.events import events_router
 from qbosync.api.routes.onboarding import onboarding_router
 from qbosync.api.routes.pause import pause_router
 from qbosync.api.routes.readiness import readiness_router
+from qbosync.api.routes.reports import reports_router
 from qbosync.api.routes.source_reference import source_reference_router
 from qbosync.api.routes.sync_runs import sync_runs_router
 
@@ -46,6 +47,7 @@ ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
     source_reference_router,
     onboarding_router,
     pause_router,
+    reports_router,
 )
 
 

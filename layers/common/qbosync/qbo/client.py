@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -310,6 +310,16 @@ class QboClient:
     def preferences(self) -> dict[str, Any]:
         payload = self._call("GET", "preferences", entity="Preferences")
         return self._entity_from(payload, "Preferences")
+
+    def exchange_rate(self, currency: str, as_of: date) -> dict[str, Any]:
+        """QBO's ExchangeRate of ``currency`` on ``as_of``: ``Rate`` is home units per one foreign unit."""
+        payload = self._call(
+            "GET",
+            "exchangerate",
+            entity="ExchangeRate",
+            params={"sourcecurrencycode": currency, "asofdate": as_of.isoformat()},
+        )
+        return self._entity_from(payload, "ExchangeRate")
 
     def cdc(self, entities: Sequence[str], changed_since: datetime) -> dict[str, list[dict[str, Any]]]:
         """Entities changed since ``changed_since`` (deleted ones carry ``status: "Deleted"``), by type."""

@@ -20,6 +20,11 @@ Money = Annotated[Decimal, Field(max_digits=15, decimal_places=2)]
 Quantity = Annotated[Decimal, Field(max_digits=15, decimal_places=4)]
 DisplayName = Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
 PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+"""An ISO 4217 currency code (``USD``, ``EUR``)."""
+ExchangeRate = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=10)]
+"""Home-currency units per one unit of the document's currency (QBO's ``ExchangeRate``)."""
+DiscountPercent = Annotated[Decimal, Field(gt=0, le=100, max_digits=7, decimal_places=4)]
 
 ObjectKind = Literal["customer", "product", "invoice", "payment", "credit_note"]
 ChangeAction = Literal["created", "updated", "deleted", "voided"]
@@ -69,6 +74,9 @@ class CustomerFields(BaseModel):
     billing_address: Address | None = None
     bill_profile_id: Code | None = None
     active: bool = True
+    currency: CurrencyCode | None = None
+    """The currency the customer is billed in, when not the source's home currency (QBO keeps one
+    currency per customer, chosen when it is created)."""
 
 
 class SourceCustomer(CustomerFields, SourceObject):
@@ -160,7 +168,26 @@ class NewSourceProduct(ProductFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Discount(BaseModel):
+    """A discount as the source expresses it: an amount or a percent, never both."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    amount: PositiveMoney | None = None
+    percent: DiscountPercent | None = None
+
+    @model_validator(mode="after")
+    def _amount_or_percent(self) -> Discount:
+        if (self.amount is None) == (self.percent is None):
+            raise PydanticCustomError(
+                "discount_amount_or_percent", "a discount has an amount or a percent, exactly one"
+            )
+        return self
+
+
 class SourceLine(BaseModel):
+    """One line of an invoice or credit note. ``amount`` is after the line's own ``discount``."""
+
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     id: SourceId
@@ -171,6 +198,7 @@ class SourceLine(BaseModel):
     amount: Money
     gl_code: Code | None = None
     tax_code: Code | None = None
+    discount: Discount | None = None
 
 
 class AppliedAmount(BaseModel):
@@ -203,6 +231,9 @@ class NewSourcePayment(BaseModel):
     method: Code
     reference: str | None = None
     number: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    currency: CurrencyCode | None = None
+    """Sent only for a payment in a foreign currency (left out, the source's home currency)."""
+    exchange_rate: ExchangeRate | None = None
     applied_to: list[NewAppliedAmount] = Field(default_factory=list, max_length=500)
 
 
@@ -213,8 +244,13 @@ class SourceInvoice(SourceObject):
     customer_id: SourceId
     issue_date: date
     due_date: date | None = None
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     lines: list[SourceLine]
+    discount: Discount | None = None
+    """A discount on the whole document, after the lines."""
+    tax_total: Money | None = None
+    """The sales tax the source charged; None when the source leaves tax to QBO."""
     total: Money
     status: InvoiceStatus
 
@@ -228,6 +264,8 @@ class SourcePayment(SourceObject):
     amount: Money
     method: Code
     reference: str | None = None
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     applied_to: list[AppliedAmount] = Field(default_factory=list)
     status: PaymentStatus
     deposit_account: Code | None = None
@@ -242,7 +280,11 @@ class SourceCreditNote(SourceObject):
     kind: CreditNoteKind
     customer_id: SourceId
     date: date
+    currency: CurrencyCode = "USD"
+    exchange_rate: ExchangeRate | None = None
     lines: list[SourceLine]
+    discount: Discount | None = None
+    tax_total: Money | None = None
     total: Money
     applied_to: list[AppliedAmount] = Field(default_factory=list)
     status: CreditNoteStatus

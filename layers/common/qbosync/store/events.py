@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -35,8 +36,10 @@ from qbosync.store.table import (
     tenant_pk,
 )
 
-EventStatus = Literal["received", "done", "parked", "failed", "superseded"]
-EventOutcome = Literal["received", "done", "done_with_warnings", "parked", "failed", "superseded"]
+EventStatus = Literal["received", "done", "done_with_variance", "parked", "failed", "superseded"]
+EventOutcome = Literal[
+    "received", "done", "done_with_warnings", "done_with_variance", "parked", "failed", "superseded"
+]
 """The status as an admin filters it: a done event with warnings is "synced with warnings"."""
 _ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
 
@@ -84,6 +87,15 @@ class ReasonCode(StrEnum):
     """A document dated before go-live matches several QBO documents; link one by import."""
     TENANT_PAUSED = "tenant_paused"
     """Held while the tenant's sync is paused (parked on ``PAUSED_KEY``); released when it resumes."""
+
+    PAUSED_FOR_VARIANCE = "paused_for_variance"
+    """Parked: a variance waits for an admin (``money.variance_policy: pause``); released when accepted."""
+    CURRENCY_NOT_ENABLED = "currency_not_enabled"
+    """A document in a foreign currency while QBO's multi-currency is off; switch it on in QBO, then retry."""
+    CURRENCY_MISMATCH = "currency_mismatch"
+    """The document's currency is not its QBO customer's (QBO keeps one currency per customer)."""
+    EXCHANGE_RATE_UNKNOWN = "exchange_rate_unknown"
+    """A foreign document without a rate from the source, and QBO has none for its date."""
 
 
 PAUSED_KEY = "tenant:paused"
@@ -151,6 +163,15 @@ class QboFaultInfo(BaseModel):
     message: str
 
 
+class EventVariance(BaseModel):
+    """A push QBO took with a different total than the source's (``done_with_variance``): both amounts,
+    in the document's currency."""
+
+    source_total: Decimal
+    qbo_total: Decimal
+    currency: str
+
+
 class MissingMappingRef(BaseModel):
     """The mapping row an event waits for: ``kind`` (e.g. ``payment-methods``) and the source key."""
 
@@ -190,6 +211,7 @@ class SyncEvent(BaseModel):
     retryable: bool = True
     mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
+    variance_totals: EventVariance | None = None
     attempts: int = 0
     received_at: datetime
     updated_at: datetime
@@ -244,6 +266,10 @@ def _legacy_reason(reason: str, status: object) -> dict[str, Any]:  # noqa: PLR0
     if reason in _LEGACY_EXACT_CODES:
         return {"reason_code": _LEGACY_EXACT_CODES[reason]}
     return {"reason_code": ReasonCode.NOT_APPLIED}
+
+
+VARIANCE_PAUSE_KEY = "variance"
+"""What pushes wait for while a tenant's variances wait for an admin (``money.variance_policy: pause``)."""
 
 
 def parked_key(kind: str, source_id: str) -> str:
@@ -308,7 +334,14 @@ class EventRepository:
         """Done; ``note`` (kept as its ``reason``) says what was done or why nothing had to be, e.g.
         "the source owns every field of source customer cus_000001"; an earlier failure's is dropped.
         ``warnings``: where qbosync improvised (an earlier delivery's are replaced)."""
-        removes: tuple[str, ...] = ("reason_code", "mapping", "qbo_fault", "parked_on", "superseded_by")
+        removes: tuple[str, ...] = (
+            "reason_code",
+            "mapping",
+            "qbo_fault",
+            "parked_on",
+            "superseded_by",
+            "variance_totals",
+        )
         sets: dict[str, Any] = {"retryable": True}
         kept = distinct_warnings(warnings)
         if kept:
@@ -321,6 +354,18 @@ class EventRepository:
             sets["reason"] = note[:500]
         return self._transition(tenant_id, event_id, "done", at, sets=sets, removes=removes)
 
+    def mark_done_with_variance(
+        self, tenant_id: str, event_id: str, variance: EventVariance, at: datetime, note: str
+    ) -> SyncEvent:
+        """Done, but QBO's total is not the source's: listed under ``done_with_variance`` with both."""
+        sets: dict[str, Any] = {
+            "retryable": True,
+            "reason": note[:500],
+            "variance_totals": variance.model_dump(mode="json"),
+        }
+        removes = ("reason_code", "mapping", "qbo_fault", "parked_on", "warnings", "superseded_by")
+        return self._transition(tenant_id, event_id, "done_with_variance", at, sets=sets, removes=removes)
+
     def mark_parked(
         self,
         tenant_id: str,
@@ -332,7 +377,8 @@ class EventRepository:
         code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE,
     ) -> SyncEvent:
         """Hold the event until ``on`` (e.g. ``"invoice:123"``) lands in QBO, a setting is made
-        (``go_live_not_set``), or (``PAUSED_KEY``, code ``tenant_paused``) its tenant's sync resumes."""
+        (``go_live_not_set``), an admin accepts the tenant's variances (``paused_for_variance``), or
+        (``PAUSED_KEY``, code ``tenant_paused``) its tenant's sync resumes."""
         sets: dict[str, Any] = {"parked_on": on, "reason_code": code.value, "retryable": True}
         removes: tuple[str, ...] = ("qbo_fault", "mapping", "warnings")
         if reason is not None:

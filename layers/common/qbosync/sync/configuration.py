@@ -195,6 +195,15 @@ class OnboardingSettings(_Strict):
         return self
 
 
+class MoneySettings(_Strict):
+    """Currencies and variance: the source's home currency, which preflight compares with QBO's; and
+    whether a push QBO totals differently from the source (``done_with_variance``) pauses the tenant's
+    further pushes until an admin accepts it (``pause``) or is only reported (``report``, default)."""
+
+    source_home_currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    variance_policy: Literal["report", "pause"] = "report"
+
+
 class TenantSettings(_Strict):
     """One tenant's configuration document.
 
@@ -217,6 +226,7 @@ class TenantSettings(_Strict):
     field_ownership: FieldOwnership = FieldOwnership()
     drift_policy: Literal["report", "heal"] = "report"
     onboarding: OnboardingSettings = OnboardingSettings()
+    money: MoneySettings = MoneySettings()
 
 
 class MappingKind(StrEnum):

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger
 from qbosync.source.errors import SourceNotFound
-from qbosync.source.models import SourceProduct
+from qbosync.source.models import Page, SourceInvoice, SourceProduct
 from qbosync.sync.configuration import (
     SOURCE_DEFAULT_LISTS,
     MappingKind,
@@ -105,6 +105,8 @@ def run_preflight(
     checks += _required_defaults_checks(settings, lists)
     checks += _source_checks(settings, mappings, lists)
     checks.append(_go_live_check(settings))
+    if connection is not None and connection.status == CONNECTED:
+        checks.append(_currency_check(settings, qbo, source))
     return PreflightReport(ok=all(check.status != "fail" for check in checks), checks=checks)
 
 
@@ -610,3 +612,71 @@ def _codes_used_by_products(products: Sequence[SourceProduct]) -> dict[MappingKi
             if code:
                 used[kind].add(code)
     return used
+
+
+@runtime_checkable
+class SourceInvoiceReader(Protocol):
+    """The source's invoices, which say which currencies the source bills in."""
+
+    def list_invoices(self, cursor: str | None = None, limit: int = ...) -> Page[SourceInvoice]: ...
+
+
+CURRENCY_PAGES_CHECKED = 5
+
+
+def _currency_check(
+    settings: TenantSettings,
+    qbo: Callable[[], tuple[ReferenceReader, ReferenceCatalog]],
+    source: Callable[[], SourceReferenceReader],
+) -> PreflightCheck:
+    """QBO's home currency is the source's, and multi-currency is on when the source bills in others."""
+    try:
+        preferences = _unwrap(qbo()[0].preferences(), "Preferences")
+        reader = source()
+        currencies = _source_currencies(reader) if isinstance(reader, SourceInvoiceReader) else set()
+    except Exception as error:  # reported as the finding, not raised
+        return _check(
+            "currencies", "warn", f"not checked: {type(error).__name__}", "run preflight again shortly"
+        )
+    prefs = preferences.get("CurrencyPrefs") or {}
+    qbo_home = str((prefs.get("HomeCurrency") or {}).get("value") or "USD")
+    source_home = settings.money.source_home_currency
+    if qbo_home != source_home:
+        return _check(
+            "currencies",
+            "fail",
+            f"QBO's home currency is {qbo_home}, the source's is {source_home}: every amount would be"
+            " booked in the wrong currency",
+            "connect the QBO company whose home currency is the source's (QBO cannot change it once the"
+            " company has transactions), or correct money.source_home_currency in the settings",
+        )
+    foreign = sorted(currencies - {qbo_home})
+    if not foreign:
+        return _check("currencies", "pass", f"QBO and the source both keep their books in {qbo_home}")
+    if prefs.get("MultiCurrencyEnabled") is not True:
+        return _check(
+            "currencies",
+            "fail",
+            f"the source bills in {', '.join(foreign)} but QBO's multi-currency is off: those documents"
+            " would fail with currency_not_enabled",
+            "in QuickBooks Online: Settings > Account and settings > Advanced > Currency > Multicurrency"
+            " on (it can never be switched off again)",
+        )
+    return _check(
+        "currencies",
+        "pass",
+        f"home currency {qbo_home} on both sides; multi-currency is on for {', '.join(foreign)}",
+    )
+
+
+def _source_currencies(reader: SourceInvoiceReader) -> set[str]:
+    """The currencies of the source's first invoices (a few pages: enough to see foreign billing)."""
+    currencies: set[str] = set()
+    cursor: str | None = None
+    for _page in range(CURRENCY_PAGES_CHECKED):
+        page = reader.list_invoices(cursor=cursor, limit=PRODUCT_PAGE_SIZE)
+        currencies.update(invoice.currency for invoice in page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    return currencies

@@ -69,6 +69,7 @@ from qbosync.sync.push.customers import CustomerPush
 from qbosync.sync.push.service import PushDependencies, PushService
 from qbosync.sync.reconcile import Reconciler
 from qbosync.sync.reference import ConnectionReader
+from qbosync.sync.reports import ReconciliationReporter
 from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.pause import TenantPause
 from qbosync.sync.retry.replay import EventReplay
@@ -287,6 +288,13 @@ def connection_service() -> ConnectionService:
 @_cached
 def event_requeue() -> EventRequeue:
     return EventRequeue(push_queue=PushQueue(), pull_queue=PullQueue())
+
+
+def reconciliation_reporter(tenant_id: str) -> ReconciliationReporter:
+    """One tenant's reconciliation report: its QBO company, its source and the links between them."""
+    return ReconciliationReporter(
+        tenant_id, qbo_client_for_tenant(tenant_id), source_for_tenant(tenant_id), LinkRepository()
+    )
 
 
 @_cached

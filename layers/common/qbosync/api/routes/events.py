@@ -28,6 +28,7 @@ from qbosync.errors import ValidationFailed
 from qbosync.store.events import (
     STUCK_AFTER,
     EventOutcome,
+    EventVariance,
     EventWarning,
     MissingMappingRef,
     QboFaultInfo,
@@ -36,11 +37,15 @@ from qbosync.store.events import (
     WarningCode,
 )
 from qbosync.sync import wiring
+from qbosync.sync.retry.parked import ParkedRelease
 from qbosync.sync.retry.replay import EventReplay
+from qbosync.sync.variance import AcceptedVariance, accept_variance
 
 TenantId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventId = Annotated[str, Path(min_length=1, max_length=128)]
-ListedStatus = Literal["done", "done_with_warnings", "parked", "failed", "stuck", "superseded"]
+ListedStatus = Literal[
+    "done", "done_with_warnings", "done_with_variance", "parked", "failed", "stuck", "superseded"
+]
 
 
 class EventView(BaseModel):
@@ -56,6 +61,8 @@ class EventView(BaseModel):
     retryable: bool = True
     mapping: MissingMappingRef | None = None
     qbo_fault: QboFaultInfo | None = None
+    variance_totals: EventVariance | None = None
+    """``done_with_variance``: the source's and QBO's totals."""
     parked_on: str | None = None
     outcome: EventOutcome
     """The status, or ``done_with_warnings`` for a done event where qbosync improvised."""
@@ -99,7 +106,8 @@ def events_router(
         "/tenants/<tenant_id>/sync/events",
         summary="List sync events by status",
         description=(
-            "status is done, done_with_warnings, parked, failed (default) or stuck, each with its reason"
+            "status is done, done_with_warnings, done_with_variance (QBO's total differs from the source's:"
+            " both amounts), parked, failed (default) or stuck, each with its reason"
             " code, reason and QBO fault; a done event's reason says what was done, or why nothing had"
             " to be, and its warnings where qbosync improvised (default item used, name suffixed or"
             " shortened, number shortened): done_with_warnings lists only those (warning= narrows them"
@@ -150,5 +158,21 @@ def events_router(
             content_type=content_types.APPLICATION_JSON,
             body=RetryAccepted(event_id=event.event_id).model_dump(mode="json"),
         )
+
+    @router.post(
+        "/tenants/<tenant_id>/sync/events/<event_id>/accept-variance",
+        summary="Accept a variance: QBO's total stands",
+        description=(
+            "Marks a done_with_variance event done. With money.variance_policy pause, once no variance is"
+            " left open the pushes it held back (parked, paused_for_variance) are queued again."
+        ),
+        responses={200: {"description": "Accepted"}, **error_responses(401, 403, 404, 409)},
+        tags=["events"],
+    )
+    def accept_event_variance(tenant_id: TenantId, event_id: EventId) -> AcceptedVariance:
+        require_tenant(router, tenant_id, deps.tenants)
+        replay = replayer()
+        release = ParkedRelease(replay.events, replay.requeue).release
+        return accept_variance(replay.events, release, tenant_id, event_id, deps.clock())
 
     return router

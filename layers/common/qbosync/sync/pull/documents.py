@@ -1,17 +1,27 @@
 """Documents qbosync pushed (invoices, credit memos, payments) changed in QBO: drift only when QBO no
-longer matches the source; reported, or healed by queueing the source's version again."""
+longer matches the source; reported, or healed by queueing the source's version again.
+
+Every field the source owns is compared (``document_differences``): dates (issue, due), the customer,
+the currency, the lines (count, amounts, quantities), the total before tax, and the tax where the source
+sent it (without Automated Sales Tax; with it, QBO's tax is a variance the push reported, not drift).
+A payment settling an invoice changes neither, so it is not drift."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from qbosync.source.errors import SourceNotFound
 from qbosync.store.links import Link, LinkState
-from qbosync.sync.pull.context import PullContext, PullOutcome, money
+from qbosync.sync.pull.context import PullContext, PullOutcome
 from qbosync.sync.pull.echo import is_deleted, is_echo
-from qbosync.sync.records.links import CREDIT_APPLICATION
+from qbosync.sync.records.document_fields import (
+    CreditApplication,
+    SourceDocument,
+    document_differences,
+    is_variance_only,
+)
+from qbosync.sync.records.links import CREDIT_APPLICATION, CUSTOMER
 from qbosync.sync.records.messages import HEAL_KIND_OF_LINK_ENTITY, EntityChange, PushMessage
 
 
@@ -47,17 +57,20 @@ class DocumentPull(PullContext):
             return self._drift(
                 tenant_id, link, change, f"{subject} was deleted in QBO; the source still has it"
             )
-        expected = self._source_amount(tenant_id, entity, link.source_id)
-        actual = money(row.get("TotalAmt"))
-        if expected is None:
+        document = self._source_document(tenant_id, entity, link.source_id)
+        if document is None:
             return PullOutcome("drift", f"{subject}: the source no longer has the document")
-        if actual == expected:
-            return PullOutcome("unchanged", "QBO's change keeps the amount the source has")
+        customer = self.links.get(tenant_id, CUSTOMER, document.customer_id)
+        differences = document_differences(row, document, customer.qbo_id if customer else None)
+        if not differences:
+            return PullOutcome("unchanged", "QBO's change keeps every field the source owns")
+        if is_variance_only(differences):
+            return PullOutcome("unchanged", "only QBO's computed total differs: a variance the push reported")
         return self._drift(
             tenant_id,
             link,
             change,
-            f"{subject}: QBO total {actual} differs from the source's {expected}"
+            f"{subject} differs from the source: {'; '.join(str(d) for d in differences)}"
             " (edited or voided in QBO; the source owns it)",
         )
 
@@ -96,21 +109,16 @@ class DocumentPull(PullContext):
         except SourceNotFound:
             return True
 
-    def _source_amount(self, tenant_id: str, entity: str, source_id: str) -> Decimal | None:
-        """What QBO's TotalAmt should be for a source document (zero once void or deleted)."""
+    def _source_document(self, tenant_id: str, entity: str, source_id: str) -> SourceDocument | None:
+        """The source document a QBO record stands for (None: the source no longer has it)."""
         source = self.source_for(tenant_id)
         try:
             if entity == "Invoice":
-                invoice = source.get_invoice(source_id)
-                return Decimal(0) if invoice.status in {"void", "deleted"} else invoice.total
-            if entity == "CreditMemo":
+                return source.get_invoice(source_id)
+            if entity in {"CreditMemo", CREDIT_APPLICATION}:
                 note = source.get_credit_note(source_id)
-                return Decimal(0) if note.status in {"void", "deleted"} else note.total
-            if entity == CREDIT_APPLICATION:
-                source.get_credit_note(source_id)
-                return Decimal(0)  # applying a credit moves no money: a zero payment
-            payment = source.get_payment(source_id)
-            return Decimal(0) if payment.status in {"void", "deleted"} else payment.amount
+                return CreditApplication(note) if entity == CREDIT_APPLICATION else note
+            return source.get_payment(source_id)
         except SourceNotFound:
             return None
 

@@ -96,6 +96,7 @@ class PaymentPull(DocumentPull):
             method=method,
             reference=_reference_of(row, qbo_id),
             applied_to=applied,
+            **_foreign_currency_of(row),
         )
         # Keyed on QBO's id and SyncToken: a retry replays, an edit in QBO (new token) records anew.
         key = request_id_for(tenant_id, PAYMENT, qbo_id, sync_token(row) or "", "record-in-source")
@@ -206,3 +207,12 @@ def _reference_of(row: Mapping[str, Any], qbo_id: str) -> str:
     """The payment's reference in the source: QBO's reference number, else its id (never empty)."""
     reference = str(row.get("PaymentRefNum") or "").strip()
     return reference or f"QBO payment {qbo_id}"
+
+
+def _foreign_currency_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A QBO payment's currency and rate, when it is foreign (multi-currency books home ones at rate 1)."""
+    rate = row.get("ExchangeRate")
+    code = (row.get("CurrencyRef") or {}).get("value")
+    if code is None or rate is None or Decimal(str(rate)) == 1:
+        return {}
+    return {"currency": str(code), "exchange_rate": Decimal(str(rate))}

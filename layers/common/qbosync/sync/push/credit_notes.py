@@ -49,15 +49,20 @@ class CreditNotePush(DocumentPush):
         if removed:
             return self._remove_credit_note(note, link, application)
         invoice_ids = self._invoices.linked_invoices(note.applied_to)
-        customer_id = self._references.customer_id(note.customer_id)
+        what = f"source credit note {note.number}"
+        customer_id, currency = self._document_money(what, note, note.date)
         lines = [self._references.line(line) for line in note.lines]
-        body = credit_memo_body(note, customer_id, lines, self._config.settings)
-        prefixes = self._config.settings.prefixes
-        self._note_number(
-            prefixes.write_off if note.kind == "write_off" else prefixes.credit_note,
-            note.number,
-            body["DocNumber"],
+        settings = self._config.settings
+        body = credit_memo_body(
+            note,
+            customer_id,
+            lines,
+            settings,
+            currency=currency,
+            automated_tax=self._currency.company.automated_sales_tax,
         )
+        prefix = settings.prefixes.write_off if note.kind == "write_off" else settings.prefixes.credit_note
+        self._note_number(prefix, note.number, body["DocNumber"])
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
         find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)
@@ -68,7 +73,7 @@ class CreditNotePush(DocumentPush):
         else:
             memo = self._writer.upsert(memo_target, link, body, find_memo)
         if note.applied_to:
-            applying = credit_application_body(note, customer_id, memo.qbo_id, invoice_ids)
+            applying = {**credit_application_body(note, customer_id, memo.qbo_id, invoice_ids), **currency}
             applying["PaymentRefNum"] = find_memo.value
             application_target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             find_application = identity_of(
@@ -84,7 +89,11 @@ class CreditNotePush(DocumentPush):
         elif application is not None and application.is_live:
             target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             self._writer.remove_transaction(target, application, delete=True)
-        return Applied(reason="; ".join(healed) or None, qbo_id=memo.qbo_id)
+        return Applied(
+            reason="; ".join(healed) or None,
+            qbo_id=memo.qbo_id,
+            variance=self._variance(memo.qbo_id, note.total, note.currency),
+        )
 
     def _remove_credit_note(
         self, note: SourceCreditNote, link: Link | None, application: Link | None

@@ -17,7 +17,8 @@ from typing import Any
 from qbosync.store.events import ReasonCode, parked_key
 from qbosync.store.links import Link
 from qbosync.sync.configuration import NumberPrefix, TenantSettings
-from qbosync.sync.push.writer import DocumentContext, Parked, Refused, Target
+from qbosync.sync.push.refusals import Refused
+from qbosync.sync.push.writer import DocumentContext, Parked, Target
 from qbosync.sync.records.documents import DocumentMatchOutcome, DocumentQuery, find_existing_document
 
 GO_LIVE_SETTING = "onboarding.go_live_date"

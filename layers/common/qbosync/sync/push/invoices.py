@@ -11,12 +11,12 @@ from qbosync.source.models import SourceInvoice
 from qbosync.store.events import ReasonCode, parked_key
 from qbosync.store.links import Link
 from qbosync.sync.push.go_live import PreGoLiveAdoption, before_go_live, keep_qbo_number
+from qbosync.sync.push.refusals import Refused
 from qbosync.sync.push.transform import invoice_body
 from qbosync.sync.push.writer import (
     Applied,
     DocumentPush,
     Parked,
-    Refused,
     Target,
     deleted,
     identity_of,
@@ -40,10 +40,19 @@ class InvoicePush(DocumentPush):
             return Applied(reason="this version is already in QBO", qbo_id=link.qbo_id)
         if removed:
             return self._remove_invoice(invoice, link)
-        customer_id = self._references.customer_id(invoice.customer_id)
+        what = f"source invoice {invoice.number}"
+        customer_id, currency = self._document_money(what, invoice, invoice.issue_date)
         lines = [self._references.line(line) for line in invoice.lines]
-        body = invoice_body(invoice, customer_id, lines, self._config.settings)
-        self._note_number(self._config.settings.prefixes.invoice, invoice.number, body["DocNumber"])
+        settings = self._config.settings
+        body = invoice_body(
+            invoice,
+            customer_id,
+            lines,
+            settings,
+            currency=currency,
+            automated_tax=self._currency.company.automated_sales_tax,
+        )
+        self._note_number(settings.prefixes.invoice, invoice.number, body["DocNumber"])
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
         find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
         body = keep_qbo_number(body, "DocNumber", link)
@@ -53,7 +62,8 @@ class InvoicePush(DocumentPush):
             return Applied(reason=healed, qbo_id=written.qbo_id)
         written = self._writer.upsert(target, link, body, find)
         self._release_if_landed(written)
-        return Applied(qbo_id=written.qbo_id)
+        variance = self._variance(written.qbo_id, invoice.total, invoice.currency)
+        return Applied(qbo_id=written.qbo_id, variance=variance)
 
     def _adopt(self, invoice: SourceInvoice) -> Link:
         """A source invoice from before go-live: link the QBO invoice it already is, or refuse."""

@@ -53,11 +53,13 @@ class PaymentPush(DocumentPush):
                 f"source payment method {payment.method!r} is not mapped to a QBO payment method",
             )
         deposit_to = self._deposit_account(payment)
-        customer_id = self._references.customer_id(payment.customer_id)
-        body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
+        what = f"source payment {payment.number}"
+        customer_id, currency = self._document_money(what, payment, payment.date)
+        settings = self._config.settings
+        body = payment_body(payment, customer_id, method_id, invoice_ids, settings, currency=currency)
         if deposit_to is not None:
             body["DepositToAccountRef"] = {"value": deposit_to}
-        self._note_number(self._config.settings.prefixes.payment, payment.number, body["PaymentRefNum"])
+        self._note_number(settings.prefixes.payment, payment.number, body["PaymentRefNum"])
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
         find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
         body = keep_qbo_number(body, "PaymentRefNum", link)

@@ -78,8 +78,9 @@ class QboReferences:
 
     # Customers
 
-    def customer_id(self, source_customer_id: str) -> str:
-        """The QBO customer of a source customer, matched by display name or created."""
+    def customer_id(self, source_customer_id: str, created_with: Mapping[str, Any] | None = None) -> str:
+        """The QBO customer of a source customer, matched by display name or created (with the fields of
+        ``created_with`` too: a customer created for a document takes the document's ``CurrencyRef``)."""
         link = self._links.get(self._tenant_id, CUSTOMER, source_customer_id)
         if link is not None:
             return link.qbo_id
@@ -96,7 +97,10 @@ class QboReferences:
             )
         try:
             created = self._create(
-                "Customer", customer_body(customer, customer.display_name), request_id, "DisplayName"
+                "Customer",
+                {**customer_body(customer, customer.display_name), **(created_with or {})},
+                request_id,
+                "DisplayName",
             )
         except QboDuplicateName:
             if self._config.settings.name_collision_policy != "suffix":
@@ -107,7 +111,12 @@ class QboReferences:
                 suffixed_id = request_id_for(
                     self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
                 )
-                found = self._create("Customer", customer_body(customer, name), suffixed_id, "DisplayName")
+                found = self._create(
+                    "Customer",
+                    {**customer_body(customer, name), **(created_with or {})},
+                    suffixed_id,
+                    "DisplayName",
+                )
             self.warn(
                 WarningCode.NAME_SUFFIXED,
                 f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"

@@ -75,8 +75,10 @@ from qbosync.source.errors import SourceNotFound, SourceRejected
 from qbosync.source.port import SourcePort
 from qbosync.store.events import (
     PAUSED_KEY,
+    VARIANCE_PAUSE_KEY,
     EventFailure,
     EventRepository,
+    EventVariance,
     EventWarning,
     ReasonCode,
     SyncEvent,
@@ -86,20 +88,24 @@ from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.configuration import ConfigurationService
 from qbosync.sync.push.credit_notes import CreditNotePush
+from qbosync.sync.push.currency import CurrencyRules
 from qbosync.sync.push.go_live import go_live_date
 from qbosync.sync.push.invoices import InvoicePush
 from qbosync.sync.push.payments import PaymentPush
 from qbosync.sync.push.products import ProductPush
 from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.refusals import Refused
 from qbosync.sync.push.summaries import written_summary
 from qbosync.sync.push.transform import MissingMapping
-from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter, Refused
+from qbosync.sync.push.writer import Applied, DocumentContext, Parked, ParkedEvents, QboWriter
 from qbosync.sync.records.events import fault_code, fault_info
 from qbosync.sync.records.messages import PushMessage
 
 REQUESTID_WINDOW = timedelta(hours=1)
+COMPANY_BOOKS_TTL = timedelta(minutes=5)
+"""How long a tenant's QBO money preferences (home currency, multi-currency, AST) and rates are kept."""
 
-OutcomeStatus = Literal["done", "parked", "failed"]
+OutcomeStatus = Literal["done", "done_with_variance", "parked", "failed"]
 PAUSED_REASON = "the tenant's sync is paused; it is applied when the sync resumes"
 
 
@@ -155,6 +161,8 @@ class PushDependencies:
     """How long QBO is trusted to replay a requestid (Intuit does not document it)."""
     paused: Callable[[str], bool] = never_paused
     """Whether the tenant's sync is paused (``TenantRepository.is_paused``); read once a batch."""
+    company_books_ttl: timedelta = COMPANY_BOOKS_TTL
+    """How long a tenant's QBO money preferences, customer currencies and rates are kept."""
 
 
 class PushService:
@@ -165,6 +173,7 @@ class PushService:
         self._configurations: dict[str, PushConfiguration] = {}
         self._clients: dict[str, tuple[QboClient, SourcePort]] = {}
         self._paused: dict[str, bool] = {}
+        self._currencies: dict[str, tuple[CurrencyRules, datetime]] = {}
 
     def start_batch(self) -> None:
         """Forget per-batch state: settings, mappings and clients are read afresh for the next batch,
@@ -177,6 +186,18 @@ class PushService:
         if tenant_id not in self._paused:
             self._paused[tenant_id] = self._deps.paused(tenant_id)
         return self._paused[tenant_id]
+
+    def _currency_rules(self, tenant_id: str, qbo: QboClient) -> CurrencyRules:
+        """One tenant's currency rules: QBO's Preferences, customer currencies and rates, read once and
+        kept for ``COMPANY_BOOKS_TTL`` across batches (a customer's currency never changes; a switch to
+        multi-currency or AST applies within that time)."""
+        now = self._deps.clock()
+        kept = self._currencies.get(tenant_id)
+        if kept is None or now - kept[1] >= self._deps.company_books_ttl:
+            kept = (CurrencyRules(qbo), now)
+            self._currencies[tenant_id] = kept
+        kept[0].use(qbo)
+        return kept[0]
 
     def _clients_for(self, tenant_id: str) -> tuple[QboClient, SourcePort]:
         if tenant_id not in self._clients:
@@ -235,22 +256,54 @@ class PushService:
                 self._note_retry(message, type(exc).__name__)
                 raise
             return self._failed(message, failure)
+        return self._done(message, applied)
+
+    def _done(self, message: PushMessage, applied: Applied) -> PushOutcome:
+        """Done (with its warnings, where qbosync improvised), or done with a variance (QBO's total is not
+        the source's): listed and counted."""
+        deps = self._deps
         reason = applied.reason or written_summary(message, applied.qbo_id)
-        done = deps.events.mark_done(
-            message.tenant_id, message.event_id, deps.clock(), note=reason, warnings=applied.warnings
-        )
-        deps.events.release_failure_entry(done, deps.clock())
         count(Metric.PUSHED)
         codes = [warning.code for warning in applied.warnings]
         if codes:
             count_warnings("push", codes)
-        logger.info("push done", extra={"qbo_id": applied.qbo_id, "push_reason": reason, "warnings": codes})
+        warnings = list(distinct_warnings(applied.warnings))
+        variance = applied.variance
+        if variance is None:
+            done = deps.events.mark_done(
+                message.tenant_id, message.event_id, deps.clock(), note=reason, warnings=applied.warnings
+            )
+            deps.events.release_failure_entry(done, deps.clock())
+            logger.info(
+                "push done", extra={"qbo_id": applied.qbo_id, "push_reason": reason, "warnings": codes}
+            )
+            return PushOutcome(
+                event_id=message.event_id,
+                status="done",
+                reason=reason,
+                qbo_id=applied.qbo_id,
+                warnings=warnings,
+            )
+        said = variance.describe(f"{message.kind} {message.source_id}")
+        note = f"{said}; {reason}"
+        done = deps.events.mark_done_with_variance(
+            message.tenant_id,
+            message.event_id,
+            EventVariance(
+                source_total=variance.source_total, qbo_total=variance.qbo_total, currency=variance.currency
+            ),
+            deps.clock(),
+            note,
+        )
+        deps.events.release_failure_entry(done, deps.clock())
+        count(Metric.VARIANCE_FOUND)
+        logger.warning("push done with variance", extra={"qbo_id": applied.qbo_id})
         return PushOutcome(
             event_id=message.event_id,
-            status="done",
-            reason=reason,
+            status="done_with_variance",
+            reason=note,
             qbo_id=applied.qbo_id,
-            warnings=list(distinct_warnings(applied.warnings)),
+            warnings=warnings,
         )
 
     def _held_while_paused(self, message: PushMessage) -> PushOutcome:
@@ -299,6 +352,10 @@ class PushService:
         count_failure("push", ReasonCode.RETRYING)
         logger.warning("push will be retried", extra={"error_type": what})
 
+    def _has_open_variance(self, tenant_id: str) -> bool:
+        """A ``done_with_variance`` event no admin has accepted yet."""
+        return bool(self._deps.events.list(tenant_id, "done_with_variance", limit=1).items)
+
     def _apply(self, message: PushMessage) -> Applied:
         deps = self._deps
         if message.kind == "customer":
@@ -313,6 +370,13 @@ class PushService:
         }[message.kind]
         if not enabled:
             return Applied(reason=f"{message.kind} sync is turned off")
+        if settings.money.variance_policy == "pause" and self._has_open_variance(message.tenant_id):
+            raise Parked(
+                VARIANCE_PAUSE_KEY,
+                "pushes are paused: a pushed document's QBO total differs from the source's; accept the"
+                " variance (POST …/sync/events/{id}/accept-variance) to resume",
+                ReasonCode.PAUSED_FOR_VARIANCE,
+            )
         if message.kind != "product":
             go_live_date(settings)  # no document is written before the tenant has a go-live date
         qbo, source = self._clients_for(message.tenant_id)
@@ -334,6 +398,7 @@ class PushService:
                 requestid_window=deps.requestid_window,
             ),
             parked=deps.parked,
+            currency=self._currency_rules(tenant_id, qbo),
         )
         invoices = InvoicePush(context)
         if message.kind == "product":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
@@ -25,33 +25,28 @@ from qbosync.qbo.faults import (
     QboUncertainOutcome,
 )
 from qbosync.qbo.metadata import last_updated_time
+from qbosync.source.models import SourceCreditNote, SourceInvoice, SourcePayment
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventWarning, ReasonCode
 from qbosync.store.ledger import DocumentIdentity, WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkRepository, LinkState, StaleSourceVersion
 from qbosync.sync.configuration import NumberPrefix
+from qbosync.sync.push.currency import CurrencyRules
 from qbosync.sync.push.references import PushConfiguration, QboReferences
+from qbosync.sync.push.refusals import Refused
 from qbosync.sync.push.transform import PRIVATE_NOTE_MAX, content_hash, shortened_number_warning
 from qbosync.sync.records.links import new_link
 
 
 class Parked(Exception):
-    """The change waits for something first: another record to reach QBO, or a setting to be made."""
+    """The change waits for something first: another record to reach QBO, a setting to be made, or an
+    admin to accept a variance."""
 
     def __init__(self, on: str, reason: str, code: ReasonCode = ReasonCode.WAITING_FOR_INVOICE) -> None:
         super().__init__(reason)
         self.on = on
         self.reason = reason
         self.code = code
-
-
-class Refused(Exception):
-    """The change cannot be applied as the source has it; retrying will not help."""
-
-    def __init__(self, code: ReasonCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -94,11 +89,28 @@ def marked(body: Mapping[str, Any], marker: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Variance:
+    """QBO's total of a pushed document differs from the source's (QBO computed tax or a discount)."""
+
+    source_total: Decimal
+    qbo_total: Decimal
+    currency: str
+
+    def describe(self, what: str) -> str:
+        difference = self.qbo_total - self.source_total
+        return (
+            f"{what}: QBO total {self.qbo_total} {self.currency} differs from the source's"
+            f" {self.source_total} {self.currency} by {difference:+}"
+        )
+
+
+@dataclass(frozen=True)
 class Applied:
     reason: str | None = None
     qbo_id: str | None = None
     warnings: tuple[EventWarning, ...] = ()
     """Where qbosync improvised (the done event is "synced with warnings")."""
+    variance: Variance | None = None
 
 
 class ParkedEvents(Protocol):
@@ -131,6 +143,16 @@ class QboWriter:
         self._clock = clock
         self._ledger = ledger
         self._window = requestid_window
+        self._written: dict[str, dict[str, Any]] = {}
+
+    def _wrote(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Keep what QBO answered to a create or update, so the push can compare QBO's totals."""
+        self._written[str(record.get("Id"))] = record
+        return record
+
+    def written(self, qbo_id: str) -> dict[str, Any] | None:
+        """QBO's answer to this batch's last write of record ``qbo_id`` (None: not written now)."""
+        return self._written.get(qbo_id)
 
     def upsert(
         self, target: Target, link: Link | None, body: dict[str, Any], identity: DocumentIdentity
@@ -211,7 +233,7 @@ class QboWriter:
         request_id = target.request_id(self._tenant, operation, generation)
         self._begin(target, operation, request_id, identity, generation)
         try:
-            return self._qbo.create(target.qbo_entity, marked(body, target.marker), request_id)
+            return self._wrote(self._qbo.create(target.qbo_entity, marked(body, target.marker), request_id))
         except (QboUncertainOutcome, QboDuplicateDocNumber) as unsure:
             found = self.find(target.qbo_entity, identity, ours_only=False)
             if found is None:
@@ -220,7 +242,7 @@ class QboWriter:
                 "adopted a record found after an unconfirmed write", extra={"qbo_id": found.get("Id")}
             )
             if not isinstance(unsure, QboDuplicateDocNumber):
-                return found
+                return self._wrote(found)
             # Ours from an earlier version whose link was lost (or, for a heal, entered again by hand):
             # bring it to this version.
             found_id, token = str(found["Id"]), str(found["SyncToken"])
@@ -295,8 +317,10 @@ class QboWriter:
         operation = f"heal-at-{sync_token}"
         rid = target.request_id(self._tenant, operation)
         self._begin(target, operation, rid)
-        return self._qbo.sparse_update(
-            target.qbo_entity, {**marked(body, target.marker), "Id": qbo_id, "SyncToken": sync_token}, rid
+        return self._wrote(
+            self._qbo.sparse_update(
+                target.qbo_entity, {**marked(body, target.marker), "Id": qbo_id, "SyncToken": sync_token}, rid
+            )
         )
 
     def update(
@@ -317,7 +341,9 @@ class QboWriter:
                 raise QboStaleObject("no SyncToken is known for this record")
             rid = target.request_id(self._tenant, "update")
             self._begin(target, "update", rid)
-            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
+            return self._wrote(
+                self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
+            )
         except QboStaleObject:
             current = self._qbo.read(entity, qbo_id)
             logger.info("stale SyncToken, re-applying", extra={"qbo_id": qbo_id})
@@ -325,7 +351,9 @@ class QboWriter:
             operation = f"update-at-{token}"
             rid = target.request_id(self._tenant, operation)
             self._begin(target, operation, rid)
-            return self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
+            return self._wrote(
+                self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": token}, rid)
+            )
 
     def remove_transaction(self, target: Target, link: Link, *, delete: bool) -> Applied:
         """Delete or void the linked record at the SyncToken of qbosync's last write, without reading it
@@ -490,6 +518,7 @@ class DocumentContext:
     references: QboReferences
     writer: QboWriter
     parked: ParkedEvents
+    currency: CurrencyRules
 
 
 class DocumentPush:
@@ -505,6 +534,26 @@ class DocumentPush:
         self._references = context.references
         self._writer = context.writer
         self._parked = context.parked
+        self._currency = context.currency
+
+    def _document_money(
+        self, what: str, document: SourceInvoice | SourceCreditNote | SourcePayment, on: date
+    ) -> tuple[str, dict[str, Any]]:
+        """The QBO customer of a document (created in its currency) and its currency fields."""
+        created_with = self._currency.new_customer_fields(document.currency)
+        customer_id = self._references.customer_id(document.customer_id, created_with)
+        money = self._currency.for_document(what, document.currency, document.exchange_rate, on, customer_id)
+        return customer_id, money.fields()
+
+    def _variance(self, qbo_id: str, source_total: Decimal, currency: str) -> Variance | None:
+        """QBO's total against the source's, when this push wrote the record (else it was compared then)."""
+        record = self._writer.written(qbo_id)
+        if record is None or record.get("TotalAmt") is None:
+            return None
+        qbo_total = Decimal(str(record["TotalAmt"])).quantize(Decimal("0.01"))
+        if qbo_total == source_total:
+            return None
+        return Variance(source_total=source_total, qbo_total=qbo_total, currency=currency)
 
     def _note_number(self, prefix: NumberPrefix, number: str, written: str) -> None:
         """A number QBO could not hold whole is a warning on the event."""

@@ -16,6 +16,8 @@ from qbosync.source.models import Address, NewSourceCustomer, SourceCustomer, So
 from qbosync.sync.configuration import CustomerFieldGroup, CustomerFieldOwnership
 from qbosync.sync.records.names import QBO_DISPLAY_NAME_MAX
 
+QBO_NOTES_MAX = 2000
+
 QBO_KEYS: dict[CustomerFieldGroup, tuple[str, ...]] = {
     "name": ("DisplayName", "CompanyName", "GivenName", "FamilyName"),
     "contact": ("PrimaryEmailAddr", "PrimaryPhone"),
@@ -44,6 +46,9 @@ def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]
     body: dict[str, Any] = {"DisplayName": display_name[:QBO_DISPLAY_NAME_MAX]}
     if customer.company_name:
         body["CompanyName"] = customer.company_name[: QBO_FIELD_LIMITS["company_name"]]
+        if len(customer.company_name) > QBO_FIELD_LIMITS["company_name"]:
+            # QBO refuses a longer CompanyName (2050); the full name stays readable in the notes.
+            body["Notes"] = f"Company name: {customer.company_name}"[:QBO_NOTES_MAX]
     if customer.given_name:
         body["GivenName"] = customer.given_name[: QBO_FIELD_LIMITS["given_name"]]
     if customer.family_name:
@@ -52,6 +57,9 @@ def customer_body(customer: SourceCustomer, display_name: str) -> dict[str, Any]
         body["PrimaryEmailAddr"] = {"Address": customer.email}
     if customer.phone:
         body["PrimaryPhone"] = {"FreeFormNumber": customer.phone[: QBO_FIELD_LIMITS["phone"]]}
+    if customer.currency is not None:
+        # QBO sets a customer's currency once, at creation (multi-currency companies only).
+        body["CurrencyRef"] = {"value": customer.currency}
     address = customer.billing_address
     if address is not None:
         bill = {

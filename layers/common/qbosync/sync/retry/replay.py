@@ -39,7 +39,7 @@ class EventReplay:
         event = self.events.get(tenant_id, event_id)
         if event is None:
             raise EventNotFound("no such sync event", details=[{"event_id": event_id}])
-        if event.status == "done":
+        if event.status in ("done", "done_with_variance"):  # a variance is accepted, not retried
             raise EventAlreadyDone(
                 "this event is already applied; nothing to retry", details=[{"event_id": event_id}]
             )
