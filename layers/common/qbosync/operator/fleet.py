@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -59,10 +60,18 @@ class PurgeReport(BaseModel):
     items_deleted: int
 
 
-def _disconnect_through_connection_service(tenant_id: str, operator: str) -> None:
+class Disconnect(Protocol):
+    """Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
+
+    Raises ``AmbiguousWrites`` while a QBO write's outcome is unknown, unless ``force``."""
+
+    def __call__(self, tenant_id: str, operator: str, *, force: bool = False) -> object: ...
+
+
+def _disconnect_through_connection_service(tenant_id: str, operator: str, *, force: bool = False) -> None:
     from qbosync.sync.wiring import connection_service
 
-    connection_service().disconnect(tenant_id, operator)
+    connection_service().disconnect(tenant_id, operator, force=force)
 
 
 @dataclass
@@ -76,8 +85,7 @@ class FleetOperator:
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
     events: EventRepository = field(default_factory=EventRepository)
-    # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
-    disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
+    disconnect: Disconnect = _disconnect_through_connection_service
     clock: Callable[[], datetime] = utc_now
     new_secret: Callable[[], str] = field(default=lambda: secrets.token_urlsafe(WEBHOOK_SECRET_BYTES))
 
@@ -129,9 +137,18 @@ class FleetOperator:
         return [self._summary(tenant) for tenant in self.tenants.list_all()]
 
     def offboard(
-        self, tenant_id: str, operator: str, retention_days: int = DEFAULT_RETENTION_DAYS
+        self,
+        tenant_id: str,
+        operator: str,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        *,
+        force: bool = False,
     ) -> OffboardReport:
-        """Revoke at Intuit, delete the tenant's secrets now, refuse it everywhere, purge its data later."""
+        """Revoke at Intuit, delete the tenant's secrets now, refuse it everywhere, purge its data later.
+
+        While a QBO write's outcome is unknown the disconnect refuses (``AmbiguousWrites``) and nothing
+        changes; ``force`` disconnects anyway, leaving those documents to be checked in QBO by hand.
+        """
         if retention_days < 0:
             raise ValueError("retention days cannot be negative")
         profile = self.tenants.profile(tenant_id)
@@ -140,7 +157,7 @@ class FleetOperator:
         connection = self.connections.get(tenant_id)
         disconnected = connection is not None and connection.status != "disconnected"
         if disconnected:
-            self.disconnect(tenant_id, operator)
+            self.disconnect(tenant_id, operator, force=force)
         self.secret_box.delete(get_settings().tenant_source_secret_name(tenant_id))
         now = self.clock()
         marked = self.tenants.mark_offboarded(tenant_id, now, now + timedelta(days=retention_days))
