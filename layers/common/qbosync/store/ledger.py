@@ -14,8 +14,9 @@ disconnect list a tenant's open writes with one query.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -37,7 +38,9 @@ def intent_sk(link_entity: str, source_id: str) -> str:
 
 class DocumentIdentity(BaseModel):
     """How to find the record a create may have made, without its id: the number field and value QBO
-    holds, the customer, and the private marker qbosync writes in ``PrivateNote``."""
+    holds, the customer, and the private marker qbosync writes in ``PrivateNote``; the amount and date
+    it was created with corroborate a candidate (they are the intent's, so a later source edit does not
+    change them)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -45,6 +48,20 @@ class DocumentIdentity(BaseModel):
     value: str
     customer_id: str
     marker: str
+    amount: Decimal | None = None
+    """``TotalAmt`` as sent; None where QBO computes the total (an invoice's tax)."""
+    txn_date: str | None = None
+
+    def corroborated_by(self, record: Mapping[str, Any]) -> bool:
+        """The record holds the amount and date this identity was written with (where it has them)."""
+        if self.txn_date is not None and str(record.get("TxnDate")) != self.txn_date:
+            return False
+        if self.amount is None:
+            return True
+        try:
+            return Decimal(str(record.get("TotalAmt"))) == self.amount
+        except InvalidOperation:
+            return False
 
 
 class WriteIntent(BaseModel):
@@ -68,6 +85,10 @@ class WriteIntent(BaseModel):
     @property
     def is_create(self) -> bool:
         return self.operation == "create" or self.operation.startswith(("create-", "recreate-"))
+
+    @property
+    def is_update(self) -> bool:
+        return self.operation == "update" or self.operation.startswith(("update-at-", "heal-at-"))
 
     def within(self, window: timedelta, now: datetime) -> bool:
         """Still inside the span QBO is trusted to replay this requestid."""

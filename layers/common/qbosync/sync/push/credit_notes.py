@@ -42,7 +42,7 @@ class CreditNotePush(DocumentPush):
         body = credit_memo_body(note, customer_id, lines, self._config.settings)
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
-        find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)
+        find_memo = identity_of(memo_target, "DocNumber", body, customer_id)
         if heal_memo is not None:
             memo, memo_healed = self._writer.heal(memo_target, heal_memo, body, find_memo)
             healed.append(f"credit memo {memo_healed}")
@@ -53,7 +53,7 @@ class CreditNotePush(DocumentPush):
             applying["PaymentRefNum"] = body["DocNumber"]
             application_target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             find_application = identity_of(
-                application_target, "PaymentRefNum", applying["PaymentRefNum"], customer_id
+                application_target, "PaymentRefNum", applying, customer_id, with_amount=True
             )
             if heal_application is not None:
                 _written, application_healed = self._writer.heal(

@@ -41,7 +41,7 @@ class InvoicePush(DocumentPush):
         lines = [self._references.line(line) for line in invoice.lines]
         body = invoice_body(invoice, customer_id, lines, self._config.settings)
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
-        find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
+        find = identity_of(target, "DocNumber", body, customer_id)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             self._release_if_landed(written)
@@ -63,7 +63,7 @@ class InvoicePush(DocumentPush):
         has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
         policy = self._config.settings.deletion_policy
         if invoice.status == "void" or policy == "void" or has_payments:
-            self._writer.void(target, link, str(current["SyncToken"]))
+            self._writer.void(target, link, current)
             return Applied(
                 reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
             )

@@ -42,7 +42,7 @@ class PaymentPush(DocumentPush):
         customer_id = self._references.customer_id(payment.customer_id)
         body = payment_body(payment, customer_id, method_id, invoice_ids, self._config.settings)
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
-        find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        find = identity_of(target, "PaymentRefNum", body, customer_id, with_amount=True)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
             return Applied(reason=healed, qbo_id=written.qbo_id)
