@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qbosync.qbo.client import qbo_literal
 from qbosync.store.links import LinkState
 from qbosync.sync.configuration import TenantSettings
 from tests.support.push_world import PushWorld, push_world
@@ -327,3 +328,39 @@ def test_given_a_hand_entered_invoice_with_our_number_when_pushed_then_only_a_co
         assert held["SyncToken"] == by_hand["SyncToken"]  # a different document: left alone
         (failed,) = world.events.list(world.tenant_id, "failed", limit=10).items
         assert failed.reason_code == "qbo_duplicate_doc_number"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("entity", "name_field"), [("Customer", "DisplayName"), ("Item", "Name")], ids=["customer", "item"]
+)
+def test_given_a_customer_or_item_create_whose_answer_was_lost_when_redelivered_then_qbo_has_one(
+    world: PushWorld, entity: str, name_field: str
+) -> None:
+    invoice = world.new_invoice(lines=1)
+    source_id = (
+        invoice["customer_id"]
+        if entity == "Customer"
+        else world.source.get_invoice(invoice["id"]).lines[0].product_id
+    )
+    DiesAroundWrite.armed = create_of(entity.lower())
+    world.deliver_all()
+    with pytest.raises(AssertionError):
+        world.drain(max_batches=1)  # the worker died after QBO committed; the queue has it again
+
+    (open_create,) = world.ledger.ambiguous(world.tenant_id)
+    assert (open_create.link_entity, open_create.source_id, open_create.operation) == (
+        entity,
+        source_id,
+        "create",
+    )
+    world.drain()
+
+    assert DiesAroundWrite.deaths == 1
+    link = world.linked(entity, source_id)
+    name = world.qbo.read(entity, link.qbo_id)[name_field]
+    assert len(world.qbo_rows(entity, f"{name_field} = {qbo_literal(name)}")) == 1
+    assert world.qbo_writes(f"POST {entity.lower()}") == 1  # found by name, never sent again
+    assert link.origin == "qbosync"
+    assert world.linked("Invoice", invoice["id"]).qbo_id
+    assert _nothing_open(world)

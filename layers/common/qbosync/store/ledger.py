@@ -14,7 +14,8 @@ disconnect list a tenant's open writes with one query.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -84,7 +85,8 @@ class WriteIntent(BaseModel):
 
     @property
     def is_create(self) -> bool:
-        return self.operation == "create" or self.operation.startswith(("create-", "recreate-"))
+        creating = ("create-", "recreate-", "bulk-create")
+        return self.operation == "create" or self.operation.startswith(creating)
 
     @property
     def is_update(self) -> bool:
@@ -95,20 +97,37 @@ class WriteIntent(BaseModel):
         return now - self.started_at < window
 
 
+def _item_of(intent: WriteIntent) -> dict[str, Any]:
+    return {
+        "pk": tenant_pk(intent.tenant_id),
+        "sk": intent_sk(intent.link_entity, intent.source_id),
+        "item_type": "write_intent",
+        **intent.model_dump(mode="json"),
+    }
+
+
 class WriteLedger:
-    def __init__(self, table: MainTable | None = None) -> None:
+    def __init__(self, table: MainTable | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self._table = table or MainTable()
+        self._sleep = sleep
 
     def begin(self, intent: WriteIntent) -> None:
         """Record the intent durably; raises (and nothing is sent to QBO) when the store fails."""
-        self._table.put(
-            {
-                "pk": tenant_pk(intent.tenant_id),
-                "sk": intent_sk(intent.link_entity, intent.source_id),
-                "item_type": "write_intent",
-                **intent.model_dump(mode="json"),
-            }
-        )
+        self._table.put(_item_of(intent))
+
+    def begin_many(self, intents: Sequence[WriteIntent]) -> None:
+        """Record the intents of one batch request (25 a store call) before it is sent."""
+        self._table.batch_put([_item_of(intent) for intent in intents], sleep=self._sleep)
+
+    def settle_many(self, tenant_id: str, link_entity: str, source_ids: Iterable[str]) -> None:
+        """Settle the intents of writes whose outcome is recorded (or proved moot)."""
+        keys = [(tenant_pk(tenant_id), intent_sk(link_entity, source_id)) for source_id in source_ids]
+        self._table.batch_delete(keys, sleep=self._sleep)
+
+    def open_source_ids(self, tenant_id: str, link_entity: str) -> set[str]:
+        """The source ids of a tenant's open writes of one link entity (one query, usually empty)."""
+        prefix = f"{_PREFIX}{link_entity}#"
+        return {str(item["source_id"]) for item in self._table.query_all(tenant_pk(tenant_id), prefix)}
 
     def open(self, tenant_id: str, link_entity: str, source_id: str) -> WriteIntent | None:
         item = self._table.get(tenant_pk(tenant_id), intent_sk(link_entity, source_id))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.records.links import new_link
@@ -37,6 +38,8 @@ class PageContext:
     links: LinkRepository
     clock: Callable[[], datetime]
     batch_size: int = QBO_BATCH_MAX_ITEMS
+    ledger: WriteLedger = field(default_factory=WriteLedger)
+    """Batch creates record their intents here (``bulk.common.create_in_batches``)."""
 
     def record_created_links(
         self, entity: str, created: Sequence[tuple[CreatedRecord, Mapping[str, Any]]]

@@ -245,7 +245,7 @@ class PushService:
             links=deps.links,
             config=config,
             references=QboReferences(
-                tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock
+                tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock, ledger=deps.ledger
             ),
             writer=QboWriter(
                 tenant_id,
