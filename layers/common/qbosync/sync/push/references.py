@@ -87,8 +87,8 @@ class QboReferences:
             return link.qbo_id
         customer = self._source.get_customer(source_customer_id)
         creating = _Creation(CUSTOMER, customer.id, customer.version, "DisplayName")
-        open_intent = self._ledger.open(self._tenant_id, CUSTOMER, customer.id)
         found = self._find("Customer", "DisplayName", customer.display_name)
+        open_intent = self._ledger.open(self._tenant_id, CUSTOMER, customer.id)
         if found is not None:
             return self._link(creating, found, _origin_of_found(open_intent))
         generation = _next_generation(open_intent)
@@ -172,8 +172,8 @@ class QboReferences:
     def _ensure_item(self, product: SourceProduct) -> str:
         name = qbo_item_name(product.name)
         creating = _Creation(ITEM, product.id, product.version, "Name")
-        open_intent = self._ledger.open(self._tenant_id, ITEM, product.id)
         found = self._find("Item", "Name", name)
+        open_intent = self._ledger.open(self._tenant_id, ITEM, product.id)
         if found is not None:
             return self._link(creating, found, _origin_of_found(open_intent))
         item_type = self._config.mappings[MappingKind.PRODUCT_TYPES][product.product_type]
