@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from qbosync.store.table import MainTable, tenant_pk
+from qbosync.store.table import Condition, ConditionFailed, MainTable, tenant_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -114,6 +114,16 @@ class WriteLedger:
     def begin(self, intent: WriteIntent) -> None:
         """Record the intent durably; raises (and nothing is sent to QBO) when the store fails."""
         self._table.put(_item_of(intent))
+
+    def begin_unless_open(self, intent: WriteIntent) -> bool:
+        """Record the intent only if no write of its document is open; False (nothing written) when one
+        is. The write path's first call: one conditional put instead of a read and a put, since almost
+        always nothing is open."""
+        try:
+            self._table.put(_item_of(intent), condition=Condition("attribute_not_exists(pk)"))
+        except ConditionFailed:
+            return False
+        return True
 
     def begin_many(self, intents: Sequence[WriteIntent]) -> None:
         """Record the intents of one batch request (25 a store call) before it is sent."""

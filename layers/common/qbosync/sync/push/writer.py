@@ -137,24 +137,43 @@ class QboWriter:
         self._clock = clock
         self._ledger = ledger
         self._window = requestid_window
+        self._begun: WriteIntent | None = None
+        """The intent ``upsert`` recorded up front (no write was open), which the write it starts uses."""
 
     def upsert(
         self, target: Target, link: Link | None, body: dict[str, Any], identity: DocumentIdentity
     ) -> Link:
-        """Create or update one QBO record and record its link at ``version``."""
+        """Create or update one QBO record and record its link at ``version``.
+
+        The write's intent is first put on the condition that no write of the document is open (one
+        store call); only when one is open is it read and resolved before anything is written.
+        """
         digest = content_hash(body)
         generation = 0
-        if link is None or not link.is_live:
+        self._begun = None
+        creating = link is None or not link.is_live
+        if creating and not self._begin_unless_open(target, "create", identity):
             adopted, generation = self.resolve_open_create(target, body, identity)
             link = adopted or link
+        operation = "update"
         if link is not None and link.is_live:
-            link, operation = self.resolve_open_update(target, link, body, digest)
+            if link.content_hash != digest and not self._begin_unless_open(target, "update"):
+                link, operation = self.resolve_open_update(target, link, body, digest)
             if link.content_hash == digest:
                 return self.record(link, target.version)
             record = self.update(target, link.qbo_id, link.sync_token, body, operation=operation)
             return self.record(relinked(link, record, digest), target.version)
         record = self.create(target, body, identity, generation=generation)
         return self.record(self._new_link(target, record, digest), target.version)
+
+    def _begin_unless_open(
+        self, target: Target, operation: str, identity: DocumentIdentity | None = None
+    ) -> bool:
+        intent = self._intent(target, operation, target.request_id(self._tenant, operation), identity)
+        if not self._ledger.begin_unless_open(intent):
+            return False
+        self._begun = intent
+        return True
 
     def _new_link(self, target: Target, record: Mapping[str, Any], digest: str | None) -> Link:
         return Link(
@@ -272,19 +291,35 @@ class QboWriter:
         identity: DocumentIdentity | None = None,
         generation: int = 0,
     ) -> None:
-        self._ledger.begin(
-            WriteIntent(
-                tenant_id=self._tenant,
-                link_entity=target.link_entity,
-                qbo_entity=target.qbo_entity,
-                source_id=target.source_id,
-                version=target.version,
-                operation=operation,
-                request_id=request_id,
-                started_at=self._clock(),
-                generation=generation,
-                identity=identity,
-            )
+        """Record the intent of the write about to be sent, unless ``upsert`` recorded just this one."""
+        begun, self._begun = self._begun, None
+        if begun is not None and (begun.link_entity, begun.source_id, begun.request_id) == (
+            target.link_entity,
+            target.source_id,
+            request_id,
+        ):
+            return
+        self._ledger.begin(self._intent(target, operation, request_id, identity, generation))
+
+    def _intent(
+        self,
+        target: Target,
+        operation: str,
+        request_id: str,
+        identity: DocumentIdentity | None = None,
+        generation: int = 0,
+    ) -> WriteIntent:
+        return WriteIntent(
+            tenant_id=self._tenant,
+            link_entity=target.link_entity,
+            qbo_entity=target.qbo_entity,
+            source_id=target.source_id,
+            version=target.version,
+            operation=operation,
+            request_id=request_id,
+            started_at=self._clock(),
+            generation=generation,
+            identity=identity,
         )
 
     def heal(
