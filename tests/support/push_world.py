@@ -188,6 +188,12 @@ class CrashingLedger(WriteLedger):
         super().begin(intent)
         self._crashes.intent_recorded()
 
+    def begin_unless_open(self, intent: WriteIntent) -> bool:
+        begun = super().begin_unless_open(intent)
+        if begun:
+            self._crashes.intent_recorded()
+        return begun
+
     def open(self, tenant_id: str, link_entity: str, source_id: str) -> WriteIntent | None:
         found = super().open(tenant_id, link_entity, source_id)
         if found is not None:

@@ -1,10 +1,13 @@
-"""The write ledger: every QBO write of the push is recorded as an *intent* before the HTTP call, and
-the intent is settled (deleted) in the same transaction that records the write's outcome in the link.
+"""The write ledger: every QBO write (the push's documents, the customers and items it creates, the bulk
+sync's batch creates) is recorded as an *intent* before the HTTP call, and the intent is settled
+(deleted) in the same transaction that records the write's outcome in the link (a bulk batch: once QBO
+answered for each of its items).
 
-An intent that is still open when the next delivery, retry, redrive or heal of the same document
-arrives is *ambiguous*: QBO may or may not have committed it. The writer resolves it before writing
-again (``qbosync.sync.push.writer``). One intent per link (tenant, link entity, source id): a document is
-written by one delivery at a time, and a newer write replaces an older one only after resolving it.
+An intent that is still open when the next delivery, retry, redrive or heal of the same record
+arrives is *ambiguous*: QBO may or may not have committed it. It is resolved before writing again
+(``qbosync.sync.push.writer``, ``qbosync.sync.push.references``, ``qbosync.sync.bulk.common``). One intent
+per link (tenant, link entity, source id): a record is written by one delivery at a time, and a newer
+write replaces an older one only after resolving it.
 
 Why a separate item rather than a field of the link: a document's first create has no link yet (the
 link needs a QBO id), and the intent must outlive a link write that failed; keeping it beside the link
