@@ -3,7 +3,7 @@ push worker, with QBO failing on purpose and workers dying mid-write, then check
 exactly.
 
     .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02
-                                    --crash-rate 0.02]
+                                    --crash-rate 0.02 --requestid-window-seconds 3600]
     .venv/bin/python bench/push.py --runtime [...]
 
 Mode ``--runtime``: ``python -m local.runtime`` is started as a process; the tenant is connected through
@@ -59,6 +59,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--crash-rate", type=float, default=0.02, help="share of QBO writes the worker dies in (default mode)"
     )
+    parser.add_argument(
+        "--requestid-window-seconds",
+        type=float,
+        default=3600,
+        help="how long QBO is trusted to replay a requestid (0: every open create is looked up)",
+    )
     parser.add_argument("--runtime", action="store_true", help="go through python -m local.runtime")
     parser.add_argument(
         "--qbo-requests-per-minute", type=int, default=500, help="QBO's per-realm limit (Intuit: 500)"
@@ -91,6 +97,8 @@ def _environment(table_name: str, endpoint: str | None = None) -> None:
 
 def _in_process(options: argparse.Namespace) -> Outcome:
     _environment("qbosync-bench")
+    from datetime import timedelta
+
     from moto import mock_aws
 
     with mock_aws():
@@ -105,6 +113,7 @@ def _in_process(options: argparse.Namespace) -> Outcome:
             products=options.products,
             qbo_requests_per_minute=options.qbo_requests_per_minute,
             crashes=crashes,
+            requestid_window=timedelta(seconds=options.requestid_window_seconds),
         ) as world:
             world.configure()
             world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
