@@ -1,8 +1,9 @@
 """Benchmark the push flow: 1,000 source changes of every kind through the webhook receiver and the
-push worker, with QBO failing on purpose, then check QBO against the source exactly.
+push worker, with QBO failing on purpose and workers dying mid-write, then check QBO against the source
+exactly.
 
-    .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02]
-                                   [--foreign-share 0.2]
+    .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02
+                                    --crash-rate 0.02 --requestid-window-seconds 3600 --foreign-share 0.2]
     .venv/bin/python bench/push.py --runtime [...]
 
 Mode ``--runtime``: ``python -m local.runtime`` is started as a process; the tenant is connected through
@@ -17,9 +18,17 @@ in rounds through the source sandbox's control API; each round's webhooks are PO
 shuffled order, then the worker drains the queue (a failed record is made visible again at once,
 where Lambda would wait for the visibility timeout).
 
+The crash fault (default mode only): for ``--crash-rate`` of the QBO writes (seeded by ``--seed``) the
+worker dies at a random point between the write's intent and its outcome: after the intent is stored
+and before the HTTP call, after QBO committed and before the answer is read, or after the answer and
+before the link and the intent's settlement are stored (``tests.support.push_world.WorkerCrashes``).
+SQS then delivers the change again, and the write ledger resolves the open intent.
+
 Figures: throughput (changes per second, end to end), latency from a webhook's first POST to its
 event being done (p50, p99: includes waiting behind the rest of its round), QBO requests per change
-(every request QBO saw, retries included). Last line: ``RESULT {json}``.
+(every request QBO saw, retries included), the QBO reads and writes made while resolving open intents
+(what the ledger costs in QBO), and DynamoDB calls per change by operation (default mode). Last line:
+``RESULT {json}``.
 
 Currencies: ``--foreign-share`` (default 0.2) of new invoices are billed in EUR to customers kept for
 EUR, with their payments and credit notes in EUR too; QBO has multi-currency on and a EUR rate. The final
@@ -33,6 +42,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +65,15 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--foreign-share", type=float, default=0.2, help="share of new invoices billed in EUR (0: none)"
     )
     parser.add_argument("--foreign-rate", default="1.0825", help="home (USD) units per EUR")
+    parser.add_argument(
+        "--crash-rate", type=float, default=0.02, help="share of QBO writes the worker dies in (default mode)"
+    )
+    parser.add_argument(
+        "--requestid-window-seconds",
+        type=float,
+        default=3600,
+        help="how long QBO is trusted to replay a requestid (0: every open create is looked up)",
+    )
     parser.add_argument("--runtime", action="store_true", help="go through python -m local.runtime")
     parser.add_argument(
         "--qbo-requests-per-minute", type=int, default=500, help="QBO's per-realm limit (Intuit: 500)"
@@ -87,22 +106,32 @@ def _environment(table_name: str, endpoint: str | None = None) -> None:
 
 def _in_process(options: argparse.Namespace) -> Outcome:
     _environment("qbosync-bench")
+    from datetime import timedelta
+
     from moto import mock_aws
 
     with mock_aws():
+        from qbosync.store.aws import dynamodb_client
         from tests.integration.conftest import create_table_from_template
-        from tests.support.push_world import Storm, push_world
+        from tests.support.push_world import Storm, WorkerCrashes, push_world
 
         create_table_from_template("MainTable", "qbosync-bench")
+        crashes = WorkerCrashes(rate=options.crash_rate, seed=options.seed)
         with push_world(
             customers=options.customers,
             products=options.products,
             qbo_requests_per_minute=options.qbo_requests_per_minute,
+            crashes=crashes,
+            requestid_window=timedelta(seconds=options.requestid_window_seconds),
         ) as world:
             world.configure()
             _multi_currency(world.qbo_http, "", world.realm_id, options)
             world.qbo_faults(error_rate=options.error_rate, drop_after_commit_rate=options.drop_rate)
             storm = _storm(Storm, world, options)
+            dynamodb_calls: Counter[str] = Counter()
+            dynamodb_client().meta.events.register(
+                "before-call.dynamodb", lambda model, **_: dynamodb_calls.update([model.name])
+            )
             report = storm.run(changes=options.changes, per_round=options.per_round)
             return Outcome(
                 mode="in-process handlers (source_webhook, push_worker), moto, in-process sandboxes; "
@@ -111,6 +140,9 @@ def _in_process(options: argparse.Namespace) -> Outcome:
                 report=report,
                 faults=world.qbo_stats()["faults_injected"],
                 unfinished=_unfinished(world.events, world.tenant_id),
+                crashes=crashes,
+                dynamodb_calls=dynamodb_calls,
+                open_writes=len(list(world.ledger.ambiguous(world.tenant_id))),
             )
 
 
@@ -388,13 +420,20 @@ class Outcome:
     report: Any
     faults: dict[str, Any]
     unfinished: dict[str, int]
+    crashes: Any = None
+    """``WorkerCrashes`` of the run (default mode only)."""
+    dynamodb_calls: Counter[str] | None = None
+    open_writes: int = 0
 
 
 def main(argv: list[str] | None = None) -> int:
     options = _arguments(argv)
+    if options.runtime:
+        options.crash_rate = 0.0  # the crash fault reaches into the worker: default mode only
     print(
         f"changes: {options.changes} in rounds of {options.per_round}; webhooks 1-3 copies each, shuffled; "
-        f"QBO faults: {options.error_rate:.0%} 5xx, {options.drop_rate:.0%} commit-then-drop",
+        f"QBO faults: {options.error_rate:.0%} 5xx, {options.drop_rate:.0%} commit-then-drop; "
+        f"worker crashes: {options.crash_rate:.0%} of writes",
         flush=True,
     )
     outcome = _through_runtime(options) if options.runtime else _in_process(options)
@@ -419,6 +458,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"QBO requests per change: {per_change:.2f} ({report.qbo_requests} requests)")
     push_unfinished = sum(count for key, count in outcome.unfinished.items() if key.startswith("push:"))
     print(f"push events left failed or parked: {push_unfinished}; all flows: {outcome.unfinished}")
+    ledger = _ledger_figures(outcome, report.changes)
+    if ledger:
+        print(
+            f"worker crashes: {ledger['crashes']} of {ledger['writes']} writes {ledger['crash_points']}; "
+            f"open intents resolved: {ledger['resolutions']}; left open: {ledger['open_writes']}"
+        )
+        print(
+            f"ledger cost in QBO: {ledger['ledger_reads_per_change']:.3f} reads and "
+            f"{ledger['ledger_writes_per_change']:.3f} writes (requestid replays) per change"
+        )
+        print(
+            f"DynamoDB calls per change: {ledger['dynamodb_calls_per_change']:.2f} "
+            f"{json.dumps(ledger['dynamodb_calls_per_change_by_operation'], sort_keys=True)}"
+        )
     equal = not (report.duplicates or report.missing or report.mismatched)
     print(
         f"final check (amounts in both currencies): QBO {'EQUAL' if equal else 'DIFFERENT'} to expected"
@@ -440,9 +493,31 @@ def main(argv: list[str] | None = None) -> int:
         "p99_ms": round(p99, 1),
         "requests_per_change": round(per_change, 3),
         "foreign_documents": foreign,
+        "crash_rate": options.crash_rate,
+        **ledger,
     }
     print("RESULT " + json.dumps(result, sort_keys=True))
-    return 0 if equal and push_unfinished == 0 else 1
+    return 0 if equal and push_unfinished == 0 and not ledger.get("open_writes") else 1
+
+
+def _ledger_figures(outcome: Outcome, changes: int) -> dict[str, Any]:
+    """Crashes, open intents resolved and what that cost in QBO; DynamoDB calls per change."""
+    crashes, calls = outcome.crashes, outcome.dynamodb_calls
+    if crashes is None or calls is None:
+        return {}
+    return {
+        "writes": crashes.writes,
+        "crashes": crashes.crashes,
+        "crash_points": dict(sorted(crashes.by_point.items())),
+        "resolutions": crashes.resolutions,
+        "open_writes": outcome.open_writes,
+        "ledger_reads_per_change": round(crashes.resolution_reads / changes, 4),
+        "ledger_writes_per_change": round(crashes.resolution_writes / changes, 4),
+        "dynamodb_calls_per_change": round(sum(calls.values()) / changes, 2),
+        "dynamodb_calls_per_change_by_operation": {
+            name: round(count / changes, 2) for name, count in sorted(calls.items())
+        },
+    }
 
 
 if __name__ == "__main__":

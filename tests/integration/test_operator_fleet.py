@@ -42,10 +42,12 @@ class RecordingDisconnect:
 
     def __init__(self, connections: ConnectionRepository) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.forced: list[bool] = []
         self._connections = connections
 
-    def __call__(self, tenant_id: str, operator: str) -> None:
+    def __call__(self, tenant_id: str, operator: str, *, force: bool = False) -> None:
         self.calls.append((tenant_id, operator))
+        self.forced.append(force)
         self._connections.mark_disconnected(tenant_id, operator, NOW)
 
 

@@ -77,3 +77,27 @@ def test_given_a_newer_link_when_an_older_one_is_recorded_with_a_settlement_then
 
     assert ledger.open("acme", "Payment", "pay_000001") == _intent()
     assert links.get("acme", "Payment", "pay_000001") == _link(5)
+
+
+@pytest.mark.integration
+def test_given_an_open_write_when_another_begins_unless_open_then_it_is_refused_and_the_open_one_kept(
+    main_table: str,
+) -> None:
+    ledger = WriteLedger()
+    assert ledger.begin_unless_open(_intent()) is True
+
+    later = _intent().model_copy(update={"version": 4, "request_id": "f" * 32})
+
+    assert ledger.begin_unless_open(later) is False
+    assert ledger.open("acme", "Payment", "pay_000001") == _intent()
+
+
+@pytest.mark.integration
+def test_given_a_batch_of_intents_when_some_are_settled_then_only_the_rest_stay_open(main_table: str) -> None:
+    ledger = WriteLedger(sleep=lambda _s: None)
+    ledger.begin_many([_intent(f"cus_{n}").model_copy(update={"link_entity": "Customer"}) for n in range(30)])
+
+    ledger.settle_many("acme", "Customer", [f"cus_{n}" for n in range(28)])
+
+    assert ledger.open_source_ids("acme", "Customer") == {"cus_28", "cus_29"}
+    assert ledger.open_source_ids("acme", "Payment") == set()

@@ -7,12 +7,15 @@ receiver and worker handlers as Lambda would call them. No tests live here; the 
 from __future__ import annotations
 
 import json
+import random
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from starlette.applications import Starlette
@@ -40,7 +43,7 @@ from qbosync.store.config import (
     SettingsRepository,
 )
 from qbosync.store.events import EventRepository, SyncEvent
-from qbosync.store.ledger import WriteLedger
+from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
@@ -61,6 +64,9 @@ from qbosync.sync.retry.requeue import EventRequeue
 from tests.integration.conftest import create_table_from_template, template
 from tests.support.fakes import StaticToken
 from tests.support.lambda_context import LambdaContextStub
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 TENANT = "acme"
 SOURCE_WEBHOOK_KEY = "push-tests-source-webhook-key"
@@ -110,6 +116,119 @@ class DroppedConnections(httpx.BaseTransport):
             raise httpx.RemoteProtocolError(
                 "server disconnected without a complete answer", request=request
             ) from None
+
+
+class WorkerCrashed(Exception):
+    """The worker died (timeout, memory) between a QBO write's intent and its outcome. Nothing of qbosync
+    handles it: the batch reports the record failed and SQS delivers the change again, as it would after
+    the visibility timeout of a Lambda that died."""
+
+
+class CrashPoint(StrEnum):
+    BEFORE_CALL = "after the intent, before the QBO call"
+    AFTER_COMMIT = "after QBO committed, before the answer was read"
+    BEFORE_OUTCOME = "after the answer, before the link and settlement were stored"
+
+
+@dataclass
+class WorkerCrashes:
+    """Kills the worker at a random point between a write's intent and its outcome, for ``rate`` of the
+    writes (seeded); and counts the QBO requests made while an open intent is being resolved (what the
+    write ledger costs in QBO)."""
+
+    rate: float = 0.0
+    seed: int = 0
+    writes: int = 0
+    by_point: Counter[str] = field(default_factory=Counter)
+    resolutions: int = 0
+    resolution_reads: int = 0
+    resolution_writes: int = 0
+    _armed: CrashPoint | None = None
+    _resolving: bool = False
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    @property
+    def crashes(self) -> int:
+        return sum(self.by_point.values())
+
+    def intent_recorded(self) -> None:
+        self._resolving = False
+        self._armed = None
+        self.writes += 1
+        if self.rate <= 0 or self._rng.random() >= self.rate:
+            return
+        point = self._rng.choice(list(CrashPoint))
+        self.by_point[point.name] += 1
+        if point is CrashPoint.BEFORE_CALL:
+            raise WorkerCrashed(point.value)
+        self._armed = point
+
+    def open_intent_found(self) -> None:
+        self._resolving = True
+        self.resolutions += 1
+
+    def qbo_request(
+        self, request: httpx.Request, send: Callable[[httpx.Request], httpx.Response]
+    ) -> httpx.Response:
+        if self._resolving:
+            if request.method == "GET":
+                self.resolution_reads += 1
+            else:
+                self.resolution_writes += 1
+        answer = send(request)
+        if self._armed is CrashPoint.AFTER_COMMIT and request.method == "POST":
+            self._armed = None
+            raise WorkerCrashed(CrashPoint.AFTER_COMMIT.value)
+        return answer
+
+    def outcome_recording(self) -> None:
+        self._resolving = False
+        if self._armed is CrashPoint.BEFORE_OUTCOME:
+            self._armed = None
+            raise WorkerCrashed(CrashPoint.BEFORE_OUTCOME.value)
+
+
+class CrashingLedger(WriteLedger):
+    def __init__(self, crashes: WorkerCrashes) -> None:
+        super().__init__()
+        self._crashes = crashes
+
+    def begin(self, intent: WriteIntent) -> None:
+        super().begin(intent)
+        self._crashes.intent_recorded()
+
+    def begin_unless_open(self, intent: WriteIntent) -> bool:
+        begun = super().begin_unless_open(intent)
+        if begun:
+            self._crashes.intent_recorded()
+        return begun
+
+    def open(self, tenant_id: str, link_entity: str, source_id: str) -> WriteIntent | None:
+        found = super().open(tenant_id, link_entity, source_id)
+        if found is not None:
+            self._crashes.open_intent_found()
+        return found
+
+
+class CrashingLinks(LinkRepository):
+    def __init__(self, crashes: WorkerCrashes) -> None:
+        super().__init__()
+        self._crashes = crashes
+
+    def put(self, link: Link, *, together: Sequence[TransactWriteItemTypeDef] = ()) -> Link:
+        self._crashes.outcome_recording()
+        return super().put(link, together=together)
+
+
+class CrashingTransport(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport, crashes: WorkerCrashes) -> None:
+        self._inner = inner
+        self._crashes = crashes
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._crashes.qbo_request(request, self._inner.handle_request)
 
 
 def issue_access_token(qbo_app: Starlette, realm_id: str) -> str:
@@ -430,11 +549,13 @@ def push_world(
     qbo_requests_per_minute: int | None = None,
     requestid_window: timedelta = REQUESTID_WINDOW,
     company_books_ttl: timedelta = COMPANY_BOOKS_TTL,
+    crashes: WorkerCrashes | None = None,
 ) -> Iterator[PushWorld]:
     """Everything the push flow touches, in-process. Needs moto active and ``TABLE_NAME`` set.
 
     ``qbo_requests_per_minute`` puts QBO's per-realm rate limit on the sandbox (fixed one-minute
-    windows) and the project's ``RealmGovernor`` in front of the client, as deployed.
+    windows) and the project's ``RealmGovernor`` in front of the client, as deployed. ``crashes`` kills
+    the worker between writes' intents and outcomes (``WorkerCrashes``).
     """
     create_table_from_template("IdempotencyTable", IDEMPOTENCY_TABLE)
     queue_url, queue_arn = create_push_queue()
@@ -467,6 +588,8 @@ def push_world(
         source_http = stack.enter_context(in_process_client(source_app, base_url="http://source-sandbox"))
         qbo_http = stack.enter_context(in_process_client(qbo_app, base_url="http://qbo-sandbox"))
         transport: httpx.BaseTransport = DroppedConnections(qbo_http._transport)
+        if crashes is not None:
+            transport = CrashingTransport(transport, crashes)
         qbo_http._transport = wrap_qbo_transport(transport) if wrap_qbo_transport else transport
         TenantRepository().register(Tenant(tenant_id=TENANT, name="Acme"))
         TenantSecrets().put_source_credentials(TENANT, tenant_config.api_key)
@@ -486,8 +609,8 @@ def push_world(
         )
         queue = PushQueue(queue_url=queue_url)
         events = EventRepository()
-        links = LinkRepository()
-        ledger = WriteLedger()
+        links = LinkRepository() if crashes is None else CrashingLinks(crashes)
+        ledger = WriteLedger() if crashes is None else CrashingLedger(crashes)
         configuration = ConfigurationService(
             SettingsRepository(), MappingRepository(), AuditRepository(), utc_now
         )

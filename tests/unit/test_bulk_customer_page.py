@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from qbosync.qbo.client import BatchItem, BatchItemResult
+from qbosync.qbo.faults import QboUncertainOutcome
 from qbosync.qbo.metadata import last_updated_time
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.models import PageDescriptor
@@ -218,3 +221,35 @@ def test_given_links_lost_after_the_creates_when_the_page_is_retried_then_the_li
         link.qbo_written_at is not None and link.qbo_written_at == last_updated_time(rows[link.qbo_id])
         for link in linked
     )
+
+
+def test_given_a_batch_whose_answer_was_lost_when_the_page_is_retried_then_each_is_created_once_and_settled(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page_context = context(qbo, source, links)
+    before = len(qbo_names(qbo))
+    real_batch = page_context.qbo.batch
+    answers_lost = [True]
+
+    def committed_then_lost(items: Sequence[BatchItem], request_id: str | None) -> list[BatchItemResult]:
+        results = real_batch(items, request_id)
+        if answers_lost:
+            answers_lost.clear()
+            raise QboUncertainOutcome(
+                "QBO committed the batch; its answer never came back", request_id=request_id, entity="batch"
+            )
+        return results
+
+    monkeypatch.setattr(page_context.qbo, "batch", committed_then_lost)
+    with pytest.raises(QboUncertainOutcome):
+        sync_customer_page(page_context, PAGE)
+    open_creates = list(WriteLedger().ambiguous(TENANT))
+    assert len(open_creates) == page_context.batch_size
+    assert {intent.operation for intent in open_creates} == {"bulk-create"}
+
+    retried = sync_customer_page(page_context, PAGE)
+
+    expected = active_customers(source)
+    assert len(qbo_names(qbo)) == before + len(expected)
+    assert retried.created == len(expected)
+    assert list(WriteLedger().ambiguous(TENANT)) == []

@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     offboard.add_argument("tenant_id")
     offboard.add_argument("--operator", required=True, help="who offboards (kept in the connection trail)")
     offboard.add_argument("--retention-days", type=int, default=30)
+    offboard.add_argument(
+        "--force",
+        action="store_true",
+        help="disconnect even while QBO writes have no recorded outcome (check those documents in QBO)",
+    )
 
     purge = commands.add_parser("purge", help="delete the data of offboarded tenants past their retention")
     purge.add_argument("--tenant", dest="tenant_id")
@@ -78,6 +83,15 @@ def _secret_reader(stdin: TextIO) -> Callable[[str], str]:
     return read
 
 
+def _ambiguous_writes(refusal: QbosyncError) -> str:
+    """The disconnect's 409 for a person: each open write on its own line, then what to do."""
+    lines = [f"refused: {refusal.code}: {refusal.message}"]
+    row = "  {entity} {source_id} version {version}: {operation}, requestid {request_id}, since {started_at}"
+    lines += [row.format(**write) for write in refusal.details]
+    lines.append("Run offboard again once the push has settled them, or add --force and check them in QBO.")
+    return "\n".join(lines)
+
+
 def _dump(value: Any) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json()
@@ -90,6 +104,7 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
     """Run one command; ``operator`` lets tests pass a ``FleetOperator`` over moto."""
     args = _parser().parse_args(argv)
     from qbosync.operator.fleet import FleetOperator
+    from qbosync.sync.connection import AmbiguousWrites
 
     fleet = operator or FleetOperator()
     read_secret = _secret_reader(stdin)
@@ -115,9 +130,12 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
         elif args.command == "resume":
             result = fleet.resume(args.tenant_id, args.operator)
         elif args.command == "offboard":
-            result = fleet.offboard(args.tenant_id, args.operator, args.retention_days)
+            result = fleet.offboard(args.tenant_id, args.operator, args.retention_days, force=args.force)
         else:
             result = fleet.purge(args.tenant_id)
+    except AmbiguousWrites as exc:
+        print(_ambiguous_writes(exc), file=sys.stderr)
+        return 2
     except (QbosyncError, ValidationError, ValueError) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2

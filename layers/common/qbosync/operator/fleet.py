@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
 
@@ -66,10 +67,18 @@ def _pause_service() -> TenantPause:
     return tenant_pause()
 
 
-def _disconnect_through_connection_service(tenant_id: str, operator: str) -> None:
+class Disconnect(Protocol):
+    """Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
+
+    Raises ``AmbiguousWrites`` while a QBO write's outcome is unknown, unless ``force``."""
+
+    def __call__(self, tenant_id: str, operator: str, *, force: bool = False) -> object: ...
+
+
+def _disconnect_through_connection_service(tenant_id: str, operator: str, *, force: bool = False) -> None:
     from qbosync.sync.wiring import connection_service
 
-    connection_service().disconnect(tenant_id, operator)
+    connection_service().disconnect(tenant_id, operator, force=force)
 
 
 @dataclass
@@ -83,8 +92,7 @@ class FleetOperator:
     connections: ConnectionRepository = field(default_factory=ConnectionRepository)
     checkpoints: CheckpointRepository = field(default_factory=CheckpointRepository)
     events: EventRepository = field(default_factory=EventRepository)
-    # Revokes the grant at Intuit and deletes the tokens (the admin API's disconnect, run as the operator).
-    disconnect: Callable[[str, str], None] = _disconnect_through_connection_service
+    disconnect: Disconnect = _disconnect_through_connection_service
     # Pauses and resumes a tenant's sync (the admin API's pause, run as the operator).
     pause_service: Callable[[], TenantPause] = _pause_service
     clock: Callable[[], datetime] = utc_now
@@ -148,9 +156,18 @@ class FleetOperator:
         return [self._summary(tenant) for tenant in self.tenants.list_all()]
 
     def offboard(
-        self, tenant_id: str, operator: str, retention_days: int = DEFAULT_RETENTION_DAYS
+        self,
+        tenant_id: str,
+        operator: str,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        *,
+        force: bool = False,
     ) -> OffboardReport:
-        """Revoke at Intuit, delete the tenant's secrets now, refuse it everywhere, purge its data later."""
+        """Revoke at Intuit, delete the tenant's secrets now, refuse it everywhere, purge its data later.
+
+        While a QBO write's outcome is unknown the disconnect refuses (``AmbiguousWrites``) and nothing
+        changes; ``force`` disconnects anyway, leaving those documents to be checked in QBO by hand.
+        """
         if retention_days < 0:
             raise ValueError("retention days cannot be negative")
         profile = self.tenants.profile(tenant_id)
@@ -159,7 +176,7 @@ class FleetOperator:
         connection = self.connections.get(tenant_id)
         disconnected = connection is not None and connection.status != "disconnected"
         if disconnected:
-            self.disconnect(tenant_id, operator)
+            self.disconnect(tenant_id, operator, force=force)
         self.secret_box.delete(get_settings().tenant_source_secret_name(tenant_id))
         now = self.clock()
         marked = self.tenants.mark_offboarded(tenant_id, now, now + timedelta(days=retention_days))

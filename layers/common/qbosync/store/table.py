@@ -558,11 +558,15 @@ class MainTable:
 
     def batch_put(self, items: Sequence[Mapping[str, Any]], *, sleep: Callable[[float], None]) -> None:
         """Unconditional puts in batches of 25, retrying unprocessed items with a short backoff."""
-        for start in range(0, len(items), _BATCH_WRITE_LIMIT):
-            pending: list[Any] = [
-                {"PutRequest": {"Item": serialize(stamped(item))}}
-                for item in items[start : start + _BATCH_WRITE_LIMIT]
-            ]
+        self._batch_write([{"PutRequest": {"Item": serialize(stamped(item))}} for item in items], sleep)
+
+    def batch_delete(self, keys: Sequence[tuple[str, str]], *, sleep: Callable[[float], None]) -> None:
+        """Unconditional deletes in batches of 25 (a missing item is no error), retried like puts."""
+        self._batch_write([{"DeleteRequest": {"Key": self.key(pk, sk)}} for pk, sk in keys], sleep)
+
+    def _batch_write(self, requests: Sequence[Any], sleep: Callable[[float], None]) -> None:
+        for start in range(0, len(requests), _BATCH_WRITE_LIMIT):
+            pending: list[Any] = list(requests[start : start + _BATCH_WRITE_LIMIT])
             for attempt in range(_BATCH_RETRIES):
                 response = self._call(
                     "BatchWriteItem",

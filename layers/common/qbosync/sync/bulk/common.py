@@ -10,6 +10,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
 from qbosync.qbo.metadata import metadata_time
+from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import SKIP_SAMPLE_SIZE, EntityCounts, SkippedSample, SkipTally
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, FailedRecord, SkippedRecord
@@ -109,6 +110,13 @@ def records_to_sync(
     return pending
 
 
+def noted_link(link: Link | None, linked: list[str]) -> Link | None:
+    """``link``, its source id noted in ``linked`` when there is one (a page settles their open creates)."""
+    if link is not None:
+        linked.append(link.source_id)
+    return link
+
+
 def count_existing_link(tally: Tally, link: Link, run_started_at: datetime) -> None:
     """A record already linked: made by this run (an earlier attempt) counts as it did then."""
     if link.updated_at >= run_started_at:
@@ -172,6 +180,15 @@ class CreationOutcome:
     failed: list[tuple[Creation, str]]
 
 
+@dataclass(frozen=True)
+class BatchLedger:
+    """The write ledger as the batch creates use it: an intent per record before each batch is sent,
+    settled once QBO answered for every item of it."""
+
+    ledger: WriteLedger
+    clock: Callable[[], datetime]
+
+
 def create_in_batches(
     qbo: QboClient,
     tally: Tally,
@@ -182,12 +199,15 @@ def create_in_batches(
     operation: str,
     batch_size: int,
     on_created: Callable[[list[tuple[Creation, dict[str, Any]]]], None],
+    writes: BatchLedger,
 ) -> CreationOutcome:
     """Create through the batch API, ``batch_size`` a request.
 
     The batch requestid is derived from exactly which records (and versions) it carries, so a retried
     page resends the same batch under the same requestid and QBO replays its answer instead of creating
-    twice. ``on_created`` records links after each batch, before the next one is sent.
+    twice. ``on_created`` records links after each batch, before the next one is sent. Each record's
+    intent is in the write ledger while its batch is out; a batch whose answer is lost leaves them open
+    (the page fails, and its retry finds what QBO made by name: ``settle_linked``).
     """
     created: list[tuple[Creation, dict[str, Any]]] = []
     duplicates: list[Creation] = []
@@ -205,6 +225,22 @@ def create_in_batches(
             BatchItem(bid=f"b{index}", entity=entity, body=creation.body, operation="create")
             for index, creation in enumerate(chunk)
         ]
+        started_at = writes.clock()
+        writes.ledger.begin_many(
+            [
+                WriteIntent(
+                    tenant_id=tenant_id,
+                    link_entity=entity,
+                    qbo_entity=entity,
+                    source_id=creation.source_id,
+                    version=creation.source_version,
+                    operation=operation,
+                    request_id=request_id,
+                    started_at=started_at,
+                )
+                for creation in chunk
+            ]
+        )
         tally.qbo_requests += 1
         results = qbo.batch(items, request_id)
         chunk_created: list[tuple[Creation, dict[str, Any]]] = []
@@ -217,8 +253,18 @@ def create_in_batches(
                 failed.append((creation, str(result.fault or "QBO returned no entity")[:300]))
         if chunk_created:
             on_created(chunk_created)
+        # QBO answered for every item: created ones are linked, refused ones made nothing.
+        writes.ledger.settle_many(tenant_id, entity, [creation.source_id for creation in chunk])
         created += chunk_created
     return CreationOutcome(created=created, duplicate_names=duplicates, failed=failed)
+
+
+def settle_linked(ledger: WriteLedger, tenant_id: str, entity: str, linked: Iterable[str]) -> None:
+    """Settle the open creates of records that are linked now: found by name after a batch whose answer
+    was lost, or linked just before a crash cut the settlement off. One query, usually empty."""
+    settled = ledger.open_source_ids(tenant_id, entity) & set(linked)
+    if settled:
+        ledger.settle_many(tenant_id, entity, sorted(settled))
 
 
 def create_with_name_policy(
@@ -234,6 +280,7 @@ def create_with_name_policy(
     renamed: Callable[[Creation], Creation],
     name_taken: str,
     both_taken: str,
+    writes: BatchLedger,
 ) -> None:
     """Create what is missing, honouring the name-collision setting for QBO's 6240.
 
@@ -250,6 +297,7 @@ def create_with_name_policy(
         operation="bulk-create",
         batch_size=batch_size,
         on_created=on_created,
+        writes=writes,
     )
     _count(tally, outcome)
     if policy == "report":
@@ -267,6 +315,7 @@ def create_with_name_policy(
         operation="bulk-create-suffixed",
         batch_size=batch_size,
         on_created=on_created,
+        writes=writes,
     )
     _count(tally, second)
     for creation in second.duplicate_names:

@@ -24,12 +24,15 @@ from qbosync.store.onboarding import (
     json_body,
 )
 from qbosync.sync.bulk.common import (
+    BatchLedger,
     Creation,
     Tally,
     create_with_name_policy,
     created_during_run,
+    noted_link,
     query_in,
     records_to_sync,
+    settle_linked,
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
@@ -98,13 +101,15 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
     """Sync one page of source customers into QBO; links are recorded before this returns."""
     tally = Tally()
     listing = context.source.list_customers(page.cursor, page.limit)
+    linked: list[str] = []
     pending = records_to_sync(
         listing.items,
         tally,
-        lambda source_id: context.links.get(context.tenant_id, CUSTOMER, source_id),
+        lambda source_id: noted_link(context.links.get(context.tenant_id, CUSTOMER, source_id), linked),
         context.config.run_started_at,
     )
     if not pending:
+        settle_linked(context.ledger, context.tenant_id, CUSTOMER, linked)
         return tally
 
     links = []
@@ -148,6 +153,7 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
                 )
     if links:
         context.links.put_many(links)
+    settle_linked(context.ledger, context.tenant_id, CUSTOMER, linked + [link.source_id for link in links])
 
     _create(context, tally, to_create)
     return tally
@@ -306,6 +312,7 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
         creations=[creation for _, creation in to_create],
         batch_size=context.batch_size,
         on_created=record,
+        writes=BatchLedger(context.ledger, context.clock),
         policy=context.config.settings.name_collision_policy,
         renamed=renamed,
         name_taken="name conflict: another QBO customer, vendor or employee already uses this display name",

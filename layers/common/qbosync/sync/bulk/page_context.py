@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.onboarding import PlanEntry, PlanRepository, SuggestionRepository
 from qbosync.sync.bulk.models import RunConfig
@@ -38,6 +39,8 @@ class PageContext:
     links: LinkRepository
     clock: Callable[[], datetime]
     batch_size: int = QBO_BATCH_MAX_ITEMS
+    ledger: WriteLedger = field(default_factory=WriteLedger)
+    """Batch creates record their intents here (``bulk.common.create_in_batches``)."""
     suggestions: SuggestionRepository | None = None
     """Where ambiguous matches are listed and admins' decisions read (None: neither)."""
     plans: PlanRepository | None = None

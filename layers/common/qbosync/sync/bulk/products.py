@@ -13,12 +13,15 @@ from typing import Any, Literal
 from qbosync.source.models import SourceProduct
 from qbosync.store.onboarding import PlanAction, PlanEntry, json_body
 from qbosync.sync.bulk.common import (
+    BatchLedger,
     Creation,
     Tally,
     create_with_name_policy,
     created_during_run,
+    noted_link,
     query_in,
     records_to_sync,
+    settle_linked,
 )
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
@@ -33,13 +36,15 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
     tally = Tally()
     config = context.config
     listing = context.source.list_products(page.cursor, page.limit)
+    linked: list[str] = []
     pending = records_to_sync(
         listing.items,
         tally,
-        lambda source_id: context.links.get(context.tenant_id, ITEM, source_id),
+        lambda source_id: noted_link(context.links.get(context.tenant_id, ITEM, source_id), linked),
         config.run_started_at,
     )
     if not pending:
+        settle_linked(context.ledger, context.tenant_id, ITEM, linked)
         return tally
 
     links = []
@@ -72,6 +77,7 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
             tally.skip(product.id, SkipReason(decision.code), decision.reason)
     if links:
         context.links.put_many(links)
+    settle_linked(context.ledger, context.tenant_id, ITEM, linked + [link.source_id for link in links])
     _create(context, tally, to_create, creations)
     return tally
 
@@ -167,6 +173,7 @@ def _create(
         creations=creations,
         batch_size=context.batch_size,
         on_created=record,
+        writes=BatchLedger(context.ledger, context.clock),
         policy=config.settings.name_collision_policy,
         renamed=renamed,
         name_taken="name conflict: another QBO item (perhaps inactive) uses this name",

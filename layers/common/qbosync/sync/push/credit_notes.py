@@ -65,7 +65,7 @@ class CreditNotePush(DocumentPush):
         self._note_number(prefix, note.number, body["DocNumber"])
         healed: list[str] = []
         memo_target = Target(CREDIT_MEMO, CREDIT_MEMO, source_id, note.version)
-        find_memo = identity_of(memo_target, "DocNumber", body["DocNumber"], customer_id)
+        find_memo = identity_of(memo_target, "DocNumber", body, customer_id)
         body = keep_qbo_number(body, "DocNumber", link)
         if heal_memo is not None:
             memo, memo_healed = self._writer.heal(memo_target, heal_memo, body, find_memo)
@@ -77,7 +77,7 @@ class CreditNotePush(DocumentPush):
             applying["PaymentRefNum"] = find_memo.value
             application_target = Target(PAYMENT, CREDIT_APPLICATION, source_id, note.version)
             find_application = identity_of(
-                application_target, "PaymentRefNum", applying["PaymentRefNum"], customer_id
+                application_target, "PaymentRefNum", applying, customer_id, with_amount=True
             )
             if heal_application is not None:
                 _written, application_healed = self._writer.heal(

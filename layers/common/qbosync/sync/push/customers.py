@@ -9,7 +9,7 @@ recognised as qbosync's own write.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from qbosync.qbo.client import QboClient, request_id_for
 from qbosync.qbo.metadata import last_updated_time
 from qbosync.source.models import SourceCustomer
 from qbosync.source.port import SourcePort
+from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
 from qbosync.sync.configuration import TenantSettings
 from qbosync.sync.push.references import PushConfiguration, QboReferences
@@ -33,6 +34,8 @@ class CustomerPush:
     source_for: Callable[[str], SourcePort]
     links: LinkRepository
     clock: Callable[[], datetime] = utc_now
+    ledger: WriteLedger = field(default_factory=WriteLedger)
+    """Where a customer create records its intent (``QboReferences``)."""
 
     def to_qbo(
         self, tenant_id: str, settings: TenantSettings, customer: SourceCustomer, link: Link | None
@@ -49,6 +52,7 @@ class CustomerPush:
                 links=self.links,
                 config=PushConfiguration(settings),
                 clock=self.clock,
+                ledger=self.ledger,
             )
             references.customer_id(customer.id)
             return

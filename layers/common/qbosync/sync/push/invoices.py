@@ -54,7 +54,7 @@ class InvoicePush(DocumentPush):
         )
         self._note_number(settings.prefixes.invoice, invoice.number, body["DocNumber"])
         target = Target(INVOICE, INVOICE, source_id, invoice.version)
-        find = identity_of(target, "DocNumber", body["DocNumber"], customer_id)
+        find = identity_of(target, "DocNumber", body, customer_id)
         body = keep_qbo_number(body, "DocNumber", link)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)
@@ -90,7 +90,7 @@ class InvoicePush(DocumentPush):
         has_payments = any(txn.get("TxnType") == PAYMENT for txn in current.get("LinkedTxn", []) or [])
         policy = self._config.settings.deletion_policy
         if invoice.status == "void" or policy == "void" or has_payments:
-            self._writer.void(target, link, str(current["SyncToken"]))
+            self._writer.void_current(target, link, current)
             return Applied(
                 reason="voided" + (" (payments are linked)" if has_payments else ""), qbo_id=link.qbo_id
             )

@@ -61,7 +61,7 @@ class PaymentPush(DocumentPush):
             body["DepositToAccountRef"] = {"value": deposit_to}
         self._note_number(settings.prefixes.payment, payment.number, body["PaymentRefNum"])
         target = Target(PAYMENT, PAYMENT, source_id, payment.version)
-        find = identity_of(target, "PaymentRefNum", body["PaymentRefNum"], customer_id)
+        find = identity_of(target, "PaymentRefNum", body, customer_id, with_amount=True)
         body = keep_qbo_number(body, "PaymentRefNum", link)
         if healing is not None:
             written, healed = self._writer.heal(target, healing, body, find)

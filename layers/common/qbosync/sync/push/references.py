@@ -5,6 +5,11 @@ customer or item made by hand or by the bulk sync is adopted, never duplicated);
 deterministic requestid. Bodies and names come from ``qbosync.sync.records``, as the bulk sync's do,
 so the two flows create identical records.
 
+Creates go through the write ledger (``store.ledger``) as documents do: the intent is recorded before
+the call and settled in the transaction that records the link. An intent left open (a lost answer, a
+killed worker) is resolved by the name lookup every create starts with: found, the record is linked as
+qbosync's own; proved absent, it is created under the next requestid generation.
+
 Line items, in order: the product's linked item; the income-accounts mapping of its income account;
 the item created from the product (when product sync is on and its type and GL code are mapped);
 the unmatched one-time / recurring default of the settings; otherwise the event waits for a mapping.
@@ -22,7 +27,8 @@ from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
 from qbosync.source.models import SourceLine, SourceProduct
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventWarning, WarningCode
-from qbosync.store.links import Link, LinkRepository, StaleSourceVersion
+from qbosync.store.ledger import WriteIntent, WriteLedger
+from qbosync.store.links import Link, LinkOrigin, LinkRepository, StaleSourceVersion
 from qbosync.sync.configuration import MappingKind, MappingRow, TenantSettings
 from qbosync.sync.push.transform import LINE_DESCRIPTION_MAX, MissingMapping, ResolvedLine
 from qbosync.sync.records.customers import customer_body, truncated_customer_fields
@@ -62,6 +68,7 @@ class QboReferences:
         links: LinkRepository,
         config: PushConfiguration,
         clock: Callable[[], datetime],
+        ledger: WriteLedger,
     ) -> None:
         self._tenant_id = tenant_id
         self._qbo = qbo
@@ -69,6 +76,7 @@ class QboReferences:
         self._links = links
         self._config = config
         self._clock = clock
+        self._ledger = ledger
         self._products: dict[str, SourceProduct] = {}
         self.warnings: list[EventWarning] = []
         """Where resolving this change had to improvise; the done event carries them."""
@@ -85,10 +93,12 @@ class QboReferences:
         if link is not None:
             return link.qbo_id
         customer = self._source.get_customer(source_customer_id)
+        creating = _Creation(CUSTOMER, customer.id, customer.version, "DisplayName")
         found = self._find("Customer", "DisplayName", customer.display_name)
+        open_intent = self._ledger.open(self._tenant_id, CUSTOMER, customer.id)
         if found is not None:
-            return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
-        request_id = request_id_for(self._tenant_id, "Customer", customer.id, str(customer.version), "create")
+            return self._link(creating, found, _origin_of_found(open_intent))
+        generation = _next_generation(open_intent)
         cut = truncated_customer_fields(customer)
         if cut:
             self.warn(
@@ -97,10 +107,10 @@ class QboReferences:
             )
         try:
             created = self._create(
-                "Customer",
+                creating,
                 {**customer_body(customer, customer.display_name), **(created_with or {})},
-                request_id,
-                "DisplayName",
+                "create",
+                generation,
             )
         except QboDuplicateName:
             if self._config.settings.name_collision_policy != "suffix":
@@ -108,22 +118,19 @@ class QboReferences:
             name = suffixed_name(customer.display_name)
             found = self._find("Customer", "DisplayName", name)
             if found is None:
-                suffixed_id = request_id_for(
-                    self._tenant_id, "Customer", customer.id, str(customer.version), "create-suffixed"
-                )
                 found = self._create(
-                    "Customer",
+                    creating,
                     {**customer_body(customer, name), **(created_with or {})},
-                    suffixed_id,
-                    "DisplayName",
+                    "create-suffixed",
+                    generation,
                 )
             self.warn(
                 WarningCode.NAME_SUFFIXED,
                 f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
                 f" employee), so it is {name!r} in QBO",
             )
-            return self._link(CUSTOMER, customer.id, customer.version, found, "matched")
-        return self._link(CUSTOMER, customer.id, customer.version, created, "qbosync")
+            return self._link(creating, found, "matched")
+        return self._link(creating, created, "qbosync")
 
     # Lines
 
@@ -225,14 +232,16 @@ class QboReferences:
                 f"product {product.id}: {product.name!r} is {name!r} in QBO (QBO item names hold 100"
                 " characters and no ':')",
             )
+        creating = _Creation(ITEM, product.id, product.version, "Name")
         found = self._find("Item", "Name", name)
+        open_intent = self._ledger.open(self._tenant_id, ITEM, product.id)
         if found is not None:
-            return self._link(ITEM, product.id, product.version, found, "matched")
+            return self._link(creating, found, _origin_of_found(open_intent))
         item_type = self._config.mappings[MappingKind.PRODUCT_TYPES][product.product_type]
         account = self._config.mappings[MappingKind.GL_CODES][product.gl_code or ""]
-        request_id = request_id_for(self._tenant_id, "Item", product.id, str(product.version), "create")
-        created = self._create("Item", item_body(product, item_type, account, name), request_id, "Name")
-        return self._link(ITEM, product.id, product.version, created, "qbosync")
+        body = item_body(product, item_type, account, name)
+        created = self._create(creating, body, "create", _next_generation(open_intent))
+        return self._link(creating, created, "qbosync")
 
     def _product(self, product_id: str) -> SourceProduct:
         if product_id not in self._products:
@@ -247,22 +256,65 @@ class QboReferences:
         wanted = name_key(value)
         return next((row for row in rows if name_key(str(row.get(field_name, ""))) == wanted), None)
 
-    def _create(self, entity: str, body: dict[str, Any], request_id: str, name_field: str) -> dict[str, Any]:
-        """Create; when the outcome is unknown, look for the record by name before giving up."""
+    def _create(
+        self, creating: _Creation, body: dict[str, Any], operation: str, generation: int
+    ) -> dict[str, Any]:
+        """Record the intent, then create; when the outcome is unknown, look for the record by name
+        before giving up (the intent stays open for the next delivery to resolve)."""
+        named = operation if generation == 0 else f"{operation}#g{generation}"
+        entity = creating.entity
+        request_id = request_id_for(self._tenant_id, entity, creating.source_id, str(creating.version), named)
+        self._ledger.begin(
+            WriteIntent(
+                tenant_id=self._tenant_id,
+                link_entity=entity,
+                qbo_entity=entity,
+                source_id=creating.source_id,
+                version=creating.version,
+                operation=operation,
+                request_id=request_id,
+                started_at=self._clock(),
+                generation=generation,
+            )
+        )
         try:
             return self._qbo.create(entity, body, request_id)
         except QboUncertainOutcome:
-            found = self._find(entity, name_field, str(body[name_field]))
+            found = self._find(entity, creating.name_field, str(body[creating.name_field]))
             if found is None:
                 raise
             return found
 
-    def _link(self, entity: str, source_id: str, version: int, record: Mapping[str, Any], origin: Any) -> str:
-        link = new_link(self._tenant_id, entity, source_id, version, record, origin, self._clock())
+    def _link(self, creating: _Creation, record: Mapping[str, Any], origin: LinkOrigin) -> str:
+        """Record the link, settling the create's intent in the same transaction."""
+        entity, source_id = creating.entity, creating.source_id
+        link = new_link(self._tenant_id, entity, source_id, creating.version, record, origin, self._clock())
         try:
-            self._links.put(link)
+            self._links.put(link, together=[self._ledger.settle_op(self._tenant_id, entity, source_id)])
         except StaleSourceVersion:
+            self._ledger.settle(self._tenant_id, entity, source_id)
             current: Link | None = self._links.get(self._tenant_id, entity, source_id)
             if current is not None:
                 return current.qbo_id
         return link.qbo_id
+
+
+@dataclass(frozen=True)
+class _Creation:
+    """A customer or item the push may create: its link entity (also QBO's), source id and version,
+    and the field QBO keeps unique for it."""
+
+    entity: str
+    source_id: str
+    version: int
+    name_field: str
+
+
+def _origin_of_found(open_intent: WriteIntent | None) -> LinkOrigin:
+    """A record found by name while a create of it was open is the one that create made."""
+    return "qbosync" if open_intent is not None and open_intent.is_create else "matched"
+
+
+def _next_generation(open_intent: WriteIntent | None) -> int:
+    """The name lookup proved the open create's record absent: a requestid QBO never saw."""
+    return open_intent.generation + 1 if open_intent is not None and open_intent.is_create else 0

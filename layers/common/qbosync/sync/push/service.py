@@ -381,7 +381,9 @@ class PushService:
             go_live_date(settings)  # no document is written before the tenant has a go-live date
         qbo, source = self._clients_for(message.tenant_id)
         tenant_id = message.tenant_id
-        references = QboReferences(tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock)
+        references = QboReferences(
+            tenant_id, qbo, source, links=deps.links, config=config, clock=deps.clock, ledger=deps.ledger
+        )
         context = DocumentContext(
             tenant_id=tenant_id,
             qbo=qbo,

@@ -75,9 +75,26 @@ def private_marker(source_id: str) -> str:
     return f"[qbosync:{source_id}]"
 
 
-def identity_of(target: Target, field_name: str, value: str, customer_id: str) -> DocumentIdentity:
-    """How QBO is searched for the record a create of ``target`` may have made."""
-    return DocumentIdentity(field_name=field_name, value=value, customer_id=customer_id, marker=target.marker)
+def identity_of(
+    target: Target,
+    field_name: str,
+    body: Mapping[str, Any],
+    customer_id: str,
+    *,
+    with_amount: bool = False,
+) -> DocumentIdentity:
+    """How QBO is searched for the record a create of ``body`` for ``target`` may have made: by the
+    number in ``field_name`` and the customer, decided by the marker, corroborated by the date and (with
+    ``with_amount``, where QBO does not compute the total) the amount."""
+    amount = body.get("TotalAmt") if with_amount else None
+    return DocumentIdentity(
+        field_name=field_name,
+        value=str(body[field_name]),
+        customer_id=customer_id,
+        marker=target.marker,
+        amount=None if amount is None else Decimal(str(amount)),
+        txn_date=str(body["TxnDate"]) if body.get("TxnDate") else None,
+    )
 
 
 def marked(body: Mapping[str, Any], marker: str) -> dict[str, Any]:
@@ -143,6 +160,8 @@ class QboWriter:
         self._clock = clock
         self._ledger = ledger
         self._window = requestid_window
+        self._begun: WriteIntent | None = None
+        """The intent ``upsert`` recorded up front (no write was open), which the write it starts uses."""
         self._written: dict[str, dict[str, Any]] = {}
 
     def _wrote(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -157,19 +176,37 @@ class QboWriter:
     def upsert(
         self, target: Target, link: Link | None, body: dict[str, Any], identity: DocumentIdentity
     ) -> Link:
-        """Create or update one QBO record and record its link at ``version``."""
+        """Create or update one QBO record and record its link at ``version``.
+
+        The write's intent is first put on the condition that no write of the document is open (one
+        store call); only when one is open is it read and resolved before anything is written.
+        """
         digest = content_hash(body)
         generation = 0
-        if link is None or not link.is_live:
+        self._begun = None
+        creating = link is None or not link.is_live
+        if creating and not self._begin_unless_open(target, "create", identity):
             adopted, generation = self.resolve_open_create(target, body, identity)
             link = adopted or link
+        operation = "update"
         if link is not None and link.is_live:
+            if link.content_hash != digest and not self._begin_unless_open(target, "update"):
+                link, operation = self.resolve_open_update(target, link, body, digest)
             if link.content_hash == digest:
                 return self.record(link, target.version)
-            record = self.update(target, link.qbo_id, link.sync_token, body)
+            record = self.update(target, link.qbo_id, link.sync_token, body, operation=operation)
             return self.record(relinked(link, record, digest), target.version)
         record = self.create(target, body, identity, generation=generation)
         return self.record(self._new_link(target, record, digest), target.version)
+
+    def _begin_unless_open(
+        self, target: Target, operation: str, identity: DocumentIdentity | None = None
+    ) -> bool:
+        intent = self._intent(target, operation, target.request_id(self._tenant, operation), identity)
+        if not self._ledger.begin_unless_open(intent):
+            return False
+        self._begun = intent
+        return True
 
     def _new_link(self, target: Target, record: Mapping[str, Any], digest: str | None) -> Link:
         return Link(
@@ -215,6 +252,35 @@ class QboWriter:
         digest = content_hash(body) if intent.version == target.version else None
         return self.record(self._new_link(at, found, digest), intent.version), 0
 
+    def resolve_open_update(
+        self, target: Target, link: Link, body: Mapping[str, Any], digest: str
+    ) -> tuple[Link, str]:
+        """Settle an update an earlier delivery started and never saw the end of; the link to go on from
+        and the operation to update with.
+
+        QBO is read rather than trusted to replay the requestid (Intuit may have forgotten it). The
+        SyncToken unchanged: the update did not commit, and is sent as usual. Advanced, and QBO holds
+        what this very source version writes (its fields, references and line total): it committed, and
+        nothing is written again. Advanced otherwise (the open update was of an older version, or the
+        record was edited in QBO since): the update is made at the current SyncToken, under a requestid
+        of its own so no replay of the earlier answer can stand in for it.
+        """
+        intent = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if intent is None or not intent.is_update:
+            return link, "update"
+        try:
+            current = self._qbo.read(target.qbo_entity, link.qbo_id)
+        except QboNotFound:
+            return link, "update"  # the update meets the missing record and reports it
+        token = str(current.get("SyncToken"))
+        committed = token != link.sync_token
+        logger.info("resolved an ambiguous update", extra={"committed": committed})
+        if not committed:
+            return link, "update"
+        if intent.version == target.version and agrees(current, marked(body, target.marker)):
+            return relinked(link, current, digest), "update"
+        return link.model_copy(update={"sync_token": token}), f"update-at-{token}"
+
     def create(
         self,
         target: Target,
@@ -258,19 +324,35 @@ class QboWriter:
         identity: DocumentIdentity | None = None,
         generation: int = 0,
     ) -> None:
-        self._ledger.begin(
-            WriteIntent(
-                tenant_id=self._tenant,
-                link_entity=target.link_entity,
-                qbo_entity=target.qbo_entity,
-                source_id=target.source_id,
-                version=target.version,
-                operation=operation,
-                request_id=request_id,
-                started_at=self._clock(),
-                generation=generation,
-                identity=identity,
-            )
+        """Record the intent of the write about to be sent, unless ``upsert`` recorded just this one."""
+        begun, self._begun = self._begun, None
+        if begun is not None and (begun.link_entity, begun.source_id, begun.request_id) == (
+            target.link_entity,
+            target.source_id,
+            request_id,
+        ):
+            return
+        self._ledger.begin(self._intent(target, operation, request_id, identity, generation))
+
+    def _intent(
+        self,
+        target: Target,
+        operation: str,
+        request_id: str,
+        identity: DocumentIdentity | None = None,
+        generation: int = 0,
+    ) -> WriteIntent:
+        return WriteIntent(
+            tenant_id=self._tenant,
+            link_entity=target.link_entity,
+            qbo_entity=target.qbo_entity,
+            source_id=target.source_id,
+            version=target.version,
+            operation=operation,
+            request_id=request_id,
+            started_at=self._clock(),
+            generation=generation,
+            identity=identity,
         )
 
     def heal(
@@ -331,6 +413,7 @@ class QboWriter:
         body: Mapping[str, Any],
         *,
         mark: bool = True,
+        operation: str = "update",
     ) -> dict[str, Any]:
         """A sparse update with the known SyncToken; on 5010, read the current one and re-apply once.
         ``mark``: put qbosync's marker in ``PrivateNote`` (transactions; a QBO Item has no such field)."""
@@ -339,8 +422,8 @@ class QboWriter:
         try:
             if sync_token is None:
                 raise QboStaleObject("no SyncToken is known for this record")
-            rid = target.request_id(self._tenant, "update")
-            self._begin(target, "update", rid)
+            rid = target.request_id(self._tenant, operation)
+            self._begin(target, operation, rid)
             return self._wrote(
                 self._qbo.sparse_update(entity, {**body, "Id": qbo_id, "SyncToken": sync_token}, rid)
             )
@@ -356,11 +439,14 @@ class QboWriter:
             )
 
     def remove_transaction(self, target: Target, link: Link, *, delete: bool) -> Applied:
-        """Delete or void the linked record at the SyncToken of qbosync's last write, without reading it
-        first (every read is metered); only when QBO says that token is stale (edited there since) is the
-        current one read and the removal sent again, under its own requestid."""
+        """Delete or void the linked record. With no removal of it open: at the SyncToken of qbosync's
+        last write, without reading it first (every read is metered); only when QBO says that token is
+        stale (edited there since) is the current one read and the removal sent again, under its own
+        requestid. With a removal of it open (an earlier delivery never saw its end), QBO is read first,
+        not replayed: gone, or voided (every amount zero), it had committed and is only recorded so."""
         version = target.version
-        if link.sync_token:
+        open_removal = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if link.sync_token and open_removal is None:
             try:
                 return self._remove_at(target, link, link.sync_token, delete=delete, operation="")
             except QboStaleObject:
@@ -378,7 +464,10 @@ class QboWriter:
             self.record(deleted(link), version)
             return Applied(reason="already gone from QBO", qbo_id=link.qbo_id)
         token = str(current["SyncToken"])
-        return self._remove_at(target, link, token, delete=delete, operation=f"-at-{token}")
+        if not delete:
+            self.void_current(target, link, current, operation=f"void-at-{token}")
+            return Applied(reason="voided", qbo_id=link.qbo_id)
+        return self._remove_at(target, link, token, delete=True, operation=f"-at-{token}")
 
     def _remove_at(
         self, target: Target, link: Link, sync_token: str, *, delete: bool, operation: str
@@ -402,6 +491,18 @@ class QboWriter:
         self._begin(target, operation, rid)
         voided = self._qbo.void(target.qbo_entity, link.qbo_id, sync_token, rid)
         return self.record(relinked(link, voided, None, LinkState.VOIDED), target.version)
+
+    def void_current(
+        self, target: Target, link: Link, current: Mapping[str, Any], *, operation: str = "void"
+    ) -> Link:
+        """Void the linked record as just read (``current``). A void an earlier delivery started and never
+        saw the end of is settled by that read, not by a replay Intuit may have forgotten: QBO holding
+        the record with every amount zeroed means it committed, and nothing is sent again."""
+        intent = self._ledger.open(self._tenant, target.link_entity, target.source_id)
+        if intent is not None and intent.operation.startswith("void") and _money_in(current) == 0:
+            logger.info("resolved an ambiguous void: it had committed", extra={"qbo_id": link.qbo_id})
+            return self.record(relinked(link, current, None, LinkState.VOIDED), target.version)
+        return self.void(target, link, str(current["SyncToken"]), operation=operation)
 
     def settle_before_removal(self, target: Target, link: Link | None) -> Link | None:
         """Before removing a document: a create of it still open is looked up by the identity it
@@ -446,19 +547,27 @@ class QboWriter:
             return newer or updated
 
     def find(self, entity: str, identity: DocumentIdentity, *, ours_only: bool) -> dict[str, Any] | None:
-        """The record a write may have created: same number and customer, and not another document's
-        (a record carrying another qbosync marker is never adopted). ``ours_only``: it must carry this
-        document's marker (resolving a ledger intent: a record entered by hand is not ours)."""
+        """The record a write may have created, among those with the same number and customer.
+
+        The marker decides: a record carrying this document's marker is ours (of several, the one whose
+        amount and date corroborate the identity), and one carrying another document's marker is never
+        adopted. ``ours_only`` (resolving a ledger intent): only a marked record will do. Otherwise a
+        record without any marker (entered by hand) is adopted only when its amount and date corroborate
+        the identity, so two documents that share a number are never taken for each other.
+        """
         rows = self._qbo.query(
             f"SELECT * FROM {entity} WHERE {identity.field_name} = {qbo_literal(identity.value)}"  # noqa: S608 - QBO query language
         )
         candidates = [
             row for row in rows if str((row.get("CustomerRef") or {}).get("value")) == identity.customer_id
         ]
-        mine = [row for row in candidates if identity.marker in str(row.get("PrivateNote") or "")]
-        if mine or ours_only:
-            return mine[0] if mine else None
-        return next((row for row in candidates if "[qbosync:" not in str(row.get("PrivateNote") or "")), None)
+        mine = [row for row in candidates if identity.marker in _note(row)]
+        if mine:
+            return next((row for row in mine if identity.corroborated_by(row)), mine[0])
+        if ours_only:
+            return None
+        unmarked = [row for row in candidates if "[qbosync:" not in _note(row)]
+        return next((row for row in unmarked if identity.corroborated_by(row)), None)
 
 
 def relinked(
@@ -495,6 +604,44 @@ def voided_in_qbo(record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
     if str(record.get("status", "")).lower() == "voided":
         return True
     return _money_in(record) == 0 and _money_in(body) != 0
+
+
+def agrees(record: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """QBO's ``record`` holds what ``body`` writes: its plain fields, the ids it references and the sum
+    of its line amounts (QBO adds its own members to lines, so they are not compared one by one)."""
+    for key, value in body.items():
+        held = record.get(key)
+        if key == "Line" or isinstance(value, list):
+            continue
+        if isinstance(value, Mapping):
+            if "value" in value and str((held or {}).get("value")) != str(value["value"]):
+                return False
+            continue
+        if not _same_value(held, value):
+            return False
+    return _line_total(record) == _line_total(body)
+
+
+def _same_value(held: Any, sent: Any) -> bool:
+    if isinstance(sent, bool) or not isinstance(sent, int | float | Decimal):
+        return str(held) == str(sent)
+    try:
+        return Decimal(str(held)) == Decimal(str(sent))
+    except InvalidOperation:
+        return False
+
+
+def _line_total(document: Mapping[str, Any]) -> Decimal:
+    lines = document.get("Line") or []
+    amounts = [line.get("Amount") for line in lines if line.get("DetailType") != "SubTotalLineDetail"]
+    try:
+        return sum((Decimal(str(amount)) for amount in amounts if amount is not None), Decimal(0))
+    except InvalidOperation:
+        return Decimal("NaN")
+
+
+def _note(record: Mapping[str, Any]) -> str:
+    return str(record.get("PrivateNote") or "")
 
 
 def _money_in(document: Mapping[str, Any]) -> Decimal:
