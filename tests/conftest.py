@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import pytest_socket
 
-from qbosync.settings import get_qbo_limits, get_settings, get_sync_tuning, get_token_refresh_budget
+from qbosync.settings import (
+    get_qbo_limits,
+    get_retention,
+    get_schedule_fan_out,
+    get_settings,
+    get_sync_tuning,
+    get_token_refresh_budget,
+)
 from qbosync.store.aws import reset_clients
 from qbosync.sync import wiring
 
@@ -54,6 +61,8 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
+    get_schedule_fan_out.cache_clear()
+    get_retention.cache_clear()
     reset_clients()
     wiring.reset()
     yield
@@ -61,5 +70,7 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_qbo_limits.cache_clear()
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
+    get_schedule_fan_out.cache_clear()
+    get_retention.cache_clear()
     reset_clients()
     wiring.reset()

@@ -34,6 +34,12 @@ class Metric(StrEnum):
     """A 429 from QBO, absorbed by the realm governor's backoff."""
     TOKEN_REFRESHES = "TokenRefreshes"  # noqa: S105 - a metric name, not a secret
     """Refresh-token grants asked of Intuit."""
+    SCHEDULED_WORK_SENT = "ScheduledWorkSent"
+    """Per-tenant messages a schedule's dispatcher put on the scheduled work queue."""
+    SCHEDULED_WORK_DUPLICATE = "ScheduledWorkDuplicate"
+    """A delivery of scheduled work whose (job, tenant, slot) had already been claimed: nothing done."""
+    RECONCILE_OVERDUE = "ReconcileOverdueTenants"
+    """Connected tenants not reconciled within two intervals, counted at every reconcile dispatch."""
 
 
 def count(metric: Metric, value: int = 1) -> None:

@@ -6,6 +6,10 @@ same transactions, so their item shapes and the conditions between them stay tog
 One realm belongs to one tenant: ``REALM#{realm}/OWNER`` is written in the same transaction as the
 connection, with a condition, so two tenants racing for one company cannot both win. A disconnected
 connection stays as a record (status ``disconnected``) but leaves the realm index and releases the claim.
+
+The sparse ``connected`` index holds exactly the connections whose status is ``connected``: its keys
+(``connected_pk``, ``connected_sk``) are set and removed in the same writes that change the status, so
+the schedules' dispatcher queries the tenants it serves and never scans the table.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from qbosync.errors import Conflict, NotFound
 from qbosync.observability import logger
 from qbosync.store.table import (
     AUDIT_PREFIX,
+    CONNECTED_PK,
     CONNECTION_SK,
     OWNER_SK,
     Condition,
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ConnectionStatus = Literal["connected", "needs_reauth", "disconnected"]
-_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
+_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "connected_pk", "connected_sk", "item_type")
 _CONNECTION_ITEM = "connection"
 _AUDIT_ITEM = "audit"
 _AUDIT_TARGET = "connection"
@@ -63,6 +68,21 @@ class Connection(BaseModel):
     refresh_token_expires_at: datetime | None = None
     hard_expires_at: datetime | None = None
     last_refreshed_at: datetime | None = None
+    last_reconciled_at: datetime | None = None  # the scheduled worker's last successful reconciliation
+
+
+class ConnectedTenant(BaseModel):
+    """One entry of the sparse ``connected`` index: what the dispatcher needs, nothing more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    connected_at: datetime
+    last_reconciled_at: datetime | None = None
+
+    def waiting_since(self) -> datetime:
+        """Since when the tenant has been waiting for a reconciliation."""
+        return self.last_reconciled_at or self.connected_at
 
 
 class ConnectionAuditEntry(BaseModel):
@@ -195,6 +215,8 @@ class ConnectionRepository:
                     "sk": CONNECTION_SK,
                     "gsi1pk": realm_pk(realm_id),
                     "gsi1sk": CONNECTION_SK,
+                    "connected_pk": CONNECTED_PK,
+                    "connected_sk": tenant_id,
                     "item_type": _CONNECTION_ITEM,
                     **stored.model_dump(mode="json"),
                 }
@@ -249,6 +271,7 @@ class ConnectionRepository:
         if refused_version is not None:
             expression += ", needs_reauth_token_version = :rv"
             values[":rv"] = refused_version
+        expression += " REMOVE connected_pk, connected_sk"  # out of the schedules until reconnected
         update = Condition(expression, names={"#status": "status"}, values=values)
         condition = Condition(
             "attribute_exists(pk) AND #status <> :disconnected",
@@ -299,10 +322,10 @@ class ConnectionRepository:
         if current is None or current.status != "needs_reauth" or current.needs_reauth_token_version is None:
             return False
         update = Condition(
-            "SET #status = :connected"
+            "SET #status = :connected, connected_pk = :cp, connected_sk = :tenant"
             " REMOVE needs_reauth_since, needs_reauth_reason, needs_reauth_token_version",
             names={"#status": "status"},
-            values={":connected": "connected"},
+            values={":connected": "connected", ":cp": CONNECTED_PK, ":tenant": tenant_id},
         )
         condition = Condition(
             "#status = :needs AND needs_reauth_token_version < :v",
@@ -335,7 +358,8 @@ class ConnectionRepository:
         """Disconnect: keep the record as audit, leave the realm index and release the realm claim."""
         current = self._require(tenant_id)
         update = Condition(
-            "SET #status = :s, disconnected_at = :at, disconnected_by = :by REMOVE gsi1pk, gsi1sk",
+            "SET #status = :s, disconnected_at = :at, disconnected_by = :by"
+            " REMOVE gsi1pk, gsi1sk, connected_pk, connected_sk",
             names={"#status": "status"},
             values={":s": "disconnected", ":at": _iso(at), ":by": by},
         )
@@ -391,16 +415,30 @@ class ConnectionRepository:
         except ConditionFailed as exc:
             raise ConnectionNotFound("no QBO connection for this tenant") from exc
 
+    def connected_tenants(self) -> list[ConnectedTenant]:
+        """Every tenant in the sparse ``connected`` index (eventually consistent, as every GSI read)."""
+        return [
+            ConnectedTenant.model_validate({**item, "tenant_id": item["connected_sk"]})
+            for item in self._table.query_connected_index()
+        ]
+
     def list_connected(self) -> list[Connection]:
-        """Every ``connected`` connection, for schedules (a filtered scan is fine at this scale)."""
-        items = self._table.scan_all(
-            Condition(
-                "sk = :sk AND #status = :s",
-                names={"#status": "status"},
-                values={":sk": CONNECTION_SK, ":s": "connected"},
+        """Every ``connected`` connection, read whole: the index names them, a consistent get confirms."""
+        found = (self.get(tenant.tenant_id) for tenant in self.connected_tenants())
+        return [connection for connection in found if connection and connection.status == "connected"]
+
+    def record_reconciled(self, tenant_id: str, at: datetime) -> None:
+        """Note a successful scheduled reconciliation (shown with the connection; the dispatcher's
+        overdue count reads it from the index)."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                Condition("SET last_reconciled_at = :at", values={":at": _iso(at)}),
+                condition=Condition("attribute_exists(pk)"),
             )
-        )
-        return [self._to_connection(item) for item in items]
+        except ConditionFailed as exc:
+            raise ConnectionNotFound("no QBO connection for this tenant") from exc
 
     def audit_trail(self, tenant_id: str) -> list[ConnectionAuditEntry]:
         """The tenant's connection history, oldest first."""
