@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qbosync.errors import Conflict, NotFound
 from qbosync.observability import logger
+from qbosync.settings import get_retention
 from qbosync.store.table import (
     AUDIT_PREFIX,
     CONNECTED_PK,
@@ -176,6 +177,7 @@ class ConnectionRepository:
                 "version": 0,
                 "before": json.dumps(before, sort_keys=True),
                 "after": json.dumps(after, sort_keys=True),
+                "expires_at": int((at + get_retention().audit_retention).timestamp()),  # DynamoDB TTL
             },
             condition=Condition("attribute_not_exists(pk)"),
         )
