@@ -26,6 +26,13 @@ class QboLimits(BaseSettings):
     batch_requests_per_window: int = Field(40, ge=1, description="batch calls per realm per window")
     batch_max_items: int = Field(30, ge=1, le=30, description="items per batch request")
     lease_seconds: float = Field(30.0, gt=0, description="a concurrency slot expires after this long")
+    lease_requests: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="requests a process takes from the realm's shared window count at once (one write per"
+        " lease instead of one per request); 1 counts every request in the shared record",
+    )
 
 
 class SyncTuning(BaseSettings):
