@@ -143,6 +143,22 @@ class ConnectionRepository:
     def _to_connection(item: dict[str, Any]) -> Connection:
         return Connection.model_validate({k: v for k, v in item.items() if k not in _ITEM_KEYS})
 
+    @staticmethod
+    def item_of(connection: Connection) -> dict[str, Any]:
+        """The connection's item: in the realm index unless disconnected, in the sparse ``connected``
+        index only while connected (bulk loaders, e.g. ``bench/scale.py``, write exactly this)."""
+        item: dict[str, Any] = {
+            "pk": tenant_pk(connection.tenant_id),
+            "sk": CONNECTION_SK,
+            "item_type": _CONNECTION_ITEM,
+            **connection.model_dump(mode="json"),
+        }
+        if connection.status != "disconnected":
+            item |= {"gsi1pk": realm_pk(connection.realm_id), "gsi1sk": CONNECTION_SK}
+        if connection.status == "connected":
+            item |= {"connected_pk": CONNECTED_PK, "connected_sk": connection.tenant_id}
+        return item
+
     def get(self, tenant_id: str) -> Connection | None:
         item = self._table.get(tenant_pk(tenant_id), CONNECTION_SK)
         return self._to_connection(item) if item else None
@@ -211,18 +227,7 @@ class ConnectionRepository:
                 },
                 condition=claim,
             ),
-            self._table.put_op(
-                {
-                    "pk": tenant_pk(tenant_id),
-                    "sk": CONNECTION_SK,
-                    "gsi1pk": realm_pk(realm_id),
-                    "gsi1sk": CONNECTION_SK,
-                    "connected_pk": CONNECTED_PK,
-                    "connected_sk": tenant_id,
-                    "item_type": _CONNECTION_ITEM,
-                    **stored.model_dump(mode="json"),
-                }
-            ),
+            self._table.put_op(self.item_of(stored)),
             self._audit_op(
                 tenant_id,
                 connection.connected_at,
