@@ -14,9 +14,12 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from functions.schedule_dispatcher.app import lambda_handler as dispatcher_handler
 from functions.scheduled_worker.app import lambda_handler as worker_handler
 from qbosync.errors import NotConnected
+from qbosync.operator.__main__ import run as operator_cli
+from qbosync.operator.fleet import FleetOperator
 from qbosync.store.aws import dynamodb_client, sqs_client
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.job_claims import JobClaims
+from qbosync.store.table import CONNECTION_SK, Condition, MainTable, tenant_pk
 from qbosync.store.work_queue import ScheduledWorkQueue
 from qbosync.sync.fanout import (
     DispatchRequest,
@@ -258,3 +261,23 @@ def test_given_a_schedule_event_naming_no_known_job_when_dispatched_then_it_is_r
         dispatcher_handler({"job": "defragment"}, LambdaContextStub())
 
     assert _drain(work_queue) == []
+
+
+def test_given_connections_stored_before_the_index_when_the_operator_backfills_then_only_connected_ones_join(
+    main_table: str,
+) -> None:
+    repository = ConnectionRepository()
+    for tenant_id in ("t1", "t2", "t3"):
+        _connect(repository, tenant_id)
+    repository.mark_needs_reauth("t3", "invalid_grant", FIRED)
+    for tenant_id in ("t1", "t2"):  # as an older release wrote them: no index keys
+        MainTable().update(
+            tenant_pk(tenant_id), CONNECTION_SK, Condition("REMOVE connected_pk, connected_sk")
+        )
+
+    before = repository.connected_tenants()
+    reply = operator_cli(["index-connected"], operator=FleetOperator())
+    again = repository.backfill_connected_index()
+
+    assert before == [] and reply == 0 and again == 0
+    assert [tenant.tenant_id for tenant in repository.connected_tenants()] == ["t1", "t2"]

@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("tenant_id")
 
     commands.add_parser("fleet", help="every tenant: connection, checkpoints, failed and parked events")
+    commands.add_parser(
+        "index-connected", help="once after upgrading: put connected tenants in the schedules' index"
+    )
 
     offboard = commands.add_parser("offboard", help="revoke at Intuit, delete secrets, purge data later")
     offboard.add_argument("tenant_id")
@@ -103,6 +106,8 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
             result = {"tenant_id": args.tenant_id, "webhook_secret": rotated}
         elif args.command == "fleet":
             result = fleet.list_fleet()
+        elif args.command == "index-connected":
+            result = fleet.index_connected()
         elif args.command == "offboard":
             result = fleet.offboard(args.tenant_id, args.operator, args.retention_days)
         else:

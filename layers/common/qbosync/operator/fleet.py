@@ -124,6 +124,10 @@ class FleetOperator:
         self.tenant_secrets.put_source_credentials(tenant_id, current.api_key.get_secret_value(), secret)
         return secret
 
+    def index_connected(self) -> dict[str, int]:
+        """Once after upgrading: connected tenants recorded before the schedules' sparse index join it."""
+        return {"added_to_connected_index": self.connections.backfill_connected_index()}
+
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""
         return [self._summary(tenant) for tenant in self.tenants.list_all()]

@@ -434,6 +434,42 @@ class ConnectionRepository:
         found = (self.get(tenant.tenant_id) for tenant in self.connected_tenants())
         return [connection for connection in found if connection and connection.status == "connected"]
 
+    def backfill_connected_index(self) -> int:
+        """Put ``connected`` connections stored before the sparse index into it; how many were added.
+
+        A one-off for the operator after upgrading (``python -m qbosync.operator index-connected``): it
+        scans the table once, which no schedule does. Each write re-checks the status, so a connection
+        that changed meanwhile is left as its own write made it.
+        """
+        missing = self._table.scan_all(
+            Condition(
+                "sk = :sk AND #status = :connected AND attribute_not_exists(connected_pk)",
+                names={"#status": "status"},
+                values={":sk": CONNECTION_SK, ":connected": "connected"},
+            )
+        )
+        added = 0
+        for item in missing:
+            tenant_id = str(item["tenant_id"])
+            try:
+                self._table.update(
+                    tenant_pk(tenant_id),
+                    CONNECTION_SK,
+                    Condition(
+                        "SET connected_pk = :cp, connected_sk = :tenant",
+                        values={":cp": CONNECTED_PK, ":tenant": tenant_id},
+                    ),
+                    condition=Condition(
+                        "#status = :connected",
+                        names={"#status": "status"},
+                        values={":connected": "connected"},
+                    ),
+                )
+            except ConditionFailed:
+                continue
+            added += 1
+        return added
+
     def record_reconciled(self, tenant_id: str, at: datetime) -> None:
         """Note a successful scheduled reconciliation (shown with the connection; the dispatcher's
         overdue count reads it from the index)."""
