@@ -11,6 +11,8 @@ import pytest_socket
 from qbosync.settings import (
     get_qbo_limits,
     get_read_budget_settings,
+    get_retention,
+    get_schedule_fan_out,
     get_settings,
     get_sync_tuning,
     get_token_refresh_budget,
@@ -61,6 +63,8 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
     get_read_budget_settings.cache_clear()
+    get_schedule_fan_out.cache_clear()
+    get_retention.cache_clear()
     reset_clients()
     wiring.reset()
     yield
@@ -69,5 +73,7 @@ def _offline_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_sync_tuning.cache_clear()
     get_token_refresh_budget.cache_clear()
     get_read_budget_settings.cache_clear()
+    get_schedule_fan_out.cache_clear()
+    get_retention.cache_clear()
     reset_clients()
     wiring.reset()

@@ -134,10 +134,20 @@ def next_occurrence(expression: str, after: datetime, created: datetime) -> date
     return when if when > after else None
 
 
+SCHEDULED_TIME_ATTRIBUTE = "<aws.scheduler.scheduled-time>"
+
+
 def scheduled_event(schedule: ScheduleModel, rule_name: str, now: datetime) -> dict[str, Any]:
-    """The event the target receives: the configured ``Input``, or EventBridge's scheduled event."""
+    """The event the target receives: the configured ``Input``, or EventBridge's scheduled event.
+
+    EventBridge Scheduler fills the context attribute ``<aws.scheduler.scheduled-time>`` in an ``Input``
+    with the time the schedule was due (``now`` here), and so does this.
+    """
     if schedule.input is not None:
-        parsed: Any = json.loads(schedule.input) if isinstance(schedule.input, str) else schedule.input
+        raw = schedule.input
+        if isinstance(raw, str) and schedule.kind == "ScheduleV2":
+            raw = raw.replace(SCHEDULED_TIME_ATTRIBUTE, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        parsed: Any = json.loads(raw) if isinstance(raw, str) else raw
         return parsed if isinstance(parsed, dict) else {"input": parsed}
     service = "events" if schedule.kind == "Schedule" else "scheduler"
     resource = "rule" if schedule.kind == "Schedule" else "schedule/default"
@@ -177,9 +187,9 @@ class ScheduleTicker(BackgroundLoops):
         self._start_real = time.time()
         self._start_loops(self._run, self._schedules, lambda schedule: f"schedule-{schedule.event_id}")
 
-    def _fire(self, schedule: ScheduleModel, rule_name: str) -> None:
+    def _fire(self, schedule: ScheduleModel, rule_name: str, due: datetime) -> None:
         """One scheduled invocation, retried up to the schedule's retry attempts (one second apart)."""
-        event = scheduled_event(schedule, rule_name, datetime.now(UTC))
+        event = scheduled_event(schedule, rule_name, due)
         for attempt in range(1 + max(0, schedule.retry_attempts)):
             if attempt and self._stopping.wait(1.0):
                 return
@@ -203,7 +213,7 @@ class ScheduleTicker(BackgroundLoops):
             if wait > 0:
                 self._stopping.wait(min(wait, 1.0))
                 continue
-            self._fire(schedule, rule_name)
+            self._fire(schedule, rule_name, due)
             key = f"{schedule.function_id}.{schedule.event_id}"
             self.fired[key] = self.fired.get(key, 0) + 1
             due = next_occurrence(schedule.expression, due, created)

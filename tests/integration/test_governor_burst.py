@@ -81,6 +81,13 @@ class RefusalCountingStore:
                 self.refused += 1
         return counted
 
+    def try_lease_requests(self, realm: str, window: int, limit: int, count: int) -> bool:
+        leased = self._inner.try_lease_requests(realm, window, limit, count)
+        if not leased:
+            with self._lock:
+                self.refused += 1
+        return leased
+
     def try_acquire_slot(self, realm: str, slot: int, holder: str, now: float, lease_seconds: float) -> bool:
         return self._inner.try_acquire_slot(realm, slot, holder, now, lease_seconds)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from functions.token_keepalive.app import lambda_handler as keepalive_handler
+from functions.scheduled_worker.app import lambda_handler as scheduled_worker_handler
 from local.qbo_sandbox.config import LOCAL_CLIENT_ID
 from qbosync.store.connections import ConnectionRepository
+from qbosync.sync.fanout import ScheduledJob
 from qbosync.sync.keepalive import EXPIRY_EVENT_KIND, TokenKeepAlive
 from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
@@ -15,6 +16,7 @@ from tests.support.pull_world import (  # noqa: F401 (fixture)
     pull_world_fixture,
     sample_event,
 )
+from tests.support.schedules import work, work_event, worker
 
 
 def _keepalive(world: PullWorld, *, days_later: float, **policy: timedelta) -> TokenKeepAlive:
@@ -32,15 +34,15 @@ def test_given_a_connection_idle_longer_than_the_setting_when_kept_alive_then_it
 ) -> None:
     first = pull_world.vault.read(fresh=True)
 
-    reply = keepalive_handler(
-        sample_event("schedule_token_keepalive.json"),
+    keepalive = _keepalive(pull_world, days_later=8)
+
+    reply = scheduled_worker_handler(
+        work_event(work(ScheduledJob.KEEPALIVE, TENANT)),
         LambdaContextStub(),
-        keepalive=_keepalive(pull_world, days_later=8),
+        worker=worker({ScheduledJob.KEEPALIVE: keepalive.keep_alive_tenant}),
     )
 
-    assert reply["tenants"] == [
-        {"tenant_id": TENANT, "action": "refreshed", "expiring": False, "reason": None}
-    ]
+    assert reply == {"batchItemFailures": []}
     after = pull_world.vault.read(fresh=True)
     assert after.version == first.version + 1
     assert after.refresh_token.get_secret_value() != first.refresh_token.get_secret_value()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from functions.retry_events.app import lambda_handler as retry_handler
+from functions.scheduled_worker.app import lambda_handler as scheduled_worker_handler
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventFailure, EventRepository, MissingMappingRef, ReasonCode, SyncEvent
 from qbosync.sync import wiring
 from qbosync.sync.configuration import SourceDefaults
+from qbosync.sync.fanout import ScheduledJob
 from qbosync.sync.records.messages import PushMessage
 from qbosync.sync.retry.schedule import EventRetrySchedule
 from tests.support.pull_world import (  # noqa: F401 (fixture)
@@ -19,6 +20,7 @@ from tests.support.pull_world import (  # noqa: F401 (fixture)
     pull_world_fixture,
     sample_event,
 )
+from tests.support.schedules import work, work_event, worker
 
 
 def _schedule(minutes_later: float) -> EventRetrySchedule:
@@ -48,12 +50,16 @@ def test_given_a_failed_pull_when_its_cause_is_fixed_and_the_backoff_passed_then
         update={"source_defaults": SourceDefaults(new_customer_bill_profile_id=pull_world.bill_profile)}
     )
 
-    reply = retry_handler(
-        sample_event("schedule_retry_events.json"), LambdaContextStub(), schedule=_schedule(minutes_later=6)
+    schedule = _schedule(minutes_later=6)
+
+    reply = scheduled_worker_handler(
+        work_event(work(ScheduledJob.RETRY, TENANT)),
+        LambdaContextStub(),
+        worker=worker({ScheduledJob.RETRY: schedule.run_tenant}),
     )
     pull_world.run_pull_worker()
 
-    assert reply["requeued_pull"] == 1
+    assert reply == {"batchItemFailures": []}
     assert pull_world.link_of_qbo("Customer", created["Id"]) is not None
     done = EventRepository().get(TENANT, failed.event_id)
     assert done is not None and done.status == "done"

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from functions.reconcile.app import lambda_handler as reconcile_handler
+from functions.scheduled_worker.app import lambda_handler as scheduled_worker_handler
 from qbosync.source.errors import SourceUnavailable
 from qbosync.store.checkpoints import CheckpointRepository
+from qbosync.store.connections import ConnectionRepository
 from qbosync.store.links import LinkRepository
+from qbosync.sync.fanout import ScheduledJob
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from tests.support.pull_world import (  # noqa: F401 (fixture)
     TENANT,
@@ -19,6 +21,7 @@ from tests.support.pull_world import (  # noqa: F401 (fixture)
     pull_world_fixture,
     sample_event,
 )
+from tests.support.schedules import work, work_event, worker
 
 
 def _after_a_previous_run(world: PullWorld, at: datetime | None = None) -> datetime:
@@ -126,16 +129,21 @@ def test_given_a_checkpoint_older_than_cdc_allows_when_reconciled_then_changes_c
     assert CheckpointRepository().get(TENANT, QBO_CHECKPOINT) > datetime.now(UTC) - timedelta(minutes=1)  # type: ignore[operator]
 
 
-def test_given_a_schedule_event_when_the_handler_runs_then_every_connected_tenant_is_reconciled(
+def test_given_a_reconcile_message_when_the_scheduled_worker_runs_it_then_the_tenant_is_reconciled(
     pull_world: PullWorld,
 ) -> None:
     _after_a_previous_run(pull_world)
     pull_world.hook.drop_all = True
     in_qbo = pull_world.qbo_customer(DisplayName="Scheduled Catch")
+    reconciler = pull_world.reconciler()
 
-    reply = reconcile_handler(
-        sample_event("schedule_reconcile.json"), LambdaContextStub(), reconciler=pull_world.reconciler()
+    reply = scheduled_worker_handler(
+        work_event(work(ScheduledJob.RECONCILE, TENANT)),
+        LambdaContextStub(),
+        worker=worker({ScheduledJob.RECONCILE: reconciler.reconcile_tenant}),
     )
 
-    assert [tenant["tenant_id"] for tenant in reply["tenants"]] == [TENANT]
+    assert reply == {"batchItemFailures": []}
     assert pull_world.link_of_qbo("Customer", in_qbo["Id"]) is not None
+    connection = ConnectionRepository().get(TENANT)
+    assert connection is not None and connection.last_reconciled_at is not None

@@ -50,6 +50,20 @@ def test_given_an_input_when_building_the_event_then_the_input_is_the_event() ->
     assert scheduled_event(schedule, "x", T0) == {"job": "refresh"}
 
 
+def test_given_an_input_with_the_scheduled_time_attribute_when_building_the_event_then_it_is_filled() -> None:
+    schedule = ScheduleModel(
+        "Dispatcher",
+        "Reconcile",
+        "ScheduleV2",
+        "rate(15 minutes)",
+        '{"job": "reconcile", "scheduled_time": "<aws.scheduler.scheduled-time>"}',
+    )
+    assert scheduled_event(schedule, "x", T0) == {
+        "job": "reconcile",
+        "scheduled_time": "2026-11-20T10:07:30Z",
+    }
+
+
 def test_given_a_speedup_when_the_ticker_runs_then_a_one_minute_rate_fires_repeatedly_within_seconds() -> (
     None
 ):

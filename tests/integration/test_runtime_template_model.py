@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,7 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "PullQueue": "http://q/pull",
             "PushDeadLetterQueue": "http://q/push-dlq",
             "PullDeadLetterQueue": "http://q/pull-dlq",
+            "ScheduledWorkQueue": "http://q/scheduled-work",
             "HttpApi": "api",
             "TokenBackupKey": "key-1",
         },
@@ -125,11 +127,17 @@ def test_given_schedules_from_parameters_when_resolved_then_they_are_the_paramet
     model: TemplateModel,
 ) -> None:
     resolver = IntrinsicResolver(model, LocalResourceMap(parameters={"Stage": "local"}))
-    by_target = {schedule.function_id: schedule.resolved(resolver) for schedule in model.schedules}
-    reconcile = next(schedule for target, schedule in by_target.items() if "Reconcile" in target)
+    by_job = {
+        json.loads(resolved.input)["job"]: resolved
+        for resolved in (schedule.resolved(resolver) for schedule in model.schedules)
+        if resolved.function_id == "ScheduleDispatcherFunction"
+    }
+    assert set(by_job) == {"reconcile", "keepalive", "retry"}
+    reconcile = by_job["reconcile"]
     assert reconcile.kind == "ScheduleV2"
-    assert reconcile.expression == model.parameters["ReconcileSchedule"]["Default"]
-    assert reconcile.retry_attempts == 0
+    assert reconcile.expression == f"rate({model.parameters['ReconcileIntervalMinutes']['Default']} minutes)"
+    assert by_job["retry"].expression == model.parameters["RetryEventsSchedule"]["Default"]
+    assert reconcile.retry_attempts == 1
 
 
 def test_given_the_template_when_parsed_then_sqs_events_name_their_queues_and_report_item_failures(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qbosync.store.governor import DynamoGovernorStore
+from qbosync.store.table import MainTable, governor_pk, window_sk
 
 REALM = "9130001"
 
@@ -88,3 +89,25 @@ def test_given_a_penalty_when_an_earlier_one_is_set_then_the_later_one_stays(mai
 
     assert kept == 2000.5
     assert store.penalty_until(REALM) == 2500.0
+
+
+def test_given_leases_of_10_under_a_limit_of_25_when_leasing_then_two_fit_and_the_rest_count_singly(
+    main_table: str,
+) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+
+    leases = [store.try_lease_requests(REALM, 100, 25, 10) for _ in range(3)]
+    singles = [store.try_count_request(REALM, 100, 25, batch=False, batch_limit=1) for _ in range(6)]
+
+    assert leases == [True, True, False]
+    assert singles == [True, True, True, True, True, False]
+
+
+def test_given_a_lease_when_written_then_the_window_expires_a_little_after_its_end(main_table: str) -> None:
+    store = DynamoGovernorStore(window_seconds=60)
+
+    store.try_lease_requests(REALM, 100, 500, 10)
+
+    item = MainTable().get(governor_pk(REALM), window_sk(100))
+    assert item is not None and item["count"] == 10
+    assert item["expires_at"] == 101 * 60 + 300

@@ -176,8 +176,8 @@ READ_INTUIT_APP = grant(("secretsmanager:GetSecretValue",), "IntuitAppSecret")
 READ_SOURCE = grant(("secretsmanager:GetSecretValue",), SOURCE)
 # What an SQS event source mapping needs on the one queue it polls.
 POLL = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
-# The schedules still list tenants with a filtered Scan until issue 15's fan-out queries a sparse index.
-LIST_CONNECTED_SCAN = grant(("dynamodb:Scan",), T)
+# The schedules' dispatcher reads the sparse index of connected tenants: no table item, no scan.
+CONNECTED_INDEX = table(("dynamodb:Query",), ("CONNECTED",), "MainTable/index/connected")
 
 # What each function's code calls (grep `qbosync.store`): the template may grant this and nothing more.
 DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
@@ -226,18 +226,12 @@ DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
     | TOKEN_VAULT
     | READ_SOURCE
     | grant(("sqs:SendMessage",), "PushQueue"),
-    "ReconcileFunction": WORKER_TABLE
-    | LIST_CONNECTED_SCAN
+    "ScheduleDispatcherFunction": CONNECTED_INDEX | grant(("sqs:SendMessage",), "ScheduledWorkQueue"),
+    "ScheduledWorkerFunction": WORKER_TABLE
+    | grant(POLL, "ScheduledWorkQueue")
     | READ_INTUIT_APP
     | TOKEN_VAULT
     | READ_SOURCE
-    | grant(("sqs:SendMessage",), "PushQueue"),
-    "TokenKeepAliveFunction": table(ITEM_CRUD, ("TENANT#*", "REALM#*"), T, GSI)
-    | LIST_CONNECTED_SCAN
-    | READ_INTUIT_APP
-    | TOKEN_VAULT,
-    "RetryEventsFunction": table(ITEM_CRUD, ("TENANT#*",), T, GSI)
-    | LIST_CONNECTED_SCAN
     | grant(("sqs:SendMessage",), "PushQueue", "PullQueue"),
     "BulkSyncTaskFunction": WORKER_TABLE | READ_INTUIT_APP | TOKEN_VAULT | READ_SOURCE,
 }
@@ -341,7 +335,7 @@ def test_given_each_queue_consumer_when_read_then_visibility_is_six_times_its_ti
     transformed: dict[str, Any],
 ) -> None:
     mappings = resources_of(transformed, "AWS::Lambda::EventSourceMapping")
-    assert len(mappings) == 2
+    assert len(mappings) == 3
     for mapping in mappings.values():
         properties = mapping["Properties"]
         queue_id = properties["EventSourceArn"]["Fn::GetAtt"][0]
@@ -350,6 +344,35 @@ def test_given_each_queue_consumer_when_read_then_visibility_is_six_times_its_ti
         visibility = transformed["Resources"][queue_id]["Properties"]["VisibilityTimeout"]
         assert visibility >= 6 * timeout, (queue_id, visibility, timeout)
         assert "MaximumConcurrency" in properties["ScalingConfig"], queue_id
+
+
+def test_given_every_function_when_its_role_is_read_then_none_may_scan_the_table(
+    transformed: dict[str, Any],
+) -> None:
+    scanners = {
+        function_id
+        for function_id in DECLARED_NEEDS
+        for action, _, _ in granted(transformed["Resources"][f"{function_id}Role"])
+        if action == "dynamodb:Scan"
+    }
+    assert scanners == set()
+
+
+def test_given_the_schedules_when_read_then_each_dispatches_its_job_with_the_scheduled_time(
+    transformed: dict[str, Any],
+) -> None:
+    schedules = resources_of(transformed, "AWS::Scheduler::Schedule")
+    inputs = {
+        json.loads(schedule["Properties"]["Target"]["Input"])["job"]: schedule["Properties"]
+        for schedule in schedules.values()
+    }
+    assert set(inputs) == {"reconcile", "keepalive", "retry"}
+    for properties in inputs.values():
+        assert properties["Target"]["Arn"] == {"Fn::GetAtt": ["ScheduleDispatcherFunction", "Arn"]}
+        assert "<aws.scheduler.scheduled-time>" in properties["Target"]["Input"]
+    assert inputs["reconcile"]["ScheduleExpression"] == {
+        "Fn::Sub": "rate(${ReconcileIntervalMinutes} minutes)"
+    }
 
 
 def test_given_the_qbo_webhook_when_read_then_it_has_reserved_concurrency(
@@ -406,7 +429,11 @@ def test_given_every_dead_letter_queue_and_function_when_read_then_each_has_an_a
         for queue in resources_of(transformed, "AWS::SQS::Queue").values()
         if "RedrivePolicy" in queue["Properties"]
     }
-    assert dead_letter_queues == {"PushDeadLetterQueue", "PullDeadLetterQueue"}
+    assert dead_letter_queues == {
+        "PushDeadLetterQueue",
+        "PullDeadLetterQueue",
+        "ScheduledWorkDeadLetterQueue",
+    }
     assert dead_letter_queues <= _alarmed(transformed, "AWS/SQS", "QueueName")
     assert set(DECLARED_NEEDS) <= _alarmed(transformed, "AWS/Lambda", "FunctionName")
 

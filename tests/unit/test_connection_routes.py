@@ -209,6 +209,7 @@ def test_given_a_connection_when_its_status_is_read_then_the_view_has_no_field_b
         "needs_reauth_since",
         "needs_reauth_reason",
         "last_refreshed_at",
+        "last_reconciled_at",
         "refresh_token_expires_at",
         "hard_expires_at",
         "prerequisites",

@@ -161,7 +161,8 @@ def test_given_a_429_with_a_governor_when_called_then_the_whole_realm_is_penalis
     def advance(seconds: float) -> None:
         now[0] += seconds
 
-    governor = RealmGovernor(store, QboLimits(), clock=lambda: now[0], sleep=advance)
+    # One request per shared count (no lease), so the count shows the throttled call and its retry.
+    governor = RealmGovernor(store, QboLimits(lease_requests=1), clock=lambda: now[0], sleep=advance)
     throttled = httpx.Response(429, content=b"", headers={"Retry-After": "7"})
     client = QboClient(
         REALM,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -162,3 +163,99 @@ def test_given_two_realms_when_one_is_full_then_the_other_is_unaffected() -> Non
         pass
     with pytest.raises(GovernorTimeout), governor.request(REALM):
         pass
+
+
+class CallCountingStore(InMemoryGovernorStore):
+    """The in-memory store, counting the shared operations each request costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+
+    def try_count_request(
+        self, realm: str, window: int, limit: int, *, batch: bool, batch_limit: int
+    ) -> bool:
+        self.calls["count"] += 1
+        return super().try_count_request(realm, window, limit, batch=batch, batch_limit=batch_limit)
+
+    def try_lease_requests(self, realm: str, window: int, limit: int, count: int) -> bool:
+        self.calls["lease"] += 1
+        return super().try_lease_requests(realm, window, limit, count)
+
+    def penalty_until(self, realm: str) -> float:
+        self.calls["penalty_read"] += 1
+        return super().penalty_until(realm)
+
+
+def test_given_a_lease_of_10_when_20_requests_run_then_the_shared_count_is_written_twice_and_read_twice() -> (
+    None
+):
+    store, clock = CallCountingStore(), FakeClock()
+    governor = _governor(store, clock, lease_requests=10)
+
+    for _ in range(20):
+        with governor.request(REALM):
+            pass
+
+    assert store.calls == Counter({"lease": 2, "penalty_read": 2})
+    assert store.requests_counted(REALM, int(clock.now // 60)) == 20
+
+
+def test_given_two_processes_leasing_when_the_window_runs_out_then_no_more_than_the_limit_is_admitted() -> (
+    None
+):
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    first = _governor(store, clock, max_wait=0.0, requests_per_window=25, lease_requests=10)
+    second = _governor(store, clock, max_wait=0.0, requests_per_window=25, lease_requests=10)
+
+    def admitted(governor: RealmGovernor) -> bool:
+        try:
+            with governor.request(REALM):
+                return True
+        except GovernorTimeout:
+            return False
+
+    results = [admitted(governor) for _ in range(20) for governor in (first, second)]
+
+    # 10 + 10 leased, then 5 left: a lease of 10 no longer fits, so requests are counted one by one.
+    assert results.count(True) == 25
+    assert store.requests_counted(REALM, int(clock.now // 60)) == 25
+
+
+def test_given_a_leased_process_when_another_process_sees_a_429_then_it_waits_from_its_next_lease_on() -> (
+    None
+):
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    leasing = _governor(store, clock, lease_requests=3)
+    throttled = _governor(store, clock)
+    with leasing.request(REALM):  # leases 3, spends 1
+        pass
+
+    throttled.throttled(REALM, retry_after=20.0)
+    started = clock.now
+    for _ in range(2):  # the two leased requests go ahead: the penalty is read with the next lease
+        with leasing.request(REALM):
+            pass
+    before_next_lease = clock.now
+    with leasing.request(REALM):
+        pass
+
+    assert before_next_lease == started
+    assert clock.now - started >= 20.0
+
+
+def test_given_a_429_in_this_process_when_it_asks_again_then_it_waits_without_spending_its_lease_first() -> (
+    None
+):
+    store, clock = InMemoryGovernorStore(), FakeClock()
+    governor = _governor(store, clock, lease_requests=10)
+    with governor.request(REALM):
+        pass
+
+    governor.throttled(REALM, retry_after=15.0)
+    started = clock.now
+    with governor.request(REALM):
+        pass
+
+    assert clock.now - started >= 15.0
+    assert store.requests_counted(REALM, int(started // 60)) == 10  # the lease was used, not a new count

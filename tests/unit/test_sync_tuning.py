@@ -21,7 +21,7 @@ from qbosync.sync.retry.schedule import EventRetrySchedule
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
-TUNING_FUNCTIONS = ("TokenKeepAliveFunction", "RetryEventsFunction", "ReconcileFunction", "ApiFunction")
+TUNING_FUNCTIONS = ("ScheduledWorkerFunction", "ApiFunction")
 VARIABLES = [str(info.alias) for info in SyncTuning.model_fields.values()]
 ALL_CONFIGURED = {
     "QBOSYNC_KEEPALIVE_IDLE_DAYS": "3",
@@ -268,7 +268,7 @@ def test_given_the_templates_local_values_when_the_tuning_is_read_then_it_equals
 ) -> None:
     model = load_template(TEMPLATE)
     resolver = IntrinsicResolver(model, LocalResourceMap(parameters={"Stage": "local"}))
-    environment = model.functions["ReconcileFunction"].environment
+    environment = model.functions["ScheduledWorkerFunction"].environment
     _configure(monkeypatch, {variable: resolver.resolve_str(environment[variable]) for variable in VARIABLES})
 
     tuning = get_sync_tuning()

@@ -42,6 +42,12 @@ class Metric(StrEnum):
     SYNCED_WITH_WARNINGS = "EventsSyncedWithWarnings"
     """A change applied where qbosync improvised; dimensions ``flow`` and ``warning_code`` (one count
     per distinct code on the event)."""
+    SCHEDULED_WORK_SENT = "ScheduledWorkSent"
+    """Per-tenant messages a schedule's dispatcher put on the scheduled work queue."""
+    SCHEDULED_WORK_DUPLICATE = "ScheduledWorkDuplicate"
+    """A delivery of scheduled work whose (job, tenant, slot) had already been claimed: nothing done."""
+    RECONCILE_OVERDUE = "ReconcileOverdueTenants"
+    """Connected tenants not reconciled within two intervals, counted at every reconcile dispatch."""
 
 
 def count(metric: Metric, value: int = 1) -> None:

@@ -56,6 +56,13 @@ class QboLimits(EnvironmentSettings):
     batch_requests_per_window: int = Field(40, ge=1, description="batch calls per realm per window")
     batch_max_items: int = Field(30, ge=1, le=30, description="items per batch request")
     lease_seconds: float = Field(30.0, gt=0, description="a concurrency slot expires after this long")
+    lease_requests: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="requests a process takes from the realm's shared window count at once (one write per"
+        " lease instead of one per request); 1 counts every request in the shared record",
+    )
 
 
 class SyncTuning(EnvironmentSettings):
@@ -166,6 +173,58 @@ class SyncTuning(EnvironmentSettings):
         return timedelta(days=self.reconcile_cdc_max_lookback_days)
 
 
+class ScheduleFanOut(EnvironmentSettings):
+    """The schedules' fan-out: how often reconciliation runs, so the dispatcher can tell who is overdue.
+
+    ``template.yaml`` builds the reconcile schedule from the same parameter (``rate(N minutes)``), so the
+    interval the dispatcher judges by is the one EventBridge fires at.
+    """
+
+    reconcile_interval_minutes: int = Field(
+        15,
+        ge=5,
+        le=1_440,
+        alias="QBOSYNC_RECONCILE_INTERVAL_MINUTES",
+        description="reconciliation is dispatched this often; a tenant not reconciled within two"
+        " intervals is counted overdue",
+    )
+
+    @property
+    def reconcile_interval(self) -> timedelta:
+        return timedelta(minutes=self.reconcile_interval_minutes)
+
+
+class Retention(EnvironmentSettings):
+    """How long records that only tell history are kept before DynamoDB's TTL deletes them.
+
+    Links, settings, mappings, connections and checkpoints never expire: sync depends on them.
+    """
+
+    event_retention_days: int = Field(
+        90,
+        ge=7,
+        le=3_650,
+        alias="QBOSYNC_EVENT_RETENTION_DAYS",
+        description="a sync event expires this long after its last change (failed and parked events too:"
+        " every change of status renews it)",
+    )
+    audit_retention_days: int = Field(
+        400,
+        ge=30,
+        le=3_650,
+        alias="QBOSYNC_AUDIT_RETENTION_DAYS",
+        description="an audit entry (settings, mappings, connection) expires this long after it was written",
+    )
+
+    @property
+    def event_retention(self) -> timedelta:
+        return timedelta(days=self.event_retention_days)
+
+    @property
+    def audit_retention(self) -> timedelta:
+        return timedelta(days=self.audit_retention_days)
+
+
 class Settings(EnvironmentSettings):
     """Deployment settings shared by every function."""
 
@@ -189,6 +248,7 @@ class Settings(EnvironmentSettings):
     push_queue_url: str | None = Field(None, alias="PUSH_QUEUE_URL")
     pull_queue_url: str | None = Field(None, alias="PULL_QUEUE_URL")
     bulk_sync_state_machine_arn: str | None = Field(None, alias="BULK_SYNC_STATE_MACHINE_ARN")
+    scheduled_work_queue_url: str | None = Field(None, alias="SCHEDULED_WORK_QUEUE_URL")
 
     qbo_requestid_window_seconds: int = Field(3600, ge=0, alias="QBO_REQUESTID_WINDOW_SECONDS")
     """How long QBO is trusted to replay a requestid; past it an ambiguous write is looked up instead."""
@@ -397,3 +457,15 @@ class ReadBudgetSettings(EnvironmentSettings):
 def get_read_budget_settings() -> ReadBudgetSettings:
     """The read budget's settings, parsed from the environment on first use."""
     return ReadBudgetSettings()
+
+
+@lru_cache(maxsize=1)
+def get_schedule_fan_out() -> ScheduleFanOut:
+    """The schedules' fan-out settings, parsed from the environment on first use."""
+    return ScheduleFanOut()
+
+
+@lru_cache(maxsize=1)
+def get_retention() -> Retention:
+    """How long history is kept, parsed from the environment on first use."""
+    return Retention()

@@ -163,6 +163,7 @@ function connectionFacts(connection) {
     ["Connected by", connection.connected_by],
     ["Connected", formatDate(connection.connected_at)],
     ["Last token refresh", formatDate(connection.last_refreshed_at)],
+    ["Last reconciliation", formatDate(connection.last_reconciled_at)],
   ];
   if (connection.status === "needs_reauth") rows.push(["Why reconnect", connection.needs_reauth_reason || "QuickBooks refused the refresh token"]);
   if (connection.status === "disconnected") rows.push(["Disconnected", `${formatDate(connection.disconnected_at)} by ${connection.disconnected_by || "—"}`]);

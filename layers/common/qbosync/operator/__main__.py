@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("tenant_id")
 
     commands.add_parser("fleet", help="every tenant: connection, checkpoints, failed and parked events")
+    commands.add_parser(
+        "index-connected", help="once after upgrading: put connected tenants in the schedules' index"
+    )
 
     pause = commands.add_parser("pause", help="hold a tenant's pushes and pulls (webhooks still accepted)")
     pause.add_argument("tenant_id")
@@ -100,6 +103,34 @@ def _dump(value: Any) -> str:
     return json.dumps(value)
 
 
+def _command(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], str]) -> Any:
+    """Carry out one parsed command against ``fleet``; what it returns is printed as JSON."""
+    tenant_id = getattr(args, "tenant_id", None)
+    if args.command == "intuit-app":
+        fleet.set_intuit_app(args.client_id, read_secret("client secret"), read_secret("verifier token"))
+        return {"intuit_app": "stored"}
+    if args.command == "source-credentials":
+        return {
+            "tenant_id": tenant_id,
+            "webhook_secret": fleet.provision_source(tenant_id, read_secret("source API key")),
+        }
+    if args.command == "webhook-secret":
+        return {"tenant_id": tenant_id, "webhook_secret": fleet.webhook_secret(tenant_id)}
+    if args.command == "rotate-webhook-secret":
+        return {"tenant_id": tenant_id, "webhook_secret": fleet.rotate_webhook_secret(tenant_id)}
+    if args.command == "offboard":
+        return fleet.offboard(tenant_id, args.operator, args.retention_days, force=args.force)
+    simple: dict[str, Callable[[], Any]] = {
+        "register": lambda: fleet.register(tenant_id, args.name),
+        "fleet": fleet.list_fleet,
+        "pause": lambda: fleet.pause(tenant_id, args.operator),
+        "resume": lambda: fleet.resume(tenant_id, args.operator),
+        "index-connected": fleet.index_connected,
+        "purge": lambda: fleet.purge(tenant_id),
+    }
+    return simple[args.command]()
+
+
 def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextIO = sys.stdin) -> int:
     """Run one command; ``operator`` lets tests pass a ``FleetOperator`` over moto."""
     args = _parser().parse_args(argv)
@@ -108,31 +139,8 @@ def run(argv: Sequence[str] | None = None, *, operator: Any = None, stdin: TextI
 
     fleet = operator or FleetOperator()
     read_secret = _secret_reader(stdin)
-    result: Any
     try:
-        if args.command == "intuit-app":
-            fleet.set_intuit_app(args.client_id, read_secret("client secret"), read_secret("verifier token"))
-            result = {"intuit_app": "stored"}
-        elif args.command == "register":
-            result = fleet.register(args.tenant_id, args.name)
-        elif args.command == "source-credentials":
-            secret = fleet.provision_source(args.tenant_id, read_secret("source API key"))
-            result = {"tenant_id": args.tenant_id, "webhook_secret": secret}
-        elif args.command == "webhook-secret":
-            result = {"tenant_id": args.tenant_id, "webhook_secret": fleet.webhook_secret(args.tenant_id)}
-        elif args.command == "rotate-webhook-secret":
-            rotated = fleet.rotate_webhook_secret(args.tenant_id)
-            result = {"tenant_id": args.tenant_id, "webhook_secret": rotated}
-        elif args.command == "fleet":
-            result = fleet.list_fleet()
-        elif args.command == "pause":
-            result = fleet.pause(args.tenant_id, args.operator)
-        elif args.command == "resume":
-            result = fleet.resume(args.tenant_id, args.operator)
-        elif args.command == "offboard":
-            result = fleet.offboard(args.tenant_id, args.operator, args.retention_days, force=args.force)
-        else:
-            result = fleet.purge(args.tenant_id)
+        result = _command(args, fleet, read_secret)
     except AmbiguousWrites as exc:
         print(_ambiguous_writes(exc), file=sys.stderr)
         return 2

@@ -151,6 +151,10 @@ class FleetOperator:
         """Resume the tenant's sync and queue again what was held while it was paused."""
         return self.pause_service().resume(tenant_id, operator)
 
+    def index_connected(self) -> dict[str, int]:
+        """Once after upgrading: connected tenants recorded before the schedules' sparse index join it."""
+        return {"added_to_connected_index": self.connections.backfill_connected_index()}
+
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""
         return [self._summary(tenant) for tenant in self.tenants.list_all()]

@@ -9,6 +9,13 @@ with three shared records in a ``GovernorStore`` (DynamoDB in AWS, memory in tes
 - ``max_concurrent`` slots, each a lease that expires, so a Lambda that dies mid-call frees its
   slot after ``lease_seconds`` instead of holding it forever;
 - a realm-wide penalty set after a 429, so one throttled caller slows every caller of the realm.
+
+Leases keep this cheap: a process takes ``lease_requests`` requests of the window at once (one
+conditional write, refused unless all of them fit, then one request is tried alone) and spends them
+locally; it reads the shared penalty when it takes a lease, not before every request. So the window's
+count still never exceeds the limit (an unspent lease is simply lost when its window ends), a 429 stops
+the process that saw it at once and every other process before its next lease, i.e. within
+``lease_requests`` requests. Batch calls are always counted in the shared record, with their own cap.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ class GovernorStore(Protocol):
         self, realm: str, window: int, limit: int, *, batch: bool, batch_limit: int
     ) -> bool:
         """Count one request in ``window`` if within ``limit`` (and ``batch_limit`` for a batch call)."""
+        ...
+
+    def try_lease_requests(self, realm: str, window: int, limit: int, count: int) -> bool:
+        """Count ``count`` plain requests in ``window`` at once if all of them fit within ``limit``."""
         ...
 
     def try_acquire_slot(self, realm: str, slot: int, holder: str, now: float, lease_seconds: float) -> bool:
@@ -73,6 +84,15 @@ class _WindowCount:
 
 
 @dataclass
+class _LocalBudget:
+    """What one process holds of a realm's shared budget: leased requests and the penalty it knows."""
+
+    window: int = -1
+    remaining: int = 0
+    penalty_until: float = 0.0
+
+
+@dataclass
 class InMemoryGovernorStore:
     """A thread-safe governor store for one process: unit tests and single-process runs."""
 
@@ -94,6 +114,14 @@ class InMemoryGovernorStore:
             count.requests += 1
             if batch:
                 count.batches += 1
+            return True
+
+    def try_lease_requests(self, realm: str, window: int, limit: int, count: int) -> bool:
+        with self._lock:
+            current = self._windows.setdefault((realm, window), _WindowCount())
+            if current.requests + count > limit:
+                return False
+            current.requests += count
             return True
 
     def try_acquire_slot(self, realm: str, slot: int, holder: str, now: float, lease_seconds: float) -> bool:
@@ -154,6 +182,8 @@ class RealmGovernor:
         self._slot_backoff_seconds = slot_backoff_seconds
         # Jitter only spreads callers apart; it needs no cryptographic randomness.
         self._rng = rng or random.Random()  # noqa: S311
+        self._budgets: dict[str, _LocalBudget] = {}
+        self._budgets_lock = threading.Lock()
 
     @property
     def limits(self) -> QboLimits:
@@ -172,25 +202,17 @@ class RealmGovernor:
         slot_waits = 0
         while True:
             now = self._clock()
-            penalty_until = self._store.penalty_until(realm_id)
-            if penalty_until > now:
-                self._wait(realm_id, penalty_until - now + self._jitter(), deadline, reason="penalty")
+            known_penalty = self._local(realm_id).penalty_until
+            if known_penalty > now:
+                self._wait(realm_id, known_penalty - now + self._jitter(), deadline, reason="penalty")
                 continue
             if not counted:
-                window = math.floor(now / self._limits.window_seconds)
-                counted = self._store.try_count_request(
-                    realm_id,
-                    window,
-                    self._limits.requests_per_window,
-                    batch=batch,
-                    batch_limit=self._limits.batch_requests_per_window,
-                )
-                if not counted:
-                    next_window_at = (window + 1) * self._limits.window_seconds
-                    self._wait(
-                        realm_id, next_window_at - now + self._jitter(), deadline, reason="window_full"
-                    )
+                refused = self._admit(realm_id, now, batch=batch)
+                if refused is not None:
+                    reason, seconds = refused
+                    self._wait(realm_id, seconds + self._jitter(), deadline, reason=reason)
                     continue
+                counted = True
             slot = self._try_lease_slot(realm_id, holder, now)
             if slot is None:
                 slot_waits += 1
@@ -208,7 +230,54 @@ class RealmGovernor:
         seconds = self._default_penalty_seconds if retry_after is None else retry_after
         until = self._clock() + seconds
         self._store.set_penalty(realm_id, until)
+        self._remember_penalty(realm_id, until)
         logger.warning("qbo realm throttled", extra={"realm_id": realm_id, "penalty_seconds": seconds})
+
+    def _local(self, realm_id: str) -> _LocalBudget:
+        with self._budgets_lock:
+            return self._budgets.setdefault(realm_id, _LocalBudget())
+
+    def _remember_penalty(self, realm_id: str, until: float) -> None:
+        with self._budgets_lock:
+            local = self._budgets.setdefault(realm_id, _LocalBudget())
+            local.penalty_until = max(local.penalty_until, until)
+
+    def _take_leased(self, realm_id: str, window: int) -> bool:
+        with self._budgets_lock:
+            local = self._budgets.setdefault(realm_id, _LocalBudget())
+            if local.window != window or local.remaining <= 0:
+                return False
+            local.remaining -= 1
+            return True
+
+    def _admit(self, realm_id: str, now: float, *, batch: bool) -> tuple[str, float] | None:
+        """Count one request: from this process's lease, else from the shared record (with the shared
+        penalty read first). ``None`` when admitted, else why not and how long to wait."""
+        limits = self._limits
+        window = math.floor(now / limits.window_seconds)
+        if not batch and self._take_leased(realm_id, window):
+            return None
+        penalty_until = self._store.penalty_until(realm_id)
+        if penalty_until > now:
+            self._remember_penalty(realm_id, penalty_until)
+            return "penalty", penalty_until - now
+        size = limits.lease_requests
+        leasing = not batch and size > 1
+        if leasing and self._store.try_lease_requests(realm_id, window, limits.requests_per_window, size):
+            with self._budgets_lock:
+                local = self._budgets.setdefault(realm_id, _LocalBudget())
+                kept = local.remaining if local.window == window else 0
+                local.window, local.remaining = window, kept + size - 1
+            return None
+        if self._store.try_count_request(
+            realm_id,
+            window,
+            limits.requests_per_window,
+            batch=batch,
+            batch_limit=limits.batch_requests_per_window,
+        ):
+            return None
+        return "window_full", (window + 1) * limits.window_seconds - now
 
     def _try_lease_slot(self, realm_id: str, holder: str, now: float) -> int | None:
         slots = self._limits.max_concurrent

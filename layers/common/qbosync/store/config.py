@@ -11,6 +11,8 @@ items written before as plain ``document`` still read), and one whose compressed
 is refused with a 413. An audit entry keeps ``before`` and ``after`` verbatim up to
 ``AUDIT_VERBATIM_BYTES``; beyond that it keeps a bounded diff (rows removed, added and changed, keyed
 by ``source_key``, at most ``AUDIT_DIFF_ROWS`` of each side) and a ``summary`` with the full counts.
+Audit entries expire (``expires_at``, DynamoDB TTL) ``QBOSYNC_AUDIT_RETENTION_DAYS`` after they were written;
+the settings and mapping documents themselves never do.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbosync.errors import Conflict, PayloadTooLarge
+from qbosync.settings import get_retention
 from qbosync.store.table import (
     Condition,
     ConditionFailed,
@@ -174,6 +177,7 @@ def _audit_item(pk: str, audit: AuditRecord, version: int) -> dict[str, Any]:
         "version": version,
         "before": _json(before),
         "after": _json(after),
+        "expires_at": int((audit.at + get_retention().audit_retention).timestamp()),  # DynamoDB TTL
     }
     if summary is not None:
         item["summary"] = _json(summary)

@@ -6,6 +6,10 @@ same transactions, so their item shapes and the conditions between them stay tog
 One realm belongs to one tenant: ``REALM#{realm}/OWNER`` is written in the same transaction as the
 connection, with a condition, so two tenants racing for one company cannot both win. A disconnected
 connection stays as a record (status ``disconnected``) but leaves the realm index and releases the claim.
+
+The sparse ``connected`` index holds exactly the connections whose status is ``connected``: its keys
+(``connected_pk``, ``connected_sk``) are set and removed in the same writes that change the status, so
+the schedules' dispatcher queries the tenants it serves and never scans the table.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qbosync.errors import Conflict, NotFound
 from qbosync.observability import logger
+from qbosync.settings import get_retention
 from qbosync.store.table import (
     AUDIT_PREFIX,
+    CONNECTED_PK,
     CONNECTION_SK,
     OWNER_SK,
     Condition,
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ConnectionStatus = Literal["connected", "needs_reauth", "disconnected"]
-_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
+_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "connected_pk", "connected_sk", "item_type")
 _CONNECTION_ITEM = "connection"
 _AUDIT_ITEM = "audit"
 _AUDIT_TARGET = "connection"
@@ -63,6 +69,21 @@ class Connection(BaseModel):
     refresh_token_expires_at: datetime | None = None
     hard_expires_at: datetime | None = None
     last_refreshed_at: datetime | None = None
+    last_reconciled_at: datetime | None = None  # the scheduled worker's last successful reconciliation
+
+
+class ConnectedTenant(BaseModel):
+    """One entry of the sparse ``connected`` index: what the dispatcher needs, nothing more."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    connected_at: datetime
+    last_reconciled_at: datetime | None = None
+
+    def waiting_since(self) -> datetime:
+        """Since when the tenant has been waiting for a reconciliation."""
+        return self.last_reconciled_at or self.connected_at
 
 
 class ConnectionAuditEntry(BaseModel):
@@ -122,6 +143,22 @@ class ConnectionRepository:
     def _to_connection(item: dict[str, Any]) -> Connection:
         return Connection.model_validate({k: v for k, v in item.items() if k not in _ITEM_KEYS})
 
+    @staticmethod
+    def item_of(connection: Connection) -> dict[str, Any]:
+        """The connection's item: in the realm index unless disconnected, in the sparse ``connected``
+        index only while connected (bulk loaders, e.g. ``bench/scale.py``, write exactly this)."""
+        item: dict[str, Any] = {
+            "pk": tenant_pk(connection.tenant_id),
+            "sk": CONNECTION_SK,
+            "item_type": _CONNECTION_ITEM,
+            **connection.model_dump(mode="json"),
+        }
+        if connection.status != "disconnected":
+            item |= {"gsi1pk": realm_pk(connection.realm_id), "gsi1sk": CONNECTION_SK}
+        if connection.status == "connected":
+            item |= {"connected_pk": CONNECTED_PK, "connected_sk": connection.tenant_id}
+        return item
+
     def get(self, tenant_id: str) -> Connection | None:
         item = self._table.get(tenant_pk(tenant_id), CONNECTION_SK)
         return self._to_connection(item) if item else None
@@ -156,6 +193,7 @@ class ConnectionRepository:
                 "version": 0,
                 "before": json.dumps(before, sort_keys=True),
                 "after": json.dumps(after, sort_keys=True),
+                "expires_at": int((at + get_retention().audit_retention).timestamp()),  # DynamoDB TTL
             },
             condition=Condition("attribute_not_exists(pk)"),
         )
@@ -189,16 +227,7 @@ class ConnectionRepository:
                 },
                 condition=claim,
             ),
-            self._table.put_op(
-                {
-                    "pk": tenant_pk(tenant_id),
-                    "sk": CONNECTION_SK,
-                    "gsi1pk": realm_pk(realm_id),
-                    "gsi1sk": CONNECTION_SK,
-                    "item_type": _CONNECTION_ITEM,
-                    **stored.model_dump(mode="json"),
-                }
-            ),
+            self._table.put_op(self.item_of(stored)),
             self._audit_op(
                 tenant_id,
                 connection.connected_at,
@@ -249,6 +278,7 @@ class ConnectionRepository:
         if refused_version is not None:
             expression += ", needs_reauth_token_version = :rv"
             values[":rv"] = refused_version
+        expression += " REMOVE connected_pk, connected_sk"  # out of the schedules until reconnected
         update = Condition(expression, names={"#status": "status"}, values=values)
         condition = Condition(
             "attribute_exists(pk) AND #status <> :disconnected",
@@ -299,10 +329,10 @@ class ConnectionRepository:
         if current is None or current.status != "needs_reauth" or current.needs_reauth_token_version is None:
             return False
         update = Condition(
-            "SET #status = :connected"
+            "SET #status = :connected, connected_pk = :cp, connected_sk = :tenant"
             " REMOVE needs_reauth_since, needs_reauth_reason, needs_reauth_token_version",
             names={"#status": "status"},
-            values={":connected": "connected"},
+            values={":connected": "connected", ":cp": CONNECTED_PK, ":tenant": tenant_id},
         )
         condition = Condition(
             "#status = :needs AND needs_reauth_token_version < :v",
@@ -335,7 +365,8 @@ class ConnectionRepository:
         """Disconnect: keep the record as audit, leave the realm index and release the realm claim."""
         current = self._require(tenant_id)
         update = Condition(
-            "SET #status = :s, disconnected_at = :at, disconnected_by = :by REMOVE gsi1pk, gsi1sk",
+            "SET #status = :s, disconnected_at = :at, disconnected_by = :by"
+            " REMOVE gsi1pk, gsi1sk, connected_pk, connected_sk",
             names={"#status": "status"},
             values={":s": "disconnected", ":at": _iso(at), ":by": by},
         )
@@ -391,16 +422,66 @@ class ConnectionRepository:
         except ConditionFailed as exc:
             raise ConnectionNotFound("no QBO connection for this tenant") from exc
 
+    def connected_tenants(self) -> list[ConnectedTenant]:
+        """Every tenant in the sparse ``connected`` index (eventually consistent, as every GSI read)."""
+        return [
+            ConnectedTenant.model_validate({**item, "tenant_id": item["connected_sk"]})
+            for item in self._table.query_connected_index()
+        ]
+
     def list_connected(self) -> list[Connection]:
-        """Every ``connected`` connection, for schedules (a filtered scan is fine at this scale)."""
-        items = self._table.scan_all(
+        """Every ``connected`` connection, read whole: the index names them, a consistent get confirms."""
+        found = (self.get(tenant.tenant_id) for tenant in self.connected_tenants())
+        return [connection for connection in found if connection and connection.status == "connected"]
+
+    def backfill_connected_index(self) -> int:
+        """Put ``connected`` connections stored before the sparse index into it; how many were added.
+
+        A one-off for the operator after upgrading (``python -m qbosync.operator index-connected``): it
+        scans the table once, which no schedule does. Each write re-checks the status, so a connection
+        that changed meanwhile is left as its own write made it.
+        """
+        missing = self._table.scan_all(
             Condition(
-                "sk = :sk AND #status = :s",
+                "sk = :sk AND #status = :connected AND attribute_not_exists(connected_pk)",
                 names={"#status": "status"},
-                values={":sk": CONNECTION_SK, ":s": "connected"},
+                values={":sk": CONNECTION_SK, ":connected": "connected"},
             )
         )
-        return [self._to_connection(item) for item in items]
+        added = 0
+        for item in missing:
+            tenant_id = str(item["tenant_id"])
+            try:
+                self._table.update(
+                    tenant_pk(tenant_id),
+                    CONNECTION_SK,
+                    Condition(
+                        "SET connected_pk = :cp, connected_sk = :tenant",
+                        values={":cp": CONNECTED_PK, ":tenant": tenant_id},
+                    ),
+                    condition=Condition(
+                        "#status = :connected",
+                        names={"#status": "status"},
+                        values={":connected": "connected"},
+                    ),
+                )
+            except ConditionFailed:
+                continue
+            added += 1
+        return added
+
+    def record_reconciled(self, tenant_id: str, at: datetime) -> None:
+        """Note a successful scheduled reconciliation (shown with the connection; the dispatcher's
+        overdue count reads it from the index)."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                CONNECTION_SK,
+                Condition("SET last_reconciled_at = :at", values={":at": _iso(at)}),
+                condition=Condition("attribute_exists(pk)"),
+            )
+        except ConditionFailed as exc:
+            raise ConnectionNotFound("no QBO connection for this tenant") from exc
 
     def audit_trail(self, tenant_id: str) -> list[ConnectionAuditEntry]:
         """The tenant's connection history, oldest first."""

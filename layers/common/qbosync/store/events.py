@@ -11,6 +11,11 @@ Index layout on ``gsi1`` (chosen so both listings are single queries):
 - parked events use ``gsi1sk = {parked_on}#{received_at}#{event_id}`` in the ``parked`` partition, so
   ``parked_on(tenant, "invoice:123")`` is a prefix query that releases the payments waiting for an invoice,
   oldest first.
+
+Retention: a ``done`` event carries ``expires_at`` (DynamoDB TTL), ``QBOSYNC_EVENT_RETENTION_DAYS`` after it
+became done; ``received``, ``failed`` and ``parked`` events never expire, because someone or something
+still has to act on them (a later transition to ``done`` starts their clock). Nothing in sync reads a done
+event again: a webhook resent after its event expired is stopped by the link's source version.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from qbosync.errors import NotFound
+from qbosync.settings import get_retention
 from qbosync.store.schema import upgraded
 from qbosync.store.table import (
     Condition,
@@ -41,7 +47,7 @@ EventOutcome = Literal[
     "received", "done", "done_with_warnings", "done_with_variance", "parked", "failed", "superseded"
 ]
 """The status as an admin filters it: a done event with warnings is "synced with warnings"."""
-_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type")
+_ITEM_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk", "item_type", "expires_at")
 
 
 class ReasonCode(StrEnum):
@@ -292,8 +298,14 @@ def _status_sk(received_at: str, event_id: str, parked_on: str | None = None) ->
 
 
 class EventRepository:
-    def __init__(self, table: MainTable | None = None) -> None:
+    def __init__(self, table: MainTable | None = None, retention: timedelta | None = None) -> None:
         self._table = table or MainTable()
+        self._retention = retention
+
+    @property
+    def retention(self) -> timedelta:
+        """How long a done event is kept (``QBOSYNC_EVENT_RETENTION_DAYS`` unless given)."""
+        return self._retention or get_retention().event_retention
 
     @staticmethod
     def _to_event(item: dict[str, Any]) -> SyncEvent:
@@ -430,6 +442,11 @@ class EventRepository:
             names[f"#s{index}"] = name
             values[f":s{index}"] = value
             assignments.append(f"#s{index} = :s{index}")
+        if status == "done":
+            values[":expires"] = int((at + self.retention).timestamp())
+            assignments.append("expires_at = :expires")
+        else:
+            removes += ("expires_at",)  # only done events expire: the others still need someone
         expression = f"SET {', '.join(assignments)} ADD attempts :one"
         if removes:
             expression += " REMOVE " + ", ".join(removes)

@@ -2,7 +2,8 @@
 
 Every method is one conditional write or one read, so any number of Lambdas share the realm's budget:
 - a window counter ``GOV#{realm}/WINDOW#{n}`` is incremented only while under the limit (and, for batch
-  calls, under the batch limit too); it expires by TTL a little after its window;
+  calls, under the batch limit too), by one or by a whole lease of requests at once; it expires by TTL
+  a little after its window;
 - a concurrency slot ``GOV#{realm}/SLOT#{i}`` is a lease: taken when free, expired, or already ours;
 - the penalty ``GOV#{realm}/PENALTY`` after a 429 only ever moves later.
 """
@@ -64,6 +65,30 @@ class DynamoGovernorStore:
                 window_sk(window),
                 Condition(update, names=names, values=values),
                 condition=Condition(condition),
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def try_lease_requests(self, realm: str, window: int, limit: int, count: int) -> bool:
+        """Count ``count`` requests in window ``window`` at once, only if all of them fit under ``limit``."""
+        try:
+            self._table.update(
+                governor_pk(realm),
+                window_sk(window),
+                Condition(
+                    "SET #ttl = if_not_exists(#ttl, :ttl) ADD #count :n",
+                    names={"#count": "count", "#ttl": "expires_at"},
+                    values={
+                        ":n": count,
+                        ":ttl": int((window + 1) * self.window_seconds) + _TTL_GRACE_SECONDS,
+                    },
+                ),
+                condition=Condition(
+                    "attribute_not_exists(#count) OR #count <= :room",
+                    names={"#count": "count"},
+                    values={":room": limit - count},
+                ),
             )
         except ConditionFailed:
             return False

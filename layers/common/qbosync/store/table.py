@@ -38,6 +38,10 @@ T = TypeVar("T")
 Item = dict[str, Any]
 
 GSI1 = "gsi1"
+# Sparse: only connections whose status is ``connected`` carry its keys, so the schedules' dispatcher reads
+# exactly the tenants it fans out to, never the whole table.
+CONNECTED_INDEX = "connected"
+CONNECTED_PK = "CONNECTED"
 _BATCH_WRITE_LIMIT = 25
 _BATCH_GET_LIMIT = 100
 _BATCH_RETRIES = 8
@@ -499,6 +503,32 @@ class MainTable:
             if page.cursor is None:
                 return
             cursor = page.cursor
+
+    def query_connected_index(self, *, page_size: int = 1000) -> Iterator[Item]:
+        """Every item of the sparse ``connected`` index (keys and what the dispatcher reads)."""
+        start: dict[str, Any] | None = None
+        key_condition = Condition("connected_pk = :c", values={":c": CONNECTED_PK})
+        while True:
+            args = _expression_args(key_condition)
+            if start is not None:
+                args["ExclusiveStartKey"] = start
+            response = self._call(
+                "Query",
+                functools.partial(
+                    self.client.query,
+                    TableName=self.name,
+                    IndexName=CONNECTED_INDEX,
+                    KeyConditionExpression=key_condition.expression,
+                    Limit=page_size,
+                    **args,
+                ),
+            )
+            for raw in response.get("Items", []):
+                yield deserialize(raw)
+            next_key = response.get("LastEvaluatedKey")
+            if not next_key:
+                return
+            start = dict(next_key)
 
     def scan_all(self, filter_: Condition) -> Iterator[Item]:
         """Every item matching ``filter_``: for small, rare listings only (a scan reads the whole table)."""

@@ -57,6 +57,13 @@ class TokenKeepAlive:
         """One pass over every connected tenant; one tenant's failure does not stop the others."""
         return [self.keep_alive(connection) for connection in self.connections.list_connected()]
 
+    def keep_alive_tenant(self, tenant_id: str) -> KeepAliveResult:
+        """One tenant (the scheduled worker's unit of work); ``NotConnected`` when it left ``connected``."""
+        connection = self.connections.get(tenant_id)
+        if connection is None or connection.status != "connected":
+            raise NotConnected(f"Tenant '{tenant_id}' has no working QuickBooks connection.")
+        return self.keep_alive(connection)
+
     def keep_alive(self, connection: Connection) -> KeepAliveResult:
         tenant_id = connection.tenant_id
         vault = self.vault_for(tenant_id)

@@ -41,6 +41,7 @@ from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository
 from qbosync.store.executions import BulkSyncExecutions
 from qbosync.store.governor import DynamoGovernorStore
+from qbosync.store.job_claims import JobClaims
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.oauth_states import OAuthStateRepository
@@ -52,12 +53,14 @@ from qbosync.store.reconcile_signals import ReconcileSignalRepository
 from qbosync.store.runs import RunRepository
 from qbosync.store.tenants import TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
+from qbosync.store.work_queue import ScheduledWorkQueue
 from qbosync.sync.backstop import ReconcileCadence
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.plan import InitialSyncPlanner
 from qbosync.sync.bulk.service import InitialSyncService
 from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
 from qbosync.sync.connection import ConnectionService
+from qbosync.sync.fanout import ScheduleDispatcher, ScheduledJob, ScheduledWorker
 from qbosync.sync.keepalive import TokenKeepAlive
 from qbosync.sync.oauth_state import OAuthStateSigner
 from qbosync.sync.onboarding.link_import import LinkImportService
@@ -419,6 +422,25 @@ def tenant_pause() -> TenantPause:
 @_cached
 def token_keepalive() -> TokenKeepAlive:
     return TokenKeepAlive(vault_for=token_vault)
+
+
+@_cached
+def schedule_dispatcher() -> ScheduleDispatcher:
+    return ScheduleDispatcher(connections=ConnectionRepository(), queue=ScheduledWorkQueue())
+
+
+@_cached
+def scheduled_worker() -> ScheduledWorker:
+    """One tenant's scheduled job; each service is built on the job's first use in the container."""
+    return ScheduledWorker(
+        jobs={
+            ScheduledJob.RECONCILE: lambda tenant_id: reconciler().reconcile_tenant(tenant_id),
+            ScheduledJob.KEEPALIVE: lambda tenant_id: token_keepalive().keep_alive_tenant(tenant_id),
+            ScheduledJob.RETRY: lambda tenant_id: retry_schedule().run_tenant(tenant_id),
+        },
+        claims=JobClaims(),
+        connections=ConnectionRepository(),
+    )
 
 
 @_cached

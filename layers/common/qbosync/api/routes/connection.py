@@ -91,6 +91,7 @@ class QboConnectionView(BaseModel):
     needs_reauth_since: datetime | None
     needs_reauth_reason: str | None
     last_refreshed_at: datetime | None
+    last_reconciled_at: datetime | None = None  # the last scheduled reconciliation that succeeded
     refresh_token_expires_at: datetime | None
     hard_expires_at: datetime | None
     prerequisites: list[PrerequisiteView]

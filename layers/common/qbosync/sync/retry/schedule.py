@@ -75,12 +75,22 @@ class EventRetrySchedule:
     def run(self) -> RetryReport:
         report = RetryReport()
         for connection in self.connections.list_connected():
-            self._unstick(connection.tenant_id, report)
-            for status in RETRY_STATUSES:
-                for event in self._all(connection.tenant_id, status):
-                    self._consider(event, report)
+            self._retry_tenant(connection.tenant_id, report)
         logger.info("retry schedule ran", extra=report.model_dump())
         return report
+
+    def run_tenant(self, tenant_id: str) -> RetryReport:
+        """One tenant's pass (the scheduled worker's unit of work)."""
+        report = RetryReport()
+        self._retry_tenant(tenant_id, report)
+        logger.info("retry schedule ran", extra={"tenant_id": tenant_id, **report.model_dump()})
+        return report
+
+    def _retry_tenant(self, tenant_id: str, report: RetryReport) -> None:
+        self._unstick(tenant_id, report)
+        for status in RETRY_STATUSES:
+            for event in self._all(tenant_id, status):
+                self._consider(event, report)
 
     def _unstick(self, tenant_id: str, report: RetryReport) -> None:
         """Fail every stuck event (visible, with its age) and re-queue it at once: its worker died, so

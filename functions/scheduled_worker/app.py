@@ -1,4 +1,4 @@
-"""Retry Lambda (EventBridge schedule): re-queue failed and parked sync events whose backoff has passed."""
+"""Scheduled worker Lambda (SQS): one tenant's reconcile, keep-alive or retry pass per message."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from qbosync.observability import logger, metrics, tracer
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from qbosync.sync.retry.schedule import EventRetrySchedule
+    from qbosync.sync.fanout import ScheduledWorker
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 @metrics.log_metrics
 @tracks_remaining_time
 def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, schedule: EventRetrySchedule | None = None
+    event: dict[str, Any], context: LambdaContext, worker: ScheduledWorker | None = None
 ) -> dict[str, Any]:
-    """One retry pass; ``schedule`` lets tests pass their collaborators."""
+    """Process one SQS batch (partial failures reported); ``worker`` lets tests pass their collaborators."""
     from qbosync.sync import wiring
+    from qbosync.sync.fanout import process_scheduled_batch
 
-    return (schedule or wiring.retry_schedule()).run().model_dump()
+    return process_scheduled_batch(event, context, worker or wiring.scheduled_worker())
