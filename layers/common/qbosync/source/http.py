@@ -15,10 +15,9 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -44,6 +43,9 @@ from qbosync.source.models import (
     SourceTaxCode,
 )
 from qbosync.source.port import DEFAULT_PAGE_LIMIT
+
+if TYPE_CHECKING:
+    import httpx
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -217,6 +219,8 @@ class HttpSourceAdapter:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
+        import httpx  # on the first call, not at import: most cold starts never call the source
+
         if self._http is None:
             timeout = self._timeout_seconds
             if timeout is None:
@@ -331,6 +335,8 @@ class HttpSourceAdapter:
         json: Any,
         headers: Mapping[str, str],
     ) -> httpx.Response:
+        import httpx  # on the first call, not at import: most cold starts never call the source
+
         with tracer.subsegment("source", tenant_id=self._tenant_id, method=method):
             try:
                 return self._client().request(method, url, params=params, json=json, headers=headers)
