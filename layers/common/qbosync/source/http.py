@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from qbosync.backoff import BackoffPolicy
 from qbosync.observability import logger, tracer
@@ -46,6 +45,7 @@ from qbosync.source.port import DEFAULT_PAGE_LIMIT
 
 if TYPE_CHECKING:
     import httpx
+    from tenacity import RetryCallState
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -291,6 +291,9 @@ class HttpSourceAdapter:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        # on the first call, not at import: most cold starts never call the source
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         url = self._tenant_root + path
         request_headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         request_headers.update(headers or {})
