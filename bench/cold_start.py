@@ -13,7 +13,7 @@ sample times ``importlib.import_module(handler module)`` only: interpreter start
 every handler and for the baseline, so it is left out of both.
 
 Byte code: one unmeasured import per target first writes ``__pycache__``, as a layer shipped with
-``.pyc`` files (the makefile build adds them when a python3.13 is present) would have it.
+``.pyc`` files (the makefile build adds them when a python3.13, or pyenv's, is present) would have it.
 
 Samples of all targets are interleaved in a shuffled order each round, so a busy neighbour on a shared
 machine slows them alike; each figure is the median. Two figures per handler:
