@@ -13,7 +13,7 @@ sample times ``importlib.import_module(handler module)`` only: interpreter start
 every handler and for the baseline, so it is left out of both.
 
 Byte code: one unmeasured import per target first writes ``__pycache__``, as a layer shipped with
-``.pyc`` files (the makefile build adds them when a python3.13 is present) would have it.
+``.pyc`` files (the makefile build adds them when a python3.13, or pyenv's, is present) would have it.
 
 Samples of all targets are interleaved in a shuffled order each round, so a busy neighbour on a shared
 machine slows them alike; each figure is the median. Two figures per handler:
@@ -48,8 +48,8 @@ sys.path[0:0] = {path!r}
 started = time.perf_counter()
 importlib.import_module({module!r})
 imported = time.perf_counter()
-for name in {deferred!r}:
-    importlib.import_module(name)
+for name, names in {deferred!r}:
+    __import__(name, fromlist=names)  # as the import statement does: ``from a import b`` loads a.b
 observability = importlib.import_module("qbosync.observability")
 if {deferred!r} and not observability.LazyTracer.sdk_disabled():
     observability.tracer.tracer()
@@ -100,23 +100,28 @@ def lambda_environment(function: Any, environment: dict[str, str], runtime: str)
 class Target(NamedTuple):
     path: list[str]
     module: str
-    deferred: list[str]  # modules the handler imports inside its body, on first invocation
+    # what the handler imports inside its body, on first invocation: (module, names after ``import``)
+    deferred: list[tuple[str, list[str]]]
     environment: dict[str, str]
 
 
-def deferred_imports(source: Path) -> list[str]:
-    """Modules a handler module imports inside its functions (not under ``if TYPE_CHECKING``)."""
+def deferred_imports(source: Path) -> list[tuple[str, list[str]]]:
+    """What a handler module imports inside its functions (not under ``if TYPE_CHECKING``).
+
+    Each is a module and the names ``from module import ...`` takes: a name may be a submodule
+    (``from qbosync.sync import wiring``), which only importing with those names loads.
+    """
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    names: list[str] = []
+    imports: list[tuple[str, list[str]]] = []
     for function in ast.walk(tree):
         if not isinstance(function, ast.FunctionDef):
             continue
         for node in ast.walk(function):
             if isinstance(node, ast.ImportFrom) and node.module:
-                names.append(node.module)
+                imports.append((node.module, [alias.name for alias in node.names]))
             elif isinstance(node, ast.Import):
-                names.extend(alias.name for alias in node.names)
-    return list(dict.fromkeys(names))
+                imports.extend((alias.name, []) for alias in node.names)
+    return list({(module, tuple(names)): (module, names) for module, names in imports}.values())
 
 
 def template_targets(layer: str) -> tuple[str, dict[str, Target]]:

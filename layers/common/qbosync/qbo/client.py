@@ -29,9 +29,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from qbosync.backoff import BackoffPolicy
 from qbosync.observability import logger, tracer
@@ -50,14 +48,14 @@ from qbosync.qbo.http import shared_http_client
 from qbosync.qbo.read_budget import ReadKind
 from qbosync.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    import httpx
+
 MAX_REQUEST_ID_LENGTH = 50
 MAX_BATCH_REQUEST_ID_LENGTH = 36
 MAX_BATCH_ID_LENGTH = 10
 QUERY_PAGE_SIZE = 1000
 CDC_MAX_LOOKBACK = timedelta(days=30)
-
-# Errors raised before anything was sent: retrying is safe and the request certainly did not land.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class AccessTokenProvider(Protocol):
@@ -482,6 +480,8 @@ class QboClient:
         batch: bool = False,
         write: bool = False,
     ) -> dict[str, Any]:
+        import httpx  # on the first call, not at import: most cold starts never call QBO
+
         query: dict[str, str] = {**(params or {}), "minorversion": str(self._minor_version)}
         if request_id is not None:
             query["requestid"] = request_id
@@ -514,7 +514,7 @@ class QboClient:
                 landed = isinstance(failure, QboServerFault)
             else:
                 failure = QboUnreachable(f"QBO could not be reached ({type(outcome).__name__})")
-                landed = not isinstance(outcome, _NOT_SENT)
+                landed = not _not_sent(outcome)
             state.may_have_landed = state.may_have_landed or (write and landed)
             self._sleep(self._delay_before_retry(failure, state, entity=entity, request_id=request_id))
 
@@ -573,6 +573,8 @@ class QboClient:
         attempt: int,
         batch: bool,
     ) -> httpx.Response | httpx.TransportError:
+        import httpx  # on the first call, not at import: most cold starts never call QBO
+
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if content is not None:
             headers["Content-Type"] = "application/json"
@@ -604,3 +606,10 @@ class QboClient:
 
     def _elapsed_ms(self, started: float) -> int:
         return round((self._clock() - started) * 1000)
+
+
+def _not_sent(outcome: object) -> bool:
+    """Raised before anything was sent: retrying is safe and the request certainly did not land."""
+    import httpx
+
+    return isinstance(outcome, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))

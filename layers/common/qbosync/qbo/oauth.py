@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
-import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, computed_field
 
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger
 from qbosync.qbo.http import shared_http_client
 from qbosync.settings import get_token_refresh_budget
+
+if TYPE_CHECKING:
+    import httpx
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 _HARD_EXPIRY_HEADER = "x-include-refresh-token-hard-expires-in"
@@ -155,6 +157,8 @@ class IntuitOAuthClient:
     @property
     def token_timeout(self) -> httpx.Timeout:
         """Every phase of a token or revoke call is bounded (see ``TokenRefreshBudget``)."""
+        import httpx  # on the first call, not at import: most cold starts never call Intuit
+
         if self._token_timeout is None:
             self._token_timeout = httpx.Timeout(get_token_refresh_budget().intuit_timeout_seconds)
         return self._token_timeout
@@ -165,6 +169,8 @@ class IntuitOAuthClient:
 
     def discovery(self) -> DiscoveryDocument:
         """The discovery document, fetched once and cached for the life of this client."""
+        import httpx  # on the first call, not at import: most cold starts never call Intuit
+
         if self._discovery is None:
             try:
                 response = self.http.get(self._discovery_url, headers={"Accept": "application/json"})
@@ -210,6 +216,8 @@ class IntuitOAuthClient:
 
     def revoke(self, token: str) -> None:
         """Revoke a refresh (or access) token, disconnecting the app from the company."""
+        import httpx  # on the first call, not at import: most cold starts never call Intuit
+
         endpoint = self.discovery().revocation_endpoint
         if not endpoint:
             raise OAuthError("Intuit discovery document names no revocation endpoint")
@@ -238,6 +246,8 @@ class IntuitOAuthClient:
 
         Intuit checks the client before the grant, so a refused client consumed no code or refresh token.
         """
+        import httpx  # on the first call, not at import: most cold starts never call Intuit
+
         client_id, secret = self._credentials()
         response = send(httpx.BasicAuth(client_id, secret.get_secret_value()))
         if self._provider is None or response.status_code == 200:
@@ -253,6 +263,8 @@ class IntuitOAuthClient:
         return send(httpx.BasicAuth(fresh_id, fresh_secret.get_secret_value()))
 
     def _token_request(self, form: dict[str, str]) -> TokenGrant:
+        import httpx  # on the first call, not at import: most cold starts never call Intuit
+
         endpoint = self.discovery().token_endpoint
         grant_type = form["grant_type"]
         obtained_at = self._clock()

@@ -7,13 +7,15 @@ any other refusal is ``SourceRejected`` with the contract's ``code``, ``message`
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 from qbosync.errors import validation_details
 from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected
+
+if TYPE_CHECKING:
+    import httpx
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

@@ -15,12 +15,10 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from qbosync.backoff import BackoffPolicy
 from qbosync.observability import logger, tracer
@@ -44,6 +42,10 @@ from qbosync.source.models import (
     SourceTaxCode,
 )
 from qbosync.source.port import DEFAULT_PAGE_LIMIT
+
+if TYPE_CHECKING:
+    import httpx
+    from tenacity import RetryCallState
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -217,6 +219,8 @@ class HttpSourceAdapter:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
+        import httpx  # on the first call, not at import: most cold starts never call the source
+
         if self._http is None:
             timeout = self._timeout_seconds
             if timeout is None:
@@ -287,6 +291,9 @@ class HttpSourceAdapter:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
+        # on the first call, not at import: most cold starts never call the source
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
         url = self._tenant_root + path
         request_headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
         request_headers.update(headers or {})
@@ -331,6 +338,8 @@ class HttpSourceAdapter:
         json: Any,
         headers: Mapping[str, str],
     ) -> httpx.Response:
+        import httpx  # on the first call, not at import: most cold starts never call the source
+
         with tracer.subsegment("source", tenant_id=self._tenant_id, method=method):
             try:
                 return self._client().request(method, url, params=params, json=json, headers=headers)

@@ -40,11 +40,14 @@ ReferenceKind = Literal[
 
 MAX_PAGE_LIMIT = 500
 
+# Every model here sets defer_build: its validator is built when first used, not at import, so a
+# cold start that touches none of them (most requests) does not pay for all 23.
+
 
 class SourceObject(BaseModel):
     """What every object of the contract carries: identity, a version that bumps on every change."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     id: SourceId
     version: int = Field(ge=1)
@@ -52,7 +55,7 @@ class SourceObject(BaseModel):
 
 
 class Address(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     line1: str | None = None
     line2: str | None = None
@@ -64,6 +67,8 @@ class Address(BaseModel):
 
 class CustomerFields(BaseModel):
     """The editable part of a customer, shared by the read model and the create request."""
+
+    model_config = ConfigDict(defer_build=True)
 
     display_name: DisplayName
     company_name: str | None = None
@@ -80,7 +85,7 @@ class CustomerFields(BaseModel):
 
 
 class SourceCustomer(CustomerFields, SourceObject):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     deleted: bool = False
 
@@ -88,13 +93,13 @@ class SourceCustomer(CustomerFields, SourceObject):
 class NewSourceCustomer(CustomerFields):
     """Body of ``POST /customers``: a customer created in the source from QBO."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class AddressInput(Address):
     """An address in a request body: strict, like every request body."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class SourceCustomerUpdate(BaseModel):
@@ -106,7 +111,7 @@ class SourceCustomerUpdate(BaseModel):
     and an update that sets nothing is refused here, before any request.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     display_name: DisplayName | None = None
     company_name: str | None = None
@@ -144,6 +149,8 @@ class SourceCustomerUpdate(BaseModel):
 class ProductFields(BaseModel):
     """The editable part of a product, shared by the read model and the create request."""
 
+    model_config = ConfigDict(defer_build=True)
+
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     sku: str | None = None
     description: str | None = None
@@ -157,7 +164,7 @@ class ProductFields(BaseModel):
 
 
 class SourceProduct(ProductFields, SourceObject):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     deleted: bool = False
 
@@ -165,13 +172,13 @@ class SourceProduct(ProductFields, SourceObject):
 class NewSourceProduct(ProductFields):
     """Body of ``POST /products``: a product created in the source from a QBO item."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class Discount(BaseModel):
     """A discount as the source expresses it: an amount or a percent, never both."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     amount: PositiveMoney | None = None
     percent: DiscountPercent | None = None
@@ -188,7 +195,7 @@ class Discount(BaseModel):
 class SourceLine(BaseModel):
     """One line of an invoice or credit note. ``amount`` is after the line's own ``discount``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     id: SourceId
     product_id: SourceId | None = None
@@ -204,7 +211,7 @@ class SourceLine(BaseModel):
 class AppliedAmount(BaseModel):
     """How much of a payment or credit note settles one invoice."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     invoice_id: SourceId
     amount: Money
@@ -213,7 +220,7 @@ class AppliedAmount(BaseModel):
 class NewAppliedAmount(BaseModel):
     """How much of a new payment settles one invoice (a request body: strict, amount above zero)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     invoice_id: SourceId
     amount: PositiveMoney
@@ -223,7 +230,7 @@ class NewSourcePayment(BaseModel):
     """Body of ``POST /payments``: a payment entered in QBO. An empty ``applied_to`` is an
     unapplied payment (a credit on the customer's account); without ``number`` the source assigns one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     customer_id: SourceId
     date: date
@@ -238,7 +245,7 @@ class NewSourcePayment(BaseModel):
 
 
 class SourceInvoice(SourceObject):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     number: str
     customer_id: SourceId
@@ -256,7 +263,7 @@ class SourceInvoice(SourceObject):
 
 
 class SourcePayment(SourceObject):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     number: str
     customer_id: SourceId
@@ -274,7 +281,7 @@ class SourcePayment(SourceObject):
 
 
 class SourceCreditNote(SourceObject):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     number: str
     kind: CreditNoteKind
@@ -293,7 +300,7 @@ class SourceCreditNote(SourceObject):
 class ReferenceEntry(BaseModel):
     """One choice an admin maps from: a payment method, GL code, product type, bill profile."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     code: Code
     name: str
@@ -316,14 +323,14 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     """One page of a cursor-paged list; ``next_cursor`` is None on the last page."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     items: list[T]
     next_cursor: str | None = None
 
 
 class WebhookObject(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     kind: ObjectKind
     id: SourceId
@@ -333,7 +340,7 @@ class WebhookObject(BaseModel):
 class SourceWebhook(BaseModel):
     """A change notification from the source. It names the object; the receiver re-reads it."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="ignore", frozen=True)
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     tenant_id: SourceId
