@@ -218,7 +218,8 @@ def test_given_the_template_when_read_then_each_budget_variable_has_the_models_d
 
     for info in ReadBudgetSettings.model_fields.values():
         variable = str(info.alias)
-        for function_id in ("ApiFunction", "ScheduledWorkerFunction", "PushWorkerFunction", "PullWorkerFunction"):
+        readers = ("ApiFunction", "ScheduledWorkerFunction", "PushWorkerFunction", "PullWorkerFunction")
+        for function_id in readers:
             assert variable in model.functions[function_id].environment, (function_id, variable)
         reference = model.functions["ApiFunction"].environment[variable]
         assert isinstance(reference, Intrinsic) and reference.name == "Ref", variable
