@@ -116,7 +116,7 @@ def test_given_qbo_lists_when_one_row_of_each_kind_is_mapped_then_a_refused_row_
         "gl-codes": ("4000-MS", income),
         "product-types": ("service", "Service"),
         "income-accounts": ("200", first(items, type="Service")),
-        "gl-accounts": ("090", first(accounts)),
+        "gl-accounts": ("090", first(accounts, type="Bank")),
         "tax-codes": ("CA", first(reference(api, "tax-codes"))),
     }
 
