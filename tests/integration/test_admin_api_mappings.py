@@ -37,6 +37,8 @@ def _put(api: AdminApi, kind: str, rows: list[dict[str, str]], if_match: str = '
         ("income-accounts", {"source_key": "4-1100", "qbo_id": "17"}, "wrong_type"),
         ("income-accounts", {"source_key": "4-1200", "qbo_id": "14"}, "inactive"),
         ("gl-accounts", {"source_key": "1-1100", "qbo_id": "4040"}, "not_found"),
+        ("gl-accounts", {"source_key": "1-1100", "qbo_id": "1"}, "wrong_type"),
+        ("gl-accounts", {"source_key": "1-1100", "qbo_id": "84"}, "wrong_type"),
         ("tax-codes", {"source_key": "OLD", "qbo_id": "3"}, "inactive"),
         ("tax-codes", {"source_key": "GST", "qbo_id": "GST"}, "not_found"),
     ],

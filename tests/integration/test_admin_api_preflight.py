@@ -8,7 +8,7 @@ from typing import Any
 
 from qbosync.qbo.faults import QboServerFault
 from qbosync.source.errors import SourceUnavailable
-from qbosync.source.models import ReferenceEntry
+from qbosync.source.models import ReferenceEntry, SourceAccount
 from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
@@ -260,6 +260,7 @@ def test_given_an_unreadable_source_when_preflight_runs_then_unmapped_codes_is_a
     assert "SourceUnavailable" in checks["unmapped_source_codes"]["reason"]
     assert checks["product_mappings_in_use"]["status"] == "warn"
     assert checks["product_mappings_in_use"]["reason"].startswith("not checked:")
+    assert checks["deposit_account_mappings"]["reason"].startswith("not checked:")
 
 
 def test_given_qbo_failing_to_list_entries_when_preflight_runs_then_it_reports_what_it_could_not_check(
@@ -394,3 +395,53 @@ def test_given_the_source_bills_in_eur_and_multi_currency_is_on_when_preflight_r
 
     assert checks["currencies"]["status"] == "pass"
     assert "EUR" in checks["currencies"]["reason"]
+
+
+def test_given_payments_on_and_source_bank_accounts_unmapped_when_preflight_runs_then_it_warns_naming_them(
+    admin_api: AdminApi,
+) -> None:
+    admin_api.source.accounts += [
+        SourceAccount(code="1-1200", name="Trust Bank", account_type="asset"),
+        SourceAccount(code="1-1900", name="Closed Bank", account_type="asset", active=False),
+        SourceAccount(code="2-1000", name="Sales Tax Payable", account_type="liability"),
+    ]
+
+    _ok, checks = _checks(admin_api)
+
+    check = checks["deposit_account_mappings"]
+    assert check["status"] == "warn"
+    assert "2 active source bank or asset account(s)" in check["reason"]
+    assert "1-1100 (Operating Bank), 1-1200 (Trust Bank);" in check["reason"]
+    assert "missing_mapping" in check["reason"]
+    assert "gl-accounts" in check["fix"]
+
+
+def test_given_every_source_bank_account_mapped_when_preflight_runs_then_deposit_accounts_pass(
+    admin_api: AdminApi,
+) -> None:
+    status, _h, reply = admin_api.call(
+        "PUT",
+        f"{BASE}/mappings/gl-accounts",
+        body={"rows": [{"source_key": "1-1100", "qbo_id": "35"}]},
+        headers={"If-Match": '"0"'},
+    )
+    assert status == 200, reply
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["deposit_account_mappings"]["status"] == "pass"
+
+
+def test_given_payments_off_when_preflight_runs_then_unmapped_bank_accounts_do_not_warn(
+    admin_api: AdminApi,
+) -> None:
+    _set_settings(admin_api, "sync", {"payments": False})
+
+    _ok, checks = _checks(admin_api)
+
+    assert checks["deposit_account_mappings"] == {
+        "id": "deposit_account_mappings",
+        "status": "pass",
+        "reason": "payments are not synced",
+        "fix": "",
+    }

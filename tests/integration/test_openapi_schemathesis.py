@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 
 from functions.api.app import lambda_handler
 from qbosync.api.dependencies import ApiDependencies
+from qbosync.store.tenants import Tenant, TenantRepository
 from tests.support.admin_api import (
     TENANT_A,
     AdminApi,
@@ -202,11 +203,11 @@ def test_given_any_request_the_spec_allows_when_sent_then_the_reply_conforms_and
     case.validate_response(_call_in_process(case, admin_api), excluded_checks=EXCLUDED_CHECKS)
 
 
-def _call_in_process(case: Any, api: AdminApi) -> Response:
+def _call_in_process(case: Any, api: AdminApi, tenant_id: str = TENANT_A) -> Response:
     """One generated case as the API Gateway event a granted admin's request becomes, and its reply."""
     path_parameters = dict(case.path_parameters or {})
     if "tenant_id" in path_parameters:
-        path_parameters["tenant_id"] = TENANT_A  # a token for the tenant, so cases reach past the 403
+        path_parameters["tenant_id"] = tenant_id  # a token for the tenant, so cases reach past the 403
     case.path_parameters = path_parameters
     request = case.as_transport_kwargs(base_url="http://api.example.test")
     headers = {key: str(value) for key, value in (request.get("headers") or {}).items()}
@@ -216,7 +217,7 @@ def _call_in_process(case: Any, api: AdminApi) -> Response:
         raw_body=_body_text(request),
         headers=headers,
         query={key: str(value) for key, value in (request.get("params") or {}).items()},
-        tenants=TENANT_A if _has_bearer(headers) else None,
+        tenants=tenant_id if _has_bearer(headers) else None,
     )
     reply = lambda_handler(event, LambdaContextStub(), deps=api.deps)
     return _reply_as_response(case, event, reply)
@@ -227,9 +228,19 @@ class AdminApiWorkflows(workflow_schema.as_state_machine()):  # type: ignore[mis
     deleted after it was put, ...) against one moto-backed admin API that keeps its state between steps."""
 
     api: AdminApi
+    scenarios = 0
+
+    def setup(self) -> None:
+        """Each scenario gets a tenant of its own, connected like tenant A: what one chain stored (settings
+        versions, mappings, a pause, a disconnect) never changes what the next chain's links may follow,
+        which Hypothesis needs to replay a scenario the same way."""
+        type(self).scenarios += 1
+        self.tenant_id = f"workflow-{type(self).scenarios:04d}"
+        TenantRepository().register(Tenant(tenant_id=self.tenant_id, name="Workflow tenant"))
+        self.api.connections.by_tenant[self.tenant_id] = self.api.connections.by_tenant[TENANT_A]
 
     def call(self, case: Any, **kwargs: Any) -> Response:
-        return _call_in_process(case, self.api)
+        return _call_in_process(case, self.api, self.tenant_id)
 
     def validate_response(
         self, response: Response, case: Any, additional_checks: Any = None, **kwargs: Any
@@ -241,6 +252,7 @@ def test_given_chains_of_admin_api_calls_when_run_statefully_then_every_reply_co
     admin_api: AdminApi,
 ) -> None:
     AdminApiWorkflows.api = admin_api
+    AdminApiWorkflows.scenarios = 0
     AdminApiWorkflows.run(
         settings=settings(
             max_examples=40,

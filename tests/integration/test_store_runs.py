@@ -122,6 +122,39 @@ def test_given_pages_with_skips_when_counted_then_skips_add_up_by_reason_and_the
     ]
 
 
+def test_given_pages_with_warnings_when_counted_then_they_add_up_by_code_apart_from_the_skips(
+    main_table: str,
+) -> None:
+    repository = RunRepository()
+    repository.start(a_run())
+    suffixed = SkipTally(
+        code="name_suffixed", count=1, sample=[SkippedSample(source_id="cus_1", message="is 'A (C)' in QBO")]
+    )
+    cut = SkipTally(
+        code="field_truncated", count=2, sample=[SkippedSample(source_id="cus_2", message="company_name")]
+    )
+    skipped = SkipTally(
+        code="name_taken", count=1, sample=[SkippedSample(source_id="cus_3", message="taken")]
+    )
+
+    repository.add_page_result(
+        "t1", "run-1", "customers", EntityCounts(created=3), 1, skips=[skipped], warnings=[suffixed, cut]
+    )
+    repository.add_page_result(
+        "t1", "run-1", "customers", EntityCounts(created=3), 1, skips=[skipped], warnings=[suffixed, cut]
+    )
+    repository.add_page_result("t1", "run-1", "customers", EntityCounts(created=1), 2, warnings=[suffixed])
+
+    run = repository.get("t1", "run-1")
+    assert run is not None
+    assert [(w.entity, w.code, w.count, [s.source_id for s in w.sample]) for w in run.warnings] == [
+        ("customers", "field_truncated", 2, ["cus_2"]),
+        ("customers", "name_suffixed", 2, ["cus_1"]),
+    ]
+    assert [(s.code, s.count) for s in run.skips] == [("name_taken", 1)]
+    assert run.counts["customers"].created == 4
+
+
 def test_given_a_run_stored_before_skip_reasons_when_read_then_it_has_no_skips(main_table: str) -> None:
     MainTable().put(
         {

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from qbosync.qbo.client import BatchItem, BatchItemResult
 from qbosync.qbo.faults import QboUncertainOutcome
 from qbosync.qbo.metadata import last_updated_time
+from qbosync.store.events import WarningCode
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import Link, LinkRepository
+from qbosync.store.runs import SKIP_SAMPLE_SIZE
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
@@ -253,3 +256,61 @@ def test_given_a_batch_whose_answer_was_lost_when_the_page_is_retried_then_each_
     assert len(qbo_names(qbo)) == before + len(expected)
     assert retried.created == len(expected)
     assert list(WriteLedger().ambiguous(TENANT)) == []
+
+
+def rename_in_source(source: SourceWorld, customer: Any, **fields: object) -> None:
+    sandbox = source.app.state.sandbox
+    sandbox.tenant(TENANT).collections["customers"].put(customer.model_copy(update=fields))
+
+
+def test_given_a_vendor_with_the_name_and_suffix_policy_when_synced_then_the_suffix_is_a_warning_of_the_page(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    qbo.sandbox.companies[qbo.realms[0]].create("Vendor", {"DisplayName": first.display_name})  # type: ignore[attr-defined]
+
+    tally = sync_customer_page(context(qbo, source, links, name_collision_policy="suffix"), PAGE)
+
+    (warning,) = tally.warnings()
+    assert (warning.code, warning.count) == (WarningCode.NAME_SUFFIXED, 1)
+    assert [sample.source_id for sample in warning.sample] == [first.id]  # type: ignore[attr-defined]
+    assert f"so it is '{first.display_name} (C)' in QBO" in warning.sample[0].message  # type: ignore[attr-defined]
+
+
+def test_given_company_names_longer_than_qbo_holds_when_created_then_each_is_a_field_truncated_warning(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    long_named = active_customers(source)[:7]
+    for customer in long_named:
+        rename_in_source(source, customer, company_name="Very Long Company Name " * 3)
+
+    tally = sync_customer_page(context(qbo, source, links), PAGE)
+
+    (warning,) = tally.warnings()
+    assert (warning.code, warning.count) == (WarningCode.FIELD_TRUNCATED, 7)
+    assert len(warning.sample) == SKIP_SAMPLE_SIZE
+    assert (
+        warning.sample[0].message
+        == f"customer {long_named[0].id}: company_name longer than QBO holds, so cut in QBO"
+    )  # type: ignore[attr-defined]
+
+
+def test_given_links_lost_after_suffixed_creates_when_the_page_is_retried_then_the_warning_is_counted_again(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    first = active_customers(source)[0]
+    qbo.sandbox.companies[qbo.realms[0]].create("Vendor", {"DisplayName": first.display_name})  # type: ignore[attr-defined]
+    page_context = context(qbo, source, links, name_collision_policy="suffix")
+    sync_customer_page(replace(page_context, links=LinksLostOnWrite(sleep=lambda _s: None)), PAGE)
+
+    retried = sync_customer_page(page_context, PAGE)
+
+    assert [(w.code, w.count) for w in retried.warnings()] == [(WarningCode.NAME_SUFFIXED, 1)]
+
+
+def test_given_customers_created_as_the_source_has_them_when_synced_then_the_page_has_no_warnings(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    tally = sync_customer_page(context(qbo, source, links), PAGE)
+
+    assert tally.created > 0 and tally.warnings() == []

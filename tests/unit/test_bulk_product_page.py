@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from qbosync.store.events import WarningCode
 from qbosync.store.links import LinkRepository
 from qbosync.store.runs import SKIP_SAMPLE_SIZE
 from qbosync.sync.bulk.models import PageDescriptor
@@ -32,13 +34,13 @@ def source() -> Iterator[SourceWorld]:
         yield world
 
 
-def context(qbo: QboWorld, source: SourceWorld, links: LinkRepository) -> PageContext:
+def context(qbo: QboWorld, source: SourceWorld, links: LinkRepository, **settings: Any) -> PageContext:
     qbo.age_existing_records()
     client = qbo.client(qbo.realms[0])
     return PageContext(
         tenant_id=TENANT,
         run_id="run-1",
-        config=run_config(client),
+        config=run_config(client, **settings),
         qbo=client,
         source=source.adapter(TENANT),
         links=links,
@@ -115,3 +117,41 @@ def test_given_products_when_the_page_syncs_then_the_counts_add_up_to_the_page(
 
     assert tally.matched + tally.created + tally.skipped + tally.failed == 32
     assert tally.failed == 0
+
+
+def rename_in_source(source: SourceWorld, product: Any, name: str) -> None:
+    sandbox = source.app.state.sandbox
+    sandbox.tenant(TENANT).collections["products"].put(product.model_copy(update={"name": name}))
+
+
+def test_given_a_product_name_with_a_colon_when_created_then_the_cut_name_is_a_name_truncated_warning(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    product = next(p for p in syncable(source) if p.product_type == "service")  # type: ignore[attr-defined]
+    rename_in_source(source, product, "Support: premium")
+
+    tally = sync_product_page(context(qbo, source, links), PAGE)
+
+    assert "Support- premium" in items_by_name(qbo)
+    (warning,) = tally.warnings()
+    assert (warning.code, warning.count) == (WarningCode.NAME_TRUNCATED, 1)
+    assert warning.sample[0].source_id == product.id  # type: ignore[attr-defined]
+    assert "'Support: premium' is 'Support- premium' in QBO" in warning.sample[0].message
+
+
+def test_given_an_inactive_item_with_the_name_and_suffix_policy_when_created_then_name_suffixed_warns(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    product = next(p for p in syncable(source) if p.product_type == "service")  # type: ignore[attr-defined]
+    company = qbo.sandbox.companies[qbo.realms[0]]
+    taken = company.create(
+        "Item", {"Name": product.name, "Type": "Service", "IncomeAccountRef": {"value": "1"}}
+    )  # type: ignore[attr-defined]
+    company.update(
+        "Item", {"Id": taken["Id"], "SyncToken": taken["SyncToken"], "Active": False, "sparse": True}
+    )
+    tally = sync_product_page(context(qbo, source, links, name_collision_policy="suffix"), PAGE)
+
+    assert f"{product.name} (P)" in items_by_name(qbo)  # type: ignore[attr-defined]
+    assert [(w.code, w.count) for w in tally.warnings()] == [(WarningCode.NAME_SUFFIXED, 1)]
+    assert tally.warnings()[0].sample[0].source_id == product.id  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ import pytest
 from qbosync.qbo.faults import QboServerFault, QboThrottled, QboValidationFault
 from qbosync.qbo.governor import GovernorTimeout
 from qbosync.source.errors import SourceRejected, SourceUnavailable
+from qbosync.store.events import WarningCode
 from qbosync.store.runs import EntityCounts, EntitySkips, FailedPage, SkippedSample, SyncRun
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
@@ -22,7 +23,7 @@ from qbosync.sync.bulk.errors import (
 )
 from qbosync.sync.bulk.models import MarkPageFailedEvent, StepFunctionsError, SyncPageEvent
 from qbosync.sync.bulk.service import run_view
-from qbosync.sync.bulk.skips import EXPLANATIONS, SkipReason
+from qbosync.sync.bulk.skips import EXPLANATIONS, WARNING_EXPLANATIONS, SkipReason
 from qbosync.sync.bulk.tasks import final_status, run_task
 from qbosync.sync.records.items import ItemMappingGap
 
@@ -170,3 +171,42 @@ def test_given_a_run_with_skips_when_viewed_then_each_reason_has_its_count_expla
 def test_given_every_skip_reason_and_mapping_gap_then_each_has_an_explanation_and_a_skip_code() -> None:
     assert set(EXPLANATIONS) == set(SkipReason)
     assert all(SkipReason.for_mapping_gap(gap).value == gap.value for gap in ItemMappingGap)
+
+
+@pytest.mark.parametrize(
+    ("warnings", "failed", "expected"),
+    [
+        ([_skips("name_suffixed", 2, entity="customers")], 0, "SUCCEEDED_WITH_WARNINGS"),
+        ([_skips("field_truncated", entity="customers")], 1, "SUCCEEDED_WITH_ERRORS"),
+    ],
+)
+def test_given_records_created_with_warnings_when_the_run_finishes_then_its_status_says_so(
+    warnings: list[EntitySkips], failed: int, expected: str
+) -> None:
+    run = _run(
+        skips=[_skips("already_linked", 40)],
+        warnings=warnings,
+        counts={"customers": EntityCounts(created=5, failed=failed)},
+    )
+
+    assert final_status(run) == expected
+
+
+def test_given_a_run_with_warnings_when_viewed_then_each_code_has_its_count_explanation_and_sample() -> None:
+    view = run_view(
+        _run(status="SUCCEEDED_WITH_WARNINGS", warnings=[_skips("name_truncated", 3, entity="products")])
+    )
+
+    (warnings,) = view.warnings
+    assert (warnings.entity, warnings.code, warnings.count) == ("products", WarningCode.NAME_TRUNCATED, 3)
+    assert warnings.explanation == WARNING_EXPLANATIONS[WarningCode.NAME_TRUNCATED]
+    assert [(record.source_id, record.message) for record in warnings.sample] == [("prd_1", "why")]
+    assert view.skips == []
+
+
+def test_given_the_warnings_a_bulk_sync_gives_then_each_has_an_explanation() -> None:
+    assert set(WARNING_EXPLANATIONS) == {
+        WarningCode.NAME_SUFFIXED,
+        WarningCode.NAME_TRUNCATED,
+        WarningCode.FIELD_TRUNCATED,
+    }

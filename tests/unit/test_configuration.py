@@ -25,6 +25,8 @@ from qbosync.sync.reference import QboReference, ReferenceKind
 
 INCOME = QboReference(id="1", name="Services", type="Income", active=True)
 BANK = QboReference(id="35", name="Checking", type="Bank", active=True)
+UNDEPOSITED_FUNDS = QboReference(id="4", name="Undeposited Funds", type="Other Current Asset", active=True)
+RECEIVABLE = QboReference(id="84", name="Accounts Receivable (A/R)", type="Accounts Receivable", active=True)
 OLD_INCOME = QboReference(id="3", name="Consulting Income", type="Income", active=False)
 SERVICE_ITEM = QboReference(id="10", name="Hours", type="Service", active=True)
 CATEGORY_ITEM = QboReference(id="17", name="Consulting", type="Category", active=True)
@@ -100,6 +102,25 @@ def test_given_a_gl_account_mapped_to_a_bank_account_when_validated_then_it_is_a
     rows = validate_mapping_rows(MappingKind.GL_ACCOUNTS, _rows(("1-1100", "35")), [BANK])
 
     assert rows[0].qbo_name == "Checking"
+
+
+def test_given_a_gl_account_mapped_to_an_other_current_asset_when_validated_then_it_is_accepted() -> None:
+    rows = validate_mapping_rows(MappingKind.GL_ACCOUNTS, _rows(("1-1200", "4")), [UNDEPOSITED_FUNDS])
+
+    assert rows[0].qbo_name == "Undeposited Funds"
+
+
+def test_given_gl_accounts_mapped_to_income_and_receivable_when_validated_then_each_is_the_wrong_type() -> (
+    None
+):
+    with pytest.raises(MappingRejected) as raised:
+        validate_mapping_rows(
+            MappingKind.GL_ACCOUNTS, _rows(("1-1100", "1"), ("1-1300", "84")), [INCOME, BANK, RECEIVABLE]
+        )
+
+    assert _reasons(raised.value) == [("1-1100", "wrong_type"), ("1-1300", "wrong_type")]
+    assert all("Bank or Other Current Asset" in detail["message"] for detail in raised.value.details)
+    assert "'Accounts Receivable (A/R)' is Accounts Receivable" in raised.value.details[1]["message"]
 
 
 def test_given_an_inactive_target_when_validated_then_it_is_inactive() -> None:

@@ -867,6 +867,7 @@ function runView(run, ctx, follow) {
       ),
     ),
     skipsAndFailures(run),
+    runWarnings(run),
   );
   view.querySelector(".progress-bar").style.width = `${percentage}%`;
   if (run.status === "FAILED" || run.status === "ABORTED") {
@@ -906,6 +907,32 @@ function skipReasonItem(skips) {
   );
 }
 
+// One entry per entity and warning code: records created, but not quite as the source has them.
+function runWarningItem(warnings) {
+  const sample = warnings.sample || [];
+  return h(
+    "li",
+    { class: "run-warning skip-warns", dataset: { code: warnings.code, entity: warnings.entity } },
+    h("strong", {}, `${warnings.count} ${humanize(warnings.entity).toLowerCase()}: `),
+    h("code", { class: "reason-code" }, warnings.code),
+    h("p", { class: "skip-explanation muted" }, warnings.explanation || ""),
+    sample.length
+      ? h(
+          "details",
+          {},
+          h("summary", {}, sample.length < warnings.count ? `First ${sample.length} of them` : "Which ones"),
+          h("ul", { class: "skip-sample" }, sample.map((record) => h("li", {}, h("code", {}, record.source_id), ` ${record.message}`))),
+        )
+      : null,
+  );
+}
+
+function runWarnings(run) {
+  const warnings = run.warnings || [];
+  if (!warnings.length) return null;
+  return h("div", { class: "skips" }, h("h2", {}, "Created with warnings"), h("ul", { id: "run-warnings" }, warnings.map(runWarningItem)));
+}
+
 function skipsAndFailures(run) {
   const reasons = run.skips || [];
   const explained = new Set(reasons.map((skips) => skips.entity));
@@ -934,6 +961,8 @@ const EVENT_TABS = [
   ["parked", "Parked"],
   ["stuck", "Stuck"],
   ["done", "Done"],
+  ["done_with_warnings", "Done with warnings"],
+  ["superseded", "Superseded"],
 ];
 
 async function eventsScreen(section, ctx) {
@@ -990,11 +1019,13 @@ function eventRow(event, ctx) {
   // The API's reason_code is what the explanation keys on; `reason` is the sentence for people.
   const code = event.reason_code || reasonCode(event.parked_on || event.reason);
   const explanation = explainReason(code);
-  const retryable = ["failed", "parked", "stuck"].includes(event.status) || event.reason_code === "stuck";
+  const retryable = ["failed", "parked", "stuck", "superseded"].includes(event.status) || event.reason_code === "stuck";
+  // Where qbosync improvised on a done event (the change is applied, not quite as the source has it).
+  const warnings = event.warnings || [];
   const cells = [
     h("td", { "data-label": "Received" }, formatDate(event.received_at)),
     h("td", { "data-label": "Change" }, h("strong", {}, humanize(event.kind)), h("br"), h("span", { class: "muted small" }, `${event.source_object_id} · v${event.source_version}`)),
-    h("td", { "data-label": "Status" }, h("span", { class: `badge badge-${event.status}` }, event.status)),
+    h("td", { "data-label": "Status" }, h("span", { class: `badge badge-${event.status}${warnings.length ? " badge-warn" : ""}` }, event.outcome || event.status)),
     h(
       "td",
       { "data-label": "Reason", class: "reason" },
@@ -1003,6 +1034,11 @@ function eventRow(event, ctx) {
       event.status === "stuck" && event.age_seconds != null ? h("span", { class: "muted" }, ` (taken ${Math.round(event.age_seconds / 60)} min ago)`) : null,
       explanation ? h("p", { class: "explain" }, explanation) : null,
       event.qbo_fault ? h("p", { class: "fault" }, `QuickBooks fault ${event.qbo_fault.code}: ${event.qbo_fault.message}`) : null,
+      warnings.length
+        ? h("ul", { class: "event-warnings", "aria-label": "Warnings" }, warnings.map((warning) => h("li", { class: "event-warning", dataset: { code: warning.code } }, h("code", {}, warning.code), ` ${warning.message}`)))
+        : null,
+      // A failure a later event of the same document replaced: that event is the one to follow.
+      event.superseded_by ? h("p", { class: "superseded-by muted" }, "Superseded by event ", h("code", {}, event.superseded_by)) : null,
     ),
     h("td", { "data-label": "Attempts" }, String(event.attempts)),
   ];

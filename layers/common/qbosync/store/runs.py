@@ -7,6 +7,8 @@ Counters live in flat attributes (``count#{entity}#{field}``) because DynamoDB c
 map that does not exist yet. Skips are counted by reason the same way (``skip#{entity}#{code}``), and
 the first page that skips for a reason leaves a small sample of those records
 (``sample#{entity}#{code}``, written only if absent), so the item stays small however long the run.
+Warnings (records created under another name than the source's, or with a field cut) are counted and
+sampled the same way under ``warn#`` and ``warnsample#``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ _COUNT_FIELDS = ("matched", "created", "skipped", "failed")
 _COUNT_PREFIX = "count#"
 _SKIP_PREFIX = "skip#"
 _SAMPLE_PREFIX = "sample#"
+_WARNING_PREFIX = "warn#"
+_WARNING_SAMPLE_PREFIX = "warnsample#"
 SKIP_SAMPLE_SIZE = 5
 SKIP_MESSAGE_LENGTH = 200
 _STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "failed_pages")
@@ -73,6 +77,11 @@ class EntitySkips(SkipTally):
     entity: str
 
 
+# A warning is tallied like a skip: a code, how many records, and the first few of them.
+WarningTally = SkipTally
+EntityWarnings = EntitySkips
+
+
 class FailedPage(BaseModel):
     entity: str
     page_no: int
@@ -92,6 +101,8 @@ class SyncRun(BaseModel):
     done_pages: int = 0
     failed_pages: list[FailedPage] = Field(default_factory=list)
     skips: list[EntitySkips] = Field(default_factory=list)
+    warnings: list[EntityWarnings] = Field(default_factory=list)
+    """Records created with an improvisation (``WarningCode``: a suffixed or cut name, a cut field)."""
     started_at: datetime
     finished_at: datetime | None = None
     execution_arn: str | None = None
@@ -130,15 +141,15 @@ def _count_attribute(entity: str, field: str) -> str:
     return f"{_COUNT_PREFIX}{entity}#{field}"
 
 
-def _skips_of(item: dict[str, Any]) -> list[EntitySkips]:
-    skips: list[EntitySkips] = []
+def _tallies_of(item: dict[str, Any], prefix: str, sample_prefix: str) -> list[EntitySkips]:
+    tallies: list[EntitySkips] = []
     for name, value in item.items():
-        if not name.startswith(_SKIP_PREFIX):
+        if not name.startswith(prefix):
             continue
-        entity, code = name[len(_SKIP_PREFIX) :].rsplit("#", 1)
-        sample = item.get(f"{_SAMPLE_PREFIX}{entity}#{code}") or []
-        skips.append(EntitySkips(entity=entity, code=code, count=int(value), sample=sample))
-    return sorted(skips, key=lambda entry: (entry.entity, -entry.count, entry.code))
+        entity, code = name[len(prefix) :].rsplit("#", 1)
+        sample = item.get(f"{sample_prefix}{entity}#{code}") or []
+        tallies.append(EntitySkips(entity=entity, code=code, count=int(value), sample=sample))
+    return sorted(tallies, key=lambda entry: (entry.entity, -entry.count, entry.code))
 
 
 class RunRepository:
@@ -153,13 +164,21 @@ class RunRepository:
             if name.startswith(_COUNT_PREFIX):
                 entity, field = name[len(_COUNT_PREFIX) :].rsplit("#", 1)
                 counts.setdefault(entity, {})[field] = int(value)
-            elif name not in _STORED_ONLY and not name.startswith((_SKIP_PREFIX, _SAMPLE_PREFIX)):
+            elif name not in _STORED_ONLY and not name.startswith(
+                (_SKIP_PREFIX, _SAMPLE_PREFIX, _WARNING_PREFIX, _WARNING_SAMPLE_PREFIX)
+            ):
                 plain[name] = value
         failed = sorted(
             (item.get("failed_pages") or {}).values(), key=lambda page: (page["entity"], page["page_no"])
         )
         return SyncRun.model_validate(
-            {**plain, "counts": counts, "failed_pages": failed, "skips": _skips_of(item)}
+            {
+                **plain,
+                "counts": counts,
+                "failed_pages": failed,
+                "skips": _tallies_of(item, _SKIP_PREFIX, _SAMPLE_PREFIX),
+                "warnings": _tallies_of(item, _WARNING_PREFIX, _WARNING_SAMPLE_PREFIX),
+            }
         )
 
     def start(self, run: SyncRun) -> SyncRun:
@@ -170,7 +189,7 @@ class RunRepository:
             "pk": pk,
             "sk": run_sk(run.run_id),
             "item_type": "run",
-            **started.model_dump(mode="json", exclude={"counts", "failed_pages", "skips"}),
+            **started.model_dump(mode="json", exclude={"counts", "failed_pages", "skips", "warnings"}),
             "failed_pages": {},
         }
         for entity, counts in run.counts.items():
@@ -211,10 +230,11 @@ class RunRepository:
         page_no: int,
         *,
         skips: Sequence[SkipTally] = (),
+        warnings: Sequence[WarningTally] = (),
         qbo_reads: int = 0,
     ) -> bool:
-        """Count one finished page (its skips by reason too, and the QBO reads it made); False (and
-        nothing changes) if that page was already counted."""
+        """Count one finished page (its skips by reason and warnings by code too, and the QBO reads it
+        made); False (and nothing changes) if that page was already counted."""
         key = _page_key(entity, page_no)
         names = {"#failed_page": key}
         values: dict[str, Any] = {":one": 1, ":keys": {key}, ":key": key, ":reads": qbo_reads}
@@ -224,17 +244,22 @@ class RunRepository:
             names[f"#c{index}"] = _count_attribute(entity, field)
             values[f":c{index}"] = getattr(counts, field)
             adds.append(f"#c{index} :c{index}")
-        for index, skip in enumerate(skips):
-            names[f"#s{index}"] = f"{_SKIP_PREFIX}{entity}#{skip.code}"
-            values[f":s{index}"] = skip.count
-            adds.append(f"#s{index} :s{index}")
-            if skip.sample:
-                names[f"#p{index}"] = f"{_SAMPLE_PREFIX}{entity}#{skip.code}"
-                values[f":p{index}"] = [
-                    {"source_id": sample.source_id, "message": sample.message[:SKIP_MESSAGE_LENGTH]}
-                    for sample in skip.sample[:SKIP_SAMPLE_SIZE]
-                ]
-                sets.append(f"#p{index} = if_not_exists(#p{index}, :p{index})")
+        for tag, prefix, sample_prefix, tallies in (
+            ("s", _SKIP_PREFIX, _SAMPLE_PREFIX, skips),
+            ("w", _WARNING_PREFIX, _WARNING_SAMPLE_PREFIX, warnings),
+        ):
+            for index, tally in enumerate(tallies):
+                count, sample = f"{tag}{index}", f"{tag}p{index}"
+                names[f"#{count}"] = f"{prefix}{entity}#{tally.code}"
+                values[f":{count}"] = tally.count
+                adds.append(f"#{count} :{count}")
+                if tally.sample:
+                    names[f"#{sample}"] = f"{sample_prefix}{entity}#{tally.code}"
+                    values[f":{sample}"] = [
+                        {"source_id": record.source_id, "message": record.message[:SKIP_MESSAGE_LENGTH]}
+                        for record in tally.sample[:SKIP_SAMPLE_SIZE]
+                    ]
+                    sets.append(f"#{sample} = if_not_exists(#{sample}, :{sample})")
         set_clause = f"SET {', '.join(sets)} " if sets else ""
         update = Condition(
             f"{set_clause}ADD {', '.join(adds)} REMOVE failed_pages.#failed_page", names=names, values=values

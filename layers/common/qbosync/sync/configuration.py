@@ -242,6 +242,8 @@ class MappingKind(StrEnum):
 
 QBO_ITEM_TYPES_FOR_PRODUCTS = ("Service", "NonInventory", "Inventory")
 INVOICE_LINE_ITEM_TYPES = frozenset(QBO_ITEM_TYPES_FOR_PRODUCTS)
+# A QBO Payment's DepositToAccountRef must name an account that can hold money received.
+DEPOSIT_ACCOUNT_TYPES = ("Bank", "Other Current Asset")
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,12 @@ MAPPING_TARGETS: dict[MappingKind, MappingTarget] = {
         acceptable=lambda entry: entry.type in INVOICE_LINE_ITEM_TYPES,
         wrong_type_message="income accounts map to QBO items of type Service, NonInventory or Inventory",
     ),
-    MappingKind.GL_ACCOUNTS: MappingTarget(ReferenceKind.ACCOUNTS, "source GL account -> QBO account"),
+    MappingKind.GL_ACCOUNTS: MappingTarget(
+        ReferenceKind.ACCOUNTS,
+        "source GL account -> QBO account",
+        acceptable=lambda entry: entry.type in DEPOSIT_ACCOUNT_TYPES,
+        wrong_type_message="GL accounts map to QBO deposit accounts, of type Bank or Other Current Asset",
+    ),
     MappingKind.TAX_CODES: MappingTarget(ReferenceKind.TAX_CODES, "source tax code -> QBO tax code"),
 }
 

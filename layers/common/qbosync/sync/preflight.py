@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from qbosync.errors import QbosyncError
 from qbosync.observability import logger
 from qbosync.source.errors import SourceNotFound
-from qbosync.source.models import Page, SourceInvoice, SourceProduct
+from qbosync.source.models import Page, SourceAccount, SourceInvoice, SourceProduct
 from qbosync.sync.configuration import (
     SOURCE_DEFAULT_LISTS,
     MappingKind,
@@ -60,6 +60,8 @@ class SourceAccountCode(SourceCode, Protocol):
 # reporting of unmapped codes.
 PRODUCT_PAGES_CHECKED = 5
 PRODUCT_PAGE_SIZE = 200
+# The source's account type of the bank and clearing accounts a payment can name as its deposit account.
+SOURCE_DEPOSIT_ACCOUNT_TYPE = "asset"
 
 
 class PreflightCheck(BaseModel):
@@ -433,6 +435,9 @@ class SourceLists:
             MappingKind.GL_ACCOUNTS: [a for a in accounts if a.account_type not in INCOME_ACCOUNT_TYPES],
             MappingKind.TAX_CODES: list(reader.list_tax_codes()),
         }
+        self.deposit_accounts: list[SourceAccount] = [
+            a for a in accounts if a.account_type == SOURCE_DEPOSIT_ACCOUNT_TYPE and a.active
+        ]
         self.bill_profiles = {entry.code for entry in reader.list_bill_profiles()}
         self.products, self.all_products_read = _active_products(reader)
 
@@ -481,12 +486,42 @@ def _source_checks(
             _check("mapping_source_keys", "warn", f"not checked: {lists}", fix),
             _check("unmapped_source_codes", "warn", lists, fix),
             _check("product_mappings_in_use", "warn", f"not checked: {lists}", fix),
+            _check("deposit_account_mappings", "warn", f"not checked: {lists}", fix),
         ]
     return [
         _mapping_source_keys_check(mappings, lists),
         _unmapped_source_codes_check(mappings, lists.seen, lists.products, lists.all_products_read),
         _product_mappings_in_use_check(settings, mappings, lists.products, lists.all_products_read),
+        _deposit_account_mappings_check(settings, mappings, lists.deposit_accounts),
     ]
+
+
+def _deposit_account_mappings_check(
+    settings: TenantSettings,
+    mappings: Mapping[MappingKind, list[MappingRow]],
+    deposit_accounts: Sequence[SourceAccount],
+) -> PreflightCheck:
+    """Active source bank/asset accounts no gl-accounts row maps: a payment deposited to one of them
+    fails ``missing_mapping`` (one naming no deposit account goes to QBO's Undeposited Funds)."""
+    if not settings.sync.payments:
+        return _check("deposit_account_mappings", "pass", "payments are not synced")
+    mapped = {row.source_key for row in mappings.get(MappingKind.GL_ACCOUNTS, [])}
+    unmapped = sorted((a for a in deposit_accounts if a.code not in mapped), key=lambda a: a.code)
+    if not unmapped:
+        return _check(
+            "deposit_account_mappings",
+            "pass",
+            "every active source bank or asset account has a gl-accounts mapping",
+        )
+    named = ", ".join(f"{a.code} ({a.name})" for a in unmapped)
+    return _check(
+        "deposit_account_mappings",
+        "warn",
+        f"{len(unmapped)} active source bank or asset account(s) have no gl-accounts mapping: {named}; "
+        "a payment deposited to one of them fails with missing_mapping",
+        "map them under PUT /tenants/{tenant}/mappings/gl-accounts to QBO accounts of type Bank "
+        "or Other Current Asset",
+    )
 
 
 def _mapping_source_keys_check(

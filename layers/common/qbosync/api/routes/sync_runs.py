@@ -109,7 +109,9 @@ def sync_runs_router(
             "Phase, status (RUNNING, SUCCEEDED, SUCCEEDED_WITH_WARNINGS, SUCCEEDED_WITH_ERRORS, FAILED, "
             "ABORTED), counts per entity (matched, created, skipped, failed), percentage, failed pages, and "
             "`skips`: per entity and reason code, the count, what the code means, whether it warns, and up "
-            "to five skipped records (source id and message)."
+            "to five skipped records (source id and message); `warnings`: the same per entity and warning "
+            "code (`name_suffixed`, `name_truncated`, `field_truncated`) for records created under "
+            "another name than the source's or with a field cut, which end the run SUCCEEDED_WITH_WARNINGS."
         ),
         responses={200: {"description": "The run"}, **error_responses(401, 403, 404)},
         tags=["sync"],

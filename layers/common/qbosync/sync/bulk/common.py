@@ -10,9 +10,10 @@ from typing import Any, Literal, Protocol, TypeVar
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
 from qbosync.qbo.metadata import metadata_time
+from qbosync.store.events import WarningCode
 from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkOrigin
-from qbosync.store.runs import SKIP_SAMPLE_SIZE, EntityCounts, SkippedSample, SkipTally
+from qbosync.store.runs import SKIP_SAMPLE_SIZE, EntityCounts, SkippedSample, SkipTally, WarningTally
 from qbosync.sync.bulk.models import MAX_SKIP_REASONS, FailedRecord, SkippedRecord
 from qbosync.sync.bulk.skips import SkipReason
 
@@ -23,7 +24,9 @@ MAX_QUERY_RESULTS = 1000
 
 @dataclass
 class Tally:
-    """Counts of one page, skips counted by reason, and the records skipped or failed (the first few)."""
+    """Counts of one page, skips counted by reason, warnings by code (records created under another
+    name than the source's, or with a field cut: the push's ``WarningCode``s), and the records skipped
+    or failed (the first few)."""
 
     matched: int = 0
     created: int = 0
@@ -32,6 +35,7 @@ class Tally:
     skipped_reasons: list[SkippedRecord] = field(default_factory=list)
     failed_reasons: list[FailedRecord] = field(default_factory=list)
     skips_by_code: dict[SkipReason, SkipTally] = field(default_factory=dict)
+    warnings_by_code: dict[WarningCode, WarningTally] = field(default_factory=dict)
     qbo_requests: int = 0
     qbo_reads: int = 0
     """The reads among ``qbo_requests`` (queries): what onboarding is charged for."""
@@ -44,14 +48,11 @@ class Tally:
         self.skipped += 1
         if len(self.skipped_reasons) < MAX_SKIP_REASONS:
             self.skipped_reasons.append(SkippedRecord(source_id=source_id, code=code, reason=reason))
-        sample = SkippedSample(source_id=source_id, message=reason)
-        tally = self.skips_by_code.get(code)
-        if tally is None:
-            self.skips_by_code[code] = SkipTally(code=code.value, count=1, sample=[sample])
-            return
-        tally.count += 1
-        if len(tally.sample) < SKIP_SAMPLE_SIZE:
-            tally.sample.append(sample)
+        _add_to_tally(self.skips_by_code, code, source_id, reason)
+
+    def warn(self, source_id: str, code: WarningCode, message: str) -> None:
+        """A record was created, but not quite as the source has it (counted, not skipped)."""
+        _add_to_tally(self.warnings_by_code, code, source_id, message)
 
     def fail(self, source_id: str, reason: str) -> None:
         self.failed += 1
@@ -61,6 +62,10 @@ class Tally:
     def skips(self) -> list[SkipTally]:
         """The page's skips by reason, most frequent first."""
         return sorted(self.skips_by_code.values(), key=lambda tally: (-tally.count, tally.code))
+
+    def warnings(self) -> list[WarningTally]:
+        """The page's warnings by code, most frequent first."""
+        return sorted(self.warnings_by_code.values(), key=lambda tally: (-tally.count, tally.code))
 
     def count_link(self, origin: LinkOrigin) -> None:
         if origin == "matched":
@@ -72,6 +77,20 @@ class Tally:
         return EntityCounts(
             matched=self.matched, created=self.created, skipped=self.skipped, failed=self.failed
         )
+
+
+_Code = TypeVar("_Code", SkipReason, WarningCode)
+
+
+def _add_to_tally(tallies: dict[_Code, SkipTally], code: _Code, source_id: str, message: str) -> None:
+    sample = SkippedSample(source_id=source_id, message=message)
+    tally = tallies.get(code)
+    if tally is None:
+        tallies[code] = SkipTally(code=code.value, count=1, sample=[sample])
+        return
+    tally.count += 1
+    if len(tally.sample) < SKIP_SAMPLE_SIZE:
+        tally.sample.append(sample)
 
 
 class SourceRecord(Protocol):

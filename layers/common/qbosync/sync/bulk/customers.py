@@ -3,7 +3,8 @@
 Matching follows the tenant's rule (display name, email, or both) with one ``IN`` query per page (more
 only when the names do not fit one URL). Creation goes through the batch API; a DisplayName already
 used by a vendor or employee (6240) is resolved per the name-collision policy: a deterministic suffix,
-or reported as skipped with the reason.
+or reported as skipped with the reason. A customer created under the suffixed name, or with a field cut
+to QBO's length, is counted as a warning of the run (the push's ``WarningCode``s).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qbosync.source.models import SourceCustomer
+from qbosync.store.events import WarningCode
 from qbosync.store.links import LinkOrigin
 from qbosync.store.onboarding import (
     Candidate,
@@ -37,7 +39,7 @@ from qbosync.sync.bulk.common import (
 from qbosync.sync.bulk.models import PageDescriptor
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.skips import SkipReason
-from qbosync.sync.records.customers import customer_body
+from qbosync.sync.records.customers import customer_body, truncated_customer_fields
 from qbosync.sync.records.links import CUSTOMER, new_link
 from qbosync.sync.records.names import name_key, suffixed_name
 
@@ -135,6 +137,8 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
                 )
             )
             tally.count_link(origin)
+            if origin == "qbosync":  # an earlier attempt of this run created it: its warnings still count
+                warn_of_improvisations(tally, customer, match)
         elif decision.action is PlanAction.CREATE:
             creation = Creation(customer.id, customer.version, customer_body(customer, customer.display_name))
             to_create.append((customer, creation))
@@ -295,6 +299,8 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
 
     def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
         context.record_created_links(CUSTOMER, created)
+        for creation, row in created:
+            warn_of_improvisations(tally, by_id[creation.source_id], row)
 
     def renamed(creation: Creation) -> Creation:
         customer = by_id[creation.source_id]
@@ -318,3 +324,23 @@ def _create(context: PageContext, tally: Tally, to_create: list[tuple[SourceCust
         name_taken="name conflict: another QBO customer, vendor or employee already uses this display name",
         both_taken="name conflict: the display name and its suffixed form are both taken",
     )
+
+
+def warn_of_improvisations(tally: Tally, customer: SourceCustomer, created: Mapping[str, Any]) -> None:
+    """Where the QBO customer this run created differs from the source's: a suffixed display name (QBO
+    had the name already), fields cut to QBO's lengths. The same warnings the push gives."""
+    qbo_name = str(created.get("DisplayName", ""))
+    if name_key(qbo_name) != name_key(customer.display_name):
+        tally.warn(
+            customer.id,
+            WarningCode.NAME_SUFFIXED,
+            f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
+            f" employee), so it is {qbo_name!r} in QBO",
+        )
+    cut = truncated_customer_fields(customer)
+    if cut:
+        tally.warn(
+            customer.id,
+            WarningCode.FIELD_TRUNCATED,
+            f"customer {customer.id}: {', '.join(cut)} longer than QBO holds, so cut in QBO",
+        )

@@ -2,15 +2,18 @@
 
 The item type comes from the product-types mapping and the income account (``IncomeAccountRef``) from
 the gl-codes mapping, as frozen for the run. A product either mapping does not cover is skipped with
-the reason, so an admin sees what to map before re-running.
+the reason, so an admin sees what to map before re-running. An item created under a cut or suffixed
+name is counted as a warning of the run (the push's ``WarningCode``s).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from qbosync.source.models import SourceProduct
+from qbosync.store.events import WarningCode
 from qbosync.store.onboarding import PlanAction, PlanEntry, json_body
 from qbosync.sync.bulk.common import (
     BatchLedger,
@@ -70,6 +73,8 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
                 )
             )
             tally.count_link(origin)
+            if origin == "qbosync":  # an earlier attempt of this run created it: its warnings still count
+                warn_of_improvisations(tally, product, decision.match)
         elif decision.action is PlanAction.CREATE and decision.body is not None:
             to_create[product.id] = product
             creations.append(Creation(product.id, product.version, decision.body))
@@ -156,6 +161,8 @@ def _create(
 
     def record(created: list[tuple[Creation, dict[str, Any]]]) -> None:
         context.record_created_links(ITEM, created)
+        for creation, row in created:
+            warn_of_improvisations(tally, products[creation.source_id], row)
 
     def renamed(creation: Creation) -> Creation:
         product = products[creation.source_id]
@@ -179,3 +186,24 @@ def _create(
         name_taken="name conflict: another QBO item (perhaps inactive) uses this name",
         both_taken="name conflict: the item name and its suffixed form are both taken",
     )
+
+
+def warn_of_improvisations(tally: Tally, product: SourceProduct, created: Mapping[str, Any]) -> None:
+    """Where the QBO item this run created differs from the source product: a name cut to QBO's rules
+    (100 characters, no ``:``), a suffixed name (QBO had the name already). The push's warnings."""
+    qbo_name = str(created.get("Name", ""))
+    fitted = qbo_item_name(product.name)
+    if fitted != product.name:
+        tally.warn(
+            product.id,
+            WarningCode.NAME_TRUNCATED,
+            f"product {product.id}: {product.name!r} is {fitted!r} in QBO (QBO item names hold 100"
+            " characters and no ':')",
+        )
+    if name_key(qbo_name) == name_key(suffixed_item_name(product.name)):
+        tally.warn(
+            product.id,
+            WarningCode.NAME_SUFFIXED,
+            f"product {product.id}: QBO has an item named {fitted!r} already (perhaps inactive), so it"
+            f" is {qbo_name!r} in QBO",
+        )

@@ -15,9 +15,11 @@ from pydantic import BaseModel
 
 from qbosync.errors import Conflict, NotConnected, ValidationFailed
 from qbosync.observability import logger
+from qbosync.store.events import WarningCode
 from qbosync.store.runs import (
     EntityCounts,
     EntitySkips,
+    EntityWarnings,
     FailedPage,
     RunAlreadyActive,
     RunNotFound,
@@ -26,7 +28,7 @@ from qbosync.store.runs import (
     SkippedSample,
     SyncRun,
 )
-from qbosync.sync.bulk.skips import SkipReason
+from qbosync.sync.bulk.skips import WARNING_EXPLANATIONS, SkipReason
 from qbosync.sync.preflight import PreflightReport
 from qbosync.sync.reference import CONNECTED, ConnectionReader
 
@@ -71,6 +73,17 @@ class SkipsView(BaseModel):
     sample: list[SkippedSample]
 
 
+class WarningsView(BaseModel):
+    """Records of one entity created with one kind of improvisation (the push's ``WarningCode``): how
+    many, what it means, and a few of them."""
+
+    entity: str
+    code: WarningCode
+    count: int
+    explanation: str
+    sample: list[SkippedSample]
+
+
 class RunView(BaseModel):
     """A run as an admin follows it."""
 
@@ -84,6 +97,8 @@ class RunView(BaseModel):
     done_pages: int
     failed_pages: list[FailedPage]
     skips: list[SkipsView]
+    warnings: list[WarningsView] = []
+    """Records created, but not quite as the source has them (a suffixed or cut name, a cut field)."""
     started_at: datetime
     finished_at: datetime | None
     started_by: str
@@ -101,6 +116,17 @@ def skips_view(skips: EntitySkips) -> SkipsView:
         warns=code.warns,
         explanation=code.explanation,
         sample=skips.sample,
+    )
+
+
+def warnings_view(warnings: EntityWarnings) -> WarningsView:
+    code = WarningCode(warnings.code)
+    return WarningsView(
+        entity=warnings.entity,
+        code=code,
+        count=warnings.count,
+        explanation=WARNING_EXPLANATIONS.get(code, ""),
+        sample=warnings.sample,
     )
 
 
@@ -138,6 +164,7 @@ def run_view(run: SyncRun) -> RunView:
         done_pages=run.done_pages,
         failed_pages=run.failed_pages,
         skips=[skips_view(skips) for skips in run.skips],
+        warnings=[warnings_view(warnings) for warnings in run.warnings],
         started_at=run.started_at,
         finished_at=run.finished_at,
         started_by=run.started_by,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from qbosync.store.events import WarningCode
 from qbosync.sync.records.items import ItemMappingGap
 
 
@@ -99,5 +100,22 @@ EXPLANATIONS: dict[SkipReason, str] = {
     SkipReason.NO_GL_CODE_MAPPING: (
         "The product's GL code has no gl-codes mapping to a QuickBooks income account. "
         "Map it on the GL codes step, then run the sync again."
+    ),
+}
+
+
+# What the run view says of records the bulk sync created with an improvisation (counted as warnings).
+WARNING_EXPLANATIONS: dict[WarningCode, str] = {
+    WarningCode.NAME_SUFFIXED: (
+        "QuickBooks already had the name (a vendor, an employee or an inactive record), so the record was "
+        "created under the suffixed name (name-collision policy: suffix). Rename one of them if that matters."
+    ),
+    WarningCode.NAME_TRUNCATED: (
+        "The name was longer than QuickBooks holds, or had ':' (its sub-item separator), so it was "
+        "shortened in QuickBooks. The source keeps the full name."
+    ),
+    WarningCode.FIELD_TRUNCATED: (
+        "A field (company or person name, phone) was longer than QuickBooks holds and was cut there. "
+        "The source keeps the full value."
     ),
 }

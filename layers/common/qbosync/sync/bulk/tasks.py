@@ -184,6 +184,7 @@ def sync_page(event: SyncPageEvent, deps: BulkSyncDependencies) -> PageResult:
         tally.counts(),
         page.page_no,
         skips=tally.skips(),
+        warnings=tally.warnings(),
         qbo_reads=tally.qbo_reads,
     )
     logger.info(
@@ -196,6 +197,7 @@ def sync_page(event: SyncPageEvent, deps: BulkSyncDependencies) -> PageResult:
             "counted": counted,
             **{f"count_{name}": value for name, value in tally.counts().model_dump().items()},
             "qbo_requests": tally.qbo_requests,
+            "warnings": sum(warning.count for warning in tally.warnings()),
         },
     )
     return _result(page.entity, page.page_no, tally, counted)
@@ -240,6 +242,7 @@ def qbo_to_source(event: QboToSourceEvent, deps: BulkSyncDependencies) -> dict[s
             tally.counts(),
             1,
             skips=tally.skips(),
+            warnings=tally.warnings(),
             qbo_reads=tally.qbo_reads,
         )
         results[entity] = dump(_result(entity, 1, tally, counted))
@@ -264,10 +267,11 @@ def finish(event: FinishEvent, deps: BulkSyncDependencies) -> FinishedRun:
 
 def final_status(run: SyncRun) -> FinalRunStatus:
     """SUCCEEDED_WITH_ERRORS when a page or a record failed; else SUCCEEDED_WITH_WARNINGS when a record
-    was skipped for a reason that needs the admin (``SkipReason.warns``); else SUCCEEDED."""
+    was skipped for a reason that needs the admin (``SkipReason.warns``) or created with a warning (a
+    suffixed or cut name, a cut field); else SUCCEEDED."""
     if run.failed_pages or any(counts.failed for counts in run.counts.values()):
         return "SUCCEEDED_WITH_ERRORS"
-    if any(_warns(skips.code) for skips in run.skips):
+    if run.warnings or any(_warns(skips.code) for skips in run.skips):
         return "SUCCEEDED_WITH_WARNINGS"
     return "SUCCEEDED"
 
