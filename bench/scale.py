@@ -509,6 +509,7 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
         links=links,
         push_queue=recovered,
         clock=clock,
+        cadence=wiring.reconcile_cadence(),  # as deployed: webhooks first, CDC as an adaptive backstop
     )
     retry = EventRetrySchedule(
         events=EventRepository(),
@@ -659,6 +660,9 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     key_id = boto3.client("kms").create_key(Description="token copy")["KeyMetadata"]["KeyId"]
     os.environ["TOKEN_BACKUP_KEY_ID"] = key_id
     get_settings.cache_clear()
+    from qbosync.store.app_secrets import AppSecrets
+
+    AppSecrets().put_source_webhook_key()  # one app-wide secret (the template generates it), not per tenant
     max_concurrency = _template_max_concurrency()
 
     print("QBO and the source: counting fakes (no sandbox). AWS: moto, in process. Clock: simulated day.")
