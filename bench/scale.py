@@ -670,6 +670,9 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
         "KeyId"
     ]
     get_settings.cache_clear()
+    from qbosync.store.app_secrets import AppSecrets
+
+    AppSecrets().put_source_webhook_key()  # the stack generates it; tenants' webhook secrets derive from it
     max_concurrency = _template_max_concurrency()
 
     print("QBO and the source: counting fakes (no sandbox). AWS: moto, in process. Clock: simulated day.")
