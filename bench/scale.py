@@ -603,6 +603,14 @@ def _template_max_concurrency() -> int:
     return int(model.parameters["ScheduledWorkerMaxConcurrency"]["Default"])
 
 
+def _template_kms_keys() -> int:
+    """The stack's KMS keys (each costs a month's key price, shared by the fleet)."""
+    from local.template_model import read_template
+
+    resources = read_template(REPO / "template.yaml")["Resources"]
+    return sum(1 for resource in resources.values() if resource.get("Type") == "AWS::KMS::Key")
+
+
 def _per_class_mean(days: list[TenantDay], pick: Callable[[TenantDay], float]) -> dict[str, float]:
     return {klass: statistics.fmean(pick(d) for d in days if d.klass == klass) for klass in CLASSES}
 
@@ -657,12 +665,15 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     )
     import boto3
 
-    key_id = boto3.client("kms").create_key(Description="token copy")["KeyMetadata"]["KeyId"]
-    os.environ["TOKEN_BACKUP_KEY_ID"] = key_id
+    kms = boto3.client("kms")
+    os.environ["TOKEN_BACKUP_KEY_ID"] = kms.create_key(Description="token copy")["KeyMetadata"]["KeyId"]
+    os.environ["SOURCE_CREDENTIALS_KEY_ID"] = kms.create_key(Description="source credentials")["KeyMetadata"][
+        "KeyId"
+    ]
     get_settings.cache_clear()
     from qbosync.store.app_secrets import AppSecrets
 
-    AppSecrets().put_source_webhook_key()  # one app-wide secret (the template generates it), not per tenant
+    AppSecrets().put_source_webhook_key()  # the stack generates it; tenants' webhook secrets derive from it
     max_concurrency = _template_max_concurrency()
 
     print("QBO and the source: counting fakes (no sandbox). AWS: moto, in process. Clock: simulated day.")
@@ -756,9 +767,10 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
             f" { {k: v[0] for k, v in CLASSES.items()} })"
         )
     secrets_per_tenant = max(d.secrets for d in days)
+    kms_keys = _template_kms_keys()
     print(
         "Secrets Manager secrets per tenant (created by register + provision_source + the vault):"
-        f" {secrets_per_tenant}"
+        f" {secrets_per_tenant}; KMS keys of the stack (template.yaml): {kms_keys}"
     )
 
     reads_month = _fleet_mean(qbo_reads) * MONTH_DAYS + PUSH_READS_PER_WRITE * WRITES_PER_TENANT_MONTH
@@ -772,14 +784,13 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     )
 
     print(f"prices (us-east-1, on-demand, USD): {json.dumps(PRICES)}")
-    fan_out = Design("fan-out (this design)", secrets_per_tenant, 2.1, 0.1)
+    fan_out = Design("fan-out (this design)", secrets_per_tenant, 2.1, 0.1, kms_keys=kms_keys)
     usd, lines = _cost(options.tenants, days, dispatch, fan_out)
     print("\n".join(lines))
     # The old design: every one of the 241 schedule runs a day scans the table (~5 MB a tenant of links,
-    # events and audit; 0.5 RRU per 4 KB), two secrets a tenant, 3 writes + 1 strong read per QBO call.
+    # events and audit; 0.5 RRU per 4 KB), two secrets a tenant, one KMS key (the token copy), 3 writes +
+    # 1 strong read per QBO call.
     old = Design("old scan-and-loop design", 2, 3.0, 1.0, scan_rru_month=241 * MONTH_DAYS * 5e6 / 4096 * 0.5)
-    one_secret, _lines = _cost(options.tenants, days, dispatch, Design("one secret", 1, 2.1, 0.1))
-    print(f"the same with one secret a tenant: ${one_secret:.4f} per tenant-month")
     baseline_usd, baseline_lines = _cost(options.tenants, days, dispatch, old)
     print("\n".join(baseline_lines))
     baseline_share = options.tenants * _fleet_mean(reconcile_mean) / OLD_LOOP_TIMEOUT_S
@@ -805,6 +816,7 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
         "app_reads_share_of_allowance": round(share, 3),
         "qbo_reads_per_write": round(reads_per_write, 3),
         "secrets_per_tenant": secrets_per_tenant,
+        "kms_keys": kms_keys,
         "usd_per_tenant_month": round(usd, 4),
     }
     print("RESULT " + json.dumps(result))
@@ -820,6 +832,7 @@ class Design:
     governor_wru_per_call: float  # DynamoDB writes the rate governor makes per QBO call
     governor_rru_per_call: float
     scan_rru_month: float = 0.0  # per tenant: schedules that scan the whole table
+    kms_keys: int = 1  # the stack's keys, priced once for the whole fleet
 
 
 def _cost(
@@ -867,10 +880,10 @@ def _cost(
         "Secrets Manager API": fleet(lambda d: float(d.usage.secrets_calls))
         * MONTH_DAYS
         * p["secrets_api_call"],
-        "KMS requests (+ the fleet's one key)": fleet(lambda d: float(d.usage.kms_calls))
+        f"KMS requests (+ the fleet's {design.kms_keys} key(s))": fleet(lambda d: float(d.usage.kms_calls))
         * MONTH_DAYS
         * p["kms_request"]
-        + p["kms_key_month"] / tenants,
+        + design.kms_keys * p["kms_key_month"] / tenants,
         f"CloudWatch logs ({LOG_BYTES_PER_INVOCATION} B an invocation)": invocations
         * LOG_BYTES_PER_INVOCATION
         / 1e9

@@ -130,6 +130,7 @@ class OperatorSecrets:
     """What an operator reads from the deployment's Secrets Manager (moto here, through its endpoint)."""
 
     def __init__(self, aws_endpoint_url: str) -> None:
+        self._endpoint_url = aws_endpoint_url
         self.client = boto3.client(
             "secretsmanager",
             endpoint_url=aws_endpoint_url,
@@ -151,6 +152,30 @@ class OperatorSecrets:
         if not isinstance(value, dict):
             raise StepFailed(f"secret {names[0]} is not a JSON object")
         return value
+
+    def source_api_key(self, tenant_id: str) -> str:
+        """The tenant's source API key, opened from its sealed item with the stack's KMS key, as an operator
+        with the account's credentials can (source credentials are not a secret of their own)."""
+        from qbosync.store.source_credentials import SourceCredentialsStore
+        from qbosync.store.table import MainTable
+
+        def client(service: str) -> Any:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                endpoint_url=self._endpoint_url,
+                region_name="us-east-1",
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - moto's fixed local credentials
+            )
+
+        dynamodb = client("dynamodb")
+        tables = [name for name in dynamodb.list_tables()["TableNames"] if name.endswith("-MainTable")]
+        if len(tables) != 1:
+            raise StepFailed(f"expected one main table, found {tables}")
+        credentials = SourceCredentialsStore(MainTable(dynamodb, tables[0]), kms=client("kms")).get(tenant_id)
+        if credentials is None:
+            raise StepFailed(f"tenant {tenant_id} has no source credentials")
+        return str(credentials["api_key"])
 
 
 class SourceSystem:

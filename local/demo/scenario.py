@@ -227,8 +227,8 @@ class DemoScenario:
     def configure(self) -> None:
         """Map from the source's lists to live QBO entries, save the settings, show what is now mapped."""
         n, endpoints = self.narrator, self.endpoints
-        api_key = OperatorSecrets(endpoints.aws_endpoint_url).read(f"/tenants/{self.tenant_id}/source")
-        self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, str(api_key["api_key"]))
+        api_key = OperatorSecrets(endpoints.aws_endpoint_url).source_api_key(self.tenant_id)
+        self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, api_key)
         # The source's lists come through the admin API, as the console's dropdowns get them: the admin
         # never needs the source's own API key to configure.
         source_lists = {

@@ -289,7 +289,7 @@ def go_live_long_ago(api: httpx.Client) -> None:
 def create_source_invoice(console: Console) -> str:
     """An invoice made in the source system (its signed webhook follows), for an active customer."""
     runtime = console.runtime
-    key = OperatorSecrets(runtime.aws_endpoint_url).read(f"/tenants/{TENANT}/source")["api_key"]
+    key = OperatorSecrets(runtime.aws_endpoint_url).source_api_key(TENANT)
     source = SourceSystem(str(runtime.ready["source_sandbox_url"]), TENANT, str(key))
     try:
         customer = next(

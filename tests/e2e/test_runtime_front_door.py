@@ -11,6 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from qbosync.source.signing import sign
 from qbosync.store.app_secrets import derive_source_webhook_secret
+from qbosync.store.source_credentials import SOURCE_CREDENTIALS_SK, SourceCredentialsStore
+from qbosync.store.table import MainTable
 from tests.e2e.conftest import RunningRuntime
 
 
@@ -83,24 +85,37 @@ def test_given_a_started_runtime_when_asking_moto_then_the_template_resources_an
     )
     assert tenant["Item"]["tenant_id"]["S"] == "acme-psa"
     names = {secret["Name"] for secret in secrets.list_secrets()["SecretList"]}
-    assert {"qbosync/local/app/intuit", "qbosync/local/tenants/lawfirm-co/source"} <= names
+    assert "qbosync/local/app/intuit" in names
+    # Source credentials are sealed in the tenant's item, not in a secret of their own.
+    assert not any(name.endswith("/source") for name in names)
+    sealed = dynamodb.get_item(
+        TableName=runtime.ready["tables"]["MainTable"],
+        Key={"pk": {"S": "TENANT#lawfirm-co"}, "sk": {"S": SOURCE_CREDENTIALS_SK}},
+    )
+    assert "sealed" in sealed["Item"]
 
 
 def test_given_two_tenants_when_one_signs_a_webhook_for_the_other_then_401_each_has_its_own_secrets(
     runtime: RunningRuntime,
 ) -> None:
-    secrets = boto3.Session(
+    session = boto3.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-    ).client("secretsmanager", endpoint_url=runtime.aws_endpoint_url)
+    )
+    secrets = session.client("secretsmanager", endpoint_url=runtime.aws_endpoint_url)
+    sealed_credentials = SourceCredentialsStore(
+        MainTable(
+            session.client("dynamodb", endpoint_url=runtime.aws_endpoint_url),
+            runtime.ready["tables"]["MainTable"],
+        ),
+        kms=session.client("kms", endpoint_url=runtime.aws_endpoint_url),
+    )
     first, second = runtime.tenant_ids()[:2]
     app_key = json.loads(
         secrets.get_secret_value(SecretId="qbosync/local/app/source-webhook-key")["SecretString"]
     )["key"]
     own = {
         tenant: {
-            **json.loads(
-                secrets.get_secret_value(SecretId=f"qbosync/local/tenants/{tenant}/source")["SecretString"]
-            ),
+            **(sealed_credentials.get(tenant) or {}),
             # Not stored per tenant: derived from the app key, as the operator CLI prints it.
             "webhook_secret": derive_source_webhook_secret(app_key, tenant, 1),
         }

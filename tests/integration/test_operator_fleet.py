@@ -22,6 +22,7 @@ from qbosync.store.aws import secrets_client
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.events import EventFailure, EventRepository, ReasonCode, SyncEvent
+from qbosync.store.source_credentials import SOURCE_CREDENTIALS_SK, SourceCredentialsStore
 from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import TenantRepository, UnknownTenant
 
@@ -121,14 +122,17 @@ def test_given_a_registered_tenant_when_source_credentials_are_provisioned_then_
     code = run(["source-credentials", "acme"], operator=operator, stdin=io.StringIO("api-key-1\n"))
 
     printed = json.loads(capsys.readouterr().out)
-    stored = secrets_client().get_secret_value(SecretId=get_settings().tenant_source_secret_name("acme"))
+    item = MainTable().get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK)
     assert code == 0
     assert printed == {
         "tenant_id": "acme",
         "webhook_secret": derive_source_webhook_secret(APP_WEBHOOK_KEY, "acme", 1),
     }
-    # Only the API key is stored per tenant: the webhook secret is derived from the app key.
-    assert json.loads(stored["SecretString"]) == {"api_key": "api-key-1"}
+    # Only the API key is stored per tenant, sealed in its item: no secret of its own; the webhook
+    # secret is derived from the app key.
+    assert item is not None and "api-key-1" not in json.dumps(item)
+    assert SourceCredentialsStore().get("acme") == {"api_key": "api-key-1"}
+    assert not any("/tenants/acme/" in name for name in _secret_names())
 
 
 def test_given_two_tenants_when_their_webhook_secrets_are_printed_then_each_has_its_own(
@@ -170,6 +174,7 @@ def test_given_an_unregistered_tenant_when_provisioning_then_the_cli_refuses_and
     assert code == 2
     assert "not registered" in capsys.readouterr().err
     assert get_settings().tenant_source_secret_name("ghost") not in _secret_names()
+    assert MainTable().get(tenant_pk("ghost"), SOURCE_CREDENTIALS_SK) is None
 
 
 def test_given_a_fleet_when_listed_then_each_tenant_shows_connection_checkpoints_and_failures(
@@ -218,7 +223,9 @@ def test_given_a_connected_tenant_when_offboarded_then_it_is_revoked_its_secrets
     assert disconnect.calls == [("acme", "ops@vendor")]
     assert report.disconnected is True
     assert report.purge_after == NOW + timedelta(days=30)
-    assert get_settings().tenant_source_secret_name("acme") not in _secret_names()
+    assert MainTable().get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK) is None
+    with pytest.raises(SecretMissing):
+        TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
     with pytest.raises(UnknownTenant):
         TenantRepository().get("acme")
     with pytest.raises(TenantOffboarded):
@@ -266,3 +273,65 @@ def test_given_a_company_another_tenant_connected_since_when_purging_then_its_re
     owner = MainTable().get(realm_pk("9130001"), "OWNER")
     assert owner is not None
     assert owner["tenant_id"] == "beta"
+
+
+def _legacy_source_secret(tenant_id: str, api_key: str) -> None:
+    """Source credentials as versions before the sealed item kept them: a secret per tenant."""
+    secrets_client().create_secret(
+        Name=get_settings().tenant_source_secret_name(tenant_id),
+        SecretString=json.dumps({"api_key": api_key, "webhook_secret": "stored-before"}),
+    )
+
+
+def test_given_tenants_with_source_secrets_of_an_older_version_when_migrated_then_sealed_and_secrets_deleted(
+    operator: FleetOperator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.register("globex", "Globex")
+    operator.register("initech", "Initech")
+    _legacy_source_secret("acme", "acme-key")
+    _legacy_source_secret("globex", "globex-old-key")
+    operator.provision_source("globex", "globex-new-key")  # written after the upgrade: it wins
+    with pytest.raises(SecretMissing):
+        TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
+
+    code = run(["migrate-source-credentials"], operator=operator)
+
+    assert code == 0
+    assert json.loads(capsys.readouterr().out) == {"source_secrets_migrated": 2}
+    secrets = TenantSecrets(SecretBox(max_age_seconds=0))
+    assert secrets.source_credentials("acme").api_key.get_secret_value() == "acme-key"
+    assert secrets.source_credentials("globex").api_key.get_secret_value() == "globex-new-key"
+    assert not any(name.endswith("/source") for name in _secret_names())
+    assert operator.migrate_source_credentials() == {"source_secrets_migrated": 0}
+
+
+def test_given_an_unmigrated_tenant_when_offboarded_then_its_old_source_secret_goes_too(
+    operator: FleetOperator,
+) -> None:
+    operator.register("acme", "Acme PSA")
+    _legacy_source_secret("acme", "acme-key")
+
+    operator.offboard("acme", "ops@vendor")
+
+    assert get_settings().tenant_source_secret_name("acme") not in _secret_names()
+
+
+def test_given_sealed_source_credentials_when_the_tenant_is_purged_then_the_item_goes(
+    operator: FleetOperator, clock: FakeClock
+) -> None:
+    operator.register("acme", "Acme PSA")
+    operator.provision_source("acme", "api-key")
+    operator.offboard("acme", "ops@vendor", retention_days=0)
+    MainTable().put(
+        {
+            "pk": tenant_pk("acme"),
+            "sk": SOURCE_CREDENTIALS_SK,
+            "item_type": "source_credentials",
+            "sealed": "x",
+        }
+    )  # as if a provisioning raced the offboarding
+
+    operator.purge("acme")
+
+    assert MainTable().get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK) is None

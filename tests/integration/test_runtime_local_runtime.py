@@ -43,6 +43,14 @@ TEMPLATE = textwrap.dedent(
           BillingMode: PAY_PER_REQUEST
           AttributeDefinitions: [{AttributeName: pk, AttributeType: S}, {AttributeName: sk, AttributeType: S}]
           KeySchema: [{AttributeName: pk, KeyType: HASH}, {AttributeName: sk, KeyType: RANGE}]
+      # Where the runtime seals each tenant's source credentials, as the real stack does.
+      SourceCredentialsKey:
+        Type: AWS::KMS::Key
+      SourceCredentialsKeyAlias:
+        Type: AWS::KMS::Alias
+        Properties:
+          AliasName: !Sub alias/qbosync/${Stage}/source-credentials
+          TargetKeyId: !Ref SourceCredentialsKey
       WorkDeadLetterQueue:
         Type: AWS::SQS::Queue
       WorkQueue:

@@ -85,6 +85,7 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
             "ScheduledWorkQueue": "http://q/scheduled-work",
             "HttpApi": "api",
             "TokenBackupKey": "key-1",
+            "SourceCredentialsKey": "key-2",
         },
         parameters={
             "Stage": "local",
@@ -98,6 +99,7 @@ def test_given_local_values_when_resolving_environment_then_refs_and_subs_become
     assert environment["TABLE_NAME"] == "t-main"
     assert environment["SECRET_PREFIX"] == "qbosync/local"
     assert environment["TOKEN_BACKUP_KEY_ID"] == "key-1"
+    assert environment["SOURCE_CREDENTIALS_KEY_ID"] == "key-2"
     assert environment["QBO_BASE_URL"] == "http://127.0.0.1:1"
     assert environment["OAUTH_REDIRECT_URI"] == "http://127.0.0.1:2/oauth/callback"
     assert environment["BULK_SYNC_STATE_MACHINE_ARN"] == (

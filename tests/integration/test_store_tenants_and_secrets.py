@@ -17,7 +17,10 @@ from qbosync.store.app_secrets import (
     derive_source_webhook_secret,
 )
 from qbosync.store.aws import secrets_client
+from qbosync.store.source_credentials import SOURCE_CREDENTIALS_SK, SourceCredentialsStore
+from qbosync.store.table import MainTable, tenant_pk
 from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
+from qbosync.store.token_backup import SealingUnavailable
 
 
 @pytest.fixture
@@ -68,8 +71,7 @@ def test_given_a_malformed_tenant_id_then_the_model_refuses_it() -> None:
         Tenant(tenant_id="../etc", name="x")
 
 
-@mock_aws
-def test_given_provisioned_secrets_when_read_then_values_are_secret_strings() -> None:
+def test_given_provisioned_secrets_when_read_then_values_are_secret_strings(main_table: str) -> None:
     app = AppSecrets()
     app.put_intuit_app("client-1", "s3cr3t-value", "verifier-value")
     app.put_state_signing_key()
@@ -89,16 +91,19 @@ def test_given_provisioned_secrets_when_read_then_values_are_secret_strings() ->
     assert derived.get_secret_value() == derive_source_webhook_secret("app-webhook-key", "acme-psa", 1)
 
 
-@mock_aws
-def test_given_source_credentials_of_the_last_version_when_read_then_their_webhook_secret_is_ignored() -> (
-    None
-):
+def test_given_a_source_secret_of_an_older_version_when_migrated_then_its_webhook_secret_is_dropped(
+    main_table: str,
+) -> None:
     secrets_client().create_secret(
         Name=get_settings().tenant_source_secret_name("acme-psa"),
         SecretString='{"api_key": "api-key-value", "webhook_secret": "stored-before"}',
     )
 
+    migrated = TenantSecrets().migrate_source_credentials("acme-psa")
+
     creds = TenantSecrets().source_credentials("acme-psa")
+    assert migrated is True
+    assert SourceCredentialsStore().get("acme-psa") == {"api_key": "api-key-value"}
 
     assert creds.api_key.get_secret_value() == "api-key-value"
     assert "webhook_secret" not in creds.model_dump()
@@ -115,8 +120,7 @@ def test_given_one_app_key_when_secrets_are_derived_then_they_differ_by_tenant_a
     assert derive_source_webhook_secret("other-key", "acme", 1) not in derived
 
 
-@mock_aws
-def test_given_a_missing_secret_when_read_then_a_typed_error_is_raised() -> None:
+def test_given_a_missing_secret_when_read_then_a_typed_error_is_raised(main_table: str) -> None:
     with pytest.raises(SecretMissing):
         TenantSecrets().source_credentials("nobody")
 
@@ -131,3 +135,65 @@ def test_given_a_cached_secret_when_it_changes_then_a_fresh_read_sees_the_new_va
     box.delete("qbosync/local/x")
     with pytest.raises(SecretMissing):
         box.read("qbosync/local/x", fresh=True)
+
+
+def test_given_sealed_source_credentials_when_stored_then_the_item_holds_only_ciphertext(
+    main_table: str,
+) -> None:
+    TenantSecrets().put_source_credentials("acme", "api-key-value")
+
+    item = MainTable().get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK)
+
+    assert item is not None
+    assert set(item) == {"pk", "sk", "item_type", "schema_version", "sealed", "written_at"}
+    assert "api-key-value" not in str(item)
+    assert SourceCredentialsStore().get("acme") == {"api_key": "api-key-value"}
+    assert not secrets_client().list_secrets()["SecretList"]  # no secret for the tenant
+
+
+def test_given_one_tenants_ciphertext_copied_into_anothers_item_when_read_then_kms_refuses_it(
+    main_table: str,
+) -> None:
+    store = SourceCredentialsStore()
+    store.put("acme", {"api_key": "acme-key"})
+    store.put("globex", {"api_key": "globex-key"})
+    table = MainTable()
+    acme_item = table.get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK)
+    assert acme_item is not None
+    table.put({**acme_item, "pk": tenant_pk("globex")})
+
+    with pytest.raises(SealingUnavailable) as refused:
+        TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("globex")
+
+    assert refused.value.transient is False
+    assert store.get("acme") == {"api_key": "acme-key"}
+
+
+def test_given_no_source_credentials_key_when_provisioning_then_it_fails_for_good_and_stores_nothing(
+    main_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_CREDENTIALS_KEY_ID", "alias/qbosync/nowhere")
+    get_settings.cache_clear()
+
+    with pytest.raises(SealingUnavailable) as failed:
+        TenantSecrets().put_source_credentials("acme", "api-key-value")
+
+    assert failed.value.transient is False
+    assert MainTable().get(tenant_pk("acme"), SOURCE_CREDENTIALS_SK) is None
+
+
+def test_given_cached_source_credentials_when_replaced_elsewhere_then_a_fresh_read_sees_the_new_key(
+    main_table: str,
+) -> None:
+    ticks = [0.0]
+    reader = TenantSecrets(SecretBox(max_age_seconds=300, clock=lambda: ticks[0]))
+    TenantSecrets().put_source_credentials("acme", "key-1")
+    assert reader.source_credentials("acme").api_key.get_secret_value() == "key-1"
+
+    TenantSecrets().put_source_credentials("acme", "key-2")
+
+    assert reader.source_credentials("acme").api_key.get_secret_value() == "key-1"
+    assert reader.source_credentials("acme", fresh=True).api_key.get_secret_value() == "key-2"
+    TenantSecrets().put_source_credentials("acme", "key-3")
+    ticks[0] = 301.0
+    assert reader.source_credentials("acme").api_key.get_secret_value() == "key-3"

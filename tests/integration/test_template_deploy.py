@@ -150,7 +150,6 @@ ITEM_WRITES = (
 ITEM_CRUD = ("dynamodb:GetItem", *ITEM_WRITES, "dynamodb:Query")
 SECRETS = "secret:qbosync/${Stage}"
 TOKENS = f"{SECRETS}/tenants/*/qbo-tokens-*"
-SOURCE = f"{SECRETS}/tenants/*/source-*"
 BULK_MACHINE = "stateMachine:qbosync-bulk-sync-${Stage}"
 BULK_EXECUTIONS = "execution:qbosync-bulk-sync-${Stage}:*"
 
@@ -173,7 +172,8 @@ TOKEN_VAULT = (
     grant(("secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue"), TOKENS) | SEAL_TOKEN_COPY
 )
 READ_INTUIT_APP = grant(("secretsmanager:GetSecretValue",), "IntuitAppSecret")
-READ_SOURCE = grant(("secretsmanager:GetSecretValue",), SOURCE)
+# Source credentials are sealed in the tenant's item; only the functions that call the source open them.
+READ_SOURCE = grant(("kms:Decrypt",), "SourceCredentialsKey")
 # What an SQS event source mapping needs on the one queue it polls.
 POLL = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes")
 # The schedules' dispatcher reads the sparse index of connected tenants: no table item, no scan.
@@ -182,7 +182,8 @@ CONNECTED_INDEX = table(("dynamodb:Query",), ("CONNECTED",), "MainTable/index/co
 # What each function's code calls (grep `qbosync.store`): the template may grant this and nothing more.
 DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
     "ApiFunction": table((*ITEM_CRUD, "dynamodb:BatchWriteItem"), (*WORKER_KEYS, "OAUTHSTATE#*"), T, GSI)
-    | grant(("secretsmanager:GetSecretValue",), "IntuitAppSecret", "StateSigningKeySecret", SOURCE)
+    | grant(("secretsmanager:GetSecretValue",), "IntuitAppSecret", "StateSigningKeySecret")
+    | READ_SOURCE
     | grant(
         (
             "secretsmanager:GetSecretValue",

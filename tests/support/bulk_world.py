@@ -59,6 +59,7 @@ from tests.support.bulk_harness import (
     issue_access_token,
 )
 from tests.support.lambda_context import LambdaContextStub
+from tests.support.template import create_source_credentials_key
 
 REPO = Path(__file__).resolve().parents[2]
 TABLE = "qbosync-bulk-it"
@@ -292,6 +293,7 @@ def bulk_world(
                 },
             )
             create_table_from_template("MainTable", TABLE)
+            create_source_credentials_key()
             sandbox_config = qbo_app.state.sandbox.config
             AppSecrets().put_intuit_app(
                 sandbox_config.client_id, sandbox_config.client_secret, sandbox_config.verifier_token

@@ -49,3 +49,16 @@ def create_table_from_template(logical_id: str, table_name: str) -> None:
             TableName=table_name,
             TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])},
         )
+
+
+def create_source_credentials_key() -> str:
+    """The KMS key sealing tenants' source credentials, under the alias settings name (as the stack's
+    ``SourceCredentialsKey`` and its alias provide it); its key id."""
+    import boto3
+
+    from qbosync.settings import get_settings
+
+    kms = boto3.client("kms")
+    key_id: str = kms.create_key(Description="qbosync source credentials")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=get_settings().source_credentials_key, TargetKeyId=key_id)
+    return key_id

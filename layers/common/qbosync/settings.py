@@ -257,6 +257,7 @@ class Settings(EnvironmentSettings):
     # Powertools' own switch; qbosync reads it too, to skip importing the X-Ray SDK when it is off.
     trace_disabled: bool = Field(False, alias="POWERTOOLS_TRACE_DISABLED")
     token_backup_key_id: str | None = Field(None, alias="TOKEN_BACKUP_KEY_ID")
+    source_credentials_key_id: str | None = Field(None, alias="SOURCE_CREDENTIALS_KEY_ID")
 
     @property
     def intuit_app_secret_name(self) -> str:
@@ -283,13 +284,19 @@ class Settings(EnvironmentSettings):
         return f"{self.secret_prefix}/tenants/{tenant_id}/qbo-tokens"
 
     def tenant_source_secret_name(self, tenant_id: str) -> str:
-        """The secret holding one tenant's source API key (its webhook secret is derived, not stored)."""
+        """Where older versions kept one tenant's source API key; ``operator migrate-source-credentials``
+        moves it into the sealed ``SOURCE_CREDENTIALS`` item and deletes the secret."""
         return f"{self.secret_prefix}/tenants/{tenant_id}/source"
 
     @property
     def token_backup_key(self) -> str:
         """The KMS key that seals the second copy of every tenant's QBO tokens (an id, ARN or alias)."""
         return self.token_backup_key_id or f"alias/{self.secret_prefix}/token-backup"
+
+    @property
+    def source_credentials_key(self) -> str:
+        """The KMS key that seals every tenant's source credentials (an id, ARN or alias)."""
+        return self.source_credentials_key_id or f"alias/{self.secret_prefix}/source-credentials"
 
 
 class TokenRefreshBudget(EnvironmentSettings):

@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "index-connected", help="once after upgrading: put connected tenants in the schedules' index"
     )
+    commands.add_parser(
+        "migrate-source-credentials",
+        help="once after upgrading: move source credentials from per-tenant secrets into the sealed item",
+    )
 
     pause = commands.add_parser("pause", help="hold a tenant's pushes and pulls (webhooks still accepted)")
     pause.add_argument("tenant_id")
@@ -126,6 +130,7 @@ def _command(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], 
         "pause": lambda: fleet.pause(tenant_id, args.operator),
         "resume": lambda: fleet.resume(tenant_id, args.operator),
         "index-connected": fleet.index_connected,
+        "migrate-source-credentials": fleet.migrate_source_credentials,
         "purge": lambda: fleet.purge(tenant_id),
     }
     return simple[args.command]()

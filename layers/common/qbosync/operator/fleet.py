@@ -11,11 +11,11 @@ from pydantic import BaseModel
 
 from qbosync.clock import utc_now
 from qbosync.errors import Conflict
-from qbosync.settings import get_settings
 from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus
+from qbosync.store.source_credentials import SourceCredentialsStore
 from qbosync.store.table import MainTable, governor_pk, realm_pk, tenant_pk
 from qbosync.store.tenants import Tenant, TenantRepository, UnknownTenant
 from qbosync.sync.retry.pause import PauseState, TenantPause
@@ -103,7 +103,7 @@ class FleetOperator:
 
     @property
     def tenant_secrets(self) -> TenantSecrets:
-        return TenantSecrets(self.secret_box)
+        return TenantSecrets(self.secret_box, SourceCredentialsStore(self.table))
 
     def set_intuit_app(self, client_id: str, client_secret: str, verifier_token: str) -> None:
         """Fill the Intuit app secret the stack creates empty (client id, secret, webhook verifier token)."""
@@ -155,6 +155,16 @@ class FleetOperator:
         """Once after upgrading: connected tenants recorded before the schedules' sparse index join it."""
         return {"added_to_connected_index": self.connections.backfill_connected_index()}
 
+    def migrate_source_credentials(self) -> dict[str, int]:
+        """Once after upgrading: move every tenant's source credentials out of the secret older versions
+        kept them in, into the sealed item, and delete those secrets (running it again is harmless)."""
+        moved = sum(
+            1
+            for tenant in self.tenants.list_all()
+            if self.tenant_secrets.migrate_source_credentials(tenant.tenant_id)
+        )
+        return {"source_secrets_migrated": moved}
+
     def list_fleet(self) -> list[TenantSummary]:
         """Every tenant with its connection, reconciliation checkpoints and failure counts."""
         return [self._summary(tenant) for tenant in self.tenants.list_all()]
@@ -181,7 +191,7 @@ class FleetOperator:
         disconnected = connection is not None and connection.status != "disconnected"
         if disconnected:
             self.disconnect(tenant_id, operator, force=force)
-        self.secret_box.delete(get_settings().tenant_source_secret_name(tenant_id))
+        self.tenant_secrets.delete_source_credentials(tenant_id)
         now = self.clock()
         marked = self.tenants.mark_offboarded(tenant_id, now, now + timedelta(days=retention_days))
         assert marked.offboarded_at is not None and marked.purge_after is not None

@@ -28,6 +28,7 @@ from pydantic import BaseModel, SecretStr
 from qbosync.errors import QbosyncError
 from qbosync.settings import get_settings
 from qbosync.store.aws import secrets_client
+from qbosync.store.source_credentials import SOURCE_CREDENTIALS_SK, SourceCredentialsStore
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -111,6 +112,39 @@ class SecretBox:
         with self._lock:
             self._cache[name] = (now, value)
         return value
+
+    def read_through(
+        self, key: str, load: Callable[[], dict[str, Any] | None], *, fresh: bool = False
+    ) -> dict[str, Any] | None:
+        """``load()`` through the same max-age cache, for values kept outside Secrets Manager (the
+        sealed source credentials); ``None`` (nothing stored) is not cached."""
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached and not fresh and now - cached[0] < self.max_age:
+            return cached[1]
+        value = load()
+        if value is not None:
+            self.remember(key, value)
+        return value
+
+    def remember(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._cache[key] = (self._clock(), value)
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+
+    def exists(self, name: str) -> bool:
+        """Whether the secret exists (read uncached)."""
+        try:
+            self.client.describe_secret(SecretId=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     def write(self, name: str, value: dict[str, Any]) -> None:
         """Create the secret, or store a new version of it."""
@@ -199,15 +233,55 @@ class AppSecrets:
 
 
 class TenantSecrets:
-    """Per-tenant source credentials (the API key; webhook secrets are derived, see ``AppSecrets``)."""
+    """Per-tenant source credentials (the API key; webhook secrets are derived, see ``AppSecrets``).
 
-    def __init__(self, box: SecretBox | None = None):
+    They are sealed with KMS in the tenant's item (``store.source_credentials``), not in a secret of their
+    own; reads go through the box's max-age cache. Older versions kept them in the secret
+    ``tenants/{t}/source``: ``migrate_source_credentials`` moves it (the operator's
+    ``migrate-source-credentials``)."""
+
+    def __init__(self, box: SecretBox | None = None, store: SourceCredentialsStore | None = None):
         self._box = box or SecretBox()
+        self._store = store or SourceCredentialsStore()
+
+    @staticmethod
+    def _cache_key(tenant_id: str) -> str:
+        return f"{SOURCE_CREDENTIALS_SK}#{tenant_id}"
 
     def put_source_credentials(self, tenant_id: str, api_key: str) -> None:
-        self._box.write(get_settings().tenant_source_secret_name(tenant_id), {"api_key": api_key})
+        value = {"api_key": api_key}
+        self._store.put(tenant_id, value)
+        self._box.remember(self._cache_key(tenant_id), value)
 
-    def source_credentials(self, tenant_id: str) -> SourceCredentials:
-        return SourceCredentials.model_validate(
-            self._box.read(get_settings().tenant_source_secret_name(tenant_id))
+    def source_credentials(self, tenant_id: str, *, fresh: bool = False) -> SourceCredentials:
+        """The tenant's credentials; ``SecretMissing`` when none are stored (not provisioned, or still in
+        an unmigrated secret)."""
+        value = self._box.read_through(
+            self._cache_key(tenant_id), lambda: self._store.get(tenant_id), fresh=fresh
         )
+        if value is None:
+            raise SecretMissing(
+                f"Tenant '{tenant_id}' has no source credentials: run `operator source-credentials`"
+                " (or `operator migrate-source-credentials` after upgrading)."
+            )
+        return SourceCredentials.model_validate(value)
+
+    def delete_source_credentials(self, tenant_id: str) -> None:
+        """Delete the sealed credentials and any secret an older version left behind."""
+        self._store.delete(tenant_id)
+        self._box.forget(self._cache_key(tenant_id))
+        self._box.delete(get_settings().tenant_source_secret_name(tenant_id))
+
+    def migrate_source_credentials(self, tenant_id: str) -> bool:
+        """Move credentials an older version kept in a secret into the sealed item, then delete the
+        secret; ``False`` when there was no such secret. Credentials already sealed are kept (they were
+        written later, by ``put_source_credentials``)."""
+        name = get_settings().tenant_source_secret_name(tenant_id)
+        if not self._box.exists(name):
+            return False
+        if not self._store.exists(tenant_id):
+            legacy = SourceCredentials.model_validate(self._box.read(name, fresh=True))
+            self._store.put(tenant_id, {"api_key": legacy.api_key.get_secret_value()})
+        self._box.delete(name)
+        self._box.forget(self._cache_key(tenant_id))
+        return True

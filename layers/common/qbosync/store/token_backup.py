@@ -58,12 +58,17 @@ _PERMANENT_KMS_CODES = frozenset(
 )
 
 
-def _unavailable(action: str, exc: ClientError | BotoCoreError) -> SealingUnavailable:
+def kms_failure(action: str, exc: ClientError | BotoCoreError) -> SealingUnavailable:
+    """``SealingUnavailable`` for a KMS error, transient unless KMS refused for good."""
     code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
     return SealingUnavailable(
-        f"KMS could not {action} the token copy ({code or type(exc).__name__})",
+        f"KMS could not {action} ({code or type(exc).__name__})",
         transient=code not in _PERMANENT_KMS_CODES,
     )
+
+
+def _unavailable(action: str, exc: ClientError | BotoCoreError) -> SealingUnavailable:
+    return kms_failure(f"{action} the token copy", exc)
 
 
 class VersionFenced(Exception):
