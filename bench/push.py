@@ -271,9 +271,14 @@ class RuntimeWorld:
         self.realm_id = str(connection.json()["realm_id"])
         box = SecretBox()
         settings = get_settings()
-        credentials = box.read(settings.tenant_source_secret_name(self.tenant_id))
-        self.webhook_secret = str(credentials["webhook_secret"])
-        self.source = HttpSourceAdapter(self.source_url, self.tenant_id, str(credentials["api_key"]))
+        # As the operator reads them: the source key from the tenant's sealed item, the webhook secret
+        # derived from the app's source webhook key.
+        from qbosync.operator.fleet import FleetOperator
+        from qbosync.store.app_secrets import TenantSecrets
+
+        self.webhook_secret = FleetOperator().webhook_secret(self.tenant_id)
+        api_key = TenantSecrets().source_credentials(self.tenant_id).api_key.get_secret_value()
+        self.source = HttpSourceAdapter(self.source_url, self.tenant_id, api_key)
         self._go_live_long_ago()
         tokens = box.read(settings.tenant_token_secret_name(self.tenant_id), fresh=True)
         from tests.support.fakes import StaticToken
@@ -301,9 +306,10 @@ class RuntimeWorld:
         url = f"{self.front_door}/tenants/{self.tenant_id}/settings"
         current = self.http.get(url, headers=self.admin)
         current.raise_for_status()
-        settings = {**current.json()["settings"], "onboarding": {"go_live_date": "2000-01-01"}}
-        answer = self.http.put(
-            url, json=settings, headers={**self.admin, "If-Match": current.headers["etag"]}
+        answer = self.http.patch(
+            url,
+            json={"onboarding": {"go_live_date": "2000-01-01"}},
+            headers={**self.admin, "If-Match": current.headers["etag"]},
         )
         answer.raise_for_status()
 
