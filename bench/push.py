@@ -114,8 +114,10 @@ def _in_process(options: argparse.Namespace) -> Outcome:
         from qbosync.store.aws import dynamodb_client
         from tests.integration.conftest import create_table_from_template
         from tests.support.push_world import Storm, WorkerCrashes, push_world
+        from tests.support.template import create_source_credentials_key
 
         create_table_from_template("MainTable", "qbosync-bench")
+        create_source_credentials_key()  # the stack's key that seals each tenant's source credentials
         crashes = WorkerCrashes(rate=options.crash_rate, seed=options.seed)
         with push_world(
             customers=options.customers,
