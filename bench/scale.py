@@ -57,7 +57,9 @@ OLD_LOOP_TIMEOUT_S = 900.0
 MONTH_DAYS = 30
 ALLOWANCE = 500_000  # Intuit's Builder tier: CorePlus reads a month, whole app
 WRITES_PER_TENANT_MONTH = 1_000
-PUSH_READS_PER_WRITE = 0.22  # bench/push.py (README): at most 1.22 QBO requests per change, one a write
+PUSH_READS_PER_WRITE = (
+    0.10  # bench/push.py (README): 1.10 QBO requests per change (faults included), one a write
+)
 
 # Fleet mix: (share of tenants, source writes a day, QBO-side edits a day); averages 33 writes a day.
 CLASSES: dict[str, tuple[float, float, float]] = {
@@ -781,6 +783,15 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
         f"Intuit reads, whole app, a month: tenants x (reconcile and pull reads a day x {MONTH_DAYS} +"
         f" {PUSH_READS_PER_WRITE} push reads a write x {WRITES_PER_TENANT_MONTH} writes) = {app_reads:,.0f}"
         f" = {share:.1%} of the {ALLOWANCE:,} Builder allowance; {reads_per_write:.2f} reads a write"
+    )
+    background = _fleet_mean(qbo_reads) * MONTH_DAYS
+    pushes = PUSH_READS_PER_WRITE * WRITES_PER_TENANT_MONTH
+    print(
+        f"what that needs: {app_reads:,.0f} CorePlus reads a month,"
+        f" {app_reads / ALLOWANCE:.1f}x the Builder tier (a paid App Partner tier; Intuit publishes no"
+        f" volumes here). Per tenant-month {reads_month:.0f} reads: {background:.0f} backstop and pull reads,"
+        f" {pushes:.0f} push reads ({pushes / reads_month:.0%}); the Builder tier holds"
+        f" {int(ALLOWANCE * 0.5 / reads_month):,} such tenants at 50% of its allowance"
     )
 
     print(f"prices (us-east-1, on-demand, USD): {json.dumps(PRICES)}")
