@@ -16,6 +16,7 @@ from functions.scheduled_worker.app import lambda_handler as worker_handler
 from qbosync.errors import NotConnected
 from qbosync.operator.__main__ import run as operator_cli
 from qbosync.operator.fleet import FleetOperator
+from qbosync.settings import get_settings
 from qbosync.store.aws import dynamodb_client, sqs_client
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.job_claims import JobClaims
@@ -48,6 +49,7 @@ def _connect(repository: ConnectionRepository, tenant_id: str, at: datetime = FI
 def work_queue(main_table: str, monkeypatch: pytest.MonkeyPatch) -> str:
     url = sqs_client().create_queue(QueueName="scheduled-work-test")["QueueUrl"]
     monkeypatch.setenv("SCHEDULED_WORK_QUEUE_URL", url)
+    get_settings.cache_clear()  # main_table already read the settings (the source-credentials key's alias)
     return url
 
 
