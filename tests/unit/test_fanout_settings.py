@@ -6,10 +6,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from pydantic_settings import BaseSettings
 
 from local.template_model import Intrinsic, load_template
-from qbosync.settings import Retention, ScheduleFanOut
+from qbosync.settings import EnvironmentSettings, Retention, ScheduleFanOut
 from qbosync.sync.fanout import WORK_TIMEOUT, ScheduledJob, ScheduledWork, slot_of
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -17,7 +16,7 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 @pytest.mark.parametrize("settings_model", [ScheduleFanOut, Retention])
 def test_given_the_template_when_read_then_each_variable_is_a_parameter_with_the_models_default_and_bounds(
-    settings_model: type[BaseSettings],
+    settings_model: type[EnvironmentSettings],
 ) -> None:
     model = load_template(TEMPLATE)
 
