@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -105,11 +105,26 @@ class Console:
             self.driver.execute_script("window.location.hash = arguments[0]", screen)
         self.wait_for(f"main section:not([data-stale]) #{screen}-title")
 
-    def wait_until(self, condition: Callable[[WebDriver], Any], seconds: float = UI_WAIT_SECONDS) -> Any:
+    def wait_until(
+        self,
+        condition: Callable[[WebDriver], Any],
+        seconds: float = UI_WAIT_SECONDS,
+        *,
+        poll_seconds: float = 0.2,
+        message: Callable[[], str] = str,
+    ) -> Any:
+        """``condition``'s first truthy answer; on timeout, fails with ``message()`` (what was last seen)."""
         # The console re-renders a screen after each change: an element found a moment ago may be replaced.
-        return WebDriverWait(
-            self.driver, seconds, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
-        ).until(condition)
+        wait = WebDriverWait(
+            self.driver,
+            seconds,
+            poll_frequency=poll_seconds,
+            ignored_exceptions=(StaleElementReferenceException,),
+        )
+        try:
+            return wait.until(condition)
+        except TimeoutException:
+            pytest.fail(f"no answer within {seconds:g} s; last seen: {message() or 'nothing recorded'}")
 
     def wait_for(self, css: str, seconds: float = UI_WAIT_SECONDS) -> WebElement:
         def visible(driver: WebDriver) -> WebElement | bool:
@@ -155,4 +170,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" and report.failed and isinstance(console, Console):
         console.driver.switch_to.default_content()
         console.screenshot(f"failed-{item.name}"[:120])
+        report.sections.append(("runtime output (last 80 lines)", "\n".join(console.runtime.output[-80:])))
     return report
