@@ -25,6 +25,18 @@ from selenium.webdriver.support.ui import Select
 from local.demo.clients import OperatorSecrets, SourceSystem
 from tests.browser.conftest import SYNC_WAIT_SECONDS, TENANT, Console
 
+LOSE_THE_FIRST_RUN_POLLS = """
+const toLose = arguments[0];
+window.__lostRunPolls = 0;
+const passOn = window.fetch;
+window.fetch = (url, options) => {
+  if (String(url).includes("/sync/runs/") && window.__lostRunPolls < toLose) {
+    window.__lostRunPolls += 1;
+    return Promise.reject(new TypeError("network lost (injected by the test)"));
+  }
+  return passOn(url, options);
+};
+"""
 FINISHED = {"SUCCEEDED", "SUCCEEDED_WITH_WARNINGS", "SUCCEEDED_WITH_ERRORS", "FAILED", "ABORTED"}
 HOST_ACCENT = "#6b2bd9"
 
@@ -193,6 +205,8 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
     console: Console,
 ) -> None:
     console.open("initial-sync")
+    # The first two polls of the run are lost on the way (as on a flaky network): the page must keep following.
+    console.driver.execute_script(LOSE_THE_FIRST_RUN_POLLS, 2)
     console.wait_for("#start-sync").click()
 
     run = console.wait_until(
@@ -207,6 +221,7 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
         SYNC_WAIT_SECONDS,
     )
 
+    assert console.driver.execute_script("return window.__lostRunPolls") == 2
     # Only the "service" product type is mapped, so the other products are skipped for that reason.
     assert run.get_attribute("data-status") == "SUCCEEDED_WITH_WARNINGS"
     assert console.text_of("#sync-percentage") == "100%"

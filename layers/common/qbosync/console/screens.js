@@ -75,6 +75,11 @@ function errorNotice(error) {
   );
 }
 
+// Worth asking again: the network, a throttle, or the server's own trouble (never a refusal of the request).
+function isTransient(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
+}
+
 function busy(button, label) {
   const original = button.textContent;
   button.disabled = true;
@@ -814,11 +819,18 @@ async function initialSyncScreen(section, ctx) {
       try {
         run = (await ctx.api.get(`/sync/runs/${encodeURIComponent(runId)}`)).body;
       } catch (error) {
-        if (error.status === 404) sessionStorage.removeItem(runKey(ctx.tenantId));
         status.replaceChildren(errorNotice(error));
-        return;
+        if (!isTransient(error)) {
+          if (error.status === 404) sessionStorage.removeItem(runKey(ctx.tenantId));
+          return;
+        }
+        // The run goes on on the server: a lost poll is shown and retried, never the end of following it.
+        status.append(h("p", { class: "muted small", id: "run-poll-retrying" }, "Still following the run; retrying…"));
+        await sleep(POLL_MS * 3);
+        continue;
       }
       if (!ctx.alive()) return;
+      status.replaceChildren();
       panel.replaceChildren(runView(run, ctx, follow));
       if (FINISHED.has(run.status)) {
         if (seenRunning) ctx.postToHost("sync_finished", { run_id: run.run_id, status: run.status, totals: run.totals });
