@@ -25,13 +25,14 @@ from selenium.webdriver.support.ui import Select
 from local.demo.clients import OperatorSecrets, SourceSystem
 from tests.browser.conftest import SYNC_WAIT_SECONDS, TENANT, Console
 
-LOSE_THE_FIRST_RUN_POLLS = """
-const toLose = arguments[0];
-window.__lostRunPolls = 0;
+LOSE_THE_FIRST_POLLS = """
+const [pathEnd, toLose] = arguments;
+window.__lostPolls = 0;
 const passOn = window.fetch;
 window.fetch = (url, options) => {
-  if (String(url).includes("/sync/runs/") && window.__lostRunPolls < toLose) {
-    window.__lostRunPolls += 1;
+  const path = String(url).split("?")[0];
+  if (path.includes(pathEnd) && window.__lostPolls < toLose) {
+    window.__lostPolls += 1;
     return Promise.reject(new TypeError("network lost (injected by the test)"));
   }
   return passOn(url, options);
@@ -91,8 +92,11 @@ def test_given_a_new_tenant_when_the_admin_connects_then_the_status_light_turns_
     assert console.driver.current_url == console.url  # the session left the address bar
     console.screenshot("01-connection-not-connected")
 
+    # Two polls for the connection are lost while Intuit's window is open: the wait goes on.
+    console.driver.execute_script(LOSE_THE_FIRST_POLLS, "/qbo/connection", 2)
     connect_through_the_button(console)
 
+    assert console.driver.execute_script("return window.__lostPolls") == 2
     assert "Sandbox Company" in console.text_of(".connection-card .company")
     assert console.wait_for(".checks .check")  # the prerequisites checked at connection time
     plan = console.text_of("#plan-details")  # the plan details next to them, from QBO's Preferences
@@ -206,7 +210,7 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
 ) -> None:
     console.open("initial-sync")
     # The first two polls of the run are lost on the way (as on a flaky network): the page must keep following.
-    console.driver.execute_script(LOSE_THE_FIRST_RUN_POLLS, 2)
+    console.driver.execute_script(LOSE_THE_FIRST_POLLS, "/sync/runs/", 2)
     console.wait_for("#start-sync").click()
 
     run = console.wait_until(
@@ -221,7 +225,7 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
         SYNC_WAIT_SECONDS,
     )
 
-    assert console.driver.execute_script("return window.__lostRunPolls") == 2
+    assert console.driver.execute_script("return window.__lostPolls") == 2
     # Only the "service" product type is mapped, so the other products are skipped for that reason.
     assert run.get_attribute("data-status") == "SUCCEEDED_WITH_WARNINGS"
     assert console.text_of("#sync-percentage") == "100%"

@@ -297,7 +297,13 @@ async function connect(ctx, button, message, before) {
     let connectedPolls = 0;
     while (Date.now() < deadline && ctx.alive()) {
       await sleep(POLL_MS);
-      const now = await readConnection(ctx.api);
+      let now;
+      try {
+        now = await readConnection(ctx.api);
+      } catch (error) {
+        if (isTransient(error)) continue; // Intuit's window stays open: the next poll may see the connection
+        throw error;
+      }
       const fresh = now && now.status === "connected" && (!before || now.connected_at !== before.connected_at || before.status !== "connected");
       if (fresh) connectedPolls += 1;
       // The prerequisites are checked just after the connection is stored: wait a little for them.
