@@ -209,7 +209,7 @@ def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs
     console: Console,
 ) -> None:
     console.open("initial-sync")
-    # The first two polls of the run are lost on the way (as on a flaky network): the page must keep following.
+    # The first two polls of the run are lost on the way (a flaky network): the page must keep following.
     console.driver.execute_script(LOSE_THE_FIRST_POLLS, "/sync/runs/", 2)
     console.wait_for("#start-sync").click()
 
