@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from qbosync.errors import Conflict
 from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
@@ -47,6 +48,47 @@ def http_contract_adapter(connection: SourceConnection) -> SourcePort:
     )
 
 
+def revio_adapter(connection: SourceConnection) -> SourcePort:
+    """``RevioAdapter`` for a Rev.io billing client; needs ``username``, ``password`` and
+    ``subscription_key`` secrets and the ``client_code`` option. Versions are kept in this process
+    (``shared_version_store``)."""
+    from qbosync.source.revio.adapter import RevioAdapter
+    from qbosync.source.revio.client import RevioClient, RevioCredentials
+    from qbosync.source.revio.versions import VersionLedger, shared_version_store
+
+    secrets = connection.credentials
+    missing = [
+        name
+        for name, value in (
+            ("username", secrets.username),
+            ("password", secrets.password),
+            ("subscription_key", secrets.subscription_key),
+            ("client_code", connection.options.get("client_code")),
+        )
+        if not value
+    ]
+    if missing or secrets.username is None or secrets.password is None or secrets.subscription_key is None:
+        raise SourceAdapterMisconfigured(
+            f"tenant {connection.tenant_id!r}: the revio adapter needs {', '.join(missing)}",
+            details=[{"adapter": SourceAdapterKind.REVIO.value, "missing": name} for name in missing],
+        )
+    credentials = RevioCredentials(
+        username=secrets.username.get_secret_value(),
+        client_code=connection.options["client_code"],
+        password=secrets.password.get_secret_value(),
+        subscription_key=secrets.subscription_key.get_secret_value(),
+    )
+    return RevioAdapter(
+        connection.tenant_id,
+        RevioClient(credentials, base_url=connection.base_url),
+        versions=VersionLedger(shared_version_store(), _utc_now),
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class SourceAdapterRegistry:
     """Adapter kind → factory."""
 
@@ -82,4 +124,6 @@ class SourceAdapterRegistry:
 
 def default_registry() -> SourceAdapterRegistry:
     """Every adapter qbosync ships."""
-    return SourceAdapterRegistry({SourceAdapterKind.HTTP_CONTRACT: http_contract_adapter})
+    return SourceAdapterRegistry(
+        {SourceAdapterKind.HTTP_CONTRACT: http_contract_adapter, SourceAdapterKind.REVIO: revio_adapter}
+    )
