@@ -80,6 +80,14 @@ PAYMENT_TYPES: dict[str, str] = {
 """Rev.io's payment types: CREDIT_CARD and ACH are documented (developers.rev.io/docs/payments-1);
 CHECK and CASH are assumed."""
 _MAX_LIST_PAGES = 200
+_MAX_PAGES_PER_CALL = 20
+_ID_FIELDS = {
+    "/Customers": "customer_id",
+    "/Products": "product_id",
+    "/Bills": "bill_id",
+    "/Payments": "payment_id",
+    "/Credits": "credit_id",
+}
 
 
 def idempotency_marker(idempotency_key: str) -> str:
@@ -481,27 +489,44 @@ class RevioAdapter:
         limit: int,
         updated_since: datetime | None,
     ) -> Page[ContractT]:
-        """One Rev.io page as a contract page. Rev.io's updated-since filter is not documented, so the
-        adapter filters on the versions it keeps (a changed object gets a new ``updated_at`` when read)."""
+        """Up to ``limit`` objects, reading as many Rev.io pages as that takes (at most
+        ``_MAX_PAGES_PER_CALL``), so only the last page is short. The cursor holds the Rev.io page to
+        read and the ids already handled around it: records that shifted pages are dropped by id.
+        Rev.io's updated-since filter is not documented, so ``updated_since`` is applied here to the
+        versions the ledger keeps (a changed object gets a new ``updated_at`` when it is read)."""
         if not 1 <= limit <= MAX_PAGE_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE_LIMIT}")
         page_number, seen = decode_cursor(cursor)
-        answer = self._client.get(
-            path,
-            RevioList[wire],  # type: ignore[valid-type]
-            {"search.page": str(page_number), "search.page_size": str(limit)},
-        )
+        id_field = _ID_FIELDS[path]
         items: list[ContractT] = []
-        ids: list[str] = []
-        for row in answer.records:
-            item = to_contract(row)
-            ids.append(item.id)  # type: ignore[attr-defined]
-            if item.id in seen:  # type: ignore[attr-defined]
-                continue  # shifted onto this page from the one before it (records created meanwhile)
-            if updated_since is None or item.updated_at >= updated_since:  # type: ignore[attr-defined]
-                items.append(item)
-        next_cursor = encode_cursor(page_number + 1, ids) if answer.has_more and answer.records else None
-        return Page[ContractT](items=items, next_cursor=next_cursor)
+        for _ in range(_MAX_PAGES_PER_CALL):
+            answer = self._client.get(
+                path,
+                RevioList[wire],  # type: ignore[valid-type]
+                {"search.page": str(page_number), "search.page_size": str(limit)},
+            )
+            handled = set(seen)
+            for row in answer.records:
+                row_id = str(getattr(row, id_field))
+                if row_id in handled:
+                    continue  # handled already, or shifted here from the page before (created meanwhile)
+                if len(items) == limit:
+                    return Page[ContractT](
+                        items=items, next_cursor=encode_cursor(page_number, sorted(handled))
+                    )
+                handled.add(row_id)
+                item = to_contract(row)
+                if updated_since is None or item.updated_at >= updated_since:  # type: ignore[attr-defined]
+                    items.append(item)
+            if not answer.has_more or not answer.records:
+                return Page[ContractT](items=items, next_cursor=None)
+            page_number, seen = (
+                page_number + 1,
+                frozenset(str(getattr(row, id_field)) for row in answer.records),
+            )
+            if len(items) == limit:
+                break
+        return Page[ContractT](items=items, next_cursor=encode_cursor(page_number, sorted(seen)))
 
     def _all(self, path: str, wire: type[WireT], filters: dict[str, str] | None = None) -> list[WireT]:
         """Every record of a small list (reference data, a bill's charges), de-duplicated by position."""
