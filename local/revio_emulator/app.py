@@ -21,7 +21,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.revio_emulator.state import COLLECTIONS, EmulatorState, Fault, create_bill, seed
+from local.revio_emulator.state import (
+    COLLECTIONS,
+    EmulatorState,
+    Fault,
+    create_bill,
+    replace_bill_lines,
+    seed,
+)
 
 HOOK_SECRET = "X-Hook-Secret"  # noqa: S105 - a header name
 _CREATABLE = frozenset({"Customers", "Products", "Payments"})
@@ -235,9 +242,20 @@ def build_app(  # noqa: PLR0915 - one closure per endpoint over one client's sta
         await after_change()
         return JSONResponse(bill, status_code=201)
 
+    async def control_bill_lines(request: Request) -> Response:
+        body = await _json_object(request) or {}
+        lines = [(int(line["product_id"]), int(line.get("quantity", 1))) for line in body.get("lines", [])]
+        bill = replace_bill_lines(state, _path_id(request), lines)
+        await after_change()
+        return JSONResponse(bill)
+
     async def control_create(request: Request) -> Response:
         body = await _json_object(request) or {}
-        record = state.create(request.path_params["collection"], body)
+        collection = request.path_params["collection"]
+        if collection == "Payments":
+            body.setdefault("status", "POSTED")
+            _settle(state, body)
+        record = state.create(collection, body)
         await after_change()
         return JSONResponse(record, status_code=201)
 
@@ -306,6 +324,7 @@ def build_app(  # noqa: PLR0915 - one closure per endpoint over one client's sta
         Route("/v1/Customers/{record_id:int}", guarded(patch_customer), methods=["PATCH"], name="patch"),
         Route(f"/v1/{collections}/{{record_id:int}}", guarded(get_record), methods=["GET"], name="get"),
         Route("/_emulator/bills", control_bill, methods=["POST"]),
+        Route("/_emulator/bills/{record_id:int}/lines", control_bill_lines, methods=["PUT"]),
         Route("/_emulator/faults", control_faults, methods=["POST", "DELETE"]),
         Route("/_emulator/stats", control_stats, methods=["GET"]),
         Route("/_emulator/webhooks/flush", control_flush, methods=["POST"]),

@@ -140,7 +140,7 @@ def seed(
     rng = random.Random(seed_value)
     profiles = [
         state.create("BillProfiles", {"description": name, "active": True}, notify=False)
-        for name in ("Standard e-mail", "Paper statement")
+        for name in ("Monthly e-mail statement", "Paper statement")
     ]
     types = [
         state.create("ProductTypes", {"description": name, "active": True}, notify=False)
@@ -240,6 +240,45 @@ def seed(
         )
 
 
+def replace_bill_lines(state: EmulatorState, bill_id: int, lines: list[tuple[int, int]]) -> dict[str, Any]:
+    """Someone edits a bill's charges in Rev.io: the old charges go, the new ones are priced, the total and
+    amount due follow (less what payments on the bill already settled), one "bill updated" notification."""
+    bill = state.records["Bills"][bill_id]
+    for charge_id in [
+        cid for cid, charge in state.records["Charges"].items() if charge["bill_id"] == bill_id
+    ]:
+        del state.records["Charges"][charge_id]
+    paid = Decimal(bill["total"]) - Decimal(bill["amount_due"])
+    total = _add_charges(state, bill, lines)
+    return state.change(
+        "Bills", bill_id, {"total": str(total), "amount_due": str(max(total - paid, Decimal("0")))}
+    )
+
+
+def _add_charges(state: EmulatorState, bill: dict[str, Any], lines: list[tuple[int, int]]) -> Decimal:
+    total = Decimal("0")
+    for product_id, quantity in lines:
+        product = state.records["Products"][product_id]
+        rate = Decimal(str(product["rate"]))
+        amount = (rate * quantity).quantize(Decimal("0.01"))
+        total += amount
+        state.create(
+            "Charges",
+            {
+                "bill_id": bill["bill_id"],
+                "customer_id": bill["customer_id"],
+                "product_id": product_id,
+                "description": product["description"],
+                "quantity": quantity,
+                "rate": str(rate),
+                "amount": str(amount),
+                "tax_amount": "0.00",
+            },
+            notify=False,
+        )
+    return total
+
+
 def create_bill(
     state: EmulatorState, customer_id: int, lines: list[tuple[int, int]], *, notify: bool = True
 ) -> dict[str, Any]:
@@ -255,26 +294,7 @@ def create_bill(
         },
         notify=False,
     )
-    total = Decimal("0")
-    for product_id, quantity in lines:
-        product = state.records["Products"][product_id]
-        rate = Decimal(str(product["rate"]))
-        amount = (rate * quantity).quantize(Decimal("0.01"))
-        total += amount
-        state.create(
-            "Charges",
-            {
-                "bill_id": bill["bill_id"],
-                "customer_id": customer_id,
-                "product_id": product_id,
-                "description": product["description"],
-                "quantity": quantity,
-                "rate": str(rate),
-                "amount": str(amount),
-                "tax_amount": "0.00",
-            },
-            notify=False,
-        )
+    total = _add_charges(state, bill, lines)
     bill.update({"total": str(total), "amount_due": str(total), "due_date": bill["created_date"]})
     if notify:
         state.notify("Bills", "created", bill["bill_id"])

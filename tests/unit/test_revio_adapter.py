@@ -18,7 +18,13 @@ from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, T
 from qbosync.source.errors import SourceNotFound, SourceUnavailable
 from qbosync.source.models import NewAppliedAmount, NewSourceCustomer, NewSourcePayment, SourceCustomerUpdate
 from qbosync.source.registry import SourceAdapterMisconfigured, default_registry
-from qbosync.source.revio.adapter import RevioAdapter, decode_cursor, idempotency_marker
+from qbosync.source.revio.adapter import (
+    RevioAdapter,
+    decode_cursor,
+    idempotency_marker,
+    marked_reference,
+    unmarked_reference,
+)
 from qbosync.source.revio.client import RevioClient, RevioCredentials
 
 CONFIG = EmulatorConfig(customers=9, products=4, bills=4)
@@ -279,7 +285,10 @@ def test_given_reference_data_when_listed_then_each_list_has_codes_and_payment_m
     adapter, _ = emulator
 
     assert {entry.code for entry in adapter.list_payment_methods()} >= {"CREDIT_CARD", "ACH"}
-    assert [entry.name for entry in adapter.list_bill_profiles()] == ["Paper statement", "Standard e-mail"]
+    assert [entry.name for entry in adapter.list_bill_profiles()] == [
+        "Paper statement",
+        "Monthly e-mail statement",
+    ]
     assert {entry.account_type for entry in adapter.list_accounts()} == {"income"}
     assert {entry.code for entry in adapter.list_gl_codes()} == {
         entry.code for entry in adapter.list_accounts()
@@ -483,3 +492,17 @@ def test_given_a_revio_tenant_without_its_secrets_when_built_then_it_is_misconfi
         "subscription_key",
         "client_code",
     ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [("QBO-CHK-2001", "QBO-CHK-2001"), (None, None)],
+)
+def test_given_a_payment_reference_when_marked_for_look_before_write_then_reading_it_back_strips_the_marker(
+    reference: str | None, expected: str | None
+) -> None:
+    marked = marked_reference(reference, idempotency_marker("realm:pay:1"))
+
+    assert idempotency_marker("realm:pay:1") in marked
+    assert unmarked_reference(marked) == expected
+    assert unmarked_reference("CHK-0001") == "CHK-0001"

@@ -95,6 +95,23 @@ def idempotency_marker(idempotency_key: str) -> str:
     return MARKER_PREFIX + hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
 
 
+def marked_reference(reference: str | None, marker: str) -> str:
+    """A payment's ``reference_number``: the reference from QBO, then the create marker in brackets."""
+    return f"{reference} [{marker}]" if reference else f"[{marker}]"
+
+
+def unmarked_reference(reference_number: str | None) -> str | None:
+    """The reference as QBO gave it, without the marker qbosync added to find its own creates."""
+    if reference_number is None:
+        return None
+    kept, bracket, rest = reference_number.rpartition(" [" + MARKER_PREFIX)
+    if bracket and rest.endswith("]"):
+        return kept
+    if reference_number.startswith("[" + MARKER_PREFIX) and reference_number.endswith("]"):
+        return None
+    return reference_number
+
+
 def encode_cursor(page: int, seen: Sequence[str]) -> str:
     raw = json.dumps({"p": page, "seen": list(seen)}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -292,12 +309,12 @@ class RevioAdapter:
 
         Rev.io's payment names at most one bill (assumed): a payment applied to exactly one invoice goes
         to that bill, any other goes to the account's balance."""
-        marker = idempotency_marker(_required_key(idempotency_key))
+        reference = marked_reference(payment.reference, idempotency_marker(_required_key(idempotency_key)))
         customer = _numeric(payment.customer_id)
         existing = self._find(
             "/Payments",
             RevioPayment,
-            {"search.customer_id": str(customer), "search.reference_number": marker},
+            {"search.customer_id": str(customer), "search.reference_number": reference},
         )
         if existing is not None:
             return self._payment(existing)
@@ -313,7 +330,7 @@ class RevioAdapter:
         body: dict[str, Any] = {
             "customer_id": customer,
             "amount": str(payment.amount),
-            "reference_number": marker,
+            "reference_number": reference,
             "payment_type": payment.method,
         }
         if len(payment.applied_to) == 1:
@@ -446,7 +463,7 @@ class RevioAdapter:
             "date": row.created_date.date(),
             "amount": _cents(row.amount),
             "method": row.payment_type,
-            "reference": row.reference_number,
+            "reference": unmarked_reference(row.reference_number),
             "applied_to": []
             if row.bill_id is None
             else [{"invoice_id": str(row.bill_id), "amount": _cents(row.amount)}],

@@ -31,6 +31,7 @@ SUBSCRIBED_EVENTS = (
     "bill created",
     "bill updated",
     "bill voided",
+    "bill deleted",
     "payment created",
     "payment voided",
     "credit created",
