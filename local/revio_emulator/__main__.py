@@ -10,10 +10,12 @@ import argparse
 import json
 import socket
 import sys
+from datetime import datetime
 
 import uvicorn
 
 from local.revio_emulator.app import EmulatorConfig, build_app
+from local.revio_emulator.state import EMULATOR_EPOCH
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=12)
     parser.add_argument("--bills", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--clock-start",
+        type=datetime.fromisoformat,
+        default=EMULATOR_EPOCH,
+        help="where the deterministic clock starts, RFC 3339 (default 2026-01-01T00:00:00Z)",
+    )
     args = parser.parse_args(argv)
     config = EmulatorConfig(
         client_code=args.client_code,
@@ -32,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         products=args.products,
         bills=args.bills,
         seed=args.seed,
+        clock_start=args.clock_start,
     )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

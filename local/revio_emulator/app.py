@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.routing import Route
 
 from local.revio_emulator.state import (
     COLLECTIONS,
+    EMULATOR_EPOCH,
     EmulatorState,
     Fault,
     create_bill,
@@ -48,6 +50,8 @@ class EmulatorConfig:
     bills: int = 8
     seed: int = 7
     deliver_immediately: bool = True
+    clock_start: datetime = EMULATOR_EPOCH
+    """Where the emulator's deterministic clock starts (record times move one second per change)."""
 
 
 def build_app(  # noqa: PLR0915 - one closure per endpoint over one client's state, in the order of the routes
@@ -55,7 +59,7 @@ def build_app(  # noqa: PLR0915 - one closure per endpoint over one client's sta
 ) -> Starlette:
     """The emulator, seeded from ``config``; ``app.state.emulator`` is its ``EmulatorState``."""
     config = config or EmulatorConfig()
-    state = EmulatorState()
+    state = EmulatorState(clock_start=config.clock_start)
     seed(
         state,
         customers=config.customers,

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+EMULATOR_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
 COLLECTIONS: dict[str, str] = {
     "Customers": "customer_id",
     "Products": "product_id",
@@ -71,7 +73,7 @@ class Notification:
 class EmulatorState:
     """Every record of one Rev.io client, the faults to inject, and what was asked of it."""
 
-    clock_start: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    clock_start: datetime = EMULATOR_EPOCH
     records: dict[str, dict[int, dict[str, Any]]] = field(
         default_factory=lambda: {name: {} for name in COLLECTIONS}
     )
@@ -140,7 +142,7 @@ def seed(
     rng = random.Random(seed_value)
     profiles = [
         state.create("BillProfiles", {"description": name, "active": True}, notify=False)
-        for name in ("Monthly e-mail statement", "Paper statement")
+        for name in ("Monthly email statement", "Paper statement")
     ]
     types = [
         state.create("ProductTypes", {"description": name, "active": True}, notify=False)
