@@ -15,7 +15,7 @@ import pytest
 from local.revio_emulator.app import EmulatorConfig, build_app
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
-from qbosync.source.errors import SourceNotFound, SourceUnavailable
+from qbosync.source.errors import SourceNotFound, SourceRejected, SourceUnavailable
 from qbosync.source.models import NewAppliedAmount, NewSourceCustomer, NewSourcePayment, SourceCustomerUpdate
 from qbosync.source.registry import SourceAdapterMisconfigured, default_registry
 from qbosync.source.revio.adapter import (
@@ -287,7 +287,7 @@ def test_given_reference_data_when_listed_then_each_list_has_codes_and_payment_m
     assert {entry.code for entry in adapter.list_payment_methods()} >= {"CREDIT_CARD", "ACH"}
     assert [entry.name for entry in adapter.list_bill_profiles()] == [
         "Paper statement",
-        "Monthly e-mail statement",
+        "Monthly email statement",
     ]
     assert {entry.account_type for entry in adapter.list_accounts()} == {"income"}
     assert {entry.code for entry in adapter.list_gl_codes()} == {
@@ -506,3 +506,46 @@ def test_given_a_payment_reference_when_marked_for_look_before_write_then_readin
     assert idempotency_marker("realm:pay:1") in marked
     assert unmarked_reference(marked) == expected
     assert unmarked_reference("CHK-0001") == "CHK-0001"
+
+
+def test_given_few_changed_records_over_many_rev_io_pages_when_listed_since_then_one_page_holds_them_all(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, http = emulator
+    everything = adapter.list_customers(limit=50).items
+    cutoff = max(customer.updated_at for customer in everything)
+    for customer in (everything[0], everything[-1]):  # the first and the last Rev.io page
+        http.patch(f"/_emulator/Customers/{customer.id}", json={"email": f"new-{customer.id}@x.example"})
+
+    page = adapter.list_customers(limit=2, updated_since=cutoff)
+
+    changed = [customer.id for customer in page.items if customer.updated_at > cutoff]
+    assert sorted(changed) == sorted([everything[0].id, everything[-1].id])
+    assert page.next_cursor is None
+
+
+def test_given_a_walk_stopped_mid_page_when_resumed_then_nothing_is_skipped_or_repeated(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, http = emulator
+    cutoff = max(customer.updated_at for customer in adapter.list_customers(limit=50).items)
+    for customer_id in ("1001", "1002", "1003"):  # three changes on one Rev.io page of four
+        http.patch(f"/_emulator/Customers/{customer_id}", json={"phone": "+1-555-9999"})
+
+    first = adapter.list_customers(limit=2, updated_since=cutoff)
+    rest = adapter.list_customers(cursor=first.next_cursor, limit=2, updated_since=cutoff)
+
+    changed = [c.id for c in first.items + rest.items if c.updated_at > cutoff]
+    assert sorted(changed) == ["1001", "1002", "1003"]
+    assert len(first.items) == 2
+
+
+def test_given_wrong_credentials_when_read_then_rev_io_refuses_and_nothing_is_retried() -> None:
+    wrong = RevioCredentials(CONFIG.username, CONFIG.client_code, "not-the-password", CONFIG.subscription_key)
+    with in_process_client(build_app(CONFIG), base_url="http://revio") as http:
+        client = RevioClient(wrong, base_url="http://revio/v1", http=http, sleep=lambda _: None)
+
+        with pytest.raises(SourceRejected) as refused:
+            RevioAdapter("acme", client).list_customers()
+
+    assert (refused.value.source_status, client.requests_sent) == (401, 1)
