@@ -549,3 +549,29 @@ def test_given_wrong_credentials_when_read_then_rev_io_refuses_and_nothing_is_re
             RevioAdapter("acme", client).list_customers()
 
     assert (refused.value.source_status, client.requests_sent) == (401, 1)
+
+
+def test_given_two_revio_tenants_when_built_then_each_keeps_its_own_versions_unless_given_a_store() -> None:
+    from qbosync.source.revio.versions import InMemoryVersionStore
+
+    config = TenantSourceConfig(
+        adapter=SourceAdapterKind.REVIO, base_url="http://revio/v1", options={"client_code": "acme"}
+    )
+    secrets = SourceAdapterCredentials.model_validate(
+        {"username": "u", "password": "p", "subscription_key": "k"}
+    )
+    given = InMemoryVersionStore()
+
+    acme = default_registry().build("acme", config, secrets, default_base_url="http://unused")
+    globex = default_registry().build("globex", config, secrets, default_base_url="http://unused")
+    durable = default_registry().build(
+        "acme", config, secrets, default_base_url="http://unused", version_store=given
+    )
+
+    assert (
+        isinstance(acme, RevioAdapter)
+        and isinstance(globex, RevioAdapter)
+        and isinstance(durable, RevioAdapter)
+    )
+    assert acme._versions._store is not globex._versions._store
+    assert durable._versions._store is given

@@ -79,8 +79,9 @@ class InMemoryVersionStore:
 
 
 @functools.cache
-def shared_version_store() -> InMemoryVersionStore:
-    """The store every Rev.io adapter of this process shares (built on first use, not at import)."""
+def shared_version_store(tenant_id: str) -> InMemoryVersionStore:
+    """One tenant's versions, shared by every adapter of that tenant in this process (built on first use,
+    not at import). Tenants never share one: ids are only unique within one Rev.io client."""
     return InMemoryVersionStore()
 
 
