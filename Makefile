@@ -90,8 +90,9 @@ test: venv chromium lint typecheck statelint validate cfn-check sam-build
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # make demo DEMO_ARGS=--keep leaves the runtime up afterwards, with the admin console's URL printed.
+# make demo SOURCE=revio runs the same story with Rev.io billing (its emulator behind the Rev.io adapter).
 demo: $(VENV)/.installed
-	$(PY) -m local.demo $(DEMO_ARGS)
+	$(PY) -m local.demo $(if $(SOURCE),--source $(SOURCE)) $(DEMO_ARGS)
 
 up: $(VENV)/.installed
 	$(PY) -m local.runtime

@@ -27,7 +27,10 @@ SQS then delivers the change again, and the write ledger resolves the open inten
 Figures: throughput (changes per second, end to end), latency from a webhook's first POST to its
 event being done (p50, p99: includes waiting behind the rest of its round), QBO requests per change
 (every request QBO saw, retries included), the QBO reads and writes made while resolving open intents
-(what the ledger costs in QBO), and DynamoDB calls per change by operation (default mode). Last line:
+(what the ledger costs in QBO), DynamoDB calls per change by operation (default mode), and the load the
+push puts on the source per synced change, per adapter (default mode): the source port calls the push
+worker made, which are the contract adapter's HTTP requests one for one, and what the same calls cost
+through the Rev.io adapter, each call kind measured once against the Rev.io emulator. Last line:
 ``RESULT {json}``.
 
 Currencies: ``--foreign-share`` (default 0.2) of new invoices are billed in EUR to customers kept for
@@ -134,6 +137,9 @@ def _in_process(options: argparse.Namespace) -> Outcome:
             dynamodb_client().meta.events.register(
                 "before-call.dynamodb", lambda model, **_: dynamodb_calls.update([model.name])
             )
+            # Count the port calls the push worker makes (not the storm's own reads of the source).
+            source_calls: Counter[str] = Counter()
+            world.service._deps.source_for = lambda _tenant: _CountingPort(world.source, source_calls)
             report = storm.run(changes=options.changes, per_round=options.per_round)
             return Outcome(
                 mode="in-process handlers (source_webhook, push_worker), moto, in-process sandboxes; "
@@ -145,6 +151,7 @@ def _in_process(options: argparse.Namespace) -> Outcome:
                 crashes=crashes,
                 dynamodb_calls=dynamodb_calls,
                 open_writes=len(list(world.ledger.ambiguous(world.tenant_id))),
+                source_calls=source_calls,
             )
 
 
@@ -432,6 +439,72 @@ class Outcome:
     """``WorkerCrashes`` of the run (default mode only)."""
     dynamodb_calls: Counter[str] | None = None
     open_writes: int = 0
+    source_calls: Counter[str] | None = None
+    """Source port calls the push worker made, by method (default mode only)."""
+
+
+class _CountingPort:
+    """A ``SourcePort`` that counts each call by method name, then delegates."""
+
+    def __init__(self, port: Any, calls: Counter[str]) -> None:
+        self._port = port
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._port, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+def _revio_request_costs(methods: list[str]) -> dict[str, int]:
+    """Rev.io requests per call of each port method, each measured once on a seeded Rev.io emulator."""
+    from local.revio_emulator.app import EmulatorConfig, build_app
+    from local.source_sandbox.inprocess import in_process_client
+    from qbosync.source.revio.adapter import RevioAdapter
+    from qbosync.source.revio.client import RevioClient, RevioCredentials
+
+    config = EmulatorConfig(customers=3, products=3, bills=2)
+    credentials = RevioCredentials(
+        config.username, config.client_code, config.password, config.subscription_key
+    )
+    sample_ids = {
+        "get_customer": "1001",
+        "get_product": "2001",
+        "get_invoice": "5001",
+        "get_payment": "8001",
+        "get_credit_note": "9001",
+    }
+    costs: dict[str, int] = {}
+    with in_process_client(build_app(config), base_url="http://revio") as http:
+        client = RevioClient(credentials, base_url="http://revio/v1", http=http, sleep=lambda _s: None)
+        adapter = RevioAdapter("bench", client)
+        for method in methods:
+            if method not in sample_ids:
+                raise RuntimeError(f"no Rev.io cost measured for the push's {method} calls")
+            before = adapter.requests_sent
+            getattr(adapter, method)(sample_ids[method])
+            costs[method] = adapter.requests_sent - before
+    return costs
+
+
+def _source_load(outcome: Outcome, changes: int) -> dict[str, Any]:
+    """Source requests per synced change, per adapter, from the port calls the push worker made."""
+    calls = outcome.source_calls
+    if not calls:
+        return {}
+    revio = _revio_request_costs(sorted(calls))
+    return {
+        "source_calls_by_method": dict(sorted(calls.items())),
+        "source_requests_per_change": {
+            "http_contract": round(sum(calls.values()) / changes, 3),
+            "revio": round(sum(count * revio[name] for name, count in calls.items()) / changes, 3),
+        },
+        "revio_requests_per_call": revio,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -480,6 +553,15 @@ def main(argv: list[str] | None = None) -> int:
             f"DynamoDB calls per change: {ledger['dynamodb_calls_per_change']:.2f} "
             f"{json.dumps(ledger['dynamodb_calls_per_change_by_operation'], sort_keys=True)}"
         )
+    load = _source_load(outcome, report.changes)
+    if load:
+        per_adapter = load["source_requests_per_change"]
+        print(
+            f"source load per synced change: {per_adapter['http_contract']:.2f} requests through the "
+            f"contract adapter, {per_adapter['revio']:.2f} through the Rev.io adapter (port calls "
+            f"{json.dumps(load['source_calls_by_method'], sort_keys=True)}; Rev.io requests per call "
+            f"{json.dumps(load['revio_requests_per_call'], sort_keys=True)})"
+        )
     equal = not (report.duplicates or report.missing or report.mismatched)
     print(
         f"final check (amounts in both currencies): QBO {'EQUAL' if equal else 'DIFFERENT'} to expected"
@@ -503,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         "foreign_documents": foreign,
         "crash_rate": options.crash_rate,
         **ledger,
+        **({"source_requests_per_change": load["source_requests_per_change"]} if load else {}),
     }
     print("RESULT " + json.dumps(result, sort_keys=True))
     return 0 if equal and push_unfinished == 0 and not ledger.get("open_writes") else 1

@@ -94,11 +94,18 @@ def product_type_rows(source_types: Entries) -> Entries:
     ]
 
 
-def unmatched_qbo_item_product(products: Entries) -> dict[str, Any]:
+def unmatched_qbo_item_product(products: Entries, product_types: Entries | None = None) -> dict[str, Any]:
     """The source product a QBO item nobody mapped becomes: the first active service (the source's
-    ``products`` list, whose ``type`` is the product type)."""
+    ``products`` list, whose ``type`` is the product type), else the first active product of a product
+    type named as a service (a source whose type codes are ids, such as Rev.io)."""
     for product in products:
         if product.get("type") == UNMATCHED_ITEM_PRODUCT_TYPE and product.get("active", True):
+            return product
+    service_types = {
+        entry["code"] for entry in product_types or [] if UNMATCHED_ITEM_PRODUCT_TYPE in entry["name"].lower()
+    }
+    for product in products:
+        if product.get("type") in service_types and product.get("active", True):
             return product
     raise StepFailed("the source has no active service product to stand for unmatched QBO items")
 

@@ -181,6 +181,11 @@ class OperatorSecrets:
 class SourceSystem:
     """The source sandbox: its public API with the tenant's key, and its control API."""
 
+    card_method = "CC-VISA"
+    card_label = "Visa"
+    bills_one_time_products = True
+    """Whether the source's catalog has one-time products (Rev.io's prices every product per month)."""
+
     def __init__(self, base_url: str, tenant_id: str, api_key: str) -> None:
         self.tenant_id = tenant_id
         self.api = httpx.Client(

@@ -41,6 +41,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=DEFAULT_CUSTOMERS, help="customers in the source")
     parser.add_argument("--products", type=int, default=DEFAULT_PRODUCTS, help="products in the source")
     parser.add_argument("--tenant", default=DEMO_TENANT, help="the tenant the demo plays")
+    parser.add_argument(
+        "--source",
+        choices=("sandbox", "revio"),
+        default="sandbox",
+        help="the tenant's source: the source sandbox, or Rev.io billing (its emulator behind the adapter)",
+    )
     parser.add_argument("--summary-json", type=Path, default=None, help="also write the summary here as JSON")
     parser.add_argument(
         "--keep",
@@ -93,17 +99,7 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
 
     started = time.monotonic()
     narrator = Narrator(console)
-    console.print(
-        Panel(
-            "qbosync keeps a billing system (the source) in sync with QuickBooks Online.\n"
-            "This demo starts the whole service on this machine (moto for AWS, the QBO and source\n"
-            "sandboxes, the front door, queues, Step Functions) and walks the first product seed's set-up\n"
-            "as a tenant admin, then shows documents flowing to QBO and a customer flowing back.\n"
-            "Every step checks what really happened.",
-            title="qbosync demo",
-            border_style="cyan",
-        )
-    )
+    _welcome(console)
     runtime = LocalRuntime(
         RuntimeOptions(
             tenants=(arguments.tenant,),
@@ -127,18 +123,7 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
             f"tenant [bold]{tenant.id}[/] with {arguments.customers} customers "
             f"and {arguments.products} products"
         )
-        scenario = DemoScenario(
-            narrator,
-            Endpoints(
-                front_door_url=info.front_door_url,
-                qbo_sandbox_url=info.qbo_sandbox_url,
-                qbo_discovery_url=info.qbo_discovery_url,
-                source_sandbox_url=info.source_sandbox_url,
-                aws_endpoint_url=info.aws_endpoint_url,
-            ),
-            tenant.id,
-            tenant.admin_token,
-        )
+        scenario = _scenario(console, narrator, info, tenant, arguments)
         steps: list[tuple[str, Callable[[], None]]] = [
             ("Connect to QuickBooks Online", scenario.connect),
             ("Configure mappings and settings", scenario.configure),
@@ -185,6 +170,61 @@ def _run(arguments: argparse.Namespace, console: Console) -> int:
             json.dumps(_summary_document(narrator, scenario, outcome, elapsed), indent=2)
         )
     return outcome
+
+
+def _welcome(console: Console) -> None:
+    console.print(
+        Panel(
+            "qbosync keeps a billing system (the source) in sync with QuickBooks Online.\n"
+            "This demo starts the whole service on this machine (moto for AWS, the QBO and source\n"
+            "sandboxes, the front door, queues, Step Functions) and walks the first product seed's set-up\n"
+            "as a tenant admin, then shows documents flowing to QBO and a customer flowing back.\n"
+            "Every step checks what really happened.",
+            title="qbosync demo",
+            border_style="cyan",
+        )
+    )
+
+
+def _scenario(
+    console: Console, narrator: Narrator, info: Any, tenant: Any, arguments: argparse.Namespace
+) -> DemoScenario:
+    """The demo's story for the tenant, with the source sandbox or (``--source revio``) Rev.io billing."""
+    endpoints = Endpoints(
+        front_door_url=info.front_door_url,
+        qbo_sandbox_url=info.qbo_sandbox_url,
+        qbo_discovery_url=info.qbo_discovery_url,
+        source_sandbox_url=info.source_sandbox_url,
+        aws_endpoint_url=info.aws_endpoint_url,
+    )
+    if arguments.source != "revio":
+        return DemoScenario(narrator, endpoints, tenant.id, tenant.admin_token)
+    from local.demo.clients import OperatorSecrets
+    from local.demo.revio import RevioDemoSource
+    from qbosync.operator.fleet import FleetOperator
+
+    revio = RevioDemoSource(
+        info.front_door_url, tenant.id, customers=arguments.customers, products=arguments.products
+    )
+    api_key = OperatorSecrets(info.aws_endpoint_url).source_api_key(tenant.id)
+    try:
+        endpoints.source_sandbox_url = revio.start(api_key, FleetOperator().webhook_secret(tenant.id))
+    except BaseException:
+        revio.stop()
+        raise
+    console.print(
+        f"  [green]✔[/] source: Rev.io billing, its emulator behind the Rev.io adapter, served as the "
+        f"source contract at {endpoints.source_sandbox_url}; its webhook receiver registered "
+        f"(X-Hook-Secret handshake passed); tenant {tenant.id}'s source config points there"
+    )
+    return DemoScenario(
+        narrator,
+        endpoints,
+        tenant.id,
+        tenant.admin_token,
+        source_factory=revio.source_system,
+        on_close=revio.stop,
+    )
 
 
 def _keep_running(console: Console, console_url: str) -> None:

@@ -149,6 +149,10 @@ class DemoScenario:
     browser: Browser = field(init=False)
     _source: SourceSystem | None = None
     _qbo: QboCompany | None = None
+    source_factory: Callable[[str], SourceSystem] | None = None
+    """Builds the source client from the tenant's API key (``make demo SOURCE=revio``); None: the sandbox."""
+    on_close: Callable[[], None] | None = None
+    """Stops what the source needed (the Rev.io emulator and its contract front)."""
 
     def __post_init__(self) -> None:
         self.admin = AdminApi(self.endpoints.front_door_url, self.tenant_id, self.admin_token)
@@ -158,6 +162,8 @@ class DemoScenario:
         for client in (self.admin, self.browser, self._source, self._qbo):
             if client is not None:
                 client.close()
+        if self.on_close is not None:
+            self.on_close()
 
     @property
     def source(self) -> SourceSystem:
@@ -228,7 +234,10 @@ class DemoScenario:
         """Map from the source's lists to live QBO entries, save the settings, show what is now mapped."""
         n, endpoints = self.narrator, self.endpoints
         api_key = OperatorSecrets(endpoints.aws_endpoint_url).source_api_key(self.tenant_id)
-        self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, api_key)
+        if self.source_factory is not None:
+            self._source = self.source_factory(api_key)
+        else:
+            self._source = SourceSystem(endpoints.source_sandbox_url, self.tenant_id, api_key)
         # The source's lists come through the admin API, as the console's dropdowns get them: the admin
         # never needs the source's own API key to configure.
         source_lists = {
@@ -260,7 +269,9 @@ class DemoScenario:
                 ("product-types", choices.product_type_rows(source_lists["product-types"])),
             )
         }
-        fallback_product = choices.unmatched_qbo_item_product(source_lists["products"])
+        fallback_product = choices.unmatched_qbo_item_product(
+            source_lists["products"], source_lists["product-types"]
+        )
         current, etag = self.admin.get_versioned("/settings")
         settings = choices.configured_settings(current["settings"], qbo, source_lists, fallback_product)
         saved = self.admin.put_versioned("/settings", settings, etag)
@@ -486,6 +497,8 @@ class DemoScenario:
         products = [p for p in source.list_all("products") if p.get("active", True) and not p.get("deleted")]
         one_time = next((p for p in products if p.get("billing") == "one_time"), None)
         recurring = next((p for p in products if p.get("billing") == "recurring"), None)
+        if not source.bills_one_time_products:  # every product is recurring: the invoice takes two of them
+            one_time = next((p for p in products if p is not recurring), None)
         require(bool(customers), "the source has no active customer to invoice")
         require(
             one_time is not None and recurring is not None, "the source lacks a one-time or recurring product"
@@ -510,11 +523,14 @@ class DemoScenario:
             {
                 "customer_id": customer["id"],
                 "amount": str(half),
-                "method": "CC-VISA",
+                "method": source.card_method,
                 "applied_to": [{"invoice_id": invoice["id"], "amount": str(half)}],
             },
         )
-        n.ok(f"source: payment {payment['number']} of {payment['amount']} by Visa on {invoice['number']}")
+        n.ok(
+            f"source: payment {payment['number']} of {payment['amount']} by {source.card_label} "
+            f"on {invoice['number']}"
+        )
         credit = source.create(
             "credit-notes",
             {"kind": "credit", "customer_id": customer["id"], "lines": [line(one_time, "1", "10.00")]},

@@ -18,6 +18,8 @@ class SourceAdapterKind(StrEnum):
 
     HTTP_CONTRACT = "http_contract"
     """Any system that speaks ``docs/source-contract.md`` (the source sandbox does)."""
+    REVIO = "revio"
+    """Rev.io's billing REST API (``docs/revio.md``); the client code is the option ``client_code``."""
 
 
 OptionName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from qbosync.errors import Conflict
 from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.source.port import SourcePort
+
+if TYPE_CHECKING:
+    from qbosync.source.revio.versions import VersionStore
 
 
 class SourceAdapterMisconfigured(Conflict):
@@ -30,6 +35,9 @@ class SourceConnection:
     base_url: str
     credentials: SourceAdapterCredentials
     options: Mapping[str, str] = field(default_factory=dict)
+    version_store: VersionStore | None = None
+    """Where an adapter for a source without versions keeps its counters (``versions.py``); None: in
+    this process only."""
 
 
 SourceAdapterFactory = Callable[[SourceConnection], SourcePort]
@@ -45,6 +53,49 @@ def http_contract_adapter(connection: SourceConnection) -> SourcePort:
     return HttpSourceAdapter(
         connection.base_url, connection.tenant_id, connection.credentials.api_key.get_secret_value()
     )
+
+
+def revio_adapter(connection: SourceConnection) -> SourcePort:
+    """``RevioAdapter`` for a Rev.io billing client; needs ``username``, ``password`` and
+    ``subscription_key`` secrets and the ``client_code`` option. Versions are kept in the connection's
+    ``version_store`` (DynamoDB: ``qbosync.store.source_versions``), else in this process."""
+    from qbosync.source.revio.adapter import RevioAdapter
+    from qbosync.source.revio.client import RevioClient, RevioCredentials
+    from qbosync.source.revio.versions import VersionLedger, shared_version_store
+
+    secrets = connection.credentials
+    missing = [
+        name
+        for name, value in (
+            ("username", secrets.username),
+            ("password", secrets.password),
+            ("subscription_key", secrets.subscription_key),
+            ("client_code", connection.options.get("client_code")),
+        )
+        if not value
+    ]
+    if missing or secrets.username is None or secrets.password is None or secrets.subscription_key is None:
+        raise SourceAdapterMisconfigured(
+            f"tenant {connection.tenant_id!r}: the revio adapter needs {', '.join(missing)}",
+            details=[{"adapter": SourceAdapterKind.REVIO.value, "missing": name} for name in missing],
+        )
+    credentials = RevioCredentials(
+        username=secrets.username.get_secret_value(),
+        client_code=connection.options["client_code"],
+        password=secrets.password.get_secret_value(),
+        subscription_key=secrets.subscription_key.get_secret_value(),
+    )
+    return RevioAdapter(
+        connection.tenant_id,
+        RevioClient(credentials, base_url=connection.base_url),
+        versions=VersionLedger(
+            connection.version_store or shared_version_store(connection.tenant_id), _utc_now
+        ),
+    )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class SourceAdapterRegistry:
@@ -66,6 +117,7 @@ class SourceAdapterRegistry:
         credentials: SourceAdapterCredentials,
         *,
         default_base_url: str,
+        version_store: VersionStore | None = None,
     ) -> SourcePort:
         """The tenant's adapter; a tenant without a source config uses the contract adapter at the
         deployment's base URL (what every tenant did before adapters were chosen per tenant)."""
@@ -77,9 +129,13 @@ class SourceAdapterRegistry:
                 details=[{"adapter": chosen.adapter.value, "available": [k.value for k in self.kinds()]}],
             )
         base_url = chosen.base_url or default_base_url
-        return factory(SourceConnection(tenant_id, base_url, credentials, dict(chosen.options)))
+        return factory(
+            SourceConnection(tenant_id, base_url, credentials, dict(chosen.options), version_store)
+        )
 
 
 def default_registry() -> SourceAdapterRegistry:
     """Every adapter qbosync ships."""
-    return SourceAdapterRegistry({SourceAdapterKind.HTTP_CONTRACT: http_contract_adapter})
+    return SourceAdapterRegistry(
+        {SourceAdapterKind.HTTP_CONTRACT: http_contract_adapter, SourceAdapterKind.REVIO: revio_adapter}
+    )
