@@ -1,4 +1,5 @@
-"""Step Functions executions of the bulk-sync state machine: the only place their boto3 calls live."""
+"""Step Functions executions of the bulk-sync and dry-run state machines: the only place their boto3
+calls live."""
 
 from __future__ import annotations
 
@@ -66,3 +67,15 @@ class BulkSyncExecutions:
             self.client.stop_execution(executionArn=execution_arn, cause=cause[:256])
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamUnavailable("the bulk sync execution could not be stopped") from exc
+
+
+class DryRunExecutions(BulkSyncExecutions):
+    """Starts executions of the dry-run state machine (``DRY_RUN_STATE_MACHINE_ARN``), which plans an
+    initial sync page by page."""
+
+    @property
+    def state_machine_arn(self) -> str:
+        arn = self._state_machine_arn or get_settings().dry_run_state_machine_arn
+        if not arn:
+            raise StateMachineNotConfigured("DRY_RUN_STATE_MACHINE_ARN is not set")
+        return arn

@@ -7,15 +7,14 @@ failed, finishing and aborting are idempotent in the run repository.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from qbosync.observability import logger
-from qbosync.source.models import Page
 from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
-from qbosync.sync.bulk.common import Tally
+from qbosync.sync.bulk.common import Tally, page_descriptors
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.documents import match_documents
@@ -33,7 +32,6 @@ from qbosync.sync.bulk.models import (
     FinishEvent,
     ListPagesEvent,
     MarkPageFailedEvent,
-    PageDescriptor,
     PageList,
     PageResult,
     PreparedRun,
@@ -45,6 +43,7 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.plan_tasks import PLAN_TASKS, run_plan_task
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
 from qbosync.sync.bulk.skips import SkipReason
@@ -96,8 +95,8 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
     source = deps.source_for(event.tenant_id)
     limit = event.config.page_size
     sync = settings.sync
-    customers = _page_descriptors("customers", source.list_customers, limit) if sync.customers else []
-    products = _page_descriptors("products", source.list_products, limit) if sync.products else []
+    customers = page_descriptors("customers", source.list_customers, limit) if sync.customers else []
+    products = page_descriptors("products", source.list_products, limit) if sync.products else []
     steps = _qbo_to_source_steps(event.config)
     deps.runs.set_phase(
         event.tenant_id, event.run_id, "customers", total_pages=len(customers) + len(products) + steps
@@ -112,21 +111,6 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
         },
     )
     return PageList(customers=customers, products=products)
-
-
-def _page_descriptors(
-    entity: Literal["customers", "products"], list_page: Callable[[str | None, int], Page[Any]], limit: int
-) -> list[PageDescriptor]:
-    """Walk the source's pages once, noting each non-empty page's cursor so a Map state can sync it."""
-    pages: list[PageDescriptor] = []
-    cursor: str | None = None
-    while True:
-        page = list_page(cursor, limit)
-        if page.items:
-            pages.append(PageDescriptor(entity=entity, page_no=len(pages) + 1, cursor=cursor, limit=limit))
-        cursor = page.next_cursor
-        if cursor is None or not page.items:
-            return pages
 
 
 def _qbo_to_source_steps(config: RunConfig) -> int:
@@ -300,6 +284,8 @@ def abort(event: AbortEvent, deps: BulkSyncDependencies) -> FinishedRun:
 def run_task(event: Any, dependencies: BulkSyncDependencies) -> dict[str, Any]:
     """Validate a task event and run its task; errors leave as the types the state machine knows."""
     with step_functions_errors():
+        if isinstance(event, Mapping) and event.get("task") in PLAN_TASKS:
+            return run_plan_task(event, dependencies)
         try:
             parsed = _TASK_EVENT.validate_python(event)
         except ValidationError as exc:
