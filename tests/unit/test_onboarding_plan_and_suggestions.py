@@ -98,6 +98,16 @@ class World:
         self.qbo_world.age_existing_records()
         return made
 
+    def qbo_item(self, name: str, sku: str, income_account_id: str) -> dict[str, Any]:
+        """An item someone entered in QBO before qbosync, with a SKU (aged like the customers)."""
+        made = self.client.create(
+            "Item",
+            {"Name": name, "Sku": sku, "Type": "Service", "IncomeAccountRef": {"value": income_account_id}},
+            f"make-{name}",
+        )
+        self.qbo_world.age_existing_records()
+        return made
+
 
 def test_given_a_dry_run_when_the_real_run_follows_on_unchanged_data_then_it_does_exactly_the_plan(
     qbo: QboWorld, source: SourceWorld, links: LinkRepository
@@ -219,3 +229,70 @@ def test_given_a_run_following_a_plan_when_a_customer_changed_since_then_the_run
     assert [(s.source_id, s.code) for s in tally.skipped_reasons] == [(changed.id, SkipReason.PLAN_CHANGED)]
     assert links.get(TENANT, "Customer", changed.id) is None
     assert tally.created == 11
+
+
+def test_given_qbo_items_share_a_products_sku_when_one_is_confirmed_and_one_skipped_then_runs_follow(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    confirmed_product, skipped_product = [p for p in world.source.list_products(None, 50).items if p.sku][:2]
+    income = str(world.client.query_all("Account", "AccountType = 'Income'")[0]["Id"])
+    pair = [world.qbo_item(f"Legacy A {n}", str(confirmed_product.sku), income) for n in (1, 2)]
+    for n in (1, 2):
+        world.qbo_item(f"Legacy B {n}", str(skipped_product.sku), income)
+    # The admin already invoices this product's income account as the second item.
+    world.frozen = world.frozen.model_copy(
+        update={"income_accounts": {str(confirmed_product.income_account): str(pair[1]["Id"])}}
+    )
+    service = SuggestionService(world.suggestions, world.now)
+
+    world.run()
+
+    listed = {s.source_id: s for s in service.list(TENANT).items if s.entity == "Item"}
+    assert set(listed) == {confirmed_product.id, skipped_product.id}
+    assert [c.reasons for c in listed[confirmed_product.id].candidates] == [
+        ["exact_sku"],
+        ["existing_mapping", "exact_sku"],
+    ]
+    assert links.get(TENANT, "Item", confirmed_product.id) is None, "nothing linked until decided"
+    assert links.get(TENANT, "Item", skipped_product.id) is None
+
+    service.decide(
+        TENANT,
+        "Item",
+        confirmed_product.id,
+        SuggestionDecision(action="confirm", qbo_id=str(pair[1]["Id"])),
+        "admin-1",
+    )
+    service.decide(TENANT, "Item", skipped_product.id, SuggestionDecision(action="skip"), "admin-1")
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+    world.run()  # decisions are remembered: a later run changes nothing
+
+    confirmed_link = links.get(TENANT, "Item", confirmed_product.id)
+    assert confirmed_link is not None and confirmed_link.qbo_id == str(pair[1]["Id"])
+    assert links.get(TENANT, "Item", skipped_product.id) is None
+    planned = {e.source_id: e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "Item")}
+    assert planned[confirmed_product.id].action is PlanAction.MATCH
+    assert planned[confirmed_product.id].qbo_id == confirmed_link.qbo_id
+    assert planned[skipped_product.id].reason_code == SkipReason.SKIPPED_BY_ADMIN
+    assert len(world.client.query_all("Item", f"Sku = '{skipped_product.sku}'")) == 2, "nothing created"
+
+
+def test_given_a_products_sku_is_on_one_qbo_item_when_planned_and_run_then_it_is_matched_by_sku(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    product = next(p for p in world.source.list_products(None, 50).items if p.sku)
+    income = str(world.client.query_all("Account", "AccountType = 'Income'")[0]["Id"])
+    legacy = world.qbo_item("Named Otherwise", str(product.sku), income)
+
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+
+    entry = next(
+        e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "Item") if e.source_id == product.id
+    )
+    assert entry.action is PlanAction.MATCH and entry.reason == "a QBO item has its SKU"
+    link = links.get(TENANT, "Item", product.id)
+    assert link is not None and link.qbo_id == entry.qbo_id == str(legacy["Id"])

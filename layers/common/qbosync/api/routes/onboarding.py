@@ -86,8 +86,12 @@ def onboarding_router(
         "/tenants/<tenant_id>/suggestions",
         summary="Ambiguous matches waiting for an admin, and the decisions taken",
         description=(
-            "Each suggestion lists its QBO candidates and why each is one (exact_email, exact_name). "
-            "Nothing is linked or created for an open one."
+            "Customers (several QBO customers with its e-mail or display name) and items (several QBO "
+            "items with its SKU or name). Each suggestion lists its QBO candidates and why each is one, "
+            "strongest first: existing_mapping (the income-accounts mapping names the item for the "
+            "product's income account), link (the item is linked today only as an unmatched item of the "
+            "default product), exact_email, exact_sku, exact_name. Nothing is linked or created for an "
+            "open one."
         ),
         responses={200: {"description": "One page of suggestions"}, **error_responses(401, 403, 404)},
         tags=["onboarding"],
