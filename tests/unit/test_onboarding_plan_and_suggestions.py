@@ -24,6 +24,8 @@ from qbosync.sync.onboarding.suggestions import (
     SuggestionDecision,
     SuggestionService,
 )
+from qbosync.sync.records.items import unmatched_item_source_key
+from qbosync.sync.records.links import new_link
 from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
     QboWorld,
     SourceWorld,
@@ -234,12 +236,25 @@ def test_given_a_run_following_a_plan_when_a_customer_changed_since_then_the_run
 def test_given_qbo_items_share_a_products_sku_when_one_is_confirmed_and_one_skipped_then_runs_follow(
     qbo: QboWorld, source: SourceWorld, links: LinkRepository
 ) -> None:
-    world = World(qbo, source, links)
+    default_product = "prd_default"
+    world = World(qbo, source, links, source_defaults={"unmatched_qbo_item_product_id": default_product})
     confirmed_product, skipped_product = [p for p in world.source.list_products(None, 50).items if p.sku][:2]
     income = str(world.client.query_all("Account", "AccountType = 'Income'")[0]["Id"])
     pair = [world.qbo_item(f"Legacy A {n}", str(confirmed_product.sku), income) for n in (1, 2)]
     for n in (1, 2):
         world.qbo_item(f"Legacy B {n}", str(skipped_product.sku), income)
+    # An earlier run linked the first item to the default product (the unmatched-item rule).
+    links.put(
+        new_link(
+            TENANT,
+            "Item",
+            unmatched_item_source_key(default_product, str(pair[0]["Id"])),
+            1,
+            pair[0],
+            "matched",
+            world.now(),
+        )
+    )
     # The admin already invoices this product's income account as the second item.
     world.frozen = world.frozen.model_copy(
         update={"income_accounts": {str(confirmed_product.income_account): str(pair[1]["Id"])}}
@@ -251,7 +266,7 @@ def test_given_qbo_items_share_a_products_sku_when_one_is_confirmed_and_one_skip
     listed = {s.source_id: s for s in service.list(TENANT).items if s.entity == "Item"}
     assert set(listed) == {confirmed_product.id, skipped_product.id}
     assert [c.reasons for c in listed[confirmed_product.id].candidates] == [
-        ["exact_sku"],
+        ["link", "exact_sku"],
         ["existing_mapping", "exact_sku"],
     ]
     assert links.get(TENANT, "Item", confirmed_product.id) is None, "nothing linked until decided"
