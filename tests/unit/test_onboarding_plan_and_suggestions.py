@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -10,13 +10,33 @@ from typing import Any
 import pytest
 
 from qbosync.qbo.client import QboClient
+from qbosync.store.connections import Connection
+from qbosync.store.executions import ExecutionStartFailed
 from qbosync.store.links import LinkRepository
-from qbosync.store.onboarding import PlanAction, PlanRepository, SuggestionRepository, SuggestionStatus
+from qbosync.store.onboarding import (
+    PlanAction,
+    PlanRepository,
+    PlanSummary,
+    SuggestionRepository,
+    SuggestionStatus,
+)
+from qbosync.store.table import MainTable, tenant_pk
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+from qbosync.sync.bulk.errors import BulkSyncPageRejected
 from qbosync.sync.bulk.models import PageDescriptor, RunConfig
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale, plan_as_csv
+from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanNotReady, PlanStale, plan_as_csv
+from qbosync.sync.bulk.plan_tasks import (
+    PlanAfterPagesEvent,
+    PlanFinishEvent,
+    PlanPageEvent,
+    PlanPrepareEvent,
+    plan_after_pages_step,
+    plan_finish,
+    plan_page,
+    plan_prepare,
+)
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.onboarding.suggestions import (
@@ -311,3 +331,93 @@ def test_given_a_products_sku_is_on_one_qbo_item_when_planned_and_run_then_it_is
     assert entry.action is PlanAction.MATCH and entry.reason == "a QBO item has its SKU"
     link = links.get(TENANT, "Item", product.id)
     assert link is not None and link.qbo_id == entry.qbo_id == str(legacy["Id"])
+
+
+class Launcher:
+    """Step Functions as the planner sees it: records the executions it starts, or refuses them."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.refuse = refuse
+
+    def start(self, name: str, execution_input: Mapping[str, Any]) -> str:
+        if self.refuse:
+            raise ExecutionStartFailed("the dry run could not be started; try again")
+        self.started.append((name, dict(execution_input)))
+        return f"arn:aws:states:us-east-1:123456789012:execution:qbosync-dry-run-unit:{name}"
+
+    def status(self, execution_arn: str) -> str:
+        return "RUNNING"
+
+
+class Connected:
+    def get(self, tenant_id: str) -> Connection:
+        return Connection(tenant_id=tenant_id, realm_id="1", connected_by="a", connected_at=datetime.now(UTC))
+
+
+def _started_planner(world: World, launcher: Launcher) -> InitialSyncPlanner:
+    deps = replace(world.deps, connections=Connected())
+    return InitialSyncPlanner(deps, page_size=50, config_for=world.config, executions=launcher)
+
+
+def test_given_a_dry_run_started_when_its_tasks_run_with_a_page_retried_then_the_plan_is_ready_and_whole(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    in_process = world.planner.plan(TENANT, "admin-1")
+    launcher = Launcher()
+    planner = _started_planner(world, launcher)
+    started = planner.start(TENANT, "admin-1")
+    assert started.status == "running" and launcher.started == [
+        (started.plan_id, {"tenant_id": TENANT, "plan_id": started.plan_id})
+    ]
+    ids = {"tenant_id": TENANT, "plan_id": started.plan_id}
+
+    prepared = plan_prepare(PlanPrepareEvent(task="plan_prepare", page_size=50, **ids), planner, world.deps)
+    for page in prepared.customers:
+        plan_page(
+            PlanPageEvent(task="plan_customer_page", config=prepared.config, page=page, **ids), world.deps
+        )
+    for page in prepared.products:
+        plan_page(
+            PlanPageEvent(task="plan_product_page", config=prepared.config, page=page, **ids), world.deps
+        )
+    retried = PlanPageEvent(
+        task="plan_customer_page", config=prepared.config, page=prepared.customers[0], **ids
+    )
+    plan_page(retried, world.deps)  # a retry of a page that had succeeded
+    plan_after_pages_step(
+        PlanAfterPagesEvent(task="plan_after_pages", config=prepared.config, **ids), world.deps
+    )
+    plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)
+
+    ready = planner.ready(TENANT, started.plan_id)
+    assert (ready.counts, ready.qbo_reads, ready.entries) == (
+        in_process.counts,
+        in_process.qbo_reads,
+        in_process.entries,
+    )
+    made = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, started.plan_id)}
+    expected = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, in_process.plan_id)}
+    assert made.keys() == expected.keys()
+    assert all(made[key].same_outcome(expected[key]) for key in made)
+    with pytest.raises(BulkSyncPageRejected):
+        plan_page(retried, world.deps)  # a ready plan is never changed by a late task
+
+
+def test_given_the_execution_cannot_start_when_a_dry_run_starts_then_the_plan_is_failed_with_why(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    planner = _started_planner(world, Launcher(refuse=True))
+
+    with pytest.raises(ExecutionStartFailed):
+        planner.start(TENANT, "admin-1")
+
+    [summary] = [
+        PlanSummary.model_validate_json(item["document"])
+        for item in MainTable().query_all(tenant_pk(TENANT), "PLAN#")
+    ]
+    assert summary.status == "failed" and summary.failure == "the dry run's execution could not be started"
+    with pytest.raises(PlanNotReady):
+        planner.recheck(TENANT, summary.plan_id)
