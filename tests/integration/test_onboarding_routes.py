@@ -19,6 +19,7 @@ from qbosync.api.routes.onboarding import onboarding_router
 from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.settings import get_settings
 from qbosync.store.links import LinkRepository
+from qbosync.store.runs import RunRepository
 from qbosync.sync import wiring
 from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
 from qbosync.sync.bulk.plan import PREPARE_READS
@@ -150,21 +151,27 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert qbo.read("Customer", linked[gone["source_id"]].qbo_id)["Active"] is False
 
 
-def test_given_a_plan_when_a_customer_changes_before_the_run_then_409_plan_stale_and_nothing_starts(
+def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_plan_stale_writing_nothing(
     world: BulkWorld,
 ) -> None:
     plan = dry_run(world)
     customer_id = next(row for row in _entries(plan) if row["entity"] == "Customer")["source_id"]
+    qbo_customers = len(world.qbo_rows(TENANT, "Customer"))
     with httpx.Client(base_url=get_settings().source_base_url) as source:
         source.put(
             f"/_sandbox/tenants/{TENANT}/customers/{customer_id}", json={"display_name": "Changed Since"}
         ).raise_for_status()
 
-    status, body, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    run = world.wait_until_finished(TENANT, started["run_id"])
 
-    assert status == 409 and body["error"]["code"] == "plan_stale"
-    assert [d["source_id"] for d in body["error"]["details"]] == [customer_id]
-    assert world.executions() == []
+    assert status == 202 and run.status == "FAILED"
+    [failed] = run.failed_pages
+    assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 1 record(s) changed since plan")
+    assert failed.reason.endswith(f"Customer {customer_id}")
+    assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
+    assert len(world.qbo_rows(TENANT, "Customer")) == qbo_customers
+    assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"
 
 
 def test_given_a_product_page_unreadable_when_dry_run_then_the_plan_is_failed_with_why_and_cannot_run(

@@ -67,9 +67,10 @@ def sync_runs_router(
             'failing preflight 422 preflight_failed. With `{"dry_run": true}`: 202 with a plan id and '
             "its status URL; a Step Functions execution plans page by page what the run will do with "
             "each record (and the QBO reads it will cost), writing nothing to QBO or the source; the "
-            'plan is `running`, then `ready` or `failed` with the reason. With `{"plan_id": ...}`: the '
-            "plan (ready) is checked again first; 409 plan_stale names the records that changed since, "
-            "409 plan_not_ready a plan still running or failed."
+            'plan is `running`, then `ready` or `failed` with the reason. With `{"plan_id": ...}`: 409 '
+            "plan_not_ready for a plan still running or failed; else 202, and the run plans again "
+            "before it writes anything: when a record would now be handled otherwise, it ends FAILED "
+            "with a `plan_stale` reason naming the records (make a new dry run)."
         ),
         responses={
             202: {"description": "The run started, or the dry run started (plan id and status URL)"},
@@ -90,7 +91,8 @@ def sync_runs_router(
         if asked.dry_run:
             return _accepted(plans().start(tenant_id, principal.sub).model_dump(mode="json"))
         if asked.plan_id is not None:
-            plans().recheck(tenant_id, asked.plan_id)  # 409 plan_stale when a record changed since
+            # 404 / 409 plan_not_ready here; the run re-checks every record before it writes anything.
+            plans().ready(tenant_id, asked.plan_id)
         started = runs().start(tenant_id, principal.sub, asked.plan_id)
         return _accepted(started.model_dump())
 

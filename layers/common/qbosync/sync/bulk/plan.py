@@ -7,8 +7,9 @@ to QBO or the source.
 ``InitialSyncPlanner.start`` stores a running plan and starts the dry-run state machine, which plans
 page by page (``bulk.plan_tasks``), so no request or Lambda meets a limit however many records a tenant
 has. A ready plan (``store.onboarding.PlanRepository``) is listed page by page and downloaded as JSON or
-CSV. Starting the real run from a plan id re-plans first and refuses (``plan_stale``, 409) when any
-record's planned action changed since: the admin reviews a new plan instead of a surprise.
+CSV. A real run started from a plan id re-plans in its Prepare step (``recheck``) and stops before writing
+anything (``plan_stale``) when any record's planned action changed since: the admin reviews a new plan
+instead of a surprise.
 """
 
 from __future__ import annotations

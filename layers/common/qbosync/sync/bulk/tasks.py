@@ -21,6 +21,7 @@ from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
+    BulkSyncPlanStale,
     BulkSyncPreflightFailed,
     step_functions_errors,
 )
@@ -43,6 +44,7 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale
 from qbosync.sync.bulk.plan_tasks import PLAN_TASKS, run_plan_task
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
@@ -84,9 +86,23 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
             f"{check.id}: {check.reason}" for check in report.checks if check.status == "fail"
         )
         raise BulkSyncPreflightFailed(f"preflight failed: {failing}"[:500])
+    if run.plan_id is not None:
+        recheck_plan(event, deps, run.plan_id)
     config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
     return PreparedRun(config=config)
+
+
+def recheck_plan(event: PrepareEvent, deps: BulkSyncDependencies, plan_id: str) -> None:
+    """Plan again before anything is written, here rather than in the API request (a tenant's many
+    thousands of records take longer than an HTTP request may); any record handled otherwise now than
+    in the plan stops the run (``BulkSyncPlanStale``: FAILED, with the records in the reason)."""
+    deps.runs.set_phase(event.tenant_id, event.run_id, "checking_plan")
+    try:
+        InitialSyncPlanner(deps, page_size=event.page_size).recheck(event.tenant_id, plan_id)
+    except PlanStale as exc:
+        changed = ", ".join(f"{d['entity']} {d['source_id']}" for d in exc.details[:10])
+        raise BulkSyncPlanStale(f"plan_stale: {exc}: {changed}"[:480]) from exc
 
 
 def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
