@@ -151,6 +151,64 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert qbo.read("Customer", linked[gone["source_id"]].qbo_id)["Active"] is False
 
 
+def test_given_existing_qbo_documents_when_dry_run_then_run_then_documents_are_linked_as_planned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with bulk_world(monkeypatch, [TENANT], 6, 4, invoices=4) as world:
+        provision_tenant(
+            world,
+            TENANT,
+            next(iter(world.qbo.companies)),
+            onboarding={"match_documents_from": "2000-01-01"},
+        )
+        invoice = next(iter(world.source_app.state.sandbox.iter_objects(TENANT, "invoices")))
+        customer = next(c for c in world.source_customers(TENANT) if c.id == invoice.customer_id)
+        legacy = _legacy_invoice_in_qbo(invoice, customer.display_name)
+
+        plan = dry_run(world)
+        planned = {(row["entity"], row["source_id"]): row for row in _entries(plan)}
+        status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+        run = world.wait_until_finished(TENANT, started["run_id"])
+
+        assert status == 202 and run.status.startswith("SUCCEEDED"), run.failed_pages
+        assert planned[("Customer", customer.id)]["action"] == "match"
+        assert planned[("Invoice", invoice.id)]["action"] == "match"
+        assert planned[("Invoice", invoice.id)]["qbo_id"] == str(legacy["Id"])
+        invoices = [row for key, row in planned.items() if key[0] == "Invoice"]
+        assert len(invoices) == 4 and sum(row["action"] == "skip" for row in invoices) == 3
+        linked = links_of("Invoice")
+        for row in invoices:
+            link = linked.get(row["source_id"])
+            if row["action"] == "match":
+                assert link is not None and link.qbo_id == row["qbo_id"]
+            else:
+                assert link is None and row["reason_code"] == "no_document_match", row
+        assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the run would read"
+
+
+def _legacy_invoice_in_qbo(invoice: Any, customer_name: str) -> dict[str, Any]:
+    """The customer and the invoice as an earlier integration wrote them into QBO, before qbosync."""
+    qbo = wiring.qbo_client_for_tenant(TENANT)
+    customer = qbo.create("Customer", {"DisplayName": customer_name}, "legacy-customer")
+    item = next(iter(qbo.query_all("Item", "Type = 'Service'")))
+    return qbo.create(
+        "Invoice",
+        {
+            "DocNumber": invoice.number,
+            "TxnDate": invoice.issue_date.isoformat(),
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": str(invoice.total),
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+        "legacy-invoice",
+    )
+
+
 def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_plan_stale_writing_nothing(
     world: BulkWorld,
 ) -> None:

@@ -275,9 +275,16 @@ def _set_environment(monkeypatch: Any, values: dict[str, str]) -> None:
 
 @contextmanager
 def bulk_world(
-    monkeypatch: Any, tenant_ids: list[str], customers: int, products: int, *, execute: bool = True
+    monkeypatch: Any,
+    tenant_ids: list[str],
+    customers: int,
+    products: int,
+    *,
+    execute: bool = True,
+    invoices: int = 0,
 ) -> Iterator[BulkWorld]:
-    """Everything running; ``execute=False`` leaves executions RUNNING (routes tests start nothing real)."""
+    """Everything running; ``execute=False`` leaves executions RUNNING (routes tests start nothing real);
+    ``invoices`` source invoices for the document matching's tests."""
     qbo_app = build_qbo_app(QboSandboxConfig(**GENEROUS_LIMITS, realm_count=3))
     source_app = build_source_app(
         SourceSandboxConfig.for_tenants(
@@ -286,7 +293,7 @@ def bulk_world(
             webhook_secret=SOURCE_WEBHOOK_SECRET,
             customers=customers,
             products=products,
-            invoices=0,
+            invoices=invoices,
         )
     )
     page_fault = PageFault(source_app)
