@@ -38,7 +38,9 @@ from qbosync.sync.bulk.plan_tasks import (
     plan_prepare,
 )
 from qbosync.sync.bulk.products import sync_product_page
+from qbosync.sync.bulk.qbo_to_source import customers_to_source
 from qbosync.sync.bulk.skips import SkipReason
+from qbosync.sync.configuration import SyncToggles
 from qbosync.sync.onboarding.suggestions import (
     NotACandidate,
     SuggestionDecision,
@@ -421,3 +423,32 @@ def test_given_the_execution_cannot_start_when_a_dry_run_starts_then_the_plan_is
     assert summary.status == "failed" and summary.failure == "the dry run's execution could not be started"
     with pytest.raises(PlanNotReady):
         planner.recheck(TENANT, summary.plan_id)
+
+
+def test_given_an_open_suggestion_when_the_qbo_to_source_step_runs_then_its_candidates_wait_with_it(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(
+        qbo,
+        source,
+        links,
+        customer_matching="email",
+        sync=SyncToggles(invoices=False, payments=False, credit_notes=False, qbo_to_source_customers=True),
+        source_defaults={"new_customer_bill_profile_id": "BP-STD-EMAIL"},
+    )
+    waiting = next(c for c in world.source.list_customers(None, 50).items if c.email)
+    pair = [world.qbo_customer(f"Shared A {n}", str(waiting.email)) for n in (1, 2)]
+    source_customers = len(world.source_world.customers(TENANT))
+
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+    tally = customers_to_source(world.context())
+
+    planned = {e.source_id: e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "qbo_customers")}
+    held = {str(row["Id"]) for row in pair}
+    assert {qbo_id: planned[qbo_id].action for qbo_id in held} == dict.fromkeys(held, PlanAction.SKIP)
+    assert all(planned[qbo_id].reason_code == SkipReason.AMBIGUOUS_MATCH for qbo_id in held)
+    assert tally is not None and {s.source_id for s in tally.skipped_reasons} == held
+    created_in_source = [e for e in planned.values() if e.action is PlanAction.CREATE]
+    assert len(world.source_world.customers(TENANT)) == source_customers + len(created_in_source)
+    assert not {e.qbo_id for e in created_in_source} & held, "nothing is created for a waiting candidate"

@@ -103,6 +103,14 @@ class SuggestionRepository:
             return current
         return self.put(suggestion)
 
+    def open_for(self, tenant_id: str, entity: str) -> list[Suggestion]:
+        """Every suggestion of ``entity`` still waiting for an admin."""
+        found = (
+            Suggestion.model_validate_json(item["document"])
+            for item in self._table.query_all(tenant_pk(tenant_id), f"SUGGESTION#{entity}#")
+        )
+        return [suggestion for suggestion in found if suggestion.status is SuggestionStatus.OPEN]
+
     def list(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Suggestion]:
         page = self._table.query(tenant_pk(tenant_id), "SUGGESTION#", limit=limit, cursor=cursor)
         return Page(

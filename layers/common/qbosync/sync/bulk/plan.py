@@ -310,12 +310,24 @@ def plan_after_pages(
     if customers_to_source_enabled(context):
         linked = set(links_by_qbo_id(context, CUSTOMER)) | _matched(customers)
         rows = qbo_rows(context, tally, "Customer")
-        entries += [d.entry() for d in decide_customers_to_source(context, rows, linked)]
+        held = _held(customers)
+        entries += [d.entry() for d in decide_customers_to_source(context, rows, linked, held)]
     if items_to_default_product_enabled(context):
         linked = set(links_by_qbo_id(context, ITEM)) | _matched(items)
         rows = qbo_rows(context, tally, "Item")
-        entries += [d.entry() for d in decide_items_to_default_product(context, rows, linked)]
+        held = _held(items)
+        entries += [d.entry() for d in decide_items_to_default_product(context, rows, linked, held)]
     return entries, tally.qbo_reads
+
+
+def _held(planned: Mapping[str, PlanEntry]) -> dict[str, str]:
+    """QBO id → source id, for the candidates of the planned suggestions (the run records them)."""
+    return {
+        candidate.qbo_id: entry.source_id
+        for entry in planned.values()
+        if entry.action is PlanAction.SUGGESTION
+        for candidate in entry.candidates
+    }
 
 
 def _matched(planned: Mapping[str, PlanEntry]) -> set[str]:

@@ -7,7 +7,7 @@ unmatched-item rule: each is linked to the default source product.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,8 @@ from qbosync.sync.records.links import CUSTOMER, ITEM, new_link
 LINK_PAGE = 500
 CREATE_IN_SOURCE = "create_in_source"
 DEFAULT_PRODUCT = "default_product"
+AWAITING_DECISION = SkipReason.AMBIGUOUS_MATCH
+"""A QBO record among an open suggestion's candidates waits with it: nothing is created or linked."""
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,16 @@ def items_to_default_product_enabled(context: PageContext) -> bool:
 
 
 def decide_customers_to_source(
-    context: PageContext, rows: list[dict[str, Any]], linked: Collection[str]
+    context: PageContext, rows: list[dict[str, Any]], linked: Collection[str], held: Mapping[str, str]
 ) -> list[QboRecordDecision]:
-    """Each QBO customer no link (``linked``: their QBO ids) names is created in the source."""
+    """Each QBO customer no link (``linked``: their QBO ids) names is created in the source, but for the
+    candidates of open suggestions (``held``: QBO id → the source record waiting for an admin)."""
     settings = context.config.settings
     profile = str(settings.source_defaults.new_customer_bill_profile_id)
     return [
-        QboRecordDecision(
+        _held(QBO_CUSTOMERS_ENTITY, row, held[str(row["Id"])])
+        if str(row["Id"]) in held
+        else QboRecordDecision(
             QBO_CUSTOMERS_ENTITY,
             row,
             PlanAction.CREATE,
@@ -115,12 +120,15 @@ def decide_customers_to_source(
 
 
 def decide_items_to_default_product(
-    context: PageContext, rows: list[dict[str, Any]], linked: Collection[str]
+    context: PageContext, rows: list[dict[str, Any]], linked: Collection[str], held: Mapping[str, str]
 ) -> list[QboRecordDecision]:
-    """Each QBO item (of the product types) no link names is linked to the default source product."""
+    """Each QBO item (of the product types) no link names is linked to the default source product, but
+    for the candidates of open suggestions (``held``)."""
     default_product = context.config.settings.source_defaults.unmatched_qbo_item_product_id
     return [
-        QboRecordDecision(
+        _held(QBO_ITEMS_ENTITY, row, held[str(row["Id"])])
+        if str(row["Id"]) in held
+        else QboRecordDecision(
             QBO_ITEMS_ENTITY,
             row,
             PlanAction.MATCH,
@@ -130,6 +138,29 @@ def decide_items_to_default_product(
         for row in rows
         if row.get("Type") in ITEM_TYPES_FOR_PRODUCTS and str(row["Id"]) not in linked
     ]
+
+
+def _held(entity: str, row: dict[str, Any], source_id: str) -> QboRecordDecision:
+    return QboRecordDecision(
+        entity,
+        row,
+        PlanAction.SKIP,
+        AWAITING_DECISION.value,
+        f"a candidate of the open suggestion for source record {source_id}: it waits for the admin",
+    )
+
+
+def held_by_suggestions(context: PageContext, entity: str) -> dict[str, str]:
+    """QBO id → source id, for every candidate of an open suggestion whose source record is still unlinked
+    (the real run's pages recorded them)."""
+    if context.suggestions is None:
+        return {}
+    return {
+        candidate.qbo_id: suggestion.source_id
+        for suggestion in context.suggestions.open_for(context.tenant_id, entity)
+        if context.links.get(context.tenant_id, entity, suggestion.source_id) is None
+        for candidate in suggestion.candidates
+    }
 
 
 def _departs(context: PageContext, tally: Tally, decision: QboRecordDecision) -> bool:
@@ -152,8 +183,12 @@ def customers_to_source(context: PageContext) -> Tally | None:
             _made_by_this_run(tally, existing, context)
     profile = str(context.config.settings.source_defaults.new_customer_bill_profile_id)
     ownership = context.config.settings.field_ownership.customers
-    for decision in decide_customers_to_source(context, rows, linked):
+    held = held_by_suggestions(context, CUSTOMER)
+    for decision in decide_customers_to_source(context, rows, linked, held):
         if _departs(context, tally, decision):
+            continue
+        if decision.action is PlanAction.SKIP:
+            tally.skip(decision.qbo_id, AWAITING_DECISION, decision.reason)
             continue
         key = request_id_for(context.tenant_id, "Customer", decision.qbo_id, "", "create-in-source")
         created = context.source.create_customer(new_source_customer(decision.row, profile, ownership), key)
@@ -192,8 +227,12 @@ def items_to_default_product(context: PageContext) -> Tally | None:
         ):
             tally.count_link("matched")
     new_links = []
-    for decision in decide_items_to_default_product(context, rows, linked):
+    held = held_by_suggestions(context, ITEM)
+    for decision in decide_items_to_default_product(context, rows, linked, held):
         if _departs(context, tally, decision):
+            continue
+        if decision.action is PlanAction.SKIP:
+            tally.skip(decision.qbo_id, AWAITING_DECISION, decision.reason)
             continue
         new_links.append(
             new_link(
