@@ -24,15 +24,17 @@ from qbosync.store.table import MainTable, tenant_pk
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.errors import BulkSyncPageRejected
-from qbosync.sync.bulk.models import PageDescriptor, RunConfig
+from qbosync.sync.bulk.models import PageDescriptor, RunConfig, StepFunctionsError
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanNotReady, PlanStale, plan_as_csv
 from qbosync.sync.bulk.plan_tasks import (
     PlanAfterPagesEvent,
+    PlanFailEvent,
     PlanFinishEvent,
     PlanPageEvent,
     PlanPrepareEvent,
     plan_after_pages_step,
+    plan_fail,
     plan_finish,
     plan_page,
     plan_prepare,
@@ -405,6 +407,10 @@ def test_given_a_dry_run_started_when_its_tasks_run_with_a_page_retried_then_the
     assert all(made[key].same_outcome(expected[key]) for key in made)
     with pytest.raises(BulkSyncPageRejected):
         plan_page(retried, world.deps)  # a ready plan is never changed by a late task
+    assert plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)["entries"] == ready.entries
+    late = StepFunctionsError.model_validate({"Error": "States.Timeout", "Cause": "the answer was lost"})
+    plan_fail(PlanFailEvent(task="plan_fail", error=late, **ids), planner)
+    assert planner.ready(TENANT, started.plan_id) == ready, "a retried finish or a late error keeps it"
 
 
 def test_given_the_execution_cannot_start_when_a_dry_run_starts_then_the_plan_is_failed_with_why(

@@ -30,6 +30,8 @@ class ExecutionStartFailed(UpstreamUnavailable):
 class BulkSyncExecutions:
     """Starts, stops and describes executions of the bulk-sync state machine."""
 
+    what = "the bulk sync"
+
     def __init__(self, state_machine_arn: str | None = None, client: SFNClient | None = None) -> None:
         self._state_machine_arn = state_machine_arn
         self._client = client
@@ -52,7 +54,7 @@ class BulkSyncExecutions:
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ExecutionStartFailed("the bulk sync could not be started; try again") from exc
+            raise ExecutionStartFailed(f"{self.what} could not be started; try again") from exc
         return reply["executionArn"]
 
     def status(self, execution_arn: str) -> str:
@@ -72,6 +74,8 @@ class BulkSyncExecutions:
 class DryRunExecutions(BulkSyncExecutions):
     """Starts executions of the dry-run state machine (``DRY_RUN_STATE_MACHINE_ARN``), which plans an
     initial sync page by page."""
+
+    what = "the dry run"
 
     @property
     def state_machine_arn(self) -> str:

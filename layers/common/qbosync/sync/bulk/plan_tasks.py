@@ -176,7 +176,11 @@ def plan_after_pages_step(event: PlanAfterPagesEvent, deps: BulkSyncDependencies
 
 
 def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str, Any]:
-    """Add the planned pages up and make the plan ready."""
+    """Add the planned pages up and make the plan ready (again: the same, when a retry follows a lost
+    answer)."""
+    found = deps.plans.get(event.tenant_id, event.plan_id)
+    if found is not None and found.status is PlanStatus.READY:
+        return {"status": found.status.value, "entries": found.entries}
     summary = _running(deps, event.tenant_id, event.plan_id)
     counts: dict[str, dict[str, int]] = {}
     reads = PREPARE_READS
@@ -205,6 +209,9 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
 def plan_fail(event: PlanFailEvent, planner: InitialSyncPlanner) -> dict[str, Any]:
     """The dry run stopped after its retries: the plan is failed, with the reason."""
     reason = event.error.reason()
+    found = planner.summary(event.tenant_id, event.plan_id)
+    if found.status is PlanStatus.READY:  # made whole already: a late error changes nothing
+        return {"status": found.status.value, "reason": reason}
     planner.fail(event.tenant_id, event.plan_id, reason)
     logger.warning("dry run failed", extra={"plan_id": event.plan_id, "reason": reason})
     return {"status": PlanStatus.FAILED.value, "reason": reason}
