@@ -20,8 +20,8 @@ from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.settings import get_settings
 from qbosync.store.links import LinkRepository
 from qbosync.store.runs import RunRepository
+from qbosync.store.source_credentials import SourceCredentialsStore
 from qbosync.sync import wiring
-from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE
 from qbosync.sync.bulk.plan import PREPARE_READS
 from qbosync.sync.records.items import unmatched_item_source_key
 from tests.support.admin_api import ADMIN, http_event
@@ -232,22 +232,24 @@ def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_
     assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"
 
 
-def test_given_a_product_page_unreadable_when_dry_run_then_the_plan_is_failed_with_why_and_cannot_run(
-    monkeypatch: pytest.MonkeyPatch,
+def test_given_the_source_unreachable_for_the_tenant_when_dry_run_then_the_plan_fails_with_why_and_cannot_run(
+    world: BulkWorld,
 ) -> None:
-    with bulk_world(monkeypatch, [TENANT], 2, DEFAULT_PAGE_SIZE + 5) as world:
-        provision_tenant(world, TENANT, next(iter(world.qbo.companies)))
-        world.fail_product_page(2)
-        status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
-        assert status == 202
+    # Its source key gone, the dry run's first step cannot list the source (nothing else runs beside it).
+    SourceCredentialsStore().delete(TENANT)
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    assert status == 202
 
-        planned = world.wait_until_planned(TENANT, started["plan_id"])
+    planned = world.wait_until_planned(TENANT, started["plan_id"])
 
-        _then_the_plan_failed_and_cannot_run(world, started, planned)
+    _then_the_plan_failed_and_cannot_run(world, started, planned)
 
 
 def _then_the_plan_failed_and_cannot_run(world: BulkWorld, started: dict[str, Any], planned: Any) -> None:
-    assert planned.status == "failed" and planned.failure and "page_unreadable" in planned.failure
+    assert planned.status == "failed" and planned.failure
+    assert planned.failure.startswith("BulkSyncPageRejected: ") and "source" in planned.failure, (
+        planned.failure
+    )
     status, page, _ = call("GET", started["status_url"])
     assert status == 200 and page["plan"]["status"] == "failed" and page["entries"] == []
     status, body, _ = call("GET", f"{started['status_url']}/download")
