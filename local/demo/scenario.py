@@ -369,10 +369,24 @@ class DemoScenario:
         """Plan the initial sync without writing anything, and show what the run will do."""
         n = self.narrator
         qbo_customers = self.qbo.count("Customer")
-        plan = self.admin.post("/sync/initial", 201, {"dry_run": True})
-        plan_id = str(plan.get("plan_id", ""))
-        require(bool(plan_id), f"the dry run answered without a plan id: {plan}")
-        n.ok(f"POST /sync/initial {{dry_run: true}} → 201, plan [bold]{plan_id}[/]: nothing written")
+        started = self.admin.post("/sync/initial", 202, {"dry_run": True})
+        plan_id = str(started.get("plan_id", ""))
+        require(bool(plan_id), f"the dry run answered without a plan id: {started}")
+        n.ok(f"POST /sync/initial {{dry_run: true}} → 202, plan [bold]{plan_id}[/] (a Step Functions run)")
+        latest: dict[str, Any] = {}
+
+        def planned() -> dict[str, Any] | None:
+            latest.update(self.admin.get(f"/sync/plans/{plan_id}", limit=1)["plan"])
+            return dict(latest) if latest.get("status") != "running" else None
+
+        plan = wait_until(
+            f"plan {plan_id} to be ready",
+            planned,
+            INITIAL_SYNC_TIMEOUT_SECONDS,
+            last_seen=lambda: str(latest.get("status")),
+        )
+        require(plan["status"] == "ready", f"the dry run failed: {plan.get('failure')}")
+        n.ok(f"plan {plan_id} is ready: nothing written to QBO or the source")
         actions = ("match", "create", "skip", "suggestion")
         table = Table("entity", *actions, title=f"Plan {plan_id}")
         for entity, counts in sorted(plan.get("counts", {}).items()):

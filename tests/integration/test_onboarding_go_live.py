@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from qbosync.store.events import ReasonCode
+from qbosync.store.onboarding import PlanAction
 from qbosync.store.pull_queue import PullQueue
 from qbosync.store.queues import PushQueue
 from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.plan import plan_after_pages
 from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.configuration import OnboardingSettings, TenantSettings
 from qbosync.sync.push.go_live import GO_LIVE_PARKED_KEY
@@ -230,3 +232,44 @@ def test_given_document_matching_from_a_date_when_the_initial_sync_runs_then_lat
     world.drain()
     assert len(world.qbo_rows("Invoice")) == invoices_before
     assert Decimal(str(world.qbo.read("Invoice", legacy["Id"])["TotalAmt"])) == Decimal(edited["total"])
+
+
+def test_given_document_matching_when_planned_then_the_run_does_what_the_plan_says_with_the_reads_it_said(
+    world: PushWorld,
+) -> None:
+    customer_id = _customer_in_qbo(world)
+    old = world.new_invoice(
+        customer_id=customer_id, lines=1, issue_date=BEFORE_GO_LIVE.isoformat(), number="INV-880004"
+    )
+    missing = world.new_invoice(customer_id=customer_id, lines=1, issue_date=BEFORE_GO_LIVE.isoformat())
+    world.held_webhooks()
+    legacy = _legacy_invoice_in_qbo(world, old, number="880004")
+    settings, _version = world.configuration.read_settings(world.tenant_id)
+    onboarding = settings.onboarding.model_copy(update={"match_documents_from": BEFORE_GO_LIVE})
+    context = PageContext(
+        tenant_id=world.tenant_id,
+        run_id="run-1",
+        config=RunConfig(
+            settings=settings.model_copy(update={"onboarding": onboarding}),
+            run_started_at=datetime.now(UTC),
+        ),
+        qbo=world.qbo,
+        source=world.source,
+        links=world.links,
+        clock=lambda: datetime.now(UTC),
+    )
+
+    planned, plan_reads = plan_after_pages(context, {}, {})
+    tally = match_documents(context)
+
+    by_id = {entry.source_id: entry for entry in planned if entry.entity == "Invoice"}
+    assert by_id[old["id"]].action is PlanAction.MATCH and by_id[old["id"]].qbo_id == legacy["Id"]
+    assert by_id[missing["id"]].action is PlanAction.SKIP
+    assert by_id[missing["id"]].reason_code == SkipReason.NO_DOCUMENT_MATCH
+    for entry in by_id.values():
+        link = world.links.get(world.tenant_id, "Invoice", entry.source_id)
+        if entry.action is PlanAction.MATCH:
+            assert link is not None and link.qbo_id == entry.qbo_id
+        elif entry.reason_code != SkipReason.ALREADY_LINKED:
+            assert link is None, entry
+    assert tally is not None and tally.qbo_reads == plan_reads, "the plan said what matching would read"

@@ -19,8 +19,11 @@ from qbosync.api.routes.onboarding import onboarding_router
 from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.settings import get_settings
 from qbosync.store.links import LinkRepository
+from qbosync.store.runs import RunRepository
+from qbosync.store.source_credentials import SourceCredentialsStore
 from qbosync.sync import wiring
 from qbosync.sync.bulk.plan import PREPARE_READS
+from qbosync.sync.records.items import unmatched_item_source_key
 from tests.support.admin_api import ADMIN, http_event
 from tests.support.bulk_world import BILL_PROFILE, BulkWorld, bulk_world, provision_tenant
 from tests.support.lambda_context import LambdaContextStub
@@ -58,12 +61,25 @@ def links_of(entity: str) -> dict[str, Any]:
     return {link.source_id: link for link in LinkRepository().list(TENANT, entity, limit=500).items}
 
 
+def dry_run(world: BulkWorld) -> dict[str, Any]:
+    """Start a dry run, wait for its execution to end, and read the plan as the admin would."""
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    assert status == 202 and started["status"] == "running", started
+    world.wait_until_planned(TENANT, started["plan_id"])
+    status, page, _ = call("GET", started["status_url"], query={"limit": "1"})
+    assert status == 200, page
+    return {**page["plan"], "plan_url": started["status_url"]}
+
+
 def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_what_it_said(
     world: BulkWorld,
 ) -> None:
-    status, plan, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    plan = dry_run(world)
 
-    assert status == 201 and plan["entries"] == 12 + 8 and plan["qbo_reads"] >= 5
+    assert plan["status"] == "ready" and plan["qbo_reads"] >= 5
+    assert plan["counts"]["Customer"] and plan["counts"]["Item"]
+    assert sum(plan["counts"]["Customer"].values()) == 12 and sum(plan["counts"]["Item"].values()) == 8
+    assert plan["counts"]["qbo_customers"]["create"] and plan["counts"]["qbo_items"]["match"]
     assert links_of("Customer") == {} and links_of("Item") == {}, "a dry run writes nothing"
     status, page, _ = call("GET", plan["plan_url"], query={"limit": "5"})
     assert status == 200 and len(page["entries"]) == 5 and page["cursor"]
@@ -78,9 +94,19 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert run.status.startswith("SUCCEEDED")
     assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"
     linked = {**links_of("Customer"), **links_of("Item")}
+    by_qbo_id = {(link.entity, link.qbo_id): link for link in linked.values()}
+    default_product = next(p.id for p in world.source_products(TENANT) if p.active and not p.deleted)
     for row in planned:
         link = linked.get(row["source_id"])
-        if row["action"] == "create":
+        if row["entity"] == "qbo_customers":  # the QBO → source step: created in the source
+            taken = by_qbo_id[("Customer", row["qbo_id"])]
+            assert row["action"] == "create" and taken.origin == "qbo", row
+        elif row["entity"] == "qbo_items":  # linked to the default product
+            taken = by_qbo_id[("Item", row["qbo_id"])]
+            assert row["action"] == "match" and taken.source_id == unmatched_item_source_key(
+                default_product, row["qbo_id"]
+            )
+        elif row["action"] == "create":
             assert link is not None and link.origin == "qbosync" and link.created_by_run == run.run_id
         elif row["action"] == "match":
             assert link is not None and link.qbo_id == row["qbo_id"]
@@ -114,28 +140,123 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert status == 200 and undone["entries"] == rehearsal["entries"]
     actions = {(e["entity"], e["source_id"]): e["action"] for e in undone["entries"]}
     assert actions[("Customer", kept.source_id)] == "keep"
-    assert undone["deactivated"] == sum(1 for row in planned if row["action"] == "create") - 1
+    assert (
+        undone["deactivated"]
+        == sum(1 for row in planned if row["action"] == "create" and row["entity"] in ("Customer", "Item"))
+        - 1
+    )
     remaining = links_of("Customer")
     assert set(remaining) & {row["source_id"] for row in created} == {kept.source_id}
     gone = next(row for row in created if row["source_id"] != kept.source_id)
     assert qbo.read("Customer", linked[gone["source_id"]].qbo_id)["Active"] is False
 
 
-def test_given_a_plan_when_a_customer_changes_before_the_run_then_409_plan_stale_and_nothing_starts(
+def test_given_existing_qbo_documents_when_dry_run_then_run_then_documents_are_linked_as_planned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with bulk_world(monkeypatch, [TENANT], 6, 4, invoices=4) as world:
+        provision_tenant(
+            world,
+            TENANT,
+            next(iter(world.qbo.companies)),
+            onboarding={"match_documents_from": "2000-01-01"},
+        )
+        invoice = next(iter(world.source_app.state.sandbox.iter_objects(TENANT, "invoices")))
+        customer = next(c for c in world.source_customers(TENANT) if c.id == invoice.customer_id)
+        legacy = _legacy_invoice_in_qbo(invoice, customer.display_name)
+
+        plan = dry_run(world)
+        planned = {(row["entity"], row["source_id"]): row for row in _entries(plan)}
+        status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+        run = world.wait_until_finished(TENANT, started["run_id"])
+
+        assert status == 202 and run.status.startswith("SUCCEEDED"), run.failed_pages
+        assert planned[("Customer", customer.id)]["action"] == "match"
+        assert planned[("Invoice", invoice.id)]["action"] == "match"
+        assert planned[("Invoice", invoice.id)]["qbo_id"] == str(legacy["Id"])
+        invoices = [row for key, row in planned.items() if key[0] == "Invoice"]
+        assert len(invoices) == 4 and sum(row["action"] == "skip" for row in invoices) == 3
+        linked = links_of("Invoice")
+        for row in invoices:
+            link = linked.get(row["source_id"])
+            if row["action"] == "match":
+                assert link is not None and link.qbo_id == row["qbo_id"]
+            else:
+                assert link is None and row["reason_code"] == "no_document_match", row
+        assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the run would read"
+
+
+def _legacy_invoice_in_qbo(invoice: Any, customer_name: str) -> dict[str, Any]:
+    """The customer and the invoice as an earlier integration wrote them into QBO, before qbosync."""
+    qbo = wiring.qbo_client_for_tenant(TENANT)
+    customer = qbo.create("Customer", {"DisplayName": customer_name}, "legacy-customer")
+    item = next(iter(qbo.query_all("Item", "Type = 'Service'")))
+    return qbo.create(
+        "Invoice",
+        {
+            "DocNumber": invoice.number,
+            "TxnDate": invoice.issue_date.isoformat(),
+            "CustomerRef": {"value": customer["Id"]},
+            "Line": [
+                {
+                    "Amount": str(invoice.total),
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {"ItemRef": {"value": item["Id"]}},
+                }
+            ],
+        },
+        "legacy-invoice",
+    )
+
+
+def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_plan_stale_writing_nothing(
     world: BulkWorld,
 ) -> None:
-    _status, plan, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    plan = dry_run(world)
     customer_id = next(row for row in _entries(plan) if row["entity"] == "Customer")["source_id"]
+    qbo_customers = len(world.qbo_rows(TENANT, "Customer"))
     with httpx.Client(base_url=get_settings().source_base_url) as source:
         source.put(
             f"/_sandbox/tenants/{TENANT}/customers/{customer_id}", json={"display_name": "Changed Since"}
         ).raise_for_status()
 
-    status, body, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    run = world.wait_until_finished(TENANT, started["run_id"])
 
-    assert status == 409 and body["error"]["code"] == "plan_stale"
-    assert [d["source_id"] for d in body["error"]["details"]] == [customer_id]
-    assert world.executions() == []
+    assert status == 202 and run.status == "FAILED"
+    [failed] = run.failed_pages
+    assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 1 record(s) changed since plan")
+    assert failed.reason.endswith(f"Customer {customer_id}")
+    assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
+    assert len(world.qbo_rows(TENANT, "Customer")) == qbo_customers
+    assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"
+
+
+def test_given_the_source_unreachable_for_the_tenant_when_dry_run_then_the_plan_fails_with_why_and_cannot_run(
+    world: BulkWorld,
+) -> None:
+    # Its source key gone, the dry run's first step cannot list the source (nothing else runs beside it).
+    SourceCredentialsStore().delete(TENANT)
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"dry_run": True})
+    assert status == 202
+
+    planned = world.wait_until_planned(TENANT, started["plan_id"])
+
+    _then_the_plan_failed_and_cannot_run(world, started, planned)
+
+
+def _then_the_plan_failed_and_cannot_run(world: BulkWorld, started: dict[str, Any], planned: Any) -> None:
+    assert planned.status == "failed" and planned.failure
+    assert planned.failure.startswith("BulkSyncPageRejected: ") and "source" in planned.failure, (
+        planned.failure
+    )
+    status, page, _ = call("GET", started["status_url"])
+    assert status == 200 and page["plan"]["status"] == "failed" and page["entries"] == []
+    status, body, _ = call("GET", f"{started['status_url']}/download")
+    assert status == 409 and body["error"]["code"] == "plan_not_ready"
+    status, body, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": started["plan_id"]})
+    assert status == 409 and body["error"]["code"] == "plan_not_ready"
+    assert world.executions() == [], "no run starts from a failed plan"
 
 
 def _entries(plan: dict[str, Any]) -> list[dict[str, Any]]:

@@ -129,6 +129,20 @@ def test_given_the_bulk_sync_definition_when_read_then_every_state_that_can_fail
     assert uncaught == []
 
 
+def test_given_the_dry_run_definition_when_read_then_every_state_that_can_fail_ends_the_plan_failed() -> None:
+    definition = json.loads((ROOT / "statemachines" / "dry_run.asl.json").read_text(encoding="utf-8"))
+    states = definition["States"]
+    for name, state, covered in _states(definition):
+        if state["Type"] in ("Task", "Map", "Parallel") and not covered and name != "FailPlan":
+            assert state["Catch"][0] == {
+                "ErrorEquals": ["States.ALL"],
+                "ResultPath": "$.error",
+                "Next": "FailPlan",
+            }
+    assert states["FailPlan"]["Catch"][0]["Next"] == "PlanFailed"
+    assert states["PlanFailed"]["Type"] == "Fail"
+
+
 def test_given_a_failure_after_the_pages_when_caught_then_the_run_is_aborted_not_left_running() -> None:
     states = json.loads((ROOT / "statemachines" / "bulk_sync.asl.json").read_text(encoding="utf-8"))["States"]
     for name in ("SyncCustomerPages", "SyncProductPages", "Finish"):
@@ -152,6 +166,7 @@ SECRETS = "secret:qbosync/${Stage}"
 TOKENS = f"{SECRETS}/tenants/*/qbo-tokens-*"
 BULK_MACHINE = "stateMachine:qbosync-bulk-sync-${Stage}"
 BULK_EXECUTIONS = "execution:qbosync-bulk-sync-${Stage}:*"
+DRY_RUN_MACHINE = "stateMachine:qbosync-dry-run-${Stage}"
 
 
 def table(actions: tuple[str, ...], leading_keys: tuple[str, ...], *resources: str) -> set[tuple[str, ...]]:
@@ -199,6 +214,7 @@ DECLARED_NEEDS: dict[str, set[tuple[str, ...]]] = {
         BULK_MACHINE,
         BULK_EXECUTIONS,
     )
+    | grant(("states:StartExecution",), DRY_RUN_MACHINE)
     | grant(("sqs:SendMessage",), "PushQueue", "PullQueue"),
     # Public: the tenant's profile and the one app key its webhook secret is derived from; no tenant
     # secret, no tokens, no Intuit app.

@@ -42,6 +42,7 @@ from qbosync.store.aws import reset_clients
 from qbosync.store.config import AuditRecord, MappingRepository, SettingsRepository
 from qbosync.store.connections import Connection, ConnectionRepository
 from qbosync.store.links import LinkRepository
+from qbosync.store.onboarding import PlanRepository, PlanSummary
 from qbosync.store.runs import RunRepository, SyncRun
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.store.tokens import TokenVault, clear_token_cache
@@ -65,6 +66,7 @@ REPO = Path(__file__).resolve().parents[2]
 TABLE = "qbosync-bulk-it"
 FUNCTION_NAME = "qbosync-it-BulkSyncTaskFunction"
 STATE_MACHINE_NAME = "qbosync-bulk-sync-it"
+DRY_RUN_MACHINE_NAME = "qbosync-dry-run-it"
 ADMIN = "admin-sub-1"
 DEFAULT_PRODUCT = "prd_000001"
 BILL_PROFILE = "BP-STD-EMAIL"
@@ -132,6 +134,19 @@ class BulkWorld:
 
     def executions(self) -> list[dict[str, Any]]:
         return list(self.sfn.list_executions(stateMachineArn=self.machine_arn)["executions"])
+
+    def wait_until_planned(self, tenant_id: str, plan_id: str) -> PlanSummary:
+        """Polls the dry run's execution (named after its plan) until it ends; the plan as it is then."""
+        arn = self.machine_arn.replace(":stateMachine:", ":execution:").replace(
+            STATE_MACHINE_NAME, DRY_RUN_MACHINE_NAME
+        )
+        self.wait_for(
+            lambda: self.sfn.describe_execution(executionArn=f"{arn}:{plan_id}")["status"] != "RUNNING",
+            f"the dry run of plan {plan_id} to end",
+        )
+        found = PlanRepository().get(tenant_id, plan_id)
+        assert found is not None
+        return found
 
     def run(self, tenant_id: str, run_id: str) -> SyncRun:
         found = RunRepository().get(tenant_id, run_id)
@@ -260,9 +275,16 @@ def _set_environment(monkeypatch: Any, values: dict[str, str]) -> None:
 
 @contextmanager
 def bulk_world(
-    monkeypatch: Any, tenant_ids: list[str], customers: int, products: int, *, execute: bool = True
+    monkeypatch: Any,
+    tenant_ids: list[str],
+    customers: int,
+    products: int,
+    *,
+    execute: bool = True,
+    invoices: int = 0,
 ) -> Iterator[BulkWorld]:
-    """Everything running; ``execute=False`` leaves executions RUNNING (routes tests start nothing real)."""
+    """Everything running; ``execute=False`` leaves executions RUNNING (routes tests start nothing real);
+    ``invoices`` source invoices for the document matching's tests."""
     qbo_app = build_qbo_app(QboSandboxConfig(**GENEROUS_LIMITS, realm_count=3))
     source_app = build_source_app(
         SourceSandboxConfig.for_tenants(
@@ -271,7 +293,7 @@ def bulk_world(
             webhook_secret=SOURCE_WEBHOOK_SECRET,
             customers=customers,
             products=products,
-            invoices=0,
+            invoices=invoices,
         )
     )
     page_fault = PageFault(source_app)
@@ -298,8 +320,9 @@ def bulk_world(
             AppSecrets().put_intuit_app(
                 sandbox_config.client_id, sandbox_config.client_secret, sandbox_config.verifier_token
             )
-            machine_arn = _create_state_machine()
+            machine_arn, dry_run_arn = _create_state_machines()
             monkeypatch.setenv("BULK_SYNC_STATE_MACHINE_ARN", machine_arn)
+            monkeypatch.setenv("DRY_RUN_STATE_MACHINE_ARN", dry_run_arn)
             get_settings.cache_clear()
             install_moto_lambda_patch(
                 LambdaInvoker(
@@ -327,7 +350,8 @@ def bulk_world(
         shared_http_client.cache_clear()
 
 
-def _create_state_machine() -> str:
+def _create_state_machines() -> tuple[str, str]:
+    """The bulk sync's and the dry run's machines, both running the one task function."""
     iam = boto3.client("iam", region_name="us-east-1")
     role = iam.create_role(
         RoleName="bulk-sync-it",
@@ -351,9 +375,12 @@ def _create_state_machine() -> str:
         Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},
         Timeout=900,
     )["FunctionArn"]
-    text = (REPO / "statemachines" / "bulk_sync.asl.json").read_text(encoding="utf-8")
-    definition = substitute_definition(text, {"BulkSyncTaskFunctionArn": function_arn})
-    machine = boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
-        name=STATE_MACHINE_NAME, definition=definition, roleArn=role
-    )
-    return str(machine["stateMachineArn"])
+    arns = []
+    for name, file in ((STATE_MACHINE_NAME, "bulk_sync"), (DRY_RUN_MACHINE_NAME, "dry_run")):
+        text = (REPO / "statemachines" / f"{file}.asl.json").read_text(encoding="utf-8")
+        definition = substitute_definition(text, {"BulkSyncTaskFunctionArn": function_arn})
+        machine = boto3.client("stepfunctions", region_name="us-east-1").create_state_machine(
+            name=name, definition=definition, roleArn=role
+        )
+        arns.append(str(machine["stateMachineArn"]))
+    return arns[0], arns[1]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -10,20 +10,46 @@ from typing import Any
 import pytest
 
 from qbosync.qbo.client import QboClient
+from qbosync.store.connections import Connection
+from qbosync.store.executions import ExecutionStartFailed
 from qbosync.store.links import LinkRepository
-from qbosync.store.onboarding import PlanAction, PlanRepository, SuggestionRepository, SuggestionStatus
+from qbosync.store.onboarding import (
+    PlanAction,
+    PlanRepository,
+    PlanSummary,
+    SuggestionRepository,
+    SuggestionStatus,
+)
+from qbosync.store.table import MainTable, tenant_pk
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
-from qbosync.sync.bulk.models import PageDescriptor, RunConfig
+from qbosync.sync.bulk.errors import BulkSyncPageRejected
+from qbosync.sync.bulk.models import PageDescriptor, RunConfig, StepFunctionsError
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale, plan_as_csv
+from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanNotReady, PlanStale, plan_as_csv
+from qbosync.sync.bulk.plan_tasks import (
+    PlanAfterPagesEvent,
+    PlanFailEvent,
+    PlanFinishEvent,
+    PlanPageEvent,
+    PlanPrepareEvent,
+    plan_after_pages_step,
+    plan_fail,
+    plan_finish,
+    plan_page,
+    plan_prepare,
+)
 from qbosync.sync.bulk.products import sync_product_page
+from qbosync.sync.bulk.qbo_to_source import customers_to_source
 from qbosync.sync.bulk.skips import SkipReason
+from qbosync.sync.configuration import SyncToggles
 from qbosync.sync.onboarding.suggestions import (
     NotACandidate,
     SuggestionDecision,
     SuggestionService,
 )
+from qbosync.sync.records.items import unmatched_item_source_key
+from qbosync.sync.records.links import new_link
 from tests.support.bulk_harness import (  # noqa: F401 (fixtures)
     QboWorld,
     SourceWorld,
@@ -94,6 +120,16 @@ class World:
         """A customer someone entered in QBO before qbosync (aged, so no run counts it as its own)."""
         made = self.client.create(
             "Customer", {"DisplayName": name, "PrimaryEmailAddr": {"Address": email}}, f"make-{name}"
+        )
+        self.qbo_world.age_existing_records()
+        return made
+
+    def qbo_item(self, name: str, sku: str, income_account_id: str) -> dict[str, Any]:
+        """An item someone entered in QBO before qbosync, with a SKU (aged like the customers)."""
+        made = self.client.create(
+            "Item",
+            {"Name": name, "Sku": sku, "Type": "Service", "IncomeAccountRef": {"value": income_account_id}},
+            f"make-{name}",
         )
         self.qbo_world.age_existing_records()
         return made
@@ -219,3 +255,206 @@ def test_given_a_run_following_a_plan_when_a_customer_changed_since_then_the_run
     assert [(s.source_id, s.code) for s in tally.skipped_reasons] == [(changed.id, SkipReason.PLAN_CHANGED)]
     assert links.get(TENANT, "Customer", changed.id) is None
     assert tally.created == 11
+
+
+def test_given_qbo_items_share_a_products_sku_when_one_is_confirmed_and_one_skipped_then_runs_follow(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    default_product = "prd_default"
+    world = World(qbo, source, links, source_defaults={"unmatched_qbo_item_product_id": default_product})
+    confirmed_product, skipped_product = [p for p in world.source.list_products(None, 50).items if p.sku][:2]
+    income = str(world.client.query_all("Account", "AccountType = 'Income'")[0]["Id"])
+    pair = [world.qbo_item(f"Legacy A {n}", str(confirmed_product.sku), income) for n in (1, 2)]
+    for n in (1, 2):
+        world.qbo_item(f"Legacy B {n}", str(skipped_product.sku), income)
+    # An earlier run linked the first item to the default product (the unmatched-item rule).
+    links.put(
+        new_link(
+            TENANT,
+            "Item",
+            unmatched_item_source_key(default_product, str(pair[0]["Id"])),
+            1,
+            pair[0],
+            "matched",
+            world.now(),
+        )
+    )
+    # The admin already invoices this product's income account as the second item.
+    world.frozen = world.frozen.model_copy(
+        update={"income_accounts": {str(confirmed_product.income_account): str(pair[1]["Id"])}}
+    )
+    service = SuggestionService(world.suggestions, world.now)
+
+    world.run()
+
+    listed = {s.source_id: s for s in service.list(TENANT).items if s.entity == "Item"}
+    assert set(listed) == {confirmed_product.id, skipped_product.id}
+    assert [c.reasons for c in listed[confirmed_product.id].candidates] == [
+        ["link", "exact_sku"],
+        ["existing_mapping", "exact_sku"],
+    ]
+    assert links.get(TENANT, "Item", confirmed_product.id) is None, "nothing linked until decided"
+    assert links.get(TENANT, "Item", skipped_product.id) is None
+
+    service.decide(
+        TENANT,
+        "Item",
+        confirmed_product.id,
+        SuggestionDecision(action="confirm", qbo_id=str(pair[1]["Id"])),
+        "admin-1",
+    )
+    service.decide(TENANT, "Item", skipped_product.id, SuggestionDecision(action="skip"), "admin-1")
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+    world.run()  # decisions are remembered: a later run changes nothing
+
+    confirmed_link = links.get(TENANT, "Item", confirmed_product.id)
+    assert confirmed_link is not None and confirmed_link.qbo_id == str(pair[1]["Id"])
+    assert links.get(TENANT, "Item", skipped_product.id) is None
+    planned = {e.source_id: e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "Item")}
+    assert planned[confirmed_product.id].action is PlanAction.MATCH
+    assert planned[confirmed_product.id].qbo_id == confirmed_link.qbo_id
+    assert planned[skipped_product.id].reason_code == SkipReason.SKIPPED_BY_ADMIN
+    assert len(world.client.query_all("Item", f"Sku = '{skipped_product.sku}'")) == 2, "nothing created"
+
+
+def test_given_a_products_sku_is_on_one_qbo_item_when_planned_and_run_then_it_is_matched_by_sku(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    product = next(p for p in world.source.list_products(None, 50).items if p.sku)
+    income = str(world.client.query_all("Account", "AccountType = 'Income'")[0]["Id"])
+    legacy = world.qbo_item("Named Otherwise", str(product.sku), income)
+
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+
+    entry = next(
+        e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "Item") if e.source_id == product.id
+    )
+    assert entry.action is PlanAction.MATCH and entry.reason == "a QBO item has its SKU"
+    link = links.get(TENANT, "Item", product.id)
+    assert link is not None and link.qbo_id == entry.qbo_id == str(legacy["Id"])
+
+
+class Launcher:
+    """Step Functions as the planner sees it: records the executions it starts, or refuses them."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.started: list[tuple[str, dict[str, Any]]] = []
+        self.refuse = refuse
+
+    def start(self, name: str, execution_input: Mapping[str, Any]) -> str:
+        if self.refuse:
+            raise ExecutionStartFailed("the dry run could not be started; try again")
+        self.started.append((name, dict(execution_input)))
+        return f"arn:aws:states:us-east-1:123456789012:execution:qbosync-dry-run-unit:{name}"
+
+    def status(self, execution_arn: str) -> str:
+        return "RUNNING"
+
+
+class Connected:
+    def get(self, tenant_id: str) -> Connection:
+        return Connection(tenant_id=tenant_id, realm_id="1", connected_by="a", connected_at=datetime.now(UTC))
+
+
+def _started_planner(world: World, launcher: Launcher) -> InitialSyncPlanner:
+    deps = replace(world.deps, connections=Connected())
+    return InitialSyncPlanner(deps, page_size=50, config_for=world.config, executions=launcher)
+
+
+def test_given_a_dry_run_started_when_its_tasks_run_with_a_page_retried_then_the_plan_is_ready_and_whole(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    in_process = world.planner.plan(TENANT, "admin-1")
+    launcher = Launcher()
+    planner = _started_planner(world, launcher)
+    started = planner.start(TENANT, "admin-1")
+    assert started.status == "running" and launcher.started == [
+        (started.plan_id, {"tenant_id": TENANT, "plan_id": started.plan_id})
+    ]
+    ids = {"tenant_id": TENANT, "plan_id": started.plan_id}
+
+    prepared = plan_prepare(PlanPrepareEvent(task="plan_prepare", page_size=50, **ids), planner, world.deps)
+    for page in prepared.customers:
+        plan_page(
+            PlanPageEvent(task="plan_customer_page", config=prepared.config, page=page, **ids), world.deps
+        )
+    for page in prepared.products:
+        plan_page(
+            PlanPageEvent(task="plan_product_page", config=prepared.config, page=page, **ids), world.deps
+        )
+    retried = PlanPageEvent(
+        task="plan_customer_page", config=prepared.config, page=prepared.customers[0], **ids
+    )
+    plan_page(retried, world.deps)  # a retry of a page that had succeeded
+    plan_after_pages_step(
+        PlanAfterPagesEvent(task="plan_after_pages", config=prepared.config, **ids), world.deps
+    )
+    plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)
+
+    ready = planner.ready(TENANT, started.plan_id)
+    assert (ready.counts, ready.qbo_reads, ready.entries) == (
+        in_process.counts,
+        in_process.qbo_reads,
+        in_process.entries,
+    )
+    made = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, started.plan_id)}
+    expected = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, in_process.plan_id)}
+    assert made.keys() == expected.keys()
+    assert all(made[key].same_outcome(expected[key]) for key in made)
+    with pytest.raises(BulkSyncPageRejected):
+        plan_page(retried, world.deps)  # a ready plan is never changed by a late task
+    assert plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)["entries"] == ready.entries
+    late = StepFunctionsError.model_validate({"Error": "States.Timeout", "Cause": "the answer was lost"})
+    plan_fail(PlanFailEvent(task="plan_fail", error=late, **ids), planner)
+    assert planner.ready(TENANT, started.plan_id) == ready, "a retried finish or a late error keeps it"
+
+
+def test_given_the_execution_cannot_start_when_a_dry_run_starts_then_the_plan_is_failed_with_why(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    planner = _started_planner(world, Launcher(refuse=True))
+
+    with pytest.raises(ExecutionStartFailed):
+        planner.start(TENANT, "admin-1")
+
+    [summary] = [
+        PlanSummary.model_validate_json(item["document"])
+        for item in MainTable().query_all(tenant_pk(TENANT), "PLAN#")
+    ]
+    assert summary.status == "failed" and summary.failure == "the dry run's execution could not be started"
+    with pytest.raises(PlanNotReady):
+        planner.recheck(TENANT, summary.plan_id)
+
+
+def test_given_an_open_suggestion_when_the_qbo_to_source_step_runs_then_its_candidates_wait_with_it(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(
+        qbo,
+        source,
+        links,
+        customer_matching="email",
+        sync=SyncToggles(invoices=False, payments=False, credit_notes=False, qbo_to_source_customers=True),
+        source_defaults={"new_customer_bill_profile_id": "BP-STD-EMAIL"},
+    )
+    waiting = next(c for c in world.source.list_customers(None, 50).items if c.email)
+    pair = [world.qbo_customer(f"Shared A {n}", str(waiting.email)) for n in (1, 2)]
+    source_customers = len(world.source_world.customers(TENANT))
+
+    plan = world.planner.plan(TENANT, "admin-1")
+    world.run()
+    tally = customers_to_source(world.context())
+
+    planned = {e.source_id: e for e in PlanRepository().all_entries(TENANT, plan.plan_id, "qbo_customers")}
+    held = {str(row["Id"]) for row in pair}
+    assert {qbo_id: planned[qbo_id].action for qbo_id in held} == dict.fromkeys(held, PlanAction.SKIP)
+    assert all(planned[qbo_id].reason_code == SkipReason.AMBIGUOUS_MATCH for qbo_id in held)
+    assert tally is not None and {s.source_id for s in tally.skipped_reasons} == held
+    created_in_source = [e for e in planned.values() if e.action is PlanAction.CREATE]
+    assert len(world.source_world.customers(TENANT)) == source_customers + len(created_in_source)
+    assert not {e.qbo_id for e in created_in_source} & held, "nothing is created for a waiting candidate"

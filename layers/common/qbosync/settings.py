@@ -248,6 +248,7 @@ class Settings(EnvironmentSettings):
     push_queue_url: str | None = Field(None, alias="PUSH_QUEUE_URL")
     pull_queue_url: str | None = Field(None, alias="PULL_QUEUE_URL")
     bulk_sync_state_machine_arn: str | None = Field(None, alias="BULK_SYNC_STATE_MACHINE_ARN")
+    dry_run_state_machine_arn: str | None = Field(None, alias="DRY_RUN_STATE_MACHINE_ARN")
     scheduled_work_queue_url: str | None = Field(None, alias="SCHEDULED_WORK_QUEUE_URL")
 
     qbo_requestid_window_seconds: int = Field(3600, ge=0, alias="QBO_REQUESTID_WINDOW_SECONDS")

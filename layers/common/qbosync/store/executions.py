@@ -1,4 +1,5 @@
-"""Step Functions executions of the bulk-sync state machine: the only place their boto3 calls live."""
+"""Step Functions executions of the bulk-sync and dry-run state machines: the only place their boto3
+calls live."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class ExecutionStartFailed(UpstreamUnavailable):
 class BulkSyncExecutions:
     """Starts, stops and describes executions of the bulk-sync state machine."""
 
+    what = "the bulk sync"
+
     def __init__(self, state_machine_arn: str | None = None, client: SFNClient | None = None) -> None:
         self._state_machine_arn = state_machine_arn
         self._client = client
@@ -51,7 +54,7 @@ class BulkSyncExecutions:
                 stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(execution_input)
             )
         except (ClientError, BotoCoreError) as exc:
-            raise ExecutionStartFailed("the bulk sync could not be started; try again") from exc
+            raise ExecutionStartFailed(f"{self.what} could not be started; try again") from exc
         return reply["executionArn"]
 
     def status(self, execution_arn: str) -> str:
@@ -66,3 +69,17 @@ class BulkSyncExecutions:
             self.client.stop_execution(executionArn=execution_arn, cause=cause[:256])
         except (ClientError, BotoCoreError) as exc:
             raise UpstreamUnavailable("the bulk sync execution could not be stopped") from exc
+
+
+class DryRunExecutions(BulkSyncExecutions):
+    """Starts executions of the dry-run state machine (``DRY_RUN_STATE_MACHINE_ARN``), which plans an
+    initial sync page by page."""
+
+    what = "the dry run"
+
+    @property
+    def state_machine_arn(self) -> str:
+        arn = self._state_machine_arn or get_settings().dry_run_state_machine_arn
+        if not arn:
+            raise StateMachineNotConfigured("DRY_RUN_STATE_MACHINE_ARN is not set")
+        return arn

@@ -6,6 +6,7 @@ on them, and dry-run plans with their entries.
 | suggestion | ``TENANT#{t}`` | ``SUGGESTION#{entity}#{source_id}`` (candidates, status, decision) |
 | plan | ``TENANT#{t}`` | ``PLAN#{plan_id}`` (summary; expires after ``PLAN_TTL``) |
 | plan entry | ``TENANT#{t}`` | ``PLANENTRY#{plan_id}#{entity}#{source_id}`` (one record, same TTL) |
+| plan page | ``TENANT#{t}`` | ``PLANPAGE#{plan_id}#{entity}#{page_no}`` (counts, reads; same TTL) |
 
 Documents are stored as JSON strings (like settings), read back into the models below.
 """
@@ -102,6 +103,14 @@ class SuggestionRepository:
             return current
         return self.put(suggestion)
 
+    def open_for(self, tenant_id: str, entity: str) -> list[Suggestion]:
+        """Every suggestion of ``entity`` still waiting for an admin."""
+        found = (
+            Suggestion.model_validate_json(item["document"])
+            for item in self._table.query_all(tenant_pk(tenant_id), f"SUGGESTION#{entity}#")
+        )
+        return [suggestion for suggestion in found if suggestion.status is SuggestionStatus.OPEN]
+
     def list(self, tenant_id: str, *, limit: int = 100, cursor: str | None = None) -> Page[Suggestion]:
         page = self._table.query(tenant_pk(tenant_id), "SUGGESTION#", limit=limit, cursor=cursor)
         return Page(
@@ -139,16 +148,27 @@ class PlanEntry(BaseModel):
     reason: str
     qbo_id: str | None = None
     qbo_body: dict[str, Any] | None = None
+    source_body: dict[str, Any] | None = None
+    """What the QBO → source step sends the source for a QBO record it creates there."""
     candidates: list[Candidate] = Field(default_factory=list)
 
     def same_outcome(self, other: PlanEntry) -> bool:
-        """Same action on the same QBO record, from the same source version, with the same body."""
+        """Same action on the same QBO record, from the same source version, with the same bodies."""
         return (
             self.action is other.action
             and self.qbo_id == other.qbo_id
             and self.source_version == other.source_version
             and self.qbo_body == other.qbo_body
+            and self.source_body == other.source_body
         )
+
+
+class PlanStatus(StrEnum):
+    RUNNING = "running"
+    """The dry run's state machine is still planning: no entry is listed yet."""
+    READY = "ready"
+    FAILED = "failed"
+    """The dry run stopped; ``failure`` says why. Make a new one."""
 
 
 class PlanSummary(BaseModel):
@@ -162,6 +182,24 @@ class PlanSummary(BaseModel):
     """Per entity, per action: how many records."""
     qbo_reads: int
     """QBO reads the dry run made: the real run makes the same reads (and its writes)."""
+    entries: int
+    status: PlanStatus = PlanStatus.READY
+    """Plans stored before dry runs ran as Step Functions executions were made whole: ready."""
+    failure: str | None = None
+    """Why a failed plan stopped (the state machine's error and message)."""
+    finished_at: datetime | None = None
+
+
+class PlannedPage(BaseModel):
+    """One page (or step) a dry run planned: its records per action and the QBO reads it made. Stored
+    once per page, so a page planned again after a retry counts once."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: str
+    page_no: int
+    counts: dict[str, dict[str, int]]
+    qbo_reads: int
     entries: int
 
 
@@ -177,12 +215,20 @@ def _entry_sk(plan_id: str, entity: str, source_id: str) -> str:
     return f"{_entry_prefix(plan_id)}{entity}#{source_id}"
 
 
+def _page_prefix(plan_id: str) -> str:
+    return f"PLANPAGE#{plan_id}#"
+
+
 class PlanRepository:
     def __init__(self, table: MainTable | None = None) -> None:
         self._table = table or MainTable()
 
     def save(self, summary: PlanSummary, entries: Sequence[PlanEntry]) -> None:
-        """Store a plan: its entries first, then the summary that makes it visible."""
+        """Store a whole plan at once: its entries first, then the summary that makes it visible."""
+        self._put_entries(summary, entries)
+        self.put_summary(summary)
+
+    def _put_entries(self, summary: PlanSummary, entries: Sequence[PlanEntry]) -> None:
         expires_at = int((summary.created_at + PLAN_TTL).timestamp())
         pk = tenant_pk(summary.tenant_id)
         self._table.batch_put(
@@ -198,15 +244,38 @@ class PlanRepository:
             ],
             sleep=lambda _seconds: None,
         )
+
+    def put_summary(self, summary: PlanSummary) -> PlanSummary:
+        """Write the plan's summary (a running plan when its execution starts; its end when it ends)."""
         self._table.put(
             {
-                "pk": pk,
+                "pk": tenant_pk(summary.tenant_id),
                 "sk": _plan_sk(summary.plan_id),
                 "item_type": "plan",
                 "document": summary.model_dump_json(),
-                "expires_at": expires_at,
+                "expires_at": int((summary.created_at + PLAN_TTL).timestamp()),
             }
         )
+        return summary
+
+    def save_page(self, summary: PlanSummary, page: PlannedPage, entries: Sequence[PlanEntry]) -> None:
+        """Store one planned page: its entries, then its counts (written again, the same, on a retry)."""
+        self._put_entries(summary, entries)
+        self._table.put(
+            {
+                "pk": tenant_pk(summary.tenant_id),
+                "sk": f"{_page_prefix(summary.plan_id)}{page.entity}#{page.page_no:06d}",
+                "item_type": "plan_page",
+                "document": page.model_dump_json(),
+                "expires_at": int((summary.created_at + PLAN_TTL).timestamp()),
+            }
+        )
+
+    def pages(self, tenant_id: str, plan_id: str) -> list[PlannedPage]:
+        return [
+            PlannedPage.model_validate_json(item["document"])
+            for item in self._table.query_all(tenant_pk(tenant_id), _page_prefix(plan_id))
+        ]
 
     def get(self, tenant_id: str, plan_id: str) -> PlanSummary | None:
         item = self._table.get(tenant_pk(tenant_id), _plan_sk(plan_id))
@@ -225,8 +294,10 @@ class PlanRepository:
             cursor=page.cursor,
         )
 
-    def all_entries(self, tenant_id: str, plan_id: str) -> list[PlanEntry]:
+    def all_entries(self, tenant_id: str, plan_id: str, entity: str | None = None) -> list[PlanEntry]:
+        """Every entry of the plan, or of one entity."""
+        prefix = _entry_prefix(plan_id) + (f"{entity}#" if entity is not None else "")
         return [
             PlanEntry.model_validate(json.loads(item["document"]))
-            for item in self._table.query_all(tenant_pk(tenant_id), _entry_prefix(plan_id))
+            for item in self._table.query_all(tenant_pk(tenant_id), prefix)
         ]

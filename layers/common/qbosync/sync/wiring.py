@@ -462,8 +462,11 @@ def initial_sync_service(
 
 
 def initial_sync_planner() -> InitialSyncPlanner:
-    """The initial sync's dry run, on the same collaborators as the run's tasks."""
-    return InitialSyncPlanner(bulk_sync_dependencies())
+    """The initial sync's dry run (started as an execution of the dry-run state machine), on the same
+    collaborators as the run's tasks."""
+    from qbosync.store.executions import DryRunExecutions
+
+    return InitialSyncPlanner(bulk_sync_dependencies(), executions=DryRunExecutions())
 
 
 def link_import_service(clock: Callable[[], datetime]) -> LinkImportService:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from qbosync.api.auth import require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
-from qbosync.store.onboarding import PlanEntry, PlanSummary, Suggestion
+from qbosync.store.onboarding import PlanEntry, PlanStatus, PlanSummary, Suggestion
 from qbosync.sync import wiring
 from qbosync.sync.bulk.plan import InitialSyncPlanner, plan_as_csv
 from qbosync.sync.onboarding.link_import import LinkImportReport, LinkImportRequest, LinkImportService
@@ -86,8 +86,12 @@ def onboarding_router(
         "/tenants/<tenant_id>/suggestions",
         summary="Ambiguous matches waiting for an admin, and the decisions taken",
         description=(
-            "Each suggestion lists its QBO candidates and why each is one (exact_email, exact_name). "
-            "Nothing is linked or created for an open one."
+            "Customers (several QBO customers with its e-mail or display name) and items (several QBO "
+            "items with its SKU or name). Each suggestion lists its QBO candidates and why each is one, "
+            "strongest first: existing_mapping (the income-accounts mapping names the item for the "
+            "product's income account), link (the item is linked today only as an unmatched item of the "
+            "default product), exact_email, exact_sku, exact_name. Nothing is linked or created for an "
+            "open one."
         ),
         responses={200: {"description": "One page of suggestions"}, **error_responses(401, 403, 404)},
         tags=["onboarding"],
@@ -123,8 +127,12 @@ def onboarding_router(
         "/tenants/<tenant_id>/sync/plans/<plan_id>",
         summary="A dry run's plan, one page of entries at a time",
         description=(
+            "`plan.status` is running (no entries yet), ready, or failed (`plan.failure` says why). "
             "Per record: match, create, skip or suggestion, with its reason code, reason, the QBO record "
-            "it matches and the QBO body a creation sends. `qbo_reads` is what the real run will read."
+            "it matches and the QBO body a creation sends (for the QBO → source step, `source_body`: "
+            "what the source is sent). Entities: Customer, Item, the documents matched (Invoice, "
+            "Payment, CreditMemo) and the QBO → source step (qbo_customers, qbo_items, keyed by QBO id). "
+            "`qbo_reads` is what the real run will read."
         ),
         responses={200: {"description": "The plan"}, **error_responses(401, 403, 404)},
         tags=["sync"],
@@ -134,13 +142,16 @@ def onboarding_router(
     ) -> PlanPage:
         require_tenant(router, tenant_id, deps.tenants)
         summary = plans().summary(tenant_id, plan_id)
+        if summary.status is not PlanStatus.READY:
+            return PlanPage(plan=summary, entries=[], cursor=None)
         page = plans().entries_page(tenant_id, plan_id, limit=limit, cursor=cursor)
         return PlanPage(plan=summary, entries=page.items, cursor=page.cursor)
 
     @router.get(
         "/tenants/<tenant_id>/sync/plans/<plan_id>/download",
         summary="Download a dry run's plan as JSON or CSV",
-        responses={200: {"description": "The whole plan"}, **error_responses(401, 403, 404)},
+        description="409 plan_not_ready while the plan is running, or when its dry run failed.",
+        responses={200: {"description": "The whole plan"}, **error_responses(401, 403, 404, 409)},
         tags=["sync"],
     )
     def download_plan(
@@ -149,7 +160,7 @@ def onboarding_router(
         format: Annotated[Literal["json", "csv"], Query()] = "json",
     ) -> Response[Any]:
         require_tenant(router, tenant_id, deps.tenants)
-        summary = plans().summary(tenant_id, plan_id)
+        summary = plans().ready(tenant_id, plan_id)
         entries = plans().all_entries(tenant_id, plan_id)
         disposition = {"Content-Disposition": f'attachment; filename="{plan_id}.{format}"'}
         if format == "csv":

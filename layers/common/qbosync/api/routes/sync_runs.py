@@ -47,10 +47,6 @@ class InitialSyncRequest(BaseModel):
     ) = None
 
 
-def plan_url(tenant_id: str, plan_id: str) -> str:
-    return f"/tenants/{tenant_id}/sync/plans/{plan_id}"
-
-
 def sync_runs_router(
     deps: ApiDependencies,
     service: InitialSyncService | None = None,
@@ -68,14 +64,16 @@ def sync_runs_router(
         description=(
             "202 with the run id and where to follow it. One run at a time per tenant (409 run_active); "
             "a tenant without a QBO connection gets 409 not_connected, "
-            'failing preflight 422 preflight_failed. With `{"dry_run": true}`: 201 with a plan (what '
-            "the run will do with each record, and the QBO reads it will cost), nothing written. With "
-            '`{"plan_id": ...}`: the plan is checked again first; 409 plan_stale names the records '
-            "that changed since."
+            'failing preflight 422 preflight_failed. With `{"dry_run": true}`: 202 with a plan id and '
+            "its status URL; a Step Functions execution plans page by page what the run will do with "
+            "each record (and the QBO reads it will cost), writing nothing to QBO or the source; the "
+            'plan is `running`, then `ready` or `failed` with the reason. With `{"plan_id": ...}`: 409 '
+            "plan_not_ready for a plan still running or failed; else 202, and the run plans again "
+            "before it writes anything: when a record would now be handled otherwise, it ends FAILED "
+            "with a `plan_stale` reason naming the records (make a new dry run)."
         ),
         responses={
-            201: {"description": "The dry run's plan"},
-            202: {"description": "The run started"},
+            202: {"description": "The run started, or the dry run started (plan id and status URL)"},
             **error_responses(401, 403, 404, 409, 422, 502),
         },
         tags=["sync"],
@@ -91,14 +89,10 @@ def sync_runs_router(
                 code="invalid_request",
             )
         if asked.dry_run:
-            plan = plans().plan(tenant_id, principal.sub)
-            return Response(
-                status_code=201,
-                content_type=content_types.APPLICATION_JSON,
-                body={**plan.model_dump(mode="json"), "plan_url": plan_url(tenant_id, plan.plan_id)},
-            )
+            return _accepted(plans().start(tenant_id, principal.sub).model_dump(mode="json"))
         if asked.plan_id is not None:
-            plans().recheck(tenant_id, asked.plan_id)  # 409 plan_stale when a record changed since
+            # 404 / 409 plan_not_ready here; the run re-checks every record before it writes anything.
+            plans().ready(tenant_id, asked.plan_id)
         started = runs().start(tenant_id, principal.sub, asked.plan_id)
         return _accepted(started.model_dump())
 

@@ -10,11 +10,12 @@ from typing import Any, Literal, Protocol, TypeVar
 from qbosync.qbo.client import BatchItem, QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName
 from qbosync.qbo.metadata import metadata_time
+from qbosync.source.models import Page
 from qbosync.store.events import WarningCode
 from qbosync.store.ledger import WriteIntent, WriteLedger
 from qbosync.store.links import Link, LinkOrigin
 from qbosync.store.runs import SKIP_SAMPLE_SIZE, EntityCounts, SkippedSample, SkipTally, WarningTally
-from qbosync.sync.bulk.models import MAX_SKIP_REASONS, FailedRecord, SkippedRecord
+from qbosync.sync.bulk.models import MAX_SKIP_REASONS, FailedRecord, PageDescriptor, SkippedRecord
 from qbosync.sync.bulk.skips import SkipReason
 
 # A GET query's URL stays under common 8 KB limits once URL-encoded; a page's names usually fit one.
@@ -345,3 +346,18 @@ def _count(tally: Tally, outcome: CreationOutcome) -> None:
     tally.created += len(outcome.created)
     for creation, reason in outcome.failed:
         tally.fail(creation.source_id, reason)
+
+
+def page_descriptors(
+    entity: Literal["customers", "products"], list_page: Callable[[str | None, int], Page[Any]], limit: int
+) -> list[PageDescriptor]:
+    """Walk the source's pages once, noting each non-empty page's cursor so a Map state can sync it."""
+    pages: list[PageDescriptor] = []
+    cursor: str | None = None
+    while True:
+        page = list_page(cursor, limit)
+        if page.items:
+            pages.append(PageDescriptor(entity=entity, page_no=len(pages) + 1, cursor=cursor, limit=limit))
+        cursor = page.next_cursor
+        if cursor is None or not page.items:
+            return pages

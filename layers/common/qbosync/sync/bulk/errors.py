@@ -42,6 +42,11 @@ class BulkSyncPreflightFailed(Exception):
     """The tenant is no longer ready to sync (connection lost, mapping target deleted...)."""
 
 
+class BulkSyncPlanStale(Exception):
+    """The run follows a dry run's plan and records would now be handled otherwise: nothing is written,
+    the admin makes a new dry run."""
+
+
 _TRANSIENT = (
     QboServerFault,
     QboUnreachable,
@@ -63,6 +68,7 @@ def step_functions_errors() -> Iterator[None]:
         BulkSyncPageRejected,
         BulkSyncBadEvent,
         BulkSyncPreflightFailed,
+        BulkSyncPlanStale,
     ):
         raise
     except (QboThrottled, GovernorTimeout) as exc:

@@ -47,6 +47,8 @@ class RunConfig(_Wire):
     settings: TenantSettings
     product_types: dict[str, str] = Field(default_factory=dict)
     gl_codes: dict[str, str] = Field(default_factory=dict)
+    income_accounts: dict[str, str] = Field(default_factory=dict)
+    """Source income account → the QBO item invoices use for it: an item candidate's "existing mapping"."""
     run_started_at: datetime
     page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=500)
     plan_id: str | None = None
@@ -68,6 +70,7 @@ class RunConfig(_Wire):
             settings=settings,
             product_types=rows(MappingKind.PRODUCT_TYPES),
             gl_codes=rows(MappingKind.GL_CODES),
+            income_accounts=rows(MappingKind.INCOME_ACCOUNTS),
             run_started_at=run_started_at,
             page_size=page_size,
             plan_id=plan_id,

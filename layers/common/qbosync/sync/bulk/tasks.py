@@ -7,21 +7,21 @@ failed, finishing and aborting are idempotent in the run repository.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from qbosync.observability import logger
-from qbosync.source.models import Page
 from qbosync.store.runs import EntityCounts, FinalRunStatus, SyncRun
-from qbosync.sync.bulk.common import Tally
+from qbosync.sync.bulk.common import Tally, page_descriptors
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
+    BulkSyncPlanStale,
     BulkSyncPreflightFailed,
     step_functions_errors,
 )
@@ -33,7 +33,6 @@ from qbosync.sync.bulk.models import (
     FinishEvent,
     ListPagesEvent,
     MarkPageFailedEvent,
-    PageDescriptor,
     PageList,
     PageResult,
     PreparedRun,
@@ -45,6 +44,8 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.page_context import PageContext
+from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale
+from qbosync.sync.bulk.plan_tasks import PLAN_TASKS, run_plan_task
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
 from qbosync.sync.bulk.skips import SkipReason
@@ -85,9 +86,23 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
             f"{check.id}: {check.reason}" for check in report.checks if check.status == "fail"
         )
         raise BulkSyncPreflightFailed(f"preflight failed: {failing}"[:500])
+    if run.plan_id is not None:
+        recheck_plan(event, deps, run.plan_id)
     config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
     return PreparedRun(config=config)
+
+
+def recheck_plan(event: PrepareEvent, deps: BulkSyncDependencies, plan_id: str) -> None:
+    """Plan again before anything is written, here rather than in the API request (a tenant's many
+    thousands of records take longer than an HTTP request may); any record handled otherwise now than
+    in the plan stops the run (``BulkSyncPlanStale``: FAILED, with the records in the reason)."""
+    deps.runs.set_phase(event.tenant_id, event.run_id, "checking_plan")
+    try:
+        InitialSyncPlanner(deps, page_size=event.page_size).recheck(event.tenant_id, plan_id)
+    except PlanStale as exc:
+        changed = ", ".join(f"{d['entity']} {d['source_id']}" for d in exc.details[:10])
+        raise BulkSyncPlanStale(f"plan_stale: {exc}: {changed}"[:480]) from exc
 
 
 def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
@@ -96,8 +111,8 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
     source = deps.source_for(event.tenant_id)
     limit = event.config.page_size
     sync = settings.sync
-    customers = _page_descriptors("customers", source.list_customers, limit) if sync.customers else []
-    products = _page_descriptors("products", source.list_products, limit) if sync.products else []
+    customers = page_descriptors("customers", source.list_customers, limit) if sync.customers else []
+    products = page_descriptors("products", source.list_products, limit) if sync.products else []
     steps = _qbo_to_source_steps(event.config)
     deps.runs.set_phase(
         event.tenant_id, event.run_id, "customers", total_pages=len(customers) + len(products) + steps
@@ -112,21 +127,6 @@ def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
         },
     )
     return PageList(customers=customers, products=products)
-
-
-def _page_descriptors(
-    entity: Literal["customers", "products"], list_page: Callable[[str | None, int], Page[Any]], limit: int
-) -> list[PageDescriptor]:
-    """Walk the source's pages once, noting each non-empty page's cursor so a Map state can sync it."""
-    pages: list[PageDescriptor] = []
-    cursor: str | None = None
-    while True:
-        page = list_page(cursor, limit)
-        if page.items:
-            pages.append(PageDescriptor(entity=entity, page_no=len(pages) + 1, cursor=cursor, limit=limit))
-        cursor = page.next_cursor
-        if cursor is None or not page.items:
-            return pages
 
 
 def _qbo_to_source_steps(config: RunConfig) -> int:
@@ -300,6 +300,8 @@ def abort(event: AbortEvent, deps: BulkSyncDependencies) -> FinishedRun:
 def run_task(event: Any, dependencies: BulkSyncDependencies) -> dict[str, Any]:
     """Validate a task event and run its task; errors leave as the types the state machine knows."""
     with step_functions_errors():
+        if isinstance(event, Mapping) and event.get("task") in PLAN_TASKS:
+            return run_plan_task(event, dependencies)
         try:
             parsed = _TASK_EVENT.validate_python(event)
         except ValidationError as exc:

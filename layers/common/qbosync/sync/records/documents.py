@@ -19,7 +19,6 @@ from enum import StrEnum
 from typing import Any
 
 from qbosync.qbo.client import QboClient, qbo_literal
-from qbosync.store.links import Link
 from qbosync.sync.configuration import QBO_DOC_NUMBER_LENGTH, NumberPrefix
 
 
@@ -81,10 +80,11 @@ def same_document(row: Mapping[str, Any], query: DocumentQuery) -> bool:
 def find_existing_document(
     qbo: QboClient,
     query: DocumentQuery,
-    linked_elsewhere: Callable[[str], Link | None],
+    linked_elsewhere: Callable[[str], object | None],
     count_read: Callable[[], None] = lambda: None,
 ) -> DocumentMatch:
-    """The one QBO document ``query`` describes that no other source record is linked to (one read)."""
+    """The one QBO document ``query`` describes that no other source record is linked to (one read);
+    ``linked_elsewhere`` names what holds a QBO document already (None: nothing does)."""
     literals = ", ".join(qbo_literal(number) for number in query.numbers())
     count_read()
     rows = qbo.query(
