@@ -30,6 +30,12 @@ class GapReason(StrEnum):
     """A pull message failed on its last receive: SQS dead-letters it, so its change was not applied."""
     WEBHOOKS_QUIET = "webhooks_quiet"
     """qbosync wrote to QBO and no webhook (not even the write's echo) came back within the grace."""
+    UNVERIFIED_WEBHOOK = "unverified_webhook"
+    """A QBO webhook naming the tenant's realm failed its signature check: refused, so if Intuit sent it
+    (a rotated verifier token, say) its changes were lost."""
+    LATE_WEBHOOK = "late_webhook"
+    """A verified webhook announced a change made long before it arrived: Intuit was retrying a failed
+    delivery, and changes of that outage may never arrive."""
 
 
 class ReconcileSignals(BaseModel):

@@ -380,6 +380,7 @@ def reconcile_cadence() -> ReconcileCadence:
         low_budget_factor=settings.reconcile_low_budget_factor,
         source_max_backoff=settings.source_reconcile_max_backoff,
         events=EventRepository(),
+        gap_min_interval=settings.reconcile_gap_min_interval,
     )
 
 
