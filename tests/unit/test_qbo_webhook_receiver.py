@@ -454,3 +454,13 @@ def test_given_two_notices_for_one_tenant_when_sent_then_one_body_is_queued(queu
     )
 
     assert len(queue.sent) == 1
+
+
+def test_given_a_change_time_without_a_zone_when_received_then_it_is_queued_and_not_judged_late(
+    receiver: QboWebhookReceiver, queue: FakeQueue, gaps: FakeGaps
+) -> None:
+    body = cloud_events_body({"time": "2020-01-01T00:00:00"})
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert (receipt.queued, receipt.late, gaps.signalled) == (1, 0, [])

@@ -93,5 +93,7 @@ def claimed_realms(body: bytes) -> list[str]:
 
 
 def is_late(change: EntityChange, received_at: datetime, late_after: timedelta) -> bool:
-    """Whether Intuit delivered ``change`` more than ``late_after`` after QBO made it."""
-    return change.last_updated is not None and received_at - change.last_updated > late_after
+    """Whether Intuit delivered ``change`` more than ``late_after`` after QBO made it (a time without a
+    zone cannot be compared, so it never counts as late)."""
+    stamp = change.last_updated
+    return stamp is not None and stamp.tzinfo is not None and received_at - stamp > late_after
