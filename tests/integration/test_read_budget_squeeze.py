@@ -290,7 +290,7 @@ def test_given_a_refused_webhook_for_the_tenant_when_asked_then_the_api_names_th
     squeeze.now = squeeze.started + timedelta(hours=1)
     ran = squeeze.reconciler().reconcile_tenant(TENANT)
 
-    assert (status, tenant["reconcile"]["gap_reason"], tenant["reconcile"]["qbo_due"]) == (
+    assert (status, tenant["reconcile"]["webhook_gap_reason"], tenant["reconcile"]["qbo_due"]) == (
         200,
         "unverified_webhook",
         "gap_waiting",  # one early CDC an hour at most: the last one ran 15 minutes ago

@@ -33,7 +33,7 @@ class FakeSignals:
         self._update(tenant_id, requested_at=at)
 
     def mark_gap(self, tenant_id: str, reason: GapReason, at: datetime) -> None:
-        self._update(tenant_id, gap_at=at, gap_reason=reason)
+        self.by_tenant[tenant_id] = self.get(tenant_id).with_gap(reason, at)
 
     def source_ran(self, tenant_id: str, idle_runs: int, next_at: datetime | None) -> None:
         self._update(tenant_id, source_idle_runs=idle_runs, source_next_at=next_at)
@@ -248,3 +248,17 @@ def test_given_a_dead_lettered_pull_soon_after_the_last_run_when_the_next_tick_c
     world.now = T0 + timedelta(minutes=15)
 
     assert world.qbo_due(T0) == (True, DueReason.GAP)  # qbosync's own signal: no flood to bound
+
+
+def test_given_a_dead_lettered_pull_and_a_flood_of_refused_webhooks_when_the_next_tick_comes_then_it_runs(
+    world: World,
+) -> None:
+    world.signals.mark_gap(TENANT, GapReason.PULL_DEAD_LETTER, T0 + timedelta(minutes=5))
+    world.signals.mark_gap(TENANT, GapReason.UNVERIFIED_WEBHOOK, T0 + timedelta(minutes=10))
+    world.now = T0 + timedelta(minutes=15)
+
+    assert world.qbo_due(T0) == (True, DueReason.GAP)  # the flood does not delay qbosync's own gap
+    assert world.signals.get(TENANT).latest_gap() == (
+        T0 + timedelta(minutes=10),
+        GapReason.UNVERIFIED_WEBHOOK,
+    )

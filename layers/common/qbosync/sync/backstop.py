@@ -7,7 +7,8 @@ The QBO direction (one CDC read per run) is due when
   scheduled tick, at most one schedule interval (15 min) after detection. A gap a webhook raised (the last
   two below: anyone can post a bad signature, and Intuit's catch-up after an outage makes every POST late)
   waits until ``gap_min_interval`` (default 1 h) has passed since the previous run (``gap_waiting`` until
-  then): a flood of them costs at most one CDC read per tenant per that interval. Gaps (``GapReason``):
+  then): a flood of them costs at most one CDC read per tenant per that interval, and, kept in their own
+  signal (``webhook_gap_at``), never delays a gap of qbosync's own. Gaps (``GapReason``):
   - ``pull_dead_letter``: a pull message failed on its last receive (the pull worker records it);
   - ``webhooks_quiet``: qbosync wrote to QBO (a push event done) more than ``QUIET_GRACE`` ago, after the
     last backstop, and no QBO change has been pulled since, although every write of qbosync's comes back as
@@ -52,8 +53,6 @@ QUIET_GRACE = timedelta(minutes=10)
 # How many of a tenant's newest finished events the quiet-webhook check looks at.
 QUIET_SAMPLE = 25
 PULLED_KIND_PREFIX = "qbo."
-# Gaps a webhook raises: they can come in floods, so an early run for them is spaced (``gap_min_interval``).
-WEBHOOK_GAPS = frozenset({GapReason.UNVERIFIED_WEBHOOK, GapReason.LATE_WEBHOOK})
 
 
 class DueReason(StrEnum):
@@ -137,7 +136,7 @@ class ReconcileCadence:
         self.signals.mark_gap(tenant_id, GapReason.WEBHOOKS_QUIET, now)
         count_gap(GapReason.WEBHOOKS_QUIET.value)
         logger.info("reconcile gap signalled", extra={"tenant_id": tenant_id, "reason": "webhooks_quiet"})
-        return signals.model_copy(update={"gap_at": now, "gap_reason": GapReason.WEBHOOKS_QUIET})
+        return signals.with_gap(GapReason.WEBHOOKS_QUIET, now)
 
     def backstop(self) -> timedelta:
         """The backstop interval at the budget's current level."""
@@ -158,7 +157,9 @@ class ReconcileCadence:
         elif signals.requested_at is not None and signals.requested_at > last_run:
             reason = DueReason.ON_DEMAND
         elif signals.gap_at is not None and signals.gap_at > last_run:
-            if signals.gap_reason in WEBHOOK_GAPS and now - last_run < self.gap_min_interval:
+            reason = DueReason.GAP
+        elif signals.webhook_gap_at is not None and signals.webhook_gap_at > last_run:
+            if now - last_run < self.gap_min_interval:
                 # A run is due, but one ran too recently: the bound on a flood of webhook-borne gaps.
                 return Due(
                     due=False, reason=DueReason.GAP_WAITING, next_due_at=last_run + self.gap_min_interval

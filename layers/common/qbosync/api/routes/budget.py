@@ -40,6 +40,8 @@ class ReconcileCadenceView(BaseModel):
     requested_at: datetime | None
     gap_at: datetime | None
     gap_reason: GapReason | None
+    webhook_gap_at: datetime | None
+    webhook_gap_reason: GapReason | None
     deferred_at: datetime | None
     deferred_reason: str | None
 
@@ -137,6 +139,8 @@ def _cadence_view(deps: ApiDependencies, tenant_id: str) -> ReconcileCadenceView
         requested_at=signals.requested_at,
         gap_at=signals.gap_at,
         gap_reason=signals.gap_reason,
+        webhook_gap_at=signals.webhook_gap_at,
+        webhook_gap_reason=signals.webhook_gap_reason,
         deferred_at=signals.deferred_at,
         deferred_reason=signals.deferred_reason,
     )
