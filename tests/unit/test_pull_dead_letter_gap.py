@@ -3,6 +3,7 @@ does a gap notice the webhook receiver queued."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,3 +91,19 @@ def test_given_a_receivers_gap_notice_when_processed_then_the_gap_is_recorded_an
     assert reply["batchItemFailures"] == []
     assert recorded.gaps == [("acme", GapReason.UNVERIFIED_WEBHOOK)]
     assert service.applied == ["8"]  # the notice is not a change: nothing else is applied for it
+
+
+def test_given_a_gap_notice_when_recorded_then_it_is_counted_by_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    at = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    notice = GapNotice(tenant_id="acme", reason=GapReason.LATE_WEBHOOK, detected_at=at)
+    event = {"Records": [_record("n", 1, notice.model_dump_json())]}
+
+    process_pull_batch(event, LambdaContextStub(), FailingPull(), gaps=RecordedGaps())  # type: ignore[arg-type]
+
+    [line] = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if "ReconcileGapsSignalled" in line
+    ]
+    assert (line["reason"], line["ReconcileGapsSignalled"]) == ("late_webhook", [1.0])
+    assert "acme" not in json.dumps(line)  # never a tenant dimension
