@@ -1,6 +1,7 @@
 """Benchmark the schedules at fleet scale: 10,000 connected tenants on one stack, one simulated day.
 
-    .venv/bin/python bench/scale.py [--tenants 10000 --quiet 8 --normal 4 --busy 2 --seed 7 --drop-rate 0.01]
+    .venv/bin/python bench/scale.py [--tenants 10000 --quiet 8 --normal 4 --busy 2 --seed 7 --drop-rate 0.01
+                                     --refused-rate 0.02 --outage-tenants 3 --outage-minutes 180]
 
 Everything runs in this process against moto (main table and queues as template.yaml declares them,
 Secrets Manager, KMS). QBO and the source are **counting fakes** (no sandbox): they answer CDC, queries
@@ -15,11 +16,20 @@ and listings from an in-memory change log and count every call. Clocks are injec
    runs every job of one simulated day (reconcile every 15 min, retry every 10 min, keep-alive once),
    with the real ``Reconciler``, ``EventRetrySchedule``, ``TokenKeepAlive``, ``TokenVault`` and stores.
    Source writes (pushed by their webhook: the link is recorded) and QBO-side edits arrive through the
-   day; ``--drop-rate`` of the webhooks are lost, so only reconciliation can bring those back.
+   day; ``--drop-rate`` of the webhooks are lost, so only reconciliation can bring those back. Gap signals:
+   ``--refused-rate`` of QBO's webhooks are posted with a bad signature, and ``--outage-tenants`` tenants
+   have a ``--outage-minutes`` delivery outage (its first change delivered late when it ends, the others
+   never); both go through the real QBO webhook receiver and the pull worker's gap path. After the day,
+   reconciliation alone runs on until every change has had its whole backstop interval (one more tick):
+   the run prints how many missed changes came back within that interval, within 15 minutes of a detected
+   gap, and not at all. Counts and mean durations are from the day only (the largest run, from both).
 4. **Extrapolation.** Per class, calls per tenant-day from the sample are multiplied by the class's
    share of the fleet (printed with the formula); durations add modelled network latency to the
    measured in-process time (QBO 0.25 s and source 0.15 s per call, printed).
-5. **Cost** per tenant-month from AWS list prices (us-east-1, printed with each price), and the old
+5. **Reads and the governor.** QBO reads by purpose, with the floor they set per write; the real rate
+   governor over moto's DynamoDB, DynamoDB calls per QBO call with a slot per call and with slots kept for
+   the invocation.
+6. **Cost** per tenant-month from AWS list prices (us-east-1, printed with each price), and the old
    design (one Lambda per schedule scanning the table and looping over every tenant, two secrets per
    tenant, the per-request governor) projected the same way, as the baseline of the ratios.
 
@@ -29,6 +39,8 @@ Last line: ``RESULT {json}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -40,6 +52,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 RECONCILE_EVERY = timedelta(minutes=15)
+WEBHOOK_VERIFIER = "bench-verifier-token"  # the bench's own value, not a secret
 QBO_CALL_SECONDS = 0.25
 SOURCE_CALL_SECONDS = 0.15
 # Modelled latency of one AWS call from Lambda in the same region (moto's own time is taken out).
@@ -104,6 +118,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--busy", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--drop-rate", type=float, default=0.01)
+    parser.add_argument(
+        "--refused-rate",
+        type=float,
+        default=0.02,
+        help="QBO webhooks refused for a bad signature (e.g. a verifier token rotated at Intuit first)",
+    )
+    parser.add_argument(
+        "--outage-tenants",
+        type=int,
+        default=3,
+        help="sample tenants (busy first) whose QBO webhooks fail for --outage-minutes once in the day",
+    )
+    parser.add_argument("--outage-minutes", type=int, default=180)
     return parser.parse_args(argv)
 
 
@@ -301,12 +328,17 @@ class Recovered:
 # --- the fleet and the dispatcher -------------------------------------------------------------------
 
 
+def _realm_of(tenant_id: str) -> str:
+    """A QBO-like realm id (digits only) unique to the tenant."""
+    return "".join(char if char.isdigit() else str(ord(char)) for char in tenant_id)
+
+
 def _connection(tenant_id: str, at: datetime) -> Any:
     from qbosync.store.connections import Connection
 
     return Connection(
         tenant_id=tenant_id,
-        realm_id=f"{ord(tenant_id[0])}{tenant_id[1:]}",
+        realm_id=_realm_of(tenant_id),
         connected_by="operator",
         connected_at=at,
     )
@@ -405,6 +437,10 @@ class TenantDay:
     secrets: int = 0
     token_refreshes: int = 0
     must_recover: set[str] = field(default_factory=set)
+    gap_detected: dict[str, datetime] = field(default_factory=dict)  # change key → when its gap was signalled
+    deliveries: Counter[str] = field(default_factory=Counter)
+    reads: Counter[str] = field(default_factory=Counter)  # QBO reads by purpose, the measured day
+    largest: float = 0.0  # the longest job run, tail included (modelled seconds)
 
 
 class SimulatedClock:
@@ -446,7 +482,7 @@ def _onboard(tenant_id: str, vault: Any) -> int:
     operator = FleetOperator()
     operator.register(tenant_id, f"Tenant {tenant_id}")
     operator.provision_source(tenant_id, api_key=f"key-{tenant_id}")
-    vault.store_initial(f"{ord(tenant_id[0])}{tenant_id[1:]}", StaticGrant(tenant_id))
+    vault.store_initial(_realm_of(tenant_id), StaticGrant(tenant_id))
     names = [
         secret["Name"]
         for page in secrets_client().get_paginator("list_secrets").paginate()
@@ -455,39 +491,162 @@ def _onboard(tenant_id: str, vault: Any) -> int:
     return sum(1 for name in names if f"/tenants/{tenant_id}/" in name)
 
 
+class Delivery(StrEnum):
+    """What became of a change's webhook."""
+
+    DELIVERED = "delivered"
+    LOST = "lost"  # dropped silently: only the backstop interval (or the source listing) finds it
+    REFUSED = "refused"  # posted with a bad signature: refused (401), and a gap signal for its realm
+    LATE = "late"  # delivered after an outage, later than QBOSYNC_WEBHOOK_LATE_SECONDS: a gap signal
+    OUTAGE_LOST = "outage_lost"  # announced during an outage and never delivered (Intuit gave up)
+
+
+@dataclass(frozen=True)
+class Change:
+    when: datetime
+    side: str  # "source" or "qbo"
+    record_id: str
+    delivery: Delivery
+    arrives_at: datetime
+
+    @property
+    def key(self) -> str:
+        if self.side == "source":
+            return f"source:{self.record_id}:1"
+        return f"qbo:Invoice:{self.record_id}:{self.when.isoformat()}"
+
+
 def _timeline(
-    rng: random.Random, klass: str, drop_rate: float, qbo: FakeQbo, source: FakeSource
-) -> list[tuple[datetime, str, str, bool]]:
-    """(when, side, id, delivered by webhook) for the day's changes of one tenant."""
+    rng: random.Random,
+    klass: str,
+    *,
+    options: argparse.Namespace,
+    outage_at: datetime | None,
+    qbo: FakeQbo,
+    source: FakeSource,
+) -> list[Change]:
+    """The day's changes of one tenant, in the order their webhooks arrive (or would have)."""
     _share, writes, edits = CLASSES[klass]
-    events: list[tuple[datetime, str, str, bool]] = []
+    changes: list[Change] = []
     for side, rate in (("source", writes), ("qbo", edits)):
         count = int(rate) + (1 if rng.random() < rate - int(rate) else 0)
         for index in range(count):
             when = START + timedelta(seconds=rng.uniform(0, (DAY - RECONCILE_EVERY).total_seconds()))
-            events.append((when, side, f"{side[0]}{index}", rng.random() >= drop_rate))
-    events.sort()
-    for when, side, record_id, _delivered in events:
-        if side == "source":
-            source.invoices.append((when, record_id, 1))
+            draw = rng.random()
+            delivery = Delivery.DELIVERED
+            if draw < options.drop_rate:
+                delivery = Delivery.LOST
+            elif side == "qbo" and draw < options.drop_rate + options.refused_rate:
+                delivery = Delivery.REFUSED
+            changes.append(Change(when, side, f"{side[0]}{index}", delivery, when))
+    if outage_at is not None:
+        # Intuit retries the first undelivered POST until the endpoint answers again (it holds later
+        # ones behind it); the bench keeps the harsher old behaviour: the rest of the outage is dropped.
+        ends = outage_at + timedelta(minutes=options.outage_minutes)
+        hit = sorted(
+            (c for c in changes if c.side == "qbo" and outage_at <= c.when < ends), key=lambda c: c.when
+        )
+        for position, change in enumerate(hit):
+            late = position == 0
+            delivery, arrives = (Delivery.LATE, ends) if late else (Delivery.OUTAGE_LOST, change.when)
+            changes[changes.index(change)] = Change(change.when, "qbo", change.record_id, delivery, arrives)
+    changes.sort(key=lambda change: (change.arrives_at, change.when))
+    for change in sorted(changes, key=lambda change: change.when):
+        if change.side == "source":
+            source.invoices.append((change.when, change.record_id, 1))
         else:
-            qbo.changes.append((when, "Invoice", record_id))
-    return events
+            qbo.changes.append((change.when, "Invoice", change.record_id))
+    return changes
+
+
+class BenchVerifier:
+    """The app's webhook verifier token (the bench's own value)."""
+
+    def webhook_verifier_token(self) -> Any:
+        from pydantic import SecretStr
+
+        return SecretStr(WEBHOOK_VERIFIER)
+
+
+class PullQueueToWorker:
+    """The pull queue, delivered at once to the real pull worker's batch function: a gap notice is
+    recorded in the tenant's signals; a change is counted as the pull's one read of its entity."""
+
+    def __init__(self, day: TenantDay) -> None:
+        self.day = day
+
+    def send_all(self, bodies: Any) -> None:
+        from qbosync.store.reconcile_signals import ReconcileSignalRepository
+        from qbosync.sync.pull.gaps import gap_notice_of
+        from qbosync.sync.pull.worker import process_pull_batch
+        from tests.support.lambda_context import LambdaContextStub
+
+        notices = [body for body in bodies if gap_notice_of(body) is not None]
+        self.day.reads["pull (one read per notified QBO change)"] += len(bodies) - len(notices)
+        self.day.usage.qbo_reads += len(bodies) - len(notices)
+        records = [
+            {
+                "messageId": f"gap-{index}",
+                "receiptHandle": f"gap-{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "0"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:pull",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(notices)
+        ]
+        if records:
+            # No change reaches the service here: only gap notices, which the worker records itself.
+            no_pull: Any = None
+            with contextlib.redirect_stdout(io.StringIO()):  # the worker's metric lines (EMF)
+                reply = process_pull_batch(
+                    {"Records": records}, LambdaContextStub(), no_pull, gaps=ReconcileSignalRepository()
+                )
+            assert reply["batchItemFailures"] == [], reply
+
+
+def _post_qbo_webhook(receiver: Any, realm_id: str, change: Change, *, verified: bool) -> None:
+    """Intuit's POST of one change (legacy format), signed with the app's token or not."""
+    from qbosync.sync.pull.receiver import SignatureInvalid, expected_signature
+
+    stamp = change.when.isoformat().replace("+00:00", "Z")
+    entity = {"name": "Invoice", "id": change.record_id, "operation": "Update", "lastUpdated": stamp}
+    body = json.dumps(
+        {"eventNotifications": [{"realmId": realm_id, "dataChangeEvent": {"entities": [entity]}}]}
+    ).encode()
+    token = WEBHOOK_VERIFIER if verified else "a-verifier-token-rotated-at-intuit"
+    headers = {"intuit-signature": expected_signature(token, body), "content-type": "application/json"}
+    try:
+        receiver.receive(headers, body)
+    except SignatureInvalid:
+        if verified:
+            raise
 
 
 def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
-    tenant_id: str, klass: str, rng: random.Random, drop_rate: float, aws: AwsCalls
+    tenant_id: str,
+    klass: str,
+    rng: random.Random,
+    *,
+    options: argparse.Namespace,
+    aws: AwsCalls,
+    outage_at: datetime | None = None,
 ) -> TenantDay:
-    from qbosync.store.checkpoints import CheckpointRepository
+    from qbosync.store.checkpoints import CheckpointRepository, WebhookMarks
     from qbosync.store.connections import ConnectionRepository
     from qbosync.store.events import EventRepository
     from qbosync.store.job_claims import JobClaims
     from qbosync.store.links import Link, LinkRepository
     from qbosync.store.tokens import TokenVault, clear_token_cache
     from qbosync.sync import wiring
+    from qbosync.sync.backstop import DueReason
     from qbosync.sync.fanout import ScheduledJob, ScheduledWork, ScheduledWorker, slot_of
     from qbosync.sync.keepalive import TokenKeepAlive
-    from qbosync.sync.reconcile import Reconciler
+    from qbosync.sync.pull.receiver import QboWebhookReceiver
+    from qbosync.sync.reconcile import Reconciler, ReconcileReport
     from qbosync.sync.retry.schedule import EventRetrySchedule
 
     day = TenantDay(tenant_id, klass)
@@ -500,6 +659,7 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
     CheckpointRepository().put(tenant_id, "source", START - timedelta(minutes=15))
     qbo, source, recovered = FakeQbo(clock, vault), FakeSource(clock), Recovered(clock)
     links = LinkRepository()
+    cadence = wiring.reconcile_cadence()  # as deployed: webhooks first, CDC as an adaptive backstop
     reconciler = Reconciler(
         pull=recovered,
         customers=recovered,
@@ -511,8 +671,13 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
         links=links,
         push_queue=recovered,
         clock=clock,
-        cadence=wiring.reconcile_cadence(),  # as deployed: webhooks first, CDC as an adaptive backstop
+        cadence=cadence,
     )
+    reports: list[ReconcileReport] = []
+
+    def reconcile(tenant: str) -> None:
+        reports.append(reconciler.reconcile_tenant(tenant))
+
     retry = EventRetrySchedule(
         events=EventRepository(),
         connections=ConnectionRepository(),
@@ -522,7 +687,7 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
     keepalive = TokenKeepAlive(vault_for=lambda _: vault, clock=clock)
     worker = ScheduledWorker(
         jobs={
-            ScheduledJob.RECONCILE: reconciler.reconcile_tenant,
+            ScheduledJob.RECONCILE: reconcile,
             ScheduledJob.RETRY: retry.run_tenant,
             ScheduledJob.KEEPALIVE: keepalive.keep_alive_tenant,
         },
@@ -530,39 +695,70 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
         connections=ConnectionRepository(),
         clock=clock,
     )
-    events = _timeline(rng, klass, drop_rate, qbo, source)
+    # The real receiver for the webhooks that raise gap signals (refused, late); its AWS calls are the
+    # webhook's own, outside the scheduled work measured below.
+    receiver = QboWebhookReceiver(
+        secrets=BenchVerifier(),
+        realms=ConnectionRepository(),
+        marks=WebhookMarks(),
+        queue=PullQueueToWorker(day),
+        clock=lambda: clock.now.timestamp(),  # noqa: PLW0108 - the clock moves: read it at each call
+    )
+    changes = _timeline(rng, klass, options=options, outage_at=outage_at, qbo=qbo, source=source)
+    # One day of schedules measured, then reconciliation alone until every change of the day has had its
+    # whole backstop interval (and one more tick).
+    measured_until = START + DAY
+    tail_until = START + DAY + cadence.backstop_interval + RECONCILE_EVERY
     firings = sorted(
         [(START + timedelta(minutes=15 * i), ScheduledJob.RECONCILE) for i in range(96)]
         + [(START + timedelta(minutes=10 * i), ScheduledJob.RETRY) for i in range(144)]
         + [(START + timedelta(hours=3), ScheduledJob.KEEPALIVE)]
     )
-    pending = list(events)
-    for fired, job in firings:
-        # Webhooks delivered before this firing: the push records its link, the pull applies the edit.
-        while pending and pending[0][0] <= fired:
-            when, side, record_id, delivered = pending.pop(0)
-            key = (
-                f"{side}:{record_id}:1" if side == "source" else f"qbo:Invoice:{record_id}:{when.isoformat()}"
+    tick = measured_until
+    while tick <= tail_until:
+        firings.append((tick, ScheduledJob.RECONCILE))
+        tick += RECONCILE_EVERY
+    pending = list(changes)
+    outage_lost: list[str] = []
+
+    def deliver(change: Change) -> None:
+        """A change's webhook arriving (or not): the push records its link, the pull applies the edit."""
+        day.changes[change.key] = change.when
+        day.deliveries[change.delivery] += 1
+        clock.now = change.arrives_at
+        if change.delivery is Delivery.LOST:
+            day.dropped += 1
+            day.must_recover.add(change.key)
+        elif change.side == "source":
+            link = Link(
+                tenant_id=tenant_id,
+                entity="Invoice",
+                source_id=change.record_id,
+                qbo_id=change.record_id,
+                source_version=1,
+                updated_at=change.when,
             )
-            day.changes[key] = when
-            if not delivered:
-                day.dropped += 1
-                day.must_recover.add(key)
-                continue
-            if side == "source":
-                links.put(
-                    Link(
-                        tenant_id=tenant_id,
-                        entity="Invoice",
-                        source_id=record_id,
-                        qbo_id=record_id,
-                        source_version=1,
-                        updated_at=when,
-                    )
-                )
-            else:
-                day.usage.qbo_reads += 1  # the pull worker reads the notified entity once
-                day.must_recover.add(key)  # CDC finds every QBO edit, notified or not
+            links.put(link)
+        elif change.delivery is Delivery.DELIVERED:
+            day.reads["pull (one read per notified QBO change)"] += 1
+            day.usage.qbo_reads += 1  # the pull worker reads the notified entity once
+            day.must_recover.add(change.key)  # CDC finds every QBO edit, notified or not
+        elif change.delivery is Delivery.REFUSED:
+            _post_qbo_webhook(receiver, _realm_of(tenant_id), change, verified=False)
+            day.must_recover.add(change.key)
+            day.gap_detected[change.key] = change.arrives_at
+        elif change.delivery is Delivery.OUTAGE_LOST:
+            day.must_recover.add(change.key)
+            outage_lost.append(change.key)
+        else:  # late: the real receiver applies it and, if it is late enough, signals the gap
+            _post_qbo_webhook(receiver, _realm_of(tenant_id), change, verified=True)
+            if change.arrives_at - change.when > _late_after():
+                for key in outage_lost:  # the late delivery reveals the outage they were lost in
+                    day.gap_detected[key] = change.arrives_at
+
+    for fired, job in firings:
+        while pending and pending[0].arrives_at <= fired:
+            deliver(pending.pop(0))
         clock.now = fired
         clear_token_cache()  # a container meets this tenant again only every few minutes: no warm cache
         before, before_seconds, reads_before, calls_before = (
@@ -571,6 +767,7 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
             qbo.reads,
             source.calls,
         )
+        reports.clear()
         started = time.perf_counter()
         worker.run(ScheduledWork(job=job, tenant_id=tenant_id, slot=slot_of(fired)))
         elapsed = time.perf_counter() - started
@@ -578,9 +775,16 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
         usage = _delta(before, after)
         usage.qbo_reads = qbo.reads - reads_before
         usage.source_calls = source.calls - calls_before
-        day.usage.add(usage)
         modelled = aws.modelled(elapsed, before_seconds, after[0] - before[0])
         modelled += usage.qbo_reads * QBO_CALL_SECONDS + usage.source_calls * SOURCE_CALL_SECONDS
+        day.largest = max(day.largest, modelled)
+        if fired >= measured_until:
+            continue  # the tail only tells when the day's changes were recovered
+        gap_run = any(report.qbo_due is DueReason.GAP for report in reports)
+        purpose = "gap CDC (a detected gap)" if gap_run else "backstop CDC (interval, first run)"
+        if usage.qbo_reads:
+            day.reads[purpose] += usage.qbo_reads
+        day.usage.add(usage)
         day.durations.setdefault(job.value, []).append(modelled)
         day.runs[job.value] += 1
     day.recovered_at = dict(recovered.at)
@@ -588,7 +792,177 @@ def _simulate_tenant(  # noqa: PLR0915 - one tenant's whole day, in order
     return day
 
 
+def _late_after() -> timedelta:
+    from qbosync.settings import get_read_budget_settings
+
+    return get_read_budget_settings().webhook_late_after
+
+
 # --- extrapolation and cost -------------------------------------------------------------------------
+
+
+PULL_PURPOSE = "pull (one read per notified QBO change)"
+PUSH_PURPOSE = f"push lookups ({PUSH_READS_PER_WRITE} a write, bench/push.py)"
+
+
+def _reads_by_purpose(days: list[TenantDay]) -> dict[str, float]:
+    """QBO reads per tenant-month by purpose (fleet mean), printed with the floor they set per write."""
+    purposes = sorted({purpose for day in days for purpose in day.reads})
+    month = {
+        purpose: _fleet_mean(_per_class_mean(days, lambda d, p=purpose: float(d.reads[p]))) * MONTH_DAYS
+        for purpose in purposes
+    }
+    month[PUSH_PURPOSE] = PUSH_READS_PER_WRITE * WRITES_PER_TENANT_MONTH
+    total = sum(month.values())
+    writes = WRITES_PER_TENANT_MONTH
+    print(f"QBO reads per tenant-month by purpose (fleet mean; {writes} writes a month): {total:.0f} in all")
+    for purpose, reads in sorted(month.items(), key=lambda item: -item[1]):
+        print(f"  {purpose}: {reads:.1f} = {reads / writes:.3f} a write ({reads / total:.0%})")
+    edits = _fleet_mean({klass: values[2] for klass, values in CLASSES.items()}) * MONTH_DAYS
+    backstop_floor = MONTH_DAYS * DAY / timedelta(seconds=_backstop_seconds())
+    floor = (edits + backstop_floor + month[PUSH_PURPOSE]) / writes
+    print(
+        "reads a write >= (QBO-side edits a month x 1 read each, Intuit's notification carries no data"
+        f" + {backstop_floor:.0f} backstop CDCs a month at a {_backstop_seconds():.0f} s interval + push"
+        f" lookups) / writes = ({edits:.0f} + {backstop_floor:.0f} + {month[PUSH_PURPOSE]:.0f}) / {writes}"
+        f" = {floor:.3f}: 0.1 a write needs the pull reads alone under 0.1 a write; this fleet mix edits"
+        f" {edits / writes:.3f} a write in QBO, so 0.1 is out of reach without dropping pulls or the backstop"
+    )
+    return month
+
+
+def _backstop_seconds() -> float:
+    from qbosync.settings import get_read_budget_settings
+
+    return float(get_read_budget_settings().reconcile_backstop_seconds)
+
+
+def _governor_costs(aws: AwsCalls, by_purpose: Mapping[str, float]) -> dict[str, float]:
+    """The real governor over moto's DynamoDB: calls per QBO call with a slot per call (before) and with
+    slots kept for the invocation (after), by QBO calls an invocation makes, and for the fleet's mix."""
+    from qbosync.qbo.governor import RealmGovernor
+    from qbosync.settings import get_qbo_limits
+    from qbosync.store.governor import DynamoGovernorStore
+
+    limits = get_qbo_limits()
+    shapes = (1, 2, 3, 10)
+    per_invocation: dict[tuple[bool, int], Usage] = {}
+    now = [START.timestamp()]
+    for keep in (False, True):
+        governor = RealmGovernor(
+            DynamoGovernorStore(window_seconds=limits.window_seconds),
+            limits,
+            clock=lambda: now[0],
+            sleep=lambda seconds: None,
+            keep_slots=keep,
+        )
+        for calls in shapes:
+            now[0] += 600  # a realm's invocations are minutes apart: each starts a new window
+            before = aws.snapshot()
+            for _ in range(calls):
+                with governor.request("9130000000001"):
+                    pass
+            governor.release_kept()  # the end of the invocation (at_invocation_end in AWS)
+            per_invocation[(keep, calls)] = _delta(before, aws.snapshot())
+    print(
+        "governor, real over moto's DynamoDB, one invocation of a realm (a new request window each):"
+        " DynamoDB calls a QBO call, a slot per call (before) → slots kept for the invocation (after):"
+        + ", ".join(
+            f" {calls} call(s) {per_invocation[(False, calls)].dynamodb_calls / calls:.2f}"
+            f" → {per_invocation[(True, calls)].dynamodb_calls / calls:.2f}"
+            for calls in shapes
+        )
+    )
+    # The fleet's invocations a tenant-month: a push message (a write, and a lookup one time in ten),
+    # a pulled change, a reconciliation that reads: one realm each.
+    writes = WRITES_PER_TENANT_MONTH
+    mix = {
+        1: writes * (1 - PUSH_READS_PER_WRITE)
+        + by_purpose.get(PULL_PURPOSE, 0.0)
+        + sum(v for k, v in by_purpose.items() if "CDC" in k),
+        2: writes * PUSH_READS_PER_WRITE,
+    }
+    qbo_calls = sum(calls * count for calls, count in mix.items())
+    figures: dict[str, float] = {}
+    for label, keep in (("before", False), ("after", True)):
+        usage = {calls: per_invocation[(keep, calls)] for calls in mix}
+        figures[f"{label}_calls_per_call"] = (
+            sum(usage[c].dynamodb_calls * n for c, n in mix.items()) / qbo_calls
+        )
+        figures[f"{label}_wru_per_call"] = sum(usage[c].wru * n for c, n in mix.items()) / qbo_calls
+        figures[f"{label}_rru_per_call"] = sum(usage[c].rru * n for c, n in mix.items()) / qbo_calls
+    print(
+        f"governor for the fleet's mix ({qbo_calls:.0f} QBO calls a tenant-month in {sum(mix.values()):.0f}"
+        f" invocations): {figures['before_calls_per_call']:.2f} → {figures['after_calls_per_call']:.2f}"
+        f" DynamoDB calls a QBO call ({figures['after_wru_per_call']:.2f} writes +"
+        f" {figures['after_rru_per_call']:.2f} reads after); most invocations make one QBO call, where a"
+        " kept slot saves nothing"
+    )
+    return figures
+
+
+def _recovery(
+    days: list[TenantDay], rng: random.Random, drain: float, options: argparse.Namespace
+) -> tuple[list[float], dict[str, float]]:
+    """How long each missed change took to come back, and the acceptance's counts (printed)."""
+    from qbosync.sync import wiring
+
+    cadence = wiring.reconcile_cadence()
+    interval = cadence.backstop_interval.total_seconds()
+    gap_target = RECONCILE_EVERY.total_seconds()
+    recovery: list[float] = []
+    within_interval = within_gap = gap_total = backstop_total = unrecovered = 0
+    from_detection: list[float] = []
+    for day in days:
+        run = statistics.fmean(day.durations["reconcile"])
+        for key in sorted(day.must_recover):
+            at = day.recovered_at.get(key)
+            if at is None:
+                unrecovered += 1
+                continue
+            position = rng.random()  # where the tenant's message sits in the slot's fan-out
+            extra = position * drain + run
+            seconds = (at - day.changes[key]).total_seconds() + extra
+            recovery.append(seconds)
+            detected = day.gap_detected.get(key)
+            if detected is None:
+                backstop_total += 1
+                within_interval += seconds <= interval
+            else:
+                gap_total += 1
+                after = (at - detected).total_seconds() + extra
+                from_detection.append(after)
+                within_gap += after <= gap_target
+    deliveries: Counter[str] = Counter()
+    for day in days:
+        deliveries.update({str(delivery): count for delivery, count in day.deliveries.items()})
+    print(
+        f"missed changes in the sample: webhooks {dict(deliveries)} ({options.drop_rate:.0%} of all lost"
+        f" silently, {options.refused_rate:.0%} of QBO's refused for a bad signature,"
+        f" {options.outage_tenants} tenants with a {options.outage_minutes}-minute delivery outage: its"
+        " first change delivered late when it ends, the others never); every QBO edit counts as missed"
+        " too (CDC finds each the same way, notified or not)"
+    )
+    print(
+        f"backstop interval (QBOSYNC_RECONCILE_BACKSTOP_SECONDS): {interval:.0f} s; a detected gap: the next"
+        f" tick ({gap_target:.0f} s; refused and late webhooks at most one early CDC per"
+        f" {cadence.gap_min_interval.total_seconds():.0f} s a tenant)"
+    )
+    worst_gap = max(from_detection, default=0.0)
+    print(
+        f"recovered within the backstop interval: {within_interval} of {backstop_total} (no gap signal);"
+        f" within {gap_target:.0f} s after a detected gap: {within_gap} of {gap_total} (worst"
+        f" {worst_gap:.0f} s after detection, fan-out place and run included); not recovered: {unrecovered}"
+    )
+    figures = {
+        "p99_s": _percentile(recovery, 0.99),
+        "within_interval": within_interval,
+        "backstop_total": backstop_total,
+        "within_gap": within_gap,
+        "gap_total": gap_total,
+        "unrecovered": unrecovered,
+    }
+    return recovery, figures
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -694,12 +1068,26 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     days: list[TenantDay] = []
     sample = {"quiet": options.quiet, "normal": options.normal, "busy": options.busy}
     started = time.perf_counter()
-    for klass, count in sample.items():
-        for index in range(count):
-            days.append(_simulate_tenant(f"s{klass[0]}{index:04d}", klass, rng, options.drop_rate, aws))
+    tenants = [
+        (f"s{klass[0]}{index:04d}", klass) for klass, count in sample.items() for index in range(count)
+    ]
+    # The outages hit the busiest sample tenants first (they have QBO changes to lose), once each.
+    by_load = sorted(tenants, key=lambda tenant: -CLASSES[tenant[1]][2])
+    outages = {
+        tenant_id: START + timedelta(hours=rng.uniform(1, 20))
+        for tenant_id, _ in by_load[: options.outage_tenants]
+    }
+    for tenant_id, klass in tenants:
+        days.append(
+            _simulate_tenant(
+                tenant_id, klass, rng, options=options, aws=aws, outage_at=outages.get(tenant_id)
+            )
+        )
     print(
-        f"sample (real worker, reconcile, retry, keep-alive, vault, stores): {sample} tenants,"
-        f" {sum(sum(d.runs.values()) for d in days)} job runs in {time.perf_counter() - started:.1f} s"
+        f"sample (real worker, reconcile, retry, keep-alive, vault, stores; the QBO webhook receiver and the"
+        f" pull worker's gap path for refused and late webhooks): {sample} tenants,"
+        f" {sum(sum(d.runs.values()) for d in days)} job runs in the measured day, then reconciliation alone"
+        f" until each change has had its whole backstop interval; {time.perf_counter() - started:.1f} s"
     )
 
     # Durations and the fan-out of one slot.
@@ -707,7 +1095,7 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     retry_mean = _per_class_mean(days, lambda d: statistics.fmean(d.durations["retry"]))
     slot_work = options.tenants * (_fleet_mean(reconcile_mean) + _fleet_mean(retry_mean))
     drain = slot_work / max_concurrency
-    largest_worker = max(max(values) for d in days for values in d.durations.values())
+    largest_worker = max(d.largest for d in days)
     max_share = max(largest_worker / WORKER_TIMEOUT_S, dispatch.modelled_seconds / DISPATCHER_TIMEOUT_S)
     print(
         f"worker run, modelled (in-process time + {QBO_CALL_SECONDS} s a QBO call + {SOURCE_CALL_SECONDS} s a"
@@ -721,28 +1109,11 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     )
     peak = min(max_concurrency, options.tenants)
 
-    # Recovery of missed changes: every sample change, as if its webhook had been dropped.
-    recovery: list[float] = []
-    unrecovered = 0
-    for day in days:
-        for key in day.must_recover:
-            when = day.changes[key]
-            at = day.recovered_at.get(key)
-            if at is None:
-                unrecovered += 1
-                continue
-            position = rng.random()  # where the tenant's message sits in the slot's fan-out
-            run = statistics.fmean(day.durations["reconcile"])
-            recovery.append((at - when).total_seconds() + position * drain + run)
-    p99 = _percentile(recovery, 0.99)
-    dropped = sum(d.dropped for d in days)
+    recovery, recovered_figures = _recovery(days, rng, drain, options)
+    p99 = recovered_figures["p99_s"]
     print(
-        f"missed changes: {dropped} webhooks dropped in the sample ({options.drop_rate:.0%});"
-        " recovery measured"
-        f" over {len(recovery)} changes: the dropped source changes and every QBO edit (CDC finds each the"
-        f" same way, notified or not):"
-        f" p50 {_percentile(recovery, 0.5):.0f} s, p99 {p99:.0f} s (= wait for the tenant's next reconcile"
-        f" + its place in the fan-out + its run); not recovered within the day: {unrecovered}"
+        f"recovery: p50 {_percentile(recovery, 0.5):.0f} s, p99 {p99:.0f} s over {len(recovery)} changes"
+        " (= wait for the tenant's next reconcile that reads them + its place in the fan-out + its run)"
     )
 
     # Per tenant-day, by class, then the fleet mean.
@@ -793,9 +1164,17 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
         f" {pushes:.0f} push reads ({pushes / reads_month:.0%}); the Builder tier holds"
         f" {int(ALLOWANCE * 0.5 / reads_month):,} such tenants at 50% of its allowance"
     )
+    by_purpose = _reads_by_purpose(days)
+    governor = _governor_costs(aws, by_purpose)
 
     print(f"prices (us-east-1, on-demand, USD): {json.dumps(PRICES)}")
-    fan_out = Design("fan-out (this design)", secrets_per_tenant, 2.1, 0.1, kms_keys=kms_keys)
+    fan_out = Design(
+        "fan-out (this design)",
+        secrets_per_tenant,
+        governor["after_wru_per_call"],
+        governor["after_rru_per_call"],
+        kms_keys=kms_keys,
+    )
     usd, lines = _cost(options.tenants, days, dispatch, fan_out)
     print("\n".join(lines))
     # The old design: every one of the 241 schedule runs a day scans the table (~5 MB a tenant of links,
@@ -822,10 +1201,21 @@ def _run(options: argparse.Namespace, fleet_seconds: float, dispatch: DispatchFi
     result = {
         "tenants": options.tenants,
         "recover_missed_change_p99_s": round(p99, 1),
+        "recovered_within_backstop_interval": recovered_figures["within_interval"],
+        "recovered_within_15_min_of_a_gap": recovered_figures["within_gap"],
+        "gap_detected_changes": recovered_figures["gap_total"],
+        "not_recovered": recovered_figures["unrecovered"],
         "max_invocation_share_of_timeout": round(max_share, 4),
         "peak_concurrency": peak,
         "app_reads_share_of_allowance": round(share, 3),
         "qbo_reads_per_write": round(reads_per_write, 3),
+        "qbo_reads_per_write_by_purpose": {
+            purpose: round(reads / WRITES_PER_TENANT_MONTH, 4) for purpose, reads in by_purpose.items()
+        },
+        "governor_dynamodb_calls_per_qbo_call": {
+            "before": round(governor["before_calls_per_call"], 3),
+            "after": round(governor["after_calls_per_call"], 3),
+        },
         "secrets_per_tenant": secrets_per_tenant,
         "kms_keys": kms_keys,
         "usd_per_tenant_month": round(usd, 4),

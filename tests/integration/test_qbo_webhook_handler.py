@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from qbosync.settings import get_settings
 from qbosync.store.aws import secrets_client
 from qbosync.store.connections import ConnectionRepository
-from tests.support.pull_world import PullWorld, pull_world_fixture  # noqa: F401 (fixture)
+from tests.support.pull_world import TENANT, PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
 
 def test_given_a_customer_created_in_qbo_when_the_legacy_webhook_arrives_then_200_and_one_pull_message(
@@ -40,7 +40,7 @@ def test_given_cloud_events_format_when_the_webhook_arrives_then_200_and_one_pul
     assert (message["change"]["entity_id"], message["change"]["operation"]) == (created["Id"], "Create")
 
 
-def test_given_the_app_verifier_token_differs_when_the_webhook_arrives_then_401_and_nothing_is_queued(
+def test_given_the_app_verifier_token_differs_when_the_webhook_arrives_then_401_no_change_queued_and_a_gap(
     pull_world: PullWorld,
 ) -> None:
     pull_world.qbo_sandbox.config.verifier_token = "a-token-qbosync-does-not-know"
@@ -49,7 +49,9 @@ def test_given_the_app_verifier_token_differs_when_the_webhook_arrives_then_401_
     pull_world.deliver_qbo_webhooks()
 
     assert pull_world.hook.replies == [401]
-    assert pull_world.pull_messages() == []
+    # The change is not trusted, so not queued; the realm it names is served: its tenant's backstop is due.
+    [notice] = pull_world.pull_messages()
+    assert (notice["kind"], notice["tenant_id"], notice["reason"]) == ("gap", TENANT, "unverified_webhook")
 
 
 def test_given_intuit_resends_a_delivery_whose_reply_was_lost_then_it_is_queued_once(

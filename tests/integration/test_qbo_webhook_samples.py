@@ -73,7 +73,7 @@ def test_given_a_sample_without_its_signature_when_handled_then_401_and_nothing_
     assert _queued(pull_queue) == []
 
 
-def test_given_a_sample_whose_body_was_altered_when_handled_then_401_and_nothing_is_queued(
+def test_given_a_sample_whose_body_was_altered_when_handled_then_401_and_only_a_gap_notice_is_queued(
     pull_queue: str,
 ) -> None:
     event = sample_event("qbo_webhook_legacy.json")
@@ -83,7 +83,10 @@ def test_given_a_sample_whose_body_was_altered_when_handled_then_401_and_nothing
 
     assert reply["statusCode"] == 401
     assert json.loads(reply["body"])["error"]["code"] == "signature_invalid"
-    assert _queued(pull_queue) == []
+    # No change of the refused body is queued; its realm is acme's, so acme's backstop CDC is due.
+    assert [(m["kind"], m["tenant_id"], m["reason"]) for m in _queued(pull_queue)] == [
+        ("gap", "acme", "unverified_webhook")
+    ]
 
 
 def test_given_a_signed_malformed_body_when_handled_then_400_and_nothing_is_queued(pull_queue: str) -> None:

@@ -24,7 +24,7 @@ from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
 from qbosync.store.queues import PushQueue
 from qbosync.store.read_budget import DynamoReadBudgetStore
-from qbosync.store.reconcile_signals import ReconcileSignalRepository
+from qbosync.store.reconcile_signals import GapReason, ReconcileSignalRepository
 from qbosync.store.tenants import Tenant, TenantRepository
 from qbosync.sync import wiring
 from qbosync.sync.backstop import DueReason, ReconcileCadence
@@ -274,3 +274,25 @@ def test_given_a_pushs_webhook_echo_lost_when_the_next_tick_comes_then_the_backs
     assert pull_world.link_of_qbo("Customer", missed["Id"]) is not None
     status, tenant = squeeze.api("GET", f"/tenants/{TENANT}/read-budget")
     assert (status, tenant["reconcile"]["gap_reason"]) == (200, "webhooks_quiet")
+
+
+def test_given_a_refused_webhook_for_the_tenant_when_asked_then_the_api_names_the_gap_and_when_cdc_reads(
+    pull_world: PullWorld,
+) -> None:
+    squeeze = SqueezeWorld(pull_world)
+    squeeze.reconciler().reconcile_tenant(TENANT)
+    squeeze.now += timedelta(minutes=10)
+    squeeze.signals.mark_gap(TENANT, GapReason.UNVERIFIED_WEBHOOK, squeeze.now)
+    squeeze.now += timedelta(minutes=5)
+
+    status, tenant = squeeze.api("GET", f"/tenants/{TENANT}/read-budget")
+    held = squeeze.reconciler().reconcile_tenant(TENANT)
+    squeeze.now = squeeze.started + timedelta(hours=1)
+    ran = squeeze.reconciler().reconcile_tenant(TENANT)
+
+    assert (status, tenant["reconcile"]["webhook_gap_reason"], tenant["reconcile"]["qbo_due"]) == (
+        200,
+        "unverified_webhook",
+        "gap_waiting",  # one early CDC an hour at most: the last one ran 15 minutes ago
+    )
+    assert (held.qbo_due, ran.qbo_due) == (DueReason.GAP_WAITING, DueReason.GAP)

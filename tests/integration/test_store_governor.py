@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
+from qbosync.qbo.governor import GovernorTimeout, RealmGovernor
+from qbosync.settings import QboLimits
 from qbosync.store.governor import DynamoGovernorStore
 from qbosync.store.table import MainTable, governor_pk, window_sk
 
@@ -111,3 +117,41 @@ def test_given_a_lease_when_written_then_the_window_expires_a_little_after_its_e
     item = MainTable().get(governor_pk(REALM), window_sk(100))
     assert item is not None and item["count"] == 10
     assert item["expires_at"] == 101 * 60 + 300
+
+
+def _container(clock: list[float]) -> RealmGovernor:
+    """One Lambda container's governor: slots kept between calls, one slot for the realm."""
+    return RealmGovernor(
+        DynamoGovernorStore(window_seconds=60),
+        QboLimits(max_concurrent=1, lease_seconds=30.0, lease_requests=10),
+        clock=lambda: clock[0],
+        sleep=lambda seconds: None,
+        max_wait_seconds=0.0,
+        rng=random.Random(1),
+        keep_slots=True,
+    )
+
+
+def _slot_items() -> int:
+    return len(MainTable().query(governor_pk(REALM), "SLOT#").items)
+
+
+def test_given_a_container_keeping_its_slot_when_another_one_calls_then_it_waits_until_the_slot_is_given_back(
+    main_table: str,
+) -> None:
+    clock = [1_000_000.0]
+    first, second = _container(clock), _container(clock)
+    for _ in range(5):
+        with first.request(REALM):
+            pass
+    kept = _slot_items()
+
+    with pytest.raises(GovernorTimeout), second.request(REALM):
+        pass  # one slot, kept by the first container between its calls: the concurrency limit holds
+    first.release_kept()  # the first container's invocation ends
+    with second.request(REALM):
+        pass
+
+    assert kept == 1
+    second.release_kept()
+    assert _slot_items() == 0

@@ -40,12 +40,14 @@ def test_given_signals_raised_when_read_back_then_each_is_kept(main_table: str) 
 
     signals.request("t1", at)
     signals.mark_gap("t1", GapReason.PULL_DEAD_LETTER, at)
+    signals.mark_gap("t1", GapReason.LATE_WEBHOOK, at)
     signals.source_ran("t1", 2, at)
     signals.deferred("t1", at, "budget_stopped")
     seen = signals.get("t1")
     signals.deferred("t1", None, None)
 
     assert (seen.requested_at, seen.gap_at, seen.gap_reason) == (at, at, GapReason.PULL_DEAD_LETTER)
+    assert (seen.webhook_gap_at, seen.webhook_gap_reason) == (at, GapReason.LATE_WEBHOOK)  # kept apart
     assert (seen.source_idle_runs, seen.source_next_at, seen.deferred_reason) == (2, at, "budget_stopped")
     assert signals.get("t1").deferred_at is None
     assert signals.get("t2").requested_at is None

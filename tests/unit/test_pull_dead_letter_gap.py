@@ -1,7 +1,9 @@
-"""A pull message failing on its last receive (SQS dead-letters it next) makes the backstop due: a gap."""
+"""A pull message failing on its last receive (SQS dead-letters it next) makes the backstop due: a gap; so
+does a gap notice the webhook receiver queued."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,6 +11,7 @@ import pytest
 
 from qbosync.qbo.faults import QboServerFault
 from qbosync.store.reconcile_signals import GapReason
+from qbosync.sync.pull.gaps import GapNotice
 from qbosync.sync.pull.worker import PULL_MAX_RECEIVES, process_pull_batch
 from qbosync.sync.records.messages import EntityChange, PullMessage
 from tests.support.lambda_context import LambdaContextStub
@@ -35,7 +38,7 @@ class RecordedGaps:
         self.gaps.append((tenant_id, reason))
 
 
-def _record(entity_id: str, receive_count: int) -> dict[str, Any]:
+def _record(entity_id: str, receive_count: int, body: str | None = None) -> dict[str, Any]:
     message = PullMessage(
         tenant_id="acme",
         change=EntityChange(
@@ -50,7 +53,7 @@ def _record(entity_id: str, receive_count: int) -> dict[str, Any]:
     return {
         "messageId": f"m-{entity_id}",
         "receiptHandle": f"r-{entity_id}",
-        "body": message.model_dump_json(),
+        "body": body or message.model_dump_json(),
         "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "0"},
         "messageAttributes": {},
         "md5OfBody": "",
@@ -75,3 +78,32 @@ def test_given_a_failing_pull_message_when_it_is_on_its_last_receive_then_a_gap_
     assert reply["batchItemFailures"] == [{"itemIdentifier": "m-7"}]
     assert service.applied == ["8"]
     assert recorded.gaps == gaps
+
+
+def test_given_a_receivers_gap_notice_when_processed_then_the_gap_is_recorded_and_consumed() -> None:
+    recorded, service = RecordedGaps(), FailingPull()
+    at = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    notice = GapNotice(tenant_id="acme", reason=GapReason.UNVERIFIED_WEBHOOK, detected_at=at)
+    event = {"Records": [_record("n", 1, notice.model_dump_json()), _record("8", 1)]}
+
+    reply = process_pull_batch(event, LambdaContextStub(), service, gaps=recorded)  # type: ignore[arg-type]
+
+    assert reply["batchItemFailures"] == []
+    assert recorded.gaps == [("acme", GapReason.UNVERIFIED_WEBHOOK)]
+    assert service.applied == ["8"]  # the notice is not a change: nothing else is applied for it
+
+
+def test_given_a_gap_notice_when_recorded_then_it_is_counted_by_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    at = datetime(2026, 12, 2, 9, tzinfo=UTC)
+    notice = GapNotice(tenant_id="acme", reason=GapReason.LATE_WEBHOOK, detected_at=at)
+    event = {"Records": [_record("n", 1, notice.model_dump_json())]}
+
+    process_pull_batch(event, LambdaContextStub(), FailingPull(), gaps=RecordedGaps())  # type: ignore[arg-type]
+
+    [line] = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if "ReconcileGapsSignalled" in line
+    ]
+    assert (line["reason"], line["ReconcileGapsSignalled"]) == ("late_webhook", [1.0])
+    assert "acme" not in json.dumps(line)  # never a tenant dimension

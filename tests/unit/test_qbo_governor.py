@@ -259,3 +259,103 @@ def test_given_a_429_in_this_process_when_it_asks_again_then_it_waits_without_sp
 
     assert clock.now - started >= 15.0
     assert store.requests_counted(REALM, int(started // 60)) == 10  # the lease was used, not a new count
+
+
+# --- slots kept by the process between requests (keep_slots) --------------------------------------------
+
+
+class SlotCountingStore(CallCountingStore):
+    """Counts slot puts and deletes too (each a DynamoDB write in AWS)."""
+
+    def try_acquire_slot(self, realm: str, slot: int, holder: str, now: float, lease_seconds: float) -> bool:
+        self.calls["slot_put"] += 1
+        return super().try_acquire_slot(realm, slot, holder, now, lease_seconds)
+
+    def release_slot(self, realm: str, slot: int, holder: str) -> None:
+        self.calls["slot_delete"] += 1
+        super().release_slot(realm, slot, holder)
+
+
+def _keeping(store: InMemoryGovernorStore, clock: FakeClock, **limits: float) -> RealmGovernor:
+    defaults: dict[str, float] = {"max_concurrent": 10, "lease_seconds": 30.0, "lease_requests": 10}
+    return RealmGovernor(
+        store,
+        QboLimits(**{**defaults, **limits}),  # type: ignore[arg-type]
+        clock=clock,
+        sleep=clock.sleep,
+        max_wait_seconds=0.01,
+        rng=random.Random(7),
+        keep_slots=True,
+    )
+
+
+def test_given_kept_slots_when_an_invocation_makes_20_requests_then_one_slot_is_put_and_deleted() -> None:
+    store, clock = SlotCountingStore(), FakeClock()
+    governor = _keeping(store, clock)
+
+    for _ in range(20):
+        with governor.request(REALM):
+            assert store.slots_held(REALM, clock.now) == 1
+    held_between = store.slots_held(REALM, clock.now)
+    governor.release_kept()  # the end of the invocation
+
+    assert (held_between, store.slots_held(REALM, clock.now)) == (1, 0)
+    assert (store.calls["slot_put"], store.calls["slot_delete"]) == (1, 1)  # not 20 and 20
+
+
+def test_given_a_kept_slot_in_use_when_a_second_request_runs_at_once_then_it_needs_a_slot_of_its_own() -> (
+    None
+):
+    store, clock = SlotCountingStore(), FakeClock()
+    governor = _keeping(store, clock, max_concurrent=1)
+
+    with governor.request(REALM), pytest.raises(GovernorTimeout), governor.request(REALM):
+        pass  # one slot for the realm: the running request's kept slot is not shared
+    puts = store.calls["slot_put"]
+
+    with governor.request(REALM):  # idle again: reused
+        pass
+    assert store.calls["slot_put"] == puts
+
+
+def test_given_two_concurrent_requests_when_they_end_then_both_slots_are_kept_and_released_at_the_end() -> (
+    None
+):
+    store, clock = SlotCountingStore(), FakeClock()
+    governor = _keeping(store, clock, max_concurrent=2)
+
+    with governor.request(REALM), governor.request(REALM):
+        assert store.slots_held(REALM, clock.now) == 2
+    governor.release_kept()
+
+    assert (governor.kept_slots(REALM), store.slots_held(REALM, clock.now)) == (0, 0)
+
+
+def test_given_a_kept_slot_near_its_lease_end_when_reused_then_it_is_renewed_first() -> None:
+    store, clock = SlotCountingStore(), FakeClock()
+    governor = _keeping(store, clock, lease_seconds=30.0)
+    with governor.request(REALM):
+        pass
+
+    clock.now += 29.0  # 31 s of the 60 s lease left: reused as it is
+    with governor.request(REALM):
+        pass
+    clock.now += 2.0  # 29 s left, under one lease: renewed before the request runs
+    with governor.request(REALM):
+        assert store.slots_held(REALM, clock.now + 30.0) == 1  # the request has a full lease ahead
+
+    assert store.calls["slot_put"] == 2
+
+
+def test_given_a_kept_slot_whose_lease_lapsed_and_was_taken_when_reused_then_another_slot_is_taken() -> None:
+    store, clock = SlotCountingStore(), FakeClock()
+    governor = _keeping(store, clock, max_concurrent=1, lease_seconds=30.0)
+    with governor.request(REALM):
+        pass
+    clock.now += 61.0  # the kept lease lapsed (a frozen container) and another process took the slot
+    assert store.try_acquire_slot(REALM, 0, "another-process", clock.now, 30.0)
+
+    with pytest.raises(GovernorTimeout), governor.request(REALM):
+        pass  # never two holders of one slot
+
+    assert governor.kept_slots(REALM) == 0

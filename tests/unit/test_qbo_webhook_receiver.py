@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from qbosync.errors import BadRequest
+from qbosync.store.reconcile_signals import GapReason
 from qbosync.store.table import StoreUnavailable
+from qbosync.sync.pull.gaps import MAX_CLAIMED_REALMS, GapNotice, QueuedGapSignals, gap_notice_of
 from qbosync.sync.pull.receiver import (
     QboWebhookReceiver,
     SignatureInvalid,
@@ -66,9 +69,30 @@ class FakeQueue:
         return [PullMessage.model_validate_json(body) for body in self.sent]
 
 
+@dataclass
+class FakeGaps:
+    """The gap notices the receiver sent, as (tenant, reason, when)."""
+
+    signalled: list[tuple[str, GapReason, datetime]] = field(default_factory=list)
+    fail: bool = False
+
+    def signal(self, tenant_ids: Sequence[str], reason: GapReason, at: datetime) -> None:
+        if self.fail:
+            raise StoreUnavailable("the queue is down")
+        self.signalled.extend((tenant_id, reason, at) for tenant_id in tenant_ids)
+
+
+NOW = 1_795_150_800.0  # 2026-11-20T05:00:00Z, before the sample bodies' changes: none of them is late
+
+
 @pytest.fixture
 def queue() -> FakeQueue:
     return FakeQueue()
+
+
+@pytest.fixture
+def gaps() -> FakeGaps:
+    return FakeGaps()
 
 
 @pytest.fixture
@@ -77,9 +101,15 @@ def marks() -> FakeMarks:
 
 
 @pytest.fixture
-def receiver(queue: FakeQueue, marks: FakeMarks) -> QboWebhookReceiver:
+def receiver(queue: FakeQueue, marks: FakeMarks, gaps: FakeGaps) -> QboWebhookReceiver:
     return QboWebhookReceiver(
-        secrets=FakeSecrets(), realms=FakeRealms(), marks=marks, queue=queue, clock=lambda: 1_795_150_800.0
+        secrets=FakeSecrets(),
+        realms=FakeRealms(),
+        marks=marks,
+        queue=queue,
+        clock=lambda: NOW,
+        gaps=gaps,
+        late_after=timedelta(minutes=15),
     )
 
 
@@ -309,3 +339,128 @@ def test_given_a_signed_realm_holding_a_key_separator_when_received_then_it_is_a
 
     assert receipt.unknown_realm == 1
     assert queue.sent == []
+
+
+# --- gap signals: a refused body for a realm we serve, a late delivery ----------------------------------
+
+
+def test_given_a_bad_signature_naming_a_served_realm_when_received_then_401_and_its_tenant_gets_a_gap(
+    receiver: QboWebhookReceiver, queue: FakeQueue, gaps: FakeGaps
+) -> None:
+    body = legacy_body()
+    headers = {
+        "intuit-signature": expected_signature("a-rotated-token", body),
+        "content-type": "application/json",
+    }
+
+    with pytest.raises(SignatureInvalid):
+        receiver.receive(headers, body)
+
+    assert queue.sent == []  # the change itself is not trusted, so not queued
+    assert gaps.signalled == [("acme", GapReason.UNVERIFIED_WEBHOOK, datetime.fromtimestamp(NOW, UTC))]
+
+
+def test_given_a_bad_signature_naming_realms_no_tenant_owns_when_received_then_no_gap(
+    receiver: QboWebhookReceiver, gaps: FakeGaps
+) -> None:
+    for body in (legacy_body(realm="1234567890"), legacy_body(realm="9341#TENANT#acme"), b"{not json"):
+        with pytest.raises(SignatureInvalid):
+            receiver.receive({"intuit-signature": "forged"}, body)
+
+    assert gaps.signalled == []
+
+
+def test_given_no_signature_when_received_then_no_gap_is_signalled(
+    receiver: QboWebhookReceiver, gaps: FakeGaps
+) -> None:
+    with pytest.raises(SignatureMissing):
+        receiver.receive({"content-type": "application/json"}, legacy_body())
+
+    assert gaps.signalled == []
+
+
+def test_given_a_forged_body_naming_many_realms_when_refused_then_only_the_first_ten_are_looked_up(
+    queue: FakeQueue, marks: FakeMarks, gaps: FakeGaps
+) -> None:
+    looked_up: list[str] = []
+
+    class CountingRealms(FakeRealms):
+        def get_by_realm(self, realm_id: str) -> object | None:
+            looked_up.append(realm_id)
+            return super().get_by_realm(realm_id)
+
+    realms = [str(1000 + n) for n in range(50)] + [REALM]
+    document = [{"intuitaccountid": realm, "id": "x"} for realm in realms]
+    hook = QboWebhookReceiver(
+        secrets=FakeSecrets(), realms=CountingRealms(), marks=marks, queue=queue, gaps=gaps
+    )
+
+    with pytest.raises(SignatureInvalid):
+        hook.receive({"intuit-signature": "forged"}, json.dumps(document).encode())
+
+    assert looked_up == realms[:MAX_CLAIMED_REALMS]
+    assert gaps.signalled == []  # the served realm came after the bound
+
+
+def test_given_the_gap_cannot_be_sent_when_a_bad_signature_comes_then_the_reply_is_still_401(
+    receiver: QboWebhookReceiver, gaps: FakeGaps
+) -> None:
+    gaps.fail = True
+
+    with pytest.raises(SignatureInvalid) as raised:
+        receiver.receive({"intuit-signature": "forged"}, legacy_body())
+
+    assert raised.value.status == 401
+
+
+@pytest.mark.parametrize(
+    ("made_minutes_before", "late"), [(5, False), (15, False), (16, True), (6 * 60, True)]
+)
+def test_given_a_verified_change_when_it_arrives_long_after_qbo_made_it_then_its_tenant_gets_a_late_gap(
+    receiver: QboWebhookReceiver, queue: FakeQueue, gaps: FakeGaps, made_minutes_before: int, late: bool
+) -> None:
+    made = datetime.fromtimestamp(NOW, UTC) - timedelta(minutes=made_minutes_before)
+    body = cloud_events_body({"id": "a", "time": made.isoformat()}, {"id": "b", "time": made.isoformat()})
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert receipt.queued == 2  # the late changes themselves are applied as usual
+    assert receipt.late == (2 if late else 0)
+    expected = [("acme", GapReason.LATE_WEBHOOK, datetime.fromtimestamp(NOW, UTC))] if late else []
+    assert gaps.signalled == expected  # one gap per tenant, however many late changes
+
+
+def test_given_no_gap_collaborator_when_a_late_change_comes_then_a_gap_notice_goes_on_the_pull_queue(
+    queue: FakeQueue, marks: FakeMarks
+) -> None:
+    hook = QboWebhookReceiver(
+        secrets=FakeSecrets(), realms=FakeRealms(), marks=marks, queue=queue, clock=lambda: NOW
+    )
+    made = datetime.fromtimestamp(NOW, UTC) - timedelta(hours=2)
+    body = cloud_events_body({"time": made.isoformat()})
+
+    hook.receive(signed(body), body)
+
+    change, notice = queue.sent
+    assert gap_notice_of(change) is None
+    assert gap_notice_of(notice) == GapNotice(
+        tenant_id="acme", reason=GapReason.LATE_WEBHOOK, detected_at=datetime.fromtimestamp(NOW, UTC)
+    )
+
+
+def test_given_two_notices_for_one_tenant_when_sent_then_one_body_is_queued(queue: FakeQueue) -> None:
+    QueuedGapSignals(queue).signal(
+        ["acme", "acme"], GapReason.UNVERIFIED_WEBHOOK, datetime.fromtimestamp(NOW, UTC)
+    )
+
+    assert len(queue.sent) == 1
+
+
+def test_given_a_change_time_without_a_zone_when_received_then_it_is_queued_and_not_judged_late(
+    receiver: QboWebhookReceiver, queue: FakeQueue, gaps: FakeGaps
+) -> None:
+    body = cloud_events_body({"time": "2020-01-01T00:00:00"})
+
+    receipt = receiver.receive(signed(body), body)
+
+    assert (receipt.queued, receipt.late, gaps.signalled) == (1, 0, [])

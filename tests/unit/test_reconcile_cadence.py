@@ -33,7 +33,7 @@ class FakeSignals:
         self._update(tenant_id, requested_at=at)
 
     def mark_gap(self, tenant_id: str, reason: GapReason, at: datetime) -> None:
-        self._update(tenant_id, gap_at=at, gap_reason=reason)
+        self.by_tenant[tenant_id] = self.get(tenant_id).with_gap(reason, at)
 
     def source_ran(self, tenant_id: str, idle_runs: int, next_at: datetime | None) -> None:
         self._update(tenant_id, source_idle_runs=idle_runs, source_next_at=next_at)
@@ -212,3 +212,53 @@ def test_given_a_write_whose_echo_never_came_when_the_next_tick_checks_then_a_ga
 
     assert (due.due, due.reason) == (True, DueReason.GAP)
     assert world.signals.get(TENANT).gap_reason is GapReason.WEBHOOKS_QUIET
+
+
+def test_given_a_gap_soon_after_the_last_run_when_the_next_tick_comes_then_it_waits_for_the_gap_interval(
+    world: World,
+) -> None:
+    world.signals.mark_gap(TENANT, GapReason.UNVERIFIED_WEBHOOK, T0 + timedelta(minutes=10))
+    world.now = T0 + timedelta(minutes=15)
+
+    due = world.cadence.qbo_due(TENANT, T0, world.now)
+
+    assert (due.due, due.reason, due.next_due_at) == (False, DueReason.GAP_WAITING, T0 + timedelta(hours=1))
+    world.now = T0 + timedelta(hours=1)
+    assert world.qbo_due(T0) == (True, DueReason.GAP)
+
+
+def test_given_a_flood_of_gap_signals_for_a_day_when_every_tick_checks_then_one_early_cdc_an_hour_runs(
+    world: World,
+) -> None:
+    last_run, runs = T0, 0
+    for tick in range(1, 97):  # a day of 15-minute ticks, a gap signalled before each one
+        world.now = T0 + tick * timedelta(minutes=15)
+        world.signals.mark_gap(TENANT, GapReason.UNVERIFIED_WEBHOOK, world.now - timedelta(minutes=1))
+        due = world.cadence.qbo_due(TENANT, last_run, world.now)
+        if due.due:
+            runs, last_run = runs + 1, world.now
+
+    assert runs == 24  # not 96: the flood costs at most 24 CDC reads a day, one per gap_min_interval
+
+
+def test_given_a_dead_lettered_pull_soon_after_the_last_run_when_the_next_tick_comes_then_it_is_not_spaced(
+    world: World,
+) -> None:
+    world.signals.mark_gap(TENANT, GapReason.PULL_DEAD_LETTER, T0 + timedelta(minutes=10))
+    world.now = T0 + timedelta(minutes=15)
+
+    assert world.qbo_due(T0) == (True, DueReason.GAP)  # qbosync's own signal: no flood to bound
+
+
+def test_given_a_dead_lettered_pull_and_a_flood_of_refused_webhooks_when_the_next_tick_comes_then_it_runs(
+    world: World,
+) -> None:
+    world.signals.mark_gap(TENANT, GapReason.PULL_DEAD_LETTER, T0 + timedelta(minutes=5))
+    world.signals.mark_gap(TENANT, GapReason.UNVERIFIED_WEBHOOK, T0 + timedelta(minutes=10))
+    world.now = T0 + timedelta(minutes=15)
+
+    assert world.qbo_due(T0) == (True, DueReason.GAP)  # the flood does not delay qbosync's own gap
+    assert world.signals.get(TENANT).latest_gap() == (
+        T0 + timedelta(minutes=10),
+        GapReason.UNVERIFIED_WEBHOOK,
+    )

@@ -48,6 +48,9 @@ class Metric(StrEnum):
     """A delivery of scheduled work whose (job, tenant, slot) had already been claimed: nothing done."""
     RECONCILE_OVERDUE = "ReconcileOverdueTenants"
     """Connected tenants not reconciled within two intervals, counted at every reconcile dispatch."""
+    RECONCILE_GAPS = "ReconcileGapsSignalled"
+    """A suspected missed QBO change that makes a tenant's backstop CDC run early; dimension ``reason``
+    (``store.reconcile_signals.GapReason``)."""
 
 
 def count(metric: Metric, value: int = 1) -> None:
@@ -84,3 +87,11 @@ def count_warnings(flow: Flow, warning_codes: Iterable[str]) -> None:
         ) as metric:
             metric.add_dimension(name="flow", value=flow)
             metric.add_dimension(name="warning_code", value=code)
+
+
+def count_gap(reason: str) -> None:
+    """Count one gap signal by its reason (the tenant goes in the log line next to it)."""
+    with single_metric(
+        name=Metric.RECONCILE_GAPS.value, unit=MetricUnit.Count, value=1, namespace=METRICS_NAMESPACE
+    ) as metric:
+        metric.add_dimension(name="reason", value=reason)

@@ -442,6 +442,22 @@ class ReadBudgetSettings(EnvironmentSettings):
         description="QBO reference lists (accounts, items, tax codes, ...) are read again after this;"
         " refresh=true on the reference route reads them now",
     )
+    reconcile_gap_min_interval_seconds: int = Field(
+        3_600,
+        ge=900,
+        le=86_400,
+        alias="QBOSYNC_RECONCILE_GAP_MIN_INTERVAL_SECONDS",
+        description="a detected gap runs a tenant's backstop CDC at the next tick, but at most once this"
+        " long after its previous run, so a flood of gap signals costs bounded reads",
+    )
+    webhook_late_seconds: int = Field(
+        900,
+        ge=360,
+        le=86_400,
+        alias="QBOSYNC_WEBHOOK_LATE_SECONDS",
+        description="a QBO webhook announcing a change made longer ago than this is late: Intuit was"
+        " retrying a failed delivery, so the tenant's backstop CDC runs early",
+    )
 
     @model_validator(mode="after")
     def _reserve_leaves_room(self) -> Self:
@@ -459,6 +475,14 @@ class ReadBudgetSettings(EnvironmentSettings):
     @property
     def source_reconcile_max_backoff(self) -> timedelta:
         return timedelta(seconds=self.source_reconcile_max_backoff_seconds)
+
+    @property
+    def reconcile_gap_min_interval(self) -> timedelta:
+        return timedelta(seconds=self.reconcile_gap_min_interval_seconds)
+
+    @property
+    def webhook_late_after(self) -> timedelta:
+        return timedelta(seconds=self.webhook_late_seconds)
 
 
 @lru_cache(maxsize=1)

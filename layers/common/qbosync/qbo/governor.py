@@ -16,6 +16,15 @@ locally; it reads the shared penalty when it takes a lease, not before every req
 count still never exceeds the limit (an unspent lease is simply lost when its window ends), a 429 stops
 the process that saw it at once and every other process before its next lease, i.e. within
 ``lease_requests`` requests. Batch calls are always counted in the shared record, with their own cap.
+
+Slots can be kept too (``keep_slots``): after a request the process keeps its slot instead of deleting
+it, and its next request for the realm reuses it with no store call; the process gives every kept slot
+back at the end of its invocation (``release_kept``, registered by ``sync.wiring``). The guarantee holds:
+a kept slot serves one request of the process at a time (a second concurrent request takes a slot of
+its own), its lease is taken for two ``lease_seconds`` and renewed (one conditional write, refused if
+the lease lapsed and another holder took it) before any request that would start with less than one
+``lease_seconds`` left, so every request runs inside an unexpired lease of at least ``lease_seconds``,
+as with a slot per request. A process that dies keeps its slot at most two ``lease_seconds``.
 """
 
 from __future__ import annotations
@@ -81,6 +90,16 @@ class _SlotLease:
 class _WindowCount:
     requests: int = 0
     batches: int = 0
+
+
+@dataclass
+class _KeptSlot:
+    """A slot this process keeps between requests: whose lease, until when, and whether a request runs."""
+
+    slot: int
+    holder: str
+    lease_until: float
+    in_use: bool = True
 
 
 @dataclass
@@ -172,8 +191,11 @@ class RealmGovernor:
         default_penalty_seconds: float = 10.0,
         slot_backoff_seconds: float = 0.05,
         rng: random.Random | None = None,
+        keep_slots: bool = False,
     ) -> None:
         self._store = store
+        self._keep_slots = keep_slots
+        self._kept: dict[str, list[_KeptSlot]] = {}
         self._limits = limits
         self._clock = clock
         self._sleep = sleep
@@ -200,6 +222,8 @@ class RealmGovernor:
         deadline = self._clock() + (self._max_wait_seconds if max_wait is None else max_wait)
         counted = False
         slot_waits = 0
+        slot = -1
+        kept: _KeptSlot | None = None
         while True:
             now = self._clock()
             known_penalty = self._local(realm_id).penalty_until
@@ -213,17 +237,65 @@ class RealmGovernor:
                     self._wait(realm_id, seconds + self._jitter(), deadline, reason=reason)
                     continue
                 counted = True
-            slot = self._try_lease_slot(realm_id, holder, now)
-            if slot is None:
+            kept = self._reuse_kept(realm_id, now) if self._keep_slots else None
+            if kept is not None:
+                break
+            lease = self._kept_lease_seconds() if self._keep_slots else self._limits.lease_seconds
+            leased = self._try_lease_slot(realm_id, holder, now, lease)
+            if leased is None:
                 slot_waits += 1
                 backoff = self._slot_backoff_seconds * min(2 ** (slot_waits - 1), 20)
                 self._wait(realm_id, backoff + self._jitter(backoff), deadline, reason="no_slot")
                 continue
+            slot = leased
+            if self._keep_slots:
+                kept = _KeptSlot(slot, holder, now + lease)
+                with self._budgets_lock:
+                    self._kept.setdefault(realm_id, []).append(kept)
             break
         try:
             yield
         finally:
-            self._store.release_slot(realm_id, slot, holder)
+            if kept is None:
+                self._store.release_slot(realm_id, slot, holder)
+            else:
+                with self._budgets_lock:
+                    kept.in_use = False
+
+    def release_kept(self) -> None:
+        """Give back every slot this process keeps and no request is using (the end of an invocation)."""
+        with self._budgets_lock:
+            idle = [(realm, kept) for realm, slots in self._kept.items() for kept in slots if not kept.in_use]
+            for realm, kept in idle:
+                self._kept[realm].remove(kept)
+        for realm, kept in idle:
+            self._store.release_slot(realm, kept.slot, kept.holder)
+
+    def kept_slots(self, realm_id: str) -> int:
+        """How many slots of the realm this process keeps (for tests and diagnostics)."""
+        with self._budgets_lock:
+            return len(self._kept.get(realm_id, []))
+
+    def _kept_lease_seconds(self) -> float:
+        return 2 * self._limits.lease_seconds
+
+    def _reuse_kept(self, realm_id: str, now: float) -> _KeptSlot | None:
+        """An idle kept slot of the realm, marked in use, with at least ``lease_seconds`` of lease left
+        (renewed if needed); None when there is none (a lapsed one taken by another holder is dropped)."""
+        with self._budgets_lock:
+            kept = next((k for k in self._kept.get(realm_id, []) if not k.in_use), None)
+            if kept is None:
+                return None
+            kept.in_use = True
+        if kept.lease_until - now >= self._limits.lease_seconds:
+            return kept
+        lease = self._kept_lease_seconds()
+        if self._store.try_acquire_slot(realm_id, kept.slot, kept.holder, now, lease):
+            kept.lease_until = now + lease
+            return kept
+        with self._budgets_lock:
+            self._kept[realm_id].remove(kept)
+        return None
 
     def throttled(self, realm_id: str, retry_after: float | None) -> None:
         """Record a 429 for the realm: every caller of it waits until the penalty has passed."""
@@ -279,13 +351,13 @@ class RealmGovernor:
             return None
         return "window_full", (window + 1) * limits.window_seconds - now
 
-    def _try_lease_slot(self, realm_id: str, holder: str, now: float) -> int | None:
+    def _try_lease_slot(self, realm_id: str, holder: str, now: float, lease_seconds: float) -> int | None:
         slots = self._limits.max_concurrent
         # Starting at a random slot keeps concurrent callers from all fighting over slot 0.
         offset = self._rng.randrange(slots)
         for step in range(slots):
             slot = (offset + step) % slots
-            if self._store.try_acquire_slot(realm_id, slot, holder, now, self._limits.lease_seconds):
+            if self._store.try_acquire_slot(realm_id, slot, holder, now, lease_seconds):
                 return slot
         return None
 

@@ -8,25 +8,22 @@ the tenant, so a ciphertext copied into another tenant's item does not open. Not
 in the item: only when it was written.
 
 Item: ``TENANT#{t}`` / ``SOURCE_CREDENTIALS``: ``sealed`` (base64 KMS ciphertext of the JSON
-credentials), ``written_at``. The same KMS handling as the token copy (``token_backup``).
+credentials), ``written_at``. Sealed as the token copy is (``store.sealing``).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from qbosync.clock import utc_now
 from qbosync.settings import get_settings
-from qbosync.store.aws import bounded_kms_client
+from qbosync.store.sealing import TenantSealer
 from qbosync.store.table import MainTable, tenant_pk
-from qbosync.store.token_backup import kms_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -55,9 +52,13 @@ class SourceCredentialsStore:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._table = table
-        self._kms = kms
-        self._key_id = key_id
         self._clock = clock
+        self._sealer = TenantSealer(
+            _PURPOSE,
+            "the source credentials",
+            lambda: key_id or get_settings().source_credentials_key,
+            kms,
+        )
 
     @property
     def _main_table(self) -> MainTable:
@@ -65,32 +66,10 @@ class SourceCredentialsStore:
             self._table = MainTable()
         return self._table
 
-    @property
-    def _kms_client(self) -> KMSClient:
-        if self._kms is None:
-            self._kms = bounded_kms_client()
-        return self._kms
-
-    @property
-    def _key(self) -> str:
-        return self._key_id or get_settings().source_credentials_key
-
-    @staticmethod
-    def _context(tenant_id: str) -> dict[str, str]:
-        return {"tenant_id": tenant_id, "purpose": _PURPOSE}
-
     def put(self, tenant_id: str, credentials: dict[str, Any]) -> None:
         """Seal ``credentials`` for this tenant and store them (replacing what was there)."""
-        try:
-            response = self._kms_client.encrypt(
-                KeyId=self._key,
-                Plaintext=json.dumps(credentials).encode(),
-                EncryptionContext=self._context(tenant_id),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise kms_failure("seal the source credentials", exc) from None
         sealed = SealedSourceCredentials(
-            sealed=base64.b64encode(response["CiphertextBlob"]).decode(), written_at=self._clock()
+            sealed=self._sealer.seal(tenant_id, json.dumps(credentials)), written_at=self._clock()
         )
         self._main_table.put(
             {
@@ -108,13 +87,7 @@ class SourceCredentialsStore:
         if item is None:
             return None
         stored = SealedSourceCredentials.model_validate(item)
-        try:
-            response = self._kms_client.decrypt(
-                CiphertextBlob=base64.b64decode(stored.sealed), EncryptionContext=self._context(tenant_id)
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise kms_failure("open the source credentials", exc) from None
-        opened: dict[str, Any] = json.loads(response["Plaintext"])
+        opened: dict[str, Any] = json.loads(self._sealer.open(tenant_id, stored.sealed))
         return opened
 
     def exists(self, tenant_id: str) -> bool:

@@ -18,15 +18,13 @@ Item: ``TENANT#{t}`` / ``TOKEN_BACKUP``: ``version``, ``realm_id``, ``sealed`` (
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from qbosync.settings import get_settings
-from qbosync.store.aws import bounded_kms_client
+from qbosync.store.sealing import SealingUnavailable, TenantSealer
 from qbosync.store.table import Condition, ConditionFailed, MainTable, tenant_pk
 
 if TYPE_CHECKING:
@@ -35,40 +33,7 @@ if TYPE_CHECKING:
 TOKEN_BACKUP_SK = "TOKEN_BACKUP"  # noqa: S105 - a sort key, not a secret
 _PURPOSE = "qbo-tokens"
 
-
-class SealingUnavailable(Exception):
-    """KMS could not seal or open the copy; ``transient`` when a retry may succeed (throttled, down)."""
-
-    def __init__(self, message: str, *, transient: bool) -> None:
-        super().__init__(message)
-        self.transient = transient
-
-
-_PERMANENT_KMS_CODES = frozenset(
-    {
-        "NotFoundException",
-        "DisabledException",
-        "AccessDeniedException",
-        "InvalidCiphertextException",
-        "IncorrectKeyException",
-        "KMSInvalidStateException",
-        "InvalidKeyUsageException",
-        "ValidationException",
-    }
-)
-
-
-def kms_failure(action: str, exc: ClientError | BotoCoreError) -> SealingUnavailable:
-    """``SealingUnavailable`` for a KMS error, transient unless KMS refused for good."""
-    code = str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
-    return SealingUnavailable(
-        f"KMS could not {action} ({code or type(exc).__name__})",
-        transient=code not in _PERMANENT_KMS_CODES,
-    )
-
-
-def _unavailable(action: str, exc: ClientError | BotoCoreError) -> SealingUnavailable:
-    return kms_failure(f"{action} the token copy", exc)
+__all__ = ["SealingUnavailable", "TokenBackup", "TokenBackupStore", "VersionFenced"]
 
 
 class VersionFenced(Exception):
@@ -96,44 +61,17 @@ class TokenBackupStore:
         key_id: str | None = None,
     ) -> None:
         self._table = table
-        self._kms = kms
-        self._key_id = key_id
-
-    @property
-    def _kms_client(self) -> KMSClient:
-        if self._kms is None:
-            self._kms = bounded_kms_client()
-        return self._kms
-
-    @property
-    def _key(self) -> str:
-        return self._key_id or get_settings().token_backup_key
-
-    @staticmethod
-    def _context(tenant_id: str) -> dict[str, str]:
-        return {"tenant_id": tenant_id, "purpose": _PURPOSE}
+        self._sealer = TenantSealer(
+            _PURPOSE, "the token copy", lambda: key_id or get_settings().token_backup_key, kms
+        )
 
     def seal(self, tenant_id: str, plaintext: str) -> str:
         """KMS ciphertext of ``plaintext`` (base64), bound to the tenant by the encryption context."""
-        try:
-            response = self._kms_client.encrypt(
-                KeyId=self._key,
-                Plaintext=plaintext.encode(),
-                EncryptionContext=self._context(tenant_id),
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("seal", exc) from None
-        return base64.b64encode(response["CiphertextBlob"]).decode()
+        return self._sealer.seal(tenant_id, plaintext)
 
     def open(self, tenant_id: str, sealed: str) -> str:
         """The plaintext of a sealed copy; ``SealingUnavailable`` when KMS refuses or fails."""
-        try:
-            response = self._kms_client.decrypt(
-                CiphertextBlob=base64.b64decode(sealed), EncryptionContext=self._context(tenant_id)
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _unavailable("open", exc) from None
-        return response["Plaintext"].decode()
+        return self._sealer.open(tenant_id, sealed)
 
     def get(self, tenant_id: str) -> TokenBackup | None:
         item = self._table.get(tenant_pk(tenant_id), TOKEN_BACKUP_SK)

@@ -4,11 +4,23 @@ The QBO direction (one CDC read per run) is due when
 - it never ran (``first_run``);
 - an admin asked for it after the last run (``on_demand``);
 - a gap was detected after the last run (``gap``: a missed webhook is suspected), so it runs at the next
-  scheduled tick, at most one schedule interval (15 min) after detection. Gaps: a pull message dead-lettered
-  (the pull worker records it), or webhooks gone quiet on an active tenant: qbosync wrote to QBO (a push
-  event done) more than ``QUIET_GRACE`` ago, after the last backstop, and no QBO change has been pulled since,
-  although every write of qbosync's comes back as a webhook (its echo). Checked here, from the tenant's
-  newest events (one index query, no Intuit read);
+  scheduled tick, at most one schedule interval (15 min) after detection. A gap a webhook raised (the last
+  two below: anyone can post a bad signature, and Intuit's catch-up after an outage makes every POST late)
+  waits until ``gap_min_interval`` (default 1 h) has passed since the previous run (``gap_waiting`` until
+  then): a flood of them costs at most one CDC read per tenant per that interval, and, kept in their own
+  signal (``webhook_gap_at``), never delays a gap of qbosync's own. Gaps (``GapReason``):
+  - ``pull_dead_letter``: a pull message failed on its last receive (the pull worker records it);
+  - ``webhooks_quiet``: qbosync wrote to QBO (a push event done) more than ``QUIET_GRACE`` ago, after the
+    last backstop, and no QBO change has been pulled since, although every write of qbosync's comes back as
+    a webhook (its echo). Checked here, from the tenant's newest events (one index query, no Intuit read);
+  - ``unverified_webhook``: a QBO webhook whose signature does not verify names a realm a tenant owns. It is
+    still refused (401); only the realm ids are read from its body, nothing else of it is trusted;
+  - ``late_webhook``: a verified webhook announces a change made more than ``QBOSYNC_WEBHOOK_LATE_SECONDS``
+    (default 15 min) before it arrived. Intuit aggregates for up to 5 minutes and retries a failed delivery
+    at 10, 20 and 30 s and 5 min, so a change this late means deliveries were failing; Intuit drops some
+    after its retries, so other changes of that outage may never come.
+  The receiver (``sync/pull/receiver.py``) detects the last two and puts a ``GapNotice`` on the pull queue;
+  the pull worker records it;
 - the backstop interval passed since the last run (``interval``, default 24 h), times the low-budget
   factor while the app's read budget is low.
 A due run is held back (``budget_stopped``) while the read budget refuses reconciliation reads; its
@@ -28,6 +40,8 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from qbosync.metrics import count_gap
+from qbosync.observability import logger
 from qbosync.qbo.read_budget import BudgetLevel, ReadBudget, ReadPurpose
 from qbosync.store.events import EventStatus, SyncEvent
 from qbosync.store.reconcile_signals import GapReason, ReconcileSignals
@@ -45,6 +59,7 @@ class DueReason(StrEnum):
     FIRST_RUN = "first_run"
     ON_DEMAND = "on_demand"
     GAP = "gap"
+    GAP_WAITING = "gap_waiting"
     INTERVAL = "interval"
     NOT_DUE = "not_due"
     BUDGET_STOPPED = "budget_stopped"
@@ -105,6 +120,7 @@ class ReconcileCadence:
     source_max_backoff: timedelta
     source_base_interval: timedelta = SCHEDULE_INTERVAL
     events: RecentEvents | None = None
+    gap_min_interval: timedelta = timedelta(hours=1)
 
     def detect_gaps(
         self, tenant_id: str, last_run: datetime | None, now: datetime, signals: ReconcileSignals
@@ -118,7 +134,9 @@ class ReconcileCadence:
         if not webhooks_quiet(recent, last_run, now):
             return signals
         self.signals.mark_gap(tenant_id, GapReason.WEBHOOKS_QUIET, now)
-        return signals.model_copy(update={"gap_at": now, "gap_reason": GapReason.WEBHOOKS_QUIET})
+        count_gap(GapReason.WEBHOOKS_QUIET.value)
+        logger.info("reconcile gap signalled", extra={"tenant_id": tenant_id, "reason": "webhooks_quiet"})
+        return signals.with_gap(GapReason.WEBHOOKS_QUIET, now)
 
     def backstop(self) -> timedelta:
         """The backstop interval at the budget's current level."""
@@ -139,6 +157,13 @@ class ReconcileCadence:
         elif signals.requested_at is not None and signals.requested_at > last_run:
             reason = DueReason.ON_DEMAND
         elif signals.gap_at is not None and signals.gap_at > last_run:
+            reason = DueReason.GAP
+        elif signals.webhook_gap_at is not None and signals.webhook_gap_at > last_run:
+            if now - last_run < self.gap_min_interval:
+                # A run is due, but one ran too recently: the bound on a flood of webhook-borne gaps.
+                return Due(
+                    due=False, reason=DueReason.GAP_WAITING, next_due_at=last_run + self.gap_min_interval
+                )
             reason = DueReason.GAP
         elif now - last_run >= interval:
             reason = DueReason.INTERVAL

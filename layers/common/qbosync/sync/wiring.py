@@ -151,9 +151,16 @@ class _CountedRefresher:
 
 @_cached
 def realm_governor() -> RealmGovernor:
-    """The per-realm rate governor, shared through DynamoDB by every container."""
+    """The per-realm rate governor, shared through DynamoDB by every container. The container keeps its
+    concurrency slots between QBO calls and gives them back at the end of each invocation."""
+    from qbosync.invocation import at_invocation_end
+
     limits = get_qbo_limits()
-    return _CountedGovernor(DynamoGovernorStore(window_seconds=limits.window_seconds), limits)
+    governor = _CountedGovernor(
+        DynamoGovernorStore(window_seconds=limits.window_seconds), limits, keep_slots=True
+    )
+    at_invocation_end("governor-slots", governor.release_kept)
+    return governor
 
 
 def token_vault(tenant_id: str) -> TokenVault:
@@ -380,6 +387,7 @@ def reconcile_cadence() -> ReconcileCadence:
         low_budget_factor=settings.reconcile_low_budget_factor,
         source_max_backoff=settings.source_reconcile_max_backoff,
         events=EventRepository(),
+        gap_min_interval=settings.reconcile_gap_min_interval,
     )
 
 

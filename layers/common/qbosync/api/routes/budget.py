@@ -19,6 +19,7 @@ from qbosync.api.auth import admin_principal, jwt_claims, require_tenant
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import error_responses
 from qbosync.qbo.read_budget import ReadBudgetStatus, TenantReadBudget
+from qbosync.store.reconcile_signals import GapReason
 from qbosync.sync.backstop import DueReason
 from qbosync.sync.reconcile import QBO_CHECKPOINT, SOURCE_CHECKPOINT
 from qbosync.sync.reference import require_connected
@@ -38,7 +39,9 @@ class ReconcileCadenceView(BaseModel):
     source_next_due_at: datetime | None
     requested_at: datetime | None
     gap_at: datetime | None
-    gap_reason: str | None
+    gap_reason: GapReason | None
+    webhook_gap_at: datetime | None
+    webhook_gap_reason: GapReason | None
     deferred_at: datetime | None
     deferred_reason: str | None
 
@@ -135,7 +138,9 @@ def _cadence_view(deps: ApiDependencies, tenant_id: str) -> ReconcileCadenceView
         source_next_due_at=source.next_due_at,
         requested_at=signals.requested_at,
         gap_at=signals.gap_at,
-        gap_reason=signals.gap_reason.value if signals.gap_reason else None,
+        gap_reason=signals.gap_reason,
+        webhook_gap_at=signals.webhook_gap_at,
+        webhook_gap_reason=signals.webhook_gap_reason,
         deferred_at=signals.deferred_at,
         deferred_reason=signals.deferred_reason,
     )

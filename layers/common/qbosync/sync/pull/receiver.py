@@ -11,6 +11,12 @@ marked, so a request the Lambda timeout cuts off leaves nothing that would swall
 Store calls are batched (one read per 100 changes, one SQS call per 10, one mark write per 25), so
 Intuit's largest batches are answered well inside its 3 seconds. Neither the verifier token nor the
 signature is ever logged.
+
+Two gap signals start here (``sync/backstop.py`` has the rules): a body whose signature does not verify is
+still refused with its 401, but the realms it names (digits only, at most ten; nothing else of it is
+read) that a tenant owns get an ``unverified_webhook`` gap; a verified change announced later than
+``QBOSYNC_WEBHOOK_LATE_SECONDS`` after QBO made it gives its tenant a ``late_webhook`` gap. A gap that
+cannot be sent is logged, never turned into an error: the reply stays what it would have been.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, SecretStr
 
-from qbosync.errors import BadRequest, Unauthorized
+from qbosync.errors import BadRequest, QbosyncError, Unauthorized
 from qbosync.observability import logger
+from qbosync.store.reconcile_signals import GapReason
 from qbosync.store.table import StoreUnavailable
+from qbosync.sync.pull.gaps import GapSignals, QueuedGapSignals, claimed_realms, is_late
 from qbosync.sync.pull.notifications import parse_notifications
 from qbosync.sync.records.messages import EntityChange, PullMessage
 
@@ -76,6 +84,7 @@ class WebhookReceipt(BaseModel):
     duplicates: int = 0
     unknown_realm: int = 0
     ignored: int = 0
+    late: int = 0
 
 
 def _default_secrets() -> WebhookVerifierSecret:
@@ -103,6 +112,12 @@ def _default_queue() -> BatchQueue:
     return PullQueue()
 
 
+def _default_late_after() -> timedelta:
+    from qbosync.settings import get_read_budget_settings
+
+    return get_read_budget_settings().webhook_late_after
+
+
 def expected_signature(verifier_token: str, body: bytes) -> str:
     """Intuit's ``intuit-signature``: base64(HMAC-SHA256(verifier token, raw body))."""
     return base64.b64encode(hmac.new(verifier_token.encode(), body, hashlib.sha256).digest()).decode()
@@ -118,11 +133,18 @@ class QboWebhookReceiver:
     marks: ChangeMarks = field(default_factory=_default_marks)
     queue: BatchQueue = field(default_factory=_default_queue)
     clock: Callable[[], float] = time.time
+    # Where gap notices go: by default the pull queue above, as notices the pull worker records.
+    gaps: GapSignals | None = None
+    late_after: timedelta = field(default_factory=_default_late_after)
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> WebhookReceipt:
         """Queue the notification's changes; a ``QbosyncError`` (4xx) when the POST is refused."""
         lowered = {name.lower(): value for name, value in headers.items()}
-        self._verify(lowered.get(SIGNATURE_HEADER), body)
+        try:
+            self._verify(lowered.get(SIGNATURE_HEADER), body)
+        except SignatureInvalid:
+            self._signal_unverified(body)
+            raise
         try:
             document = json.loads(body)
         except ValueError:
@@ -143,6 +165,7 @@ class QboWebhookReceiver:
         received_at = datetime.fromtimestamp(now, UTC)
         tenants: dict[str, str | None] = {}
         routed: dict[str, tuple[str, EntityChange]] = {}
+        late_tenants: dict[str, None] = {}
         for change in changes:
             if change.entity not in PULLED_ENTITIES or change.operation == "Emailed":
                 receipt.ignored += 1
@@ -155,6 +178,9 @@ class QboWebhookReceiver:
                 receipt.duplicates += 1
                 continue
             routed[change.dedupe_key] = (tenant_id, change)
+            if is_late(change, received_at, self.late_after):
+                receipt.late += 1
+                late_tenants.setdefault(tenant_id, None)
         # Enqueue first, mark after: a request cut off in between leaves no mark, so Intuit's resend
         # is queued again (a change applied twice is safe: the pull worker re-reads and checks links).
         seen = self.marks.already_queued(list(routed), now) if routed else set()
@@ -170,8 +196,33 @@ class QboWebhookReceiver:
             self.queue.send_all(bodies)
             self._mark(fresh, now)
         receipt.queued = len(bodies)
+        if late_tenants:
+            self._signal(list(late_tenants), GapReason.LATE_WEBHOOK, received_at)
         logger.info("qbo webhook queued", extra=receipt.model_dump())
         return receipt
+
+    def _signal_unverified(self, body: bytes) -> None:
+        """The realms a refused body names that a tenant owns: each tenant gets a gap."""
+        try:
+            tenants: dict[str, str | None] = {}
+            owners = [self._tenant_of(realm, tenants) for realm in claimed_realms(body)]
+        except QbosyncError:
+            logger.warning("qbo webhook refused; its realms could not be looked up")
+            return
+        served = [tenant for tenant in owners if tenant is not None]
+        logger.warning("qbo webhook signature invalid", extra={"tenants_signalled": len(served)})
+        if served:
+            self._signal(served, GapReason.UNVERIFIED_WEBHOOK, datetime.fromtimestamp(self.clock(), UTC))
+
+    def _signal(self, tenant_ids: list[str], reason: GapReason, at: datetime) -> None:
+        gaps = self.gaps or QueuedGapSignals(self.queue)
+        try:
+            gaps.signal(tenant_ids, reason, at)
+        except QbosyncError:
+            logger.warning("qbo webhook gap not signalled", extra={"reason": reason.value})
+            return
+        for tenant_id in tenant_ids:
+            logger.info("reconcile gap signalled", extra={"tenant_id": tenant_id, "reason": reason.value})
 
     def _tenant_of(self, realm_id: str, tenants: dict[str, str | None]) -> str | None:
         """The tenant owning ``realm_id``, looked up once per request (``tenants`` remembers)."""

@@ -5,6 +5,7 @@ reported as a batch item failure, so SQS redelivers it (and after five receives 
 every other outcome, failed ones included, is recorded as a sync event and the message is consumed.
 A message failing on its last receive is about to be dead-lettered: its change is then recorded as a gap,
 so the tenant's backstop CDC runs at the next scheduled reconciliation instead of a day later.
+A gap notice the webhook receiver queued (``sync/pull/gaps.py``) is recorded the same way, and consumed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from qbosync.clock import utc_now
+from qbosync.metrics import count_gap
 from qbosync.observability import logger
 from qbosync.store.reconcile_signals import GapReason
+from qbosync.sync.pull.gaps import gap_notice_of
 from qbosync.sync.pull.service import PullService
 from qbosync.sync.records.messages import PullMessage
 
@@ -43,6 +46,12 @@ def process_pull_batch(
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def handle(record: SQSRecord) -> None:
+        notice = gap_notice_of(record.body)
+        if notice is not None:
+            if gaps is not None:
+                gaps.mark_gap(notice.tenant_id, notice.reason, notice.detected_at)
+                count_gap(notice.reason.value)
+            return
         message = PullMessage.model_validate_json(record.body)
         logger.append_keys(tenant_id=message.tenant_id)
         try:
@@ -51,6 +60,7 @@ def process_pull_batch(
             if gaps is not None and int(record.attributes.approximate_receive_count) >= max_receives:
                 logger.warning("pull message dead-lettered; the backstop reconciliation is due")
                 gaps.mark_gap(message.tenant_id, GapReason.PULL_DEAD_LETTER, utc_now())
+                count_gap(GapReason.PULL_DEAD_LETTER.value)
             raise
 
     response = process_partial_response(
