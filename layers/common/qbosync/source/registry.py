@@ -13,11 +13,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from qbosync.errors import Conflict
-from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
+from qbosync.source.config import (
+    SourceAdapterCredentials,
+    SourceAdapterKind,
+    TenantSourceConfig,
+    missing_options,
+)
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.source.port import SourcePort
 
 if TYPE_CHECKING:
+    from qbosync.source.revio.client import RevioClient
     from qbosync.source.revio.versions import VersionStore
 
 
@@ -56,24 +62,30 @@ def http_contract_adapter(connection: SourceConnection) -> SourcePort:
 
 
 def revio_adapter(connection: SourceConnection) -> SourcePort:
-    """``RevioAdapter`` for a Rev.io billing client; needs ``username``, ``password`` and
-    ``subscription_key`` secrets and the ``client_code`` option. Versions are kept in the connection's
-    ``version_store`` (DynamoDB: ``qbosync.store.source_versions``), else in this process."""
+    """``RevioAdapter`` for a Rev.io billing client (``revio_client`` says what it needs). Versions are
+    kept in the connection's ``version_store`` (DynamoDB: ``qbosync.store.source_versions``), else in
+    this process."""
     from qbosync.source.revio.adapter import RevioAdapter
-    from qbosync.source.revio.client import RevioClient, RevioCredentials
     from qbosync.source.revio.versions import VersionLedger, shared_version_store
 
+    return RevioAdapter(
+        connection.tenant_id,
+        revio_client(connection),
+        versions=VersionLedger(
+            connection.version_store or shared_version_store(connection.tenant_id), _utc_now
+        ),
+    )
+
+
+def revio_client(connection: SourceConnection) -> RevioClient:
+    """The Rev.io API client of one tenant; needs ``username``, ``password`` and ``subscription_key``
+    secrets and the ``client_code`` option (``SourceAdapterMisconfigured`` naming each one missing)."""
+    from qbosync.source.revio.client import RevioClient, RevioCredentials
+
     secrets = connection.credentials
-    missing = [
-        name
-        for name, value in (
-            ("username", secrets.username),
-            ("password", secrets.password),
-            ("subscription_key", secrets.subscription_key),
-            ("client_code", connection.options.get("client_code")),
-        )
-        if not value
-    ]
+    missing = secrets.missing_for(SourceAdapterKind.REVIO) + missing_options(
+        TenantSourceConfig(adapter=SourceAdapterKind.REVIO, options=dict(connection.options))
+    )
     if missing or secrets.username is None or secrets.password is None or secrets.subscription_key is None:
         raise SourceAdapterMisconfigured(
             f"tenant {connection.tenant_id!r}: the revio adapter needs {', '.join(missing)}",
@@ -85,13 +97,7 @@ def revio_adapter(connection: SourceConnection) -> SourcePort:
         password=secrets.password.get_secret_value(),
         subscription_key=secrets.subscription_key.get_secret_value(),
     )
-    return RevioAdapter(
-        connection.tenant_id,
-        RevioClient(credentials, base_url=connection.base_url),
-        versions=VersionLedger(
-            connection.version_store or shared_version_store(connection.tenant_id), _utc_now
-        ),
-    )
+    return RevioClient(credentials, base_url=connection.base_url)
 
 
 def _utc_now() -> datetime:
