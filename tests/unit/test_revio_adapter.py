@@ -445,6 +445,66 @@ def test_given_a_qbo_payment_recorded_twice_when_voided_twice_then_one_payment_a
     assert http.get("/_emulator/stats").json()["requests"]["POST /v1/Payments/{id}/void"] == 1
 
 
+def test_given_a_payment_above_the_bills_amount_due_when_recorded_then_422_and_nothing_reaches_rev_io(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, http = emulator
+    invoice = next(i for i in adapter.list_invoices(limit=50).items if i.status == "open")
+    other = next(c for c in adapter.list_customers(limit=50).items if c.id != invoice.customer_id)
+    too_much = NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=NOW.date(),
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[
+            NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total),
+            NewAppliedAmount(invoice_id=invoice.id, amount=Decimal("0.01")),
+        ],
+    )
+    not_theirs = too_much.model_copy(
+        update={
+            "customer_id": other.id,
+            "applied_to": [NewAppliedAmount(invoice_id=invoice.id, amount=Decimal(1))],
+        }
+    )
+
+    with pytest.raises(SourceRejected) as above:
+        adapter.create_payment(too_much, "realm-1:payment:over")
+    with pytest.raises(SourceRejected) as foreign:
+        adapter.create_payment(not_theirs, "realm-1:payment:foreign")
+
+    assert (above.value.source_status, above.value.source_code) == (422, "validation_failed")
+    assert [(d["loc"], d["type"]) for d in above.value.details] == [
+        ("applied_to.1.amount", "exceeds_open_amount")
+    ]
+    assert [(d["loc"], d["type"]) for d in foreign.value.details] == [
+        ("applied_to.0.invoice_id", "invoice_of_another_customer")
+    ]
+    assert http.get("/_emulator/stats").json()["requests"].get("POST /v1/Payments", 0) == 0
+
+
+def test_given_a_bill_paid_in_full_when_another_payment_is_recorded_against_it_then_it_is_refused(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, _http = emulator
+    invoice = next(i for i in adapter.list_invoices(limit=50).items if i.status == "open")
+    payment = NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=NOW.date(),
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total)],
+    )
+    first = adapter.create_payment(payment, "realm-1:payment:first")
+
+    with pytest.raises(SourceRejected) as refused:
+        adapter.create_payment(payment, "realm-1:payment:second")
+
+    assert [d["type"] for d in refused.value.details] == ["exceeds_open_amount"]
+    # A replay of the first key is answered by its marker before the check: the same payment.
+    assert adapter.create_payment(payment, "realm-1:payment:first").id == first.id
+
+
 def test_given_a_customer_update_when_applied_then_it_is_a_json_patch_and_a_repeat_sends_nothing(
     emulator: tuple[RevioAdapter, httpx.Client],
 ) -> None:
