@@ -24,7 +24,9 @@ from qbosync.api.routes.webhooks import source_webhook_resolver
 from qbosync.operator.__main__ import run
 from qbosync.operator.fleet import FleetOperator, SourceConnectionIncomplete
 from qbosync.source.config import SourceAdapterKind, TenantSourceConfig
+from qbosync.source.errors import SourceRejected
 from qbosync.source.http import HttpSourceAdapter
+from qbosync.source.models import NewAppliedAmount, NewSourcePayment
 from qbosync.source.revio.adapter import RevioAdapter
 from qbosync.store.app_secrets import SecretBox, SourceCredentials, TenantSecrets
 from qbosync.store.queues import PushQueue
@@ -232,6 +234,37 @@ def test_given_two_adapters_built_by_the_composition_root_when_a_bill_changes_th
 
     assert seen_second.version == seen_first.version + 1
     assert seen_first_again.version == seen_second.version  # not a counter of its own in this process
+    control.close()
+    first.close()
+    second.close()
+
+
+def test_given_two_adapters_built_by_the_composition_root_when_one_key_creates_twice_then_rev_io_gets_one(
+    world: PushWorld, emulator: str
+) -> None:
+    FleetOperator().connect_source(world.tenant_id, revio_source(emulator), revio_credentials())
+    first = wiring.source_for_tenant(world.tenant_id)  # one worker
+    second = wiring.source_for_tenant(world.tenant_id)  # the queue's second delivery, in another container
+    invoice = next(i for i in first.list_invoices(limit=50).items if i.status == "open")
+    payment = NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=invoice.issue_date,
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total)],
+    )
+    control = httpx.Client(base_url=emulator, timeout=10)
+
+    created = first.create_payment(payment, "realm-9:payment:5:0:record-in-source")
+    replayed = second.create_payment(payment, "realm-9:payment:5:0:record-in-source")
+    with pytest.raises(SourceRejected) as reused:
+        second.create_payment(
+            payment.model_copy(update={"method": "CHECK"}), "realm-9:payment:5:0:record-in-source"
+        )
+
+    assert replayed.id == created.id
+    assert reused.value.source_code == "idempotency_key_reused"
+    assert control.get("/_emulator/stats").json()["requests"]["POST /v1/Payments"] == 1
     control.close()
     first.close()
     second.close()

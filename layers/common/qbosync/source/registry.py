@@ -25,6 +25,7 @@ from qbosync.source.port import SourcePort
 if TYPE_CHECKING:
     from qbosync.source.revio.client import RevioClient
     from qbosync.source.revio.versions import VersionStore
+    from qbosync.source.revio.write_keys import WriteKeyStore
 
 
 class SourceAdapterMisconfigured(Conflict):
@@ -44,6 +45,9 @@ class SourceConnection:
     version_store: VersionStore | None = None
     """Where an adapter for a source without versions keeps its counters (``versions.py``); None: in
     this process only."""
+    write_keys: WriteKeyStore | None = None
+    """Where an adapter for a source without idempotency keys claims them (``write_keys.py``); None: in
+    this process only."""
 
 
 SourceAdapterFactory = Callable[[SourceConnection], SourcePort]
@@ -62,11 +66,12 @@ def http_contract_adapter(connection: SourceConnection) -> SourcePort:
 
 
 def revio_adapter(connection: SourceConnection) -> SourcePort:
-    """``RevioAdapter`` for a Rev.io billing client (``revio_client`` says what it needs). Versions are
-    kept in the connection's ``version_store`` (DynamoDB: ``qbosync.store.source_versions``), else in
-    this process."""
+    """``RevioAdapter`` for a Rev.io billing client (``revio_client`` says what it needs). Versions and
+    idempotency keys are kept in the connection's ``version_store`` and ``write_keys`` (DynamoDB:
+    ``qbosync.store.source_versions``, ``qbosync.store.source_write_keys``), else in this process."""
     from qbosync.source.revio.adapter import RevioAdapter
     from qbosync.source.revio.versions import VersionLedger, shared_version_store
+    from qbosync.source.revio.write_keys import shared_write_keys
 
     return RevioAdapter(
         connection.tenant_id,
@@ -74,6 +79,7 @@ def revio_adapter(connection: SourceConnection) -> SourcePort:
         versions=VersionLedger(
             connection.version_store or shared_version_store(connection.tenant_id), _utc_now
         ),
+        write_keys=connection.write_keys or shared_write_keys(connection.tenant_id),
     )
 
 
@@ -124,6 +130,7 @@ class SourceAdapterRegistry:
         *,
         default_base_url: str,
         version_store: VersionStore | None = None,
+        write_keys: WriteKeyStore | None = None,
     ) -> SourcePort:
         """The tenant's adapter; a tenant without a source config uses the contract adapter at the
         deployment's base URL (what every tenant did before adapters were chosen per tenant)."""
@@ -136,7 +143,9 @@ class SourceAdapterRegistry:
             )
         base_url = chosen.base_url or default_base_url
         return factory(
-            SourceConnection(tenant_id, base_url, credentials, dict(chosen.options), version_store)
+            SourceConnection(
+                tenant_id, base_url, credentials, dict(chosen.options), version_store, write_keys
+            )
         )
 
 

@@ -229,16 +229,18 @@ def source_for_tenant(tenant_id: str) -> SourcePort:
     HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
     # Through the container's secret cache: a worker builds a source per batch, not per container.
     from qbosync.store.source_versions import SourceVersionStore
+    from qbosync.store.source_write_keys import SourceWriteKeys
 
     credentials = TenantSecrets(shared_secret_box()).source_credentials(tenant_id)
-    # Versions qbosync keeps for a source without them (Rev.io) live in the main table, so every
-    # container and worker raises the same counters.
+    # Versions and idempotency keys qbosync keeps for a source without them (Rev.io) live in the main
+    # table, so every container and worker sees the same ones.
     return default_registry().build(
         tenant_id,
         TenantRepository().get(tenant_id).source,
         credentials,
         default_base_url=get_settings().source_base_url,
         version_store=SourceVersionStore(tenant_id),
+        write_keys=SourceWriteKeys(tenant_id),
     )
 
 
