@@ -139,11 +139,13 @@ def test_given_the_handshake_with_the_right_token_when_received_then_the_code_is
 def test_given_a_bad_receiver_url_when_posted_then_it_is_a_bare_404_and_nothing_is_queued(
     tenant_id: str, path_token: str
 ) -> None:
-    rev, queue = receiver()
+    tokens = Tokens()
+    rev, queue = receiver(tokens)
 
     with pytest.raises(ReceiverNotFound) as refused:
         rev.receive(tenant_id, path_token, {"X-Hook-Secret": "code"}, notification())
 
+    assert tokens.reads == 1  # derived whoever asks: a refusal costs what an acceptance does
     assert refused.value.status == 404
     assert refused.value.details == []
     assert queue.sent == []

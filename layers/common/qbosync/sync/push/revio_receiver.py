@@ -137,18 +137,20 @@ class RevioReceiver:
 
     def _expected_token(self, tenant_id: str) -> str | None:
         """The tenant's token; None for an unknown tenant, a tenant of another adapter, or a stack
-        without its source webhook key (a deployment fault, logged)."""
+        without its source webhook key (a deployment fault, logged). A token is derived in every case,
+        so a refusal costs what an acceptance does."""
         try:
             tenant = self.tenants.get(tenant_id)
-            if tenant.source is None or tenant.source.adapter is not SourceAdapterKind.REVIO:
-                return None
             version = tenant.webhook_secret_version
-            return self.tokens.revio_receiver_token(tenant_id, version).get_secret_value()
+            is_revio = tenant.source is not None and tenant.source.adapter is SourceAdapterKind.REVIO
         except UnknownTenant:
-            return None
+            version, is_revio = 1, False
+        try:
+            token = self.tokens.revio_receiver_token(tenant_id, version).get_secret_value()
         except SecretMissing:
             logger.error("source webhook key not provisioned", extra={"tenant_id": tenant_id})
             return None
+        return token if is_revio else None
 
     def _notification(self, tenant_id: str, body: bytes) -> Ignored | PushMessage:
         from qbosync.source.revio.webhooks import change_of
