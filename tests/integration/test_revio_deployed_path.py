@@ -271,7 +271,11 @@ def test_given_two_adapters_built_by_the_composition_root_when_one_key_creates_t
 
 
 def test_given_a_rev_io_tenant_connected_by_the_operator_when_a_bill_is_created_then_qbo_has_the_invoice(
-    world: PushWorld, emulator: str, routes: LambdaRoutes
+    world: PushWorld,
+    emulator: str,
+    routes: LambdaRoutes,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     operator = FleetOperator()
     connected = operator.connect_source(world.tenant_id, revio_source(emulator), revio_credentials())
@@ -306,6 +310,12 @@ def test_given_a_rev_io_tenant_connected_by_the_operator_when_a_bill_is_created_
     assert link.source_version == source_invoice.version
     event = world.events.get(world.tenant_id, f"revio-{_last_event_id(control)}")
     assert event is not None and event.status == "done"
+    # Neither Rev.io's secrets nor the receiver's token is in any log line or log record.
+    token = connected.revio_receiver_path.rsplit("/", 1)[1]
+    logged = capsys.readouterr().out + "\n".join(str(vars(record)) for record in caplog.records)
+    assert "revio notification queued" in logged
+    for secret in (EMULATOR.password, EMULATOR.subscription_key, token):
+        assert secret not in logged
     control.close()
     adapter.close()
 
