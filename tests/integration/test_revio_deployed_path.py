@@ -209,6 +209,24 @@ def test_given_the_cli_with_every_secret_when_connecting_rev_io_then_they_are_se
     assert source.base_url == "https://restapi.rev.io/v1"  # Rev.io's, not the deployment's SOURCE_BASE_URL
 
 
+def test_given_a_rev_io_tenant_when_an_api_key_alone_is_provisioned_then_it_is_refused_and_its_secrets_kept(
+    main_table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from qbosync.store.app_secrets import AppSecrets
+
+    AppSecrets().put_source_webhook_key("cli-test-key")
+    operator = FleetOperator()
+    operator.register("acme", "Acme")
+    operator.connect_source("acme", revio_source("http://revio.test"), revio_credentials())
+
+    code = run(["source-credentials", "acme"], operator=operator, stdin=io.StringIO("sk_only\n"))
+
+    assert code == 2
+    assert "--adapter revio" in capsys.readouterr().err
+    stored = TenantSecrets(SecretBox(max_age_seconds=0)).source_credentials("acme")
+    assert stored.api_key is None and stored.missing_for(SourceAdapterKind.REVIO) == []
+
+
 def test_given_two_adapters_built_by_the_composition_root_when_a_bill_changes_then_they_share_its_version(
     world: PushWorld, emulator: str
 ) -> None:

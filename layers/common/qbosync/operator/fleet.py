@@ -142,7 +142,16 @@ class FleetOperator:
         so it is never stored per tenant: hand it to the source, which signs with it. Calling this again
         replaces the API key (a new secret version; containers pick it up within ``SECRET_CACHE_SECONDS``).
         """
-        self.tenants.get(tenant_id)
+        tenant = self.tenants.get(tenant_id)
+        if tenant.source is not None and tenant.source.adapter is not SourceAdapterKind.HTTP_CONTRACT:
+            # An API key alone would leave the tenant's adapter without the secrets it needs.
+            raise SourceConnectionIncomplete(
+                f"tenant {tenant_id!r} connects through the {tenant.source.adapter.value} adapter:"
+                f" use source-credentials --adapter {tenant.source.adapter.value}",
+                details=[
+                    {"loc": "adapter", "type": "not_http_contract", "adapter": tenant.source.adapter.value}
+                ],
+            )
         if not api_key.strip():
             raise ValueError("the source API key is required")
         self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip())
