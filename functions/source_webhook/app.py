@@ -1,4 +1,5 @@
-"""Source webhook Lambda: verify the signature, queue the change, answer 202. The work happens later."""
+"""Source webhook Lambda: verify the signature (or, for a Rev.io tenant, the receiver URL), queue the change,
+answer 202. The work happens later."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from qbosync.source.revio.adapter import (
     unmarked_reference,
 )
 from qbosync.source.revio.client import RevioClient, RevioCredentials
+from qbosync.source.revio.write_keys import CLAIM_LEASE, InMemoryWriteKeys, WriteKey, body_hash
 
 CONFIG = EmulatorConfig(customers=9, products=4, bills=4)
 CREDENTIALS = RevioCredentials(CONFIG.username, CONFIG.client_code, CONFIG.password, CONFIG.subscription_key)
@@ -443,6 +444,174 @@ def test_given_a_qbo_payment_recorded_twice_when_voided_twice_then_one_payment_a
     assert adapter.get_invoice(invoice.id).status == "open"  # the void put the amount back
     assert (voided.status, voided_again.version) == ("void", voided.version)
     assert http.get("/_emulator/stats").json()["requests"]["POST /v1/Payments/{id}/void"] == 1
+
+
+def test_given_a_payment_above_the_bills_amount_due_when_recorded_then_422_and_nothing_reaches_rev_io(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, http = emulator
+    invoice = next(i for i in adapter.list_invoices(limit=50).items if i.status == "open")
+    other = next(c for c in adapter.list_customers(limit=50).items if c.id != invoice.customer_id)
+    too_much = NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=NOW.date(),
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[
+            NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total),
+            NewAppliedAmount(invoice_id=invoice.id, amount=Decimal("0.01")),
+        ],
+    )
+    not_theirs = too_much.model_copy(
+        update={
+            "customer_id": other.id,
+            "applied_to": [NewAppliedAmount(invoice_id=invoice.id, amount=Decimal(1))],
+        }
+    )
+
+    with pytest.raises(SourceRejected) as above:
+        adapter.create_payment(too_much, "realm-1:payment:over")
+    with pytest.raises(SourceRejected) as foreign:
+        adapter.create_payment(not_theirs, "realm-1:payment:foreign")
+
+    assert (above.value.source_status, above.value.source_code) == (422, "validation_failed")
+    assert [(d["loc"], d["type"]) for d in above.value.details] == [
+        ("applied_to.1.amount", "exceeds_open_amount")
+    ]
+    assert [(d["loc"], d["type"]) for d in foreign.value.details] == [
+        ("applied_to.0.invoice_id", "invoice_of_another_customer")
+    ]
+    assert http.get("/_emulator/stats").json()["requests"].get("POST /v1/Payments", 0) == 0
+
+
+def test_given_a_bill_paid_in_full_when_another_payment_is_recorded_against_it_then_it_is_refused(
+    emulator: tuple[RevioAdapter, httpx.Client],
+) -> None:
+    adapter, _http = emulator
+    invoice = next(i for i in adapter.list_invoices(limit=50).items if i.status == "open")
+    payment = NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=NOW.date(),
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total)],
+    )
+    first = adapter.create_payment(payment, "realm-1:payment:first")
+
+    with pytest.raises(SourceRejected) as refused:
+        adapter.create_payment(payment, "realm-1:payment:second")
+
+    assert [d["type"] for d in refused.value.details] == ["exceeds_open_amount"]
+    # A replay of the first key is answered by its marker before the check: the same payment.
+    assert adapter.create_payment(payment, "realm-1:payment:first").id == first.id
+
+
+class StepClock:
+    """The adapter's clock for its key claims: moved by the test, never by time passing."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def keyed() -> Iterator[tuple[RevioAdapter, httpx.Client, InMemoryWriteKeys, StepClock]]:
+    keys, clock = InMemoryWriteKeys(), StepClock()
+    with in_process_client(build_app(CONFIG), base_url="http://revio") as http:
+        client = RevioClient(CREDENTIALS, base_url="http://revio/v1", http=http, sleep=lambda _: None)
+        yield RevioAdapter("acme", client, write_keys=keys, clock=clock), http, keys, clock
+
+
+def full_payment(adapter: RevioAdapter) -> NewSourcePayment:
+    invoice = next(i for i in adapter.list_invoices(limit=50).items if i.status == "open")
+    return NewSourcePayment(
+        customer_id=invoice.customer_id,
+        date=NOW.date(),
+        amount=invoice.total,
+        method="ACH",
+        applied_to=[NewAppliedAmount(invoice_id=invoice.id, amount=invoice.total)],
+    )
+
+
+def posts(http: httpx.Client, route: str = "POST /v1/Payments") -> int:
+    return int(http.get("/_emulator/stats").json()["requests"].get(route, 0))
+
+
+def test_given_a_key_used_with_one_body_when_used_with_another_then_409_and_nothing_is_written(
+    keyed: tuple[RevioAdapter, httpx.Client, InMemoryWriteKeys, StepClock],
+) -> None:
+    adapter, http, _keys, _clock = keyed
+    payment = full_payment(adapter)
+    adapter.create_payment(payment, "realm-1:payment:9")
+
+    with pytest.raises(SourceRejected) as refused:
+        adapter.create_payment(payment.model_copy(update={"method": "CHECK"}), "realm-1:payment:9")
+
+    assert (refused.value.source_status, refused.value.source_code) == (409, "idempotency_key_reused")
+    assert posts(http) == 1
+
+
+def test_given_a_settled_key_when_replayed_then_the_recorded_payment_is_read_without_a_search(
+    keyed: tuple[RevioAdapter, httpx.Client, InMemoryWriteKeys, StepClock],
+) -> None:
+    adapter, http, _keys, _clock = keyed
+    payment = full_payment(adapter)
+    created = adapter.create_payment(payment, "realm-1:payment:10")
+    searches = posts(http, "GET /v1/Payments")
+
+    replayed = adapter.create_payment(payment, "realm-1:payment:10")
+
+    assert replayed.id == created.id
+    assert (posts(http), posts(http, "GET /v1/Payments")) == (1, searches)
+
+
+def test_given_another_try_holding_the_key_when_the_same_create_runs_then_it_waits_until_the_lease_ends(
+    keyed: tuple[RevioAdapter, httpx.Client, InMemoryWriteKeys, StepClock],
+) -> None:
+    adapter, http, keys, clock = keyed
+    payment = full_payment(adapter)
+    marker = idempotency_marker("realm-1:payment:11")
+    # Another worker claimed the key a moment ago and has not written yet (or died before it did).
+    keys.claim(
+        WriteKey(marker, body_hash(payment.model_dump(mode="json")), clock.now), stale_before=clock.now
+    )
+
+    with pytest.raises(SourceUnavailable):
+        adapter.create_payment(payment, "realm-1:payment:11")
+    posted_while_held = posts(http)
+    clock.now += CLAIM_LEASE + timedelta(seconds=1)
+    created = adapter.create_payment(payment, "realm-1:payment:11")
+
+    assert posted_while_held == 0
+    assert posts(http) == 1
+    assert adapter.create_payment(payment, "realm-1:payment:11").id == created.id
+
+
+def test_given_a_try_that_died_after_rev_io_created_the_payment_when_retried_then_it_is_found_not_repeated(
+    keyed: tuple[RevioAdapter, httpx.Client, InMemoryWriteKeys, StepClock],
+) -> None:
+    adapter, http, keys, clock = keyed
+    payment = full_payment(adapter)
+    marker = idempotency_marker("realm-1:payment:12")
+    # The first try claimed the key, Rev.io created the payment, and the try died before the settle.
+    keys.claim(
+        WriteKey(marker, body_hash(payment.model_dump(mode="json")), clock.now), stale_before=clock.now
+    )
+    dead_try = RevioAdapter(
+        "acme",
+        RevioClient(CREDENTIALS, base_url="http://revio/v1", http=http),
+        write_keys=InMemoryWriteKeys(),
+    )
+    first = dead_try.create_payment(payment, "realm-1:payment:12")
+
+    found_while_held = adapter.create_payment(payment, "realm-1:payment:12")
+    clock.now += CLAIM_LEASE + timedelta(seconds=1)
+    found_after_lease = adapter.create_payment(payment, "realm-1:payment:12")
+
+    assert found_while_held.id == found_after_lease.id == first.id
+    assert posts(http) == 1
 
 
 def test_given_a_customer_update_when_applied_then_it_is_a_json_patch_and_a_repeat_sends_nothing(

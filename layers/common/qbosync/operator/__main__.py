@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ValidationError
 
 from qbosync.errors import QbosyncError
+from qbosync.source.config import SourceAdapterKind
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,25 @@ def _parser() -> argparse.ArgumentParser:
         help="provision or replace a tenant's source API key (stdin); prints its webhook secret",
     )
     source.add_argument("tenant_id")
+    source.add_argument(
+        "--adapter",
+        choices=[kind.value for kind in SourceAdapterKind],
+        help="connect through this adapter (revio: stdin gives username, password, subscription key)",
+    )
+    source.add_argument("--base-url", help="the source API's base URL (revio: Rev.io's REST API by default)")
+    source.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="e.g. client_code=<Rev.io client code>",
+    )
+
+    receiver = commands.add_parser(
+        "revio-receiver", help="register the tenant's Rev.io webhook receiver with Rev.io and subscribe it"
+    )
+    receiver.add_argument("tenant_id")
+    receiver.add_argument("--api-url", required=True, help="the stack's API URL (its ApiUrl output)")
 
     secret = commands.add_parser("webhook-secret", help="print the tenant's source webhook signing secret")
     secret.add_argument("tenant_id")
@@ -107,6 +127,33 @@ def _dump(value: Any) -> str:
     return json.dumps(value)
 
 
+_SECRET_PROMPTS = {
+    "api_key": "source API key",
+    "username": "Rev.io API user name",
+    "password": "Rev.io API password",
+    "subscription_key": "Rev.io subscription key",
+}
+
+
+def _source_credentials(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], str]) -> Any:
+    """``source-credentials``: the API key alone (the contract adapter, as before adapters were chosen);
+    with ``--adapter``, that adapter's secrets from stdin in ``SECRETS_NEEDED`` order."""
+    if args.adapter is None:
+        return {
+            "tenant_id": args.tenant_id,
+            "webhook_secret": fleet.provision_source(args.tenant_id, read_secret("source API key")),
+        }
+    from qbosync.source.config import SECRETS_NEEDED, TenantSourceConfig
+    from qbosync.store.app_secrets import SourceCredentials
+
+    kind = SourceAdapterKind(args.adapter)
+    options = dict(option.partition("=")[::2] for option in args.option)
+    source = TenantSourceConfig(adapter=kind, base_url=args.base_url, options=options)
+    secrets = {name: read_secret(_SECRET_PROMPTS[name]).strip() for name in SECRETS_NEEDED[kind]}
+    credentials = SourceCredentials.model_validate({name: value for name, value in secrets.items() if value})
+    return fleet.connect_source(args.tenant_id, source, credentials)
+
+
 def _command(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], str]) -> Any:
     """Carry out one parsed command against ``fleet``; what it returns is printed as JSON."""
     tenant_id = getattr(args, "tenant_id", None)
@@ -114,10 +161,7 @@ def _command(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], 
         fleet.set_intuit_app(args.client_id, read_secret("client secret"), read_secret("verifier token"))
         return {"intuit_app": "stored"}
     if args.command == "source-credentials":
-        return {
-            "tenant_id": tenant_id,
-            "webhook_secret": fleet.provision_source(tenant_id, read_secret("source API key")),
-        }
+        return _source_credentials(args, fleet, read_secret)
     if args.command == "webhook-secret":
         return {"tenant_id": tenant_id, "webhook_secret": fleet.webhook_secret(tenant_id)}
     if args.command == "rotate-webhook-secret":
@@ -126,6 +170,7 @@ def _command(args: argparse.Namespace, fleet: Any, read_secret: Callable[[str], 
         return fleet.offboard(tenant_id, args.operator, args.retention_days, force=args.force)
     simple: dict[str, Callable[[], Any]] = {
         "register": lambda: fleet.register(tenant_id, args.name),
+        "revio-receiver": lambda: fleet.register_revio_receiver(tenant_id, args.api_url),
         "fleet": fleet.list_fleet,
         "pause": lambda: fleet.pause(tenant_id, args.operator),
         "resume": lambda: fleet.resume(tenant_id, args.operator),

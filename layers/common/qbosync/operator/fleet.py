@@ -10,8 +10,9 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from qbosync.clock import utc_now
-from qbosync.errors import Conflict
-from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets
+from qbosync.errors import Conflict, ValidationFailed
+from qbosync.source.config import SourceAdapterKind, TenantSourceConfig, missing_options
+from qbosync.store.app_secrets import AppSecrets, SecretBox, SourceCredentials, TenantSecrets
 from qbosync.store.checkpoints import CheckpointRepository
 from qbosync.store.connections import ConnectionRepository
 from qbosync.store.events import EventRepository, EventStatus
@@ -29,6 +30,22 @@ class TenantOffboarded(Conflict):
     """The tenant was offboarded; only the purge may touch it now."""
 
     code = "tenant_offboarded"
+
+
+class SourceConnectionIncomplete(ValidationFailed):
+    """A source connection without a secret or option its adapter kind needs (each named in details)."""
+
+    code = "source_connection_incomplete"
+
+
+class SourceConnected(BaseModel):
+    """What an operator hands on after connecting a tenant's source: for the contract adapter, the
+    webhook secret the source signs with; for Rev.io, the path of the tenant's receiver on the API."""
+
+    tenant_id: str
+    adapter: SourceAdapterKind
+    webhook_secret: str | None = None
+    revio_receiver_path: str | None = None
 
 
 class TenantSummary(BaseModel):
@@ -125,11 +142,86 @@ class FleetOperator:
         so it is never stored per tenant: hand it to the source, which signs with it. Calling this again
         replaces the API key (a new secret version; containers pick it up within ``SECRET_CACHE_SECONDS``).
         """
-        self.tenants.get(tenant_id)
+        tenant = self.tenants.get(tenant_id)
+        if tenant.source is not None and tenant.source.adapter is not SourceAdapterKind.HTTP_CONTRACT:
+            # An API key alone would leave the tenant's adapter without the secrets it needs.
+            raise SourceConnectionIncomplete(
+                f"tenant {tenant_id!r} connects through the {tenant.source.adapter.value} adapter:"
+                f" use source-credentials --adapter {tenant.source.adapter.value}",
+                details=[
+                    {"loc": "adapter", "type": "not_http_contract", "adapter": tenant.source.adapter.value}
+                ],
+            )
         if not api_key.strip():
             raise ValueError("the source API key is required")
         self.tenant_secrets.put_source_credentials(tenant_id, api_key.strip())
         return self.webhook_secret(tenant_id)
+
+    def connect_source(
+        self, tenant_id: str, source: TenantSourceConfig, credentials: SourceCredentials
+    ) -> SourceConnected:
+        """Point the tenant at its source through ``source.adapter`` and seal the secrets that adapter
+        needs (``SourceConnectionIncomplete``, a 422 naming each missing field, before anything is
+        written). Calling it again replaces both."""
+        from qbosync.source.revio.client import DEFAULT_BASE_URL as REVIO_BASE_URL
+
+        tenant = self.tenants.get(tenant_id)
+        missing = credentials.missing_for(source.adapter) + missing_options(source)
+        if missing:
+            raise SourceConnectionIncomplete(
+                f"the {source.adapter.value} adapter needs {', '.join(missing)}",
+                details=[
+                    {"loc": name, "type": "missing", "adapter": source.adapter.value} for name in missing
+                ],
+            )
+        if source.adapter is SourceAdapterKind.REVIO and source.base_url is None:
+            # Not the deployment's SOURCE_BASE_URL, which is the contract adapter's default.
+            source = source.model_copy(update={"base_url": REVIO_BASE_URL})
+        self.tenant_secrets.put_source_credentials(tenant_id, credentials)
+        self.tenants.register(tenant.model_copy(update={"source": source}))
+        if source.adapter is SourceAdapterKind.REVIO:
+            return SourceConnected(
+                tenant_id=tenant_id,
+                adapter=source.adapter,
+                revio_receiver_path=self.revio_receiver_path(tenant_id),
+            )
+        return SourceConnected(
+            tenant_id=tenant_id, adapter=source.adapter, webhook_secret=self.webhook_secret(tenant_id)
+        )
+
+    def revio_receiver_path(self, tenant_id: str) -> str:
+        """``/webhooks/revio/{tenant}/{token}``: where Rev.io delivers the tenant's notifications."""
+        version = self.tenants.get(tenant_id).webhook_secret_version
+        token = self.app_secrets.revio_receiver_token(tenant_id, version).get_secret_value()
+        return f"/webhooks/revio/{tenant_id}/{token}"
+
+    def register_revio_receiver(self, tenant_id: str, api_url: str) -> dict[str, object]:
+        """Register the tenant's receiver (``api_url`` + ``revio_receiver_path``) with Rev.io and
+        subscribe it to the events qbosync syncs. Rev.io then sends the ``X-Hook-Secret`` confirmation to
+        the deployed route, which answers it; the receiver id is printed for ``activate`` if it did not."""
+        from qbosync.source.registry import SourceConnection, revio_client
+        from qbosync.source.revio.client import DEFAULT_BASE_URL as REVIO_BASE_URL
+        from qbosync.source.revio.webhooks import RevioWebhookRegistration
+
+        tenant = self.tenants.get(tenant_id)
+        if tenant.source is None or tenant.source.adapter is not SourceAdapterKind.REVIO:
+            raise SourceConnectionIncomplete(
+                f"tenant {tenant_id!r} is not connected through the revio adapter",
+                details=[{"loc": "adapter", "type": "not_revio"}],
+            )
+        if not api_url.startswith(("https://", "http://")):
+            raise ValueError("the API URL must start with https://")
+        connection = SourceConnection(
+            tenant_id,
+            tenant.source.base_url or REVIO_BASE_URL,
+            self.tenant_secrets.source_credentials(tenant_id, fresh=True),
+            dict(tenant.source.options),
+        )
+        receiver_url = api_url.rstrip("/") + self.revio_receiver_path(tenant_id)
+        registration = RevioWebhookRegistration(revio_client(connection))
+        receiver_id = registration.register(receiver_url)
+        registration.subscribe(receiver_id)
+        return {"tenant_id": tenant_id, "webhook_receiver_id": receiver_id, "receiver_url": receiver_url}
 
     def webhook_secret(self, tenant_id: str) -> str:
         """The tenant's current source webhook signing secret, for the source to sign with."""

@@ -1,12 +1,13 @@
 """How one tenant reaches its source system: which adapter, where, and with which secrets.
 
-``TenantSourceConfig`` is stored on the tenant record (no secrets in it); the secrets stay in
-Secrets Manager and arrive as ``SourceAdapterCredentials``. ``qbosync.source.registry`` turns the
-two into a ``SourcePort``.
+``TenantSourceConfig`` is stored on the tenant record (no secrets in it); the secrets are sealed in the
+tenant's item (``qbosync.store.source_credentials``) and arrive as ``SourceAdapterCredentials``.
+``qbosync.source.registry`` turns the two into a ``SourcePort``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated
 
@@ -40,7 +41,8 @@ class TenantSourceConfig(BaseModel):
 
 
 class SourceAdapterCredentials(BaseModel):
-    """The secret part, as kept in Secrets Manager; each adapter says which fields it needs."""
+    """The secret part, as sealed in the tenant's item; ``SECRETS_NEEDED`` says which fields each adapter
+    kind needs. A stored ``{"api_key": ...}`` (all older versions wrote) is the contract adapter's."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -48,3 +50,28 @@ class SourceAdapterCredentials(BaseModel):
     username: SecretStr | None = None
     password: SecretStr | None = None
     subscription_key: SecretStr | None = None
+
+    def missing_for(self, kind: SourceAdapterKind) -> list[str]:
+        """The secrets ``kind`` needs that are absent or blank, in ``SECRETS_NEEDED`` order."""
+        return [
+            name
+            for name in SECRETS_NEEDED[kind]
+            if (value := getattr(self, name)) is None or not value.get_secret_value().strip()
+        ]
+
+
+SECRETS_NEEDED: Mapping[SourceAdapterKind, tuple[str, ...]] = {
+    SourceAdapterKind.HTTP_CONTRACT: ("api_key",),
+    SourceAdapterKind.REVIO: ("username", "password", "subscription_key"),
+}
+"""Which ``SourceAdapterCredentials`` fields each adapter kind needs."""
+
+OPTIONS_NEEDED: Mapping[SourceAdapterKind, tuple[str, ...]] = {
+    SourceAdapterKind.HTTP_CONTRACT: (),
+    SourceAdapterKind.REVIO: ("client_code",),
+}
+"""Which ``TenantSourceConfig.options`` each adapter kind needs (not secret: on the tenant record)."""
+
+
+def missing_options(config: TenantSourceConfig) -> list[str]:
+    return [name for name in OPTIONS_NEEDED[config.adapter] if not config.options.get(name, "").strip()]

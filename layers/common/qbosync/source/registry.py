@@ -13,12 +13,19 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from qbosync.errors import Conflict
-from qbosync.source.config import SourceAdapterCredentials, SourceAdapterKind, TenantSourceConfig
+from qbosync.source.config import (
+    SourceAdapterCredentials,
+    SourceAdapterKind,
+    TenantSourceConfig,
+    missing_options,
+)
 from qbosync.source.http import HttpSourceAdapter
 from qbosync.source.port import SourcePort
 
 if TYPE_CHECKING:
+    from qbosync.source.revio.client import RevioClient
     from qbosync.source.revio.versions import VersionStore
+    from qbosync.source.revio.write_keys import WriteKeyStore
 
 
 class SourceAdapterMisconfigured(Conflict):
@@ -38,6 +45,9 @@ class SourceConnection:
     version_store: VersionStore | None = None
     """Where an adapter for a source without versions keeps its counters (``versions.py``); None: in
     this process only."""
+    write_keys: WriteKeyStore | None = None
+    """Where an adapter for a source without idempotency keys claims them (``write_keys.py``); None: in
+    this process only."""
 
 
 SourceAdapterFactory = Callable[[SourceConnection], SourcePort]
@@ -56,24 +66,32 @@ def http_contract_adapter(connection: SourceConnection) -> SourcePort:
 
 
 def revio_adapter(connection: SourceConnection) -> SourcePort:
-    """``RevioAdapter`` for a Rev.io billing client; needs ``username``, ``password`` and
-    ``subscription_key`` secrets and the ``client_code`` option. Versions are kept in the connection's
-    ``version_store`` (DynamoDB: ``qbosync.store.source_versions``), else in this process."""
+    """``RevioAdapter`` for a Rev.io billing client (``revio_client`` says what it needs). Versions and
+    idempotency keys are kept in the connection's ``version_store`` and ``write_keys`` (DynamoDB:
+    ``qbosync.store.source_versions``, ``qbosync.store.source_write_keys``), else in this process."""
     from qbosync.source.revio.adapter import RevioAdapter
-    from qbosync.source.revio.client import RevioClient, RevioCredentials
     from qbosync.source.revio.versions import VersionLedger, shared_version_store
+    from qbosync.source.revio.write_keys import shared_write_keys
+
+    return RevioAdapter(
+        connection.tenant_id,
+        revio_client(connection),
+        versions=VersionLedger(
+            connection.version_store or shared_version_store(connection.tenant_id), _utc_now
+        ),
+        write_keys=connection.write_keys or shared_write_keys(connection.tenant_id),
+    )
+
+
+def revio_client(connection: SourceConnection) -> RevioClient:
+    """The Rev.io API client of one tenant; needs ``username``, ``password`` and ``subscription_key``
+    secrets and the ``client_code`` option (``SourceAdapterMisconfigured`` naming each one missing)."""
+    from qbosync.source.revio.client import RevioClient, RevioCredentials
 
     secrets = connection.credentials
-    missing = [
-        name
-        for name, value in (
-            ("username", secrets.username),
-            ("password", secrets.password),
-            ("subscription_key", secrets.subscription_key),
-            ("client_code", connection.options.get("client_code")),
-        )
-        if not value
-    ]
+    missing = secrets.missing_for(SourceAdapterKind.REVIO) + missing_options(
+        TenantSourceConfig(adapter=SourceAdapterKind.REVIO, options=dict(connection.options))
+    )
     if missing or secrets.username is None or secrets.password is None or secrets.subscription_key is None:
         raise SourceAdapterMisconfigured(
             f"tenant {connection.tenant_id!r}: the revio adapter needs {', '.join(missing)}",
@@ -85,13 +103,7 @@ def revio_adapter(connection: SourceConnection) -> SourcePort:
         password=secrets.password.get_secret_value(),
         subscription_key=secrets.subscription_key.get_secret_value(),
     )
-    return RevioAdapter(
-        connection.tenant_id,
-        RevioClient(credentials, base_url=connection.base_url),
-        versions=VersionLedger(
-            connection.version_store or shared_version_store(connection.tenant_id), _utc_now
-        ),
-    )
+    return RevioClient(credentials, base_url=connection.base_url)
 
 
 def _utc_now() -> datetime:
@@ -118,6 +130,7 @@ class SourceAdapterRegistry:
         *,
         default_base_url: str,
         version_store: VersionStore | None = None,
+        write_keys: WriteKeyStore | None = None,
     ) -> SourcePort:
         """The tenant's adapter; a tenant without a source config uses the contract adapter at the
         deployment's base URL (what every tenant did before adapters were chosen per tenant)."""
@@ -130,7 +143,9 @@ class SourceAdapterRegistry:
             )
         base_url = chosen.base_url or default_base_url
         return factory(
-            SourceConnection(tenant_id, base_url, credentials, dict(chosen.options), version_store)
+            SourceConnection(
+                tenant_id, base_url, credentials, dict(chosen.options), version_store, write_keys
+            )
         )
 
 

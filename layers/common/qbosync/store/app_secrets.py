@@ -27,6 +27,7 @@ from pydantic import BaseModel, SecretStr
 
 from qbosync.errors import QbosyncError
 from qbosync.settings import get_settings
+from qbosync.source.config import SourceAdapterCredentials
 from qbosync.store.aws import secrets_client
 from qbosync.store.source_credentials import SOURCE_CREDENTIALS_SK, SourceCredentialsStore
 
@@ -49,11 +50,29 @@ class IntuitApp(BaseModel):
     client_secret: SecretStr
 
 
-class SourceCredentials(BaseModel):
-    """How qbosync calls one tenant's source system (a ``webhook_secret`` stored here by older versions
-    is ignored: webhook secrets are derived from the app's source webhook key, see ``SourceWebhookKey``)."""
+class SourceCredentials(SourceAdapterCredentials):
+    """How qbosync calls one tenant's source system: the secrets of its adapter kind
+    (``source.config.SECRETS_NEEDED``: ``api_key`` for the contract adapter; ``username``, ``password``,
+    ``subscription_key`` for Rev.io). A stored ``{"api_key": ...}`` from older versions reads as the
+    contract adapter's; a ``webhook_secret`` stored by older versions is ignored (webhook secrets are
+    derived from the app's source webhook key, see ``SourceWebhookKey``)."""
 
-    api_key: SecretStr
+    def sealable(self) -> dict[str, str]:
+        """The JSON object sealed in the tenant's item: the fields that are set, revealed."""
+        return {
+            name: value.get_secret_value()
+            for name in SourceAdapterCredentials.model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        }
+
+
+def derive_revio_receiver_token(app_key: str, tenant_id: str, version: int) -> str:
+    """The unguessable last segment of a tenant's Rev.io receiver URL: HMAC-SHA256(app key, tenant and
+    version), URL-safe. Rev.io's notifications are not signed, so knowing this URL is what lets a caller
+    queue a re-read; it changes with the tenant's ``webhook_secret_version`` like its webhook secret."""
+    message = f"qbosync-revio-receiver|{tenant_id}|v{version}".encode()
+    digest = hmac.new(app_key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a label, not a secret
@@ -219,6 +238,11 @@ class AppSecrets:
         key = self.source_webhook_key().get_secret_value()
         return SecretStr(derive_source_webhook_secret(key, tenant_id, version))
 
+    def revio_receiver_token(self, tenant_id: str, version: int) -> SecretStr:
+        """The path segment of the tenant's Rev.io receiver URL at ``version``, derived from the app key."""
+        key = self.source_webhook_key().get_secret_value()
+        return SecretStr(derive_revio_receiver_token(key, tenant_id, version))
+
     def intuit_client_credentials(self, *, fresh: bool = False) -> tuple[str, SecretStr]:
         """The app's client id and secret (a ``qbo.oauth.ClientCredentials`` provider)."""
         app = self.intuit_app(fresh=fresh)
@@ -248,8 +272,11 @@ class TenantSecrets:
     def _cache_key(tenant_id: str) -> str:
         return f"{SOURCE_CREDENTIALS_SK}#{tenant_id}"
 
-    def put_source_credentials(self, tenant_id: str, api_key: str) -> None:
-        value = {"api_key": api_key}
+    def put_source_credentials(self, tenant_id: str, credentials: str | SourceCredentials) -> None:
+        """Seal the tenant's credentials (an API key alone: the contract adapter's)."""
+        if isinstance(credentials, str):
+            credentials = SourceCredentials(api_key=SecretStr(credentials))
+        value = credentials.sealable()
         self._store.put(tenant_id, value)
         self._box.remember(self._cache_key(tenant_id), value)
 
@@ -281,7 +308,7 @@ class TenantSecrets:
             return False
         if not self._store.exists(tenant_id):
             legacy = SourceCredentials.model_validate(self._box.read(name, fresh=True))
-            self._store.put(tenant_id, {"api_key": legacy.api_key.get_secret_value()})
+            self._store.put(tenant_id, legacy.sealable())
         self._box.delete(name)
         self._box.forget(self._cache_key(tenant_id))
         return True

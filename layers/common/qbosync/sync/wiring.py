@@ -30,7 +30,6 @@ from qbosync.qbo.http import shared_http_client
 from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
 from qbosync.qbo.read_budget import ReadBudget, ReadBudgetPolicy, ReadPurpose, TenantReads
 from qbosync.settings import get_qbo_limits, get_read_budget_settings, get_settings
-from qbosync.source.config import SourceAdapterCredentials
 from qbosync.source.port import SourcePort
 from qbosync.source.registry import default_registry
 from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets, shared_secret_box
@@ -236,12 +235,19 @@ def source_for_tenant(tenant_id: str) -> SourcePort:
     """The tenant's source system, through the adapter its tenant record names (the source contract's
     HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
     # Through the container's secret cache: a worker builds a source per batch, not per container.
+    from qbosync.store.source_versions import SourceVersionStore
+    from qbosync.store.source_write_keys import SourceWriteKeys
+
     credentials = TenantSecrets(shared_secret_box()).source_credentials(tenant_id)
+    # Versions and idempotency keys qbosync keeps for a source without them (Rev.io) live in the main
+    # table, so every container and worker sees the same ones.
     return default_registry().build(
         tenant_id,
         TenantRepository().get(tenant_id).source,
-        SourceAdapterCredentials(api_key=credentials.api_key),
+        credentials,
         default_base_url=get_settings().source_base_url,
+        version_store=SourceVersionStore(tenant_id),
+        write_keys=SourceWriteKeys(tenant_id),
     )
 
 

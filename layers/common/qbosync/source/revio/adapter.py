@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected
+from qbosync.source.errors import SourceInvalidResponse, SourceNotFound, SourceRejected, SourceUnavailable
 from qbosync.source.models import (
     MAX_PAGE_LIMIT,
     NewSourceCustomer,
@@ -66,9 +66,17 @@ from qbosync.source.revio.wire import (
     RevioProductType,
     RevioTaxClass,
 )
+from qbosync.source.revio.write_keys import (
+    CLAIM_LEASE,
+    InMemoryWriteKeys,
+    WriteKey,
+    WriteKeyStore,
+    body_hash,
+)
 
 ContractT = TypeVar("ContractT", bound=BaseModel)
 WireT = TypeVar("WireT", bound=BaseModel)
+CreatedT = TypeVar("CreatedT", SourceCustomer, SourceProduct, SourcePayment)
 
 MARKER_PREFIX = "qbosync-"
 PAYMENT_TYPES: dict[str, str] = {
@@ -140,11 +148,14 @@ class RevioAdapter:
         client: RevioClient,
         *,
         versions: VersionLedger | None = None,
+        write_keys: WriteKeyStore | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tenant_id = tenant_id
         self._client = client
         self._versions = versions or VersionLedger(InMemoryVersionStore(), clock)
+        self._write_keys = write_keys or InMemoryWriteKeys()
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"RevioAdapter(tenant_id={self._tenant_id!r})"
@@ -241,9 +252,17 @@ class RevioAdapter:
     def create_customer(self, customer: NewSourceCustomer, idempotency_key: str) -> SourceCustomer:
         """Create a customer, or return the one an earlier try of the same key created."""
         marker = idempotency_marker(_required_key(idempotency_key))
-        existing = self._find("/Customers", RevioCustomer, {"search.account_number": marker})
-        if existing is not None:
-            return self._customer(existing)
+        return self._write_once(
+            marker,
+            customer,
+            lambda: self._found(
+                self._find("/Customers", RevioCustomer, {"search.account_number": marker}), self._customer
+            ),
+            lambda: self._post_customer(customer, marker),
+            self.get_customer,
+        )
+
+    def _post_customer(self, customer: NewSourceCustomer, marker: str) -> SourceCustomer:
         name_parts = _address_names(
             customer.display_name, customer.company_name, customer.given_name, customer.family_name
         )
@@ -271,9 +290,17 @@ class RevioAdapter:
     def create_product(self, product: NewSourceProduct, idempotency_key: str) -> SourceProduct:
         """Create a catalog product, or return the one an earlier try of the same key created."""
         marker = idempotency_marker(_required_key(idempotency_key))
-        existing = self._find("/Products", RevioProduct, {"search.code_2": marker})
-        if existing is not None:
-            return self._product(existing)
+        return self._write_once(
+            marker,
+            product,
+            lambda: self._found(
+                self._find("/Products", RevioProduct, {"search.code_2": marker}), self._product
+            ),
+            lambda: self._post_product(product, marker),
+            self.get_product,
+        )
+
+    def _post_product(self, product: NewSourceProduct, marker: str) -> SourceProduct:
         body: dict[str, Any] = {
             "description": product.name,
             "code_1": product.sku,
@@ -309,15 +336,20 @@ class RevioAdapter:
 
         Rev.io's payment names at most one bill (assumed): a payment applied to exactly one invoice goes
         to that bill, any other goes to the account's balance."""
-        reference = marked_reference(payment.reference, idempotency_marker(_required_key(idempotency_key)))
+        marker = idempotency_marker(_required_key(idempotency_key))
+        reference = marked_reference(payment.reference, marker)
         customer = _numeric(payment.customer_id)
-        existing = self._find(
-            "/Payments",
-            RevioPayment,
-            {"search.customer_id": str(customer), "search.reference_number": reference},
+        search = {"search.customer_id": str(customer), "search.reference_number": reference}
+        return self._write_once(
+            marker,
+            payment,
+            lambda: self._found(self._find("/Payments", RevioPayment, search), self._payment),
+            lambda: self._post_payment(payment, customer, reference),
+            self.get_payment,
         )
-        if existing is not None:
-            return self._payment(existing)
+
+    def _post_payment(self, payment: NewSourcePayment, customer: int, reference: str) -> SourcePayment:
+        self._check_open_amounts(payment)
         if payment.method not in PAYMENT_TYPES:
             raise SourceRejected(
                 f"Rev.io has no payment type {payment.method!r}",
@@ -337,6 +369,90 @@ class RevioAdapter:
             body["bill_id"] = _numeric(payment.applied_to[0].invoice_id)
         created = self._client.send("POST", "/Payments", RevioCreated, json=body)
         return self.get_payment(str(_created_id(created, "payment_id")))
+
+    def _write_once(
+        self,
+        marker: str,
+        request: BaseModel,
+        find: Callable[[], CreatedT | None],
+        create: Callable[[], CreatedT],
+        read: Callable[[str], CreatedT],
+    ) -> CreatedT:
+        """One create per idempotency key (``write_keys.py`` has the rule): claim the key, then look for
+        the marker before writing, and record what was created."""
+        now = self._clock()
+        digest = body_hash(request.model_dump(mode="json"))
+        standing = self._write_keys.claim(WriteKey(marker, digest, now), stale_before=now - CLAIM_LEASE)
+        if standing is not None:
+            if standing.body_hash != digest:
+                raise SourceRejected(
+                    "this idempotency key was used with another body",
+                    source_status=409,
+                    source_code="idempotency_key_reused",
+                )
+            if standing.created_id is not None:
+                return read(standing.created_id)
+            found = find()
+            if found is None:
+                raise SourceUnavailable("another try of this create is in flight; try again later")
+            return found
+        found = find()  # a try that died after Rev.io created it, before the key recorded it
+        created = create() if found is None else found
+        self._write_keys.settle(marker, created.id)
+        return created
+
+    @staticmethod
+    def _found(row: WireT | None, mapped: Callable[[WireT], CreatedT]) -> CreatedT | None:
+        return None if row is None else mapped(row)
+
+    def _check_open_amounts(self, payment: NewSourcePayment) -> None:
+        """The contract's open-amount rule, kept by the adapter since Rev.io's rule is not documented: no
+        application above its bill's ``amount_due`` (nothing on a void or deleted bill), no bill of another
+        customer. Refused as the contract's 422 ``validation_failed``, before anything is written."""
+        bills: dict[str, RevioBill | None] = {}
+        settled: dict[str, Decimal] = {}
+        problems: list[dict[str, Any]] = []
+        for index, application in enumerate(payment.applied_to):
+            invoice_id = application.invoice_id
+            if invoice_id not in bills:
+                bills[invoice_id] = self._bill_or_none(invoice_id)
+            bill = bills[invoice_id]
+            if bill is None:
+                problems.append(
+                    _problem(f"applied_to.{index}.invoice_id", "unknown_reference", "no such invoice")
+                )
+                continue
+            if str(bill.customer_id) != payment.customer_id:
+                problems.append(
+                    _problem(
+                        f"applied_to.{index}.invoice_id",
+                        "invoice_of_another_customer",
+                        "not this customer's invoice",
+                    )
+                )
+            settled[invoice_id] = settled.get(invoice_id, Decimal(0)) + application.amount
+            open_amount = Decimal(0) if bill.status in {"VOID", "DELETED"} else bill.amount_due
+            if settled[invoice_id] > open_amount:
+                problems.append(
+                    _problem(
+                        f"applied_to.{index}.amount",
+                        "exceeds_open_amount",
+                        "more than the invoice's open amount",
+                    )
+                )
+        if problems:
+            raise SourceRejected(
+                "the payment does not fit the customer's open bills",
+                source_status=422,
+                source_code="validation_failed",
+                details=problems,
+            )
+
+    def _bill_or_none(self, invoice_id: str) -> RevioBill | None:
+        try:
+            return self._client.get(f"/Bills/{_numeric(invoice_id)}", RevioBill)
+        except SourceNotFound:
+            return None
 
     def void_payment(self, payment_id: str) -> SourcePayment:
         """Void a payment; one that is already void is returned as it is, with no request."""
@@ -598,6 +714,10 @@ def _created_id(created: RevioCreated, field: str) -> int:
     if not isinstance(value, int):
         raise SourceInvalidResponse(f"Rev.io's answer to a create has no {field}", details=[{"field": field}])
     return value
+
+
+def _problem(loc: str, kind: str, message: str) -> dict[str, Any]:
+    return {"loc": loc, "type": kind, "message": message}
 
 
 def _cents(value: Decimal) -> str:

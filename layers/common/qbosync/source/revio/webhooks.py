@@ -13,14 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qbosync.source.errors import SourceInvalidResponse, SourceNotFound
 from qbosync.source.models import ChangeAction, ObjectKind, SourceObject, SourceWebhook
-from qbosync.source.revio.adapter import RevioAdapter
-from qbosync.source.revio.client import RevioClient
 from qbosync.source.revio.wire import RevioCreated, RevioNotification
+
+if TYPE_CHECKING:  # the public receiver route uses the parsing here without loading the HTTP client
+    from qbosync.source.revio.adapter import RevioAdapter
+    from qbosync.source.revio.client import RevioClient
 
 HOOK_SECRET_HEADER = "X-Hook-Secret"  # noqa: S105 - a header name, not a secret
 SUBSCRIBED_EVENTS = (
