@@ -9,9 +9,11 @@ superseded refresh token at once (no grace), so a second refresh with the same t
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -19,7 +21,10 @@ from local.qbo_sandbox.app import build_app
 from local.source_sandbox.inprocess import in_process_client
 from qbosync.qbo.client import QboClient
 from qbosync.qbo.oauth import InvalidGrant
+from qbosync.store.aws import dynamodb_client, secrets_client
 from qbosync.store.connections import ConnectionRepository
+from qbosync.store.table import MainTable
+from qbosync.store.token_backup import TokenBackupStore
 from qbosync.store.tokens import ReauthRequired, TokenCache, TokenVault
 from tests.support.connection_world import (
     SANDBOX_BASE,
@@ -29,6 +34,7 @@ from tests.support.connection_world import (
     build_world,
     sandbox_config,
 )
+from tests.support.token_world import SAFETY_TIMEOUT, AtomicClient, kms_client
 
 CALLERS = 20
 GRACE_SECONDS = 60
@@ -64,6 +70,64 @@ def _container_client(world: ConnectionWorld, clock_offset: timedelta = timedelt
     return QboClient(world.realms[0], vault, None, SANDBOX_BASE, http=world.http)
 
 
+class RaceReferee:
+    """Forces the race these tests mean, whatever the scheduler does.
+
+    Every vault's AWS calls run one at a time (``AtomicClient``: moto in-process is not atomic under
+    threads, AWS is per request); the one refresh that reaches Intuit is held until every other caller
+    has found the lock taken and gone to wait; a waiter's sleep lasts until the new version is stored.
+    The vaults' clock stands still, so no lease runs out on a busy machine.
+    """
+
+    def __init__(self, world: ConnectionWorld, callers: int, clock_offset: timedelta) -> None:
+        self.world = world
+        self.callers = callers
+        now = datetime.now(UTC) + clock_offset
+        self.clock = lambda: now
+        self.aws_lock = threading.Lock()
+        self.state = threading.Condition()
+        self.waiting: set[str] = set()
+        self.stored_versions: list[int] = []
+
+    def _observe_secret(self, operation: str, kwargs: dict[str, Any]) -> None:
+        if operation in {"put_secret_value", "create_secret"}:
+            with self.state:
+                self.stored_versions.append(int(json.loads(kwargs["SecretString"])["version"]))
+                self.state.notify_all()
+
+    def refresh(self, refresh_token: str) -> Any:
+        with self.state:
+            everyone_waits = self.state.wait_for(
+                lambda: len(self.waiting) >= self.callers - 1, timeout=SAFETY_TIMEOUT
+            )
+        assert everyone_waits, "the other callers never found the refresh lock taken"
+        return self.world.oauth.refresh(refresh_token)
+
+    def sleep(self, _seconds: float) -> None:
+        with self.state:
+            self.waiting.add(threading.current_thread().name)
+            self.state.notify_all()
+            self.state.wait_for(lambda: bool(self.stored_versions), timeout=SAFETY_TIMEOUT)
+
+    def client(self) -> QboClient:
+        """A QBO client as one Lambda container would hold it: its own vault and token cache."""
+        table = MainTable(cast(Any, AtomicClient(dynamodb_client(), self.aws_lock)))
+        vault = TokenVault(
+            TENANT_A,
+            refresher=cast(Any, self),
+            invalid_grant_errors=(InvalidGrant,),
+            table=table,
+            connections=ConnectionRepository(table),
+            backup=TokenBackupStore(table, cast(Any, AtomicClient(kms_client(), self.aws_lock))),
+            secrets=cast(Any, AtomicClient(secrets_client(), self.aws_lock, after=self._observe_secret)),
+            cache=TokenCache(),
+            clock=self.clock,
+            sleep=self.sleep,
+            poll_seconds=0.02,
+        )
+        return QboClient(self.world.realms[0], vault, None, SANDBOX_BASE, http=self.world.http)
+
+
 def _call_concurrently(clients: list[QboClient]) -> tuple[list[str], list[BaseException]]:
     barrier = threading.Barrier(len(clients))
     names: list[str] = []
@@ -85,7 +149,7 @@ def _call_concurrently(clients: list[QboClient]) -> tuple[list[str], list[BaseEx
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=60)
+        thread.join(timeout=SAFETY_TIMEOUT)
     return names, errors
 
 
@@ -93,7 +157,8 @@ def test_given_an_expired_token_that_qbo_rejects_when_20_callers_hit_401_then_ex
     world: ConnectionWorld,
 ) -> None:
     _advance_sandbox(world, 3_700)  # QBO now rejects the access token; the vaults do not know yet
-    clients = [_container_client(world) for _ in range(CALLERS)]
+    referee = RaceReferee(world, CALLERS, clock_offset=timedelta())
+    clients = [referee.client() for _ in range(CALLERS)]
 
     names, errors = _call_concurrently(clients)
 
@@ -109,7 +174,8 @@ def test_given_a_token_the_vaults_know_is_expired_when_20_callers_start_then_exa
     world: ConnectionWorld,
 ) -> None:
     _advance_sandbox(world, 3_700)
-    clients = [_container_client(world, clock_offset=timedelta(seconds=3_700)) for _ in range(CALLERS)]
+    referee = RaceReferee(world, CALLERS, clock_offset=timedelta(seconds=3_700))
+    clients = [referee.client() for _ in range(CALLERS)]
 
     names, errors = _call_concurrently(clients)
 
