@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -92,10 +93,28 @@ print(json.dumps({{"import": imported - started, "first_request": time.perf_coun
 # One real invocation in a fresh interpreter: which modules the import loads, and which the invocation.
 _PROBE = """
 import importlib, json, sys
-before = list(sys.modules)
+before = set(sys.modules)
+
+
+class StartedImports:
+    # Every import as it starts: the order to replay them in (sys.modules's own order is not that).
+
+    names = []
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        cls.names.append(name)
+        return None
+
+
+def loaded(names):
+    return [name for name in dict.fromkeys(names) if name in sys.modules and name not in before]
+
+
+sys.meta_path.insert(0, StartedImports)
 sys.path[0:0] = {path!r}
 handler_module = importlib.import_module({module!r})
-imported = list(sys.modules)
+imported = loaded(StartedImports.names)
 
 
 class Context:
@@ -127,9 +146,8 @@ try:
         outcome = "returned " + type(reply).__name__
 except Exception as error:
     outcome = "raised " + type(error).__name__ + ": " + str(error)[:80]
-print(json.dumps({{"import": [name for name in imported if name not in set(before)],
-                  "first_request": [name for name in list(sys.modules) if name not in set(before)],
-                  "outcome": outcome}}))
+sys.meta_path.remove(StartedImports)
+print(json.dumps({{"import": imported, "first_request": loaded(StartedImports.names), "outcome": outcome}}))
 """
 
 
@@ -473,6 +491,41 @@ def sample(target: Target, modules: list[str]) -> tuple[float, float, list[str]]
     return float(figures["import"]), float(figures["first_request"]), list(figures["failed"])
 
 
+# Where a first request's import time goes, by the distributions each top-level package belongs to.
+FAMILIES = {
+    "boto3": ("boto3", "botocore", "s3transfer", "urllib3", "dateutil", "jmespath", "six"),
+    "pydantic": ("pydantic", "pydantic_core", "annotated_types", "typing_inspection", "typing_extensions"),
+    "powertools": ("aws_lambda_powertools", "aws_xray_sdk", "wrapt"),
+    "httpx": ("httpx", "httpcore", "h11", "anyio", "sniffio", "certifi", "idna", "tenacity"),
+    "qbosync": ("qbosync",),
+}
+_IMPORT_TIME = re.compile(r"^import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)")
+
+
+def family_of(module: str) -> str:
+    top = module.split(".", 1)[0]
+    return next((family for family, tops in FAMILIES.items() if top in tops), "stdlib")
+
+
+def breakdown(target: Target, modules: list[str]) -> dict[str, float]:
+    """Milliseconds of one first request's imports (``-X importtime``'s own time of each module) per
+    family; one interpreter, so a rough split, not a figure to compare across runs."""
+    script = _SAMPLE.format(path=target.path, module=target.module, modules=modules)
+    completed = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, *INTERPRETER_FLAGS, "-X", "importtime", "-c", script],
+        env=target.environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    totals = dict.fromkeys([*FAMILIES, "stdlib"], 0.0)
+    for line in completed.stderr.splitlines():
+        match = _IMPORT_TIME.match(line)
+        if match:
+            totals[family_of(match[2])] += int(match[1]) / 1000
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     layer = str(args.layer.resolve())
@@ -542,6 +595,13 @@ def _measure(args: argparse.Namespace, layer: str, packages: str) -> int:
             f"{name:<28}{import_ms[name]:>10.1f}{ratio[name]:>8.2f}"
             f"{first_ms[name]:>18.1f}{first_ratio[name]:>8.2f}{flag}"
         )
+    split = {name: breakdown(targets[name], modules[name]) for name in functions}
+    print(
+        "where the first request's imports go, ms (one -X importtime run each; boto3 includes its urllib3):"
+    )
+    print(f"{'target':<28}" + "".join(f"{family:>11}" for family in [*FAMILIES, "stdlib"]))
+    for name in sorted(split, key=first_ratio.__getitem__, reverse=True):
+        print(f"{name:<28}" + "".join(f"{split[name][family]:>11.1f}" for family in [*FAMILIES, "stdlib"]))
     for name, failed in sorted(unimportable.items()):
         if failed:
             print(f"{name}: {len(failed)} recorded modules cannot be imported by name: {', '.join(failed)}")
@@ -567,6 +627,10 @@ def _measure(args: argparse.Namespace, layer: str, packages: str) -> int:
                 "modules": len(found.first_request_modules),
             }
             for name, found in sorted(probes.items())
+        },
+        "first_request_split_ms": {
+            name: {family: round(ms, 1) for family, ms in figures.items()}
+            for name, figures in sorted(split.items())
         },
         "max_ratio": round(worst, 2),
         "max_first_request_ratio": round(worst_first, 2),
