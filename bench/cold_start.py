@@ -1,12 +1,12 @@
 """Cold start: how long importing each handler takes, as Lambda loads it, against ``import boto3`` alone.
 
-    .venv/bin/python bench/cold_start.py [--samples 9] [--layer DIR] [--seed 7]
+    .venv/bin/python bench/cold_start.py [--samples 9] [--layer DIR] [--seed 7] [--record FILE.json]
 
-Each sample is a fresh interpreter (``python -I``, so nothing from this shell's PYTHONPATH leaks in) whose
-``sys.path`` starts as Lambda's python runtime builds it: the function's code directory
-(``LAMBDA_TASK_ROOT``), then the layer (``/opt/python``; here ``layers/common``, or the built layer given
-with ``--layer``, e.g. ``.aws-sam/build/CommonLayer/python``), then the runtime's packages (here the
-virtualenv's, where boto3 lives as it does in Lambda's runtime). The environment is Lambda's own
+Each sample is a fresh interpreter (``python -I -S``, so nothing from this shell's PYTHONPATH or the
+virtualenv leaks in) whose ``sys.path`` starts as Lambda's python runtime builds it: the function's code
+directory (``LAMBDA_TASK_ROOT``), then the layer (``/opt/python``; here ``layers/common``, or the built layer
+given with ``--layer``, e.g. ``.aws-sam/build/CommonLayer/python``), then the runtime's packages (see
+"Packages" below). The environment is Lambda's own
 variables (function name, memory, region, ``AWS_EXECUTION_ENV``, ``_HANDLER``, X-Ray daemon address...)
 plus the function's variables from ``template.yaml`` with placeholder values for the resources. The
 sample times imports only: interpreter start-up is the same for every handler and for the baseline, so
@@ -16,22 +16,37 @@ Byte code: one unmeasured import per target first writes ``__pycache__``, as a l
 ``.pyc`` files (the makefile build adds them when a python3.13, or pyenv's, is present) would have it.
 
 Samples of all targets are interleaved in a shuffled order each round, so a busy neighbour on a shared
-machine slows them alike; each figure is the median. Two figures per handler:
+machine slows them alike; each figure is the median. Figures per handler:
 
-- ``import``: what Lambda's init phase does, ``import app``; the issue's target is at most 2x boto3's import.
-- ``first_request``: the import plus every module a real first invocation loads. Handlers and the
-  composition root (``qbosync.sync.wiring``) import their services on first use, so reading the handler's
-  source would miss most of it; instead the bench records it. Before timing, it starts the local runtime
-  in this process (moto, the QBO and source sandboxes, the template's tables, queues and secrets), connects
-  the sample events' tenants to QBO through the OAuth flow, signs the webhook samples as Intuit and the
-  source would, and then, for each sample event of ``events/`` (``EVENTS`` says which function takes which),
-  a fresh interpreter set up as above (plus ``AWS_ENDPOINT_URL`` and the runtime's resource names) imports
-  the handler, invokes it once with the event, and reports ``sys.modules`` before and after. A function's
-  first-request modules are those of its sample that loads the most (the worst first request); the
-  sample and its outcome (HTTP status, records done, or the error) are printed, so a probe that stopped
-  early shows. Each timed sample then imports the handler and, in the recorded order, every one of those
-  modules not loaded yet. What is not in the figure: the request's own work (network calls, botocore
-  reading its JSON service models, pydantic building a deferred model's validators).
+- ``import``: what Lambda's init phase does, ``import app``.
+- ``first_request``: the import plus every module a real first invocation loads. Handlers, the composition
+  root (``qbosync.sync.wiring``) and the admin API's resolver import what they use on first use, so reading
+  the handler's source would miss most of it; instead the bench records it. Before timing, it starts the
+  local runtime in this process (moto, the QBO and source sandboxes, the template's tables, queues and
+  secrets), connects each tenant the samples name to its own QBO sandbox company through the OAuth flow and
+  gives it a go-live date, and then, for each sample event of ``events/`` (``EVENTS`` says which function
+  takes which; the scheduled worker's is built), a fresh interpreter set up as above (plus
+  ``AWS_ENDPOINT_URL`` and the runtime's resource names) imports the handler, invokes it once with the
+  event, and reports every import in the order it started. Webhook samples are signed with the runtime's
+  secrets and sent now, and a sample's QBO company id becomes the connected one (``SAMPLE_REALMS``), so they
+  go as far as a real delivery. A function's first-request modules are those of its sample that loads the
+  most (the worst first request); the sample, its outcome (HTTP status and error code, records done, or
+  the error) and the CPU time of that whole first invocation are printed, so a probe that stopped early
+  shows. Each timed sample imports the handler and then, in the recorded order, every one of those modules
+  not loaded yet. The issue's target: at most 2x boto3's import.
+- ``CPU``: the same first request in the process's CPU time. Another engineer's tests slow the elapsed
+  figures of one run more than another's; CPU time hardly moves, so compare runs by it.
+
+Packages: only what Lambda would have. The fresh interpreters run without ``site`` and see, after the
+function and layer directories, links to the layer's requirements and the runtime's boto3 with their
+dependencies (``runtime_packages``), not the virtualenv, where test tools would be imported by libraries
+that look for them (httpx imports click and rich when installed, httpcore trio).
+
+What the import figures leave out is the request's own work (network calls, botocore reading its JSON
+service models, pydantic building a deferred model's validators, Powertools validating the request); the
+probe's ``ms CPU in all`` includes it. A last table splits each first request's import time by family
+(boto3 with botocore and urllib3, pydantic, Powertools with the X-Ray SDK, httpx with httpcore and anyio,
+qbosync, the standard library), from one ``-X importtime`` run each: a rough split.
 
 Ratios are handler median / boto3 median. Last line: ``RESULT {json}``.
 """
@@ -77,7 +92,7 @@ INTERPRETER_FLAGS = ("-I", "-S")
 _SAMPLE = """
 import importlib, json, sys, time
 sys.path[0:0] = {path!r}
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 importlib.import_module({module!r})
 imported = time.perf_counter()
 failed = []
@@ -88,12 +103,13 @@ for name in {modules!r}:
         except Exception:
             failed.append(name)
 print(json.dumps({{"import": imported - started, "first_request": time.perf_counter() - started,
-                  "failed": failed}}))
+                  "first_request_cpu": time.process_time() - started_cpu, "failed": failed}}))
 """
 # One real invocation in a fresh interpreter: which modules the import loads, and which the invocation.
 _PROBE = """
-import importlib, json, sys
+import importlib, json, sys, time
 before = set(sys.modules)
+started_cpu = time.process_time()
 
 
 class StartedImports:
@@ -146,8 +162,10 @@ try:
         outcome = "returned " + type(reply).__name__
 except Exception as error:
     outcome = "raised " + type(error).__name__ + ": " + str(error)[:80]
+invocation_cpu = time.process_time() - started_cpu
 sys.meta_path.remove(StartedImports)
-print(json.dumps({{"import": imported, "first_request": loaded(StartedImports.names), "outcome": outcome}}))
+print(json.dumps({{"import": imported, "first_request": loaded(StartedImports.names), "outcome": outcome,
+                  "cpu": invocation_cpu}}))
 """
 
 
@@ -207,8 +225,12 @@ class Probe(NamedTuple):
 
     event: str
     import_modules: list[str]
-    first_request_modules: list[str]  # in the order they were loaded
+    first_request_modules: list[str]  # in the order they started loading
     outcome: str
+    # CPU seconds of the import and the whole invocation: its imports and its own work (pydantic building
+    # deferred validators, botocore reading service models, Powertools' request validation); waits for
+    # moto or the sandboxes are not CPU time of this process.
+    cpu: float
 
 
 def runtime_packages(directory: Path, requirements: Path) -> Path:
@@ -411,7 +433,9 @@ def probe(target: Target, environment: dict[str, str], name: str, event: dict[st
     if completed.returncode != 0:
         raise SystemExit(f"probing {target.module} with {name} failed:\n{completed.stderr}")
     found = json.loads(completed.stdout.strip().splitlines()[-1])
-    return Probe(name, list(found["import"]), list(found["first_request"]), str(found["outcome"]))
+    return Probe(
+        name, list(found["import"]), list(found["first_request"]), str(found["outcome"]), float(found["cpu"])
+    )
 
 
 def record_first_requests(targets: dict[str, Target]) -> dict[str, list[Probe]]:
@@ -474,9 +498,18 @@ def _quiet_stdout() -> Iterator[None]:
             os.close(saved)
 
 
-def sample(target: Target, modules: list[str]) -> tuple[float, float, list[str]]:
-    """Seconds one fresh interpreter spends importing the handler, and with its first request's modules;
-    the modules that could not be imported by name."""
+class Sample(NamedTuple):
+    """Seconds one fresh interpreter spends importing the handler, and with its first request's modules
+    (elapsed, and the process's CPU time); the modules that could not be imported by name."""
+
+    imported: float
+    first_request: float
+    first_request_cpu: float
+    failed: list[str]
+
+
+def sample(target: Target, modules: list[str]) -> Sample:
+    """One fresh interpreter's figures for ``target`` with its first request's ``modules``."""
     script = _SAMPLE.format(path=target.path, module=target.module, modules=modules)
     completed = subprocess.run(  # noqa: S603 - this interpreter, our own script
         [sys.executable, *INTERPRETER_FLAGS, "-c", script],
@@ -488,7 +521,12 @@ def sample(target: Target, modules: list[str]) -> tuple[float, float, list[str]]
     if completed.returncode != 0:
         raise SystemExit(f"importing {target.module} failed:\n{completed.stderr}")
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
-    return float(figures["import"]), float(figures["first_request"]), list(figures["failed"])
+    return Sample(
+        float(figures["import"]),
+        float(figures["first_request"]),
+        float(figures["first_request_cpu"]),
+        list(figures["failed"]),
+    )
 
 
 # Where a first request's import time goes, by the distributions each top-level package belongs to.
@@ -558,25 +596,27 @@ def _measure(args: argparse.Namespace, layer: str, packages: str) -> int:
 
     unimportable: dict[str, list[str]] = {}
     for name, target in targets.items():  # writes __pycache__, unmeasured
-        unimportable[name] = sample(target, modules[name])[2]
+        unimportable[name] = sample(target, modules[name]).failed
     rng = random.Random(args.seed)
-    imports: dict[str, list[float]] = {name: [] for name in targets}
-    first_requests: dict[str, list[float]] = {name: [] for name in targets}
+    samples: dict[str, list[Sample]] = {name: [] for name in targets}
     for _ in range(args.samples):
         order = list(targets)
         rng.shuffle(order)
         for name in order:
-            imported, first_request, _failed = sample(targets[name], modules[name])
-            imports[name].append(imported)
-            first_requests[name].append(first_request)
+            samples[name].append(sample(targets[name], modules[name]))
 
-    import_ms = {name: statistics.median(values) * 1000 for name, values in imports.items()}
-    first_ms = {name: statistics.median(values) * 1000 for name, values in first_requests.items()}
-    baseline = import_ms.pop("boto3")
-    first_ms.pop("boto3")
+    def median_ms(name: str, figure: str) -> float:
+        return float(statistics.median(float(getattr(found, figure)) for found in samples[name])) * 1000
+
+    import_ms = {name: median_ms(name, "imported") for name in functions}
+    first_ms = {name: median_ms(name, "first_request") for name in functions}
+    first_cpu_ms = {name: median_ms(name, "first_request_cpu") for name in functions}
+    # boto3's first request is its import: the same figure, elapsed and in CPU time.
+    baseline, baseline_cpu = median_ms("boto3", "first_request"), median_ms("boto3", "first_request_cpu")
     unimportable.pop("boto3")
     ratio = {name: value / baseline for name, value in import_ms.items()}
     first_ratio = {name: value / baseline for name, value in first_ms.items()}
+    cpu_ratio = {name: value / baseline_cpu for name, value in first_cpu_ms.items()}
     print(f"cold start: each handler as Lambda ({runtime}) loads it, vs `{BASELINE}`")
     print(f"python {sys.version.split()[0]} here, {args.samples} fresh interpreters per target, medians")
     print(f"layer on the path: {os.path.relpath(layer, REPO)}")
@@ -585,15 +625,20 @@ def _measure(args: argparse.Namespace, layer: str, packages: str) -> int:
         found = probes[name]
         print(
             f"  {name:<28}{found.event:<38}{found.outcome[:46]:<48}"
-            f"{len(found.first_request_modules) - len(found.import_modules):>5} modules after the import"
+            f"{len(found.first_request_modules) - len(found.import_modules):>5} modules after the import,"
+            f" {found.cpu * 1000:>4.0f} ms CPU in all"
         )
-    print(f"{'target':<28}{'import ms':>10}{'ratio':>8}{'first request ms':>18}{'ratio':>8}")
-    print(f"{'import boto3':<28}{baseline:>10.1f}{1.0:>8.2f}")
+    print(
+        f"{'target':<28}{'import ms':>10}{'ratio':>8}{'first request ms':>18}{'ratio':>8}"
+        f"{'CPU ms':>9}{'ratio':>8}"
+    )
+    print(f"{'import boto3':<28}{baseline:>10.1f}{1.0:>8.2f}{'':>26}{baseline_cpu:>9.1f}{1.0:>8.2f}")
     for name in sorted(import_ms, key=first_ratio.__getitem__, reverse=True):
         flag = "" if first_ratio[name] <= TARGET_RATIO else f"  first request > {TARGET_RATIO}x"
         print(
             f"{name:<28}{import_ms[name]:>10.1f}{ratio[name]:>8.2f}"
-            f"{first_ms[name]:>18.1f}{first_ratio[name]:>8.2f}{flag}"
+            f"{first_ms[name]:>18.1f}{first_ratio[name]:>8.2f}"
+            f"{first_cpu_ms[name]:>9.1f}{cpu_ratio[name]:>8.2f}{flag}"
         )
     split = {name: breakdown(targets[name], modules[name]) for name in functions}
     print(
@@ -620,11 +665,15 @@ def _measure(args: argparse.Namespace, layer: str, packages: str) -> int:
         "ratio": {name: round(value, 2) for name, value in sorted(ratio.items())},
         "first_request_ms": {name: round(value, 1) for name, value in sorted(first_ms.items())},
         "first_request_ratio": {name: round(value, 2) for name, value in sorted(first_ratio.items())},
+        "boto3_import_cpu_ms": round(baseline_cpu, 1),
+        "first_request_cpu_ms": {name: round(value, 1) for name, value in sorted(first_cpu_ms.items())},
+        "first_request_cpu_ratio": {name: round(value, 2) for name, value in sorted(cpu_ratio.items())},
         "first_request_probe": {
             name: {
                 "event": found.event,
                 "outcome": found.outcome,
                 "modules": len(found.first_request_modules),
+                "invocation_cpu_ms": round(found.cpu * 1000, 1),
             }
             for name, found in sorted(probes.items())
         },

@@ -44,6 +44,7 @@ def test_given_a_handler_that_imports_in_its_body_when_probed_then_the_first_req
     found = bench.probe(target, {}, "sample.json", {"rawPath": "/"})
 
     assert found.outcome == "HTTP 202"
+    assert found.cpu > 0
     assert "app" in found.import_modules
     assert "deferred_service" not in found.import_modules
     assert "deferred_service" in found.first_request_modules
@@ -55,10 +56,11 @@ def test_given_recorded_modules_when_sampled_then_they_are_imported_after_the_ha
     bench = _bench()
     target = bench.Target([str(_handler_dir(tmp_path))], "app", "lambda_handler", {}, 128)
 
-    imported, first_request, failed = bench.sample(target, ["deferred_service", "no_such_module_here"])
+    found = bench.sample(target, ["deferred_service", "no_such_module_here"])
 
-    assert 0 < imported <= first_request
-    assert failed == ["no_such_module_here"]
+    assert 0 < found.imported <= found.first_request
+    assert found.first_request_cpu > 0
+    assert found.failed == ["no_such_module_here"]
 
 
 def test_given_the_layer_requirements_when_linking_runtime_packages_then_only_their_closure_and_boto3(
@@ -78,8 +80,8 @@ def test_given_the_layer_requirements_when_linking_runtime_packages_then_only_th
 
 def test_given_probes_of_several_samples_when_one_is_chosen_then_it_is_the_one_that_loaded_the_most() -> None:
     bench = _bench()
-    light = bench.Probe("a.json", ["app"], ["app", "json"], "HTTP 200")
-    heavy = bench.Probe("b.json", ["app"], ["app", "json", "httpx"], "HTTP 200")
+    light = bench.Probe("a.json", ["app"], ["app", "json"], "HTTP 200", 0.1)
+    heavy = bench.Probe("b.json", ["app"], ["app", "json", "httpx"], "HTTP 200", 0.05)
 
     assert bench.heaviest([light, heavy]).event == "b.json"
 
