@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.resolver import ROUTERS, build_resolver, routers_for
+from tests.support.lambda_context import LambdaContextStub
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_ROUTERS = tuple(router.module for router in ROUTERS)
@@ -46,7 +48,7 @@ def test_given_a_fresh_interpreter_when_a_settings_request_builds_its_resolver_t
         "import json, sys\n"
         "from qbosync.api.resolver import build_resolver, routers_for\n"
         "build_resolver(routers=routers_for('/tenants/acme/settings'))\n"
-        "print(json.dumps(sorted(name for name in sys.modules if name.startswith('qbosync.'))))\n"
+        "print(json.dumps(sorted(name for name in sys.modules if name.startswith(('qbosync.', 'aws_')))))\n"
     )
     completed = subprocess.run(  # noqa: S603 - this interpreter, our own script
         [
@@ -64,7 +66,35 @@ def test_given_a_fresh_interpreter_when_a_settings_request_builds_its_resolver_t
     loaded = set(json.loads(completed.stdout.strip().splitlines()[-1]))
 
     assert "qbosync.api.routes.configuration" in loaded
-    assert (
-        not {"qbosync.api.routes.onboarding", "qbosync.api.routes.readiness", "qbosync.sync.bulk.plan"}
-        & loaded
-    )
+    other_routes = {"qbosync.api.routes.onboarding", "qbosync.api.routes.readiness", "qbosync.sync.bulk.plan"}
+    assert not other_routes & loaded
+    # Nor Powertools' OpenAPI models: only the document needs them, and its path gets every router.
+    assert "aws_lambda_powertools.event_handler.openapi.models" not in loaded
+
+
+def test_given_a_resolver_of_some_routers_when_built_then_it_serves_no_openapi_document() -> None:
+    full = build_resolver(ApiDependencies())
+    settings_only = build_resolver(ApiDependencies(), routers_for("/tenants/acme/settings"))
+
+    def paths(app: object) -> set[str]:
+        return {route.path for route in [*app._static_routes, *app._dynamic_routes]}  # type: ignore[attr-defined]
+
+    assert {"/openapi.json", "/docs"} <= paths(full)
+    assert not {"/openapi.json", "/docs"} & paths(settings_only)
+
+
+def test_given_a_resolver_of_some_routers_when_a_method_its_path_lacks_comes_then_it_answers_as_all_do() -> (
+    None
+):
+    event = json.loads((REPO / "events" / "api_get_settings.json").read_text(encoding="utf-8"))
+    event["requestContext"]["http"]["method"] = "DELETE"
+    some = build_resolver(ApiDependencies(), routers_for(event["rawPath"]))
+    every = build_resolver(ApiDependencies())
+
+    context: Any = LambdaContextStub()
+    reply = some.resolve(event, context)
+
+    assert reply["statusCode"] == 405
+    assert json.loads(reply["body"])["error"]["code"] == "method_not_allowed"
+    assert {"GET", "PUT"} <= set(reply["headers"]["Allow"].split(", "))
+    assert reply == every.resolve(event, context)

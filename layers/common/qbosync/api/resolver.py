@@ -9,12 +9,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, PathItem, Server
 
 from qbosync.api.body_checks import BodyRules, CheckedBodyResolver
 from qbosync.api.errors import register_error_handlers
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import PathItem
     from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
     from qbosync.api.dependencies import ApiDependencies
@@ -146,6 +146,10 @@ def _router_factory(module: str) -> Callable[[ApiDependencies], APIGatewayHttpRo
 
 
 def _openapi_settings() -> dict[str, Any]:
+    # Powertools' OpenAPI models (about 40% of boto3's import) are loaded for the document only: request
+    # validation does not need them.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
     return {
         "title": API_TITLE,
         "version": API_VERSION,
@@ -167,7 +171,10 @@ class RouteMethods:
         if self._routes is None:
             self._routes = [
                 (_path_pattern(template), frozenset(_methods(item)))
-                for template, item in (self._app.get_openapi_schema().paths or {}).items()
+                # The settings passed again: a resolver of some routers was never configured with them.
+                for template, item in (
+                    self._app.get_openapi_schema(**_openapi_settings()).paths or {}
+                ).items()
             ]
         return next((methods for pattern, methods in self._routes if pattern.fullmatch(path)), frozenset())
 
@@ -192,7 +199,8 @@ def build_resolver(
 ) -> APIGatewayHttpResolver:
     """A resolver for the admin API; ``deps`` defaults to the deployed collaborators (created lazily).
     ``routers`` (module names, as ``routers_for`` gives them) limits it to those routers, in ``ROUTERS``'s
-    order; all of them when not given."""
+    order; all of them when not given. Only a resolver of every router serves the OpenAPI document and the
+    docs (``routers_for`` sends their paths to one)."""
     from qbosync.api.dependencies import ApiDependencies
 
     dependencies = deps or ApiDependencies()
@@ -202,6 +210,8 @@ def build_resolver(
     for router in ROUTERS:
         if router.module in wanted:
             app.include_router(_router_factory(router.module)(dependencies))
+    if wanted != {router.module for router in ROUTERS}:
+        return app
     openapi = _openapi_settings()
     app.configure_openapi(**openapi)
     app.enable_swagger(path="/docs", **openapi)
