@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from qbosync.api.dependencies import ApiDependencies
 
 
-@lru_cache(maxsize=1)
-def resolver() -> APIGatewayHttpResolver:
-    """Built on the first request, so importing the handler does no work."""
+@lru_cache
+def resolver(routers: tuple[str, ...]) -> APIGatewayHttpResolver:
+    """Built on the first request for these routers, so importing the handler does no work and a request
+    imports only the routes its path can reach (``qbosync.api.resolver.routers_for``)."""
     from qbosync.api.resolver import build_resolver
 
-    return build_resolver()
+    return build_resolver(routers=routers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
@@ -33,7 +34,8 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ApiDependencies | None = None
 ) -> dict[str, Any]:
     """Resolve one admin API request; ``deps`` lets tests pass their collaborators."""
-    from qbosync.api.resolver import build_resolver
+    from qbosync.api.resolver import build_resolver, routers_for
 
-    app = resolver() if deps is None else build_resolver(deps)
+    routers = routers_for(str(event.get("rawPath", "")))
+    app = resolver(routers) if deps is None else build_resolver(deps, routers)
     return app.resolve(event, context)

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# Imported before anything loads pydantic: Powertools' batch utility builds its 24 parser models
+# (about half as long as ``import boto3``) only when pydantic is already loaded, and this handler never
+# parses records into models.
+import aws_lambda_powertools.utilities.batch  # noqa: F401  # isort: skip
+
 from qbosync.invocation import tracks_remaining_time
 from qbosync.observability import logger, metrics, tracer
 

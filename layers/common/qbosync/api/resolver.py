@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, PathItem, Server
-from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from qbosync.api.body_checks import BodyRules, CheckedBodyResolver
-from qbosync.api.dependencies import ApiDependencies
 from qbosync.api.errors import register_error_handlers
-from qbosync.api.routes.budget import budget_router
-from qbosync.api.routes.configuration import configuration_router
-from qbosync.api.routes.connection import connection_router
-from qbosync.api.routes.console import console_router
-from qbosync.api.routes.events import events_router
-from qbosync.api.routes.onboarding import onboarding_router
-from qbosync.api.routes.pause import pause_router
-from qbosync.api.routes.readiness import readiness_router
-from qbosync.api.routes.reports import reports_router
-from qbosync.api.routes.source_reference import source_reference_router
-from qbosync.api.routes.sync_runs import sync_runs_router
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import PathItem
+    from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+    from qbosync.api.dependencies import ApiDependencies
 
 API_TITLE = "qbosync admin API"
 API_VERSION = "1.0.0"
@@ -35,23 +29,127 @@ API_DESCRIPTION = (
 )
 BEARER = "bearerAuth"
 
-# Every admin API router, each built around the same dependencies. Add a concern's router here.
-ROUTERS: tuple[Callable[[ApiDependencies], APIGatewayHttpRouter], ...] = (
-    connection_router,
-    configuration_router,
-    readiness_router,
-    sync_runs_router,
-    events_router,
-    console_router,
-    budget_router,
-    source_reference_router,
-    onboarding_router,
-    pause_router,
-    reports_router,
+
+class RouterModule(NamedTuple):
+    """One concern's routes: the module that builds its router, and the paths (as its routes declare
+    them) it serves, so a request imports only the modules of the routers its path can reach."""
+
+    module: str
+    factory: str
+    paths: tuple[str, ...]
+
+
+# Every admin API router, each built around the same dependencies. Add a concern's router here, with its
+# paths (``tests/unit/test_api_router_modules.py`` checks them against the routes the router declares).
+ROUTERS: tuple[RouterModule, ...] = (
+    RouterModule(
+        "qbosync.api.routes.connection",
+        "connection_router",
+        (
+            "/oauth/callback",
+            "/qbo/disconnected",
+            "/qbo/reconnect",
+            "/tenants/<tenant_id>/qbo/connect",
+            "/tenants/<tenant_id>/qbo/connection",
+        ),
+    ),
+    RouterModule(
+        "qbosync.api.routes.configuration",
+        "configuration_router",
+        (
+            "/tenants/<tenant_id>/audit",
+            "/tenants/<tenant_id>/mappings/<kind>",
+            "/tenants/<tenant_id>/mappings/<kind>/<source_key>",
+            "/tenants/<tenant_id>/settings",
+        ),
+    ),
+    RouterModule(
+        "qbosync.api.routes.readiness",
+        "readiness_router",
+        ("/tenants/<tenant_id>/preflight", "/tenants/<tenant_id>/qbo/reference/<kind>"),
+    ),
+    RouterModule(
+        "qbosync.api.routes.sync_runs",
+        "sync_runs_router",
+        (
+            "/tenants/<tenant_id>/sync/initial",
+            "/tenants/<tenant_id>/sync/runs/<run_id>",
+            "/tenants/<tenant_id>/sync/runs/<run_id>/resume",
+        ),
+    ),
+    RouterModule(
+        "qbosync.api.routes.events",
+        "events_router",
+        (
+            "/tenants/<tenant_id>/sync/events",
+            "/tenants/<tenant_id>/sync/events/<event_id>/accept-variance",
+            "/tenants/<tenant_id>/sync/events/<event_id>/retry",
+        ),
+    ),
+    RouterModule("qbosync.api.routes.console", "console_router", ("/console", "/console/<asset>")),
+    RouterModule(
+        "qbosync.api.routes.budget",
+        "budget_router",
+        ("/budget", "/tenants/<tenant_id>/read-budget", "/tenants/<tenant_id>/reconcile"),
+    ),
+    RouterModule(
+        "qbosync.api.routes.source_reference",
+        "source_reference_router",
+        ("/tenants/<tenant_id>/source/reference/<kind>",),
+    ),
+    RouterModule(
+        "qbosync.api.routes.onboarding",
+        "onboarding_router",
+        (
+            "/tenants/<tenant_id>/links/import",
+            "/tenants/<tenant_id>/suggestions",
+            "/tenants/<tenant_id>/suggestions/<entity>/<source_id>/decision",
+            "/tenants/<tenant_id>/sync/plans/<plan_id>",
+            "/tenants/<tenant_id>/sync/plans/<plan_id>/download",
+            "/tenants/<tenant_id>/sync/runs/<run_id>/undo",
+        ),
+    ),
+    RouterModule(
+        "qbosync.api.routes.pause",
+        "pause_router",
+        ("/tenants/<tenant_id>/sync/pause", "/tenants/<tenant_id>/sync/resume"),
+    ),
+    RouterModule(
+        "qbosync.api.routes.reports", "reports_router", ("/tenants/<tenant_id>/reports/reconciliation",)
+    ),
 )
 
 
+@cache
+def _route_pattern(path: str) -> re.Pattern[str]:
+    """A declared path as a pattern; a parameter matches any one segment, as Powertools' does (or more)."""
+    return re.compile(re.sub(r"<[^>]+>", "[^/]+", re.escape(path)))
+
+
+def routers_for(path: str) -> tuple[str, ...]:
+    """The modules of the routers that declare a route matching ``path``; every router's when none does
+    (the OpenAPI document, the docs and a 404 need them all)."""
+    reached = tuple(
+        router.module
+        for router in ROUTERS
+        if any(_route_pattern(route).fullmatch(path) for route in router.paths)
+    )
+    return reached or tuple(router.module for router in ROUTERS)
+
+
+def _router_factory(module: str) -> Callable[[ApiDependencies], APIGatewayHttpRouter]:
+    declared = next(router for router in ROUTERS if router.module == module)
+    factory: Callable[[ApiDependencies], APIGatewayHttpRouter] = getattr(
+        importlib.import_module(declared.module), declared.factory
+    )
+    return factory
+
+
 def _openapi_settings() -> dict[str, Any]:
+    # Powertools' OpenAPI models (about 40% of boto3's import) are loaded for the document only: request
+    # validation does not need them.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+
     return {
         "title": API_TITLE,
         "version": API_VERSION,
@@ -73,7 +171,10 @@ class RouteMethods:
         if self._routes is None:
             self._routes = [
                 (_path_pattern(template), frozenset(_methods(item)))
-                for template, item in (self._app.get_openapi_schema().paths or {}).items()
+                # The settings passed again: a resolver of some routers was never configured with them.
+                for template, item in (
+                    self._app.get_openapi_schema(**_openapi_settings()).paths or {}
+                ).items()
             ]
         return next((methods for pattern, methods in self._routes if pattern.fullmatch(path)), frozenset())
 
@@ -93,13 +194,24 @@ ADMIN_BODY_RULES = BodyRules(
 """A 2,000-row mapping of escaped 4-byte characters is about 1.6 MB; API Gateway itself stops at 10 MB."""
 
 
-def build_resolver(deps: ApiDependencies | None = None) -> APIGatewayHttpResolver:
-    """A resolver for the admin API; ``deps`` defaults to the deployed collaborators (created lazily)."""
+def build_resolver(
+    deps: ApiDependencies | None = None, routers: Iterable[str] | None = None
+) -> APIGatewayHttpResolver:
+    """A resolver for the admin API; ``deps`` defaults to the deployed collaborators (created lazily).
+    ``routers`` (module names, as ``routers_for`` gives them) limits it to those routers, in ``ROUTERS``'s
+    order; all of them when not given. Only a resolver of every router serves the OpenAPI document and the
+    docs (``routers_for`` sends their paths to one)."""
+    from qbosync.api.dependencies import ApiDependencies
+
     dependencies = deps or ApiDependencies()
+    wanted = set(routers) if routers is not None else {router.module for router in ROUTERS}
     app = CheckedBodyResolver(ADMIN_BODY_RULES, enable_validation=True)
     register_error_handlers(app, RouteMethods(app))
-    for router_for in ROUTERS:
-        app.include_router(router_for(dependencies))
+    for router in ROUTERS:
+        if router.module in wanted:
+            app.include_router(_router_factory(router.module)(dependencies))
+    if wanted != {router.module for router in ROUTERS}:
+        return app
     openapi = _openapi_settings()
     app.configure_openapi(**openapi)
     app.enable_swagger(path="/docs", **openapi)

@@ -12,71 +12,45 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
 from functools import cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+# Each factory imports its service and stores itself: a handler's first request loads the graph of the
+# services it calls, not the whole project's (cold start, README).
+if TYPE_CHECKING:
+    from datetime import datetime
 
-from qbosync.clock import utc_now
-from qbosync.errors import NotConnected
-from qbosync.invocation import at_invocation_end, forget_end_work
-from qbosync.metrics import Metric, count, count_reads
-from qbosync.qbo.client import QboClient
-from qbosync.qbo.faults import QboAuthenticationFault
-from qbosync.qbo.governor import RealmGovernor
-from qbosync.qbo.http import shared_http_client
-from qbosync.qbo.oauth import IntuitOAuthClient, InvalidGrant, TokenGrant
-from qbosync.qbo.read_budget import ReadBudget, ReadBudgetPolicy, ReadPurpose, TenantReads
-from qbosync.settings import get_qbo_limits, get_read_budget_settings, get_settings
-from qbosync.source.port import SourcePort
-from qbosync.source.registry import default_registry
-from qbosync.store.app_secrets import AppSecrets, SecretBox, TenantSecrets, shared_secret_box
-from qbosync.store.aws import dynamodb_client, reset_clients
-from qbosync.store.checkpoints import CheckpointRepository
-from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
-from qbosync.store.connections import ConnectionRepository
-from qbosync.store.events import EventRepository
-from qbosync.store.executions import BulkSyncExecutions
-from qbosync.store.governor import DynamoGovernorStore
-from qbosync.store.job_claims import JobClaims
-from qbosync.store.ledger import WriteLedger
-from qbosync.store.links import LinkRepository
-from qbosync.store.oauth_states import OAuthStateRepository
-from qbosync.store.onboarding import SuggestionRepository
-from qbosync.store.pull_queue import PullQueue
-from qbosync.store.queues import PushQueue
-from qbosync.store.read_budget import DynamoReadBudgetStore
-from qbosync.store.reconcile_signals import ReconcileSignalRepository
-from qbosync.store.runs import RunRepository
-from qbosync.store.tenants import TenantRepository
-from qbosync.store.tokens import TokenVault, clear_token_cache
-from qbosync.store.work_queue import ScheduledWorkQueue
-from qbosync.sync.backstop import ReconcileCadence
-from qbosync.sync.bulk.dependencies import BulkSyncDependencies
-from qbosync.sync.bulk.plan import InitialSyncPlanner
-from qbosync.sync.bulk.service import InitialSyncService
-from qbosync.sync.configuration import ConfigurationService, MappingKind, MappingRow, TenantSettings
-from qbosync.sync.connection import ConnectionService
-from qbosync.sync.fanout import ScheduleDispatcher, ScheduledJob, ScheduledWorker
-from qbosync.sync.keepalive import TokenKeepAlive
-from qbosync.sync.oauth_state import OAuthStateSigner
-from qbosync.sync.onboarding.link_import import LinkImportService
-from qbosync.sync.onboarding.suggestions import SuggestionService
-from qbosync.sync.onboarding.undo import RunUndo
-from qbosync.sync.preflight import PreflightReport, connection_prerequisites
-from qbosync.sync.pull.service import PullService
-from qbosync.sync.push.customers import CustomerPush
-from qbosync.sync.push.service import PushDependencies, PushService
-from qbosync.sync.reconcile import Reconciler
-from qbosync.sync.reference import ConnectionReader
-from qbosync.sync.reports import ReconciliationReporter
-from qbosync.sync.retry.parked import ParkedRelease
-from qbosync.sync.retry.pause import TenantPause
-from qbosync.sync.retry.replay import EventReplay
-from qbosync.sync.retry.requeue import EventRequeue
-from qbosync.sync.retry.schedule import EventRetrySchedule
+    from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
+
+    from qbosync.qbo.client import QboClient
+    from qbosync.qbo.governor import RealmGovernor
+    from qbosync.qbo.oauth import IntuitOAuthClient, TokenGrant
+    from qbosync.qbo.read_budget import ReadBudget, ReadPurpose
+    from qbosync.source.port import SourcePort
+    from qbosync.store.app_secrets import AppSecrets
+    from qbosync.store.reconcile_signals import ReconcileSignalRepository
+    from qbosync.store.tokens import TokenVault
+    from qbosync.sync.backstop import ReconcileCadence
+    from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+    from qbosync.sync.bulk.plan import InitialSyncPlanner
+    from qbosync.sync.bulk.service import InitialSyncService
+    from qbosync.sync.configuration import ConfigurationService, MappingRow, TenantSettings
+    from qbosync.sync.connection import ConnectionService
+    from qbosync.sync.fanout import ScheduleDispatcher, ScheduledWorker
+    from qbosync.sync.keepalive import TokenKeepAlive
+    from qbosync.sync.onboarding.link_import import LinkImportService
+    from qbosync.sync.onboarding.suggestions import SuggestionService
+    from qbosync.sync.onboarding.undo import RunUndo
+    from qbosync.sync.preflight import PreflightReport
+    from qbosync.sync.pull.service import PullService
+    from qbosync.sync.push.service import PushService
+    from qbosync.sync.reconcile import Reconciler
+    from qbosync.sync.reference import ConnectionReader
+    from qbosync.sync.reports import ReconciliationReporter
+    from qbosync.sync.retry.pause import TenantPause
+    from qbosync.sync.retry.replay import EventReplay
+    from qbosync.sync.retry.requeue import EventRequeue
+    from qbosync.sync.retry.schedule import EventRetrySchedule
 
 _T = TypeVar("_T")
 _CACHED: list[Callable[[], object]] = []
@@ -103,6 +77,12 @@ def reset() -> None:
     """Forget every cached service and client, and the process-wide caches under them (the shared
     httpx client, the shared secret cache, the boto3 clients, the token cache): tests switching
     environments use this."""
+    from qbosync.invocation import forget_end_work
+    from qbosync.qbo.http import shared_http_client
+    from qbosync.store.app_secrets import shared_secret_box
+    from qbosync.store.aws import reset_clients
+    from qbosync.store.tokens import clear_token_cache
+
     for factory in [*_CACHED, *_ROUTER_CACHED]:
         factory.cache_clear()  # type: ignore[attr-defined]
     shared_http_client.cache_clear()
@@ -118,23 +98,20 @@ def reset() -> None:
 @_cached
 def app_secrets() -> AppSecrets:
     """The app's secrets behind one max-age cache per container (a rotated secret is picked up)."""
+    from qbosync.store.app_secrets import AppSecrets, SecretBox
+
     return AppSecrets(SecretBox())
 
 
 @_cached
 def oauth_client() -> IntuitOAuthClient:
     """The Intuit app's OAuth client; its client credentials are read through ``app_secrets()``."""
+    from qbosync.qbo.oauth import IntuitOAuthClient
+    from qbosync.settings import get_settings
+
     return IntuitOAuthClient(
         str(get_settings().intuit_discovery_url), credentials=app_secrets().intuit_client_credentials
     )
-
-
-class _CountedGovernor(RealmGovernor):
-    """The governor, counting each 429 it absorbs (``QboThrottledAbsorbed``)."""
-
-    def throttled(self, realm_id: str, retry_after: float | None) -> None:
-        count(Metric.QBO_THROTTLED)
-        super().throttled(realm_id, retry_after)
 
 
 class _CountedRefresher:
@@ -144,6 +121,8 @@ class _CountedRefresher:
         self._oauth = oauth
 
     def refresh(self, refresh_token: str) -> TokenGrant:
+        from qbosync.metrics import Metric, count
+
         count(Metric.TOKEN_REFRESHES)
         return self._oauth.refresh(refresh_token)
 
@@ -153,9 +132,20 @@ def realm_governor() -> RealmGovernor:
     """The per-realm rate governor, shared through DynamoDB by every container. The container keeps its
     concurrency slots between QBO calls and gives them back at the end of each invocation."""
     from qbosync.invocation import at_invocation_end
+    from qbosync.metrics import Metric, count
+    from qbosync.qbo.governor import RealmGovernor
+    from qbosync.settings import get_qbo_limits
+    from qbosync.store.governor import DynamoGovernorStore
+
+    class CountedGovernor(RealmGovernor):
+        """The governor, counting each 429 it absorbs (``QboThrottledAbsorbed``)."""
+
+        def throttled(self, realm_id: str, retry_after: float | None) -> None:
+            count(Metric.QBO_THROTTLED)
+            super().throttled(realm_id, retry_after)
 
     limits = get_qbo_limits()
-    governor = _CountedGovernor(
+    governor = CountedGovernor(
         DynamoGovernorStore(window_seconds=limits.window_seconds), limits, keep_slots=True
     )
     at_invocation_end("governor-slots", governor.release_kept)
@@ -164,6 +154,9 @@ def realm_governor() -> RealmGovernor:
 
 def token_vault(tenant_id: str) -> TokenVault:
     """A tenant's token vault, refreshing through the Intuit app."""
+    from qbosync.qbo.oauth import InvalidGrant
+    from qbosync.store.tokens import TokenVault
+
     return TokenVault(
         tenant_id, refresher=_CountedRefresher(oauth_client()), invalid_grant_errors=(InvalidGrant,)
     )
@@ -172,6 +165,12 @@ def token_vault(tenant_id: str) -> TokenVault:
 @_cached
 def read_budget() -> ReadBudget:
     """The app-wide Intuit read budget, counted in batches into DynamoDB (reads per purpose as metrics)."""
+    from qbosync.invocation import at_invocation_end
+    from qbosync.metrics import count_reads
+    from qbosync.qbo.read_budget import ReadBudget, ReadBudgetPolicy
+    from qbosync.settings import get_read_budget_settings
+    from qbosync.store.read_budget import DynamoReadBudgetStore
+
     settings = get_read_budget_settings()
 
     def counted(reads: Mapping[str, int]) -> None:
@@ -190,9 +189,14 @@ def read_budget() -> ReadBudget:
     return budget
 
 
-def qbo_client_for_tenant(tenant_id: str, purpose: ReadPurpose = ReadPurpose.ADMIN) -> QboClient:
+def qbo_client_for_tenant(tenant_id: str, purpose: ReadPurpose | None = None) -> QboClient:
     """A QBO client for the tenant's connected company, governed, refreshing its own tokens, and
-    counting its reads for ``purpose`` against the read budget."""
+    counting its reads for ``purpose`` (an admin's, when not given) against the read budget."""
+    from qbosync.errors import NotConnected
+    from qbosync.qbo.client import QboClient
+    from qbosync.qbo.read_budget import ReadPurpose, TenantReads
+    from qbosync.store.connections import ConnectionRepository
+
     connection = ConnectionRepository().get(tenant_id)
     if connection is None or connection.status == "disconnected":
         raise NotConnected(f"Tenant '{tenant_id}' has no QuickBooks connection.")
@@ -200,7 +204,7 @@ def qbo_client_for_tenant(tenant_id: str, purpose: ReadPurpose = ReadPurpose.ADM
         connection.realm_id,
         token_vault(tenant_id),
         realm_governor(),
-        reads=TenantReads(read_budget(), tenant_id, purpose),
+        reads=TenantReads(read_budget(), tenant_id, purpose or ReadPurpose.ADMIN),
     )
 
 
@@ -223,21 +227,29 @@ class _FreshTokenProvider:
         return self._token
 
     def refresh_after_unauthorized(self, rejected: str) -> str:
+        from qbosync.qbo.faults import QboAuthenticationFault
+
         raise QboAuthenticationFault("QuickBooks refused a token it had just issued", status=401)
 
 
 def company_reader(realm_id: str, access_token: str) -> QboClient:
     """A client for a company being connected, using the token from the code exchange."""
+    from qbosync.qbo.client import QboClient
+
     return QboClient.for_realm(realm_id, _FreshTokenProvider(access_token), realm_governor())
 
 
 def source_for_tenant(tenant_id: str) -> SourcePort:
     """The tenant's source system, through the adapter its tenant record names (the source contract's
     HTTP adapter at ``SOURCE_BASE_URL`` when it names none)."""
-    # Through the container's secret cache: a worker builds a source per batch, not per container.
+    from qbosync.settings import get_settings
+    from qbosync.source.registry import default_registry
+    from qbosync.store.app_secrets import TenantSecrets, shared_secret_box
     from qbosync.store.source_versions import SourceVersionStore
     from qbosync.store.source_write_keys import SourceWriteKeys
+    from qbosync.store.tenants import TenantRepository
 
+    # Through the container's secret cache: a worker builds a source per batch, not per container.
     credentials = TenantSecrets(shared_secret_box()).source_credentials(tenant_id)
     # Versions and idempotency keys qbosync keeps for a source without them (Rev.io) live in the main
     # table, so every container and worker sees the same ones.
@@ -255,17 +267,27 @@ def source_for_tenant(tenant_id: str) -> SourcePort:
 
 
 def configuration_service() -> ConfigurationService:
+    from qbosync.clock import utc_now
+    from qbosync.store.config import AuditRepository, MappingRepository, SettingsRepository
+    from qbosync.sync.configuration import ConfigurationService
+
     return ConfigurationService(SettingsRepository(), MappingRepository(), AuditRepository(), utc_now)
 
 
 def tenant_settings(tenant_id: str) -> TenantSettings:
     """The tenant's stored settings (defaults before the first save)."""
+    from qbosync.store.config import SettingsRepository
+    from qbosync.sync.configuration import TenantSettings
+
     stored = SettingsRepository().get(tenant_id)
     return TenantSettings() if stored is None else TenantSettings.model_validate(stored.document)
 
 
 def payment_method_rows(tenant_id: str) -> list[MappingRow]:
     """The tenant's payment-method mapping rows (none before the first save)."""
+    from qbosync.store.config import MappingRepository
+    from qbosync.sync.configuration import MappingKind, MappingRow
+
     stored = MappingRepository().get(tenant_id, MappingKind.PAYMENT_METHODS.value)
     return [] if stored is None else [MappingRow.model_validate(row) for row in stored.document]
 
@@ -274,6 +296,9 @@ def payment_method_rows(tenant_id: str) -> list[MappingRow]:
 
 
 def _prerequisites_of_connected_company(tenant_id: str, realm_id: str) -> list[dict[str, object]]:
+    from qbosync.qbo.read_budget import ReadPurpose
+    from qbosync.sync.preflight import connection_prerequisites
+
     return connection_prerequisites(
         tenant_id, realm_id, qbo_client_for_tenant(tenant_id, ReadPurpose.ONBOARDING)
     )
@@ -282,6 +307,13 @@ def _prerequisites_of_connected_company(tenant_id: str, realm_id: str) -> list[d
 @_cached
 def connection_service() -> ConnectionService:
     """The connect / callback / disconnect flows."""
+    from qbosync.settings import get_settings
+    from qbosync.store.connections import ConnectionRepository
+    from qbosync.store.ledger import WriteLedger
+    from qbosync.store.oauth_states import OAuthStateRepository
+    from qbosync.sync.connection import ConnectionService
+    from qbosync.sync.oauth_state import OAuthStateSigner
+
     settings = get_settings()
     return ConnectionService(
         states=OAuthStateRepository(),
@@ -303,11 +335,18 @@ def connection_service() -> ConnectionService:
 
 @_cached
 def event_requeue() -> EventRequeue:
+    from qbosync.store.pull_queue import PullQueue
+    from qbosync.store.queues import PushQueue
+    from qbosync.sync.retry.requeue import EventRequeue
+
     return EventRequeue(push_queue=PushQueue(), pull_queue=PullQueue())
 
 
 def reconciliation_reporter(tenant_id: str) -> ReconciliationReporter:
     """One tenant's reconciliation report: its QBO company, its source and the links between them."""
+    from qbosync.store.links import LinkRepository
+    from qbosync.sync.reports import ReconciliationReporter
+
     return ReconciliationReporter(
         tenant_id, qbo_client_for_tenant(tenant_id), source_for_tenant(tenant_id), LinkRepository()
     )
@@ -316,6 +355,9 @@ def reconciliation_reporter(tenant_id: str) -> ReconciliationReporter:
 @_cached
 def event_replay() -> EventReplay:
     """An admin's retry of one event, and the release of events waiting for a mapping."""
+    from qbosync.store.events import EventRepository
+    from qbosync.sync.retry.replay import EventReplay
+
     return EventReplay(EventRepository(), event_requeue())
 
 
@@ -326,7 +368,9 @@ def release_events_waiting_for_mappings(tenant_id: str, kind: str, source_keys: 
 
 def release_events_waiting_for_go_live(tenant_id: str) -> int:
     """For a settings save that sets ``onboarding.go_live_date``: push the documents parked for want of it."""
+    from qbosync.store.events import EventRepository
     from qbosync.sync.push.go_live import GO_LIVE_PARKED_KEY
+    from qbosync.sync.retry.parked import ParkedRelease
 
     return ParkedRelease(EventRepository(), event_requeue()).release(tenant_id, GO_LIVE_PARKED_KEY)
 
@@ -338,6 +382,18 @@ def release_after_reconnect(tenant_id: str) -> int:
 
 @_cached
 def push_service() -> PushService:
+    from datetime import timedelta
+
+    from qbosync.clock import utc_now
+    from qbosync.qbo.read_budget import ReadPurpose
+    from qbosync.settings import get_settings
+    from qbosync.store.events import EventRepository
+    from qbosync.store.ledger import WriteLedger
+    from qbosync.store.links import LinkRepository
+    from qbosync.store.tenants import TenantRepository
+    from qbosync.sync.push.service import PushDependencies, PushService
+    from qbosync.sync.retry.parked import ParkedRelease
+
     return PushService(
         PushDependencies(
             events=EventRepository(),
@@ -357,6 +413,11 @@ def push_service() -> PushService:
 @_cached
 def idempotency_store() -> BasePersistenceLayer:
     """Powertools Idempotency's table: the push worker applies each event delivery once."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    from qbosync.settings import get_settings
+    from qbosync.store.aws import dynamodb_client
+
     return DynamoDBPersistenceLayer(
         table_name=get_settings().idempotency_table_name, boto3_client=dynamodb_client()
     )
@@ -364,6 +425,13 @@ def idempotency_store() -> BasePersistenceLayer:
 
 @_cached
 def pull_service() -> PullService:
+    from qbosync.qbo.read_budget import ReadPurpose
+    from qbosync.store.events import EventRepository
+    from qbosync.store.links import LinkRepository
+    from qbosync.store.queues import PushQueue
+    from qbosync.store.tenants import TenantRepository
+    from qbosync.sync.pull.service import PullService
+
     return PullService(
         qbo_for=qbo_reader_for(ReadPurpose.PULL),
         source_for=source_for_tenant,
@@ -379,12 +447,18 @@ def pull_service() -> PullService:
 @_cached
 def reconcile_signals() -> ReconcileSignalRepository:
     """What makes a tenant's reconciliation due sooner: requests and detected gaps."""
+    from qbosync.store.reconcile_signals import ReconcileSignalRepository
+
     return ReconcileSignalRepository()
 
 
 @_cached
 def reconcile_cadence() -> ReconcileCadence:
     """When each tenant's reconciliation reads: the backstop CDC and the source listing's backoff."""
+    from qbosync.settings import get_read_budget_settings
+    from qbosync.store.events import EventRepository
+    from qbosync.sync.backstop import ReconcileCadence
+
     settings = get_read_budget_settings()
     return ReconcileCadence(
         signals=reconcile_signals(),
@@ -399,6 +473,15 @@ def reconcile_cadence() -> ReconcileCadence:
 
 @_cached
 def reconciler() -> Reconciler:
+    from qbosync.qbo.read_budget import ReadPurpose
+    from qbosync.store.checkpoints import CheckpointRepository
+    from qbosync.store.connections import ConnectionRepository
+    from qbosync.store.links import LinkRepository
+    from qbosync.store.queues import PushQueue
+    from qbosync.store.tenants import TenantRepository
+    from qbosync.sync.push.customers import CustomerPush
+    from qbosync.sync.reconcile import Reconciler
+
     links = LinkRepository()
     return Reconciler(
         pull=pull_service(),
@@ -419,6 +502,11 @@ def reconciler() -> Reconciler:
 
 @_cached
 def retry_schedule() -> EventRetrySchedule:
+    from qbosync.store.connections import ConnectionRepository
+    from qbosync.store.events import EventRepository
+    from qbosync.store.tenants import TenantRepository
+    from qbosync.sync.retry.schedule import EventRetrySchedule
+
     return EventRetrySchedule(
         events=EventRepository(),
         connections=ConnectionRepository(),
@@ -430,22 +518,38 @@ def retry_schedule() -> EventRetrySchedule:
 @_cached
 def tenant_pause() -> TenantPause:
     """Pausing and resuming a tenant's sync (the admin API and the operator CLI)."""
+    from qbosync.clock import utc_now
+    from qbosync.store.events import EventRepository
+    from qbosync.store.tenants import TenantRepository
+    from qbosync.sync.retry.parked import ParkedRelease
+    from qbosync.sync.retry.pause import TenantPause
+
     return TenantPause(TenantRepository(), ParkedRelease(EventRepository(), event_requeue()), utc_now)
 
 
 @_cached
 def token_keepalive() -> TokenKeepAlive:
+    from qbosync.sync.keepalive import TokenKeepAlive
+
     return TokenKeepAlive(vault_for=token_vault)
 
 
 @_cached
 def schedule_dispatcher() -> ScheduleDispatcher:
+    from qbosync.store.connections import ConnectionRepository
+    from qbosync.store.work_queue import ScheduledWorkQueue
+    from qbosync.sync.fanout import ScheduleDispatcher
+
     return ScheduleDispatcher(connections=ConnectionRepository(), queue=ScheduledWorkQueue())
 
 
 @_cached
 def scheduled_worker() -> ScheduledWorker:
     """One tenant's scheduled job; each service is built on the job's first use in the container."""
+    from qbosync.store.connections import ConnectionRepository
+    from qbosync.store.job_claims import JobClaims
+    from qbosync.sync.fanout import ScheduledJob, ScheduledWorker
+
     return ScheduledWorker(
         jobs={
             ScheduledJob.RECONCILE: lambda tenant_id: reconciler().reconcile_tenant(tenant_id),
@@ -459,6 +563,9 @@ def scheduled_worker() -> ScheduledWorker:
 
 @_cached
 def bulk_sync_dependencies() -> BulkSyncDependencies:
+    from qbosync.qbo.read_budget import ReadPurpose
+    from qbosync.sync.bulk.dependencies import BulkSyncDependencies
+
     return BulkSyncDependencies(qbo_for=qbo_reader_for(ReadPurpose.ONBOARDING), source_for=source_for_tenant)
 
 
@@ -469,6 +576,10 @@ def initial_sync_service(
 ) -> InitialSyncService:
     """Starts, shows and resumes a tenant's initial bulk sync (one Step Functions execution per run);
     the API passes the connection reader, preflight and clock its routes use."""
+    from qbosync.store.executions import BulkSyncExecutions
+    from qbosync.store.runs import RunRepository
+    from qbosync.sync.bulk.service import InitialSyncService
+
     return InitialSyncService(RunRepository(), BulkSyncExecutions(), connections, preflight, clock)
 
 
@@ -479,17 +590,28 @@ def initial_sync_planner() -> InitialSyncPlanner:
     """The initial sync's dry run (started as an execution of the dry-run state machine), on the same
     collaborators as the run's tasks."""
     from qbosync.store.executions import DryRunExecutions
+    from qbosync.sync.bulk.plan import InitialSyncPlanner
 
     return InitialSyncPlanner(bulk_sync_dependencies(), executions=DryRunExecutions())
 
 
 def link_import_service(clock: Callable[[], datetime]) -> LinkImportService:
+    from qbosync.store.links import LinkRepository
+    from qbosync.sync.onboarding.link_import import LinkImportService
+
     return LinkImportService(LinkRepository(), qbo_client_for_tenant, source_for_tenant, clock)
 
 
 def suggestion_service(clock: Callable[[], datetime]) -> SuggestionService:
+    from qbosync.store.onboarding import SuggestionRepository
+    from qbosync.sync.onboarding.suggestions import SuggestionService
+
     return SuggestionService(SuggestionRepository(), clock)
 
 
 def run_undo() -> RunUndo:
+    from qbosync.store.links import LinkRepository
+    from qbosync.store.runs import RunRepository
+    from qbosync.sync.onboarding.undo import RunUndo
+
     return RunUndo(RunRepository(), LinkRepository(), qbo_client_for_tenant)
