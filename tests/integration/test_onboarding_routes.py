@@ -76,7 +76,8 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
 ) -> None:
     plan = dry_run(world)
 
-    assert plan["status"] == "ready" and plan["qbo_reads"] >= 5
+    assert plan["status"] == "ready" and plan["dry_run_reads"] >= 1
+    assert plan["qbo_reads"] == PREPARE_READS + 2 * plan["dry_run_reads"], "Prepare, the re-check, the pages"
     assert plan["counts"]["Customer"] and plan["counts"]["Item"]
     assert sum(plan["counts"]["Customer"].values()) == 12 and sum(plan["counts"]["Item"].values()) == 8
     assert plan["counts"]["qbo_customers"]["create"] and plan["counts"]["qbo_items"]["match"]
@@ -92,7 +93,7 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert status == 202, started
     run = world.wait_until_finished(TENANT, started["run_id"])
     assert run.status.startswith("SUCCEEDED")
-    assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"
+    assert run.qbo_reads == plan["qbo_reads"], "the plan said what the run reads"
     linked = {**links_of("Customer"), **links_of("Item")}
     by_qbo_id = {(link.entity, link.qbo_id): link for link in linked.values()}
     default_product = next(p.id for p in world.source_products(TENANT) if p.active and not p.deleted)
@@ -183,7 +184,7 @@ def test_given_existing_qbo_documents_when_dry_run_then_run_then_documents_are_l
                 assert link is not None and link.qbo_id == row["qbo_id"]
             else:
                 assert link is None and row["reason_code"] == "no_document_match", row
-        assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the run would read"
+        assert run.qbo_reads == plan["qbo_reads"], "the plan said what the run reads"
 
 
 def _legacy_invoice_in_qbo(invoice: Any, customer_name: str) -> dict[str, Any]:
@@ -227,6 +228,7 @@ def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_
     [failed] = run.failed_pages
     assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 1 record(s) changed since plan")
     assert failed.reason.endswith(f"Customer {customer_id}")
+    assert run.qbo_reads == PREPARE_READS + plan["dry_run_reads"], "the re-check read, counted"
     assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
     assert len(world.qbo_rows(TENANT, "Customer")) == qbo_customers
     assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"

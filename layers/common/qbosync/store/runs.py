@@ -44,7 +44,7 @@ _WARNING_PREFIX = "warn#"
 _WARNING_SAMPLE_PREFIX = "warnsample#"
 SKIP_SAMPLE_SIZE = 5
 SKIP_MESSAGE_LENGTH = 200
-_STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "failed_pages")
+_STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "read_keys", "failed_pages")
 
 
 class EntityCounts(BaseModel):
@@ -108,7 +108,8 @@ class SyncRun(BaseModel):
     execution_arn: str | None = None
     started_by: str
     qbo_reads: int = 0
-    """QBO reads the run's pages made (matching queries), counted once per page."""
+    """QBO reads the run made: Prepare's reference lists, the re-check of the plan it follows and its
+    pages' matching queries, each step counted once."""
     plan_id: str | None = None
     """The dry run's plan the run follows: a record whose outcome changed since is skipped."""
 
@@ -267,6 +268,26 @@ class RunRepository:
         condition = Condition("attribute_exists(pk) AND NOT contains(done_page_keys, :key)")
         try:
             self._table.update(tenant_pk(tenant_id), run_sk(run_id), update, condition=condition)
+        except ConditionFailed:
+            self._require(tenant_id, run_id)
+            return False
+        return True
+
+    def add_reads(self, tenant_id: str, run_id: str, step: str, qbo_reads: int) -> bool:
+        """Count the QBO reads of a step that is not a page (Prepare, a page of the plan's re-check);
+        False (and nothing changes) if that step was counted already."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                run_sk(run_id),
+                Condition(
+                    "ADD qbo_reads :reads, read_keys :keys",
+                    values={":reads": qbo_reads, ":keys": {step}},
+                ),
+                condition=Condition(
+                    "attribute_exists(pk) AND NOT contains(read_keys, :key)", values={":key": step}
+                ),
+            )
         except ConditionFailed:
             self._require(tenant_id, run_id)
             return False

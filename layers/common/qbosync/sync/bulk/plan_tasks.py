@@ -30,12 +30,12 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.plan import (
-    PREPARE_READS,
     InitialSyncPlanner,
     count_actions,
     dry_run_context,
     plan_after_pages,
     plan_records,
+    real_run_reads,
 )
 from qbosync.sync.records.links import CUSTOMER, ITEM
 
@@ -183,7 +183,7 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
         return {"status": found.status.value, "entries": found.entries}
     summary = _running(deps, event.tenant_id, event.plan_id)
     counts: dict[str, dict[str, int]] = {}
-    reads = PREPARE_READS
+    reads = 0
     entries = 0
     for page in deps.plans.pages(event.tenant_id, event.plan_id):
         reads += page.qbo_reads
@@ -196,13 +196,22 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
         update={
             "status": PlanStatus.READY,
             "counts": counts,
-            "qbo_reads": reads,
+            "qbo_reads": real_run_reads(reads),
+            "dry_run_reads": reads,
             "entries": entries,
             "finished_at": deps.clock(),
         }
     )
     deps.plans.put_summary(ready)
-    logger.info("dry run ready", extra={"plan_id": event.plan_id, "entries": entries, "qbo_reads": reads})
+    logger.info(
+        "dry run ready",
+        extra={
+            "plan_id": event.plan_id,
+            "entries": entries,
+            "qbo_reads": ready.qbo_reads,
+            "dry_run_reads": reads,
+        },
+    )
     return {"status": ready.status.value, "entries": entries}
 
 
