@@ -413,11 +413,17 @@ def test_given_a_dry_run_started_when_its_tasks_run_with_a_page_retried_then_the
     plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)
 
     ready = planner.ready(TENANT, started.plan_id)
-    assert (ready.counts, ready.qbo_reads, ready.entries) == (
+    assert (ready.counts, ready.qbo_reads, ready.entries, ready.reasons) == (
         in_process.counts,
         in_process.qbo_reads,
         in_process.entries,
+        in_process.reasons,
     )
+    by_reason: dict[str, dict[str, int]] = {}
+    for found in ready.reasons:
+        actions = by_reason.setdefault(found.entity, {})
+        actions[found.action.value] = actions.get(found.action.value, 0) + found.count
+    assert by_reason == ready.counts, "every record counted under its reason code"
     made = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, started.plan_id)}
     expected = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, in_process.plan_id)}
     assert made.keys() == expected.keys()

@@ -164,6 +164,32 @@ class PlanEntry(BaseModel):
         )
 
 
+class PlanReasonCount(BaseModel):
+    """How many records of an entity the plan gives one action for one reason code."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: str
+    action: PlanAction
+    reason_code: str
+    count: int
+    reason: str
+    """The first such record's reason, in words."""
+
+
+def count_reasons(groups: Sequence[Sequence[PlanReasonCount]]) -> list[PlanReasonCount]:
+    """Pages' reason counts added up, sorted by entity, action and code (the first reason kept)."""
+    totals: dict[tuple[str, str, str], PlanReasonCount] = {}
+    for group in groups:
+        for found in group:
+            key = (found.entity, found.action.value, found.reason_code)
+            known = totals.get(key)
+            totals[key] = (
+                found if known is None else known.model_copy(update={"count": known.count + found.count})
+            )
+    return [totals[key] for key in sorted(totals)]
+
+
 class PlanStatus(StrEnum):
     RUNNING = "running"
     """The dry run's state machine is still planning: no entry is listed yet."""
@@ -186,6 +212,8 @@ class PlanSummary(BaseModel):
     plan (the dry run's reads again) and its pages' (the same again)."""
     dry_run_reads: int = 0
     """QBO reads the dry run itself made."""
+    reasons: list[PlanReasonCount] = Field(default_factory=list)
+    """Per entity, action and reason code: how many records (plans made before it have none)."""
     entries: int
     status: PlanStatus = PlanStatus.READY
     """Plans stored before dry runs ran as Step Functions executions were made whole: ready."""
@@ -205,6 +233,7 @@ class PlannedPage(BaseModel):
     counts: dict[str, dict[str, int]]
     qbo_reads: int
     entries: int
+    reasons: list[PlanReasonCount] = Field(default_factory=list)
 
 
 class CheckedPage(BaseModel):

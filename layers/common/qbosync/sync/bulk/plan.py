@@ -28,7 +28,14 @@ from pydantic import BaseModel
 from qbosync.errors import Conflict, NotConnected, NotFound
 from qbosync.observability import logger
 from qbosync.source.models import Page
-from qbosync.store.onboarding import PlanAction, PlanEntry, PlanStatus, PlanSummary
+from qbosync.store.onboarding import (
+    PlanAction,
+    PlanEntry,
+    PlanReasonCount,
+    PlanStatus,
+    PlanSummary,
+    count_reasons,
+)
 from qbosync.store.table import Page as StorePage
 from qbosync.sync.bulk.common import Tally, records_to_sync
 from qbosync.sync.bulk.customers import decide_customers
@@ -178,6 +185,7 @@ class InitialSyncPlanner:
             counts=count_actions(entries),
             qbo_reads=real_run_reads(reads),
             dry_run_reads=reads,
+            reasons=reasons_of(entries),
             entries=len(entries),
             finished_at=now,
         )
@@ -267,6 +275,20 @@ def dry_run_context(deps: BulkSyncDependencies, tenant_id: str, config: RunConfi
         clock=deps.clock,
         batch_size=deps.batch_size,
         suggestions=deps.suggestions,
+    )
+
+
+def reasons_of(entries: Iterable[PlanEntry]) -> list[PlanReasonCount]:
+    """Per entity, action and reason code: how many entries, with the first one's reason."""
+    return count_reasons(
+        [
+            [
+                PlanReasonCount(
+                    entity=e.entity, action=e.action, reason_code=e.reason_code, count=1, reason=e.reason
+                )
+                for e in entries
+            ]
+        ]
     )
 
 

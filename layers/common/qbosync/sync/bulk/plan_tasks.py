@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from qbosync.observability import logger
-from qbosync.store.onboarding import PlannedPage, PlanStatus, PlanSummary
+from qbosync.store.onboarding import PlannedPage, PlanStatus, PlanSummary, count_reasons
 from qbosync.sync.bulk.common import page_descriptors
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.errors import BulkSyncBadEvent, BulkSyncPageRejected
@@ -36,6 +36,7 @@ from qbosync.sync.bulk.plan import (
     plan_after_pages,
     plan_records,
     real_run_reads,
+    reasons_of,
 )
 from qbosync.sync.records.links import CUSTOMER, ITEM
 
@@ -146,6 +147,7 @@ def plan_page(event: PlanPageEvent, deps: BulkSyncDependencies) -> dict[str, Any
             counts=count_actions(entries),
             qbo_reads=reads,
             entries=len(entries),
+            reasons=reasons_of(entries),
         ),
         entries,
     )
@@ -169,6 +171,7 @@ def plan_after_pages_step(event: PlanAfterPagesEvent, deps: BulkSyncDependencies
             counts=count_actions(entries),
             qbo_reads=reads,
             entries=len(entries),
+            reasons=reasons_of(entries),
         ),
         entries,
     )
@@ -185,7 +188,8 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
     counts: dict[str, dict[str, int]] = {}
     reads = 0
     entries = 0
-    for page in deps.plans.pages(event.tenant_id, event.plan_id):
+    pages = deps.plans.pages(event.tenant_id, event.plan_id)
+    for page in pages:
         reads += page.qbo_reads
         entries += page.entries
         for entity, actions in page.counts.items():
@@ -198,6 +202,7 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
             "counts": counts,
             "qbo_reads": real_run_reads(reads),
             "dry_run_reads": reads,
+            "reasons": count_reasons([page.reasons for page in pages]),
             "entries": entries,
             "finished_at": deps.clock(),
         }
