@@ -234,6 +234,29 @@ def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_
     assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"
 
 
+def test_given_a_plan_when_a_customer_is_deleted_and_a_product_changes_then_the_recheck_names_both_and_stops(
+    world: BulkWorld,
+) -> None:
+    plan = dry_run(world)
+    entries = _entries(plan)
+    customer_id = next(row for row in entries if row["entity"] == "Customer")["source_id"]
+    product_id = next(row for row in entries if row["entity"] == "Item")["source_id"]
+    with httpx.Client(base_url=get_settings().source_base_url) as source:
+        source.delete(f"/_sandbox/tenants/{TENANT}/customers/{customer_id}").raise_for_status()
+        source.put(
+            f"/_sandbox/tenants/{TENANT}/products/{product_id}", json={"name": "Changed Since"}
+        ).raise_for_status()
+
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    run = world.wait_until_finished(TENANT, started["run_id"])
+
+    assert status == 202 and run.status == "FAILED"
+    [failed] = run.failed_pages
+    assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 2 record(s) changed since plan")
+    assert failed.reason.endswith(f": Customer {customer_id}, Item {product_id}")
+    assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
+
+
 def test_given_the_source_unreachable_for_the_tenant_when_dry_run_then_the_plan_fails_with_why_and_cannot_run(
     world: BulkWorld,
 ) -> None:
