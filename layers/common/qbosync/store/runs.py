@@ -112,6 +112,9 @@ class SyncRun(BaseModel):
     pages' matching queries, each step counted once."""
     plan_id: str | None = None
     """The dry run's plan the run follows: a record whose outcome changed since is skipped."""
+    plan_checked_at: datetime | None = None
+    """When the run's re-check of its plan passed: a resumed run does not check it again (its own
+    pages would look like changes)."""
 
 
 class RunAlreadyActive(Conflict):
@@ -292,6 +295,21 @@ class RunRepository:
             self._require(tenant_id, run_id)
             return False
         return True
+
+    def mark_plan_checked(self, tenant_id: str, run_id: str, at: datetime) -> None:
+        """The run's re-check of its plan passed (kept at the first time, on a retry)."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                run_sk(run_id),
+                Condition(
+                    "SET plan_checked_at = if_not_exists(plan_checked_at, :at)",
+                    values={":at": at.isoformat()},
+                ),
+                condition=Condition("attribute_exists(pk)"),
+            )
+        except ConditionFailed as exc:
+            raise RunNotFound("no such sync run") from exc
 
     def mark_page_failed(
         self, tenant_id: str, run_id: str, entity: str, page_no: int, *, reason: str, at: datetime

@@ -195,6 +195,7 @@ def recheck_finish(event: RecheckFinishEvent, deps: BulkSyncDependencies) -> dic
             f"plan_stale: {count} record(s) changed since plan {summary.plan_id}; "
             f"make a new dry run and review it: {named}"[:480]
         )
+    deps.runs.mark_plan_checked(event.tenant_id, event.run_id, deps.clock())
     deps.runs.set_phase(event.tenant_id, event.run_id, "customers")
     reads = sum(check.qbo_reads for check in checks)
     logger.info("plan re-checked", extra={"run_id": event.run_id, "plan_id": summary.plan_id, "reads": reads})

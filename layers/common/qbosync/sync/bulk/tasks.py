@@ -91,7 +91,7 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
         deps.runs.add_reads(event.tenant_id, event.run_id, "prepare", len(PREPARE_REFERENCE_KINDS))
     config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
-    return PreparedRun(config=config)
+    return PreparedRun(config=config, check_plan=run.plan_id is not None and run.plan_checked_at is None)
 
 
 def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
