@@ -1,5 +1,6 @@
 """The admin console in a real browser, walked through as the setup guides walk an admin: connect,
-options, one mapping row of each kind (one refused first), defaults, preflight, the initial sync to 100%,
+options, one mapping row of each kind (one refused first), defaults, preflight, a dry run, the initial sync
+run from its plan to 100%,
 a failed event retried; then the console mounted in a vendor's page, whose host hears its events, every
 screen at phone width, and last a grant left idle past Intuit's 100-day limit (the host hears needs_reauth).
 
@@ -205,13 +206,59 @@ def test_given_mappings_when_defaults_are_chosen_then_preflight_is_ready(console
     console.screenshot("07-preflight")
 
 
-def test_given_a_ready_tenant_when_the_admin_finishes_then_the_initial_sync_runs_to_100_percent(
+def test_given_a_ready_tenant_when_the_admin_makes_a_dry_run_then_its_summary_reasons_and_downloads_show(
     console: Console,
 ) -> None:
     console.open("initial-sync")
+    console.wait_for("#start-dry-run").click()
+
+    plan = console.wait_until(
+        lambda driver: next(
+            (
+                e
+                for e in driver.find_elements(By.CSS_SELECTOR, "#plan")
+                if e.get_attribute("data-status") != "running"
+            ),
+            False,
+        ),
+        SYNC_WAIT_SECONDS,
+    )
+
+    assert plan.get_attribute("data-status") == "ready", console.text_of("#plan")
+    plan_id = plan.get_attribute("data-plan-id")
+    summary = console.api().get(f"/sync/plans/{plan_id}", params={"limit": 1}).json()["plan"]
+    assert summary["counts"]["Customer"] and summary["counts"]["Item"]
+    for entity, actions in summary["counts"].items():
+        for action in ("match", "create", "skip", "suggestion"):
+            cell = console.wait_for(f"#plan-summary tr[data-entity='{entity}'] td[data-action='{action}']")
+            assert cell.text == str(actions.get(action, 0)), (entity, action)
+    assert summary["reasons"]
+    for found in summary["reasons"]:
+        item = console.wait_for(
+            f"#plan-reasons li[data-entity='{found['entity']}'][data-action='{found['action']}']"
+            f"[data-code='{found['reason_code']}']"
+        )
+        assert item.text.startswith(f"{found['count']} ") and found["reason"] in item.text
+    assert f": {summary['qbo_reads']} " in console.text_of("#plan-reads")
+    console.wait_for("#download-plan-csv").click()
+    console.wait_until(
+        lambda driver: (
+            driver.execute_script("return document.getElementById('plan-download-status').textContent")
+            == f"Downloaded {plan_id}.csv"
+        )
+    )
+    csv_rows = console.api().get(f"/sync/plans/{plan_id}/download", params={"format": "csv"}).text
+    assert len(csv_rows.strip().splitlines()) == summary["entries"] + 1
+    console.screenshot("08a-dry-run")
+
+
+def test_given_a_ready_tenant_when_the_admin_runs_the_plan_then_the_initial_sync_runs_to_100_percent(
+    console: Console,
+) -> None:
+    console.open("initial-sync")  # the plan of the dry run above is shown again
     # The first two polls of the run are lost on the way (a flaky network): the page must keep following.
     console.driver.execute_script(LOSE_THE_FIRST_POLLS, "/sync/runs/", 2)
-    console.wait_for("#start-sync").click()
+    console.wait_for("#plan[data-status='ready'] #run-plan").click()
 
     run = console.wait_until(
         lambda driver: next(

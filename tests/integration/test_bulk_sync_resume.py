@@ -53,7 +53,9 @@ def run_first_states_then_stop(world: BulkWorld, run_id: str, pages_done: list[i
     RUNNING), so the stopped execution's work is done by calling the task handler's service directly.
     """
     deps = wiring.bulk_sync_dependencies()
-    prepared = run_task({"task": "prepare", "tenant_id": TENANT, "run_id": run_id}, deps)
+    prepared = {
+        "config": run_task({"task": "prepare", "tenant_id": TENANT, "run_id": run_id}, deps)["config"]
+    }
     pages = run_task({"task": "list_pages", "tenant_id": TENANT, "run_id": run_id, **prepared}, deps)
     for page in pages["customers"]:
         if page["page_no"] in pages_done:

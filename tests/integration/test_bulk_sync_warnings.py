@@ -32,7 +32,7 @@ def sync_customers_and_finish(world: BulkWorld) -> dict[str, object]:
     )
     deps = wiring.bulk_sync_dependencies()
     ids = {"tenant_id": TENANT, "run_id": RUN_ID}
-    prepared = run_task({"task": "prepare", **ids}, deps)
+    prepared = {"config": run_task({"task": "prepare", **ids}, deps)["config"]}
     pages = run_task({"task": "list_pages", **ids, **prepared}, deps)
     for page in pages["customers"]:
         run_task({"task": "sync_customer_page", **ids, **prepared, "page": page}, deps)

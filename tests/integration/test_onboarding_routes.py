@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,10 +20,11 @@ from qbosync.api.routes.onboarding import onboarding_router
 from qbosync.api.routes.sync_runs import sync_runs_router
 from qbosync.settings import get_settings
 from qbosync.store.links import LinkRepository
-from qbosync.store.runs import RunRepository
+from qbosync.store.runs import RunRepository, SyncRun
 from qbosync.store.source_credentials import SourceCredentialsStore
 from qbosync.sync import wiring
 from qbosync.sync.bulk.plan import PREPARE_READS
+from qbosync.sync.bulk.tasks import run_task
 from qbosync.sync.records.items import unmatched_item_source_key
 from tests.support.admin_api import ADMIN, http_event
 from tests.support.bulk_world import BILL_PROFILE, BulkWorld, bulk_world, provision_tenant
@@ -76,7 +78,8 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
 ) -> None:
     plan = dry_run(world)
 
-    assert plan["status"] == "ready" and plan["qbo_reads"] >= 5
+    assert plan["status"] == "ready" and plan["dry_run_reads"] >= 1
+    assert plan["qbo_reads"] == PREPARE_READS + 2 * plan["dry_run_reads"], "Prepare, the re-check, the pages"
     assert plan["counts"]["Customer"] and plan["counts"]["Item"]
     assert sum(plan["counts"]["Customer"].values()) == 12 and sum(plan["counts"]["Item"].values()) == 8
     assert plan["counts"]["qbo_customers"]["create"] and plan["counts"]["qbo_items"]["match"]
@@ -92,7 +95,7 @@ def test_given_a_dry_run_when_run_from_its_plan_and_undone_then_each_step_does_w
     assert status == 202, started
     run = world.wait_until_finished(TENANT, started["run_id"])
     assert run.status.startswith("SUCCEEDED")
-    assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the pages would read"
+    assert run.qbo_reads == plan["qbo_reads"], "the plan said what the run reads"
     linked = {**links_of("Customer"), **links_of("Item")}
     by_qbo_id = {(link.entity, link.qbo_id): link for link in linked.values()}
     default_product = next(p.id for p in world.source_products(TENANT) if p.active and not p.deleted)
@@ -183,7 +186,7 @@ def test_given_existing_qbo_documents_when_dry_run_then_run_then_documents_are_l
                 assert link is not None and link.qbo_id == row["qbo_id"]
             else:
                 assert link is None and row["reason_code"] == "no_document_match", row
-        assert run.qbo_reads == plan["qbo_reads"] - PREPARE_READS, "the plan said what the run would read"
+        assert run.qbo_reads == plan["qbo_reads"], "the plan said what the run reads"
 
 
 def _legacy_invoice_in_qbo(invoice: Any, customer_name: str) -> dict[str, Any]:
@@ -227,9 +230,70 @@ def test_given_a_plan_when_a_customer_changes_before_the_run_then_the_run_stops_
     [failed] = run.failed_pages
     assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 1 record(s) changed since plan")
     assert failed.reason.endswith(f"Customer {customer_id}")
+    assert run.qbo_reads == PREPARE_READS + plan["dry_run_reads"], "the re-check read, counted"
     assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
     assert len(world.qbo_rows(TENANT, "Customer")) == qbo_customers
     assert RunRepository().active_run_id(TENANT) is None, "the stopped run released the tenant's run lock"
+
+
+def test_given_a_plan_when_a_customer_is_deleted_and_a_product_changes_then_the_recheck_names_both_and_stops(
+    world: BulkWorld,
+) -> None:
+    plan = dry_run(world)
+    entries = _entries(plan)
+    customer_id = next(row for row in entries if row["entity"] == "Customer")["source_id"]
+    product_id = next(row for row in entries if row["entity"] == "Item")["source_id"]
+    with httpx.Client(base_url=get_settings().source_base_url) as source:
+        source.delete(f"/_sandbox/tenants/{TENANT}/customers/{customer_id}").raise_for_status()
+        source.put(
+            f"/_sandbox/tenants/{TENANT}/products/{product_id}", json={"name": "Changed Since"}
+        ).raise_for_status()
+
+    status, started, _ = call("POST", f"/tenants/{TENANT}/sync/initial", {"plan_id": plan["plan_id"]})
+    run = world.wait_until_finished(TENANT, started["run_id"])
+
+    assert status == 202 and run.status == "FAILED"
+    [failed] = run.failed_pages
+    assert failed.reason.startswith("BulkSyncPlanStale: plan_stale: 2 record(s) changed since plan")
+    assert failed.reason.endswith(f": Customer {customer_id}, Item {product_id}")
+    assert links_of("Customer") == {} and links_of("Item") == {}, "nothing written"
+
+
+def test_given_a_run_from_a_plan_stopped_after_its_recheck_and_a_page_when_resumed_then_no_second_check(
+    world: BulkWorld,
+) -> None:
+    plan = dry_run(world)
+    run_id = "from-plan-halfway"
+    RunRepository().start(
+        SyncRun(
+            run_id=run_id,
+            tenant_id=TENANT,
+            started_at=datetime.now(UTC),
+            started_by=ADMIN,
+            plan_id=plan["plan_id"],
+        )
+    )
+    # What an execution stopped after its re-check and one page leaves behind (see test_bulk_sync_resume).
+    deps = wiring.bulk_sync_dependencies()
+    ids = {"tenant_id": TENANT, "run_id": run_id}
+    prepared = run_task({"task": "prepare", **ids}, deps)
+    assert prepared["check_plan"] is True
+    config = {"config": prepared["config"]}
+    pages = run_task({"task": "list_pages", **ids, **config}, deps)
+    for entity, task in (("customers", "recheck_customer_page"), ("products", "recheck_product_page")):
+        for page in pages[entity]:
+            run_task({"task": task, **ids, **config, "page": page}, deps)
+    run_task({"task": "recheck_after_pages", **ids, **config}, deps)
+    run_task({"task": "recheck_finish", **ids, **config}, deps)
+    run_task({"task": "sync_customer_page", **ids, **config, "page": pages["customers"][0]}, deps)
+    assert links_of("Customer"), "the page wrote its links"
+
+    status, _resumed, _ = call("POST", f"/tenants/{TENANT}/sync/runs/{run_id}/resume")
+    run = world.wait_until_finished(TENANT, run_id)
+
+    assert status == 202 and run.status.startswith("SUCCEEDED"), run.failed_pages
+    assert run.plan_checked_at is not None
+    assert run.qbo_reads == plan["qbo_reads"], "Prepare, the re-check and each page counted once"
 
 
 def test_given_the_source_unreachable_for_the_tenant_when_dry_run_then_the_plan_fails_with_why_and_cannot_run(

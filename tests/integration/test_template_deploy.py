@@ -526,3 +526,27 @@ def test_given_the_retry_schedule_when_read_then_it_never_takes_over_a_message_i
     quiet_at_least = transformed["Parameters"]["RetryDeadLetterAfterSeconds"]["MinValue"]
     visibility = resources["PushQueue"]["Properties"]["VisibilityTimeout"]
     assert quiet_at_least >= visibility + resources["PushWorkerFunction"]["Properties"]["Timeout"]
+
+
+def test_given_every_state_machine_when_read_then_an_alarm_watches_its_failed_timed_out_and_aborted_runs(
+    transformed: dict[str, Any],
+) -> None:
+    state_machines = set(resources_of(transformed, "AWS::StepFunctions::StateMachine"))
+    watched: dict[str, set[str]] = {}
+    for alarm in resources_of(transformed, "AWS::CloudWatch::Alarm").values():
+        properties = alarm["Properties"]
+        for query in properties.get("Metrics", []):
+            metric = query.get("MetricStat", {}).get("Metric", {})
+            if metric.get("Namespace") != "AWS/States":
+                continue
+            assert properties["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+            for item in metric["Dimensions"]:
+                if item["Name"] == "StateMachineArn":
+                    watched.setdefault(item["Value"]["Ref"], set()).add(metric["MetricName"])
+    assert state_machines == {"BulkSyncStateMachine", "DryRunStateMachine"}
+    for state_machine in state_machines:
+        assert watched.get(state_machine) == {
+            "ExecutionsFailed",
+            "ExecutionsTimedOut",
+            "ExecutionsAborted",
+        }, state_machine

@@ -20,13 +20,21 @@ from qbosync.store.onboarding import (
     SuggestionRepository,
     SuggestionStatus,
 )
+from qbosync.store.runs import SyncRun
 from qbosync.store.table import MainTable, tenant_pk
+from qbosync.sync.bulk.common import page_descriptors
 from qbosync.sync.bulk.customers import sync_customer_page
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
-from qbosync.sync.bulk.errors import BulkSyncPageRejected
+from qbosync.sync.bulk.errors import BulkSyncPageRejected, BulkSyncPlanStale
 from qbosync.sync.bulk.models import PageDescriptor, RunConfig, StepFunctionsError
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanNotReady, PlanStale, plan_as_csv
+from qbosync.sync.bulk.plan import (
+    PREPARE_READS,
+    InitialSyncPlanner,
+    PlanNotReady,
+    PlanStale,
+    plan_as_csv,
+)
 from qbosync.sync.bulk.plan_tasks import (
     PlanAfterPagesEvent,
     PlanFailEvent,
@@ -41,6 +49,14 @@ from qbosync.sync.bulk.plan_tasks import (
 )
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source
+from qbosync.sync.bulk.recheck import (
+    RecheckAfterPagesEvent,
+    RecheckFinishEvent,
+    RecheckPageEvent,
+    recheck_after_pages,
+    recheck_finish,
+    recheck_page,
+)
 from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.configuration import SyncToggles
 from qbosync.sync.onboarding.suggestions import (
@@ -146,7 +162,8 @@ def test_given_a_dry_run_when_the_real_run_follows_on_unchanged_data_then_it_doe
     summary = world.planner.plan(TENANT, "admin-1")
 
     entries = PlanRepository().all_entries(TENANT, summary.plan_id)
-    assert world.qbo_requests() - requests_before == summary.qbo_reads - 3, "the plan counts its reads"
+    assert world.qbo_requests() - requests_before == summary.dry_run_reads, "the plan counts its reads"
+    assert summary.qbo_reads == PREPARE_READS + 2 * summary.dry_run_reads, "Prepare, the re-check, the pages"
     assert summary.entries == len(entries) == 12 + 8
     world.planner.recheck(TENANT, summary.plan_id)  # nothing changed: the plan holds
     world.run()
@@ -396,11 +413,17 @@ def test_given_a_dry_run_started_when_its_tasks_run_with_a_page_retried_then_the
     plan_finish(PlanFinishEvent(task="plan_finish", **ids), world.deps)
 
     ready = planner.ready(TENANT, started.plan_id)
-    assert (ready.counts, ready.qbo_reads, ready.entries) == (
+    assert (ready.counts, ready.qbo_reads, ready.entries, ready.reasons) == (
         in_process.counts,
         in_process.qbo_reads,
         in_process.entries,
+        in_process.reasons,
     )
+    by_reason: dict[str, dict[str, int]] = {}
+    for found in ready.reasons:
+        actions = by_reason.setdefault(found.entity, {})
+        actions[found.action.value] = actions.get(found.action.value, 0) + found.count
+    assert by_reason == ready.counts, "every record counted under its reason code"
     made = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, started.plan_id)}
     expected = {(e.entity, e.source_id): e for e in planner.all_entries(TENANT, in_process.plan_id)}
     assert made.keys() == expected.keys()
@@ -458,3 +481,68 @@ def test_given_an_open_suggestion_when_the_qbo_to_source_step_runs_then_its_cand
     created_in_source = [e for e in planned.values() if e.action is PlanAction.CREATE]
     assert len(world.source_world.customers(TENANT)) == source_customers + len(created_in_source)
     assert not {e.qbo_id for e in created_in_source} & held, "nothing is created for a waiting candidate"
+
+
+def _recheck_run(world: World, plan_id: str, page_size: int) -> str:
+    """The run from the plan re-checks it as its state machine does, page by page (a page retried)."""
+    started = world.now()
+    run = world.deps.runs.start(
+        SyncRun(
+            run_id="run-from-plan",
+            tenant_id=TENANT,
+            started_at=started,
+            started_by="admin-1",
+            plan_id=plan_id,
+        )
+    )
+    config = world.config(TENANT, started).model_copy(update={"plan_id": plan_id, "page_size": page_size})
+    ids = {"tenant_id": TENANT, "run_id": run.run_id}
+    pages = page_descriptors("customers", world.source.list_customers, page_size) + page_descriptors(
+        "products", world.source.list_products, page_size
+    )
+    for page in pages:
+        task = "recheck_customer_page" if page.entity == "customers" else "recheck_product_page"
+        recheck_page(RecheckPageEvent(task=task, config=config, page=page, **ids), world.deps)
+    retried = RecheckPageEvent(task="recheck_customer_page", config=config, page=pages[0], **ids)
+    recheck_page(retried, world.deps)
+    recheck_after_pages(RecheckAfterPagesEvent(task="recheck_after_pages", config=config, **ids), world.deps)
+    recheck_finish(RecheckFinishEvent(task="recheck_finish", config=config, **ids), world.deps)
+    return run.run_id
+
+
+def test_given_a_plan_of_several_pages_when_the_run_rechecks_it_unchanged_then_it_goes_on_reads_counted(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    world.planner = InitialSyncPlanner(world.deps, page_size=5, config_for=world.config)
+    summary = world.planner.plan(TENANT, "admin-1")
+
+    run_id = _recheck_run(world, summary.plan_id, page_size=5)
+
+    run = world.deps.runs.get(TENANT, run_id)
+    assert run is not None and run.phase == "customers", "the re-check let the run go on to its pages"
+    assert run.qbo_reads == summary.dry_run_reads, "each re-checked page's reads counted once"
+    assert links.list(TENANT, "Customer").items == [], "the re-check writes nothing"
+
+
+def test_given_eleven_customers_changed_and_one_gone_when_the_run_rechecks_then_it_stops_naming_the_first_ten(
+    qbo: QboWorld, source: SourceWorld, links: LinkRepository
+) -> None:
+    world = World(qbo, source, links)
+    world.planner = InitialSyncPlanner(world.deps, page_size=5, config_for=world.config)
+    summary = world.planner.plan(TENANT, "admin-1")
+    customers = sorted(c.id for c in world.source.list_customers(None, 50).items)
+    for customer_id in customers[:11]:
+        world.source_world.http.put(
+            f"/_sandbox/tenants/{TENANT}/customers/{customer_id}",
+            json={"display_name": f"Renamed {customer_id}"},
+        ).raise_for_status()
+    world.source_world.http.delete(f"/_sandbox/tenants/{TENANT}/customers/{customers[11]}").raise_for_status()
+
+    with pytest.raises(BulkSyncPlanStale) as stale:
+        _recheck_run(world, summary.plan_id, page_size=5)
+
+    reason = str(stale.value)
+    assert reason.startswith(f"plan_stale: 12 record(s) changed since plan {summary.plan_id}")
+    assert reason.endswith(": " + ", ".join(f"Customer {c}" for c in customers[:10]))
+    assert links.list(TENANT, "Customer").items == [], "nothing was written"

@@ -52,8 +52,34 @@ export function createApi({ basePath, tenantId, session, onUnauthorized }) {
     return { status: response.status, body: parsed, etag: response.headers.get("ETag") };
   }
 
+  // A file the API serves (a plan's JSON or CSV): its text, read with the session like any call.
+  async function download(path, query) {
+    const url = new URL(tenantPath + path, window.location.origin);
+    for (const [name, value] of Object.entries(query || {})) url.searchParams.set(name, String(value));
+    let response;
+    try {
+      response = await fetch(url, { headers: { Authorization: `Bearer ${session()}` }, cache: "no-store", credentials: "same-origin" });
+    } catch (failure) {
+      throw new ApiError(0, { error: { code: "network_error", message: "the API cannot be reached" } });
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let parsed = null;
+      try {
+        parsed = JSON.parse(text);
+      } catch (failure) {
+        parsed = { message: text };
+      }
+      const error = new ApiError(response.status, parsed);
+      if (response.status === 401) onUnauthorized(error);
+      throw error;
+    }
+    return { text, type: response.headers.get("Content-Type") || "application/octet-stream" };
+  }
+
   return {
     tenantId,
+    download,
     get: (path, query) => request("GET", path, { query }),
     put: (path, body, etag) => request("PUT", path, { body, etag }),
     post: (path, body) => request("POST", path, { body }),

@@ -791,21 +791,35 @@ function runKey(tenantId) {
   return `qbosync.console.run.${tenantId}`;
 }
 
+function planKey(tenantId) {
+  return `qbosync.console.plan.${tenantId}`;
+}
+
 async function initialSyncScreen(section, ctx) {
   const start = h("button", { class: "button primary", type: "button", id: "start-sync" }, "Finish: start the initial sync");
   const panel = h("div", { class: "run-panel" });
   const status = h("div", { role: "status", "aria-live": "polite" });
+  const dryRun = h("button", { class: "button", type: "button", id: "start-dry-run" }, "Dry run: see what the sync will do");
+  const planPanel = h("div", { class: "plan-panel", "aria-live": "polite" });
   put(section, 
     ...title(ctx, "Initial sync", "Customers and products are synced both ways: existing records are matched, never duplicated; missing ones are created."),
     h("p", { class: "notice notice-info" }, "The sync runs on the server, so closing this page does not stop it; the page picks the run up again when you come back."),
+    h(
+      "div",
+      { class: "card" },
+      h("h2", {}, "Dry run"),
+      h("p", { class: "muted" }, "Plans the whole sync record by record, reading QuickBooks and the source and writing nothing to either. Review it, download it, then run the sync from it: the run checks the plan again first and stops, writing nothing, if any record changed since."),
+      h("div", { class: "actions" }, dryRun),
+      planPanel,
+    ),
     h("div", { class: "card" }, h("div", { class: "actions" }, start), status, panel),
     nextButton(ctx),
   );
-  start.addEventListener("click", async () => {
-    const done = busy(start, "Starting…");
+  async function startRun(body, button) {
+    const done = busy(button, "Starting…");
     let started;
     try {
-      started = (await ctx.api.post("/sync/initial")).body;
+      started = (await ctx.api.post("/sync/initial", body)).body;
     } catch (error) {
       done();
       status.replaceChildren(errorNotice(error));
@@ -816,7 +830,42 @@ async function initialSyncScreen(section, ctx) {
     sessionStorage.setItem(runKey(ctx.tenantId), started.run_id);
     status.replaceChildren();
     await follow(started.run_id, true);
+  }
+  start.addEventListener("click", () => startRun(undefined, start));
+  dryRun.addEventListener("click", async () => {
+    const done = busy(dryRun, "Starting the dry run…");
+    let started;
+    try {
+      started = (await ctx.api.post("/sync/initial", { dry_run: true })).body;
+    } catch (error) {
+      done();
+      planPanel.replaceChildren(errorNotice(error));
+      return;
+    }
+    sessionStorage.setItem(planKey(ctx.tenantId), started.plan_id);
+    await followPlan(started.plan_id);
+    done();
   });
+  async function followPlan(planId) {
+    while (ctx.alive()) {
+      let plan;
+      try {
+        plan = (await ctx.api.get(`/sync/plans/${encodeURIComponent(planId)}`, { limit: 1 })).body.plan;
+      } catch (error) {
+        planPanel.replaceChildren(errorNotice(error));
+        if (!isTransient(error)) {
+          if (error.status === 404) sessionStorage.removeItem(planKey(ctx.tenantId));
+          return;
+        }
+        await sleep(POLL_MS * 3);
+        continue;
+      }
+      if (!ctx.alive()) return;
+      planPanel.replaceChildren(planView(plan, ctx, startRun));
+      if (plan.status !== "running") return;
+      await sleep(POLL_MS);
+    }
+  }
   // `sync_finished` goes to the host only for a run this page saw running, not for one it merely shows again.
   async function follow(runId, startedHere = false) {
     let seenRunning = startedHere;
@@ -849,8 +898,87 @@ async function initialSyncScreen(section, ctx) {
       await sleep(POLL_MS);
     }
   }
+  const rememberedPlan = sessionStorage.getItem(planKey(ctx.tenantId));
   const remembered = sessionStorage.getItem(runKey(ctx.tenantId));
-  if (remembered) await follow(remembered);
+  await Promise.all([rememberedPlan ? followPlan(rememberedPlan) : null, remembered ? follow(remembered) : null]);
+}
+
+const PLAN_ACTIONS = ["match", "create", "skip", "suggestion"];
+const PLAN_TONES = { running: "info", ready: "ok", failed: "bad" };
+
+// A dry run's plan: records per entity and action, the reasons, the reads, downloads and "run it".
+function planView(plan, ctx, startRun) {
+  const counts = Object.entries(plan.counts || {}).sort(([a], [b]) => a.localeCompare(b));
+  const view = h(
+    "div",
+    { class: "plan", id: "plan", dataset: { status: plan.status, planId: plan.plan_id } },
+    h("div", { class: "run-head" }, h("span", { class: `badge badge-${PLAN_TONES[plan.status] || "info"}`, id: "plan-status" }, humanize(plan.status)), h("span", { class: "muted" }, `Plan ${plan.plan_id}`)),
+  );
+  if (plan.status === "running") {
+    view.append(h("p", { class: "muted" }, "Planning page by page on the server…"));
+    return view;
+  }
+  if (plan.status === "failed") {
+    view.append(h("div", { class: "notice notice-bad", role: "alert" }, `The dry run stopped: ${plan.failure || "no reason given"}. Make a new dry run.`));
+    return view;
+  }
+  view.append(
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        { class: "counts", id: "plan-summary" },
+        h("caption", {}, "What the sync will do, by record"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Entity"), PLAN_ACTIONS.map((action) => h("th", { scope: "col" }, humanize(action))))),
+        h("tbody", {}, counts.map(([entity, actions]) => h("tr", { dataset: { entity } }, h("th", { scope: "row" }, humanize(entity)), PLAN_ACTIONS.map((action) => h("td", { dataset: { action } }, String(actions[action] || 0)))))),
+      ),
+    ),
+    h("p", { id: "plan-reads" }, `QuickBooks reads the sync from this plan will make: ${plan.qbo_reads} (its check of the plan included).`),
+    (plan.reasons || []).length
+      ? h(
+          "div",
+          { class: "skips" },
+          h("h3", {}, "Why"),
+          h(
+            "ul",
+            { id: "plan-reasons" },
+            plan.reasons.map((found) =>
+              h(
+                "li",
+                { class: "plan-reason", dataset: { entity: found.entity, action: found.action, code: found.reason_code } },
+                h("strong", {}, `${found.count} ${humanize(found.entity).toLowerCase()} · ${found.action}: `),
+                h("code", { class: "reason-code" }, found.reason_code),
+                h("p", { class: "skip-explanation muted" }, found.count > 1 ? `The first: ${found.reason}` : found.reason),
+              ),
+            ),
+          ),
+        )
+      : null,
+  );
+  const downloaded = h("p", { class: "muted small", id: "plan-download-status", role: "status" });
+  const downloads = ["json", "csv"].map((format) => {
+    const button = h("button", { class: "button ghost", type: "button", id: `download-plan-${format}` }, `Download ${format.toUpperCase()}`);
+    button.addEventListener("click", async () => {
+      const done = busy(button);
+      try {
+        const file = await ctx.api.download(`/sync/plans/${encodeURIComponent(plan.plan_id)}/download`, { format });
+        const name = `${plan.plan_id}.${format}`;
+        const link = h("a", { href: URL.createObjectURL(new Blob([file.text], { type: file.type })), download: name });
+        link.click();
+        setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+        downloaded.replaceChildren(`Downloaded ${name}`);
+      } catch (error) {
+        downloaded.replaceChildren(errorNotice(error));
+      }
+      done();
+    });
+    return button;
+  });
+  const run = h("button", { class: "button primary", type: "button", id: "run-plan" }, "Run the sync from this plan");
+  run.addEventListener("click", () => startRun({ plan_id: plan.plan_id }, run));
+  view.append(h("div", { class: "actions" }, run, ...downloads), downloaded);
+  return view;
 }
 
 function runView(run, ctx, follow) {

@@ -7,6 +7,7 @@ on them, and dry-run plans with their entries.
 | plan | ``TENANT#{t}`` | ``PLAN#{plan_id}`` (summary; expires after ``PLAN_TTL``) |
 | plan entry | ``TENANT#{t}`` | ``PLANENTRY#{plan_id}#{entity}#{source_id}`` (one record, same TTL) |
 | plan page | ``TENANT#{t}`` | ``PLANPAGE#{plan_id}#{entity}#{page_no}`` (counts, reads; same TTL) |
+| plan check | ``TENANT#{t}`` | ``PLANCHECK#{plan_id}#{run_id}#{entity}#{page_no}`` (re-check; same TTL) |
 
 Documents are stored as JSON strings (like settings), read back into the models below.
 """
@@ -163,6 +164,32 @@ class PlanEntry(BaseModel):
         )
 
 
+class PlanReasonCount(BaseModel):
+    """How many records of an entity the plan gives one action for one reason code."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: str
+    action: PlanAction
+    reason_code: str
+    count: int
+    reason: str
+    """The first such record's reason, in words."""
+
+
+def count_reasons(groups: Sequence[Sequence[PlanReasonCount]]) -> list[PlanReasonCount]:
+    """Pages' reason counts added up, sorted by entity, action and code (the first reason kept)."""
+    totals: dict[tuple[str, str, str], PlanReasonCount] = {}
+    for group in groups:
+        for found in group:
+            key = (found.entity, found.action.value, found.reason_code)
+            known = totals.get(key)
+            totals[key] = (
+                found if known is None else known.model_copy(update={"count": known.count + found.count})
+            )
+    return [totals[key] for key in sorted(totals)]
+
+
 class PlanStatus(StrEnum):
     RUNNING = "running"
     """The dry run's state machine is still planning: no entry is listed yet."""
@@ -181,7 +208,12 @@ class PlanSummary(BaseModel):
     counts: dict[str, dict[str, int]]
     """Per entity, per action: how many records."""
     qbo_reads: int
-    """QBO reads the dry run made: the real run makes the same reads (and its writes)."""
+    """QBO reads the real run from this plan will make: Prepare's reference lists, its re-check of the
+    plan (the dry run's reads again) and its pages' (the same again)."""
+    dry_run_reads: int = 0
+    """QBO reads the dry run itself made."""
+    reasons: list[PlanReasonCount] = Field(default_factory=list)
+    """Per entity, action and reason code: how many records (plans made before it have none)."""
     entries: int
     status: PlanStatus = PlanStatus.READY
     """Plans stored before dry runs ran as Step Functions executions were made whole: ready."""
@@ -201,6 +233,23 @@ class PlannedPage(BaseModel):
     counts: dict[str, dict[str, int]]
     qbo_reads: int
     entries: int
+    reasons: list[PlanReasonCount] = Field(default_factory=list)
+
+
+class CheckedPage(BaseModel):
+    """A run's re-check of one page (or of the step after the pages) against the plan it follows: the
+    records it saw, those handled otherwise now (the first few, with ``changed_count`` in all) and the
+    QBO reads it made. Stored once per page, so a retried page counts once."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    entity: str
+    page_no: int
+    seen: dict[str, list[str]] = Field(default_factory=dict)
+    """Per plan entity, the source ids this page decided."""
+    changed: list[dict[str, Any]] = Field(default_factory=list)
+    changed_count: int = 0
+    qbo_reads: int = 0
 
 
 def _plan_sk(plan_id: str) -> str:
@@ -217,6 +266,10 @@ def _entry_sk(plan_id: str, entity: str, source_id: str) -> str:
 
 def _page_prefix(plan_id: str) -> str:
     return f"PLANPAGE#{plan_id}#"
+
+
+def _check_prefix(plan_id: str, run_id: str) -> str:
+    return f"PLANCHECK#{plan_id}#{run_id}#"
 
 
 class PlanRepository:
@@ -270,6 +323,24 @@ class PlanRepository:
                 "expires_at": int((summary.created_at + PLAN_TTL).timestamp()),
             }
         )
+
+    def save_check(self, summary: PlanSummary, run_id: str, page: CheckedPage) -> None:
+        """Store a run's re-check of one page (the same again on a retry)."""
+        self._table.put(
+            {
+                "pk": tenant_pk(summary.tenant_id),
+                "sk": f"{_check_prefix(summary.plan_id, run_id)}{page.entity}#{page.page_no:06d}",
+                "item_type": "plan_check",
+                "document": page.model_dump_json(),
+                "expires_at": int((summary.created_at + PLAN_TTL).timestamp()),
+            }
+        )
+
+    def checks(self, tenant_id: str, plan_id: str, run_id: str) -> list[CheckedPage]:
+        return [
+            CheckedPage.model_validate_json(item["document"])
+            for item in self._table.query_all(tenant_pk(tenant_id), _check_prefix(plan_id, run_id))
+        ]
 
     def pages(self, tenant_id: str, plan_id: str) -> list[PlannedPage]:
         return [

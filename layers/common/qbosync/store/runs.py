@@ -44,7 +44,7 @@ _WARNING_PREFIX = "warn#"
 _WARNING_SAMPLE_PREFIX = "warnsample#"
 SKIP_SAMPLE_SIZE = 5
 SKIP_MESSAGE_LENGTH = 200
-_STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "failed_pages")
+_STORED_ONLY = ("pk", "sk", "item_type", "done_page_keys", "read_keys", "failed_pages")
 
 
 class EntityCounts(BaseModel):
@@ -108,9 +108,13 @@ class SyncRun(BaseModel):
     execution_arn: str | None = None
     started_by: str
     qbo_reads: int = 0
-    """QBO reads the run's pages made (matching queries), counted once per page."""
+    """QBO reads the run made: Prepare's reference lists, the re-check of the plan it follows and its
+    pages' matching queries, each step counted once."""
     plan_id: str | None = None
     """The dry run's plan the run follows: a record whose outcome changed since is skipped."""
+    plan_checked_at: datetime | None = None
+    """When the run's re-check of its plan passed: a resumed run does not check it again (its own
+    pages would look like changes)."""
 
 
 class RunAlreadyActive(Conflict):
@@ -271,6 +275,41 @@ class RunRepository:
             self._require(tenant_id, run_id)
             return False
         return True
+
+    def add_reads(self, tenant_id: str, run_id: str, step: str, qbo_reads: int) -> bool:
+        """Count the QBO reads of a step that is not a page (Prepare, a page of the plan's re-check);
+        False (and nothing changes) if that step was counted already."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                run_sk(run_id),
+                Condition(
+                    "ADD qbo_reads :reads, read_keys :keys",
+                    values={":reads": qbo_reads, ":keys": {step}},
+                ),
+                condition=Condition(
+                    "attribute_exists(pk) AND NOT contains(read_keys, :key)", values={":key": step}
+                ),
+            )
+        except ConditionFailed:
+            self._require(tenant_id, run_id)
+            return False
+        return True
+
+    def mark_plan_checked(self, tenant_id: str, run_id: str, at: datetime) -> None:
+        """The run's re-check of its plan passed (kept at the first time, on a retry)."""
+        try:
+            self._table.update(
+                tenant_pk(tenant_id),
+                run_sk(run_id),
+                Condition(
+                    "SET plan_checked_at = if_not_exists(plan_checked_at, :at)",
+                    values={":at": at.isoformat()},
+                ),
+                condition=Condition("attribute_exists(pk)"),
+            )
+        except ConditionFailed as exc:
+            raise RunNotFound("no such sync run") from exc
 
     def mark_page_failed(
         self, tenant_id: str, run_id: str, entity: str, page_no: int, *, reason: str, at: datetime

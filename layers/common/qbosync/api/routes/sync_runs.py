@@ -68,9 +68,10 @@ def sync_runs_router(
             "its status URL; a Step Functions execution plans page by page what the run will do with "
             "each record (and the QBO reads it will cost), writing nothing to QBO or the source; the "
             'plan is `running`, then `ready` or `failed` with the reason. With `{"plan_id": ...}`: 409 '
-            "plan_not_ready for a plan still running or failed; else 202, and the run plans again "
-            "before it writes anything: when a record would now be handled otherwise, it ends FAILED "
-            "with a `plan_stale` reason naming the records (make a new dry run)."
+            "plan_not_ready for a plan still running or failed; else 202, and the run plans again, "
+            "page by page, before it writes anything: when a record would now be handled otherwise (or "
+            "is no longer in the source), it ends FAILED with a `plan_stale` reason naming the first ten "
+            "records (make a new dry run). The plan's `qbo_reads` is what the run reads, re-check included."
         ),
         responses={
             202: {"description": "The run started, or the dry run started (plan id and status URL)"},

@@ -184,6 +184,8 @@ class PageResult(BaseModel):
 
 class PreparedRun(BaseModel):
     config: RunConfig
+    check_plan: bool = False
+    """The run follows a plan it has not re-checked yet (a resumed run that has is not checked again)."""
 
 
 class PageList(BaseModel):

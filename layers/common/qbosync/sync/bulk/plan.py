@@ -7,9 +7,9 @@ to QBO or the source.
 ``InitialSyncPlanner.start`` stores a running plan and starts the dry-run state machine, which plans
 page by page (``bulk.plan_tasks``), so no request or Lambda meets a limit however many records a tenant
 has. A ready plan (``store.onboarding.PlanRepository``) is listed page by page and downloaded as JSON or
-CSV. A real run started from a plan id re-plans in its Prepare step (``recheck``) and stops before writing
-anything (``plan_stale``) when any record's planned action changed since: the admin reviews a new plan
-instead of a surprise.
+CSV. A real run started from a plan id re-plans page by page before its first page (``bulk.recheck``;
+``recheck`` here does the same in one process) and stops before writing anything (``plan_stale``) when any
+record's planned action changed since: the admin reviews a new plan instead of a surprise.
 """
 
 from __future__ import annotations
@@ -28,7 +28,14 @@ from pydantic import BaseModel
 from qbosync.errors import Conflict, NotConnected, NotFound
 from qbosync.observability import logger
 from qbosync.source.models import Page
-from qbosync.store.onboarding import PlanAction, PlanEntry, PlanStatus, PlanSummary
+from qbosync.store.onboarding import (
+    PlanAction,
+    PlanEntry,
+    PlanReasonCount,
+    PlanStatus,
+    PlanSummary,
+    count_reasons,
+)
 from qbosync.store.table import Page as StorePage
 from qbosync.sync.bulk.common import Tally, records_to_sync
 from qbosync.sync.bulk.customers import decide_customers
@@ -50,8 +57,17 @@ from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.records.links import CUSTOMER, ITEM
 from qbosync.sync.reference import CONNECTED, ReferenceKind
 
-PREPARE_READS = len((ReferenceKind.ACCOUNTS, ReferenceKind.ITEMS, ReferenceKind.TAX_CODES))
-"""The reference lists the run's Prepare step reads again before its pages."""
+PREPARE_REFERENCE_KINDS = (ReferenceKind.ACCOUNTS, ReferenceKind.ITEMS, ReferenceKind.TAX_CODES)
+"""The reference lists the run's Prepare step reads again (one query each) before its pages."""
+PREPARE_READS = len(PREPARE_REFERENCE_KINDS)
+
+
+def real_run_reads(dry_run_reads: int) -> int:
+    """What a run from the plan reads on unchanged data: Prepare's reference lists, then its re-check
+    of the plan and its pages, each reading what the dry run read."""
+    return PREPARE_READS + 2 * dry_run_reads
+
+
 CSV_COLUMNS = (
     "entity",
     "source_id",
@@ -167,7 +183,9 @@ class InitialSyncPlanner:
             created_at=now,
             created_by=admin,
             counts=count_actions(entries),
-            qbo_reads=reads + PREPARE_READS,
+            qbo_reads=real_run_reads(reads),
+            dry_run_reads=reads,
+            reasons=reasons_of(entries),
             entries=len(entries),
             finished_at=now,
         )
@@ -210,14 +228,9 @@ class InitialSyncPlanner:
         current, _reads = self.entries(tenant_id)
         now = {(e.entity, e.source_id): e for e in current}
         changed = [
-            {
-                "entity": entity,
-                "source_id": source_id,
-                "planned": _action_of(planned.get((entity, source_id))),
-                "now": _action_of(now.get((entity, source_id))),
-            }
-            for entity, source_id in sorted(set(planned) | set(now))
-            if not _same_outcome(planned.get((entity, source_id)), now.get((entity, source_id)))
+            change
+            for key in sorted(set(planned) | set(now))
+            if (change := outcome_change(key, planned.get(key), now.get(key))) is not None
         ]
         if changed:
             raise PlanStale(
@@ -262,6 +275,20 @@ def dry_run_context(deps: BulkSyncDependencies, tenant_id: str, config: RunConfi
         clock=deps.clock,
         batch_size=deps.batch_size,
         suggestions=deps.suggestions,
+    )
+
+
+def reasons_of(entries: Iterable[PlanEntry]) -> list[PlanReasonCount]:
+    """Per entity, action and reason code: how many entries, with the first one's reason."""
+    return count_reasons(
+        [
+            [
+                PlanReasonCount(
+                    entity=e.entity, action=e.action, reason_code=e.reason_code, count=1, reason=e.reason
+                )
+                for e in entries
+            ]
+        ]
     )
 
 
@@ -380,6 +407,16 @@ def _action_of(entry: PlanEntry | None) -> dict[str, Any] | None:
     if entry is None:
         return None
     return {"action": entry.action.value, "qbo_id": entry.qbo_id, "source_version": entry.source_version}
+
+
+def outcome_change(
+    key: tuple[str, str], planned: PlanEntry | None, now: PlanEntry | None
+) -> dict[str, Any] | None:
+    """The record (entity, source id) as planned and as it would be handled now, if that differs."""
+    if _same_outcome(planned, now):
+        return None
+    entity, source_id = key
+    return {"entity": entity, "source_id": source_id, "planned": _action_of(planned), "now": _action_of(now)}
 
 
 def _same_outcome(planned: PlanEntry | None, now: PlanEntry | None) -> bool:

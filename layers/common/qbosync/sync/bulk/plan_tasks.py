@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from qbosync.observability import logger
-from qbosync.store.onboarding import PlannedPage, PlanStatus, PlanSummary
+from qbosync.store.onboarding import PlannedPage, PlanStatus, PlanSummary, count_reasons
 from qbosync.sync.bulk.common import page_descriptors
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.errors import BulkSyncBadEvent, BulkSyncPageRejected
@@ -30,12 +30,13 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.plan import (
-    PREPARE_READS,
     InitialSyncPlanner,
     count_actions,
     dry_run_context,
     plan_after_pages,
     plan_records,
+    real_run_reads,
+    reasons_of,
 )
 from qbosync.sync.records.links import CUSTOMER, ITEM
 
@@ -146,6 +147,7 @@ def plan_page(event: PlanPageEvent, deps: BulkSyncDependencies) -> dict[str, Any
             counts=count_actions(entries),
             qbo_reads=reads,
             entries=len(entries),
+            reasons=reasons_of(entries),
         ),
         entries,
     )
@@ -169,6 +171,7 @@ def plan_after_pages_step(event: PlanAfterPagesEvent, deps: BulkSyncDependencies
             counts=count_actions(entries),
             qbo_reads=reads,
             entries=len(entries),
+            reasons=reasons_of(entries),
         ),
         entries,
     )
@@ -183,9 +186,10 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
         return {"status": found.status.value, "entries": found.entries}
     summary = _running(deps, event.tenant_id, event.plan_id)
     counts: dict[str, dict[str, int]] = {}
-    reads = PREPARE_READS
+    reads = 0
     entries = 0
-    for page in deps.plans.pages(event.tenant_id, event.plan_id):
+    pages = deps.plans.pages(event.tenant_id, event.plan_id)
+    for page in pages:
         reads += page.qbo_reads
         entries += page.entries
         for entity, actions in page.counts.items():
@@ -196,13 +200,23 @@ def plan_finish(event: PlanFinishEvent, deps: BulkSyncDependencies) -> dict[str,
         update={
             "status": PlanStatus.READY,
             "counts": counts,
-            "qbo_reads": reads,
+            "qbo_reads": real_run_reads(reads),
+            "dry_run_reads": reads,
+            "reasons": count_reasons([page.reasons for page in pages]),
             "entries": entries,
             "finished_at": deps.clock(),
         }
     )
     deps.plans.put_summary(ready)
-    logger.info("dry run ready", extra={"plan_id": event.plan_id, "entries": entries, "qbo_reads": reads})
+    logger.info(
+        "dry run ready",
+        extra={
+            "plan_id": event.plan_id,
+            "entries": entries,
+            "qbo_reads": ready.qbo_reads,
+            "dry_run_reads": reads,
+        },
+    )
     return {"status": ready.status.value, "entries": entries}
 
 

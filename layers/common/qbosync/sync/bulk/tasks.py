@@ -21,7 +21,6 @@ from qbosync.sync.bulk.documents import match_documents
 from qbosync.sync.bulk.errors import (
     BulkSyncBadEvent,
     BulkSyncPageRejected,
-    BulkSyncPlanStale,
     BulkSyncPreflightFailed,
     step_functions_errors,
 )
@@ -44,13 +43,14 @@ from qbosync.sync.bulk.models import (
     dump,
 )
 from qbosync.sync.bulk.page_context import PageContext
-from qbosync.sync.bulk.plan import InitialSyncPlanner, PlanStale
+from qbosync.sync.bulk.plan import PREPARE_REFERENCE_KINDS
 from qbosync.sync.bulk.plan_tasks import PLAN_TASKS, run_plan_task
 from qbosync.sync.bulk.products import sync_product_page
 from qbosync.sync.bulk.qbo_to_source import customers_to_source, items_to_default_product
+from qbosync.sync.bulk.recheck import RECHECK_TASKS, run_recheck_task
 from qbosync.sync.bulk.skips import SkipReason
 from qbosync.sync.preflight import run_preflight
-from qbosync.sync.reference import CONNECTED, ReferenceCatalog, ReferenceKind
+from qbosync.sync.reference import CONNECTED, ReferenceCatalog
 
 _TASK_EVENT: TypeAdapter[Any] = TypeAdapter(TaskEvent)
 RUN_STEP_ENTITY = "run"
@@ -58,7 +58,8 @@ DOCUMENTS_ENTITY = "documents"
 
 
 def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
-    """Refresh QBO reference data, run preflight, and freeze settings and mappings for the run."""
+    """Refresh QBO reference data (its reads counted in the run), run preflight, and freeze settings and
+    mappings for the run (a run from a plan re-checks it next, page by page: ``bulk.recheck``)."""
     run = deps.runs.get(event.tenant_id, event.run_id)
     if run is None:
         raise BulkSyncPageRejected(f"there is no run {event.run_id} for this tenant")
@@ -73,7 +74,7 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
     catalog = None
     if qbo is not None:
         catalog = ReferenceCatalog(event.tenant_id, qbo, deps.reference_cache, deps.epoch_clock)
-        for kind in (ReferenceKind.ACCOUNTS, ReferenceKind.ITEMS, ReferenceKind.TAX_CODES):
+        for kind in PREPARE_REFERENCE_KINDS:
             catalog.entries(kind, refresh=True)
 
     def qbo_pair() -> tuple[Any, ReferenceCatalog]:
@@ -86,23 +87,11 @@ def prepare(event: PrepareEvent, deps: BulkSyncDependencies) -> PreparedRun:
             f"{check.id}: {check.reason}" for check in report.checks if check.status == "fail"
         )
         raise BulkSyncPreflightFailed(f"preflight failed: {failing}"[:500])
-    if run.plan_id is not None:
-        recheck_plan(event, deps, run.plan_id)
+    if catalog is not None:
+        deps.runs.add_reads(event.tenant_id, event.run_id, "prepare", len(PREPARE_REFERENCE_KINDS))
     config = RunConfig.freeze(settings, mappings, run.started_at, event.page_size, plan_id=run.plan_id)
     logger.info("bulk sync prepared", extra={"tenant_id": event.tenant_id, "run_id": event.run_id})
-    return PreparedRun(config=config)
-
-
-def recheck_plan(event: PrepareEvent, deps: BulkSyncDependencies, plan_id: str) -> None:
-    """Plan again before anything is written, here rather than in the API request (a tenant's many
-    thousands of records take longer than an HTTP request may); any record handled otherwise now than
-    in the plan stops the run (``BulkSyncPlanStale``: FAILED, with the records in the reason)."""
-    deps.runs.set_phase(event.tenant_id, event.run_id, "checking_plan")
-    try:
-        InitialSyncPlanner(deps, page_size=event.page_size).recheck(event.tenant_id, plan_id)
-    except PlanStale as exc:
-        changed = ", ".join(f"{d['entity']} {d['source_id']}" for d in exc.details[:10])
-        raise BulkSyncPlanStale(f"plan_stale: {exc}: {changed}"[:480]) from exc
+    return PreparedRun(config=config, check_plan=run.plan_id is not None and run.plan_checked_at is None)
 
 
 def list_pages(event: ListPagesEvent, deps: BulkSyncDependencies) -> PageList:
@@ -302,6 +291,8 @@ def run_task(event: Any, dependencies: BulkSyncDependencies) -> dict[str, Any]:
     with step_functions_errors():
         if isinstance(event, Mapping) and event.get("task") in PLAN_TASKS:
             return run_plan_task(event, dependencies)
+        if isinstance(event, Mapping) and event.get("task") in RECHECK_TASKS:
+            return run_recheck_task(event, dependencies)
         try:
             parsed = _TASK_EVENT.validate_python(event)
         except ValidationError as exc:
