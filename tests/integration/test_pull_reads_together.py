@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from qbosync.sync.pull.context import BATCH_READS
 from qbosync.sync.records.messages import PullMessage
 from tests.support.pull_world import PullWorld, pull_world_fixture  # noqa: F401 (fixture)
 
@@ -90,4 +91,4 @@ def test_given_a_kept_an_inactive_and_a_missing_customer_when_read_together_then
     assert outcomes[0].status == "applied"
     assert grouped.queries == 1
     assert _qbo_reads(pull_world) - before == Counter({"GET query": 1})
-    assert service.grouped is None  # the batch's rows are not kept for the next batch
+    assert BATCH_READS.get() is None  # the batch's rows are not kept for the next batch

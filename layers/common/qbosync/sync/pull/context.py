@@ -9,7 +9,8 @@ happens after every change in the batch was announced, so it shows each of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -99,6 +100,11 @@ class GroupedReads:
         return self._rows[key]
 
 
+BATCH_READS: ContextVar[GroupedReads | None] = ContextVar("pull_batch_reads", default=None)
+"""The batch being applied in this thread (``PullService.reading_together``); None outside a batch. A context
+variable, not a field: one service may serve several threads (the local runtime), each with its own batch."""
+
+
 def _by_ids(entity: str, entity_ids: list[str]) -> str:
     ids = ", ".join(qbo_literal(entity_id) for entity_id in entity_ids)
     active = " AND Active IN (true, false)" if entity in NAME_LISTS else ""
@@ -127,8 +133,6 @@ class PullContext:
     clock: Callable[[], datetime] = utc_now
     # Whether the tenant's sync is paused (``TenantRepository.is_paused``); never, unless wired.
     paused: Callable[[str], bool] = lambda _tenant_id: False
-    # The current batch's records read together (``PullService.reading_together``); None outside a batch.
-    grouped: GroupedReads | None = field(default=None, init=False)
 
     @staticmethod
     def _known_echo(
@@ -148,7 +152,7 @@ class PullContext:
             return None if str(row.get("status", "")).lower() == "deleted" else row
         if change.operation == "Delete":
             return None
-        grouped = self.grouped
+        grouped = BATCH_READS.get()
         if grouped is not None and grouped.has(tenant_id, change.entity, change.entity_id):
             return grouped.current(self.qbo_for(tenant_id), tenant_id, change.entity, change.entity_id)
         try:

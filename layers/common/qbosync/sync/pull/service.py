@@ -51,7 +51,7 @@ from qbosync.observability import logger
 from qbosync.qbo.faults import QboAuthenticationFault, QboFault
 from qbosync.store.events import PAUSED_KEY, EventFailure, QboFaultInfo, ReasonCode, SyncEvent
 from qbosync.store.table import StoreUnavailable
-from qbosync.sync.pull.context import GroupedReads, PullOutcome
+from qbosync.sync.pull.context import BATCH_READS, GroupedReads, PullOutcome
 from qbosync.sync.pull.customers import CustomerPull
 from qbosync.sync.pull.items import ItemPull
 from qbosync.sync.pull.payments import PaymentPull
@@ -94,11 +94,12 @@ class PullService(CustomerPull, ItemPull, PaymentPull):
     @contextmanager
     def reading_together(self, messages: Iterable[PullMessage]) -> Iterator[GroupedReads]:
         """While one batch is applied: records that several of its changes name are read with one query."""
-        self.grouped = GroupedReads((message.tenant_id, message.change) for message in messages)
+        grouped = GroupedReads((message.tenant_id, message.change) for message in messages)
+        token = BATCH_READS.set(grouped)
         try:
-            yield self.grouped
+            yield grouped
         finally:
-            self.grouped = None
+            BATCH_READS.reset(token)
 
     def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> PullOutcome:
         """Apply one change and record it as a sync event. ``row``: the entity as CDC returned it.
