@@ -844,7 +844,7 @@ def _late_after() -> timedelta:
 PULL_PURPOSE = "pull (a read per pull batch of notified QBO changes)"
 PUSH_PURPOSE = f"push lookups (bench/push.py --no-faults: {PUSH_READS_PER_CHANGE_NO_FAULTS} reads a change)"
 LEDGER_PURPOSE = (
-    "ledger resolution and read retries under faults (bench/push.py:"
+    "ledger look-ups, retries and cache re-reads under faults (bench/push.py:"
     f" {PUSH_READS_PER_CHANGE_WITH_FAULTS} - {PUSH_READS_PER_CHANGE_NO_FAULTS} a change)"
 )
 CAUSED_BY_WRITES = (PUSH_PURPOSE, LEDGER_PURPOSE)
