@@ -5,6 +5,7 @@ exactly.
     .venv/bin/python bench/push.py [--changes 1000 --per-round 50 --seed 7 --error-rate 0.05 --drop-rate 0.02
                                     --crash-rate 0.02 --requestid-window-seconds 3600 --foreign-share 0.2]
     .venv/bin/python bench/push.py --runtime [...]
+    .venv/bin/python bench/push.py --no-faults [...]
 
 Mode ``--runtime``: ``python -m local.runtime`` is started as a process; the tenant is connected through
 its front door (OAuth against its QBO sandbox), mappings are put through the admin API, webhooks are
@@ -26,12 +27,19 @@ SQS then delivers the change again, and the write ledger resolves the open inten
 
 Figures: throughput (changes per second, end to end), latency from a webhook's first POST to its
 event being done (p50, p99: includes waiting behind the rest of its round), QBO requests per change
-(every request QBO saw, retries included), the QBO reads and writes made while resolving open intents
-(what the ledger costs in QBO), DynamoDB calls per change by operation (default mode), and the load the
-push puts on the source per synced change, per adapter (default mode): the source port calls the push
-worker made, which are the contract adapter's HTTP requests one for one, and what the same calls cost
-through the Rev.io adapter, each call kind measured once against the Rev.io emulator. Last line:
-``RESULT {json}``.
+(every request QBO saw, retries included) and the same split by kind: **reads** are every ``GET``
+(an entity by id, ``query`` (also when POSTed), ``cdc``, ``companyinfo``, ``preferences``,
+``exchangerate``, reports: what Intuit meters as CorePlus), **writes** every ``POST`` to an entity
+(create, full and sparse update, ``operation=void``, ``operation=delete``), and a ``POST batch`` is
+counted apart (it can hold both; the push sends none), each kind with its retries; the QBO reads
+and writes made while resolving open intents (what the ledger costs in QBO), DynamoDB calls per
+change by operation (default mode), and the load the push puts on the source per synced change,
+per adapter (default mode): the source port calls the push worker made, which are the contract
+adapter's HTTP requests one for one, and what the same calls cost through the Rev.io adapter, each
+call kind measured once against the Rev.io emulator. Last line: ``RESULT {json}``.
+
+Faults off: ``--no-faults`` sets the 5xx, commit-then-drop and crash rates to 0, for what a change costs
+when nothing fails.
 
 Currencies: ``--foreign-share`` (default 0.2) of new invoices are billed in EUR to customers kept for
 EUR, with their payments and credit notes in EUR too; QBO has multi-currency on and a EUR rate. The final
@@ -76,6 +84,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=3600,
         help="how long QBO is trusted to replay a requestid (0: every open create is looked up)",
+    )
+    parser.add_argument(
+        "--no-faults", action="store_true", help="no 5xx, no commit-then-drop, no worker crashes"
     )
     parser.add_argument("--runtime", action="store_true", help="go through python -m local.runtime")
     parser.add_argument(
@@ -509,6 +520,8 @@ def _source_load(outcome: Outcome, changes: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     options = _arguments(argv)
+    if options.no_faults:
+        options.error_rate = options.drop_rate = options.crash_rate = 0.0
     if options.runtime:
         options.crash_rate = 0.0  # the crash fault reaches into the worker: default mode only
     print(
@@ -537,6 +550,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput: {report.changes / report.seconds:.1f} changes/s ({report.seconds:.1f} s)")
     print(f"latency webhook -> QBO commit: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     print(f"QBO requests per change: {per_change:.2f} ({report.qbo_requests} requests)")
+    kinds_seen = _requests_by_kind(report.qbo_requests_by_endpoint)
+    reads_per_change = kinds_seen["read"] / report.changes
+    writes_per_change = kinds_seen["write"] / report.changes
+    print(
+        f"QBO requests per change by kind (retries included): reads {reads_per_change:.3f}, writes"
+        f" {writes_per_change:.3f}, batches {kinds_seen['batch'] / report.changes:.3f}; by endpoint"
+        f" {json.dumps(report.qbo_requests_by_endpoint, sort_keys=True)}"
+    )
     push_unfinished = sum(count for key, count in outcome.unfinished.items() if key.startswith("push:"))
     print(f"push events left failed or parked: {push_unfinished}; all flows: {outcome.unfinished}")
     ledger = _ledger_figures(outcome, report.changes)
@@ -582,13 +603,36 @@ def main(argv: list[str] | None = None) -> int:
         "p50_ms": round(p50, 1),
         "p99_ms": round(p99, 1),
         "requests_per_change": round(per_change, 3),
+        "qbo_reads_per_change": round(reads_per_change, 4),
+        "qbo_writes_per_change": round(writes_per_change, 4),
+        "qbo_requests_by_endpoint": report.qbo_requests_by_endpoint,
         "foreign_documents": foreign,
         "crash_rate": options.crash_rate,
+        "faults": not options.no_faults,
         **ledger,
         **({"source_requests_per_change": load["source_requests_per_change"]} if load else {}),
     }
     print("RESULT " + json.dumps(result, sort_keys=True))
     return 0 if equal and push_unfinished == 0 and not ledger.get("open_writes") else 1
+
+
+def _requests_by_kind(by_endpoint: dict[str, int]) -> Counter[str]:
+    """QBO requests by kind from the sandbox's ``"METHOD resource"`` counts: every GET is a read (by id,
+    query, CDC, company info, preferences, exchange rate, reports) and so is a POSTed query; any other POST
+    to an entity is a write (create, update, void and delete are all POSTs); a batch is its own kind (it may
+    carry both)."""
+    kinds: Counter[str] = Counter({"read": 0, "write": 0, "batch": 0})
+    for endpoint, count in by_endpoint.items():
+        method, _, resource = endpoint.partition(" ")
+        if method == "GET" or resource == "query":  # QBO also takes a query as a POST body
+            kinds["read"] += count
+        elif method == "POST" and resource == "batch":
+            kinds["batch"] += count
+        elif method == "POST":
+            kinds["write"] += count
+        else:
+            raise ValueError(f"a QBO request of no known kind: {endpoint}")
+    return kinds
 
 
 def _ledger_figures(outcome: Outcome, changes: int) -> dict[str, Any]:

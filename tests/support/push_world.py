@@ -678,6 +678,8 @@ class StormReport:
     seconds: float
     latencies_ms: list[float]
     qbo_requests: int
+    qbo_requests_by_endpoint: dict[str, int]
+    """What QBO saw during the storm by ``"METHOD resource"`` (e.g. ``"GET query"``, ``"POST invoice"``)."""
     duplicates: int
     missing: int
     mismatched: int
@@ -842,6 +844,7 @@ class Storm:
     def run(self, changes: int, per_round: int) -> StormReport:
         world = self.world
         requests_before = world.qbo_requests()
+        endpoints_before = Counter(world.qbo_stats()["requests_by_endpoint"])
         started = time.time()
         while self.changes < changes:
             self.round += 1
@@ -858,6 +861,7 @@ class Storm:
             world.drain()
         seconds = time.time() - started
         requests = world.qbo_requests() - requests_before
+        endpoints = Counter(world.qbo_stats()["requests_by_endpoint"]) - endpoints_before
         duplicates, missing, mismatched, problems = self.check()
         return StormReport(
             changes=self.changes,
@@ -865,6 +869,7 @@ class Storm:
             seconds=seconds,
             latencies_ms=self.latencies(),
             qbo_requests=requests,
+            qbo_requests_by_endpoint=dict(sorted(endpoints.items())),
             duplicates=duplicates,
             missing=missing,
             mismatched=mismatched,

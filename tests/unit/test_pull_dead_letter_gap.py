@@ -4,6 +4,7 @@ does a gap notice the webhook receiver queued."""
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,9 @@ class FailingPull:
 
     def __init__(self) -> None:
         self.applied: list[str] = []
+
+    def reading_together(self, messages: Any) -> Any:
+        return nullcontext()
 
     def apply(self, message: PullMessage, row: Any = None) -> Any:
         if message.change.entity_id == "7":

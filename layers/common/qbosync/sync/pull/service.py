@@ -41,7 +41,8 @@ parked on ``PAUSED_KEY`` (reason code ``tenant_paused``) before anything is read
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from qbosync.errors import NotConnected, QbosyncError, UpstreamUnavailable
@@ -50,7 +51,7 @@ from qbosync.observability import logger
 from qbosync.qbo.faults import QboAuthenticationFault, QboFault
 from qbosync.store.events import PAUSED_KEY, EventFailure, QboFaultInfo, ReasonCode, SyncEvent
 from qbosync.store.table import StoreUnavailable
-from qbosync.sync.pull.context import PullOutcome
+from qbosync.sync.pull.context import BATCH_READS, GroupedReads, PullOutcome
 from qbosync.sync.pull.customers import CustomerPull
 from qbosync.sync.pull.items import ItemPull
 from qbosync.sync.pull.payments import PaymentPull
@@ -89,6 +90,16 @@ def _version_of(change: EntityChange) -> int:
 class PullService(CustomerPull, ItemPull, PaymentPull):
     """Applies QBO changes to one deployment's tenants, one entity module each (``customers``, ``items``,
     ``payments``, ``documents``); ``qbosync.sync.wiring`` builds the deployed one."""
+
+    @contextmanager
+    def reading_together(self, messages: Iterable[PullMessage]) -> Iterator[GroupedReads]:
+        """While one batch is applied: records that several of its changes name are read with one query."""
+        grouped = GroupedReads((message.tenant_id, message.change) for message in messages)
+        token = BATCH_READS.set(grouped)
+        try:
+            yield grouped
+        finally:
+            BATCH_READS.reset(token)
 
     def apply(self, message: PullMessage, row: Mapping[str, Any] | None = None) -> PullOutcome:
         """Apply one change and record it as a sync event. ``row``: the entity as CDC returned it.

@@ -6,16 +6,20 @@ every other outcome, failed ones included, is recorded as a sync event and the m
 A message failing on its last receive is about to be dead-lettered: its change is then recorded as a gap,
 so the tenant's backstop CDC runs at the next scheduled reconciliation instead of a day later.
 A gap notice the webhook receiver queued (``sync/pull/gaps.py``) is recorded the same way, and consumed.
+Records that several changes of the batch name are read from QBO with one query
+(``PullService.reading_together``).
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from qbosync.clock import utc_now
 from qbosync.metrics import count_gap
@@ -63,7 +67,26 @@ def process_pull_batch(
                 count_gap(GapReason.PULL_DEAD_LETTER.value)
             raise
 
-    response = process_partial_response(
-        event=event, record_handler=handle, processor=processor, context=context
+    messages = _pull_messages(event)
+    together: AbstractContextManager[object] = (
+        service.reading_together(messages) if messages else nullcontext()
     )
+    with together:
+        response = process_partial_response(
+            event=event, record_handler=handle, processor=processor, context=context
+        )
     return dict(response)
+
+
+def _pull_messages(event: dict[str, Any]) -> list[PullMessage]:
+    """The batch's changes (gap notices and bodies that do not parse are left to the record handler)."""
+    messages: list[PullMessage] = []
+    for record in event.get("Records", []):
+        body = str(record.get("body", ""))
+        if gap_notice_of(body) is not None:
+            continue
+        try:
+            messages.append(PullMessage.model_validate_json(body))
+        except ValidationError:
+            continue
+    return messages
