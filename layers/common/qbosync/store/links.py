@@ -74,6 +74,10 @@ class Link(BaseModel):
     a write keeps it. A deletion leaves it as it was: ``state`` ``deleted`` tells."""
     created_by_run: str | None = None
     """The initial sync run that created the QBO record (what undoing that run may deactivate)."""
+    currency: str | None = None
+    """A customer's currency in QBO (``CurrencyRef.value``), kept because QBO never changes it once set,
+    so a document's currency check needs no customer read. None for other entities and for customer
+    links recorded before it was kept (their currency is read from QBO once)."""
 
     @property
     def is_live(self) -> bool:

@@ -55,7 +55,8 @@ class DocumentCurrency:
 
 
 class CurrencyRules:
-    """One tenant's currency decisions (QBO's Preferences, customer currencies and rates read once)."""
+    """One tenant's currency decisions (QBO's Preferences, customer currencies and rates read once; a
+    customer whose link keeps its currency is never read)."""
 
     def __init__(self, qbo: QboClient) -> None:
         self._qbo = qbo
@@ -80,10 +81,18 @@ class CurrencyRules:
             return {}
         return {"CurrencyRef": {"value": currency}}
 
-    def for_document(
-        self, what: str, currency: str, source_rate: Decimal | None, on: date, customer_id: str
+    def for_document(  # noqa: PLR0917 - a document's currency facts and its customer's
+        self,
+        what: str,
+        currency: str,
+        source_rate: Decimal | None,
+        on: date,
+        customer_id: str,
+        customer_currency: str | None = None,
     ) -> DocumentCurrency:
-        """The currency and rate of a document, or ``Refused`` with the reason QBO cannot take it."""
+        """The currency and rate of a document, or ``Refused`` with the reason QBO cannot take it.
+        ``customer_currency``: the customer's currency from its link; None (a link recorded before
+        links kept it) reads the customer from QBO once."""
         company = self.company
         if currency != company.home and not company.multi_currency:
             raise Refused(
@@ -94,7 +103,7 @@ class CurrencyRules:
             )
         if not company.multi_currency:
             return DocumentCurrency(currency, None)
-        customer_currency = self._customer(customer_id)
+        customer_currency = customer_currency or self._customer(customer_id)
         if customer_currency != currency:
             raise Refused(
                 ReasonCode.CURRENCY_MISMATCH,

@@ -1,14 +1,18 @@
 """Making sure what a document points at exists in QBO: its customer and the items of its lines.
 
-One record at a time, the push way: the link first; then a match by name (QBO names are unique, so a
-customer or item made by hand or by the bulk sync is adopted, never duplicated); then a create with a
-deterministic requestid. Bodies and names come from ``qbosync.sync.records``, as the bulk sync's do,
-so the two flows create identical records.
+One record at a time, the push way: the link first; then a create with a deterministic requestid, with
+no read before it (every QBO read is metered). QBO names are unique, so when QBO answers the create with
+its duplicate-name fault (6240), the name is looked up once: an active customer or item of that name
+(made by hand or by the bulk sync) is adopted as ``matched``, never duplicated; none (a vendor, employee
+or inactive record holds it) goes to the name-collision policy. Bodies and names come from
+``qbosync.sync.records``, as the bulk sync's do, so the two flows create identical records.
 
 Creates go through the write ledger (``store.ledger``) as documents do: the intent is recorded before
 the call and settled in the transaction that records the link. An intent left open (a lost answer, a
-killed worker) is resolved by the name lookup every create starts with: found, the record is linked as
+killed worker) is resolved by a name lookup before the create: found, the record is linked as
 qbosync's own; proved absent, it is created under the next requestid generation.
+
+A customer's link keeps its QBO currency, so a document's currency check reads no customer.
 
 Line items, in order: the product's linked item; the income-accounts mapping of its income account;
 the item created from the product (when product sync is on and its type and GL code are mapped);
@@ -24,7 +28,7 @@ from typing import Any
 
 from qbosync.qbo.client import QboClient, qbo_literal, request_id_for
 from qbosync.qbo.faults import QboDuplicateName, QboUncertainOutcome
-from qbosync.source.models import SourceLine, SourceProduct
+from qbosync.source.models import SourceCustomer, SourceLine, SourceProduct
 from qbosync.source.port import SourcePort
 from qbosync.store.events import EventWarning, WarningCode
 from qbosync.store.ledger import WriteIntent, WriteLedger
@@ -87,17 +91,23 @@ class QboReferences:
     # Customers
 
     def customer_id(self, source_customer_id: str, created_with: Mapping[str, Any] | None = None) -> str:
-        """The QBO customer of a source customer, matched by display name or created (with the fields of
-        ``created_with`` too: a customer created for a document takes the document's ``CurrencyRef``)."""
+        """The QBO id of a source customer's QBO customer (see ``customer``)."""
+        return self.customer(source_customer_id, created_with).qbo_id
+
+    def customer(self, source_customer_id: str, created_with: Mapping[str, Any] | None = None) -> QboCustomer:
+        """The QBO customer of a source customer: linked, else created (with the fields of ``created_with``
+        too: a customer created for a document takes the document's ``CurrencyRef``), else, when QBO
+        has the name already, the active customer of that name adopted."""
         link = self._links.get(self._tenant_id, CUSTOMER, source_customer_id)
         if link is not None:
-            return link.qbo_id
+            return QboCustomer(link.qbo_id, link.currency)
         customer = self._source.get_customer(source_customer_id)
         creating = _Creation(CUSTOMER, customer.id, customer.version, "DisplayName")
-        found = self._find("Customer", "DisplayName", customer.display_name)
         open_intent = self._ledger.open(self._tenant_id, CUSTOMER, customer.id)
-        if found is not None:
-            return self._link(creating, found, _origin_of_found(open_intent))
+        if open_intent is not None:
+            found = self._find("Customer", "DisplayName", customer.display_name)
+            if found is not None:
+                return _customer_of(self._link(creating, found, _origin_of_found(open_intent)))
         generation = _next_generation(open_intent)
         cut = truncated_customer_fields(customer)
         if cut:
@@ -113,24 +123,42 @@ class QboReferences:
                 generation,
             )
         except QboDuplicateName:
+            # The open intent's lookup already proved no active customer has the name.
+            found = (
+                None
+                if open_intent is not None
+                else self._find("Customer", "DisplayName", customer.display_name)
+            )
+            if found is not None:
+                return _customer_of(self._link(creating, found, "matched"))
             if self._config.settings.name_collision_policy != "suffix":
                 raise
-            name = suffixed_name(customer.display_name)
-            found = self._find("Customer", "DisplayName", name)
-            if found is None:
-                found = self._create(
-                    creating,
-                    {**customer_body(customer, name), **(created_with or {})},
-                    "create-suffixed",
-                    generation,
-                )
-            self.warn(
-                WarningCode.NAME_SUFFIXED,
-                f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
-                f" employee), so it is {name!r} in QBO",
+            return _customer_of(self._suffixed_customer(creating, customer, created_with, generation))
+        return _customer_of(self._link(creating, created, "qbosync"))
+
+    def _suffixed_customer(
+        self,
+        creating: _Creation,
+        customer: SourceCustomer,
+        created_with: Mapping[str, Any] | None,
+        generation: int,
+    ) -> Link:
+        """The customer under a suffixed name: a vendor, employee or inactive customer holds its own."""
+        name = suffixed_name(customer.display_name)
+        found = self._find("Customer", "DisplayName", name)
+        if found is None:
+            found = self._create(
+                creating,
+                {**customer_body(customer, name), **(created_with or {})},
+                "create-suffixed",
+                generation,
             )
-            return self._link(creating, found, "matched")
-        return self._link(creating, created, "qbosync")
+        self.warn(
+            WarningCode.NAME_SUFFIXED,
+            f"customer {customer.id}: QBO has the name {customer.display_name!r} already (a vendor or"
+            f" employee), so it is {name!r} in QBO",
+        )
+        return self._link(creating, found, "matched")
 
     # Lines
 
@@ -233,15 +261,23 @@ class QboReferences:
                 " characters and no ':')",
             )
         creating = _Creation(ITEM, product.id, product.version, "Name")
-        found = self._find("Item", "Name", name)
         open_intent = self._ledger.open(self._tenant_id, ITEM, product.id)
-        if found is not None:
-            return self._link(creating, found, _origin_of_found(open_intent))
+        if open_intent is not None:
+            found = self._find("Item", "Name", name)
+            if found is not None:
+                return self._link(creating, found, _origin_of_found(open_intent)).qbo_id
         item_type = self._config.mappings[MappingKind.PRODUCT_TYPES][product.product_type]
         account = self._config.mappings[MappingKind.GL_CODES][product.gl_code or ""]
         body = item_body(product, item_type, account, name)
-        created = self._create(creating, body, "create", _next_generation(open_intent))
-        return self._link(creating, created, "qbosync")
+        try:
+            created = self._create(creating, body, "create", _next_generation(open_intent))
+        except QboDuplicateName:
+            # An inactive item holds the name when no active one does (the open intent's lookup proved that).
+            found = None if open_intent is not None else self._find("Item", "Name", name)
+            if found is None:
+                raise
+            return self._link(creating, found, "matched").qbo_id
+        return self._link(creating, created, "qbosync").qbo_id
 
     def _product(self, product_id: str) -> SourceProduct:
         if product_id not in self._products:
@@ -285,8 +321,9 @@ class QboReferences:
                 raise
             return found
 
-    def _link(self, creating: _Creation, record: Mapping[str, Any], origin: LinkOrigin) -> str:
-        """Record the link, settling the create's intent in the same transaction."""
+    def _link(self, creating: _Creation, record: Mapping[str, Any], origin: LinkOrigin) -> Link:
+        """Record the link, settling the create's intent in the same transaction; the link recorded (or
+        the newer one already there)."""
         entity, source_id = creating.entity, creating.source_id
         link = new_link(self._tenant_id, entity, source_id, creating.version, record, origin, self._clock())
         try:
@@ -295,8 +332,20 @@ class QboReferences:
             self._ledger.settle(self._tenant_id, entity, source_id)
             current: Link | None = self._links.get(self._tenant_id, entity, source_id)
             if current is not None:
-                return current.qbo_id
-        return link.qbo_id
+                return current
+        return link
+
+
+@dataclass(frozen=True)
+class QboCustomer:
+    """A source customer's QBO customer: its id, and its currency when its link keeps it."""
+
+    qbo_id: str
+    currency: str | None
+
+
+def _customer_of(link: Link) -> QboCustomer:
+    return QboCustomer(link.qbo_id, link.currency)
 
 
 @dataclass(frozen=True)

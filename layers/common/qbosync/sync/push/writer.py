@@ -688,9 +688,11 @@ class DocumentPush:
     ) -> tuple[str, dict[str, Any]]:
         """The QBO customer of a document (created in its currency) and its currency fields."""
         created_with = self._currency.new_customer_fields(document.currency)
-        customer_id = self._references.customer_id(document.customer_id, created_with)
-        money = self._currency.for_document(what, document.currency, document.exchange_rate, on, customer_id)
-        return customer_id, money.fields()
+        customer = self._references.customer(document.customer_id, created_with)
+        money = self._currency.for_document(
+            what, document.currency, document.exchange_rate, on, customer.qbo_id, customer.currency
+        )
+        return customer.qbo_id, money.fields()
 
     def _variance(self, qbo_id: str, source_total: Decimal, currency: str) -> Variance | None:
         """QBO's total against the source's, when this push wrote the record (else it was compared then)."""

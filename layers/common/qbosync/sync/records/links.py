@@ -29,7 +29,8 @@ def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists th
 ) -> Link:
     """The link of ``qbo_record`` as QBO returned it. Origin ``qbosync`` means qbosync created the record
     (in this call or an earlier attempt of the run), so its ``MetaData.LastUpdatedTime`` is qbosync's own
-    write time (``qbo_written_at``); a matched record, or one that started in QBO, has none."""
+    write time (``qbo_written_at``); a matched record, or one that started in QBO, has none. A customer's
+    link keeps its currency, which QBO never changes."""
     return Link(
         tenant_id=tenant_id,
         entity=entity,
@@ -40,4 +41,11 @@ def new_link(  # noqa: PLR0917 - the link's fields, in the order a Link lists th
         updated_at=at,
         origin=origin,
         qbo_written_at=last_updated_time(qbo_record) if origin == "qbosync" else None,
+        currency=_customer_currency(qbo_record) if entity == CUSTOMER else None,
     )
+
+
+def _customer_currency(qbo_record: Mapping[str, Any]) -> str | None:
+    """QBO sends ``CurrencyRef`` on every customer (the home currency unless it was created in another)."""
+    value = (qbo_record.get("CurrencyRef") or {}).get("value")
+    return str(value) if value else None
