@@ -188,9 +188,9 @@ class PushService:
         return self._paused[tenant_id]
 
     def _currency_rules(self, tenant_id: str, qbo: QboClient) -> CurrencyRules:
-        """One tenant's currency rules: QBO's Preferences, customer currencies and rates, read once and
-        kept for ``COMPANY_BOOKS_TTL`` across batches (a customer's currency never changes; a switch to
-        multi-currency or AST applies within that time)."""
+        """One tenant's currency rules: QBO's Preferences, rates and the currencies of customers linked
+        before links kept theirs, read once and kept for ``COMPANY_BOOKS_TTL`` across batches (a
+        customer's currency never changes; a switch to multi-currency or AST applies within that time)."""
         now = self._deps.clock()
         kept = self._currencies.get(tenant_id)
         if kept is None or now - kept[1] >= self._deps.company_books_ttl:
