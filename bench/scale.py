@@ -85,10 +85,10 @@ INTUIT_WINDOWS_MINUTES = (1, 3, 5)  # Intuit's production aggregation of webhook
 #   .venv/bin/python bench/push.py
 # This bench counts each pushed change as one write. The same runs made fewer QBO writes than changes
 # (``qbo_writes_per_change``: some changes need no write), so per QBO write these reads are higher.
-PUSH_READS_PER_CHANGE_NO_FAULTS = 0.126
-PUSH_READS_PER_CHANGE_WITH_FAULTS = 0.176
+PUSH_READS_PER_CHANGE_NO_FAULTS = 0.036
+PUSH_READS_PER_CHANGE_WITH_FAULTS = 0.041
 PUSH_QBO_WRITES_PER_CHANGE_NO_FAULTS = 0.866
-PUSH_QBO_WRITES_PER_CHANGE_WITH_FAULTS = 0.954
+PUSH_QBO_WRITES_PER_CHANGE_WITH_FAULTS = 0.956
 PUSH_READS_PER_WRITE = PUSH_READS_PER_CHANGE_WITH_FAULTS  # the fleet's totals take the higher, faulty figure
 
 # Fleet mix: (share of tenants, source writes a day, QBO-side edits a day); averages 33 writes a day.
