@@ -21,7 +21,6 @@ from qbosync.store.onboarding import (
     CandidateReason,
     PlanAction,
     PlanEntry,
-    Suggestion,
     SuggestionStatus,
     json_body,
 )
@@ -144,17 +143,8 @@ def sync_customer_page(context: PageContext, page: PageDescriptor) -> Tally:
             to_create.append((customer, creation))
         else:
             tally.skip(customer.id, SkipReason(decision.code), decision.reason)
-            if decision.action is PlanAction.SUGGESTION and context.suggestions is not None:
-                context.suggestions.record_open(
-                    Suggestion(
-                        tenant_id=context.tenant_id,
-                        entity=CUSTOMER,
-                        source_id=customer.id,
-                        source_name=customer.display_name,
-                        candidates=list(decision.candidates),
-                        found_at=context.clock(),
-                    )
-                )
+            if decision.action is PlanAction.SUGGESTION:
+                context.open_suggestion(CUSTOMER, customer.id, customer.display_name, decision.candidates)
     if links:
         context.links.put_many(links)
     settle_linked(context.ledger, context.tenant_id, CUSTOMER, linked + [link.source_id for link in links])

@@ -11,7 +11,7 @@ from qbosync.qbo.client import QboClient
 from qbosync.source.port import SourcePort
 from qbosync.store.ledger import WriteLedger
 from qbosync.store.links import LinkRepository
-from qbosync.store.onboarding import PlanEntry, PlanRepository, SuggestionRepository
+from qbosync.store.onboarding import Candidate, PlanEntry, PlanRepository, Suggestion, SuggestionRepository
 from qbosync.sync.bulk.models import RunConfig
 from qbosync.sync.records.links import new_link
 
@@ -55,6 +55,23 @@ class PageContext:
             self.tenant_id, self.config.plan_id, planned_now.entity, planned_now.source_id
         )
         return planned is None or not planned.same_outcome(planned_now)
+
+    def open_suggestion(
+        self, entity: str, source_id: str, source_name: str, candidates: Sequence[Candidate]
+    ) -> None:
+        """List an ambiguous match for an admin to decide (nothing when the run keeps no suggestions)."""
+        if self.suggestions is None:
+            return
+        self.suggestions.record_open(
+            Suggestion(
+                tenant_id=self.tenant_id,
+                entity=entity,
+                source_id=source_id,
+                source_name=source_name,
+                candidates=list(candidates),
+                found_at=self.clock(),
+            )
+        )
 
     def record_created_links(
         self, entity: str, created: Sequence[tuple[CreatedRecord, Mapping[str, Any]]]

@@ -41,7 +41,7 @@ from qbosync.sync.bulk.common import Tally, records_to_sync
 from qbosync.sync.bulk.customers import decide_customers
 from qbosync.sync.bulk.dependencies import BulkSyncDependencies
 from qbosync.sync.bulk.documents import CustomerInQbo, decide_documents
-from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE, RunConfig
+from qbosync.sync.bulk.models import DEFAULT_PAGE_SIZE, PageDescriptor, RunConfig
 from qbosync.sync.bulk.page_context import PageContext
 from qbosync.sync.bulk.products import decide_products
 from qbosync.sync.bulk.qbo_to_source import (
@@ -310,6 +310,19 @@ def plan_records(context: PageContext, entity: str, records: list[Any]) -> tuple
     elif pending:
         entries += [d.entry() for d in decide_products(context, tally, pending)]
     return entries, tally.qbo_reads
+
+
+def plan_source_page(context: PageContext, page: PageDescriptor) -> tuple[str, list[PlanEntry], int]:
+    """Read one page of source customers or products and plan it: the link entity, the entries, and the
+    QBO reads deciding them cost (a dry run's page and a run's re-check of it plan alike)."""
+    if page.entity == "customers":
+        records: list[Any] = context.source.list_customers(page.cursor, page.limit).items
+        entity = CUSTOMER
+    else:
+        records = context.source.list_products(page.cursor, page.limit).items
+        entity = ITEM
+    entries, reads = plan_records(context, entity, records)
+    return entity, entries, reads
 
 
 def plan_after_pages(

@@ -34,7 +34,7 @@ from qbosync.sync.bulk.plan import (
     count_actions,
     dry_run_context,
     plan_after_pages,
-    plan_records,
+    plan_source_page,
     real_run_reads,
     reasons_of,
 )
@@ -132,13 +132,7 @@ def plan_page(event: PlanPageEvent, deps: BulkSyncDependencies) -> dict[str, Any
     summary = _running(deps, event.tenant_id, event.plan_id)
     context = dry_run_context(deps, event.tenant_id, event.config)
     page = event.page
-    if page.entity == "customers":
-        records: list[Any] = context.source.list_customers(page.cursor, page.limit).items
-        entity = CUSTOMER
-    else:
-        records = context.source.list_products(page.cursor, page.limit).items
-        entity = ITEM
-    entries, reads = plan_records(context, entity, records)
+    _entity, entries, reads = plan_source_page(context, page)
     deps.plans.save_page(
         summary,
         PlannedPage(

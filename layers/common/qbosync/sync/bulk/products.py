@@ -20,7 +20,6 @@ from qbosync.store.onboarding import (
     CandidateReason,
     PlanAction,
     PlanEntry,
-    Suggestion,
     SuggestionStatus,
     json_body,
 )
@@ -82,17 +81,8 @@ def sync_product_page(context: PageContext, page: PageDescriptor) -> Tally:
             creations.append(Creation(product.id, product.version, decision.body))
         else:
             tally.skip(product.id, SkipReason(decision.code), decision.reason)
-            if decision.action is PlanAction.SUGGESTION and context.suggestions is not None:
-                context.suggestions.record_open(
-                    Suggestion(
-                        tenant_id=context.tenant_id,
-                        entity=ITEM,
-                        source_id=product.id,
-                        source_name=product.name,
-                        candidates=list(decision.candidates),
-                        found_at=context.clock(),
-                    )
-                )
+            if decision.action is PlanAction.SUGGESTION:
+                context.open_suggestion(ITEM, product.id, product.name, decision.candidates)
     if links:
         context.links.put_many(links)
     settle_linked(context.ledger, context.tenant_id, ITEM, linked + [link.source_id for link in links])

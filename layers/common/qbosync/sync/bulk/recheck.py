@@ -26,7 +26,7 @@ from qbosync.sync.bulk.plan import (
     dry_run_context,
     outcome_change,
     plan_after_pages,
-    plan_records,
+    plan_source_page,
 )
 from qbosync.sync.bulk.plan_tasks import AFTER_PAGES_STEP
 from qbosync.sync.records.links import CUSTOMER, ITEM
@@ -104,13 +104,7 @@ def recheck_page(event: RecheckPageEvent, deps: BulkSyncDependencies) -> dict[st
     deps.runs.set_phase(event.tenant_id, event.run_id, CHECKING_PHASE)
     context = _planning_context(event, event.config, deps)
     page = event.page
-    if page.entity == "customers":
-        records: list[Any] = context.source.list_customers(page.cursor, page.limit).items
-        entity = CUSTOMER
-    else:
-        records = context.source.list_products(page.cursor, page.limit).items
-        entity = ITEM
-    entries, reads = plan_records(context, entity, records)
+    entity, entries, reads = plan_source_page(context, page)
     planned = {
         (entry.entity, entry.source_id): deps.plans.entry(
             event.tenant_id, summary.plan_id, entry.entity, entry.source_id
